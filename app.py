@@ -1,0 +1,56 @@
+"""The hospital hotline's Flask app.
+
+    flask --app app seed --demo     # schema + the demo hospital (idempotent)
+    flask --app app run             # the webhooks on http://127.0.0.1:5000/ivr/voice
+    flask --app app call            # ring it from the local carrier emulator's phone
+
+`create_app(config)` takes a Settings object (tests), a path to a YAML file, or
+nothing (config.yaml beside this file, secrets from the environment).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+import settings as settings_module
+from extensions import Hotline, close_db
+from settings import Settings
+
+ROOT = Path(__file__).resolve().parent
+
+
+def create_app(config: Settings | str | Path | None = None, *, clock: Callable[[], datetime] | None = None) -> Flask:
+    settings = config if isinstance(config, Settings) else settings_module.load(config or ROOT / "config.yaml")
+    app = Flask(__name__, instance_path=str(ROOT / "instance"))
+    app.extensions["hotline"] = Hotline(settings, Path(app.instance_path), clock)
+    app.teardown_appcontext(close_db)
+
+    from ivr.webhooks import bp as ivr_blueprint
+    from ivr.webhooks import not_found
+
+    app.register_blueprint(ivr_blueprint)
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def twiml_for_lost_webhooks(error):
+        # Twilio only ever calls /ivr/...; a wrong URL there must still answer TwiML.
+        if request.path.startswith("/ivr/"):
+            return not_found(error)
+        return error
+
+    from ivr.cli import register as register_call_commands
+    from records.cli import register as register_records_commands
+
+    register_records_commands(app)
+    register_call_commands(app)
+
+    # Twilio signs the public URL; behind a TLS proxy, trust its X-Forwarded-* headers.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return app

@@ -1,0 +1,1 @@
+"""Human seats: when people answer, and (in later issues) routing and the agent console."""

@@ -1,0 +1,32 @@
+"""`flask --app app call`: ring the hotline from the local carrier emulator's phone."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from extensions import hotline
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(call)
+
+
+@click.command("call")
+@click.option("--url", default="http://127.0.0.1:5000", show_default=True, help="Where the hotline is running.")
+@click.option("--from", "from_", default="+8613912345678", show_default=True, help="The number you call from.")
+def call(url: str, from_: str) -> None:
+    """Call the running hotline: hear each prompt, type keys or speech."""
+    from emulator import Carrier
+    from emulator.phone import run_phone
+
+    settings = hotline().settings
+    carrier = Carrier(account_sid=settings.env.twilio_account_sid, auth_token=settings.env.twilio_auth_token or "")
+    base = url.rstrip("/")
+    carrier.add_number(
+        settings.hospital.main_number,
+        voice_url=f"{base}/ivr/voice",
+        status_callback=f"{base}/ivr/status",
+        status_events=settings.twilio.status_events,
+    )
+    run_phone(carrier, to=settings.hospital.main_number, from_=from_)

@@ -1,0 +1,343 @@
+"""How every menu of the hotline talks and listens.
+
+A voice flow (ivr/flows/) is a set of *steps*.  A step is a function
+`(conversation, **args) -> VoiceResponse` registered with `@step(flow, name)`
+and reached at `POST /ivr/<flow>/<name>?<args>`.  Most steps describe a menu
+(what to say, which keys and words lead where) and call `conversation.menu`,
+which does the rest the same way everywhere:
+
+- the first visit says the menu inside a <Gather> (keys and speech); the
+  Gather posts back to the same step, so one function both asks and answers;
+- no input falls through the Gather to a <Redirect> back to the step with
+  `silence=1`;
+- `0` (or "人工", "operator") reaches a person, `*` repeats, `#` goes back;
+- no input or a wrong key says so and asks again; after `max_failures` in a
+  row the caller is offered a person (or, out of hours, told the hours) —
+  there is no loop without an exit.
+
+What a step needs travels in its URL (language, page, tries so far), so any
+web process can serve any step, with or without Redis.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy.orm import Session
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr import speech
+from ivr.prompts import t
+from ivr.speaking import key_name
+from ivr.state import CallStore
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+StepFunction = Callable[..., VoiceResponse]
+STEPS: dict[tuple[str, str], StepFunction] = {}
+
+# Spoken digits, for callers who say "one" instead of pressing it.
+SPOKEN_KEYS = {
+    **{word: str(i) for i, word in enumerate("零一二三四五六七八九")},
+    **{
+        word: str(i)
+        for i, word in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    },
+    "1": "1",
+    "2": "2",
+    "3": "3",
+    "4": "4",
+    "5": "5",
+    "6": "6",
+    "7": "7",
+    "8": "8",
+    "9": "9",
+    "0": "0",
+}
+REPEAT_WORDS = ("重听", "再说一遍", "repeat", "again")
+BACK_WORDS = ("返回", "上一级", "go back", "back")
+
+
+def step(flow: str, name: str) -> Callable[[StepFunction], StepFunction]:
+    def register(function: StepFunction) -> StepFunction:
+        STEPS[(flow, name)] = function
+        return function
+
+    return register
+
+
+@dataclass(frozen=True)
+class Target:
+    """A step and its arguments: where a key, a word or a redirect leads."""
+
+    flow: str
+    step: str
+    args: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.flow}.{self.step}"
+
+
+MAIN_MENU = Target("menu", "main")
+
+
+@dataclass(frozen=True)
+class Choice:
+    target: Target
+    key: str | None = None
+    label: str | None = None  # the sentence offering it: "心血管内科请按1。"
+    phrases: Sequence[str] = ()  # what a caller may say for it
+
+
+@dataclass(frozen=True)
+class Heard:
+    """The caller's input on this request, as the carrier posted it."""
+
+    digits: str | None = None
+    speech: str | None = None
+    confidence: float | None = None
+    silence: bool = False
+    failures: int = 0
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.digits) or bool(self.speech and self.speech.strip()) or self.silence
+
+
+@dataclass(frozen=True)
+class Line:
+    text: str
+    lang: str
+
+
+@dataclass
+class Conversation:
+    """One request of one call: what the caller did, and what the steps need."""
+
+    settings: Settings
+    db: Session
+    calls: CallStore
+    call_sid: str
+    lang: str
+    now: datetime
+    base_url: str
+    here: Target = MAIN_MENU
+    heard: Heard = Heard()
+    form: Mapping[str, str] = field(default_factory=dict)  # what the carrier posted
+    preamble: list[Line] = field(default_factory=list)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    # ---- building blocks for steps ---------------------------------------------------------
+
+    def t(self, prompt: str, **values: object) -> str:
+        return t(prompt, self.lang, **values)
+
+    def url(self, target: Target, **extra: object) -> str:
+        args = {**target.args, "lang": self.lang, **{k: str(v) for k, v in extra.items()}}
+        query = urlencode(sorted(args.items()))
+        return f"{self.base_url}/ivr/{target.flow}/{target.step}?{query}"
+
+    def event(self, kind: str, **detail: Any) -> None:
+        self.events.append((kind, detail))
+
+    def say(self, node, text: str, lang: str | None = None) -> None:
+        voice = self.settings.voice(lang or self.lang)
+        node.say(text, voice=voice.voice, language=voice.say_language)
+
+    def go(self, target: Target, *preamble: Line) -> VoiceResponse:
+        """Continue at another step in this same request (no extra round trip)."""
+        lang = target.args.get("lang", self.lang)
+        if lang != self.lang:
+            self.event("language", lang=lang)
+        args = {k: v for k, v in target.args.items() if k != "lang"}
+        moved = replace(
+            self,
+            here=Target(target.flow, target.step, args),
+            lang=lang,
+            heard=Heard(),
+            form={},
+            preamble=list(preamble),
+        )
+        result = run_step(moved, target.flow, target.step, args)
+        self.events = moved.events
+        return result
+
+    def line(self, prompt: str, **values: object) -> Line:
+        return Line(self.t(prompt, **values), self.lang)
+
+    # ---- the menu ----------------------------------------------------------------------------
+
+    def menu(
+        self,
+        lines: Sequence[str | Line],
+        choices: Sequence[Choice] = (),
+        *,
+        back: Target | None = MAIN_MENU,
+        on_speech: Callable[[str], VoiceResponse | None] | None = None,
+        give_up: Target | None = None,
+    ) -> VoiceResponse:
+        """Ask, or act on the answer to, a menu.  `back` is where `#` leads (None at the top)."""
+        heard = self.heard
+        if not heard.anything:
+            return self._ask(lines, choices, back)
+        dialogue = self.settings.dialogue
+        if heard.digits:
+            digits = heard.digits.strip()
+            self.event("key", step=self.here.name, digits=digits[:20])
+            if digits == dialogue.person_key:
+                return self.go(Target("person", "transfer"))
+            if digits == dialogue.repeat_key:
+                return self._ask(lines, choices, back)
+            if digits == dialogue.back_key:
+                return self.go(back) if back else self._ask(lines, choices, back)
+            for choice in choices:
+                if choice.key == digits:
+                    return self.go(choice.target)
+            wrong = key_name(digits, self.lang) if len(digits) == 1 else ""
+            return self._failed(self.line("invalid_key", key=wrong), lines, choices, back, give_up)
+        if heard.speech and heard.speech.strip():
+            said = heard.speech.strip()[:500]
+            self.event("speech", step=self.here.name, text=said, confidence=heard.confidence)
+            answer = self._understand(said, choices, back, on_speech)
+            if answer is not None:
+                return answer if isinstance(answer, VoiceResponse) else self._ask(lines, choices, back)
+            return self._failed(self.line("not_understood"), lines, choices, back, give_up)
+        self.event("no_input", step=self.here.name)
+        return self._failed(self.line("no_input"), lines, choices, back, give_up)
+
+    def _understand(self, said, choices, back, on_speech) -> VoiceResponse | bool | None:
+        dialogue = self.settings.dialogue
+        if speech.mentions(said, dialogue.person_words.zh + dialogue.person_words.en):
+            return self.go(Target("person", "transfer"))
+        spoken_key = SPOKEN_KEYS.get(speech.normalize(said))
+        if spoken_key:
+            for choice in choices:
+                if choice.key == spoken_key:
+                    return self.go(choice.target)
+        matches = speech.best_match(said, [(c, c.phrases) for c in choices if c.phrases])
+        if len(matches) == 1:
+            return self.go(matches[0].target)
+        if on_speech is not None:
+            custom = on_speech(said)
+            if custom is not None:
+                return custom
+        if speech.mentions(said, REPEAT_WORDS):
+            return True
+        if back and speech.mentions(said, BACK_WORDS):
+            return self.go(back)
+        return None
+
+    def _failed(self, sorry: Line, lines, choices, back, give_up) -> VoiceResponse:
+        failures = self.heard.failures + 1
+        if failures >= self.settings.dialogue.max_failures:
+            self.event("gave_up", step=self.here.name)
+            return self.go(give_up or Target("person", "give_up"))
+        self.heard = Heard(failures=failures)
+        self.preamble = [sorry]
+        return self._ask(lines, choices, back)
+
+    def _ask(self, lines, choices, back) -> VoiceResponse:
+        dialogue = self.settings.dialogue
+        voice = self.settings.voice(self.lang)
+        self.event("menu", step=self.here.name, **{k: v for k, v in self.here.args.items()})
+        said = [*self.preamble, *(line if isinstance(line, Line) else Line(line, self.lang) for line in lines)]
+        said += [Line(choice.label, self.lang) for choice in choices if choice.label]
+        said.append(self.line("person_option", key=dialogue.person_key))
+        said.append(self.line("repeat_option", key=key_name(dialogue.repeat_key, self.lang)))
+        if back is not None:
+            said.append(self.line("back_option", key=key_name(dialogue.back_key, self.lang)))
+        hints = list(dict.fromkeys(phrase[:100] for choice in choices for phrase in choice.phrases))[:500]
+        failures = self.heard.failures
+        response = VoiceResponse()
+        gather = response.gather(
+            input="dtmf speech",
+            action=self.url(self.here, f=failures),
+            method="POST",
+            num_digits=1,
+            finish_on_key="",  # '#' is our back key, not the end of input
+            timeout=dialogue.gather_timeout,
+            speech_timeout="auto",
+            language=voice.speech_language,
+            hints=",".join(hints) or None,
+        )
+        for line in _merge(said):
+            self.say(gather, line.text, line.lang)
+        response.redirect(self.url(self.here, f=failures, silence=1), method="POST")
+        return response
+
+    # ---- small helpers -----------------------------------------------------------------------
+
+    def int_arg(self, value: str | None, default: int = 0) -> int:
+        try:
+            return max(0, int(value)) if value is not None else default
+        except ValueError:
+            return default
+
+
+def _merge(lines: Sequence[Line]) -> list[Line]:
+    """Consecutive lines in one language become one <Say>: fewer pauses between sentences."""
+    merged: list[Line] = []
+    for line in lines:
+        if merged and merged[-1].lang == line.lang:
+            joiner = "" if line.lang == "zh" else " "
+            merged[-1] = Line(merged[-1].text + joiner + line.text, line.lang)
+        else:
+            merged.append(line)
+    return merged
+
+
+def run_step(conversation: Conversation, flow: str, name: str, args: Mapping[str, str]) -> VoiceResponse:
+    function = STEPS.get((flow, name))
+    if function is None:
+        log.warning("call %s: no step %s.%s", conversation.call_sid, flow, name)
+        conversation.event("error", reason="unknown step", step=f"{flow}.{name}"[:80])
+        return conversation.go(MAIN_MENU, conversation.line("lost"))
+    # Only the arguments the step takes: anything else in a URL is stale or hostile.
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    accepted = [name for name, p in inspect.signature(function).parameters.items() if p.kind in named][1:]
+    return function(conversation, **{k: v for k, v in args.items() if k in accepted})
+
+
+def paginate(items: Sequence, page: int, size: int) -> tuple[Sequence, int, int]:
+    """The items on `page` (0-based, wrapped into range), that page and the page count."""
+    pages = max(1, -(-len(items) // size))
+    page = page % pages
+    return items[page * size : (page + 1) * size], page, pages
+
+
+def paged_choices(
+    conversation: Conversation,
+    items: Sequence[Any],
+    page: int,
+    *,
+    list_target: Target,
+    target_of: Callable[[Any], Target],
+    label_of: Callable[[Any, str], str],
+    phrases_of: Callable[[Any], Sequence[str]],
+) -> tuple[list[Choice], list[str]]:
+    """A long list read a page at a time: keys 1..page_size for this page's items,
+    the 'more' key for the next page (the last page offers the start again), and
+    every item's name may be said whatever page the caller is on."""
+    size = conversation.settings.dialogue.page_size
+    _, number, pages = paginate(items, page, size)
+    first = number * size
+    choices = []
+    for index, item in enumerate(items):
+        key = str(index - first + 1) if first <= index < first + size else None
+        choices.append(Choice(target_of(item), key, label_of(item, key) if key else None, tuple(phrases_of(item))))
+    lines = []
+    if pages > 1:
+        more = conversation.settings.dialogue.more_key
+        label = "more_option" if number + 1 < pages else "from_start_option"
+        following = Target(list_target.flow, list_target.step, {**list_target.args, "page": str((number + 1) % pages)})
+        choices.append(Choice(following, more, conversation.t(label, key=more)))
+        lines.append(conversation.t("page_of", page=number + 1, pages=pages))
+    return choices, lines

@@ -1,0 +1,53 @@
+"""Department information: choose from a paged list by key or by name; hear where
+it is, when it is open and its phone number; go on to its doctors."""
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr import speaking
+from ivr.dialogue import Choice, Conversation, Target, paged_choices, step
+from records import directory
+from records.models import Department, localized
+
+DEPARTMENTS = Target("departments", "start")
+
+
+def phrases(department: Department) -> tuple[str, ...]:
+    return (department.name_zh, department.name_en, *department.aliases_zh, *department.aliases_en)
+
+
+@step("departments", "start")
+def departments(conversation: Conversation, page: str = "0") -> VoiceResponse:
+    lang = conversation.lang
+    choices, lines = paged_choices(
+        conversation,
+        directory.departments(conversation.db),
+        conversation.int_arg(page),
+        list_target=DEPARTMENTS,
+        target_of=lambda d: Target("departments", "detail", {"code": d.code, "page": page}),
+        label_of=lambda d, key: conversation.t("option", label=localized(d, "name", lang), key=key),
+        phrases_of=phrases,
+    )
+    return conversation.menu([conversation.t("departments_intro"), *lines], choices)
+
+
+@step("departments", "detail")
+def department(conversation: Conversation, code: str = "", page: str = "0") -> VoiceResponse:
+    back = Target("departments", "start", {"page": page})
+    found = directory.department(conversation.db, code)
+    if found is None:
+        return conversation.go(back, conversation.line("unknown_department"))
+    lang = conversation.lang
+    text = conversation.t(
+        "department_detail",
+        name=localized(found, "name", lang),
+        location=localized(found, "location", lang),
+        hours=localized(found, "hours", lang),
+        phone=speaking.phone(found.phone, lang),
+        description=localized(found, "description", lang),
+    )
+    doctors = Choice(
+        Target("doctors", "list", {"department": found.code}),
+        key="1",
+        label=conversation.t("department_doctors_option", key="1"),
+    )
+    return conversation.menu([text], [doctors], back=back)

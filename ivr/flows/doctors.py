@@ -1,0 +1,173 @@
+"""Doctor information: find a doctor by department or by saying the name; hear
+the title, department, specialties and the next clinic sessions."""
+
+from __future__ import annotations
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr import speaking, speech
+from ivr.dialogue import Choice, Conversation, Target, paged_choices, step
+from ivr.prompts import TITLES
+from records import directory
+from records.models import Doctor, localized
+
+DOCTORS = Target("doctors", "start")
+# Words callers put after a surname: 张医生, 王主任, Doctor Zhang.
+HONORIFICS = ("医生", "大夫", "主任", "教授", "doctor", "dr", "professor")
+
+
+def title(doctor: Doctor, lang: str) -> str:
+    return TITLES.get(doctor.title, {}).get(lang, "")
+
+
+def name_phrases(doctor: Doctor) -> tuple[str, ...]:
+    return (doctor.name_zh, doctor.name_en, doctor.name_en.replace(" ", ""))
+
+
+def find_by_name(doctors: list[Doctor], said: str) -> list[Doctor]:
+    """Doctors whose full name was said; failing that, whose surname was said with
+    an honorific ('张医生' may be several doctors: the caller then chooses)."""
+    full = speech.best_match(said, [(d, name_phrases(d)) for d in doctors])
+    if full:
+        return full
+    heard = speech.normalize(said)
+    return [
+        d
+        for d in doctors
+        if any(
+            speech.normalize(family + honorific) in heard or speech.normalize(honorific + family) in heard
+            for family in (d.family_name_zh, d.family_name_en)
+            for honorific in HONORIFICS
+        )
+    ]
+
+
+def choose_among(conversation: Conversation, found: list[Doctor]) -> VoiceResponse | None:
+    if not found:
+        return None
+    if len(found) == 1:
+        return conversation.go(Target("doctors", "detail", {"code": found[0].code}))
+    if len(found) > conversation.settings.dialogue.page_size:
+        return conversation.go(DOCTORS, conversation.line("too_many_doctors"))
+    codes = ",".join(d.code for d in found)
+    return conversation.go(Target("doctors", "pick", {"codes": codes}))
+
+
+@step("doctors", "start")
+def start(conversation: Conversation) -> VoiceResponse:
+    by_department = Choice(Target("doctors", "departments"), key="1")
+    everyone = directory.doctors(conversation.db)
+    return conversation.menu(
+        [conversation.t("doctors_start", key="1")],
+        [by_department],
+        on_speech=lambda said: choose_among(conversation, find_by_name(everyone, said)),
+    )
+
+
+@step("doctors", "departments")
+def departments(conversation: Conversation, page: str = "0") -> VoiceResponse:
+    from ivr.flows.departments import phrases
+
+    lang = conversation.lang
+    choices, lines = paged_choices(
+        conversation,
+        directory.departments(conversation.db),
+        conversation.int_arg(page),
+        list_target=Target("doctors", "departments"),
+        target_of=lambda d: Target("doctors", "list", {"department": d.code}),
+        label_of=lambda d, key: conversation.t("option", label=localized(d, "name", lang), key=key),
+        phrases_of=phrases,
+    )
+    return conversation.menu([conversation.t("departments_intro"), *lines], choices, back=DOCTORS)
+
+
+@step("doctors", "list")
+def doctors_in(conversation: Conversation, department: str = "", page: str = "0") -> VoiceResponse:
+    found = directory.department(conversation.db, department)
+    if found is None:
+        return conversation.go(Target("doctors", "departments"), conversation.line("unknown_department"))
+    lang = conversation.lang
+    staff = directory.doctors(conversation.db, department)
+    here = Target("doctors", "list", {"department": department})
+    choices, lines = paged_choices(
+        conversation,
+        staff,
+        conversation.int_arg(page),
+        list_target=here,
+        target_of=lambda d: Target("doctors", "detail", {"code": d.code, "page": page}),
+        label_of=lambda d, key: conversation.t(
+            "doctor_choice", name=localized(d, "name", lang), title=title(d, lang), key=key
+        ),
+        phrases_of=name_phrases,
+    )
+    intro = conversation.t("doctors_in", department=localized(found, "name", lang))
+    return conversation.menu(
+        [intro, *lines],
+        choices,
+        back=Target("doctors", "departments"),
+        on_speech=lambda said: choose_among(conversation, find_by_name(staff, said)),
+    )
+
+
+@step("doctors", "pick")
+def pick(conversation: Conversation, codes: str = "") -> VoiceResponse:
+    wanted = codes.split(",")[: conversation.settings.dialogue.page_size]
+    found = [d for d in (directory.doctor(conversation.db, code) for code in wanted) if d is not None]
+    if not found:
+        return conversation.go(DOCTORS, conversation.line("unknown_doctor"))
+    lang = conversation.lang
+    choices = [
+        Choice(
+            Target("doctors", "detail", {"code": d.code}),
+            key=str(i),
+            label=conversation.t(
+                "doctor_pick",
+                department=localized(d.department, "name", lang),
+                name=localized(d, "name", lang),
+                title=title(d, lang),
+                key=i,
+            ),
+            phrases=name_phrases(d),
+        )
+        for i, d in enumerate(found, start=1)
+    ]
+    return conversation.menu([conversation.t("doctors_matched", count=len(found))], choices, back=DOCTORS)
+
+
+@step("doctors", "detail")
+def doctor(conversation: Conversation, code: str = "", page: str = "0") -> VoiceResponse:
+    found = directory.doctor(conversation.db, code)
+    if found is None:
+        return conversation.go(DOCTORS, conversation.line("unknown_doctor"))
+    lang = conversation.lang
+    lines = [
+        conversation.t(
+            "doctor_detail",
+            name=localized(found, "name", lang),
+            title=title(found, lang),
+            department=localized(found.department, "name", lang),
+            specialties=localized(found, "specialties", lang),
+        ),
+        _sessions_sentence(conversation, found),
+    ]
+    back = Target("doctors", "list", {"department": found.department.code, "page": page})
+    return conversation.menu(lines, back=back)
+
+
+def _sessions_sentence(conversation: Conversation, doctor: Doctor) -> str:
+    lang = conversation.lang
+    upcoming = directory.next_sessions(
+        conversation.db, doctor.id, conversation.now, limit=conversation.settings.dialogue.next_sessions_spoken
+    )
+    if not upcoming:
+        return conversation.t("no_sessions")
+    spoken = conversation.t("list_separator").join(
+        conversation.t(
+            "session",
+            day=speaking.day(s.date, lang),
+            start=speaking.clock(s.start_time, lang),
+            end=speaking.clock(s.end_time, lang),
+        )
+        for s in upcoming
+    )
+    return conversation.t("next_sessions", sessions=spoken)

@@ -1,0 +1,41 @@
+"""Only the carrier may drive a call: every webhook request must carry a valid
+X-Twilio-Signature (when TWILIO_AUTH_TOKEN is set)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Request
+from twilio.request_validator import RequestValidator
+
+from records.patients import mask
+
+log = logging.getLogger(__name__)
+
+
+def public_url(request: Request, public_base_url: str | None) -> str:
+    """The URL exactly as the carrier called it, which is what it signed.
+
+    Behind a TLS-terminating proxy the app sees http://internal-host; ProxyFix
+    corrects that from X-Forwarded-*, and PUBLIC_BASE_URL, when set, wins.
+    The raw query string is used so no re-encoding changes what was signed."""
+    base = (public_base_url or f"{request.scheme}://{request.host}{request.script_root}").rstrip("/")
+    query = request.query_string.decode("latin-1")
+    return f"{base}{request.path}" + (f"?{query}" if query else "")
+
+
+def is_signed(request: Request, auth_token: str, public_base_url: str | None) -> bool:
+    signature = request.headers.get("X-Twilio-Signature", "")
+    url = public_url(request, public_base_url)
+    params = request.form if request.method == "POST" else {}
+    if signature and RequestValidator(auth_token).validate(url, params, signature):
+        return True
+    log.warning(
+        "rejected unsigned or forged webhook: %s %s from %s (call %s, caller %s)",
+        request.method,
+        request.path,
+        request.remote_addr,
+        (request.values.get("CallSid") or "-")[:40],
+        mask(request.values.get("From")),
+    )
+    return False

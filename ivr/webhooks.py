@@ -1,0 +1,182 @@
+"""The URLs Twilio calls.
+
+A hospital types two of them into its Twilio console: `POST /ivr/voice` (a call
+comes in) and `POST /ivr/status` (a call's status changed).  Every other URL is
+reached through TwiML the hotline itself returned: `/ivr/<flow>/<step>`.
+
+Views only translate: form fields in, a flow step called, TwiML out.  Whatever
+happens inside, the caller gets valid TwiML (an apology and a person), never a
+500, which Twilio would play as 'an application error has occurred'.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from flask import Blueprint, Response, request
+from sqlalchemy.exc import SQLAlchemyError
+from twilio.twiml.voice_response import VoiceResponse
+
+import ivr.flows  # noqa: F401  (registers the steps)
+from extensions import get_db, hotline
+from ivr.dialogue import Conversation, Heard, run_step
+from ivr.errors import apology
+from ivr.flows.main import greet
+from ivr.security import is_signed
+from records import calls
+from records.patients import CallerMatch, get_patient, mask, match_caller
+from settings import LANGUAGES
+
+log = logging.getLogger(__name__)
+bp = Blueprint("ivr", __name__, url_prefix="/ivr")
+CONTROL_ARGS = ("lang", "f", "silence")
+
+
+@bp.before_request
+def check_signature() -> Response | None:
+    env = hotline().settings.env
+    if env.twilio_auth_token and not is_signed(request, env.twilio_auth_token, env.public_base_url):
+        return Response("Forbidden: invalid X-Twilio-Signature", status=403, mimetype="text/plain")
+    return None
+
+
+@bp.route("/voice", methods=["GET", "POST"])
+def voice() -> Response:
+    """A call comes in: find the caller's file, open the call's record, greet."""
+    app = hotline()
+    settings = app.settings
+    call_sid = _call_sid()
+    caller, patient = CallerMatch(None, ()), None
+    try:
+        db = get_db()
+        caller = match_caller(db, request.values.get("From", ""), settings.hospital.phone_region)
+        patient = get_patient(db, caller.patient_id) if caller.patient_id else None
+        lang = patient.preferred_language if patient and patient.preferred_language in LANGUAGES else _language()
+        calls.open_call(
+            db,
+            call_sid=call_sid,
+            from_number=request.values.get("From", ""),
+            to_number=request.values.get("To", ""),
+            caller=caller,
+            language=lang,
+            at=app.now(),
+            direction=request.values.get("Direction", "inbound"),
+        )
+        db.commit()
+    except SQLAlchemyError:
+        # The menus can still help the caller; the record is written at the status callback.
+        log.exception("call %s from %s: could not open the call record", call_sid, mask(request.values.get("From")))
+        get_db().rollback()
+        lang = _language()
+    app.calls.start(call_sid, patient_id=caller.patient_id, matched=len(caller.patient_ids))
+    conversation = _conversation(call_sid, lang)
+    return _answer(conversation, greet(conversation, patient))
+
+
+@bp.route("/<flow>/<name>", methods=["GET", "POST"])
+def step(flow: str, name: str) -> Response:
+    conversation = _conversation(_call_sid(), _language())
+    args = {k: v for k, v in request.args.items() if k not in CONTROL_ARGS}
+    return _answer(conversation, run_step(conversation, flow, name, args))
+
+
+@bp.route("/status", methods=["GET", "POST"])
+def status() -> Response:
+    """The call's status changed.  Duplicates and late arrivals change nothing."""
+    app = hotline()
+    call_sid = request.values.get("CallSid", "").strip()[:64]
+    if not call_sid:
+        return Response(status=204)
+    try:
+        events = app.calls.events(call_sid)
+    except Exception:
+        log.exception("call %s: events unavailable at the status callback", call_sid)
+        events = []
+    db = get_db()
+    now = app.now()
+    calls.record_events(db, call_sid, events, now)
+    calls.apply_status(
+        db,
+        call_sid,
+        status=request.values.get("CallStatus", "unknown"),
+        sequence=_int(request.values.get("SequenceNumber")),
+        duration_seconds=_int(request.values.get("CallDuration")),
+        at=now,
+    )
+    db.commit()
+    return Response(status=204)
+
+
+@bp.errorhandler(Exception)
+def apologise(error: Exception) -> Response:
+    log.exception(
+        "webhook %s failed for call %s (caller %s)",
+        request.path,
+        request.values.get("CallSid", "-")[:40],
+        mask(request.values.get("From")),
+    )
+    if request.path.endswith("/status"):
+        return Response(status=500)  # the carrier only logs it; the call is over
+    app = hotline()
+    return _twiml(apology(app.settings, _language(), app.now()))
+
+
+def not_found(error: Exception) -> Response:
+    """Unknown /ivr/ URLs still answer TwiML (registered app-wide in create_app)."""
+    app = hotline()
+    return _twiml(apology(app.settings, _language(), app.now()))
+
+
+# ---- translation helpers ------------------------------------------------------------------
+
+
+def _call_sid() -> str:
+    sid = request.values.get("CallSid", "").strip()[:64]
+    return sid or f"missing-{uuid.uuid4().hex}"
+
+
+def _language() -> str:
+    lang = request.args.get("lang")
+    return lang if lang in LANGUAGES else hotline().settings.hospital.default_language
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None and value.strip() else None
+    except ValueError:
+        return None
+
+
+def _conversation(call_sid: str, lang: str) -> Conversation:
+    app = hotline()
+    confidence = request.values.get("Confidence")
+    heard = Heard(
+        digits=request.values.get("Digits") or None,
+        speech=request.values.get("SpeechResult") or None,
+        confidence=float(confidence) if confidence and confidence.replace(".", "", 1).isdigit() else None,
+        silence=request.args.get("silence") == "1",
+        failures=min(max(_int(request.args.get("f")) or 0, 0), 100),
+    )
+    env = app.settings.env
+    base = env.public_base_url or f"{request.scheme}://{request.host}{request.script_root}"
+    return Conversation(
+        settings=app.settings,
+        db=get_db(),
+        calls=app.calls,
+        call_sid=call_sid,
+        lang=lang,
+        now=app.now(),
+        base_url=base.rstrip("/"),
+        heard=heard,
+        form=request.form,
+    )
+
+
+def _answer(conversation: Conversation, response: VoiceResponse) -> Response:
+    conversation.calls.add_events(conversation.call_sid, conversation.now, conversation.events)
+    return _twiml(response)
+
+
+def _twiml(response: VoiceResponse) -> Response:
+    return Response(str(response), mimetype="application/xml")

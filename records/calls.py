@@ -1,0 +1,139 @@
+"""Call records: one CallRecord per call, its CallEvents, and its final status.
+
+Every function is idempotent, because the carrier may post the same callback
+twice or out of order, and webhooks may be retried:
+- a call is opened once per CallSid;
+- events carry their sequence number in the call, stored at most once each;
+- a status is applied only if its SequenceNumber is newer, and a final status
+  is never replaced by an earlier, non-final one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from records.models import CallEvent, CallRecord
+from records.patients import CallerMatch
+
+FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+
+
+@dataclass(frozen=True)
+class Event:
+    sequence: int
+    at: datetime
+    kind: str
+    detail: dict[str, Any]
+
+
+def find_call(session: Session, call_sid: str) -> CallRecord | None:
+    return session.scalar(select(CallRecord).where(CallRecord.call_sid == call_sid))
+
+
+def open_call(
+    session: Session,
+    *,
+    call_sid: str,
+    from_number: str,
+    to_number: str,
+    caller: CallerMatch,
+    language: str,
+    at: datetime,
+    direction: str = "inbound",
+) -> CallRecord:
+    """The call's record, created on its first webhook (a retried webhook finds it)."""
+    existing = find_call(session, call_sid)
+    if existing is not None:
+        return existing
+    record = CallRecord(
+        call_sid=call_sid,
+        direction=direction[:16],
+        from_number=(caller.e164 or from_number or "unknown")[:64],
+        to_number=(to_number or "")[:64],
+        patient_id=caller.patient_id,
+        matched_patients=len(caller.patient_ids),
+        language=language,
+        started_at=at,
+    )
+    try:
+        with session.begin_nested():
+            session.add(record)
+    except IntegrityError:  # the same webhook, retried concurrently, won the race
+        return find_call(session, call_sid)
+    return record
+
+
+def record_events(session: Session, call_sid: str, events: Iterable[Event], at: datetime) -> CallRecord:
+    """Store the events not stored yet, then the menu path and outcome they make."""
+    record = find_call(session, call_sid) or _placeholder(session, call_sid, at)
+    stored = set(session.scalars(select(CallEvent.sequence).where(CallEvent.call_id == record.id)))
+    fresh = [event for event in events if event.sequence not in stored]
+    if fresh:
+        try:
+            with session.begin_nested():
+                session.add_all(
+                    CallEvent(call_id=record.id, sequence=e.sequence, at=e.at, kind=e.kind, detail=e.detail)
+                    for e in fresh
+                )
+        except IntegrityError:  # a duplicate callback stored them a moment ago
+            pass
+    session.refresh(record, ["events"])
+    record.menu_path = menu_path(record.events)
+    record.outcome = outcome(record.events)
+    return record
+
+
+def apply_status(
+    session: Session,
+    call_sid: str,
+    *,
+    status: str,
+    sequence: int | None,
+    duration_seconds: int | None,
+    at: datetime,
+) -> CallRecord:
+    record = find_call(session, call_sid) or _placeholder(session, call_sid, at)
+    if record.status in FINAL_STATUSES and status not in FINAL_STATUSES:
+        return record  # a late 'ringing' after 'completed'
+    if sequence is not None and sequence <= record.status_sequence:
+        return record  # a duplicate, or older than what we have
+    if record.status in FINAL_STATUSES and sequence is None:
+        return record  # an unnumbered duplicate of the final status
+    record.status = status[:16]
+    record.status_sequence = sequence if sequence is not None else record.status_sequence + 1
+    if status in FINAL_STATUSES:
+        record.ended_at = at
+        record.duration_seconds = duration_seconds
+    return record
+
+
+def _placeholder(session: Session, call_sid: str, at: datetime) -> CallRecord:
+    """A status callback for a call whose first webhook never reached the database."""
+    caller = CallerMatch(None, ())
+    return open_call(
+        session, call_sid=call_sid, from_number="unknown", to_number="", caller=caller, language="zh", at=at
+    )
+
+
+def menu_path(events: Iterable[CallEvent]) -> str:
+    steps: list[str] = []
+    for event in events:
+        if event.kind == "menu" and (not steps or steps[-1] != event.detail.get("step")):
+            steps.append(str(event.detail.get("step")))
+    return " > ".join(steps)
+
+
+def outcome(events: Iterable[CallEvent]) -> str:
+    kinds = {event.kind for event in events}
+    if "transfer" in kinds:
+        return "transferred"
+    if "error" in kinds:
+        return "error"
+    return "self_service"

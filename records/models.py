@@ -1,0 +1,200 @@
+"""The hospital's data: its directory (departments, doctors, clinic sessions,
+featured services), patient files, and the record of every call.
+
+Texts a caller hears exist in both languages (`name_zh`, `name_en`); use
+`localized(obj, "name", lang)` rather than picking the column by hand.
+Phone numbers are stored as E.164 only (records.patients.to_e164 makes them).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Named constraints so Alembic migrations are the same on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+
+
+def localized(obj: object, field: str, lang: str) -> str:
+    return getattr(obj, f"{field}_{lang}")
+
+
+class Department(Base):
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    # What callers may say for it, besides its name ("心内科" for 心血管内科).
+    aliases_zh: Mapped[list[str]] = mapped_column(JSON, default=list)
+    aliases_en: Mapped[list[str]] = mapped_column(JSON, default=list)
+    location_zh: Mapped[str] = mapped_column(String(200))
+    location_en: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(20))
+    hours_zh: Mapped[str] = mapped_column(String(200))
+    hours_en: Mapped[str] = mapped_column(String(200))
+    description_zh: Mapped[str] = mapped_column(Text)
+    description_en: Mapped[str] = mapped_column(Text)
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+    doctors: Mapped[list[Doctor]] = relationship(back_populates="department", order_by="Doctor.code")
+
+
+class Doctor(Base):
+    __tablename__ = "doctors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    name_zh: Mapped[str] = mapped_column(String(50))
+    name_en: Mapped[str] = mapped_column(String(100))
+    family_name_zh: Mapped[str] = mapped_column(String(20))
+    family_name_en: Mapped[str] = mapped_column(String(50))
+    # chief_physician | associate_chief_physician | attending_physician | resident_physician
+    title: Mapped[str] = mapped_column(String(32))
+    sex: Mapped[str] = mapped_column(String(1))
+    specialties_zh: Mapped[str] = mapped_column(String(300))
+    specialties_en: Mapped[str] = mapped_column(String(300))
+
+    department: Mapped[Department] = relationship(back_populates="doctors")
+    sessions: Mapped[list[ClinicSession]] = relationship(back_populates="doctor", order_by="ClinicSession.date")
+
+
+class ClinicSession(Base):
+    """One half-day (or time slot) in which a doctor sees outpatients."""
+
+    __tablename__ = "clinic_sessions"
+    __table_args__ = (
+        UniqueConstraint("doctor_id", "date", "start_time"),
+        Index("ix_clinic_sessions_date_doctor", "date", "doctor_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    doctor_id: Mapped[int] = mapped_column(ForeignKey("doctors.id"))
+    date: Mapped[date]
+    start_time: Mapped[time]
+    end_time: Mapped[time]
+    capacity: Mapped[int]
+
+    doctor: Mapped[Doctor] = relationship(back_populates="sessions")
+
+
+class FeaturedService(Base):
+    __tablename__ = "featured_services"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(150))
+    description_zh: Mapped[str] = mapped_column(Text)
+    description_en: Mapped[str] = mapped_column(Text)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+
+    department: Mapped[Department | None] = relationship()
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mrn: Mapped[str] = mapped_column(String(20), unique=True)  # medical record number
+    name_zh: Mapped[str] = mapped_column(String(50))
+    name_en: Mapped[str] = mapped_column(String(100))
+    family_name_zh: Mapped[str] = mapped_column(String(20))
+    family_name_en: Mapped[str] = mapped_column(String(50))
+    sex: Mapped[str] = mapped_column(String(1))  # M | F
+    birth_date: Mapped[date]
+    preferred_language: Mapped[str] = mapped_column(String(2), default="zh")
+    category: Mapped[str] = mapped_column(String(16), default="standard")  # standard | vip
+
+    phones: Mapped[list[PatientPhone]] = relationship(
+        back_populates="patient", cascade="all, delete-orphan", order_by="PatientPhone.id"
+    )
+
+    def age_on(self, day: date) -> int:
+        before_birthday = (day.month, day.day) < (self.birth_date.month, self.birth_date.day)
+        return day.year - self.birth_date.year - before_birthday
+
+
+class PatientPhone(Base):
+    """A number a patient calls from.  Families share numbers, so no unique e164."""
+
+    __tablename__ = "patient_phones"
+    __table_args__ = (UniqueConstraint("patient_id", "e164"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    e164: Mapped[str] = mapped_column(String(20), index=True)
+
+    patient: Mapped[Patient] = relationship(back_populates="phones")
+
+
+class CallRecord(Base):
+    """One phone call, from the first webhook to the final status callback."""
+
+    __tablename__ = "call_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    direction: Mapped[str] = mapped_column(String(16), default="inbound")
+    # E.164 when the number parses; otherwise what the carrier sent ('anonymous').
+    from_number: Mapped[str] = mapped_column(String(64), index=True)
+    to_number: Mapped[str] = mapped_column(String(64))
+    # Set only when the number belongs to exactly one patient file.
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    matched_patients: Mapped[int] = mapped_column(default=0)
+    language: Mapped[str] = mapped_column(String(2))
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="in-progress")
+    # The carrier's SequenceNumber of the status applied last: older ones are ignored.
+    status_sequence: Mapped[int] = mapped_column(default=-1)
+    duration_seconds: Mapped[int | None]
+    # self_service | transferred | error: how the call ended, from its events.
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    menu_path: Mapped[str] = mapped_column(Text, default="")
+
+    patient: Mapped[Patient | None] = relationship()
+    events: Mapped[list[CallEvent]] = relationship(
+        back_populates="call", order_by="CallEvent.sequence", cascade="all, delete-orphan"
+    )
+
+
+class CallEvent(Base):
+    """Something that happened in a call: a menu heard, a key, speech, a transfer."""
+
+    __tablename__ = "call_events"
+    __table_args__ = (UniqueConstraint("call_id", "sequence"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("call_records.id", ondelete="CASCADE"))
+    sequence: Mapped[int]
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(24))  # menu | key | speech | language | transfer | error
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    call: Mapped[CallRecord] = relationship(back_populates="events")

