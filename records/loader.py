@@ -171,7 +171,8 @@ def read(path: str | Path, kind: str | None = None) -> Hospital:
     except (OSError, UnicodeDecodeError) as exc:
         raise ImportError_([f"{path}: cannot read the file: {exc}"]) from None
     if path.suffix.lower() == ".csv":
-        kind = kind or path.stem.lower().replace("-", "_")
+        stem = path.stem.lower().replace("-", "_")
+        kind = kind or next((section for section in SECTIONS if stem.endswith(section)), None)
         if kind not in ROW_MODELS:
             raise ImportError_(
                 [f"{path}: cannot tell what the rows are; name the file {', '.join(SECTIONS)} .csv or pass --kind"]

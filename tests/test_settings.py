@@ -1,0 +1,96 @@
+"""config.yaml is read once into a typed, frozen object; mistakes name their key."""
+
+import pydantic
+import pytest
+import yaml
+
+import settings
+from app import ROOT, create_app
+
+
+@pytest.fixture
+def data():
+    return yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+
+
+def problems(data, environ=None) -> str:
+    with pytest.raises(settings.ConfigError) as error:
+        settings.parse(data, environ=environ or {})
+    return str(error.value)
+
+
+def test_the_shipped_config_loads_with_numbers_in_e164():
+    loaded = settings.load(ROOT / "config.yaml", environ={})
+    assert loaded.hospital.main_number == "+861065281000"
+    assert loaded.seats.operator_number == "+861065281999"
+    assert loaded.hospital.name("zh") == "明湖示范医院"
+
+
+def test_settings_are_frozen():
+    loaded = settings.load(ROOT / "config.yaml", environ={})
+    with pytest.raises(pydantic.ValidationError):
+        loaded.hospital.timezone = "UTC"
+
+
+def test_a_missing_key_is_named(data):
+    del data["twilio"]["caller_id"]
+    assert problems(data) == "config.yaml: twilio.caller_id: this key is required but missing"
+
+
+def test_a_misspelt_key_is_named(data):
+    data["dialogue"]["bak_key"] = "#"
+    assert "dialogue.bak_key: unknown key" in problems(data)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("hospital", "timezone"), "Mars/Olympus", "hospital.timezone: expected an IANA time zone"),
+        (("hospital", "main_number"), "12345", "hospital.main_number: expected a valid phone number"),
+        (("seats", "opening_hours", "mon"), ["8-17"], "seats.opening_hours.mon[0]: expected a range like 08:00-17:30"),
+        (
+            ("seats", "opening_hours", "tue"),
+            ["17:00-08:00"],
+            "seats.opening_hours.tue[0]: expected the start before the end",
+        ),
+        (("dialogue", "back_key"), "0", "the special keys must all differ"),
+        (("dialogue", "max_failures"), 0, "dialogue.max_failures: Input should be greater than or equal to 1"),
+    ],
+)
+def test_wrong_values_say_what_was_expected(data, path, value, expected):
+    node = data
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    assert expected in problems(data)
+
+
+def test_menu_targets_must_exist(data):
+    data["menus"]["main"]["options"][0]["goto"] = "menu:billing"
+    assert "menus.main.options[0].goto: no menu called 'billing'" in problems(data)
+    data["menus"]["main"]["options"][0]["goto"] = "flow:billing"
+    assert "menus.main.options[0].goto: expected 'flow:<one of" in problems(data)
+
+
+def test_reserved_keys_are_refused_in_the_main_menu(data):
+    data["menus"]["main"]["options"][0]["key"] = "9"
+    assert "menus.main.options[0].key: '9' is reserved" in problems(data)
+
+
+def test_duplicate_menu_keys_are_refused(data):
+    data["menus"]["main"]["options"][1]["key"] = "1"
+    assert "menus.main.options: each key may be used once" in problems(data)
+
+
+def test_secrets_come_from_the_environment(data):
+    loaded = settings.parse(data, environ={"TWILIO_AUTH_TOKEN": "s3cret", "DATABASE_URL": "sqlite:///x.db"})
+    assert loaded.env.twilio_auth_token == "s3cret"
+    assert loaded.env.database_url == "sqlite:///x.db"
+    assert settings.parse(data, environ={}).env.twilio_auth_token is None
+
+
+def test_create_app_refuses_a_bad_file(tmp_path):
+    bad = tmp_path / "config.yaml"
+    bad.write_text("hospital: [unclosed", encoding="utf-8")
+    with pytest.raises(settings.ConfigError, match="not valid YAML"):
+        create_app(bad)

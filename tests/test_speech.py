@@ -1,0 +1,33 @@
+"""Matching what callers say against names on offer."""
+
+from ivr import speech
+
+DEPARTMENTS = [("CARD", ["心血管内科", "心内科", "Cardiology", "heart"]), ("MED", ["内科"]), ("EYE", ["眼科", "eye"])]
+
+
+def test_a_name_inside_a_sentence_matches():
+    assert speech.best_match("我想问一下心内科在哪里。", DEPARTMENTS) == ["CARD"]
+
+
+def test_the_longer_name_wins_over_a_name_it_contains():
+    assert speech.best_match("心血管内科", DEPARTMENTS) == ["CARD"]
+
+
+def test_english_is_case_and_punctuation_blind_and_forgives_small_errors():
+    assert speech.best_match("Cardiology, please!", DEPARTMENTS) == ["CARD"]
+    assert speech.best_match("cardiologie", DEPARTMENTS) == ["CARD"]
+
+
+def test_nothing_matches_nonsense_or_empty_speech():
+    assert speech.best_match("今天天气怎么样", DEPARTMENTS) == []
+    assert speech.best_match("", DEPARTMENTS) == []
+    assert speech.best_match("\x00\x1b'; DROP TABLE patients;--", DEPARTMENTS) == []
+
+
+def test_a_tie_returns_every_candidate():
+    doctors = [("D1", ["张志远"]), ("D2", ["张志远"])]
+    assert speech.best_match("张志远", doctors) == ["D1", "D2"]
+
+
+def test_full_width_text_is_folded():
+    assert speech.normalize("ＣＡＲＤＩＯＬＯＧＹ　１") == "cardiology1"
