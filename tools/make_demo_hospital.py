@@ -279,7 +279,7 @@ def parse_ok(s: str) -> str:
 
 
 USED = {parse_ok(UNKNOWN_CALLER)}                      # every number handed out so far (E.164)
-MOBILE_PREFIXES = "134 135 136 137 138 139 150 151 152 153 157 158 159 181 182 183 184 185 186 187 188 189 198".split()
+MOBILE_PREFIXES = ["134", "135", "136", "137", "138", "139", "150", "151", "152", "153", "157", "158", "159", "181", "182", "183", "184", "185", "186", "187", "188", "189", "198"]
 # (area code, possible first digits of the 8-digit local number): mostly Beijing, some Shanghai and Shenzhen
 LANDLINE_AREAS = [("010", "5678")] * 4 + [("021", "56"), ("0755", "28")]
 
@@ -397,7 +397,7 @@ def make_patients():
 
     # MRNs: random and unrelated between family members, as in a real hospital.
     others = [p for _, f in families for p in f] + singles
-    for p, n in zip(others, rng.sample(range(10_000, 3_000_000), len(others))):
+    for p, n in zip(others, rng.sample(range(10_000, 3_000_000), len(others)), strict=False):
         p["mrn"] = f"M{n:08d}"
     for label, members in families:
         mrns = [p["mrn"] for p in members]
@@ -426,7 +426,7 @@ def build():
         USED.add(parse_ok(phone))
         departments.append({"code": code, "name": {"zh": zh, "en": en}, "aliases": {"zh": al_zh, "en": al_en},
                             "location": {"zh": loc_zh, "en": loc_en}, "phone": phone,
-                            "hours": dict(zip(("zh", "en"), HOURS[days])),
+                            "hours": dict(zip(("zh", "en"), HOURS[days], strict=False)),
                             "description": {"zh": d_zh, "en": d_en}})
     # Timetables: every day a department is open has at least one clinic (weekend clinics go to
     # attending or resident doctors), then each doctor gets a typical number of sessions a week.
@@ -583,7 +583,7 @@ def check(text: str, data, families) -> list[str]:
     dep_codes = {d["code"] for d in deps}
     for d in deps:
         need(re.fullmatch(r"[A-Z]{2,6}", d["code"]), f"bad department code {d['code']}")
-        need(all(1 <= len(d["aliases"][l]) <= 4 for l in ("zh", "en")), f"{d['code']}: aliases not 1-4")
+        need(all(1 <= len(d["aliases"][lang]) <= 4 for lang in ("zh", "en")), f"{d['code']}: aliases not 1-4")
     per_dep = Counter(d["department"] for d in docs)
     need(all(per_dep[c] >= 2 for c in dep_codes), f"a department with fewer than 2 doctors: {per_dep}")
     need(max(per_dep.values()) >= 9, "no department with 9+ doctors")
