@@ -5,12 +5,13 @@
     flask --app app call            # ring it from the local carrier emulator's phone
 
 `create_app(config)` takes a Settings object (tests), a path to a YAML file, or
-nothing (config.yaml beside this file, secrets from the environment).
+nothing (HOTLINE_CONFIG or config.yaml beside this file; secrets from the environment).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -25,8 +26,20 @@ from settings import Settings
 ROOT = Path(__file__).resolve().parent
 
 
-def create_app(config: Settings | str | Path | None = None, *, clock: Callable[[], datetime] | None = None) -> Flask:
-    settings = config if isinstance(config, Settings) else settings_module.load(config or ROOT / "config.yaml")
+def create_app(
+    config: Settings | str | Path | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+) -> Flask:
+    if not isinstance(config, Settings):
+        try:
+            config = settings_module.load(config or os.environ.get("HOTLINE_CONFIG") or ROOT / "config.yaml")
+        except settings_module.ConfigError as error:
+            if config is not None:
+                raise
+            # Started by `flask` or gunicorn: say it plainly, without a traceback, and stop.
+            raise SystemExit(f"The hotline cannot start, its configuration is wrong:\n{error}") from None
+    settings = config
     app = Flask(__name__, instance_path=str(ROOT / "instance"))
     app.extensions["hotline"] = Hotline(settings, Path(app.instance_path), clock)
     app.teardown_appcontext(close_db)
