@@ -268,7 +268,8 @@ class Carrier:
             raise EmulatorError("already serving at " + (self.base_url or "?"))
         self._server = make_server(host, port, self.rest_app(), threaded=True)
         self.base_url = f"http://{host}:{self._server.server_port}"
-        self._server_thread = threading.Thread(target=self._server.serve_forever, name="carrier-rest", daemon=True)
+        self._server_thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                               name="carrier-rest", daemon=True)
         self._server_thread.start()
         return self.base_url
 

@@ -48,6 +48,33 @@ class LogEntry:
     status: int | None = None  # HTTP status of a fetch or callback
     body: str | None = None
     error: int | None = None  # Twilio error/warning code, if any
+    nouns: list[dict[str, Any]] = field(default_factory=list)  # a verb's children: {"noun", "text", "attrs"}
+
+    # Entries also read like dicts (entry["url"], entry.get("verb")), with "status_code" for `status`:
+    # `key in entry` is true only when the entry has a value for it.
+    _ALIASES = {"status_code": "status"}
+
+    def _field(self, key: str) -> str:
+        name = self._ALIASES.get(key, key)
+        if name.startswith("_") or name not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return name
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, self._field(key))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            value = self[key]
+        except KeyError:
+            return default
+        return default if value is None else value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) not in (None, "", [], {})
+
+    def keys(self) -> list[str]:
+        return [name for name in self.__dataclass_fields__ if name in self] + (["status_code"] if "status" in self else [])
 
     def __repr__(self) -> str:
         bits = [f"{self.at:.1f}s", self.kind]

@@ -93,7 +93,7 @@ def app():
     fake = FakeApp()
     server = make_server("127.0.0.1", 0, _make_flask(fake), threaded=True)
     fake.base = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     yield fake
     server.shutdown()
