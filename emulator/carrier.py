@@ -392,7 +392,13 @@ class Carrier:
             if not barge_in:
                 self._hear_out_prompt(call)
             call._log("event", text=f"said {text!r}")
-            self._send(call, Event("speech", (text, confidence)))
+            gather = call.gather if call.waiting_for == "gather" else None
+            if gather is not None and "speech" not in gather["input"].split():
+                # A keys-only Gather does not hear it: for it, this is no input at all.
+                call._log("event", text="speech ignored: the Gather listens for keys only")
+                self._run_until(lambda: call.gather is not gather or call.ended)
+            else:
+                self._send(call, Event("speech", (text, confidence)))
             self._settle(call)
 
     def _silence(self, call: Call) -> None:

@@ -444,8 +444,10 @@ class CallFlow:
         """Play the nested Say/Play/Pause; input during them (barge-in) stops them and counts."""
         prompts = [self.utterance_for(child, doc) for child in node.children]
         self.call._prompt_until = self.now + sum(u.seconds for u in prompts)
+        # All of the menu is in `heard` from the start, so a test reads it before choosing
+        # (a barge-in still cuts the audio short on the clock).
+        self.call.heard.extend(prompts)
         for utterance in prompts:
-            self.call.heard.append(utterance)
             event = yield Wait(utterance.seconds, accepts)
             if event is not TIMEOUT:
                 self.call._log("event", verb="Gather", text=f"barge-in during {utterance.kind}")
