@@ -166,6 +166,7 @@ class Carrier:
         call = self.get_call(sid)
         with self._driving():
             self._update(call, url, twiml, method, status)
+            self._settle(call)
         return call
 
     def advance(self, seconds: float) -> None:

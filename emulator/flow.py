@@ -690,6 +690,7 @@ class CallFlow:
         deadline = self.now + settings["timeout"]
         member: Call | None = None
         bridged_at: float | None = None
+        queue_params: dict[str, str] = {}
         try:
             while True:
                 candidate = carrier._front_member(queue)
@@ -710,7 +711,7 @@ class CallFlow:
                 if event.kind == "leg-bridged":
                     break
                 member = None  # gone before the bridge: try the next one
-            queue_params = {"QueueSid": queue.sid, "QueueTime": str(int(self.now - enqueued))}
+            queue_params.update(QueueSid=queue.sid, QueueTime=str(int(self.now - enqueued)))
             bridged_at = self.now
             yield from self.stay_bridged(member, settings, bridged_at)
             return DialOutcome("completed", member.sid, int(self.now - bridged_at + 0.5), True, queue_params)
@@ -720,7 +721,8 @@ class CallFlow:
                 carrier._send(member, Event("bridge-ended", call))
             duration = int(self.now - bridged_at + 0.5) if bridged_at is not None else 0
             status = "completed" if member is not None else "canceled"
-            outcome = DialOutcome(status, member.sid if member else None, duration, bridged_at is not None)
+            outcome = DialOutcome(status, member.sid if member else None, duration, bridged_at is not None,
+                                  queue_params)
             raise _DialEnded(exc, outcome, notify=isinstance(exc, CallOver)) from None
         finally:
             call._depends_on = []
