@@ -613,6 +613,7 @@ class CallFlow:
                 self.call._log("event", verb="Dial", text="nothing to dial")
                 outcome = DialOutcome("failed")
         except _DialEnded as ended:
+            self.record_dial(ended.outcome, settings)
             if settings["action"] and ended.notify:
                 self.notify(Fetch(settings["action"], settings["method"], ended.outcome.params()))
             raise ended.cause from None
