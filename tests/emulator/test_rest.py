@@ -1,0 +1,174 @@
+"""The REST API, driven by the real twilio-python Client through emulator.http_client."""
+
+import pytest
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+
+from emulator import http_client
+
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE
+
+FROM = "+861065281234"
+
+
+@pytest.fixture
+def client(carrier):
+    base = carrier.serve()
+    return Client(ACCOUNT_SID, AUTH_TOKEN, http_client=http_client(base))
+
+
+def test_the_http_client_rewrites_only_twilio_hosts():
+    http = http_client("http://127.0.0.1:5055/")
+    assert http.rewrite("https://api.twilio.com/2010-04-01/Accounts.json") == "http://127.0.0.1:5055/2010-04-01/Accounts.json"
+    assert http.rewrite("https://api.us1.twilio.com/x") == "http://127.0.0.1:5055/x"
+    assert http.rewrite("https://example.com/x") == "https://example.com/x"
+
+
+def test_calls_create_rings_an_endpoint_and_runs_the_url_once_answered(app, carrier, client):
+    app.twiml("/agent", '<Gather numDigits="1" action="/agent-choice"><Say>Press 1 to take the call</Say></Gather>')
+    created = client.calls.create(to="client:agent7", from_=FROM, url=app.url("/agent"),
+                                  status_callback=app.url("/events"),
+                                  status_callback_event=["initiated", "ringing", "answered", "completed"])
+    assert created.sid.startswith("CA") and created.status == "queued" and created.direction == "outbound-api"
+    assert created.to == "client:agent7" and created._from == FROM
+    leg = carrier.ringing("client:agent7")
+    assert leg.sid == created.sid
+    leg.answer()
+    assert leg.take_text() == "Press 1 to take the call"
+    form = app.last("/agent").form
+    assert form["Direction"] == "outbound-api" and form["CallStatus"] == "in-progress" and form["To"] == "client:agent7"
+    fetched = client.calls(created.sid).fetch()
+    assert fetched.status == "in-progress" and fetched.start_time is not None
+    client.calls(created.sid).update(status="completed")
+    assert client.calls(created.sid).fetch().status == "completed"
+    assert [h.form["CallStatus"] for h in app.to("/events")] == ["initiated", "ringing", "in-progress", "completed"]
+
+
+def test_calls_create_with_twiml_and_machine_detection(app, carrier, client):
+    carrier.set_endpoint("+8613900000001", "machine")
+    carrier.set_endpoint("+8613900000002", "answer")
+    app.twiml("/reminder", "<Say>Your appointment is tomorrow</Say>")
+    machine = client.calls.create(to="+8613900000001", from_=FROM, url=app.url("/reminder"),
+                                  machine_detection="DetectMessageEnd")
+    human = client.calls.create(to="+8613900000002", from_=FROM, twiml="<Response><Say>Hi there</Say></Response>",
+                                machine_detection="Enable")
+    assert app.last("/reminder").form["AnsweredBy"] == "machine_end_beep"
+    assert carrier.get_call(human.sid).answered_by == "human"
+    carrier.advance(5)
+    assert carrier.get_call(human.sid).heard[0].text == "Hi there"
+    assert client.calls(machine.sid).fetch().status == "completed"
+
+
+def test_unanswered_outbound_calls(carrier, client, app):
+    carrier.set_endpoint("+8613900000003", "busy")
+    busy = client.calls.create(to="+8613900000003", from_=FROM, url=app.url("/x"))
+    assert client.calls(busy.sid).fetch().status == "busy"
+    ringing = client.calls.create(to="+8613900000004", from_=FROM, url=app.url("/x"), timeout=15)
+    carrier.advance(15)
+    assert client.calls(ringing.sid).fetch().status == "no-answer"
+    canceled = client.calls.create(to="+8613900000004", from_=FROM, url=app.url("/x"))
+    client.calls(canceled.sid).update(status="canceled")
+    assert client.calls(canceled.sid).fetch().status == "canceled"
+    assert app.to("/x") == []
+
+
+def test_a_live_call_is_redirected_even_in_a_gather(app, carrier, client):
+    app.twiml("/voice", '<Gather><Say loop="0">Still waiting</Say></Gather>')
+    app.twiml("/urgent", "<Say>Urgent message</Say><Hangup/>")
+    call = carrier.dial(to=HOTLINE)
+    client.calls(call.sid).update(url=app.url("/urgent"), method="POST")
+    assert call.take_text().endswith("Urgent message")
+    call.wait(0)
+    assert call.status == "completed"
+    with pytest.raises(TwilioRestException) as refused:
+        client.calls(call.sid).update(url=app.url("/urgent"))
+    assert refused.value.code == 21220 and refused.value.status == 400
+    client.calls(call.sid).update(status="completed")  # ending an ended call changes nothing
+    assert call.status == "completed"
+
+
+def test_queues_and_members_front_dequeue(app, carrier, client):
+    queue = client.queues.create(friendly_name="cardio", max_size=50)
+    assert queue.sid.startswith("QU") and queue.max_size == 50 and queue.current_size == 0
+    app.twiml("/voice", '<Enqueue waitUrl="/hold">cardio</Enqueue>')
+    app.twiml("/hold", '<Pause length="30"/>')
+    app.twiml("/to-agent", "<Say>An agent is ready</Say>")
+    first = carrier.dial(to=HOTLINE)
+    second = carrier.dial(to=HOTLINE, from_="+8613900000009")
+    carrier.advance(10)
+    assert [q.friendly_name for q in client.queues.list()] == ["cardio"]
+    assert client.queues(queue.sid).fetch().current_size == 2
+    members = client.queues(queue.sid).members.list()
+    assert [m.call_sid for m in members] == [first.sid, second.sid] and members[0].wait_time == 10
+    member = client.queues(queue.sid).members("Front").update(url=app.url("/to-agent"), method="POST")
+    assert member.call_sid == first.sid
+    assert first.take_text() == "An agent is ready"
+    assert carrier.queues["cardio"] == [second]
+    client.queues(queue.sid).members(second.sid).update(url=app.url("/to-agent"), method="POST")
+    assert carrier.queues["cardio"] == []
+    with pytest.raises(TwilioRestException) as empty:
+        client.queues(queue.sid).members("Front").update(url=app.url("/to-agent"), method="POST")
+    assert empty.value.status == 404
+
+
+def test_messages_progress_with_status_callbacks_and_can_fail_on_purpose(app, carrier, client):
+    carrier.fail_next_messages(2, status=503)
+    for _ in range(2):
+        with pytest.raises(TwilioRestException) as failed:
+            client.messages.create(to="+8613800138000", from_=FROM, body="明天上午九点心内科复诊",
+                                   status_callback=app.url("/sms-status"))
+        assert failed.value.status == 503
+    message = client.messages.create(to="+8613800138000", from_=FROM, body="明天上午九点心内科复诊",
+                                     status_callback=app.url("/sms-status"))
+    assert message.status == "queued" and message.sid.startswith("SM") and message.num_segments == "1"
+    assert carrier.messages[0].body == "明天上午九点心内科复诊" and len(carrier.messages) == 1
+    carrier.advance(2)
+    assert [h.form["MessageStatus"] for h in app.to("/sms-status")] == ["sent", "delivered"]
+    assert client.messages(message.sid).fetch().status == "delivered"
+    carrier.repost_status(message.sid, times=2)
+    assert [h.form["MessageStatus"] for h in app.to("/sms-status")][-2:] == ["delivered", "delivered"]
+    carrier.set_endpoint("+8613800000000", "fail")
+    client.messages.create(to="+8613800000000", messaging_service_sid="MG" + "1" * 32, body="x",
+                           status_callback=app.url("/sms-status"))
+    carrier.advance(2)
+    assert app.last("/sms-status").form["MessageStatus"] == "undelivered"
+    assert app.last("/sms-status").form["ErrorCode"] == "30003"
+
+
+def test_wrong_credentials_get_twilios_401(carrier, client):
+    bad = Client(ACCOUNT_SID, "wrong", http_client=http_client(carrier.base_url))
+    with pytest.raises(TwilioRestException) as refused:
+        bad.calls.create(to="+8613900000001", from_=FROM, url="http://x/y")
+    assert refused.value.status == 401 and refused.value.code == 20003
+    raw = requests.get(f"{carrier.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json", timeout=5)
+    assert raw.status_code == 401 and raw.json()["code"] == 20003
+    with pytest.raises(TwilioRestException) as missing:
+        Client("AC" + "1" * 32, AUTH_TOKEN, http_client=http_client(carrier.base_url)).calls("CA1").fetch()
+    assert missing.value.status == 401
+    assert carrier.calls == []
+
+
+def test_validation_errors_look_like_twilios(carrier, client):
+    with pytest.raises(TwilioRestException) as no_url:
+        client.calls.create(to="+8613900000001", from_=FROM, url="not a url")
+    assert no_url.value.code == 21205
+    with pytest.raises(TwilioRestException) as no_body:
+        client.messages.create(to="+8613900000001", from_=FROM, body="")
+    assert no_body.value.code == 21602
+
+
+def test_the_app_can_call_the_api_from_inside_a_webhook(app, carrier, client):
+    """The carrier is busy waiting for the webhook: the REST request is run right after it."""
+
+    def voice(hit):
+        client.calls.create(to="client:agent7", from_=FROM, twiml="<Response><Say>New caller</Say></Response>")
+        return '<Response><Enqueue waitUrl="">cardio</Enqueue></Response>'
+
+    app.on("/voice", voice)
+    caller = carrier.dial(to=HOTLINE)
+    assert caller.waiting_for == "queue"
+    agent = carrier.ringing("client:agent7")
+    assert agent.direction == "outbound-api"
+    agent.answer()
+    assert agent.take_text() == "New caller"
