@@ -164,6 +164,8 @@ class Carrier:
                     status: str | None = None) -> Call:
         """What POST /Calls/{sid}.json does: redirect a live call to new TwiML, or end it."""
         call = self.get_call(sid)
+        if (url or twiml) and not status and call.status != "in-progress":
+            raise EmulatorError(f"{sid} is {call.status}: only a call in progress can be redirected (Twilio: 21220)")
         with self._driving():
             self._update(call, url, twiml, method, status)
             self._settle(call)

@@ -336,11 +336,12 @@ class CallFlow:
     def action_params(self, **params: Any) -> dict[str, str]:
         return {k: str(v) for k, v in params.items() if v is not None}
 
-    def notify(self, fetch: Fetch | None) -> None:
-        """Request an action URL after the call has ended: Twilio sends it, and ignores the TwiML."""
+    def notify(self, fetch: Fetch | None, ended: bool = True) -> None:
+        """Request an action URL whose TwiML cannot run (the call hung up, or was redirected
+        elsewhere): Twilio still sends it, and ignores the answer."""
         if fetch is None or fetch.url is None:
             return
-        self.carrier._request(self.call, fetch.method, fetch.url, fetch.params, status="completed")
+        self.carrier._request(self.call, fetch.method, fetch.url, fetch.params, status="completed" if ended else None)
 
     # ==== simple verbs ======================================================================
     def verb_say(self, node: Node, doc: Document, mode: Mode) -> Flow:
@@ -521,7 +522,7 @@ class CallFlow:
             self.notify(after("hangup", enqueued))
             raise
         except Redirected:
-            self.notify(after("redirected", enqueued))
+            self.notify(after("redirected", enqueued), ended=False)
             raise
         finally:
             carrier._leave_queue(queue, call)
@@ -534,7 +535,7 @@ class CallFlow:
             self.notify(after("bridged", enqueued))
             raise
         except Redirected:
-            self.notify(after("redirected-from-bridged", enqueued))
+            self.notify(after("redirected-from-bridged", enqueued), ended=False)
             raise
         call._busy()
         return after("bridged", enqueued)

@@ -106,6 +106,7 @@ def test_a_rest_redirect_reaches_a_caller_waiting_in_a_queue(app, carrier):
     carrier.update_call(call.sid, url=app.url("/moved"))
     assert call.take_text().endswith("moved") and call.status == "completed"
     assert app.last("/left").form["QueueResult"] == "redirected"
+    assert app.last("/left").form["CallStatus"] == "in-progress"
 
 
 def agent_dials_the_queue(app, carrier, dial_attrs='action="/agent-done"', queue_attrs='url="/about-to-connect"'):
@@ -168,3 +169,10 @@ def test_dial_queue_without_action_falls_through_for_the_agent(app, carrier):
     caller.hangup()
     agent.wait(0)  # let the agent's side run on to its end
     assert agent.take_text() == "agent after" and agent.status == "completed"
+
+
+def test_verbs_twilio_forbids_in_a_wait_url_are_skipped_with_a_warning(app, carrier):
+    app.twiml("/hold", '<Dial>+861088880000</Dial><Record/><Say>hold music</Say><Pause length="30"/>')
+    call = enqueue(app, carrier)
+    assert call.errors == [12200, 12200] and call.take_text().endswith("hold music")
+    assert call.legs == [] and call.waiting_for == "queue"

@@ -186,3 +186,21 @@ def test_the_log_shows_verbs_and_fetches_and_reads_like_dicts(app, carrier):
     dial = next(entry for entry in call.log if entry.get("verb") == "Dial")
     assert dial["nouns"] == [{"noun": "Number", "text": "+861088880000", "attrs": {}}]
     assert "status_code" not in dial and dial.get("missing", "x") == "x"
+
+
+def test_inline_twiml_needs_absolute_urls(app, carrier):
+    carrier.set_endpoint("+8613900000001", "answer")
+    call = carrier.create_call("+8613900000001", HOTLINE, twiml="<Response><Redirect>/relative</Redirect></Response>")
+    call.wait(0)
+    assert call.errors == [11100] and call.take_text() == APP_ERROR
+
+
+def test_only_a_call_in_progress_can_be_redirected(app, carrier):
+    from emulator import EmulatorError
+
+    call = carrier.create_call("+8613900000001", HOTLINE, url=app.url("/voice"))  # rings: nobody answers it
+    assert call.status == "ringing" and call.waiting_for == "answer"
+    with pytest.raises(EmulatorError):
+        carrier.update_call(call.sid, url=app.url("/elsewhere"))
+    carrier.update_call(call.sid, status="canceled")
+    assert call.status == "canceled" and app.to("/voice") == []
