@@ -303,7 +303,9 @@ def run_step(conversation: Conversation, flow: str, name: str, args: Mapping[str
     # Only the arguments the step takes: anything else in a URL is stale or hostile.
     named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     accepted = [name for name, p in inspect.signature(function).parameters.items() if p.kind in named][1:]
-    return function(conversation, **{k: v for k, v in args.items() if k in accepted})
+    kwargs = {k: v for k, v in args.items() if k in accepted}
+    conversation.here = Target(flow, name, kwargs)
+    return function(conversation, **kwargs)
 
 
 def paginate(items: Sequence, page: int, size: int) -> tuple[Sequence, int, int]:

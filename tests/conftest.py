@@ -196,7 +196,7 @@ def db(app):
 def server(app):
     """The hotline over real HTTP on a free port, as Twilio (the emulator) reaches it."""
     http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{http.server_port}"
     http.shutdown()
