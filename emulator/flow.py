@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import twiml
 from .call import TIMEOUT, Call, CallOver, Dequeued, Event, Redirected, Wait
-from .model import Recording, Utterance, new_sid
+from .model import Recording, Utterance
 from .twiml import Document, Node
 from .webhooks import TWIML_TYPES, HttpResult, resolve
 
@@ -545,7 +545,7 @@ class CallFlow:
         self.call._queue_wait = queue
         try:
             if wait_url == "":
-                yield Wait(None)  # silence until dequeued or hung up
+                yield from until_interrupted()  # silence until dequeued, redirected or hung up
             if wait_url is None:
                 while True:
                     utterance = self.hear("play", DEFAULT_HOLD_MUSIC, seconds=self.carrier.media_seconds(DEFAULT_HOLD_MUSIC))
@@ -558,7 +558,7 @@ class CallFlow:
                 if doc is None:
                     # Twilio's behaviour is undocumented here; we keep the caller queued, in silence.
                     self.call._error(code, f"waitUrl {nxt.url}: {reason}")
-                    yield Wait(None)
+                    yield from until_interrupted()
                 out = yield from self.run_document(doc, WAIT)
                 if out is LEAVE:
                     return LEAVE
@@ -849,6 +849,12 @@ class _DialEnded(Exception):
         self.notify = notify
 
 
+def until_interrupted() -> Flow:
+    """Wait (in silence) for something from outside: a dequeue, a redirect, a hang-up."""
+    while True:
+        yield Wait(None)
+
+
 def nouns_of(node: Node) -> list[dict[str, Any]]:
     """A verb's children for the log; a bare <Dial>number</Dial> counts as a <Number>."""
     if node.verb == "Dial" and not node.children and node.text:
@@ -889,4 +895,4 @@ def interpret(result: HttpResult) -> tuple[Document | None, int, str]:
     return None, twiml.INVALID_CONTENT_TYPE, f"Content-Type {kind or 'missing'!r} is not TwiML"
 
 
-__all__ = ["LEAVE", "CallFlow", "Fetch", "interpret", "new_sid"]
+__all__ = ["LEAVE", "CallFlow", "Fetch", "interpret"]

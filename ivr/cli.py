@@ -17,9 +17,8 @@ def register(app: Flask) -> None:
 @click.option("--from", "from_", default="+8613912345678", show_default=True, help="The number you call from.")
 def call(url: str, from_: str) -> None:
     """Call the running hotline: hear each prompt, type keys or speech."""
-    from emulator.phone import run_phone
-
     from emulator import Carrier
+    from emulator.phone import run_phone
 
     settings = hotline().settings
     carrier = Carrier(account_sid=settings.env.twilio_account_sid, auth_token=settings.env.twilio_auth_token or "")
