@@ -527,6 +527,7 @@ class Carrier:
         call._busy()
         call.gather = None
         self._status_event(call, "completed")
+        call._session.close()  # no more TwiML requests for this call (a closed session can still reconnect)
 
     def _status_event(self, call: Call, event: str) -> None:
         if not call.status_callback or event not in call.status_events:
