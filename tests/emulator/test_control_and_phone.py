@@ -124,3 +124,4 @@ def test_cli_serve_runs_the_carrier_as_a_process(app, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+        process.stdout.close()
