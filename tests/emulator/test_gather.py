@@ -160,3 +160,11 @@ def test_inline_gather_in_a_wait_with_a_nested_pause(app, carrier):
     assert [u.kind for u in call.heard] == ["pause", "play"]
     call.press("9")
     assert app.last("/got").form["Digits"] == "9"
+
+
+def test_speech_can_barge_in_too(app, carrier):
+    call = gather(app, carrier, 'input="speech" speechTimeout="1"', prompt="<Say>Tell us in a few words what you need</Say>")
+    start = carrier.clock.time()
+    call.speak("cardiology", barge_in=True)
+    assert app.last("/got").form["SpeechResult"] == "cardiology"
+    assert call.fetches[-1].at - start == pytest.approx(0.5 + 1)  # the prompt (3.2 s) was cut short

@@ -172,3 +172,20 @@ def test_the_app_can_call_the_api_from_inside_a_webhook(app, carrier, client):
     assert agent.direction == "outbound-api"
     agent.answer()
     assert agent.take_text() == "New caller"
+
+
+def test_an_outbound_call_answered_by_a_person_who_presses_keys(app, carrier, client):
+    carrier.set_endpoint("+8613900000005", "answer", after=4)
+    app.twiml("/confirm", '<Gather numDigits="1" action="/confirmed"><Say>Press 1 to confirm</Say></Gather>')
+    app.twiml("/confirmed", "<Say>Confirmed</Say>")
+    app.on("/broken", "x", status=500)
+    created = client.calls.create(to="+8613900000005", from_=FROM, url=app.url("/broken"),
+                                  fallback_url=app.url("/confirm"), status_callback=app.url("/events"))
+    call = carrier.get_call(created.sid)
+    assert call.status == "ringing"
+    call.wait(4)
+    assert call.waiting_for == "gather" and call.errors == [11200]
+    call.press("1")
+    assert call.take_text().endswith("Confirmed") and call.status == "completed"
+    done = app.last("/events").form
+    assert done["CallStatus"] == "completed" and done["Direction"] == "outbound-api" and done["SequenceNumber"] == "0"
