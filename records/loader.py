@@ -294,7 +294,7 @@ def _field_error(error: dict[str, Any]) -> str:
     elif error["type"] == "extra_forbidden":
         message = "unknown field"
     shown = error.get("input")
-    if error["type"] != "missing" and isinstance(shown, (str, int, float)):
+    if error["type"] != "missing" and isinstance(shown, (str, int, float)) and repr(shown) not in message:
         message += f" (got {shown!r})"
     return f"{where}: {message}"
 
