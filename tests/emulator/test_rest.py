@@ -189,3 +189,26 @@ def test_an_outbound_call_answered_by_a_person_who_presses_keys(app, carrier, cl
     assert call.take_text().endswith("Confirmed") and call.status == "completed"
     done = app.last("/events").form
     assert done["CallStatus"] == "completed" and done["Direction"] == "outbound-api" and done["SequenceNumber"] == "0"
+
+
+def test_an_agent_called_through_rest_takes_the_caller_waiting_in_a_menu_on_hold(app, carrier, client):
+    app.twiml("/voice", '<Enqueue waitUrl="/hold" action="/after-queue">cardio</Enqueue>')
+    app.twiml("/hold", '<Gather numDigits="1" action="/hold-key"><Say>Press 1 for a call back</Say></Gather>')
+    app.twiml("/agent", '<Dial action="/agent-done"><Queue url="/whisper-to-caller">cardio</Queue></Dial>')
+    app.twiml("/whisper-to-caller", "<Say>A nurse will speak to you now</Say>")
+    app.twiml("/after-queue", "<Say>Goodbye</Say>")
+    caller = carrier.dial(to=HOTLINE)
+    assert caller.waiting_for == "gather" and caller.queue == "cardio"
+    created = client.calls.create(to="client:agent7", from_=FROM, url=app.url("/agent"))
+    agent = carrier.ringing("client:agent7")
+    assert agent.sid == created.sid
+    agent.answer()
+    assert agent.bridged_with is caller and caller.waiting_for == "bridge" and caller.gather is None
+    assert caller.take_text().endswith("A nurse will speak to you now")
+    caller.wait(90)
+    caller.hangup()
+    agent.wait(0)
+    done = app.last("/agent-done").form
+    assert done["DialCallStatus"] == "completed" and done["DialCallDuration"] == "90"
+    assert app.last("/after-queue").form["QueueResult"] == "bridged"
+    assert agent.status == "completed"  # its TwiML ran out after the Dial's action
