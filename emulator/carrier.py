@@ -22,7 +22,7 @@ from typing import Any
 import requests
 
 from . import twiml
-from .call import TIMEOUT, Call, CallOver, Dequeued, Event, Process, Redirected, require_live
+from .call import Call, CallOver, Dequeued, Event, Process, Redirected, require_live
 from .clock import VirtualClock
 from .flow import CallFlow, Fetch
 from .model import (
@@ -759,4 +759,4 @@ class Carrier:
         self._post(message, Delivery(message.sid, message.status_callback, "POST", params))
 
 
-__all__ = ["DEFAULT_ACCOUNT_SID", "TIMEOUT", "Carrier"]
+__all__ = ["DEFAULT_ACCOUNT_SID", "Carrier"]
