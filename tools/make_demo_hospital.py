@@ -6,8 +6,9 @@ are fictional.  The output is deterministic (random.Random(2026), no network):
 
     .venv/bin/python tools/make_demo_hospital.py
 
-Departments, doctors and services are written out by hand below; timetables
-and the 220 patients are drawn at random.  The YAML is emitted by hand (so it
+Departments, doctors, services and exam types are written out by hand below;
+timetables and the 220 patients are drawn at random (the exams' timetables last,
+so that adding them moved nothing drawn before).  The YAML is emitted by hand (so it
 can carry comments), then loaded back and checked; any problem aborts.
 """
 from __future__ import annotations
@@ -206,6 +207,52 @@ SERVICES = [
      "Offers pre-employment and personal health check-up packages. Please fast on the day; "
      "results are usually ready after five working days."),
 ]
+
+# --------------------------------------------------------------------------- exams
+# Exam appointments booked by phone.
+# code, zh, en, aliases zh, aliases en, department (None: not a department in the file),
+# location zh, location en, preparation zh, en, (min, max) sessions a week, afternoons too?, capacities
+EXAMS = [
+    ("US", "超声检查", "Ultrasound scan", ["B超", "彩超", "超声"], ["ultrasound", "scan", "sonography"], "GAST",
+     "医技楼一层超声科", "Medical Technology Building, 1st floor, Ultrasound",
+     "腹部超声检查前需空腹8小时，检查当天早上不要吃早餐。",
+     "For an abdominal ultrasound, do not eat for 8 hours before the scan: skip breakfast that morning.",
+     (4, 5), False, [20, 25, 30]),
+    ("CT", "CT检查", "CT scan", ["CT", "增强CT", "电脑断层"], ["CT", "CAT scan", "computed tomography"], None,
+     "医技楼二层放射科", "Medical Technology Building, 2nd floor, Radiology",
+     "增强CT检查前需空腹4小时，普通平扫无需空腹。请携带既往影像资料；如对造影剂或碘过敏，或患有肾脏疾病，请提前告知医护人员。",
+     "For a contrast CT, do not eat for 4 hours before the scan; a plain CT needs no fasting. "
+     "Bring your previous scans, and tell the staff beforehand if you are allergic to contrast dye or iodine "
+     "or have kidney disease.",
+     (5, 6), True, [20, 25, 30]),
+    ("MRI", "磁共振检查", "MRI scan", ["核磁", "核磁共振", "磁共振"], ["MRI", "magnetic resonance"], None,
+     "医技楼地下一层磁共振室", "Medical Technology Building, basement level 1, MRI",
+     "检查前请取下所有金属物品，如首饰、手表、发夹和带金属的衣物。体内有心脏起搏器、金属植入物或人工耳蜗的患者，请在预约时告知医护人员。一般无需空腹。",
+     "Take off everything metal before the scan, such as jewellery, watches, hairpins and clothes with metal parts. "
+     "If you have a pacemaker, a metal implant or a cochlear implant, tell the staff when you book. "
+     "You do not usually need to fast.",
+     (4, 6), True, [10, 12, 15]),
+    ("GASTRO", "胃镜检查", "Gastroscopy", ["胃镜", "无痛胃镜", "电子胃镜"], ["gastroscopy", "stomach camera", "upper endoscopy"],
+     "GAST", "门诊楼四层东区消化内镜中心", "Outpatient Building, 4th floor, east wing, Endoscopy Centre",
+     "检查前需空腹8小时，检查前2小时内不要喝水。如做无痛胃镜，须有成年家属陪同，检查当天不要开车。",
+     "Do not eat for 8 hours before the test, and do not drink anything, not even water, for the last 2 hours. "
+     "If you have it under sedation, an adult must come with you and you must not drive that day.",
+     (3, 5), False, [10, 15, 20]),
+    ("COLON", "结肠镜检查", "Colonoscopy", ["肠镜", "无痛肠镜", "结肠镜"], ["colonoscopy", "bowel camera"], "GAST",
+     "门诊楼四层东区消化内镜中心", "Outpatient Building, 4th floor, east wing, Endoscopy Centre",
+     "检查前一天吃低渣饮食（如白粥、面条），不吃蔬菜、水果和带籽的食物，并按医嘱服用肠道清洁药。检查当天禁食；如做无痛肠镜，须有成年家属陪同。",
+     "The day before, eat a low-residue diet (such as plain rice porridge or noodles; no vegetables, fruit or seeds) "
+     "and take the bowel preparation exactly as instructed. Do not eat on the day of the test; "
+     "if you have it under sedation, an adult must come with you.",
+     (3, 4), False, [10, 12, 15]),
+    ("ECHO", "心脏超声检查", "Echocardiogram", ["心脏彩超", "心超", "超声心动图"], ["echo", "heart ultrasound", "heart scan"],
+     "CARD", "门诊楼三层东区心脏超声室", "Outpatient Building, 3rd floor, east wing, Echocardiography room",
+     "无需特殊准备，不用空腹，可以照常吃饭和服药。请穿便于解开的上衣。",
+     "No special preparation is needed: you can eat, drink and take your medicines as usual. "
+     "Please wear a top that is easy to open or take off.",
+     (3, 5), True, [15, 20, 25]),
+]
+
 
 # --------------------------------------------------------------------------- names
 # (surname, pinyin, relative frequency)
@@ -459,7 +506,23 @@ def build():
             s["department"] = dept
         services.append(s)
     patients, families, notes = make_patients()
-    return {"departments": departments, "doctors": doctors, "services": services, "patients": patients}, families, notes
+    # Exams last: the random draws above must not move.  An exam with a department is held only on the
+    # days that department is open (Monday to Saturday at most; Saturday mornings only).
+    exams = []
+    for code, zh, en, al_zh, al_en, dept, loc_zh, loc_en, p_zh, p_en, n, afternoons, capacities in EXAMS:
+        days = WEEK[:5] + (["sat"] if dept is None or dept_days[dept] != "wk" else [])
+        slots = [(d, h) for d in days for h in ("ap" if afternoons and d != "sat" else "a")]
+        timetable = []
+        for day, half in sorted(rng.sample(slots, rng.randint(*n)), key=lambda s: (WEEK.index(s[0]), s[1])):
+            start, end = rng.choice(AM if half == "a" else PM)
+            timetable.append({"weekday": day, "start": start, "end": end, "capacity": rng.choice(capacities)})
+        e = {"code": code, "name": {"zh": zh, "en": en}, "aliases": {"zh": al_zh, "en": al_en}}
+        if dept:
+            e["department"] = dept
+        e |= {"location": {"zh": loc_zh, "en": loc_en}, "preparation": {"zh": p_zh, "en": p_en}, "timetable": timetable}
+        exams.append(e)
+    return ({"departments": departments, "doctors": doctors, "services": services, "exams": exams,
+             "patients": patients}, families, notes)
 
 
 # --------------------------------------------------------------------------- YAML output
@@ -550,6 +613,18 @@ def render(data, families, notes) -> str:
         out += block("description", s["description"], "    ")
         if "department" in s:
             out.append(f"    department: {s['department']}")
+    no_dept = [e["code"] for e in data["exams"] if "department" not in e]
+    out += ["", f"exams:   # {len(data['exams'])} exam types booked by phone; "
+            + " and ".join(no_dept) + " have no department"]
+    for e in data["exams"]:
+        out += [f"  - code: {e['code']}", f"    name: {flow(e['name'])}", f"    aliases: {flow(e['aliases'])}"]
+        if "department" in e:
+            out.append(f"    department: {e['department']}")
+        out.append(f"    location: {flow(e['location'])}")
+        out += block("preparation", e["preparation"], "    ")
+        out.append("    timetable:")
+        out += [f"      - {{weekday: {t['weekday']}, start: {json.dumps(t['start'])}, end: {json.dumps(t['end'])}, "
+                f"capacity: {t['capacity']}}}" for t in e["timetable"]]
     out += ["", f"patients:   # {len(data['patients'])}"]
     for p in data["patients"]:
         note = f"   # {notes[p['mrn']]}" if p["mrn"] in notes else ""
@@ -571,13 +646,14 @@ def check(text: str, data, families) -> list[str]:
             errors.append(msg)
 
     need(loaded == data, "YAML does not load back to the data it was written from")
-    deps, docs, servs, pats = (loaded[k] for k in ("departments", "doctors", "services", "patients"))
+    deps, docs, servs, exams, pats = (loaded[k] for k in ("departments", "doctors", "services", "exams", "patients"))
     need(len(deps) >= 10, "fewer than 10 departments")
     need(len(docs) >= 36, "fewer than 36 doctors")
     need(5 <= len(servs) <= 8, "services not 5-8")
+    need(len(exams) == 6, "not 6 exams")
     need(len(pats) == N_PATIENTS, f"not {N_PATIENTS} patients")
     for what, items, key in (("department", deps, "code"), ("doctor", docs, "code"),
-                             ("service", servs, "code"), ("patient", pats, "mrn")):
+                             ("service", servs, "code"), ("exam", exams, "code"), ("patient", pats, "mrn")):
         dup = [k for k, n in Counter(x[key] for x in items).items() if n > 1]
         need(not dup, f"duplicate {what} {key}s: {dup}")
     dep_codes = {d["code"] for d in deps}
@@ -611,6 +687,21 @@ def check(text: str, data, families) -> list[str]:
     need(same_name == ["刘洋"], f"doctors sharing a full name: {same_name}")
     for s in servs:
         need(s.get("department", "CARD") in dep_codes, f"service {s['code']}: unknown department")
+    for e in exams:
+        c = e["code"]
+        need(re.fullmatch(r"[A-Z]{2,6}", c), f"bad exam code {c}")
+        need(e.get("department", "CARD") in dep_codes, f"exam {c}: unknown department {e.get('department')}")
+        need(all(1 <= len(e["aliases"][lang]) <= 4 for lang in ("zh", "en")), f"exam {c}: aliases not 1-4")
+        need(all(e[k][lang].strip() for k in ("name", "location", "preparation") for lang in ("zh", "en")),
+             f"exam {c}: an empty name, location or preparation")
+        need(3 <= len(e["timetable"]) <= 6, f"exam {c}: not 3-6 sessions a week")
+        hours = next((d["hours"]["zh"] for d in deps if d["code"] == e.get("department")), "周六")
+        for t in e["timetable"]:
+            need(t["weekday"] in WEEK[:6] and re.fullmatch(r"\d\d:\d\d", t["start"]) and re.fullmatch(r"\d\d:\d\d", t["end"])
+                 and t["start"] < t["end"] and isinstance(t["capacity"], int) and 10 <= t["capacity"] <= 30,
+                 f"exam {c}: bad timetable entry {t}")
+            need(t["weekday"] != "sat" or ("周六" in hours and t["end"] <= "12:00"), f"exam {c}: {t} when closed")
+        need(len({t["weekday"] + t["start"][:2] for t in e["timetable"]}) == len(e["timetable"]), f"exam {c}: clash")
     phone_owners = defaultdict(list)
     for p in pats:
         need(re.fullmatch(r"M\d{8}", p["mrn"]), f"bad MRN {p['mrn']}")
@@ -654,7 +745,7 @@ def main():
     OUT.write_text(text, encoding="utf-8")
     pats = data["patients"]
     print(f"wrote {OUT}: {len(data['departments'])} departments, {len(data['doctors'])} doctors, "
-          f"{len(data['services'])} services, {len(pats)} patients "
+          f"{len(data['services'])} services, {len(data['exams'])} exams, {len(pats)} patients "
           f"({sum(age_on(p['birth_date']) >= 70 for p in pats)} aged 70+, "
           f"{sum(p['language'] == 'en' for p in pats)} en, {sum(p['category'] == 'vip' for p in pats)} vip)")
 
