@@ -35,7 +35,7 @@ Language = Literal["zh", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh", "en")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Flows a menu option may lead to; each is a module in ivr/flows/.
-FLOWS = ("introduction", "departments", "doctors", "services", "person")
+FLOWS = ("introduction", "departments", "doctors", "services", "person", "booking", "appointments")
 KEYS = "0123456789*#"
 
 
@@ -226,6 +226,38 @@ class Seats(Frozen):
         return [_time_range(text) for text in self.opening_hours.get(WEEKDAYS[weekday], ())]
 
 
+class Booking(Frozen):
+    """The hospital's booking rules."""
+
+    days_ahead: int = Field(14, ge=1, le=90)
+    cancel_cutoff_minutes: int = Field(120, ge=0)
+    max_bookings_per_day: int = Field(2, ge=1, le=20)  # per patient, per appointment day
+    walk_in_share: float = Field(0.2, ge=0, lt=1)  # of each session's places, kept for patients on site
+    days_offered: int = Field(5, ge=1, le=7)  # days with free places read out at once
+    # 'period': "Thursday morning"; 'time': an estimated time from the place number.
+    announce: Literal["period", "time"] = "period"
+    reminder_time: str = "18:00"  # the day before, hospital time
+    reminder_call: bool = True
+    sms_retries: int = Field(3, ge=0, le=10)
+
+    @field_validator("reminder_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        try:
+            time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"expected a time of day like 18:00, got {value!r}") from None
+        return value
+
+
+class Identification(Frozen):
+    """Who is calling, before anything about their health is said."""
+
+    attempts_per_call: int = Field(3, ge=1, le=5)
+    failures_per_number: int = Field(5, ge=1, le=50)  # then the number is locked out
+    lockout_minutes: int = Field(30, ge=1)
+
+
 class Twilio(Frozen):
     caller_id: PhoneNumber
     status_events: tuple[str, ...] = ("completed",)
@@ -255,6 +287,8 @@ class Settings(Frozen):
     dialogue: Dialogue = Dialogue()
     menus: dict[str, Menu]
     seats: Seats
+    booking: Booking = Booking()
+    identification: Identification = Identification()
     twilio: Twilio
     env: Environment = Environment()
 

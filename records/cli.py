@@ -48,7 +48,13 @@ def _load(path: Path, kind: str | None, days: int) -> None:
     try:
         hospital = loader.read(path, kind)
         with app.sessions.begin() as session:
-            report = loader.load(session, hospital, today=app.now().date(), days_ahead=days)
+            report = loader.load(
+                session,
+                hospital,
+                today=app.now().date(),
+                days_ahead=days,
+                walk_in_share=app.settings.booking.walk_in_share,
+            )
     except loader.ImportError_ as exc:
         for problem in exc.problems:
             click.echo(problem, err=True)

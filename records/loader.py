@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,10 +21,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from records.models import ClinicSession, Department, Doctor, FeaturedService, Patient, PatientPhone
+from records.models import ClinicSession, Department, Doctor, ExamType, FeaturedService, Patient, PatientPhone
 from records.patients import to_e164
 
-SECTIONS = ("departments", "doctors", "services", "patients", "clinic_sessions")
+SECTIONS = ("departments", "doctors", "services", "exams", "patients", "clinic_sessions")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -94,6 +94,16 @@ class ServiceRow(Row):
     department: Code | None = None
 
 
+class ExamRow(Row):
+    code: Code
+    name: Both
+    aliases: BothLists = BothLists()
+    department: Code | None = None
+    location: Both
+    preparation: Both
+    timetable: list[TimetableEntry] = []
+
+
 class PatientRow(Row):
     mrn: str = Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9]+$")
     name: Both
@@ -112,7 +122,10 @@ class PatientRow(Row):
 
 
 class SessionRow(Row):
-    doctor: Code
+    """A dated session for a doctor or (with `exam`) an exam type."""
+
+    doctor: Code | None = None
+    exam: Code | None = None
     date: date
     start: time
     end: time
@@ -120,6 +133,8 @@ class SessionRow(Row):
 
     @model_validator(mode="after")
     def _ordered(self) -> SessionRow:
+        if (self.doctor is None) == (self.exam is None):
+            raise ValueError("give either a doctor or an exam")
         if self.start >= self.end:
             raise ValueError(f"start {self.start:%H:%M} must be before end {self.end:%H:%M}")
         return self
@@ -129,10 +144,11 @@ ROW_MODELS: dict[str, type[Row]] = {
     "departments": DepartmentRow,
     "doctors": DoctorRow,
     "services": ServiceRow,
+    "exams": ExamRow,
     "patients": PatientRow,
     "clinic_sessions": SessionRow,
 }
-KEY_FIELD = {"departments": "code", "doctors": "code", "services": "code", "patients": "mrn"}
+KEY_FIELD = {"departments": "code", "doctors": "code", "services": "code", "exams": "code", "patients": "mrn"}
 
 
 class ImportError_(Exception):
@@ -302,7 +318,9 @@ def _field_error(error: dict[str, Any]) -> str:
 # ---- writing -----------------------------------------------------------------------------
 
 
-def load(session: Session, hospital: Hospital, *, today: date, days_ahead: int = 14) -> LoadReport:
+def load(
+    session: Session, hospital: Hospital, *, today: date, days_ahead: int = 14, walk_in_share: float = 0.0
+) -> LoadReport:
     """Write a validated hospital; the caller commits.  References (a doctor's
     department, a session's doctor) may point into the file or the database."""
     created = {section: 0 for section in SECTIONS}
@@ -369,21 +387,41 @@ def load(session: Session, hospital: Hospital, *, today: date, days_ahead: int =
         )
         _upsert(session, FeaturedService, services.get(row.code), fields, row.code, created, updated, "services")
 
-    _load_patients(session, hospital, created, updated)
-
-    wanted = _timetable_sessions(hospital, doctors, today, days_ahead)
-    for line, row in hospital.rows["clinic_sessions"]:
-        doctor = doctors.get(row.doctor)
-        if doctor is None:
+    exams = {e.code: e for e in session.scalars(select(ExamType))}
+    for line, row in hospital.rows["exams"]:
+        department = departments.get(row.department) if row.department else None
+        if row.department and department is None:
             problems.append(
-                f"line {line}: clinic_sessions: doctor {row.doctor!r} is neither in the file nor in the database"
+                f"line {line}: exams: department {row.department!r} is neither in the file nor in the database"
             )
             continue
-        wanted[(doctor.code, row.date, row.start)] = (doctor, row.end, row.capacity)
+        fields = dict(
+            name_zh=row.name.zh,
+            name_en=row.name.en,
+            aliases_zh=row.aliases.zh,
+            aliases_en=row.aliases.en,
+            department=department,
+            location_zh=row.location.zh,
+            location_en=row.location.en,
+            preparation_zh=row.preparation.zh,
+            preparation_en=row.preparation.en,
+        )
+        exams[row.code] = _upsert(session, ExamType, exams.get(row.code), fields, row.code, created, updated, "exams")
+
+    _load_patients(session, hospital, created, updated)
+
+    wanted = _timetable_sessions(hospital, doctors, exams, today, days_ahead)
+    for line, row in hospital.rows["clinic_sessions"]:
+        owner = doctors.get(row.doctor) if row.doctor else exams.get(row.exam)
+        if owner is None:
+            what = f"doctor {row.doctor!r}" if row.doctor else f"exam {row.exam!r}"
+            problems.append(f"line {line}: clinic_sessions: {what} is neither in the file nor in the database")
+            continue
+        wanted[(owner, row.date, row.start)] = (row.end, row.capacity)
     if problems:
         raise ImportError_(problems)
     session.flush()
-    _load_sessions(session, wanted, created, updated)
+    _load_sessions(session, wanted, walk_in_share, created, updated)
     session.flush()
     return LoadReport(created, updated)
 
@@ -435,35 +473,43 @@ def _load_patients(session: Session, hospital: Hospital, created: dict, updated:
             patient.phones = [PatientPhone(e164=number) for number in dict.fromkeys(row.phones)]
 
 
-def _timetable_sessions(hospital: Hospital, doctors: dict[str, Doctor], today: date, days: int) -> dict:
+def _timetable_sessions(hospital: Hospital, doctors: dict, exams: dict, today: date, days: int) -> dict:
+    """Sessions for the coming days from weekly timetables, keyed by (owner, day, start)."""
     wanted = {}
-    for _, row in hospital.rows["doctors"]:
-        doctor = doctors.get(row.code)
+    owners = [(doctors.get(row.code), row) for _, row in hospital.rows["doctors"]]
+    owners += [(exams.get(row.code), row) for _, row in hospital.rows["exams"]]
+    for owner, row in owners:
         for offset in range(days):
             day = today + timedelta(days=offset)
             for entry in row.timetable:
                 if WEEKDAYS[day.weekday()] == entry.weekday:
-                    wanted[(row.code, day, entry.start)] = (doctor, entry.end, entry.capacity)
+                    wanted[(owner, day, entry.start)] = (entry.end, entry.capacity)
     return wanted
 
 
-def _load_sessions(session: Session, wanted: dict, created: dict, updated: dict) -> None:
+def _load_sessions(session: Session, wanted: dict, walk_in_share: float, created: dict, updated: dict) -> None:
     if not wanted:
         return
     days = {day for _, day, _ in wanted}
     existing = {
-        (s.doctor.code, s.date, s.start_time): s
-        for s in session.scalars(select(ClinicSession).join(ClinicSession.doctor).where(ClinicSession.date.in_(days)))
+        (s.doctor or s.exam_type, s.date, s.start_time): s
+        for s in session.scalars(select(ClinicSession).where(ClinicSession.date.in_(days)))
     }
-    for (code, day, start), (doctor, end, capacity) in wanted.items():
-        current = existing.get((code, day, start))
+    for (owner, day, start), (end, capacity) in wanted.items():
+        held_back = int(capacity * walk_in_share)
+        current = existing.get((owner, day, start))
         if current is None:
-            session.add(ClinicSession(doctor=doctor, date=day, start_time=start, end_time=end, capacity=capacity))
+            place = {"doctor": owner} if isinstance(owner, Doctor) else {"exam_type": owner}
+            session.add(
+                ClinicSession(**place, date=day, start_time=start, end_time=end, capacity=capacity, held_back=held_back)
+            )
             created["clinic_sessions"] += 1
-        elif (current.end_time, current.capacity) != (end, capacity):
-            current.end_time, current.capacity = end, capacity
+        elif (current.end_time, current.capacity, current.held_back) != (end, capacity, held_back):
+            if current.booked + held_back > capacity:
+                raise ImportError_(
+                    [
+                        f"{owner.code} {day} {start:%H:%M}: {current.booked} places are booked, more than the new capacity allows"
+                    ]
+                )
+            current.end_time, current.capacity, current.held_back = end, capacity, held_back
             updated["clinic_sessions"] += 1
-
-
-def load_file(session: Session, path: str | Path, *, today: date | None = None, kind: str | None = None) -> LoadReport:
-    return load(session, read(path, kind), today=today or datetime.now().date())

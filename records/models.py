@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql import text
 
 # Named constraints so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING = {
@@ -108,22 +110,59 @@ class Doctor(Base):
 
 
 class ClinicSession(Base):
-    """One half-day (or time slot) in which a doctor sees outpatients."""
+    """One half-day (or other period) in which a doctor sees outpatients, or an
+    exam room (ultrasound, CT...) takes patients.  Exactly one of doctor and exam."""
 
     __tablename__ = "clinic_sessions"
     __table_args__ = (
         UniqueConstraint("doctor_id", "date", "start_time"),
+        UniqueConstraint("exam_type_id", "date", "start_time", name="uq_clinic_sessions_exam_type_id"),
         Index("ix_clinic_sessions_date_doctor", "date", "doctor_id"),
+        CheckConstraint("(doctor_id IS NULL) <> (exam_type_id IS NULL)", name="doctor_or_exam"),
+        # The database, not the application, keeps a session from being overbooked.
+        CheckConstraint("booked >= 0 AND booked + held_back <= capacity", name="not_overbooked"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    doctor_id: Mapped[int] = mapped_column(ForeignKey("doctors.id"))
+    doctor_id: Mapped[int | None] = mapped_column(ForeignKey("doctors.id"))
+    exam_type_id: Mapped[int | None] = mapped_column(ForeignKey("exam_types.id"), index=True)
     date: Mapped[date]
     start_time: Mapped[time]
     end_time: Mapped[time]
     capacity: Mapped[int]
+    # Places kept for patients who come on the day; never booked by phone.
+    held_back: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Places taken by active appointments, changed only by records.booking in one UPDATE.
+    booked: Mapped[int] = mapped_column(default=0, server_default="0")
 
-    doctor: Mapped[Doctor] = relationship(back_populates="sessions")
+    doctor: Mapped[Doctor | None] = relationship(back_populates="sessions")
+    exam_type: Mapped[ExamType | None] = relationship(back_populates="sessions")
+
+    @property
+    def free(self) -> int:
+        return self.capacity - self.held_back - self.booked
+
+
+class ExamType(Base):
+    """An examination booked by phone (ultrasound, CT, MRI, endoscopy...)."""
+
+    __tablename__ = "exam_types"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(150))
+    aliases_zh: Mapped[list[str]] = mapped_column(JSON, default=list)
+    aliases_en: Mapped[list[str]] = mapped_column(JSON, default=list)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    location_zh: Mapped[str] = mapped_column(String(200))
+    location_en: Mapped[str] = mapped_column(String(200))
+    # Spoken and sent by SMS: fasting, what to bring.
+    preparation_zh: Mapped[str] = mapped_column(Text)
+    preparation_en: Mapped[str] = mapped_column(Text)
+
+    department: Mapped[Department | None] = relationship()
+    sessions: Mapped[list[ClinicSession]] = relationship(back_populates="exam_type", order_by="ClinicSession.date")
 
 
 class FeaturedService(Base):
@@ -221,3 +260,94 @@ class CallEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     call: Mapped[CallRecord] = relationship(back_populates="events")
+
+
+class Appointment(Base):
+    """A place in a clinic session booked for a patient."""
+
+    __tablename__ = "appointments"
+    __table_args__ = (
+        # One active booking per place, and per patient per doctor (or exam) per day.
+        Index(
+            "uq_appointments_active_place",
+            "session_id",
+            "place",
+            unique=True,
+            sqlite_where=text("status = 'booked'"),
+            postgresql_where=text("status = 'booked'"),
+        ),
+        Index(
+            "uq_appointments_active_doctor_day",
+            "patient_id",
+            "doctor_id",
+            "date",
+            unique=True,
+            sqlite_where=text("status = 'booked' AND doctor_id IS NOT NULL"),
+            postgresql_where=text("status = 'booked' AND doctor_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_appointments_active_exam_day",
+            "patient_id",
+            "exam_type_id",
+            "date",
+            unique=True,
+            sqlite_where=text("status = 'booked' AND exam_type_id IS NOT NULL"),
+            postgresql_where=text("status = 'booked' AND exam_type_id IS NOT NULL"),
+        ),
+        Index("ix_appointments_patient_date", "patient_id", "date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(12), unique=True)  # spoken digit by digit
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    session_id: Mapped[int] = mapped_column(ForeignKey("clinic_sessions.id"), index=True)
+    # Copied from the session so the database can enforce one booking a day per doctor or exam.
+    doctor_id: Mapped[int | None] = mapped_column(ForeignKey("doctors.id"))
+    exam_type_id: Mapped[int | None] = mapped_column(ForeignKey("exam_types.id"))
+    date: Mapped[date]
+    place: Mapped[int]  # the patient's number in the session (就诊序号)
+    status: Mapped[str] = mapped_column(String(12), default="booked")  # booked | cancelled | moved
+    channel: Mapped[str] = mapped_column(String(12), default="phone")
+    call_sid: Mapped[str | None] = mapped_column(String(64))
+    booked_at: Mapped[datetime]
+    cancelled_at: Mapped[datetime | None]
+    moved_to_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"))
+    confirmed_at: Mapped[datetime | None]  # the patient confirmed after a reminder
+    reminded_at: Mapped[datetime | None]
+
+    patient: Mapped[Patient] = relationship()
+    session: Mapped[ClinicSession] = relationship()
+
+
+class SmsMessage(Base):
+    """Every text message the hotline sends, with what became of it."""
+
+    __tablename__ = "sms_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))  # confirmation | cancellation | reminder | moved
+    to_number: Mapped[str] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text)
+    # queued | sending | sent | delivered | undelivered | failed
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class PatientNote(Base):
+    """The patient's file: what happened, by whom, from which call (bookings, cancellations...)."""
+
+    __tablename__ = "patient_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(24))
+    text: Mapped[str] = mapped_column(Text)
+    call_sid: Mapped[str | None] = mapped_column(String(64))
+    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"))

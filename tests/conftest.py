@@ -31,6 +31,7 @@ from records.db import make_engine, make_sessions, migrate
 POSTGRES = os.environ.get("HOTLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("HOTLINE_TEST_REDIS", "redis://127.0.0.1:6379/15")
 AUTH_TOKEN = "test-auth-token"
+WALK_IN_SHARE = 0.2  # as config.yaml's booking.walk_in_share
 # A Tuesday morning in Beijing: the seats are open.
 OPEN = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
@@ -89,7 +90,8 @@ def template(backend, tmp_path_factory):
     engine = make_engine(url)
     migrate(engine)
     with make_sessions(engine).begin() as session:
-        loader.load(session, loader.read(ROOT / "records" / "demo" / "hospital.yaml"), today=OPEN.date())
+        demo = loader.read(ROOT / "records" / "demo" / "hospital.yaml")
+        loader.load(session, demo, today=OPEN.date(), walk_in_share=WALK_IN_SHARE)
     engine.dispose()
     yield Template(backend, url)
     if backend == "postgresql":

@@ -9,6 +9,7 @@ from app import ROOT
 from records import loader
 from records.models import ClinicSession, Department, Doctor, Patient, PatientPhone
 from records.patients import match_caller
+from tests.conftest import OPEN, WALK_IN_SHARE
 
 EXAMPLES = ROOT / "records" / "demo" / "import-examples"
 DEMO = ROOT / "records" / "demo" / "hospital.yaml"
@@ -31,7 +32,7 @@ def test_the_demo_hospital_is_big_enough(db):
 
 def test_seeding_twice_changes_nothing(db):
     before = {model: count(db, model) for model in (Department, Doctor, Patient, PatientPhone, ClinicSession)}
-    report = loader.load(db, loader.read(DEMO), today=date(2026, 11, 24))
+    report = loader.load(db, loader.read(DEMO), today=OPEN.date(), walk_in_share=WALK_IN_SHARE)
     db.commit()
     assert sum(report.created.values()) == 0
     assert sum(report.updated.values()) == 0
