@@ -351,3 +351,5 @@ class PatientNote(Base):
     text: Mapped[str] = mapped_column(Text)
     call_sid: Mapped[str | None] = mapped_column(String(64))
     appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"))
+
+    appointment: Mapped[Appointment | None] = relationship()

@@ -1,0 +1,306 @@
+"""Booking, moving and cancelling appointments.
+
+The database keeps capacity, not the application: a place is taken by one
+conditional UPDATE (`booked = booked + 1 WHERE booked + held_back < capacity`),
+which PostgreSQL re-checks under the row lock and SQLite runs under its write
+lock, so two callers can never take the last place twice; a CHECK constraint
+and partial unique indexes (one active booking per place, per patient per
+doctor or exam per day) stand behind it.  There is no check-then-insert race.
+
+Functions take a Session and never commit: the caller owns the transaction.
+Each write runs in a SAVEPOINT so a refusal leaves the caller's transaction as
+it was.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from records.models import Appointment, ClinicSession, Doctor, ExamType, Patient, PatientNote
+from settings import Booking
+
+
+class Outcome(StrEnum):
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+    MOVED = "moved"
+    FULL = "full"  # the last place went while the caller listened
+    ALREADY_BOOKED = "already_booked"  # this doctor (or exam) on this day
+    DAILY_LIMIT = "daily_limit"
+    TOO_FAR = "too_far"  # beyond the booking horizon
+    PAST = "past"  # the session has ended
+    TOO_LATE = "too_late"  # inside the cancellation cut-off
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    appointment: Appointment | None = None
+
+
+# ---- finding free places -------------------------------------------------------------------
+
+
+def _bookable(now: datetime, rules: Booking):
+    """Sessions that have free places, from now to the end of the booking horizon."""
+    today = now.date()
+    return (
+        select(ClinicSession)
+        .where(
+            ClinicSession.date >= today,
+            ClinicSession.date <= today + timedelta(days=rules.days_ahead),
+            ClinicSession.booked + ClinicSession.held_back < ClinicSession.capacity,
+        )
+        .order_by(ClinicSession.date, ClinicSession.start_time, ClinicSession.id)
+    )
+
+
+def _for(query, *, doctor_ids: Sequence[int] | None = None, exam_type_id: int | None = None):
+    if exam_type_id is not None:
+        return query.where(ClinicSession.exam_type_id == exam_type_id)
+    return query.where(ClinicSession.doctor_id.in_(doctor_ids or []))
+
+
+def _not_over(sessions: Sequence[ClinicSession], now: datetime) -> list[ClinicSession]:
+    return [s for s in sessions if s.date > now.date() or s.end_time > now.time()]
+
+
+def free_days(
+    db: Session,
+    now: datetime,
+    rules: Booking,
+    *,
+    doctor_ids: Sequence[int] | None = None,
+    exam_type_id: int | None = None,
+    limit: int | None = None,
+) -> list[date]:
+    """The next days on which the doctors (or the exam) have a free place."""
+    query = _for(_bookable(now, rules), doctor_ids=doctor_ids, exam_type_id=exam_type_id)
+    days = list(dict.fromkeys(s.date for s in _not_over(db.scalars(query).all(), now)))
+    return days[:limit] if limit else days
+
+
+def free_sessions(
+    db: Session,
+    day: date,
+    now: datetime,
+    rules: Booking,
+    *,
+    doctor_ids: Sequence[int] | None = None,
+    exam_type_id: int | None = None,
+) -> list[ClinicSession]:
+    query = _for(_bookable(now, rules), doctor_ids=doctor_ids, exam_type_id=exam_type_id)
+    query = query.where(ClinicSession.date == day).options(
+        selectinload(ClinicSession.doctor).selectinload(Doctor.department), selectinload(ClinicSession.exam_type)
+    )
+    return _not_over(db.scalars(query).all(), now)
+
+
+def department_doctor_ids(db: Session, department_code: str) -> list[int]:
+    from records.models import Department
+
+    return list(db.scalars(select(Doctor.id).join(Doctor.department).where(Department.code == department_code)))
+
+
+# ---- booking -------------------------------------------------------------------------------
+
+
+def book(
+    db: Session,
+    *,
+    patient_id: int,
+    session_id: int,
+    now: datetime,
+    rules: Booking,
+    call_sid: str | None = None,
+) -> Result:
+    target = db.get(ClinicSession, session_id)
+    if target is None:
+        return Result(Outcome.NOT_FOUND)
+    if target.date > now.date() + timedelta(days=rules.days_ahead):
+        return Result(Outcome.TOO_FAR)
+    if target.date < now.date() or (target.date == now.date() and target.end_time <= now.time()):
+        return Result(Outcome.PAST)
+    with db.begin_nested() as savepoint:
+        outcome = _take_place(db, target, patient_id, rules)
+        if outcome is not Outcome.BOOKED:
+            savepoint.rollback()
+            return Result(outcome)
+        appointment = _new_appointment(db, target, patient_id, now, call_sid)
+        _note(db, patient_id, now, "booked", describe(appointment), call_sid, appointment)
+    return Result(Outcome.BOOKED, appointment)
+
+
+def _take_place(db: Session, target: ClinicSession, patient_id: int, rules: Booking) -> Outcome:
+    # The write comes first: it takes the lock that serialises everyone booking this
+    # session (and, on SQLite, every writer), so the checks below cannot race.
+    taken = db.execute(
+        update(ClinicSession)
+        .where(ClinicSession.id == target.id, ClinicSession.booked + ClinicSession.held_back < ClinicSession.capacity)
+        .values(booked=ClinicSession.booked + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not taken:
+        return Outcome.FULL
+    # One patient booking from two phones at once: serialise on the patient's row too.
+    db.execute(select(Patient.id).where(Patient.id == patient_id).with_for_update())
+    same = (
+        Appointment.doctor_id == target.doctor_id
+        if target.doctor_id
+        else Appointment.exam_type_id == target.exam_type_id
+    )
+    mine = select(func.count()).where(
+        Appointment.patient_id == patient_id, Appointment.date == target.date, Appointment.status == "booked"
+    )
+    if db.scalar(mine.where(same)):
+        return Outcome.ALREADY_BOOKED
+    if db.scalar(mine) >= rules.max_bookings_per_day:
+        return Outcome.DAILY_LIMIT
+    return Outcome.BOOKED
+
+
+def _new_appointment(db: Session, target: ClinicSession, patient_id: int, now: datetime, call_sid: str | None):
+    used = set(
+        db.scalars(select(Appointment.place).where(Appointment.session_id == target.id, Appointment.status == "booked"))
+    )
+    place = next(n for n in range(1, target.capacity + 1) if n not in used)
+    for _ in range(5):
+        appointment = Appointment(
+            reference=f"{secrets.randbelow(10**8):08d}",
+            patient_id=patient_id,
+            session_id=target.id,
+            doctor_id=target.doctor_id,
+            exam_type_id=target.exam_type_id,
+            date=target.date,
+            place=place,
+            call_sid=call_sid,
+            booked_at=now,
+        )
+        try:
+            with db.begin_nested():
+                db.add(appointment)
+            return appointment
+        except IntegrityError:  # a reference drawn twice in 10^8: draw again
+            continue
+    raise RuntimeError("could not draw a unique booking reference")
+
+
+# ---- the patient's appointments ------------------------------------------------------------
+
+
+def upcoming(db: Session, patient_id: int, now: datetime) -> list[Appointment]:
+    query = (
+        select(Appointment)
+        .join(Appointment.session)
+        .where(Appointment.patient_id == patient_id, Appointment.status == "booked", Appointment.date >= now.date())
+        .order_by(Appointment.date, ClinicSession.start_time)
+        .options(
+            selectinload(Appointment.session).selectinload(ClinicSession.doctor).selectinload(Doctor.department),
+            selectinload(Appointment.session).selectinload(ClinicSession.exam_type),
+        )
+    )
+    return [a for a in db.scalars(query) if a.date > now.date() or a.session.end_time > now.time()]
+
+
+def find(db: Session, patient_id: int, appointment_id: int) -> Appointment | None:
+    """Only the patient's own appointment: never another patient's."""
+    appointment = db.get(Appointment, appointment_id)
+    if appointment is None or appointment.patient_id != patient_id:
+        return None
+    return appointment
+
+
+def starts_at(appointment: Appointment, now: datetime) -> datetime:
+    return datetime.combine(appointment.date, appointment.session.start_time, tzinfo=now.tzinfo)
+
+
+def cancel(
+    db: Session, *, patient_id: int, appointment_id: int, now: datetime, rules: Booking, call_sid: str | None = None
+) -> Result:
+    appointment = find(db, patient_id, appointment_id)
+    if appointment is None or appointment.status != "booked":
+        return Result(Outcome.NOT_FOUND)
+    if starts_at(appointment, now) - now < timedelta(minutes=rules.cancel_cutoff_minutes):
+        return Result(Outcome.TOO_LATE, appointment)
+    with db.begin_nested():
+        _release(db, appointment, "cancelled", now)
+        _note(db, patient_id, now, "cancelled", describe(appointment), call_sid, appointment)
+    return Result(Outcome.CANCELLED, appointment)
+
+
+def move(
+    db: Session,
+    *,
+    patient_id: int,
+    appointment_id: int,
+    session_id: int,
+    now: datetime,
+    rules: Booking,
+    call_sid: str | None = None,
+) -> Result:
+    """Book the new place first; the old one is given up only if that succeeds."""
+    old = find(db, patient_id, appointment_id)
+    if old is None or old.status != "booked":
+        return Result(Outcome.NOT_FOUND)
+    if starts_at(old, now) - now < timedelta(minutes=rules.cancel_cutoff_minutes):
+        return Result(Outcome.TOO_LATE, old)
+    with db.begin_nested() as savepoint:
+        # Set aside first, so 'one booking per doctor per day' does not count the old one.
+        old.status = "moved"
+        db.flush()
+        result = book(db, patient_id=patient_id, session_id=session_id, now=now, rules=rules, call_sid=call_sid)
+        if result.outcome is not Outcome.BOOKED:
+            savepoint.rollback()
+            return Result(result.outcome)
+        _release(db, old, "moved", now)
+        old.moved_to_id = result.appointment.id
+        _note(
+            db,
+            patient_id,
+            now,
+            "moved",
+            f"{describe(old)} -> {describe(result.appointment)}",
+            call_sid,
+            result.appointment,
+        )
+    return Result(Outcome.MOVED, result.appointment)
+
+
+def _release(db: Session, appointment: Appointment, status: str, now: datetime) -> None:
+    appointment.status = status
+    appointment.cancelled_at = now
+    db.execute(
+        update(ClinicSession)
+        .where(ClinicSession.id == appointment.session_id)
+        .values(booked=ClinicSession.booked - 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.flush()
+
+
+def describe(appointment: Appointment) -> str:
+    """For the patient's file (not spoken): what and when, in the hospital's words."""
+    session = appointment.session
+    what = session.doctor.code if session.doctor else session.exam_type.code
+    return f"{appointment.reference} {what} {appointment.date:%Y-%m-%d} {session.start_time:%H:%M} #{appointment.place}"
+
+
+def _note(db, patient_id, now, kind, text, call_sid, appointment) -> None:
+    db.add(PatientNote(patient_id=patient_id, at=now, kind=kind, text=text, call_sid=call_sid, appointment=appointment))
+
+
+def exam_types(db: Session) -> list[ExamType]:
+    return list(db.scalars(select(ExamType).order_by(ExamType.code)))
+
+
+def exam_type(db: Session, code: str) -> ExamType | None:
+    return db.scalar(select(ExamType).where(ExamType.code == code))
