@@ -256,6 +256,8 @@ class Identification(Frozen):
     attempts_per_call: int = Field(3, ge=1, le=5)
     failures_per_number: int = Field(5, ge=1, le=50)  # then the number is locked out
     lockout_minutes: int = Field(30, ge=1)
+    # Record numbers are keyed as digits; the letters the hospital puts in front are added back.
+    record_number_prefix: str = "M"
 
 
 class Twilio(Frozen):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -134,6 +135,8 @@ class Conversation:
     form: Mapping[str, str] = field(default_factory=dict)  # what the carrier posted
     preamble: list[Line] = field(default_factory=list)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # SMS committed in this request, handed to the RQ workers once the response is built.
+    texts_to_send: list[int] = field(default_factory=list)
 
     # ---- building blocks for steps ---------------------------------------------------------
 
@@ -168,6 +171,7 @@ class Conversation:
         )
         result = run_step(moved, target.flow, target.step, args)
         self.events = moved.events
+        self.texts_to_send = moved.texts_to_send
         return result
 
     def line(self, prompt: str, **values: object) -> Line:
@@ -214,8 +218,7 @@ class Conversation:
         return self._failed(self.line("no_input"), lines, choices, back, give_up)
 
     def _understand(self, said, choices, back, on_speech) -> VoiceResponse | bool | None:
-        dialogue = self.settings.dialogue
-        if speech.mentions(said, dialogue.person_words.zh + dialogue.person_words.en):
+        if speech.mentions(said, self._person_words()):
             return self.go(Target("person", "transfer"))
         spoken_key = SPOKEN_KEYS.get(speech.normalize(said))
         if spoken_key:
@@ -273,6 +276,67 @@ class Conversation:
         response.redirect(self.url(self.here, f=failures, silence=1), method="POST")
         return response
 
+    # ---- typed-in numbers (birth dates, record numbers) -----------------------------------------
+
+    def entry(
+        self,
+        lines: Sequence[str | Line],
+        on_digits: Callable[[str], VoiceResponse],
+        *,
+        back: Target | None = MAIN_MENU,
+        give_up: Target | None = None,
+    ) -> VoiceResponse:
+        """Ask for a number keyed in and ended with '#' (or said aloud).  Here every digit,
+        0 included, is data: a person is reached by saying so, or after repeated silence."""
+        heard = self.heard
+        if not heard.anything:
+            return self._ask_entry(lines)
+        if heard.speech and speech.mentions(heard.speech, self._person_words()):
+            self.event("speech", step=self.here.name, text="(person)")
+            return self.go(Target("person", "transfer"))
+        digits = (heard.digits or "").strip() or spoken_digits(heard.speech or "")
+        if digits == "*":
+            return self._ask_entry(lines)
+        if digits:
+            # What was keyed is personal data: the event says how much, not what.
+            self.event("entry", step=self.here.name, length=len(digits))
+            return on_digits(digits[:40])
+        self.event("no_input", step=self.here.name)
+        return self.failed_entry(self.line("no_input"), lines, give_up)
+
+    def failed_entry(self, sorry: Line, lines: Sequence[str | Line], give_up: Target | None = None) -> VoiceResponse:
+        failures = self.heard.failures + 1
+        if failures >= self.settings.dialogue.max_failures:
+            self.event("gave_up", step=self.here.name)
+            return self.go(give_up or Target("person", "give_up"))
+        self.heard = Heard(failures=failures)
+        self.preamble = [sorry]
+        return self._ask_entry(lines)
+
+    def _ask_entry(self, lines: Sequence[str | Line]) -> VoiceResponse:
+        voice = self.settings.voice(self.lang)
+        self.event("menu", step=self.here.name, **dict(self.here.args))
+        said = [*self.preamble, *(line if isinstance(line, Line) else Line(line, self.lang) for line in lines)]
+        failures = self.heard.failures
+        response = VoiceResponse()
+        gather = response.gather(
+            input="dtmf speech",
+            action=self.url(self.here, f=failures),
+            method="POST",
+            finish_on_key="#",
+            timeout=self.settings.dialogue.gather_timeout,
+            speech_timeout="auto",
+            language=voice.speech_language,
+        )
+        for line in _merge(said):
+            self.say(gather, line.text, line.lang)
+        response.redirect(self.url(self.here, f=failures, silence=1), method="POST")
+        return response
+
+    def _person_words(self) -> tuple[str, ...]:
+        words = self.settings.dialogue.person_words
+        return words.zh + words.en
+
     # ---- small helpers -----------------------------------------------------------------------
 
     def int_arg(self, value: str | None, default: int = 0) -> int:
@@ -280,6 +344,20 @@ class Conversation:
             return max(0, int(value)) if value is not None else default
         except ValueError:
             return default
+
+
+def spoken_digits(said: str) -> str:
+    """'零三零五', 'zero three 0 five' -> '0305'; '' if anything else was said."""
+    words = [w for w in re.split(r"[\s,，。.、-]+", said.strip().lower()) if w]
+    digits = ""
+    for word in words:
+        if word in SPOKEN_KEYS:
+            digits += SPOKEN_KEYS[word]
+        elif all(ch in SPOKEN_KEYS or ch == "幺" for ch in word):
+            digits += "".join("1" if ch == "幺" else SPOKEN_KEYS[ch] for ch in word)
+        else:
+            return ""
+    return digits
 
 
 def _merge(lines: Sequence[Line]) -> list[Line]:

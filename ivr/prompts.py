@@ -95,6 +95,118 @@ PROMPTS: dict[str, dict[str, str]] = {
         "zh": "对不起，这个选项暂时无法使用，为您返回主菜单。",
         "en": "Sorry, that option isn't available. Back to the main menu.",
     },
+    # Identification: nothing about the patient is said before it succeeds.
+    "ask_birthday": {
+        "zh": "为保护您的隐私，请输入患者的出生月份和日期，共四位数字，以井号键结束。例如3月5日出生，请输入0305。",
+        "en": "To protect your privacy, please key in the patient's month and day of birth, four digits, then press hash. For 5 March, key 0 3 0 5.",
+    },
+    "ask_record_number": {
+        "zh": "请输入您的病历号中的数字，以井号键结束。",
+        "en": "Please key in the digits of your medical record number, then press hash.",
+    },
+    "ask_birth_date": {
+        "zh": "请输入患者的出生日期，共八位数字，以井号键结束。例如1980年3月5日，请输入19800305。",
+        "en": "Please key in the patient's date of birth, eight digits, then press hash. For 5 March 1980, key 1 9 8 0 0 3 0 5.",
+    },
+    "not_a_date": {"zh": "对不起，您输入的不是有效的日期。", "en": "Sorry, that is not a valid date."},
+    "identity_mismatch": {"zh": "对不起，信息不符。", "en": "Sorry, those details do not match our records."},
+    "identity_failed": {
+        "zh": "对不起，我们无法核实您的身份。",
+        "en": "Sorry, we could not confirm who you are.",
+    },
+    "identity_locked": {
+        "zh": "为保护患者信息安全，该号码暂时无法通过电话核实身份，请稍后再试或转人工服务。",
+        "en": "To protect patients' information, identification from this number is paused for a while. Please try later, or speak to a person.",
+    },
+    "identity_unavailable": {
+        "zh": "对不起，身份核实暂时无法使用。",
+        "en": "Sorry, identification is not available at the moment.",
+    },
+    "person_by_voice": {"zh": "如需人工服务，请说“人工”。", "en": "To speak to a person, say 'operator'."},
+    # Booking
+    "booking_start": {
+        "zh": "预约专家门诊请按1，预约检查请按2，查询、取消或更改预约请按3。",
+        "en": "To book a specialist, press 1. To book an exam, press 2. To hear, cancel or change your appointments, press 3.",
+    },
+    "booking_departments": {
+        "zh": "请选择要预约的科室，也可以直接说出科室名称。",
+        "en": "Choose the department to book, or say its name.",
+    },
+    "any_doctor_option": {"zh": "最早可预约的医生请按{key}。", "en": "For the first available doctor, press {key}."},
+    "doctors_to_book": {"zh": "请选择医生：", "en": "Choose a doctor:"},
+    "exams_intro": {"zh": "请选择检查项目，也可以直接说出检查名称。", "en": "Choose the exam, or say its name."},
+    "days_intro": {"zh": "以下日期有号：", "en": "These days have free places:"},
+    "day_option": {"zh": "{day}请按{key}。", "en": "For {day}, press {key}."},
+    "no_free_days": {
+        "zh": "对不起，近{days}天内没有可预约的号源。",
+        "en": "Sorry, there are no free places in the next {days} days.",
+    },
+    "sessions_intro": {"zh": "{day}可预约的时段：", "en": "Free sessions on {day}:"},
+    "session_option": {
+        "zh": "{period}，{who}，剩余{free}个号，请按{key}。",
+        "en": "For {period}, {who}, {free} places left, press {key}.",
+    },
+    "morning": {"zh": "上午", "en": "morning"},
+    "afternoon": {"zh": "下午", "en": "afternoon"},
+    "period_at": {"zh": "{period}{start}", "en": "{period}, from {start}"},
+    "confirm_booking": {
+        "zh": "您预约的是：{day}{when}，{what}。确认预约请按1，重新选择请按2。",
+        "en": "You are booking {what}, {day}, {when}. To confirm, press 1. To choose again, press 2.",
+    },
+    "confirm_move": {
+        "zh": "您的预约将改为：{day}{when}，{what}。原预约将同时取消。确认请按1，重新选择请按2。",
+        "en": "Your appointment will move to {what}, {day}, {when}; the old one will be cancelled. To confirm, press 1. To choose again, press 2.",
+    },
+    "booked": {
+        "zh": "预约成功。您的就诊序号是{place}号，预约号是{reference}。预约信息将通过短信发送给您。",
+        "en": "You are booked. Your number in the session is {place}, and your booking reference is {reference}. We will text you the details.",
+    },
+    "moved_ok": {
+        "zh": "改约成功，原预约已取消。您的就诊序号是{place}号，预约号是{reference}。",
+        "en": "Your appointment has been moved and the old one cancelled. Your number is {place}, and your booking reference is {reference}.",
+    },
+    "estimated_time": {"zh": "预计就诊时间约为{time}。", "en": "Your estimated time is {time}."},
+    "preparation": {"zh": "检查须知：{text}", "en": "Before the exam: {text}"},
+    "after_booking": {
+        "zh": "重听请按星号键，继续预约请按1，返回主菜单请按井号键。",
+        "en": "To hear this again, press star. To book another, press 1. For the main menu, press hash.",
+    },
+    "session_full": {
+        "zh": "对不起，这个时段刚刚约满了，请重新选择。",
+        "en": "Sorry, that session has just filled up. Please choose again.",
+    },
+    "already_booked": {
+        "zh": "您当天已经预约了这位医生或这项检查，无需重复预约。",
+        "en": "You already have a booking with this doctor, or for this exam, on that day.",
+    },
+    "daily_limit": {
+        "zh": "您当天的预约数量已达上限。",
+        "en": "You have reached the number of bookings allowed for that day.",
+    },
+    "too_far": {"zh": "对不起，这个日期暂不开放预约。", "en": "Sorry, that date is not open for booking yet."},
+    "session_over": {"zh": "对不起，这个时段已经结束。", "en": "Sorry, that session is over."},
+    # Appointments
+    "no_appointments": {"zh": "您目前没有待就诊的预约。", "en": "You have no upcoming appointments."},
+    "book_now_option": {"zh": "现在预约请按1。", "en": "To book one now, press 1."},
+    "appointments_intro": {"zh": "您有{count}个预约：", "en": "You have {count} upcoming appointments:"},
+    "appointment_option": {"zh": "{day}{when}，{what}，请按{key}。", "en": "For {what}, {day}, {when}, press {key}."},
+    "appointment_detail": {
+        "zh": "{day}{when}，{what}，就诊序号{place}号，预约号{reference}。取消预约请按1，更改预约请按2。",
+        "en": "{what}, {day}, {when}. Your number is {place}; booking reference {reference}. To cancel it, press 1. To change it, press 2.",
+    },
+    "confirm_cancel": {
+        "zh": "确认取消{day}{when}的预约请按1，不取消请按2。",
+        "en": "To cancel your appointment on {day}, {when}, press 1. To keep it, press 2.",
+    },
+    "cancelled": {
+        "zh": "预约已取消，我们会发送短信确认。",
+        "en": "Your appointment is cancelled. We will text you a confirmation.",
+    },
+    "too_late_to_change": {
+        "zh": "距离就诊时间已不足{hours}小时，无法通过电话自助取消或更改。",
+        "en": "Your appointment starts in less than {hours} hours, so it can no longer be changed by phone.",
+    },
+    "appointment_gone": {"zh": "对不起，没有找到这个预约。", "en": "Sorry, I couldn't find that appointment."},
 }
 
 TITLES = {

@@ -31,15 +31,22 @@ class CallStore:
     def _key(self, call_sid: str, part: str) -> str:
         return f"{self.prefix}call:{call_sid}:{part}"
 
-    def start(self, call_sid: str, *, patient_id: int | None, matched: int) -> None:
+    def start(self, call_sid: str, *, number: str | None, patient_ids: tuple[int, ...]) -> None:
+        """Who the number may belong to (several files for a family number)."""
         key = self._key(call_sid, "caller")
         try:
             pipe = self.redis.pipeline()
-            pipe.hset(key, mapping={"patient_id": patient_id or "", "matched": matched})
+            pipe.hset(key, mapping={"number": number or "", "matches": ",".join(map(str, patient_ids))})
             pipe.expire(key, self.ttl)
             pipe.execute()
         except redis.RedisError as exc:
             log.warning("call %s: cannot keep caller state: %s", call_sid, exc)
+
+    def matches(self, call_sid: str) -> tuple[str, list[int]]:
+        """The caller's number (E.164, '' if none) and the patient files it belongs to."""
+        caller = self.caller(call_sid)
+        ids = [int(part) for part in caller.get("matches", "").split(",") if part.isdigit()]
+        return caller.get("number", ""), ids
 
     def caller(self, call_sid: str) -> dict[str, str]:
         try:
@@ -74,3 +81,42 @@ class CallStore:
             data = json.loads(item)
             events.append(Event(sequence, datetime.fromisoformat(data["at"]), data["kind"], data["detail"]))
         return events
+
+    # ---- identification ----------------------------------------------------------------------
+
+    def identify(self, call_sid: str, patient_id: int) -> bool:
+        """Remember who the caller proved to be, for the rest of the call."""
+        key = self._key(call_sid, "caller")
+        try:
+            pipe = self.redis.pipeline()
+            pipe.hset(key, "identified", patient_id)
+            pipe.expire(key, self.ttl)
+            pipe.execute()
+            return True
+        except redis.RedisError as exc:
+            log.warning("call %s: cannot keep the identification: %s", call_sid, exc)
+            return False
+
+    def identified(self, call_sid: str) -> int | None:
+        value = self.caller(call_sid).get("identified")
+        return int(value) if value and value.isdigit() else None
+
+    def identity_failures(self, number: str) -> int:
+        """Failed identifications from this number within the lock-out window.
+        None (Redis down) counts as locked: better a person than an unguarded door."""
+        try:
+            return int(self.redis.get(f"{self.prefix}ident-failures:{number}") or 0)
+        except redis.RedisError as exc:
+            log.warning("identification failures unavailable: %s", exc)
+            return 10**6
+
+    def identity_failed(self, number: str, window_seconds: int) -> int:
+        key = f"{self.prefix}ident-failures:{number}"
+        try:
+            pipe = self.redis.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, window_seconds)
+            return int(pipe.execute()[0])
+        except redis.RedisError as exc:
+            log.warning("identification failure not counted: %s", exc)
+            return 10**6

@@ -69,7 +69,7 @@ def voice() -> Response:
         log.exception("call %s from %s: could not open the call record", call_sid, mask(request.values.get("From")))
         get_db().rollback()
         lang = _language()
-    app.calls.start(call_sid, patient_id=caller.patient_id, matched=len(caller.patient_ids))
+    app.calls.start(call_sid, number=caller.e164, patient_ids=caller.patient_ids)
     conversation = _conversation(call_sid, lang)
     return _answer(conversation, greet(conversation, patient))
 
@@ -175,6 +175,12 @@ def _conversation(call_sid: str, lang: str) -> Conversation:
 
 def _answer(conversation: Conversation, response: VoiceResponse) -> Response:
     conversation.calls.add_events(conversation.call_sid, conversation.now, conversation.events)
+    if conversation.texts_to_send:
+        from queueing import enqueue_sms
+
+        app = hotline()
+        for message_id in conversation.texts_to_send:
+            enqueue_sms(app.queue, message_id, app.settings)
     return _twiml(response)
 
 

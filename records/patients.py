@@ -59,3 +59,15 @@ def match_caller(session: Session, raw_number: str, region: str = "CN") -> Calle
 
 def get_patient(session: Session, patient_id: int) -> Patient | None:
     return session.get(Patient, patient_id)
+
+
+def by_record_number(session: Session, digits: str, prefix: str = "") -> Patient | None:
+    """The patient whose medical record number is these digits (with the hospital's
+    letter prefix, if it uses one)."""
+    if not digits.isdigit():
+        return None
+    return session.scalar(select(Patient).where(Patient.mrn.in_([digits, prefix + digits])))
+
+
+def patients(session: Session, ids: list[int]) -> list[Patient]:
+    return list(session.scalars(select(Patient).where(Patient.id.in_(ids)).order_by(Patient.id))) if ids else []

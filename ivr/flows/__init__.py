@@ -1,3 +1,13 @@
 """Voice flows, one module each.  Importing this package registers their steps."""
 
-from ivr.flows import departments, doctors, introduction, main, person, services  # noqa: F401
+from ivr.flows import (  # noqa: F401
+    appointments,
+    booking,
+    departments,
+    doctors,
+    identify,
+    introduction,
+    main,
+    person,
+    services,
+)

@@ -1,0 +1,128 @@
+"""'My appointments': hear the identified caller's upcoming appointments, cancel
+one (confirmed with 1), or move it to another free place (the old place is
+given up only when the new one is booked).  Only the identified patient's own
+appointments are ever read out or changed."""
+
+from __future__ import annotations
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr import speaking
+from ivr.dialogue import MAIN_MENU, Choice, Conversation, Target, step
+from ivr.flows.booking import BOOKING, reference, send_text, too_late, what, when
+from ivr.flows.identify import patient_or_identify
+from records import booking
+from records.booking import Outcome
+
+APPOINTMENTS = Target("appointments", "start")
+
+
+@step("appointments", "start")
+def start(conversation: Conversation) -> VoiceResponse:
+    if isinstance(patient := patient_or_identify(conversation, "appointments.start"), VoiceResponse):
+        return patient
+    upcoming = booking.upcoming(conversation.db, patient.id, conversation.now)[
+        : conversation.settings.dialogue.page_size
+    ]
+    if not upcoming:
+        return conversation.menu(
+            [conversation.t("no_appointments"), conversation.t("book_now_option")], [Choice(BOOKING, "1")]
+        )
+    lang = conversation.lang
+    choices = [
+        Choice(
+            Target("appointments", "detail", {"appointment": str(a.id)}),
+            str(i),
+            conversation.t(
+                "appointment_option",
+                day=speaking.day(a.date, lang),
+                when=when(conversation, a.session),
+                what=what(a.session, lang),
+                key=i,
+            ),
+        )
+        for i, a in enumerate(upcoming, start=1)
+    ]
+    return conversation.menu([conversation.t("appointments_intro", count=len(upcoming))], choices, back=MAIN_MENU)
+
+
+def _own(conversation: Conversation, appointment: str):
+    """The caller's own booked appointment, or a response that says it is not there."""
+    if isinstance(patient := patient_or_identify(conversation, "appointments.start"), VoiceResponse):
+        return patient, None
+    found = booking.find(conversation.db, patient.id, conversation.int_arg(appointment))
+    if found is None or found.status != "booked":
+        return patient, conversation.go(APPOINTMENTS, conversation.line("appointment_gone"))
+    return patient, found
+
+
+@step("appointments", "detail")
+def detail(conversation: Conversation, appointment: str = "") -> VoiceResponse:
+    patient, found = _own(conversation, appointment)
+    if isinstance(patient, VoiceResponse):
+        return patient
+    if isinstance(found, VoiceResponse):
+        return found
+    lang = conversation.lang
+    text = conversation.t(
+        "appointment_detail",
+        day=speaking.day(found.date, lang),
+        when=when(conversation, found.session),
+        what=what(found.session, lang),
+        place=found.place,
+        reference=reference(found.reference, lang),
+    )
+    session = found.session
+    same = {"exam": session.exam_type.code} if session.exam_type else {"doctor": session.doctor.code}
+    choices = [
+        Choice(Target("appointments", "cancel", {"appointment": appointment}), "1"),
+        Choice(Target("booking", "days", {**same, "move": appointment}), "2"),
+    ]
+    return conversation.menu([text], choices, back=APPOINTMENTS)
+
+
+@step("appointments", "cancel")
+def cancel(conversation: Conversation, appointment: str = "") -> VoiceResponse:
+    patient, found = _own(conversation, appointment)
+    if isinstance(patient, VoiceResponse):
+        return patient
+    if isinstance(found, VoiceResponse):
+        return found
+    lang = conversation.lang
+    text = conversation.t("confirm_cancel", day=speaking.day(found.date, lang), when=when(conversation, found.session))
+    yes = Choice(Target("appointments", "cancelled", {"appointment": appointment}), "1")
+    keep = Choice(Target("appointments", "detail", {"appointment": appointment}), "2")
+    return conversation.menu([text], [yes, keep], back=Target("appointments", "detail", {"appointment": appointment}))
+
+
+@step("appointments", "cancelled")
+def cancelled(conversation: Conversation, appointment: str = "") -> VoiceResponse:
+    """Reached only by pressing 1 at the cancel confirmation."""
+    patient, found = _own(conversation, appointment)
+    if isinstance(patient, VoiceResponse):
+        return patient
+    if isinstance(found, VoiceResponse):
+        return found
+    rules = conversation.settings.booking
+    db = conversation.db
+    result = booking.cancel(
+        db,
+        patient_id=patient.id,
+        appointment_id=found.id,
+        now=conversation.now,
+        rules=rules,
+        call_sid=conversation.call_sid,
+    )
+    if result.outcome is Outcome.TOO_LATE:
+        db.rollback()
+        conversation.event("cancel_refused", appointment=found.id)
+        return conversation.menu([too_late(conversation)], back=APPOINTMENTS)
+    if result.outcome is not Outcome.CANCELLED:
+        db.rollback()
+        return conversation.go(APPOINTMENTS, conversation.line("appointment_gone"))
+    message = send_text(conversation, patient, found, "cancellation")
+    db.commit()
+    if message is not None:
+        conversation.texts_to_send.append(message.id)
+    conversation.event("cancelled", appointment=found.id, reference=found.reference)
+    return conversation.go(APPOINTMENTS, conversation.line("cancelled"))
