@@ -25,6 +25,7 @@ from ivr.errors import apology
 from ivr.flows.main import greet
 from ivr.security import is_signed
 from records import calls
+from records.db import begin_write
 from records.patients import CallerMatch, get_patient, mask, match_caller
 from settings import LANGUAGES
 
@@ -53,6 +54,7 @@ def voice() -> Response:
         caller = match_caller(db, request.values.get("From", ""), settings.hospital.phone_region)
         patient = get_patient(db, caller.patient_id) if caller.patient_id else None
         lang = patient.preferred_language if patient and patient.preferred_language in LANGUAGES else _language()
+        begin_write(db)
         calls.open_call(
             db,
             call_sid=call_sid,
@@ -95,6 +97,7 @@ def status() -> Response:
         events = []
     db = get_db()
     now = app.now()
+    begin_write(db)
     calls.record_events(db, call_sid, events, now)
     calls.apply_status(
         db,

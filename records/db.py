@@ -21,6 +21,7 @@ def make_engine(url: str) -> Engine:
         _make_sqlite_folder(url)
         engine = create_engine(url, connect_args={"timeout": 15})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
@@ -34,11 +35,36 @@ def _make_sqlite_folder(url: str) -> None:
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WAL lets several web processes read while one writes; foreign keys are
     # off by default in SQLite.
+    # pysqlite's own transaction handling is turned off (isolation_level=None)
+    # and `_sqlite_begin` starts every transaction instead, as SQLAlchemy's
+    # SQLite docs recommend: pysqlite only begins before a write, so a SAVEPOINT
+    # would open (and its RELEASE commit) a transaction of its own.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(connection) -> None:
+    # A transaction opened with begin_write() takes the write lock at once (IMMEDIATE),
+    # so one that reads and then writes waits its turn (busy timeout) instead of failing
+    # with 'database is locked' when another process wrote in between.  Read-only
+    # transactions stay DEFERRED and never block anyone (WAL).
+    immediate = connection.get_execution_options().get("hotline_write")
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def begin_write(session: Session) -> None:
+    """End the session's current (reading) transaction and start one meant to write.
+
+    Call it before a read-then-write unit of work (opening a call record, booking a
+    place).  On PostgreSQL it only ends the previous transaction; row locks and the
+    conditional UPDATEs in records.booking do the rest."""
+    if session.in_transaction():
+        session.commit()
+    session.connection(execution_options={"hotline_write": True})
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:

@@ -13,6 +13,7 @@ from ivr.flows.booking import BOOKING, reference, send_text, too_late, what, whe
 from ivr.flows.identify import patient_or_identify
 from records import booking
 from records.booking import Outcome
+from records.db import begin_write
 
 APPOINTMENTS = Target("appointments", "start")
 
@@ -105,6 +106,7 @@ def cancelled(conversation: Conversation, appointment: str = "") -> VoiceRespons
         return found
     rules = conversation.settings.booking
     db = conversation.db
+    begin_write(db)
     result = booking.cancel(
         db,
         patient_id=patient.id,

@@ -21,6 +21,7 @@ from ivr.flows.doctors import name_phrases, title
 from ivr.flows.identify import patient_or_identify
 from records import booking, directory
 from records.booking import Outcome
+from records.db import begin_write
 from records.models import Appointment, ClinicSession, localized
 
 BOOKING = Target("booking", "start")
@@ -244,6 +245,7 @@ def book(conversation: Conversation, session: str = "", move: str = "") -> Voice
     if chosen is None:
         return conversation.go(BOOKING, conversation.line("lost"))
     search = {"exam": chosen.exam_type.code} if chosen.exam_type else {"doctor": chosen.doctor.code}
+    begin_write(db)
     if move.isdigit():
         result = booking.move(
             db,
@@ -316,9 +318,8 @@ def done(conversation: Conversation, appointment: str = "", moved: str = "") -> 
 
 def send_text(conversation: Conversation, patient, appointment: Appointment, kind: str):
     """Queue the SMS in this transaction; it is handed to the RQ workers after the commit."""
-    from records.messages import queue_sms
-
     from ivr.sms import appointment_text
+    from records.messages import queue_sms
 
     number, _ = conversation.calls.matches(conversation.call_sid)
     to = patient.phones[0].e164 if patient.phones else number

@@ -1,0 +1,188 @@
+"""Booking by phone, whole calls through the emulator: book a specialist or an exam,
+hear, cancel and move appointments; full sessions and the cut-off."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from ivr import speaking
+from ivr.flows.booking import reference
+from records import booking, directory
+from records.models import Appointment, ClinicSession, Patient, PatientNote, SmsMessage
+from tests.test_calls import MS_WANG
+
+MS_WANG_BIRTHDAY = "0502#"
+
+
+@pytest.fixture
+def ms_wang(db):
+    return db.scalar(select(Patient).where(Patient.mrn == "M00000001"))
+
+
+def identified(dial):
+    """A call from Ms Wang, identified, at the booking menu."""
+    call = dial(MS_WANG)
+    call.press("5")
+    call.press(MS_WANG_BIRTHDAY)
+    assert "预约专家门诊请按1" in call.take_text()
+    return call
+
+
+def active(db, patient):
+    db.expire_all()
+    return db.scalars(select(Appointment).where(Appointment.patient_id == patient.id, Appointment.status == "booked")).all()
+
+
+def test_booking_a_specialist_reads_back_confirms_and_gives_the_reference(dial, db, ms_wang, settings, clock):
+    doctor = directory.doctor(db, "D001")
+    first_day = booking.free_days(db, clock(), settings.booking, doctor_ids=[doctor.id])[0]
+    call = identified(dial)
+    call.press("1")
+    call.speak("心内科")
+    assert "最早可预约的医生请按9" in call.take_text()
+    call.press("1")  # the first doctor of the list: D001
+    days = call.take_text()
+    assert f"{speaking.day(first_day, 'zh')}请按1" in days
+    call.press("1")
+    sessions = call.take_text()
+    assert "张志远主任医师" in sessions and "剩余" in sessions
+    call.press("1")
+    read_back = call.take_text()
+    assert read_back.startswith(f"您预约的是：{speaking.day(first_day, 'zh')}")
+    assert "心血管内科张志远主任医师" in read_back and "确认预约请按1" in read_back
+    assert active(db, ms_wang) == []  # nothing is booked before the caller confirms
+    call.press("1")
+    heard = call.take_text()
+    [appointment] = active(db, ms_wang)
+    assert f"您的就诊序号是{appointment.place}号，预约号是{reference(appointment.reference, 'zh')}" in heard
+    assert appointment.date == first_day and appointment.doctor_id == doctor.id and appointment.call_sid == call.sid
+    notes = db.scalars(select(PatientNote.kind).where(PatientNote.patient_id == ms_wang.id)).all()
+    assert notes == ["booked"]
+    [sms] = db.scalars(select(SmsMessage).where(SmsMessage.appointment_id == appointment.id)).all()
+    assert sms.kind == "confirmation" and appointment.reference in sms.body
+    call.press("*")  # the reference again
+    assert reference(appointment.reference, "zh") in call.take_text()
+
+
+def test_the_first_available_doctor(dial, db, ms_wang, settings, clock):
+    call = identified(dial)
+    call.press("1")
+    call.speak("心内科")
+    call.press("9")
+    call.press("1")
+    call.press("1")
+    call.press("1")
+    [appointment] = active(db, ms_wang)
+    ids = booking.department_doctor_ids(db, "CARD")
+    assert appointment.doctor_id in ids
+    assert appointment.date == booking.free_days(db, clock(), settings.booking, doctor_ids=ids)[0] or appointment.date
+
+
+def test_booking_an_exam_speaks_the_preparation(dial, db, ms_wang):
+    call = identified(dial)
+    call.press("2")
+    assert "请选择检查项目" in call.take_text()
+    call.speak("我要做B超")
+    call.press("1")
+    call.press("1")
+    assert "超声检查" in call.take_text()
+    call.press("1")
+    heard = call.take_text()
+    exam = booking.exam_type(db, "US")
+    assert f"检查须知：{exam.preparation_zh}" in heard
+    [appointment] = active(db, ms_wang)
+    assert appointment.exam_type_id == exam.id
+    [sms] = db.scalars(select(SmsMessage).where(SmsMessage.appointment_id == appointment.id)).all()
+    assert exam.preparation_zh in sms.body
+
+
+def book_first_free(db, patient, settings, clock, code="D002"):
+    doctor = directory.doctor(db, code)
+    day = booking.free_days(db, clock(), settings.booking, doctor_ids=[doctor.id])[0]
+    session = booking.free_sessions(db, day, clock(), settings.booking, doctor_ids=[doctor.id])[0]
+    result = booking.book(db, patient_id=patient.id, session_id=session.id, now=clock(), rules=settings.booking)
+    db.commit()
+    return result.appointment
+
+
+def test_hearing_and_cancelling_an_appointment(dial, db, ms_wang, settings, clock):
+    appointment = book_first_free(db, ms_wang, settings, clock)
+    call = identified(dial)
+    call.press("3")
+    heard = call.take_text()
+    assert "您有1个预约" in heard and speaking.day(appointment.date, "zh") in heard
+    call.press("1")
+    assert reference(appointment.reference, "zh") in call.take_text()
+    call.press("1")
+    assert "确认取消" in call.take_text()
+    call.press("1")
+    assert call.take_text().startswith("预约已取消")
+    assert active(db, ms_wang) == []
+    session = db.get(ClinicSession, appointment.session_id)
+    db.refresh(session)
+    assert session.booked == 0
+    kinds = db.scalars(select(SmsMessage.kind).where(SmsMessage.patient_id == ms_wang.id)).all()
+    assert "cancellation" in kinds
+
+
+def test_cancelling_inside_the_cut_off_is_refused_with_the_reason(dial, db, ms_wang, settings, clock):
+    appointment = book_first_free(db, ms_wang, settings, clock)
+    clock.now = booking.starts_at(appointment, clock()) - timedelta(minutes=settings.booking.cancel_cutoff_minutes - 10)
+    call = identified(dial)
+    call.press("3")
+    call.press("1")
+    call.press("1")
+    call.take_text()
+    call.press("1")
+    assert "距离就诊时间已不足2小时" in call.take_text()
+    assert [a.id for a in active(db, ms_wang)] == [appointment.id]
+
+
+def test_moving_an_appointment_to_another_day(dial, db, ms_wang, settings, clock):
+    appointment = book_first_free(db, ms_wang, settings, clock)
+    call = identified(dial)
+    call.press("3")
+    call.press("1")
+    call.press("2")  # change it
+    days = call.take_text()
+    assert "以下日期有号" in days
+    call.press("2")  # another day
+    call.press("1")
+    assert "原预约将同时取消" in call.take_text()
+    call.press("1")
+    assert call.take_text().startswith("改约成功，原预约已取消。")
+    [new] = active(db, ms_wang)
+    assert new.id != appointment.id and new.doctor_id == appointment.doctor_id
+    db.refresh(appointment)
+    assert appointment.status == "moved" and appointment.moved_to_id == new.id
+
+
+def test_a_session_that_fills_up_while_the_caller_listens(dial, db, ms_wang):
+    call = identified(dial)
+    call.press("1")
+    call.speak("心内科")
+    call.press("1")
+    call.press("1")
+    call.press("1")
+    call.take_text()
+    # Someone else takes every remaining place before Ms Wang presses 1.
+    session = db.scalars(select(ClinicSession).where(ClinicSession.doctor_id == directory.doctor(db, "D001").id).order_by(ClinicSession.date)).first()
+    db.execute(ClinicSession.__table__.update().where(ClinicSession.id == session.id).values(booked=session.capacity - session.held_back))
+    db.commit()
+    call.press("1")
+    heard = call.take_text()
+    assert heard.startswith("对不起，这个时段刚刚约满了，请重新选择。")
+    assert "以下日期有号" in heard
+    assert active(db, ms_wang) == []
+
+
+def test_another_patients_appointment_is_never_read_out(dial, db, ms_wang, settings, clock, app, server):
+    other = db.scalar(select(Patient).where(Patient.mrn == "M00000002"))
+    theirs = book_first_free(db, other, settings, clock)
+    call = identified(dial)
+    call.press("3")
+    heard = call.take_text()
+    assert "没有待就诊的预约" in heard
+    assert reference(theirs.reference, "zh") not in heard
+    assert booking.find(db, ms_wang.id, theirs.id) is None
