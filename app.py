@@ -3,6 +3,8 @@
     flask --app app seed --demo     # schema + the demo hospital (idempotent)
     flask --app app run             # the webhooks on http://127.0.0.1:5000/ivr/voice
     flask --app app call            # ring it from the local carrier emulator's phone
+    flask --app app worker          # an RQ worker: SMS and reminders (queueing/)
+    flask --app app cron            # the scheduler: reminders the day before
 
 `create_app(config)` takes a Settings object (tests), a path to a YAML file, or
 nothing (HOTLINE_CONFIG or config.yaml beside this file; secrets from the environment).
@@ -49,6 +51,10 @@ def create_app(
 
     app.register_blueprint(ivr_blueprint)
 
+    from ivr.sms import bp as sms_blueprint
+
+    app.register_blueprint(sms_blueprint)
+
     @app.errorhandler(404)
     @app.errorhandler(405)
     def twiml_for_lost_webhooks(error):
@@ -58,10 +64,12 @@ def create_app(
         return error
 
     from ivr.cli import register as register_call_commands
+    from queueing.cli import register as register_queue_commands
     from records.cli import register as register_records_commands
 
     register_records_commands(app)
     register_call_commands(app)
+    register_queue_commands(app)
 
     # Twilio signs the public URL; behind a TLS proxy, trust its X-Forwarded-* headers.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)

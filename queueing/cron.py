@@ -1,0 +1,50 @@
+"""The hotline's schedule, for RQ's cron scheduler:
+
+    flask --app app cron                          # on the hotline's Redis (the embedded one too)
+    rq cron queueing.cron --url "$REDIS_URL"      # the same, with RQ's own command
+
+- `send_reminders` once a day at booking.reminder_time, hospital time (the
+  reminders for tomorrow's appointments);
+- `requeue_stuck_sms` every 5 minutes.
+
+RQ matches a cron expression against the *scheduler process's local time*
+(rq/cron.py runs croniter on `now().astimezone()`), which is neither UTC nor
+necessarily the hospital's zone.  So the reminder time is converted here from
+the hospital's zone to the process's (18:00 Asia/Shanghai is `0 10 * * *` on
+a UTC server).  The conversion holds as long as neither zone changes its
+offset: Asia/Shanghai has no daylight saving time; for a zone that has, run
+the scheduler with TZ set to the hospital's zone (then the expression is the
+hospital's own time and croniter follows the clock changes).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from rq import cron
+
+from queueing import ROUTINE, context, queue_name
+from queueing.jobs import requeue_stuck_sms, send_reminders
+from settings import Settings
+
+REMINDERS_TIMEOUT = 15 * 60
+SWEEP_EVERY = 5 * 60
+
+
+def reminder_cron(settings: Settings, day: date | None = None) -> str:
+    """The daily cron expression for the reminder time, in this process's local time."""
+    zone = settings.hospital.zone
+    at = datetime.combine(day or datetime.now(zone).date(), time.fromisoformat(settings.booking.reminder_time), zone)
+    local = at.astimezone()  # the zone RQ's croniter reads
+    return f"{local.minute} {local.hour} * * *"
+
+
+def register(settings: Settings) -> None:
+    routine = queue_name(settings.env.redis_prefix, ROUTINE)
+    cron.register(
+        send_reminders, routine, cron=reminder_cron(settings), job_timeout=REMINDERS_TIMEOUT, name="send_reminders"
+    )
+    cron.register(requeue_stuck_sms, routine, interval=SWEEP_EVERY, job_timeout=120, name="requeue_stuck_sms")
+
+
+register(context.get().settings)
