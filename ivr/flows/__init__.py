@@ -9,5 +9,6 @@ from ivr.flows import (  # noqa: F401
     introduction,
     main,
     person,
+    reminder,
     services,
 )

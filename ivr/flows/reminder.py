@@ -1,0 +1,239 @@
+"""The reminder call: the day before an appointment the hotline rings the
+patient (queueing.jobs.call_reminder places the call, with answering-machine
+detection, to /ivr/reminder/start?appointment=<id>&lang=<lang>).
+
+Whoever picks up may not be the patient, and a voicemail is heard by anyone:
+
+- a machine (AnsweredBy=machine_*, fax) hears the hospital's name and number,
+  nothing about the appointment;
+- a person hears who the reminder is for by title and surname only (王女士),
+  the day, the half-day and the department (or the exam) — then 1 confirms,
+  2 cancels (asked twice, and only before the cancellation cut-off), 0 a person.
+
+The outcome goes on the appointment (confirmed_at, or cancelled through
+records.booking.cancel) and on the patient's file (PatientNote), with the call's
+sid.  Every request checks that the call is to one of the patient's numbers.
+"""
+
+from __future__ import annotations
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr import speaking
+from ivr.dialogue import Choice, Conversation, Line, Target, step
+from ivr.sms import addressee, period, queue_appointment_sms
+from records import booking, calls, messages
+from records.booking import Outcome
+from records.db import begin_write
+from records.models import Appointment, localized
+from records.patients import CallerMatch, to_e164
+
+PROMPTS: dict[str, dict[str, str]] = {
+    "machine": {
+        "zh": "您好，这里是{hospital}。如有需要，请致电{phone}。再见。",
+        "en": "Hello, this is {hospital}. If you need us, please call {phone}. Goodbye.",
+    },
+    "intro": {
+        "zh": "您好，这里是{hospital}，给{name}的就诊提醒：您预约了{day}{period}的{what}。",
+        "en": "Hello, this is {hospital} with a reminder for {name}: you have an appointment on {day}, "
+        "in the {period}, in {what}.",
+    },
+    "confirm_option": {"zh": "确认就诊请按1。", "en": "To confirm it, press 1."},
+    "cancel_option": {"zh": "取消预约请按2。", "en": "To cancel it, press 2."},
+    "cancel_check": {
+        "zh": "您确定要取消{day}{period}的预约吗？确定取消请按1。",
+        "en": "Do you want to cancel your appointment on {day}, in the {period}? To cancel it, press 1.",
+    },
+    "keep_option": {"zh": "不取消请按2。", "en": "To keep it, press 2."},
+    "confirmed": {"zh": "已为您确认，请按时就诊。", "en": "Thank you, your appointment is confirmed."},
+    "cancelled": {
+        "zh": "已为您取消预约，稍后会收到短信通知。",
+        "en": "Your appointment is cancelled; we will send you a text.",
+    },
+    "too_late": {
+        "zh": "对不起，距离就诊时间太近，无法通过电话取消。",
+        "en": "Sorry, it is too close to the appointment to cancel it by phone.",
+    },
+    "gone": {
+        "zh": "您好，这里是{hospital}。这个预约已经取消或更改。",
+        "en": "Hello, this is {hospital}. This appointment has been cancelled or changed.",
+    },
+    "bye": {"zh": "感谢您的接听，再见。", "en": "Thank you. Goodbye."},
+    "morning": {"zh": "上午", "en": "morning"},
+    "afternoon": {"zh": "下午", "en": "afternoon"},
+    "evening": {"zh": "晚上", "en": "evening"},
+}
+CONFIRM_WORDS = ("确认", "确定", "confirm", "yes")
+CANCEL_WORDS = ("取消", "cancel")
+
+
+def line(conversation: Conversation, prompt: str, **values: object) -> Line:
+    return Line(PROMPTS[prompt][conversation.lang].format(**values), conversation.lang)
+
+
+@step("reminder", "start")
+def start(conversation: Conversation, appointment: str = "") -> VoiceResponse:
+    """The patient's phone was answered (by someone, or something)."""
+    found = _appointment(conversation, appointment)
+    if found is None:
+        return _machine(conversation)
+    begin_write(conversation.db)
+    _open_record(conversation, found)
+    answered_by = conversation.form.get("AnsweredBy", "")
+    machine = answered_by.startswith("machine") or answered_by == "fax"
+    if machine:
+        messages.note(conversation.db, found, conversation.now, "reminder_machine", "reminder call: a machine answered")
+    conversation.db.commit()
+    return _machine(conversation) if machine else conversation.go(_target("ask", found))
+
+
+@step("reminder", "ask")
+def ask(conversation: Conversation, appointment: str = "") -> VoiceResponse:
+    found = _booked(conversation, appointment)
+    if found is None:
+        return _gone(conversation)
+    hospital = conversation.settings.hospital.name(conversation.lang)
+    name = addressee(found, conversation.lang)
+    intro = line(conversation, "intro", hospital=hospital, name=name, **_when(conversation, found))
+    choices = [
+        Choice(_target("confirm", found), "1", line(conversation, "confirm_option").text, CONFIRM_WORDS),
+        Choice(_target("cancel", found), "2", line(conversation, "cancel_option").text, CANCEL_WORDS),
+    ]
+    return conversation.menu([intro], choices, back=None, give_up=Target("reminder", "bye"))
+
+
+@step("reminder", "confirm")
+def confirm(conversation: Conversation, appointment: str = "") -> VoiceResponse:
+    begin_write(conversation.db)
+    found = _booked(conversation, appointment)
+    if found is None:
+        return _gone(conversation)
+    messages.confirm(conversation.db, found, conversation.now, "confirmed on the reminder call", conversation.call_sid)
+    conversation.db.commit()
+    conversation.event("reminder", outcome="confirmed")
+    return bye(conversation, line(conversation, "confirmed"))
+
+
+@step("reminder", "cancel")
+def cancel(conversation: Conversation, appointment: str = "") -> VoiceResponse:
+    """Asked again: a slip of the finger must not cost the patient their place."""
+    found = _booked(conversation, appointment)
+    if found is None:
+        return _gone(conversation)
+    choices = [
+        Choice(_target("cancelled", found), "1", phrases=CONFIRM_WORDS + CANCEL_WORDS),
+        Choice(_target("ask", found), "2", line(conversation, "keep_option").text),
+    ]
+    check = line(conversation, "cancel_check", **_when(conversation, found))
+    return conversation.menu([check], choices, back=_target("ask", found), give_up=Target("reminder", "bye"))
+
+
+@step("reminder", "cancelled")
+def cancelled(conversation: Conversation, appointment: str = "") -> VoiceResponse:
+    begin_write(conversation.db)
+    found = _booked(conversation, appointment)
+    if found is None:
+        return _gone(conversation)
+    db, settings = conversation.db, conversation.settings
+    result = booking.cancel(
+        db,
+        patient_id=found.patient_id,
+        appointment_id=found.id,
+        now=conversation.now,
+        rules=settings.booking,
+        call_sid=conversation.call_sid,
+    )
+    if result.outcome is Outcome.TOO_LATE:
+        conversation.event("reminder", outcome="too_late")
+        return conversation.go(_target("too_late", found))
+    if result.outcome is not Outcome.CANCELLED:
+        return _gone(conversation)
+    sms = queue_appointment_sms(db, settings, found, "cancellation", conversation.now)
+    db.commit()
+    if sms is not None:
+        conversation.texts_to_send.append(sms.id)  # enqueued once the answer is ready
+    conversation.event("reminder", outcome="cancelled")
+    return bye(conversation, line(conversation, "cancelled"))
+
+
+@step("reminder", "too_late")
+def too_late(conversation: Conversation, appointment: str = "") -> VoiceResponse:
+    """Inside the cut-off: only a person can help now (the menu offers 0)."""
+    return conversation.menu([line(conversation, "too_late")], back=None, give_up=Target("reminder", "bye"))
+
+
+@step("reminder", "bye")
+def bye(conversation: Conversation, *lines: Line) -> VoiceResponse:
+    response = VoiceResponse()
+    for said in [*conversation.preamble, *lines, line(conversation, "bye")]:
+        conversation.say(response, said.text, said.lang)
+    response.hangup()
+    return response
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+def _appointment(conversation: Conversation, appointment_id: str) -> Appointment | None:
+    """The appointment, if this call is to one of its patient's numbers.  (A step
+    reached with conversation.go, inside a request an earlier step already
+    checked, has no form of its own.)"""
+    if not appointment_id.isdigit():
+        return None
+    found = messages.appointment(conversation.db, int(appointment_id))
+    if found is None or not conversation.form:
+        return found
+    called = to_e164(conversation.form.get("To", ""), conversation.settings.hospital.phone_region)
+    return found if called in {phone.e164 for phone in found.patient.phones} else None
+
+
+def _booked(conversation: Conversation, appointment_id: str) -> Appointment | None:
+    found = _appointment(conversation, appointment_id)
+    return found if found is not None and found.status == "booked" else None
+
+
+def _target(name: str, appointment: Appointment) -> Target:
+    return Target("reminder", name, {"appointment": str(appointment.id)})
+
+
+def _when(conversation: Conversation, appointment: Appointment) -> dict[str, str]:
+    lang = conversation.lang
+    session = appointment.session
+    place = session.doctor.department if session.doctor else session.exam_type
+    return {
+        "day": speaking.day(appointment.date, lang),
+        "period": PROMPTS[period(appointment)][lang],
+        "what": localized(place, "name", lang),
+    }
+
+
+def _machine(conversation: Conversation) -> VoiceResponse:
+    """Only what anyone may hear: who called, and the number to call back."""
+    settings = conversation.settings
+    lang = conversation.lang
+    phone = speaking.phone(settings.hospital.main_number, lang, settings.hospital.phone_region)
+    response = VoiceResponse()
+    said = line(conversation, "machine", hospital=settings.hospital.name(lang), phone=phone)
+    conversation.say(response, said.text)
+    response.hangup()
+    return response
+
+
+def _gone(conversation: Conversation) -> VoiceResponse:
+    hospital = conversation.settings.hospital.name(conversation.lang)
+    return bye(conversation, line(conversation, "gone", hospital=hospital))
+
+
+def _open_record(conversation: Conversation, appointment: Appointment) -> None:
+    """The call's record, linked to the patient (the carrier's status callback completes it)."""
+    form = conversation.form
+    calls.open_call(
+        conversation.db,
+        call_sid=conversation.call_sid,
+        from_number=form.get("From", ""),
+        to_number=form.get("To", ""),
+        caller=CallerMatch(None, (appointment.patient_id,)),
+        language=conversation.lang,
+        at=conversation.now,
+        direction=form.get("Direction", "outbound-api"),
+    )
