@@ -94,6 +94,8 @@ class Hotline:
         from twilio.rest import Client
 
         env = self.settings.env
+        # Its INFO lines show query strings, which hold patients' phone numbers.
+        logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
         # A timeout, so a sick carrier fails the job (and RQ retries it) instead of hanging it.
         if env.twilio_api_base:
             import emulator
