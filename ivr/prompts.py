@@ -148,7 +148,8 @@ PROMPTS: dict[str, dict[str, str]] = {
     },
     "morning": {"zh": "上午", "en": "morning"},
     "afternoon": {"zh": "下午", "en": "afternoon"},
-    "period_at": {"zh": "{period}{start}", "en": "{period}, from {start}"},
+    # In Mandarin the time already says 上午/下午 (ivr.speaking.clock).
+    "period_at": {"zh": "{start}", "en": "{period}, from {start}"},
     "confirm_booking": {
         "zh": "您预约的是：{day}{when}，{what}。确认预约请按1，重新选择请按2。",
         "en": "You are booking {what}, {day}, {when}. To confirm, press 1. To choose again, press 2.",

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from ivr import speaking
 from ivr.flows.booking import reference
 from records import booking, directory
+from records.db import begin_write
 from records.models import Appointment, ClinicSession, Patient, PatientNote, SmsMessage
 from tests.test_calls import MS_WANG
 
@@ -30,6 +31,9 @@ def identified(dial):
 
 
 def active(db, patient):
+    # A fresh look: the server wrote since this session last read (end the snapshot,
+    # forget the loaded rows).
+    db.rollback()
     db.expire_all()
     return db.scalars(select(Appointment).where(Appointment.patient_id == patient.id, Appointment.status == "booked")).all()
 
@@ -120,7 +124,6 @@ def test_hearing_and_cancelling_an_appointment(dial, db, ms_wang, settings, cloc
     assert call.take_text().startswith("预约已取消")
     assert active(db, ms_wang) == []
     session = db.get(ClinicSession, appointment.session_id)
-    db.refresh(session)
     assert session.booked == 0
     kinds = db.scalars(select(SmsMessage.kind).where(SmsMessage.patient_id == ms_wang.id)).all()
     assert "cancellation" in kinds
@@ -154,7 +157,6 @@ def test_moving_an_appointment_to_another_day(dial, db, ms_wang, settings, clock
     assert call.take_text().startswith("改约成功，原预约已取消。")
     [new] = active(db, ms_wang)
     assert new.id != appointment.id and new.doctor_id == appointment.doctor_id
-    db.refresh(appointment)
     assert appointment.status == "moved" and appointment.moved_to_id == new.id
 
 
@@ -167,6 +169,7 @@ def test_a_session_that_fills_up_while_the_caller_listens(dial, db, ms_wang):
     call.press("1")
     call.take_text()
     # Someone else takes every remaining place before Ms Wang presses 1.
+    begin_write(db)
     session = db.scalars(select(ClinicSession).where(ClinicSession.doctor_id == directory.doctor(db, "D001").id).order_by(ClinicSession.date)).first()
     db.execute(ClinicSession.__table__.update().where(ClinicSession.id == session.id).values(booked=session.capacity - session.held_back))
     db.commit()
