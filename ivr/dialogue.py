@@ -301,6 +301,9 @@ class Conversation:
             # What was keyed is personal data: the event says how much, not what.
             self.event("entry", step=self.here.name, length=len(digits))
             return on_digits(digits[:40])
+        if heard.speech and heard.speech.strip():  # words that are not digits ("M 一二三")
+            self.event("speech", step=self.here.name, text="(not digits)")
+            return self.failed_entry(self.line("digits_only"), lines, give_up)
         self.event("no_input", step=self.here.name)
         return self.failed_entry(self.line("no_input"), lines, give_up)
 

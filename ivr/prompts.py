@@ -108,6 +108,7 @@ PROMPTS: dict[str, dict[str, str]] = {
         "zh": "请输入患者的出生日期，共八位数字，以井号键结束。例如1980年3月5日，请输入19800305。",
         "en": "Please key in the patient's date of birth, eight digits, then press hash. For 5 March 1980, key 1 9 8 0 0 3 0 5.",
     },
+    "digits_only": {"zh": "对不起，请用按键输入数字，或者只说数字。", "en": "Sorry, please key in the digits, or say only the digits."},
     "not_a_date": {"zh": "对不起，您输入的不是有效的日期。", "en": "Sorry, that is not a valid date."},
     "identity_mismatch": {"zh": "对不起，信息不符。", "en": "Sorry, those details do not match our records."},
     "identity_failed": {

@@ -95,3 +95,12 @@ def test_nothing_is_said_about_a_patient_before_identification(dial):
     call.press("1231#")
     heard += call.take_text()
     assert "1948" not in heard and "秀英" not in heard and "预约号" not in heard
+
+
+def test_a_record_number_said_with_letters_is_asked_again_as_digits(dial):
+    call = dial(UNKNOWN)
+    to_booking(call)
+    call.speak("M零零零零零零零二")
+    heard = call.take_text()
+    assert heard.startswith("对不起，请用按键输入数字，或者只说数字。")
+    assert "请输入您的病历号中的数字" in heard
