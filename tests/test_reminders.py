@@ -9,10 +9,11 @@ import time
 from datetime import timedelta
 
 import pytest
+import redis
 from rq.cron import CronScheduler
 from sqlalchemy import select
 
-from queueing import jobs
+from queueing import context, jobs
 from queueing.cron import reminder_cron
 from records import booking
 from records.models import Appointment, PatientNote, SmsMessage
@@ -136,7 +137,7 @@ def ring(carrier, db, appointment: Appointment, number: str = MS_WANG_PHONE):
     return call
 
 
-def test_on_the_reminder_call_1_confirms(db, worker, carrier, tomorrows):
+def test_on_the_reminder_call_1_confirms_and_0_puts_through(db, worker, carrier, tomorrows):
     wang = tomorrows["wang"]
     call = ring(carrier, db, wang)
     heard = call.take_text()
@@ -149,6 +150,12 @@ def test_on_the_reminder_call_1_confirms(db, worker, carrier, tomorrows):
     assert notes(db, wang)[-2:] == ["reminder_call", "confirmed"]
     assert db.scalar(select(PatientNote.call_sid).where(PatientNote.kind == "confirmed")) == call.sid
 
+    # On another reminder call, 0 puts the patient through to a person.
+    family_call = ring(carrier, db, tomorrows["zhang_wei"], FAMILY_PHONE)
+    assert "张先生的就诊提醒" in family_call.take_text()
+    family_call.press("0")
+    assert OPERATOR in dialled(family_call)
+
 
 def test_on_the_reminder_call_2_cancels_after_asking_again(db, worker, carrier, tomorrows):
     wang = tomorrows["wang"]
@@ -160,12 +167,6 @@ def test_on_the_reminder_call_2_cancels_after_asking_again(db, worker, carrier, 
     assert fresh(db, Appointment, wang.id).status == "cancelled"
     worker.work()  # the cancellation text, queued by the call
     assert [m.body for m in carrier.messages][-1].startswith("【明湖示范医院】王女士您")
-
-
-def test_on_the_reminder_call_0_puts_the_patient_through(db, worker, carrier, tomorrows):
-    call = ring(carrier, db, tomorrows["wang"])
-    call.press("0")
-    assert OPERATOR in dialled(call)
 
 
 def test_an_answering_machine_hears_nothing_medical(db, worker, carrier, tomorrows):
@@ -186,29 +187,46 @@ def test_an_answering_machine_hears_nothing_medical(db, worker, carrier, tomorro
 # ---- the schedule ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("local_zone", ["UTC", "Asia/Shanghai", "Asia/Kolkata"])
-def test_reminders_are_scheduled_at_the_reminder_time_in_the_hospitals_zone(worker, settings, local_zone):
-    """RQ's cron reads its expression in the scheduler's local time: 18:00 in Beijing
-    is 10:00 UTC whatever the zone the scheduler runs in."""
+@pytest.fixture
+def local_zone():
+    """Run as if the machine's clock were set to another zone (TZ), then put it back."""
     saved = os.environ.get("TZ")
-    os.environ["TZ"] = local_zone
+
+    def use(zone: str) -> None:
+        os.environ["TZ"] = zone
+        time.tzset()
+
+    yield use
+    if saved is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = saved
     time.tzset()
-    try:
-        scheduler = CronScheduler(connection=worker.connection)
+
+
+# (Scheduler's zone, the expression it is given.)  18:00 in Beijing is 10:00 UTC, 15:30 in India.
+ZONES = [("UTC", "0 10 * * *"), ("Asia/Shanghai", "0 18 * * *"), ("Asia/Kolkata", "30 15 * * *")]
+
+
+def test_reminders_are_scheduled_at_the_reminder_time_in_the_hospitals_zone(
+    redis_url, redis_prefix, monkeypatch, local_zone
+):
+    """RQ's cron reads its expression in the scheduler's local time, so the reminder time
+    (hospital time) is converted to it: whatever zone the scheduler runs in, it is 10:00 UTC."""
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("REDIS_PREFIX", redis_prefix)
+    monkeypatch.delenv("HOTLINE_CONFIG", raising=False)
+    context.reset()
+    settings = context.get().settings
+    assert (settings.booking.reminder_time, settings.hospital.timezone) == ("18:00", "Asia/Shanghai")
+    for zone, expression in ZONES:
+        local_zone(zone)
+        assert reminder_cron(settings) == expression
+        scheduler = CronScheduler(connection=redis.Redis.from_url(redis_url))
         scheduler.load_config_from_file("queueing.cron")
         entries = {job.name: job for job in scheduler.get_jobs()}
-        reminders = entries["send_reminders"]
-        assert settings.booking.reminder_time == "18:00"
-        assert (reminders.next_enqueue_time.hour, reminders.next_enqueue_time.minute) == (10, 0)
-        assert reminders.next_enqueue_time.utcoffset() == timedelta(0)
-        assert reminders.queue_name == f"{worker.prefix}routine"
+        due = entries["send_reminders"].next_enqueue_time
+        assert (due.hour, due.minute, due.utcoffset()) == (10, 0, timedelta(0)), zone
+        assert entries["send_reminders"].queue_name == f"{redis_prefix}routine"
         assert entries["requeue_stuck_sms"].interval == 300
-        assert reminder_cron(settings) == {"UTC": "0 10 * * *", "Asia/Shanghai": "0 18 * * *"}.get(
-            local_zone, "30 15 * * *"
-        )
-    finally:
-        if saved is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = saved
-        time.tzset()
+    context.reset()

@@ -163,31 +163,40 @@ def test_a_confirmation_is_sent_by_a_worker_then_delivered_and_a_late_sent_chang
     assert len(carrier.messages) == 1
 
 
-def test_a_carrier_error_is_retried_and_the_retry_succeeds(db, settings, worker, carrier):
+def test_status_callbacks_must_be_signed_and_may_beat_the_workers_commit(app, db, settings):
     message = confirmation(db, settings)
-    carrier.fail_next_messages(1)  # HTTP 500
-    enqueue_sms(worker.queue(URGENT), message.id, settings)
-    worker.work()
+    form = {"MessageSid": "SM" + "1" * 32, "MessageStatus": "delivered"}
+    forged = app.test_client().post(f"/ivr/sms/status?m={message.id}", data=form)
+    assert forged.status_code == 403
+    assert fresh(db, SmsMessage, message.id).status == "queued"
+    # The carrier called back before the worker stored the sid: the id in the URL finds it.
+    assert signed_post(app, f"/ivr/sms/status?m={message.id}", form).status_code == 204
     stored = fresh(db, SmsMessage, message.id)
+    assert (stored.status, stored.provider_sid) == ("delivered", form["MessageSid"])
+
+
+def test_a_carrier_error_is_retried_but_a_refusal_fails_for_good(db, settings, worker, carrier):
+    retried, refused = confirmation(db, settings), confirmation(db, settings, MR_LI, nth=1)
+    carrier.fail_next_messages(1)  # HTTP 500
+    enqueue_sms(worker.queue(URGENT), retried.id, settings)
+    worker.work()
+    stored = fresh(db, SmsMessage, retried.id)
     assert (stored.status, stored.attempts) == ("queued", 1) and "HTTP 500" in stored.error
     assert carrier.messages == []
 
     assert worker.retry_now() == 1  # RQ scheduled the retry (Retry set by enqueue_sms)
     worker.work()
-    stored = fresh(db, SmsMessage, message.id)
+    stored = fresh(db, SmsMessage, retried.id)
     assert (stored.status, stored.attempts, stored.error) == ("sent", 2, None)
     assert len(carrier.messages) == 1
 
-
-def test_a_refused_message_fails_for_good_with_the_error(db, settings, worker, carrier):
-    message = confirmation(db, settings)
     carrier.fail_next_messages(1, status=400)
-    enqueue_sms(worker.queue(URGENT), message.id, settings)
+    enqueue_sms(worker.queue(URGENT), refused.id, settings)
     worker.work()
-    stored = fresh(db, SmsMessage, message.id)
+    stored = fresh(db, SmsMessage, refused.id)
     assert (stored.status, stored.attempts) == ("failed", 1)
     assert stored.error.startswith("HTTP 400, error 20001")
-    assert worker.retry_now() == 0 and carrier.messages == []
+    assert worker.retry_now() == 0 and len(carrier.messages) == 1
 
 
 def test_with_redis_down_the_message_stays_queued_and_the_sweeper_sends_it(
@@ -223,13 +232,3 @@ def test_a_message_whose_worker_died_after_the_carrier_took_it_is_not_sent_again
     assert [m.to for m in carrier.messages] == [MS_WANG_PHONE, lost.to_number]  # only the lost one sent
     assert fresh(db, SmsMessage, reached.id).provider_sid == earlier.sid
     assert (fresh(db, SmsMessage, lost.id).status, fresh(db, SmsMessage, lost.id).attempts) == ("sent", 2)
-
-
-def test_status_callbacks_must_be_signed(app, db, settings):
-    message = confirmation(db, settings)
-    form = {"MessageSid": "SM" + "1" * 32, "MessageStatus": "delivered"}
-    forged = app.test_client().post(f"/ivr/sms/status?m={message.id}", data=form)
-    assert forged.status_code == 403
-    assert signed_post(app, f"/ivr/sms/status?m={message.id}", form).status_code == 204
-    stored = fresh(db, SmsMessage, message.id)  # a callback that beat the worker's commit
-    assert (stored.status, stored.provider_sid) == ("delivered", form["MessageSid"])
