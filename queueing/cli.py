@@ -25,8 +25,9 @@ def worker(burst: bool) -> None:
     Start as many as needed.  Ctrl-C (SIGTERM) lets the current job finish;
     a second one stops at once (RQ's warm and cold shutdown)."""
     app = hotline()
-    # Read the settings once here: each job runs in a fork of this process.
-    context.get()
+    # Each job runs in a fork of this process: read the settings and import the REST
+    # API's modules once, here, rather than in every job (no connection is opened).
+    context.get().twilio.messages  # noqa: B018
     connection = app.queue_connection(patient=True)
     # with_scheduler: retries that wait (SMS) are enqueued again by RQ's scheduler.
     Worker(queues(connection, app.settings.env.redis_prefix), connection=connection).work(
