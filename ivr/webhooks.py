@@ -173,6 +173,7 @@ def _conversation(call_sid: str, lang: str) -> Conversation:
         base_url=base.rstrip("/"),
         heard=heard,
         form=request.form,
+        directory_source=app.directory,
     )
 
 

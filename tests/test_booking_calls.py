@@ -11,6 +11,7 @@ from ivr.flows.booking import reference
 from records import booking, directory
 from records.db import begin_write
 from records.models import Appointment, ClinicSession, Patient, PatientNote, SmsMessage
+from tests.conftest import OPEN
 from tests.test_calls import MS_WANG
 
 MS_WANG_BIRTHDAY = "0502#"
@@ -39,7 +40,7 @@ def active(db, patient):
 
 
 def test_booking_a_specialist_reads_back_confirms_and_gives_the_reference(dial, db, ms_wang, settings, clock):
-    doctor = directory.doctor(db, "D001")
+    doctor = directory.load(db, OPEN).doctor("D001")
     first_day = booking.free_days(db, clock(), settings.booking, doctor_ids=[doctor.id])[0]
     call = identified(dial)
     call.press("1")
@@ -102,7 +103,7 @@ def test_booking_an_exam_speaks_the_preparation(dial, db, ms_wang):
 
 
 def book_first_free(db, patient, settings, clock, code="D002"):
-    doctor = directory.doctor(db, code)
+    doctor = directory.load(db, clock()).doctor(code)
     day = booking.free_days(db, clock(), settings.booking, doctor_ids=[doctor.id])[0]
     session = booking.free_sessions(db, day, clock(), settings.booking, doctor_ids=[doctor.id])[0]
     result = booking.book(db, patient_id=patient.id, session_id=session.id, now=clock(), rules=settings.booking)
@@ -170,7 +171,7 @@ def test_a_session_that_fills_up_while_the_caller_listens(dial, db, ms_wang):
     call.take_text()
     # Someone else takes every remaining place before Ms Wang presses 1.
     begin_write(db)
-    session = db.scalars(select(ClinicSession).where(ClinicSession.doctor_id == directory.doctor(db, "D001").id).order_by(ClinicSession.date)).first()
+    session = db.scalars(select(ClinicSession).where(ClinicSession.doctor_id == directory.load(db, OPEN).doctor("D001").id).order_by(ClinicSession.date)).first()
     db.execute(ClinicSession.__table__.update().where(ClinicSession.id == session.id).values(booked=session.capacity - session.held_back))
     db.commit()
     call.press("1")

@@ -9,6 +9,7 @@ import pytest
 
 from ivr import dialogue, speaking
 from records import calls, directory
+from tests.conftest import OPEN
 
 UNKNOWN = "+8613912345678"
 MS_WANG = "13800138000"  # M00000001 王秀英, prefers Mandarin
@@ -95,7 +96,7 @@ def test_the_introduction_then_back_to_the_main_menu(dial, settings):
 
 
 def test_departments_by_key_with_paging_and_details(dial, db):
-    everything = directory.departments(db)
+    everything = directory.load(db, OPEN).departments
     call = dial(UNKNOWN)
     call.take_text()
     call.press("2")
@@ -138,8 +139,9 @@ def test_speech_that_names_no_department_is_answered_and_asked_again(dial):
 
 
 def test_a_doctor_by_name_gives_title_specialty_and_next_sessions(dial, db, clock):
-    doctor = directory.doctor(db, "D001")
-    sessions = directory.next_sessions(db, doctor.id, clock(), limit=3)
+    hospital = directory.load(db, clock())
+    doctor = hospital.doctor("D001")
+    sessions = hospital.next_sessions(doctor, clock(), limit=3)
     assert sessions, "the demo doctor should have clinic sessions"
     call = dial(UNKNOWN)
     call.take_text()
@@ -165,7 +167,7 @@ def test_a_surname_shared_by_two_doctors_asks_which(dial):
 
 
 def test_doctors_by_department_are_paged(dial, db):
-    cardiology = directory.doctors(db, "CARD")
+    cardiology = directory.load(db, OPEN).doctors_in("CARD")
     assert len(cardiology) > 7
     call = dial(UNKNOWN)
     call.take_text()
@@ -181,7 +183,7 @@ def test_doctors_by_department_are_paged(dial, db):
 
 
 def test_featured_services(dial, db):
-    services = directory.services(db)
+    services = directory.load(db, OPEN).services
     call = dial(UNKNOWN)
     call.take_text()
     call.press("4")

@@ -122,7 +122,7 @@ def cancelled(conversation: Conversation, appointment: str = "") -> VoiceRespons
     if result.outcome is not Outcome.CANCELLED:
         db.rollback()
         return conversation.go(APPOINTMENTS, conversation.line("appointment_gone"))
-    message = send_text(conversation, patient, found, "cancellation")
+    message = send_text(conversation, found, "cancellation")
     db.commit()
     if message is not None:
         conversation.texts_to_send.append(message.id)

@@ -19,7 +19,7 @@ from ivr.dialogue import MAIN_MENU, Choice, Conversation, Line, Target, paged_ch
 from ivr.flows.departments import phrases as department_phrases
 from ivr.flows.doctors import name_phrases, title
 from ivr.flows.identify import patient_or_identify
-from records import booking, directory
+from records import booking
 from records.booking import Outcome
 from records.db import begin_write
 from records.models import Appointment, ClinicSession, localized
@@ -95,7 +95,7 @@ def departments(conversation: Conversation, page: str = "0") -> VoiceResponse:
     lang = conversation.lang
     choices, lines = paged_choices(
         conversation,
-        directory.departments(conversation.db),
+        conversation.directory.departments,
         conversation.int_arg(page),
         list_target=Target("booking", "departments"),
         target_of=lambda d: Target("booking", "doctors", {"department": d.code}),
@@ -107,11 +107,11 @@ def departments(conversation: Conversation, page: str = "0") -> VoiceResponse:
 
 @step("booking", "doctors")
 def doctors(conversation: Conversation, department: str = "", page: str = "0") -> VoiceResponse:
-    found = directory.department(conversation.db, department)
+    found = conversation.directory.department(department)
     if found is None:
         return conversation.go(Target("booking", "departments"), conversation.line("unknown_department"))
     lang = conversation.lang
-    staff = directory.doctors(conversation.db, department)
+    staff = conversation.directory.doctors_in(department)
     choices, lines = paged_choices(
         conversation,
         staff,
@@ -155,10 +155,10 @@ def _what_is_wanted(conversation: Conversation, doctor: str, department: str, ex
         found = booking.exam_type(db, exam)
         return {"exam_type_id": found.id} if found else None
     if doctor:
-        found = directory.doctor(db, doctor)
+        found = conversation.directory.doctor(doctor)
         return {"doctor_ids": [found.id]} if found else None
-    if department and directory.department(db, department):
-        return {"doctor_ids": booking.department_doctor_ids(db, department)}
+    if department and conversation.directory.department(department):
+        return {"doctor_ids": [d.id for d in conversation.directory.doctors_in(department)]}
     return None
 
 
@@ -273,7 +273,7 @@ def book(conversation: Conversation, session: str = "", move: str = "") -> Voice
         conversation.event("booking_refused", outcome=str(result.outcome))
         return conversation.go(Target("booking", "days", search), conversation.line(REFUSALS[result.outcome]))
     kind = "moved" if result.outcome is Outcome.MOVED else "confirmation"
-    message = send_text(conversation, patient, result.appointment, kind)
+    message = send_text(conversation, result.appointment, kind)
     db.commit()
     if message is not None:
         conversation.texts_to_send.append(message.id)
@@ -316,25 +316,12 @@ def done(conversation: Conversation, appointment: str = "", moved: str = "") -> 
     return conversation.menu(lines, [Choice(BOOKING, "1")], back=MAIN_MENU)
 
 
-def send_text(conversation: Conversation, patient, appointment: Appointment, kind: str):
-    """Queue the SMS in this transaction; it is handed to the RQ workers after the commit."""
-    from ivr.sms import appointment_text
-    from records.messages import queue_sms
+def send_text(conversation: Conversation, appointment: Appointment, kind: str):
+    """Queue the SMS in this transaction (the patient's mobile, in their language); the
+    webhook hands it to the RQ workers once the transaction is committed."""
+    from ivr.sms import queue_appointment_sms
 
-    number, _ = conversation.calls.matches(conversation.call_sid)
-    to = patient.phones[0].e164 if patient.phones else number
-    if not to:
-        return None
-    body = appointment_text(conversation.settings, appointment, kind, patient.preferred_language)
-    return queue_sms(
-        conversation.db,
-        to_number=to,
-        body=body,
-        kind=kind,
-        now=conversation.now,
-        patient_id=patient.id,
-        appointment_id=appointment.id,
-    )
+    return queue_appointment_sms(conversation.db, conversation.settings, appointment, kind, conversation.now)
 
 
 def _date(text: str) -> date | None:

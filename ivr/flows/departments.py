@@ -5,8 +5,8 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import speaking
 from ivr.dialogue import Choice, Conversation, Target, paged_choices, step
-from records import directory
-from records.models import Department, localized
+from records.directory import Department
+from records.models import localized
 
 DEPARTMENTS = Target("departments", "start")
 
@@ -20,7 +20,7 @@ def departments(conversation: Conversation, page: str = "0") -> VoiceResponse:
     lang = conversation.lang
     choices, lines = paged_choices(
         conversation,
-        directory.departments(conversation.db),
+        conversation.directory.departments,
         conversation.int_arg(page),
         list_target=DEPARTMENTS,
         target_of=lambda d: Target("departments", "detail", {"code": d.code, "page": page}),
@@ -33,7 +33,7 @@ def departments(conversation: Conversation, page: str = "0") -> VoiceResponse:
 @step("departments", "detail")
 def department(conversation: Conversation, code: str = "", page: str = "0") -> VoiceResponse:
     back = Target("departments", "start", {"page": page})
-    found = directory.department(conversation.db, code)
+    found = conversation.directory.department(code)
     if found is None:
         return conversation.go(back, conversation.line("unknown_department"))
     lang = conversation.lang

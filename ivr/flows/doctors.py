@@ -8,8 +8,8 @@ from twilio.twiml.voice_response import VoiceResponse
 from ivr import speaking, speech
 from ivr.dialogue import Choice, Conversation, Target, paged_choices, step
 from ivr.prompts import TITLES
-from records import directory
-from records.models import Doctor, localized
+from records.directory import Doctor
+from records.models import localized
 
 DOCTORS = Target("doctors", "start")
 # Words callers put after a surname: 张医生, 王主任, Doctor Zhang.
@@ -56,7 +56,7 @@ def choose_among(conversation: Conversation, found: list[Doctor]) -> VoiceRespon
 @step("doctors", "start")
 def start(conversation: Conversation) -> VoiceResponse:
     by_department = Choice(Target("doctors", "departments"), key="1")
-    everyone = directory.doctors(conversation.db)
+    everyone = conversation.directory.doctors
     return conversation.menu(
         [conversation.t("doctors_start", key="1")],
         [by_department],
@@ -71,7 +71,7 @@ def departments(conversation: Conversation, page: str = "0") -> VoiceResponse:
     lang = conversation.lang
     choices, lines = paged_choices(
         conversation,
-        directory.departments(conversation.db),
+        conversation.directory.departments,
         conversation.int_arg(page),
         list_target=Target("doctors", "departments"),
         target_of=lambda d: Target("doctors", "list", {"department": d.code}),
@@ -83,11 +83,11 @@ def departments(conversation: Conversation, page: str = "0") -> VoiceResponse:
 
 @step("doctors", "list")
 def doctors_in(conversation: Conversation, department: str = "", page: str = "0") -> VoiceResponse:
-    found = directory.department(conversation.db, department)
+    found = conversation.directory.department(department)
     if found is None:
         return conversation.go(Target("doctors", "departments"), conversation.line("unknown_department"))
     lang = conversation.lang
-    staff = directory.doctors(conversation.db, department)
+    staff = conversation.directory.doctors_in(department)
     here = Target("doctors", "list", {"department": department})
     choices, lines = paged_choices(
         conversation,
@@ -112,7 +112,7 @@ def doctors_in(conversation: Conversation, department: str = "", page: str = "0"
 @step("doctors", "pick")
 def pick(conversation: Conversation, codes: str = "") -> VoiceResponse:
     wanted = codes.split(",")[: conversation.settings.dialogue.page_size]
-    found = [d for d in (directory.doctor(conversation.db, code) for code in wanted) if d is not None]
+    found = [d for d in (conversation.directory.doctor(code) for code in wanted) if d is not None]
     if not found:
         return conversation.go(DOCTORS, conversation.line("unknown_doctor"))
     lang = conversation.lang
@@ -136,7 +136,7 @@ def pick(conversation: Conversation, codes: str = "") -> VoiceResponse:
 
 @step("doctors", "detail")
 def doctor(conversation: Conversation, code: str = "", page: str = "0") -> VoiceResponse:
-    found = directory.doctor(conversation.db, code)
+    found = conversation.directory.doctor(code)
     if found is None:
         return conversation.go(DOCTORS, conversation.line("unknown_doctor"))
     lang = conversation.lang
@@ -156,9 +156,8 @@ def doctor(conversation: Conversation, code: str = "", page: str = "0") -> Voice
 
 def _sessions_sentence(conversation: Conversation, doctor: Doctor) -> str:
     lang = conversation.lang
-    upcoming = directory.next_sessions(
-        conversation.db, doctor.id, conversation.now, limit=conversation.settings.dialogue.next_sessions_spoken
-    )
+    limit = conversation.settings.dialogue.next_sessions_spoken
+    upcoming = conversation.directory.next_sessions(doctor, conversation.now, limit=limit)
     if not upcoming:
         return conversation.t("no_sessions")
     spoken = conversation.t("list_separator").join(

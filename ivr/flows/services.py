@@ -3,7 +3,6 @@
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.dialogue import Conversation, Target, paged_choices, step
-from records import directory
 from records.models import localized
 
 SERVICES = Target("services", "start")
@@ -14,7 +13,7 @@ def services(conversation: Conversation, page: str = "0") -> VoiceResponse:
     lang = conversation.lang
     choices, lines = paged_choices(
         conversation,
-        directory.services(conversation.db),
+        conversation.directory.services,
         conversation.int_arg(page),
         list_target=SERVICES,
         target_of=lambda s: Target("services", "detail", {"code": s.code}),
@@ -26,7 +25,7 @@ def services(conversation: Conversation, page: str = "0") -> VoiceResponse:
 
 @step("services", "detail")
 def service(conversation: Conversation, code: str = "") -> VoiceResponse:
-    found = directory.service(conversation.db, code)
+    found = conversation.directory.service(code)
     if found is None:
         return conversation.go(SERVICES)
     lang = conversation.lang
