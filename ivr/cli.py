@@ -15,12 +15,16 @@ def register(app: Flask) -> None:
 @click.command("call")
 @click.option("--url", default="http://127.0.0.1:5000", show_default=True, help="Where the hotline is running.")
 @click.option("--from", "from_", default="+8613912345678", show_default=True, help="The number you call from.")
-def call(url: str, from_: str) -> None:
+@click.option("--carrier", "carrier_url", help="A running carrier emulator (python -m emulator serve) to call through.")
+def call(url: str, from_: str, carrier_url: str | None) -> None:
     """Call the running hotline: hear each prompt, type keys or speech."""
     from emulator import Carrier
     from emulator.phone import run_phone
 
     settings = hotline().settings
+    if carrier_url and _answers(carrier_url):
+        run_phone(carrier_url, to=settings.hospital.main_number, from_=from_)
+        return
     carrier = Carrier(account_sid=settings.env.twilio_account_sid, auth_token=settings.env.twilio_auth_token or "")
     base = url.rstrip("/")
     carrier.add_number(
@@ -30,3 +34,12 @@ def call(url: str, from_: str) -> None:
         status_events=settings.twilio.status_events,
     )
     run_phone(carrier, to=settings.hospital.main_number, from_=from_)
+
+
+def _answers(base_url: str) -> bool:
+    import requests
+
+    try:
+        return requests.get(f"{base_url.rstrip('/')}/_emulator/calls", timeout=2).ok
+    except requests.RequestException:
+        return False
