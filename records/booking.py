@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -50,17 +50,14 @@ class Result:
 # ---- finding free places -------------------------------------------------------------------
 
 
-def _bookable(now: datetime, rules: Booking):
-    """Sessions that have free places, from now to the end of the booking horizon."""
+def _bookable(what, now: datetime, rules: Booking):
+    """Sessions (or their columns) with a free place, not over yet, up to the booking horizon."""
     today = now.date()
-    return (
-        select(ClinicSession)
-        .where(
-            ClinicSession.date >= today,
-            ClinicSession.date <= today + timedelta(days=rules.days_ahead),
-            ClinicSession.booked + ClinicSession.held_back < ClinicSession.capacity,
-        )
-        .order_by(ClinicSession.date, ClinicSession.start_time, ClinicSession.id)
+    return select(what).where(
+        ClinicSession.date >= today,
+        ClinicSession.date <= today + timedelta(days=rules.days_ahead),
+        ClinicSession.booked + ClinicSession.held_back < ClinicSession.capacity,
+        or_(ClinicSession.date > today, ClinicSession.end_time > now.time()),
     )
 
 
@@ -68,10 +65,6 @@ def _for(query, *, doctor_ids: Sequence[int] | None = None, exam_type_id: int | 
     if exam_type_id is not None:
         return query.where(ClinicSession.exam_type_id == exam_type_id)
     return query.where(ClinicSession.doctor_id.in_(doctor_ids or []))
-
-
-def _not_over(sessions: Sequence[ClinicSession], now: datetime) -> list[ClinicSession]:
-    return [s for s in sessions if s.date > now.date() or s.end_time > now.time()]
 
 
 def free_days(
@@ -83,10 +76,11 @@ def free_days(
     exam_type_id: int | None = None,
     limit: int | None = None,
 ) -> list[date]:
-    """The next days on which the doctors (or the exam) have a free place."""
-    query = _for(_bookable(now, rules), doctor_ids=doctor_ids, exam_type_id=exam_type_id)
-    days = list(dict.fromkeys(s.date for s in _not_over(db.scalars(query).all(), now)))
-    return days[:limit] if limit else days
+    """The next days on which the doctors (or the exam) have a free place: the database
+    returns the days themselves (DISTINCT ... LIMIT), not every session behind them."""
+    query = _for(_bookable(ClinicSession.date, now, rules), doctor_ids=doctor_ids, exam_type_id=exam_type_id)
+    query = query.distinct().order_by(ClinicSession.date).limit(limit)
+    return list(db.scalars(query))
 
 
 def free_sessions(
@@ -97,12 +91,18 @@ def free_sessions(
     *,
     doctor_ids: Sequence[int] | None = None,
     exam_type_id: int | None = None,
+    limit: int | None = None,
 ) -> list[ClinicSession]:
-    query = _for(_bookable(now, rules), doctor_ids=doctor_ids, exam_type_id=exam_type_id)
-    query = query.where(ClinicSession.date == day).options(
-        selectinload(ClinicSession.doctor).selectinload(Doctor.department), selectinload(ClinicSession.exam_type)
+    query = _for(_bookable(ClinicSession, now, rules), doctor_ids=doctor_ids, exam_type_id=exam_type_id)
+    query = (
+        query.where(ClinicSession.date == day)
+        .order_by(ClinicSession.start_time, ClinicSession.id)
+        .limit(limit)
+        .options(
+            selectinload(ClinicSession.doctor).selectinload(Doctor.department), selectinload(ClinicSession.exam_type)
+        )
     )
-    return _not_over(db.scalars(query).all(), now)
+    return list(db.scalars(query))
 
 
 def department_doctor_ids(db: Session, department_code: str) -> list[int]:

@@ -199,7 +199,7 @@ def sessions(
     args = {k: v for k, v in {"doctor": doctor, "department": department, "exam": exam, "move": move}.items() if v}
     if search is None or on is None:
         return conversation.go(BOOKING, conversation.line("lost"))
-    free = booking.free_sessions(conversation.db, on, conversation.now, conversation.settings.booking, **search)[:7]
+    free = booking.free_sessions(conversation.db, on, conversation.now, conversation.settings.booking, limit=7, **search)
     if not free:
         return conversation.go(Target("booking", "days", args), conversation.line("session_full"))
     lang = conversation.lang
