@@ -21,6 +21,7 @@ web process can serve any step, with or without Redis.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import re
@@ -389,11 +390,16 @@ def run_step(conversation: Conversation, flow: str, name: str, args: Mapping[str
         conversation.event("error", reason="unknown step", step=f"{flow}.{name}"[:80])
         return conversation.go(MAIN_MENU, conversation.line("lost"))
     # Only the arguments the step takes: anything else in a URL is stale or hostile.
-    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    accepted = [name for name, p in inspect.signature(function).parameters.items() if p.kind in named][1:]
+    accepted = _arguments(function)
     kwargs = {k: v for k, v in args.items() if k in accepted}
     conversation.here = Target(flow, name, kwargs)
     return function(conversation, **kwargs)
+
+
+@functools.cache
+def _arguments(function: StepFunction) -> frozenset[str]:
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return frozenset([name for name, p in inspect.signature(function).parameters.items() if p.kind in named][1:])
 
 
 def paginate(items: Sequence, page: int, size: int) -> tuple[Sequence, int, int]:

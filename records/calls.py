@@ -73,6 +73,9 @@ def open_call(
 def record_events(session: Session, call_sid: str, events: Iterable[Event], at: datetime) -> CallRecord:
     """Store the events not stored yet, then the menu path and outcome they make."""
     record = find_call(session, call_sid) or _placeholder(session, call_sid, at)
+    events = sorted({event.sequence: event for event in events}.values(), key=lambda event: event.sequence)
+    if not events:
+        return record  # nothing new (or Redis lost them): keep what the record says
     stored = set(session.scalars(select(CallEvent.sequence).where(CallEvent.call_id == record.id)))
     fresh = [event for event in events if event.sequence not in stored]
     if fresh:
@@ -84,9 +87,9 @@ def record_events(session: Session, call_sid: str, events: Iterable[Event], at: 
                 )
         except IntegrityError:  # a duplicate callback stored them a moment ago
             pass
-    session.refresh(record, ["events"])
-    record.menu_path = menu_path(record.events)
-    record.outcome = outcome(record.events)
+    # Redis holds the whole call's events, so the summary comes from them, not a re-read.
+    record.menu_path = menu_path(events)
+    record.outcome = outcome(events)
     return record
 
 
@@ -122,7 +125,7 @@ def _placeholder(session: Session, call_sid: str, at: datetime) -> CallRecord:
     )
 
 
-def menu_path(events: Iterable[CallEvent]) -> str:
+def menu_path(events: Iterable[CallEvent | Event]) -> str:
     steps: list[str] = []
     for event in events:
         if event.kind == "menu" and (not steps or steps[-1] != event.detail.get("step")):
@@ -130,7 +133,7 @@ def menu_path(events: Iterable[CallEvent]) -> str:
     return " > ".join(steps)
 
 
-def outcome(events: Iterable[CallEvent]) -> str:
+def outcome(events: Iterable[CallEvent | Event]) -> str:
     kinds = {event.kind for event in events}
     if "transfer" in kinds:
         return "transferred"
