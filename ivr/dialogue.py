@@ -247,13 +247,18 @@ class Conversation:
         return None
 
     def _failed(self, sorry: Line, lines, choices, back, give_up) -> VoiceResponse:
+        return self._retry(sorry, give_up, lambda: self._ask(lines, choices, back))
+
+    def _retry(self, sorry: Line, give_up: Target | None, ask: Callable[[], VoiceResponse]) -> VoiceResponse:
+        """Say what went wrong and ask again, or, after max_failures in a row, give up
+        (by default: put the caller through to a person)."""
         failures = self.heard.failures + 1
         if failures >= self.settings.dialogue.max_failures:
             self.event("gave_up", step=self.here.name)
             return self.go(give_up or Target("person", "give_up"))
         self.heard = Heard(failures=failures)
         self.preamble = [sorry]
-        return self._ask(lines, choices, back)
+        return ask()
 
     def _ask(self, lines, choices, back) -> VoiceResponse:
         dialogue = self.settings.dialogue
@@ -316,13 +321,7 @@ class Conversation:
         return self.failed_entry(self.line("no_input"), lines, give_up)
 
     def failed_entry(self, sorry: Line, lines: Sequence[str | Line], give_up: Target | None = None) -> VoiceResponse:
-        failures = self.heard.failures + 1
-        if failures >= self.settings.dialogue.max_failures:
-            self.event("gave_up", step=self.here.name)
-            return self.go(give_up or Target("person", "give_up"))
-        self.heard = Heard(failures=failures)
-        self.preamble = [sorry]
-        return self._ask_entry(lines)
+        return self._retry(sorry, give_up, lambda: self._ask_entry(lines))
 
     def _ask_entry(self, lines: Sequence[str | Line]) -> VoiceResponse:
         voice = self.settings.voice(self.lang)

@@ -16,7 +16,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import speaking
 from ivr.dialogue import MAIN_MENU, Choice, Conversation, Line, Target, paged_choices, step
-from ivr.flows.departments import phrases as department_phrases
+from ivr.flows.departments import choose_department
 from ivr.flows.doctors import name_phrases, title
 from ivr.flows.identify import patient_or_identify
 from records import booking
@@ -92,17 +92,15 @@ def start(conversation: Conversation) -> VoiceResponse:
 
 @step("booking", "departments")
 def departments(conversation: Conversation, page: str = "0") -> VoiceResponse:
-    lang = conversation.lang
-    choices, lines = paged_choices(
+    here = Target("booking", "departments")
+    return choose_department(
         conversation,
-        conversation.directory.departments,
-        conversation.int_arg(page),
-        list_target=Target("booking", "departments"),
-        target_of=lambda d: Target("booking", "doctors", {"department": d.code}),
-        label_of=lambda d, key: conversation.t("option", label=localized(d, "name", lang), key=key),
-        phrases_of=department_phrases,
+        page,
+        here=here,
+        then=lambda d: Target("booking", "doctors", {"department": d.code}),
+        intro="booking_departments",
+        back=BOOKING,
     )
-    return conversation.menu([conversation.t("booking_departments"), *lines], choices, back=BOOKING)
 
 
 @step("booking", "doctors")
@@ -199,7 +197,9 @@ def sessions(
     args = {k: v for k, v in {"doctor": doctor, "department": department, "exam": exam, "move": move}.items() if v}
     if search is None or on is None:
         return conversation.go(BOOKING, conversation.line("lost"))
-    free = booking.free_sessions(conversation.db, on, conversation.now, conversation.settings.booking, limit=7, **search)
+    free = booking.free_sessions(
+        conversation.db, on, conversation.now, conversation.settings.booking, limit=7, **search
+    )
     if not free:
         return conversation.go(Target("booking", "days", args), conversation.line("session_full"))
     lang = conversation.lang

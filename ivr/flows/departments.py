@@ -1,10 +1,12 @@
 """Department information: choose from a paged list by key or by name; hear where
 it is, when it is open and its phone number; go on to its doctors."""
 
+from collections.abc import Callable
+
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import speaking
-from ivr.dialogue import Choice, Conversation, Target, paged_choices, step
+from ivr.dialogue import MAIN_MENU, Choice, Conversation, Target, paged_choices, step
 from records.directory import Department
 from records.models import localized
 
@@ -15,19 +17,38 @@ def phrases(department: Department) -> tuple[str, ...]:
     return (department.name_zh, department.name_en, *department.aliases_zh, *department.aliases_en)
 
 
-@step("departments", "start")
-def departments(conversation: Conversation, page: str = "0") -> VoiceResponse:
+def choose_department(
+    conversation: Conversation,
+    page: str,
+    *,
+    here: Target,
+    then: Callable[[Department], Target],
+    intro: str = "departments_intro",
+    back: Target = MAIN_MENU,
+) -> VoiceResponse:
+    """The paged list of departments, by key or by name; `then` says where a choice leads.
+    Used for information, for doctors by department and for booking."""
     lang = conversation.lang
     choices, lines = paged_choices(
         conversation,
         conversation.directory.departments,
         conversation.int_arg(page),
-        list_target=DEPARTMENTS,
-        target_of=lambda d: Target("departments", "detail", {"code": d.code, "page": page}),
+        list_target=here,
+        target_of=then,
         label_of=lambda d, key: conversation.t("option", label=localized(d, "name", lang), key=key),
         phrases_of=phrases,
     )
-    return conversation.menu([conversation.t("departments_intro"), *lines], choices)
+    return conversation.menu([conversation.t(intro), *lines], choices, back=back)
+
+
+@step("departments", "start")
+def departments(conversation: Conversation, page: str = "0") -> VoiceResponse:
+    return choose_department(
+        conversation,
+        page,
+        here=DEPARTMENTS,
+        then=lambda d: Target("departments", "detail", {"code": d.code, "page": page}),
+    )
 
 
 @step("departments", "detail")

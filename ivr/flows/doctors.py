@@ -7,6 +7,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import speaking, speech
 from ivr.dialogue import Choice, Conversation, Target, paged_choices, step
+from ivr.flows.departments import choose_department
 from ivr.prompts import TITLES
 from records.directory import Doctor
 from records.models import localized
@@ -66,19 +67,10 @@ def start(conversation: Conversation) -> VoiceResponse:
 
 @step("doctors", "departments")
 def departments(conversation: Conversation, page: str = "0") -> VoiceResponse:
-    from ivr.flows.departments import phrases
-
-    lang = conversation.lang
-    choices, lines = paged_choices(
-        conversation,
-        conversation.directory.departments,
-        conversation.int_arg(page),
-        list_target=Target("doctors", "departments"),
-        target_of=lambda d: Target("doctors", "list", {"department": d.code}),
-        label_of=lambda d, key: conversation.t("option", label=localized(d, "name", lang), key=key),
-        phrases_of=phrases,
+    here = Target("doctors", "departments")
+    return choose_department(
+        conversation, page, here=here, then=lambda d: Target("doctors", "list", {"department": d.code}), back=DOCTORS
     )
-    return conversation.menu([conversation.t("departments_intro"), *lines], choices, back=DOCTORS)
 
 
 @step("doctors", "list")
