@@ -190,3 +190,23 @@ def test_another_patients_appointment_is_never_read_out(dial, db, ms_wang, setti
     assert "没有待就诊的预约" in heard
     assert reference(theirs.reference, "zh") not in heard
     assert booking.find(db, ms_wang.id, theirs.id) is None
+
+
+def test_a_doctor_with_every_day_full_says_so_and_offers_the_way_back(dial, db):
+    begin_write(db)
+    doctor_id = directory.load(db, OPEN).doctor("D001").id
+    db.execute(
+        ClinicSession.__table__.update()
+        .where(ClinicSession.doctor_id == doctor_id)
+        .values(booked=ClinicSession.capacity - ClinicSession.held_back)
+    )
+    db.commit()
+    call = identified(dial)
+    call.press("1")
+    call.speak("心内科")
+    call.press("1")  # D001
+    heard = call.take_text()
+    assert "对不起，近14天内没有可预约的号源。" in heard
+    assert "返回上一级请按井号键" in heard
+    call.press("#")
+    assert "预约专家门诊请按1" in call.take_text()
