@@ -101,14 +101,15 @@ class CallStore:
         value = self.caller(call_sid).get("identified")
         return int(value) if value and value.isdigit() else None
 
-    def identity_failures(self, number: str) -> int:
-        """Failed identifications from this number within the lock-out window.
-        None (Redis down) counts as locked: better a person than an unguarded door."""
+    def identity_failures(self, number: str) -> int | None:
+        """Failed identifications from this number within the lock-out window, or None
+        when Redis cannot say (then nobody is identified: better a person than an
+        unguarded door)."""
         try:
             return int(self.redis.get(f"{self.prefix}ident-failures:{number}") or 0)
         except redis.RedisError as exc:
             log.warning("identification failures unavailable: %s", exc)
-            return 10**6
+            return None
 
     def identity_failed(self, number: str, window_seconds: int) -> int:
         key = f"{self.prefix}ident-failures:{number}"

@@ -104,3 +104,17 @@ def test_a_record_number_said_with_letters_is_asked_again_as_digits(dial):
     heard = call.take_text()
     assert heard.startswith("对不起，请用按键输入数字，或者只说数字。")
     assert "请输入您的病历号中的数字" in heard
+
+
+def test_with_redis_down_nobody_is_identified_and_the_caller_is_offered_a_person(dial, app, carrier):
+    import redis
+
+    carrier.set_endpoint("+861065281999", behaviour="answer")
+    call = dial(MS_WANG)
+    call.take_text()
+    # Redis stops answering mid-call: the menus go on, identification does not guess.
+    app.extensions["hotline"].calls.redis = redis.Redis(port=1, socket_connect_timeout=0.2)
+    call.press("5")
+    heard = call.take_text()
+    assert heard.startswith("对不起，身份核实暂时无法使用。")
+    assert "正在为您转接人工服务" in heard

@@ -21,7 +21,7 @@ from datetime import date
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.dialogue import MAIN_MENU, Conversation, Target, step
+from ivr.dialogue import Conversation, Target, step
 from records.models import Patient
 from records.patients import by_record_number, get_patient, patients
 
@@ -41,7 +41,10 @@ def patient_or_identify(conversation: Conversation, then: str) -> Patient | Voic
 @step("identify", "start")
 def start(conversation: Conversation, then: str = "booking.start") -> VoiceResponse:
     number, matches = conversation.calls.matches(conversation.call_sid)
-    if _locked(conversation, number):
+    failures = conversation.calls.identity_failures(number or "unknown")
+    if failures is None:
+        return conversation.go(Target("person", "transfer"), conversation.line("identity_unavailable"))
+    if failures >= conversation.settings.identification.failures_per_number:
         conversation.event("identity_locked")
         return conversation.go(Target("person", "transfer"), conversation.line("identity_locked"))
     args = {"then": then if then in NEXT_STEPS else "booking.start"}
@@ -98,7 +101,7 @@ def birth_date(
             return _proven(conversation, patient, then)
         return _wrong(conversation, number, then, tries, "record_number")
 
-    return conversation.entry(lines, check, back=MAIN_MENU)
+    return conversation.entry(lines, check)
 
 
 def _proven(conversation: Conversation, patient: Patient, then: str) -> VoiceResponse:
@@ -121,8 +124,8 @@ def _wrong(conversation: Conversation, number: str, then: str, tries: str, again
 
 
 def _locked(conversation: Conversation, number: str) -> bool:
-    limit = conversation.settings.identification.failures_per_number
-    return conversation.calls.identity_failures(number or "unknown") >= limit
+    failures = conversation.calls.identity_failures(number or "unknown")
+    return failures is None or failures >= conversation.settings.identification.failures_per_number
 
 
 def _month_day(digits: str) -> tuple[int, int] | None:
