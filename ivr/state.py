@@ -97,6 +97,23 @@ class CallStore:
             log.warning("call %s: cannot keep the identification: %s", call_sid, exc)
             return False
 
+    def note_record_number(self, call_sid: str, digits: str) -> bool:
+        """The record number the caller keyed, kept until the birth date is keyed: in the
+        call's state, not in a URL that access logs would print."""
+        key = self._key(call_sid, "caller")
+        try:
+            pipe = self.redis.pipeline()
+            pipe.hset(key, "record_number", digits)
+            pipe.expire(key, self.ttl)
+            pipe.execute()
+            return True
+        except redis.RedisError as exc:
+            log.warning("call %s: cannot keep the record number: %s", call_sid, exc)
+            return False
+
+    def record_number(self, call_sid: str) -> str:
+        return self.caller(call_sid).get("record_number", "")
+
     def identified(self, call_sid: str) -> int | None:
         value = self.caller(call_sid).get("identified")
         return int(value) if value and value.isdigit() else None

@@ -48,6 +48,8 @@ def test_an_unknown_number_keys_record_number_and_birth_date(dial):
     assert "请输入患者的出生日期，共八位数字" in call.take_text()
     call.press("19851120#")
     assert "预约专家门诊请按1" in call.take_text()
+    # What was keyed never travels in a URL (access logs print URLs).
+    assert not [e.url for e in call.log if e.kind == "fetch" and ("00000002" in e.url or "19851120" in e.url)]
 
 
 def test_a_record_number_can_be_said(dial):

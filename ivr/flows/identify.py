@@ -79,7 +79,9 @@ def record_number(conversation: Conversation, then: str = "booking.start", tries
     def keep(digits: str) -> VoiceResponse:
         if not digits.isdigit() or len(digits) > 20:
             return conversation.failed_entry(conversation.line("identity_mismatch"), lines)
-        return conversation.go(Target("identify", "birth_date", {"then": then, "tries": tries, "record": digits}))
+        if not conversation.calls.note_record_number(conversation.call_sid, digits):
+            return conversation.go(Target("person", "transfer"), conversation.line("identity_unavailable"))
+        return conversation.go(Target("identify", "birth_date", {"then": then, "tries": tries}))
 
     return conversation.entry(lines, keep)
 
@@ -95,6 +97,7 @@ def birth_date(
         if born is None:
             return conversation.failed_entry(conversation.line("not_a_date"), lines)
         prefix = conversation.settings.identification.record_number_prefix
+        record = conversation.calls.record_number(conversation.call_sid)
         patient = by_record_number(conversation.db, record, prefix)
         number, matches = conversation.calls.matches(conversation.call_sid)
         if patient is not None and patient.birth_date == born:
