@@ -805,16 +805,29 @@ def machine() -> dict[str, str]:
     }
 
 
-def code_version() -> str:
-    """The commit measured, and whether the files the server runs differ from it."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no", "--", "app.py", "extensions.py", "settings.py",
-         "config.yaml", "ivr", "records", "queueing"],
-        cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
-    changed = [line[3:] for line in dirty.stdout.splitlines()]
-    return head.stdout.strip() + (f" with uncommitted changes to {', '.join(changed)}" if changed else "")
+SERVED = ("app.py", "extensions.py", "settings.py", "config.yaml", "ivr", "records", "queueing")  # what the server runs
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def code_version() -> tuple[str, str]:
+    """(the commit, the state of the files the server runs: their diff against it, if any)."""
+    return git("rev-parse", "--short", "HEAD"), git("diff", "HEAD", "--", *SERVED)
+
+
+def code_note(before: tuple[str, str]) -> str:
+    """The commit measured; whether what the server runs changed while the benchmark ran."""
+    head, dirty = before
+    note = head + (" with uncommitted changes to the served code" if dirty else "")
+    now_head, now_dirty = code_version()
+    changed = git("diff", "--name-only", head, now_head, "--", *SERVED).split()
+    if changed or now_dirty != dirty:
+        note += f"; **the served code changed during the run** ({', '.join(changed) or 'uncommitted'}): measure again"
+    elif now_head != head:
+        note += f" (HEAD moved to {now_head} during the run, with no change to the served code)"
+    return note
 
 
 def loadavg() -> str:
@@ -1101,9 +1114,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command,
         "machine": {**machine(), "load_before": load_before, "load_after": loadavg()},
-        "code": code_before
-        if code_version() == code_before
-        else f"{code_before}, then {code_version()} (changed during the run: measure again)",
+        "code": code_note(code_before),
         "versions": {name: package_version(name) for name in ("sqlalchemy", "gunicorn", "flask")},
         "redis": client.info("server").get("redis_version", "?"),
         "args": vars(args),
