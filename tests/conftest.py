@@ -155,8 +155,20 @@ def redis_prefix(redis_url):
     yield prefix
     client = redis_lib.Redis.from_url(redis_url)
     keys = list(client.scan_iter(f"{prefix}*"))
-    if keys:
-        client.delete(*keys)
+    # RQ keeps its queues and registries under rq:...<queue name>..., and each job under
+    # rq:job:<id>: the queues are named with the prefix, their jobs are found through them.
+    rq_keys = list(client.scan_iter(f"rq:*{prefix}*"))
+    job_ids = set()
+    for key in rq_keys:
+        kind = client.type(key)
+        if kind == b"list":
+            job_ids.update(client.lrange(key, 0, -1))
+        elif kind == b"zset":
+            job_ids.update(client.zrange(key, 0, -1))
+    for job_id in job_ids:
+        keys += list(client.scan_iter(f"rq:*{job_id.decode()}*"))
+    if keys or rq_keys:
+        client.delete(*keys, *rq_keys)
 
 
 @pytest.fixture

@@ -192,6 +192,8 @@ def days(
 def sessions(
     conversation: Conversation, day: str = "", doctor: str = "", department: str = "", exam: str = "", move: str = ""
 ) -> VoiceResponse:
+    if isinstance(patient := patient_or_identify(conversation, "booking.start"), VoiceResponse):
+        return patient
     search = _what_is_wanted(conversation, doctor, department, exam)
     on = _date(day)
     args = {k: v for k, v in {"doctor": doctor, "department": department, "exam": exam, "move": move}.items() if v}
