@@ -102,3 +102,14 @@ def test_without_an_auth_token_signatures_are_not_required(environ, clock):
     app = create_app(settings_module.load(ROOT / "config.yaml", environ=environ), clock=clock)
     assert post(app.test_client(), "/ivr/voice", headers={}).status_code == 200
     app.extensions["hotline"].engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/ivr/booking/days?doctor=D001", "/ivr/booking/sessions?doctor=D001&day=2026-11-26", "/ivr/booking/confirm?session=1",
+     "/ivr/booking/book?session=1", "/ivr/appointments/start", "/ivr/appointments/cancelled?appointment=1"],
+)
+def test_booking_steps_ask_who_is_calling_first(app, path):
+    """Reached without identification (a stale or crafted URL): the caller is asked who they are."""
+    response = post(app.test_client(), path, {**FORM, "CallSid": "CA" + "b" * 32})
+    assert "请输入您的病历号中的数字" in spoken(parse(response.data))
