@@ -10,11 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if [ ! -x .venv/bin/flask ] || [ requirements.txt -nt .venv/.installed ]; then
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
-  touch .venv/.installed
-fi
+source scripts/venv.sh
 
 # The phone signs what it sends with this token and the hotline checks it, as with Twilio.
 export TWILIO_AUTH_TOKEN="${TWILIO_AUTH_TOKEN:-demo-auth-token}"

@@ -6,11 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if [ ! -x .venv/bin/pytest ] || [ requirements.txt -nt .venv/.installed ]; then
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
-  touch .venv/.installed
-fi
+source scripts/venv.sh
 
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest -q "$@"

@@ -9,11 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x .venv/bin/gunicorn ] || [ requirements.txt -nt .venv/.installed ]; then
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
-  touch .venv/.installed
-fi
+source scripts/venv.sh
 # py-spy samples the hotline's workers when it misses a target (bench/results/webhooks-profile.md)
 if [ ! -x .venv/bin/py-spy ] || [ bench/requirements.txt -nt .venv/.bench-installed ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt

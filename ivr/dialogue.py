@@ -262,27 +262,30 @@ class Conversation:
 
     def _ask(self, lines, choices, back) -> VoiceResponse:
         dialogue = self.settings.dialogue
-        voice = self.settings.voice(self.lang)
-        self.event("menu", step=self.here.name, **{k: v for k, v in self.here.args.items()})
-        said = [*self.preamble, *(line if isinstance(line, Line) else Line(line, self.lang) for line in lines)]
-        said += [Line(choice.label, self.lang) for choice in choices if choice.label]
+        said = [Line(choice.label, self.lang) for choice in choices if choice.label]
         said.append(self.line("person_option", key=dialogue.person_key))
         said.append(self.line("repeat_option", key=key_name(dialogue.repeat_key, self.lang)))
         if back is not None:
             said.append(self.line("back_option", key=key_name(dialogue.back_key, self.lang)))
         hints = list(dict.fromkeys(phrase[:100] for choice in choices for phrase in choice.phrases))[:500]
+        # One key ends a menu choice; '#' is our back key, not the end of input.
+        return self._gather([*lines, *said], num_digits=1, finish_on_key="", hints=",".join(hints) or None)
+
+    def _gather(self, lines: Sequence[str | Line], **listen: object) -> VoiceResponse:
+        """Say the preamble and `lines` inside a <Gather> that posts back to this step (with
+        the tries so far), falling through to a <Redirect> back here when nothing is heard."""
+        self.event("menu", step=self.here.name, **dict(self.here.args))
+        said = [*self.preamble, *(line if isinstance(line, Line) else Line(line, self.lang) for line in lines)]
         failures = self.heard.failures
         response = VoiceResponse()
         gather = response.gather(
             input="dtmf speech",
             action=self.url(self.here, f=failures),
             method="POST",
-            num_digits=1,
-            finish_on_key="",  # '#' is our back key, not the end of input
-            timeout=dialogue.gather_timeout,
+            timeout=self.settings.dialogue.gather_timeout,
             speech_timeout="auto",
-            language=voice.speech_language,
-            hints=",".join(hints) or None,
+            language=self.settings.voice(self.lang).speech_language,
+            **listen,
         )
         for line in _merge(said):
             self.say(gather, line.text, line.lang)
@@ -324,24 +327,7 @@ class Conversation:
         return self._retry(sorry, give_up, lambda: self._ask_entry(lines))
 
     def _ask_entry(self, lines: Sequence[str | Line]) -> VoiceResponse:
-        voice = self.settings.voice(self.lang)
-        self.event("menu", step=self.here.name, **dict(self.here.args))
-        said = [*self.preamble, *(line if isinstance(line, Line) else Line(line, self.lang) for line in lines)]
-        failures = self.heard.failures
-        response = VoiceResponse()
-        gather = response.gather(
-            input="dtmf speech",
-            action=self.url(self.here, f=failures),
-            method="POST",
-            finish_on_key="#",
-            timeout=self.settings.dialogue.gather_timeout,
-            speech_timeout="auto",
-            language=voice.speech_language,
-        )
-        for line in _merge(said):
-            self.say(gather, line.text, line.lang)
-        response.redirect(self.url(self.here, f=failures, silence=1), method="POST")
-        return response
+        return self._gather(lines, finish_on_key="#")  # any number of digits, ended by '#'
 
     def _person_words(self) -> tuple[str, ...]:
         words = self.settings.dialogue.person_words

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Request
+from flask import Request, Response, current_app, request
 from twilio.request_validator import RequestValidator
 
 from records.patients import mask
@@ -39,3 +39,12 @@ def is_signed(request: Request, auth_token: str, public_base_url: str | None) ->
         mask(request.values.get("From")),
     )
     return False
+
+
+def require_signature() -> Response | None:
+    """A blueprint's before_request for every Twilio-facing URL (voice and SMS):
+    403 unless signed, when TWILIO_AUTH_TOKEN is set."""
+    env = current_app.extensions["hotline"].settings.env
+    if env.twilio_auth_token and not is_signed(request, env.twilio_auth_token, env.public_base_url):
+        return Response("Forbidden: invalid X-Twilio-Signature", status=403, mimetype="text/plain")
+    return None

@@ -23,7 +23,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from extensions import get_db, hotline
 from ivr import speaking
 from ivr.prompts import TITLES, t
-from ivr.security import is_signed
+from ivr.security import require_signature
 from records import booking, messages
 from records.booking import Outcome
 from records.db import begin_write
@@ -186,12 +186,7 @@ def queue_appointment_sms(
 # ---- webhooks ------------------------------------------------------------------------------
 
 
-@bp.before_request
-def check_signature() -> Response | None:
-    env = hotline().settings.env
-    if env.twilio_auth_token and not is_signed(request, env.twilio_auth_token, env.public_base_url):
-        return Response("Forbidden: invalid X-Twilio-Signature", status=403, mimetype="text/plain")
-    return None
+bp.before_request(require_signature)
 
 
 @bp.route("/status", methods=["POST"])

@@ -33,14 +33,20 @@ class CallStore:
 
     def start(self, call_sid: str, *, number: str | None, patient_ids: tuple[int, ...]) -> None:
         """Who the number may belong to (several files for a family number)."""
+        self._keep(call_sid, number=number or "", matches=",".join(map(str, patient_ids)))
+
+    def _keep(self, call_sid: str, **fields: object) -> bool:
+        """Set fields of the call's caller state (and renew its TTL); False if Redis failed."""
         key = self._key(call_sid, "caller")
         try:
             pipe = self.redis.pipeline()
-            pipe.hset(key, mapping={"number": number or "", "matches": ",".join(map(str, patient_ids))})
+            pipe.hset(key, mapping=fields)
             pipe.expire(key, self.ttl)
             pipe.execute()
+            return True
         except redis.RedisError as exc:
-            log.warning("call %s: cannot keep caller state: %s", call_sid, exc)
+            log.warning("call %s: cannot keep %s: %s", call_sid, ", ".join(fields), exc)
+            return False
 
     def matches(self, call_sid: str) -> tuple[str, list[int]]:
         """The caller's number (E.164, '' if none) and the patient files it belongs to."""
@@ -86,30 +92,12 @@ class CallStore:
 
     def identify(self, call_sid: str, patient_id: int) -> bool:
         """Remember who the caller proved to be, for the rest of the call."""
-        key = self._key(call_sid, "caller")
-        try:
-            pipe = self.redis.pipeline()
-            pipe.hset(key, "identified", patient_id)
-            pipe.expire(key, self.ttl)
-            pipe.execute()
-            return True
-        except redis.RedisError as exc:
-            log.warning("call %s: cannot keep the identification: %s", call_sid, exc)
-            return False
+        return self._keep(call_sid, identified=patient_id)
 
     def note_record_number(self, call_sid: str, digits: str) -> bool:
         """The record number the caller keyed, kept until the birth date is keyed: in the
         call's state, not in a URL that access logs would print."""
-        key = self._key(call_sid, "caller")
-        try:
-            pipe = self.redis.pipeline()
-            pipe.hset(key, "record_number", digits)
-            pipe.expire(key, self.ttl)
-            pipe.execute()
-            return True
-        except redis.RedisError as exc:
-            log.warning("call %s: cannot keep the record number: %s", call_sid, exc)
-            return False
+        return self._keep(call_sid, record_number=digits)
 
     def record_number(self, call_sid: str) -> str:
         return self.caller(call_sid).get("record_number", "")

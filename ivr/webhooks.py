@@ -23,7 +23,7 @@ from extensions import get_db, hotline
 from ivr.dialogue import Conversation, Heard, run_step
 from ivr.errors import apology
 from ivr.flows.main import greet
-from ivr.security import is_signed
+from ivr.security import require_signature
 from records import calls
 from records.db import begin_write
 from records.patients import CallerMatch, get_patient, mask, match_caller
@@ -34,12 +34,7 @@ bp = Blueprint("ivr", __name__, url_prefix="/ivr")
 CONTROL_ARGS = ("lang", "f", "silence")
 
 
-@bp.before_request
-def check_signature() -> Response | None:
-    env = hotline().settings.env
-    if env.twilio_auth_token and not is_signed(request, env.twilio_auth_token, env.public_base_url):
-        return Response("Forbidden: invalid X-Twilio-Signature", status=403, mimetype="text/plain")
-    return None
+bp.before_request(require_signature)
 
 
 @bp.route("/voice", methods=["GET", "POST"])

@@ -14,6 +14,7 @@ from ivr.flows.identify import patient_or_identify
 from records import booking
 from records.booking import Outcome
 from records.db import begin_write
+from records.models import Appointment
 
 APPOINTMENTS = Target("appointments", "start")
 
@@ -47,22 +48,20 @@ def start(conversation: Conversation) -> VoiceResponse:
     return conversation.menu([conversation.t("appointments_intro", count=len(upcoming))], choices, back=MAIN_MENU)
 
 
-def _own(conversation: Conversation, appointment: str):
-    """The caller's own booked appointment, or a response that says it is not there."""
+def _own(conversation: Conversation, appointment: str) -> Appointment | VoiceResponse:
+    """The identified caller's own booked appointment; otherwise what to say instead
+    (identification first, or that it is not there)."""
     if isinstance(patient := patient_or_identify(conversation, "appointments.start"), VoiceResponse):
-        return patient, None
+        return patient
     found = booking.find(conversation.db, patient.id, conversation.int_arg(appointment))
     if found is None or found.status != "booked":
-        return patient, conversation.go(APPOINTMENTS, conversation.line("appointment_gone"))
-    return patient, found
+        return conversation.go(APPOINTMENTS, conversation.line("appointment_gone"))
+    return found
 
 
 @step("appointments", "detail")
 def detail(conversation: Conversation, appointment: str = "") -> VoiceResponse:
-    patient, found = _own(conversation, appointment)
-    if isinstance(patient, VoiceResponse):
-        return patient
-    if isinstance(found, VoiceResponse):
+    if isinstance(found := _own(conversation, appointment), VoiceResponse):
         return found
     lang = conversation.lang
     text = conversation.t(
@@ -84,10 +83,7 @@ def detail(conversation: Conversation, appointment: str = "") -> VoiceResponse:
 
 @step("appointments", "cancel")
 def cancel(conversation: Conversation, appointment: str = "") -> VoiceResponse:
-    patient, found = _own(conversation, appointment)
-    if isinstance(patient, VoiceResponse):
-        return patient
-    if isinstance(found, VoiceResponse):
+    if isinstance(found := _own(conversation, appointment), VoiceResponse):
         return found
     lang = conversation.lang
     text = conversation.t("confirm_cancel", day=speaking.day(found.date, lang), when=when(conversation, found.session))
@@ -99,17 +95,14 @@ def cancel(conversation: Conversation, appointment: str = "") -> VoiceResponse:
 @step("appointments", "cancelled")
 def cancelled(conversation: Conversation, appointment: str = "") -> VoiceResponse:
     """Reached only by pressing 1 at the cancel confirmation."""
-    patient, found = _own(conversation, appointment)
-    if isinstance(patient, VoiceResponse):
-        return patient
-    if isinstance(found, VoiceResponse):
+    if isinstance(found := _own(conversation, appointment), VoiceResponse):
         return found
     rules = conversation.settings.booking
     db = conversation.db
     begin_write(db)
     result = booking.cancel(
         db,
-        patient_id=patient.id,
+        patient_id=found.patient_id,
         appointment_id=found.id,
         now=conversation.now,
         rules=rules,
