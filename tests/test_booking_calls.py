@@ -71,6 +71,9 @@ def test_booking_a_specialist_reads_back_confirms_and_gives_the_reference(dial, 
 
 
 def test_the_first_available_doctor(dial, db, ms_wang, settings, clock):
+    ids = booking.department_doctor_ids(db, "CARD")
+    first_day = booking.free_days(db, clock(), settings.booking, doctor_ids=ids)[0]
+    first_session = booking.free_sessions(db, first_day, clock(), settings.booking, doctor_ids=ids)[0]
     call = identified(dial)
     call.press("1")
     call.speak("心内科")
@@ -79,9 +82,9 @@ def test_the_first_available_doctor(dial, db, ms_wang, settings, clock):
     call.press("1")
     call.press("1")
     [appointment] = active(db, ms_wang)
-    ids = booking.department_doctor_ids(db, "CARD")
-    assert appointment.doctor_id in ids
-    assert appointment.date == booking.free_days(db, clock(), settings.booking, doctor_ids=ids)[0] or appointment.date
+    # The first day offered, and on it the first session of any of the department's doctors.
+    assert appointment.date == first_day
+    assert appointment.session_id == first_session.id and appointment.doctor_id in ids
 
 
 def test_booking_an_exam_speaks_the_preparation(dial, db, ms_wang):
