@@ -55,6 +55,10 @@ def create_app(
 
     app.register_blueprint(sms_blueprint)
 
+    import aftercare
+
+    aftercare.register(app)
+
     @app.errorhandler(404)
     @app.errorhandler(405)
     def twiml_for_lost_webhooks(error):

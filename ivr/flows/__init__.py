@@ -5,10 +5,12 @@ from ivr.flows import (  # noqa: F401
     booking,
     departments,
     doctors,
+    followup,
     identify,
     introduction,
     main,
     person,
     reminder,
     services,
+    survey,
 )
