@@ -477,3 +477,5 @@ class OutreachOptOut(Base):
     channel: Mapped[str] = mapped_column(String(16))  # keypad | sms | agent
     by_staff_id: Mapped[int | None]
     note: Mapped[str | None] = mapped_column(String(200))
+
+    patient: Mapped[Patient] = relationship()
