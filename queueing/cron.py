@@ -5,7 +5,10 @@
 
 - `send_reminders` once a day at booking.reminder_time, hospital time (the
   reminders for tomorrow's appointments);
-- `requeue_stuck_sms` every 5 minutes.
+- `requeue_stuck_sms` every 5 minutes;
+- `run_campaigns` once a day at aftercare.followup.run_time, hospital time (last
+  month's follow-up campaign, created once, on the first run of the month);
+- `sweep_aftercare` every 5 minutes (lost notice and call jobs, missed deadlines).
 
 RQ matches a cron expression against the *scheduler process's local time*
 (rq/cron.py runs croniter on `now().astimezone()`), which is neither UTC nor
@@ -24,17 +27,24 @@ from datetime import date, datetime, time
 from rq import cron
 
 from queueing import ROUTINE, context, queue_name
+from queueing.aftercare import run_campaigns, sweep_aftercare
 from queueing.jobs import requeue_stuck_sms, send_reminders
 from settings import Settings
 
 REMINDERS_TIMEOUT = 15 * 60
 SWEEP_EVERY = 5 * 60
+CAMPAIGN_TIMEOUT = 30 * 60
 
 
 def reminder_cron(settings: Settings, day: date | None = None) -> str:
     """The daily cron expression for the reminder time, in this process's local time."""
+    return daily_cron(settings, settings.booking.reminder_time, day)
+
+
+def daily_cron(settings: Settings, at_time: str, day: date | None = None) -> str:
+    """The daily cron expression for a hospital time of day, in this process's local time."""
     zone = settings.hospital.zone
-    at = datetime.combine(day or datetime.now(zone).date(), time.fromisoformat(settings.booking.reminder_time), zone)
+    at = datetime.combine(day or datetime.now(zone).date(), time.fromisoformat(at_time), zone)
     local = at.astimezone()  # the zone RQ's croniter reads
     return f"{local.minute} {local.hour} * * *"
 
@@ -45,6 +55,9 @@ def register(settings: Settings) -> None:
         send_reminders, routine, cron=reminder_cron(settings), job_timeout=REMINDERS_TIMEOUT, name="send_reminders"
     )
     cron.register(requeue_stuck_sms, routine, interval=SWEEP_EVERY, job_timeout=120, name="requeue_stuck_sms")
+    campaigns = daily_cron(settings, settings.aftercare.followup.run_time)
+    cron.register(run_campaigns, routine, cron=campaigns, job_timeout=CAMPAIGN_TIMEOUT, name="run_campaigns")
+    cron.register(sweep_aftercare, routine, interval=SWEEP_EVERY, job_timeout=300, name="sweep_aftercare")
 
 
 register(context.get().settings)

@@ -123,3 +123,32 @@ def test_a_campaign_samples_the_months_discharges_reproducibly(db, settings):
     aftercare.create_campaign(db, "2026-10", followup, OPEN)
     db.commit()
     assert [t.discharge_id for t in tasks(db)] == chosen
+
+
+def test_the_scheduler_runs_the_campaigns_daily_at_the_run_time_and_sweeps(redis_url, redis_prefix, monkeypatch):
+    """08:30 in Beijing is 00:30 UTC, whatever zone the scheduler's process runs in (UTC here)."""
+    import redis
+    from rq.cron import CronScheduler
+
+    from queueing import context
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("REDIS_PREFIX", redis_prefix)
+    monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.delenv("HOTLINE_CONFIG", raising=False)
+    import time
+
+    time.tzset()
+    context.reset()
+    try:
+        scheduler = CronScheduler(connection=redis.Redis.from_url(redis_url))
+        scheduler.load_config_from_file("queueing.cron")
+        entries = {job.name: job for job in scheduler.get_jobs()}
+        due = entries["run_campaigns"].next_enqueue_time
+        assert (due.hour, due.minute, due.utcoffset()) == (0, 30, timedelta(0))
+        assert entries["run_campaigns"].queue_name == f"{redis_prefix}routine"
+        assert entries["sweep_aftercare"].interval == 300
+    finally:
+        context.reset()
+        monkeypatch.undo()
+        time.tzset()
