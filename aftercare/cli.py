@@ -96,8 +96,19 @@ def campaign(month: str | None) -> None:
         rules.month_bounds(month)
     except ValueError:
         raise click.BadParameter(f"expected YYYY-MM, got {month!r}", param_hint="--month") from None
-    with click.progressbar(length=0, label=f"campaign {month}", show_pos=True) as bar:
-        created, queued = create_and_queue(app, month, now, progress=bar.update)
+    bars = []
+
+    def progress(done: int, total: int) -> None:
+        if not bars:  # the sample's size is known once it is drawn
+            bars.append(click.progressbar(length=total, label=f"campaign {month}: storing tasks", show_pos=True))
+            bars[0].__enter__()
+        bars[0].update(done)
+
+    try:
+        created, queued = create_and_queue(app, month, now, progress=progress)
+    finally:
+        for bar in bars:
+            bar.__exit__(None, None, None)
     click.echo(f"campaign {month}: {'created' if created else 'already exists'}, {queued} calls queued")
 
 

@@ -158,7 +158,7 @@ def run_campaigns(month: str | None = None) -> str:
 
 
 def create_and_queue(
-    hotline: Hotline, month: str, now: datetime, progress: Callable[[int], None] | None = None
+    hotline: Hotline, month: str, now: datetime, progress: Callable[[int, int], None] | None = None
 ) -> tuple[bool, int]:
     """The campaign (if new) and its calls, queued for the first allowed time."""
     settings = hotline.settings

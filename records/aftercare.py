@@ -246,11 +246,11 @@ def create_campaign(
     month: str,
     followup: FollowUp,
     now: datetime,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[FollowUpCampaign, bool]:
     """The month's campaign and its tasks (False: it existed already, unchanged).
     Tasks of patients who opted out are created as 'opted_out', so the sample stays
-    the one its seed draws."""
+    the one its seed draws.  `progress(done, total)` hears of each stored chunk."""
     existing = campaign_for(db, month)
     if existing is not None:
         return existing, False
@@ -294,7 +294,7 @@ def create_campaign(
         ]
         db.execute(insert(FollowUpTask), rows)
         if progress is not None:
-            progress(len(chunk))
+            progress(len(chunk), len(chosen))
     return campaign, True
 
 

@@ -152,3 +152,17 @@ def test_the_scheduler_runs_the_campaigns_daily_at_the_run_time_and_sweeps(redis
         context.reset()
         monkeypatch.undo()
         time.tzset()
+
+
+def test_the_cli_creates_a_months_campaign_once_with_a_progress_bar(app, db, worker):
+    add_discharges(db, [("M00000001", WARDS[i % 4], date(2026, 10, 1 + i)) for i in range(25)])
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["aftercare", "campaign", "--month", "2026-10"])
+    assert result.exit_code == 0, result.output
+    assert "campaign 2026-10: storing tasks" in result.output
+    assert "campaign 2026-10: created, 4 calls queued" in result.output  # one per ward (5% of 25 is 2)
+    assert len(tasks(db)) == 4
+    again = runner.invoke(args=["aftercare", "campaign", "--month", "2026-10"])
+    assert "already exists, 0 calls queued" in again.output
+    wrong = runner.invoke(args=["aftercare", "campaign", "--month", "October"])
+    assert wrong.exit_code != 0 and "expected YYYY-MM" in wrong.output
