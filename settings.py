@@ -381,6 +381,15 @@ class Aftercare(Frozen):
     opt_out_words: tuple[str, ...] = ("TD", "退订", "STOP", "UNSUBSCRIBE")
 
 
+class Accounts(Frozen):
+    """Staff logins: how long a session lasts, and how many wrong passwords are allowed."""
+
+    idle_minutes: int = Field(30, ge=1, le=24 * 60)  # no request for this long: log in again
+    session_hours: int = Field(12, ge=1, le=24)  # at most this long after logging in
+    failed_logins: int = Field(5, ge=1, le=50)  # per username, then a pause
+    lockout_minutes: int = Field(15, ge=1)
+
+
 class Twilio(Frozen):
     caller_id: PhoneNumber
     status_events: tuple[str, ...] = ("completed",)
@@ -398,6 +407,8 @@ class Environment(Frozen):
     redis_prefix: str = "hotline:"
     # Bearer tokens of the hospital systems that post discharges and results (comma-separated).
     aftercare_api_tokens: str | None = None
+    # Signs the staff's session cookies; None: a random key kept in instance/secret_key.
+    secret_key: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Environment:
@@ -414,6 +425,7 @@ class Settings(Frozen):
     seats: Seats
     booking: Booking = Booking()
     identification: Identification = Identification()
+    accounts: Accounts = Accounts()
     twilio: Twilio
     aftercare: Aftercare = Aftercare()
     env: Environment = Environment()
