@@ -9,13 +9,16 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     """The API, the follow-up calls' status webhook, the pages and the CLI."""
-    from aftercare import api, cli
+    from accounts import add_link
+    from aftercare import api, cli, views
     from ivr import followup_status
 
+    # A token-authenticated JSON API and a signed webhook: no browser, no CSRF token.
+    app.extensions["csrf"].exempt(api.bp)
+    app.extensions["csrf"].exempt(followup_status.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(followup_status.bp)
-    csrf = app.extensions.get("csrf")
-    if csrf is not None:  # a token-authenticated JSON API and a signed webhook: no CSRF cookie
-        csrf.exempt(api.bp)
-        csrf.exempt(followup_status.bp)
+    app.register_blueprint(views.bp)
+    add_link(app, "aftercare.campaigns", "出院回访 Follow-ups", "supervisor")
+    add_link(app, "aftercare.opt_outs", "退订 Opt-outs", "agent", "supervisor")
     cli.register(app)
