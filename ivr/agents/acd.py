@@ -412,8 +412,14 @@ class ACD:
         return Result(status, data.get("queue", ""), 0, {"attempts": int(count or 0)})
 
     def callback_connected(self, entry: str, live_sid: str) -> None:
-        """The patient answered the callback: this is now the call to bridge."""
-        self.redis.hset(self.p + "entry:" + entry, "live_sid", live_sid)
+        """The patient answered the callback: from now on it is a live call to bridge
+        (if the agent misses it, the patient waits on hold like any caller)."""
+        self.redis.hset(self.p + "entry:" + entry, mapping={"live_sid": live_sid, "kind": "call"})
+
+    def mark_exit(self, entry: str, reason: str) -> None:
+        """Why the caller is about to <Leave> the queue (callback, timeout, nobody), read
+        by the Enqueue action that follows."""
+        self.redis.hset(self.p + "entry:" + entry, "exit", reason)
 
     # ---- agents ---------------------------------------------------------------------------
 
