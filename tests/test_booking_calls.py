@@ -36,9 +36,7 @@ def active(db, patient):
     # forget the loaded rows).
     db.rollback()
     db.expire_all()
-    return db.scalars(
-        select(Appointment).where(Appointment.patient_id == patient.id, Appointment.status == "booked")
-    ).all()
+    return db.scalars(select(Appointment).where(Appointment.patient_id == patient.id, Appointment.status == "booked")).all()
 
 
 def test_booking_a_specialist_reads_back_confirms_and_gives_the_reference(dial, db, ms_wang, settings, clock):
@@ -176,16 +174,8 @@ def test_a_session_that_fills_up_while_the_caller_listens(dial, db, ms_wang):
     call.take_text()
     # Someone else takes every remaining place before Ms Wang presses 1.
     begin_write(db)
-    session = db.scalars(
-        select(ClinicSession)
-        .where(ClinicSession.doctor_id == directory.load(db, OPEN).doctor("D001").id)
-        .order_by(ClinicSession.date)
-    ).first()
-    db.execute(
-        ClinicSession.__table__.update()
-        .where(ClinicSession.id == session.id)
-        .values(booked=session.capacity - session.held_back)
-    )
+    session = db.scalars(select(ClinicSession).where(ClinicSession.doctor_id == directory.load(db, OPEN).doctor("D001").id).order_by(ClinicSession.date)).first()
+    db.execute(ClinicSession.__table__.update().where(ClinicSession.id == session.id).values(booked=session.capacity - session.held_back))
     db.commit()
     call.press("1")
     heard = call.take_text()

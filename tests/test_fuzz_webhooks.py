@@ -35,26 +35,8 @@ FIELDS = st.fixed_dictionaries(
     },
 )
 ARGS = st.dictionaries(
-    st.sampled_from(
-        [
-            "lang",
-            "f",
-            "silence",
-            "page",
-            "code",
-            "department",
-            "doctor",
-            "exam",
-            "day",
-            "session",
-            "move",
-            "appointment",
-            "then",
-            "tries",
-            "codes",
-            "name",
-        ]
-    ),
+    st.sampled_from(["lang", "f", "silence", "page", "code", "department", "doctor", "exam", "day", "session", "move",
+                     "appointment", "then", "tries", "codes", "name"]),
     TEXT,
     max_size=4,
 )

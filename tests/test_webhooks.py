@@ -106,14 +106,8 @@ def test_without_an_auth_token_signatures_are_not_required(environ, clock):
 
 @pytest.mark.parametrize(
     "path",
-    [
-        "/ivr/booking/days?doctor=D001",
-        "/ivr/booking/sessions?doctor=D001&day=2026-11-26",
-        "/ivr/booking/confirm?session=1",
-        "/ivr/booking/book?session=1",
-        "/ivr/appointments/start",
-        "/ivr/appointments/cancelled?appointment=1",
-    ],
+    ["/ivr/booking/days?doctor=D001", "/ivr/booking/sessions?doctor=D001&day=2026-11-26", "/ivr/booking/confirm?session=1",
+     "/ivr/booking/book?session=1", "/ivr/appointments/start", "/ivr/appointments/cancelled?appointment=1"],
 )
 def test_booking_steps_ask_who_is_calling_first(app, path):
     """Reached without identification (a stale or crafted URL): the caller is asked who they are."""
