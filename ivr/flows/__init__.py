@@ -3,6 +3,7 @@
 from ivr.flows import (  # noqa: F401
     appointments,
     booking,
+    complaint,
     departments,
     doctors,
     followup,
@@ -10,6 +11,7 @@ from ivr.flows import (  # noqa: F401
     introduction,
     main,
     person,
+    queue,
     reminder,
     services,
     survey,
