@@ -59,13 +59,13 @@ def create_app(
         app.extensions["csrf"].exempt(blueprint)
         app.register_blueprint(blueprint)
 
-    import aftercare
-
-    aftercare.register(app)
-
     from ivr.agents.api import bp as agent_api_blueprint  # the seats (issue 4)
 
     app.register_blueprint(agent_api_blueprint)
+
+    import aftercare  # after care and outreach (issue 7)
+
+    aftercare.register(app)
 
     @app.errorhandler(404)
     @app.errorhandler(405)

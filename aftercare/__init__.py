@@ -19,6 +19,8 @@ def register(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(followup_status.bp)
     app.register_blueprint(views.bp)
+    # Supervisors only in the navigation (whose first link is where a role lands); agents
+    # open /aftercare/opt-outs from the console or by its address.
     add_link(app, "aftercare.campaigns", "出院回访 Follow-ups", "supervisor")
-    add_link(app, "aftercare.opt_outs", "退订 Opt-outs", "agent", "supervisor")
+    add_link(app, "aftercare.opt_outs", "退订 Opt-outs", "supervisor")
     cli.register(app)

@@ -22,6 +22,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from aftercare import nurse
 from aftercare.texts import addressee
+from extensions import hotline
 from ivr import speaking
 from ivr.dialogue import Choice, Conversation, Line, Target, step
 from ivr.flows.identify import _month_day
@@ -171,7 +172,16 @@ def answer(conversation: Conversation, task: str = "", attempt: str = "", n: str
     asked = followup.questions[index]
     worrying = aftercare.record_answer(db, found, asked.id, key, followup)
     if worrying:
-        nurse.request_callback(db, conversation.settings, found, conversation.now)
+        number = to_e164(conversation.form.get("To", ""), conversation.settings.hospital.phone_region)
+        nurse.request_callback(
+            db,
+            hotline(),
+            found,
+            number=number or found.patient.phones[0].e164,
+            call_sid=found.last_call_sid or conversation.call_sid,
+            now=conversation.now,
+            base_url=conversation.base_url,
+        )
     db.commit()
     conversation.event("followup_answer", question=asked.id, worrying=worrying)
     if index + 1 < len(followup.questions):

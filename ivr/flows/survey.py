@@ -1,7 +1,7 @@
-"""The satisfaction survey after an agent call: when the agent's leg ends, the
-routing engine redirects the caller to /ivr/survey/start (with `queue` and
-`agent` if it knows them; otherwise they are read from the call's own events,
-the last `answer {queue, agent_id}`).
+"""The satisfaction survey after an agent call: when the agent's side of the call
+ends, the routing engine continues the caller's call here (ivr.flows.queue.POST_CALL,
+with `entry` and `agent`); the queue and agent are read from the call's own events,
+the last `answer {queue, agent_id}`, when the URL does not carry them.
 
 - one keypad question, 1 (very dissatisfied) to 5 (very satisfied);
 - then, optionally, a recorded comment (up to aftercare.survey.comment_seconds,
@@ -62,7 +62,9 @@ def line(conversation: Conversation, prompt: str, **values: object) -> Line:
 
 
 @step("survey", "start")
-def start(conversation: Conversation, queue: str = "", agent: str = "") -> VoiceResponse:
+def start(conversation: Conversation, queue: str = "", agent: str = "", entry: str = "") -> VoiceResponse:
+    """The routing engine's post-call hook (ivr.flows.queue.POST_CALL) passes `entry` (the
+    caller's queue entry) and `agent`; the queue comes from the call's `answer` event."""
     if not (queue and agent):
         queue, agent = _served_by(conversation, queue, agent)
     here = {"queue": queue[:32], "agent": agent[:12]}
