@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from queueing import jobs
 from records import aftercare
-from records.models import CallEvent, CallRecord, OutreachOptOut, PatientNote, SurveyResponse
+from records.db import begin_write
+from records.models import Appointment, CallEvent, CallRecord, OutreachOptOut, PatientNote, SurveyResponse
 from tests.aftercare.conftest import MS_WANG_PHONE
 from tests.conftest import OPEN
 from tests.test_reminders import reply
+from tests.test_sms import MS_WANG, TOMORROW, a_session, book, fresh
 
 
 def after_an_agent(app, carrier, server, dial, number: str = "+8613912345678", *, agent_id: int = 7):
@@ -101,3 +104,15 @@ def test_replying_td_to_a_text_opts_out_everyone_on_that_number(app, db):
     assert "opted out of follow-ups by text" in db.scalars(select(PatientNote.text)).all()
     assert "已退订" in reply(app, MS_WANG_PHONE, "退订")
     assert "没有找到需要回复的预约" in reply(app, MS_WANG_PHONE, "TD please")  # not the word alone: not an opt-out
+
+
+def test_an_opted_out_patient_gets_no_reminder_text_or_call(app, db, settings, worker, carrier):
+    wang = book(db, settings, MS_WANG, a_session(db, TOMORROW))
+    begin_write(db)
+    aftercare.opt_out(db, wang.patient_id, channel="sms", now=OPEN)
+    db.commit()
+    assert jobs.send_reminders() == 0
+    worker.work()
+    assert carrier.messages == [] and carrier.calls == []
+    assert fresh(db, Appointment, wang.id).reminded_at == OPEN  # claimed once: not tried again tonight
+    assert jobs.call_reminder(wang.id) == "opted out"
