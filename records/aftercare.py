@@ -402,7 +402,8 @@ def attempt_failed(
 
 
 def _current(db: Session, task_id: int, attempt: int | None) -> FollowUpTask | None:
-    found = db.get(FollowUpTask, task_id, populate_existing=True)
+    # Locked on PostgreSQL (SQLite's writer already holds the database): a duplicate callback waits.
+    found = db.get(FollowUpTask, task_id, populate_existing=True, with_for_update=True)
     if found is None or found.status != "calling" or (attempt is not None and found.attempts != attempt):
         return None
     return found

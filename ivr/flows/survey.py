@@ -65,6 +65,9 @@ def line(conversation: Conversation, prompt: str, **values: object) -> Line:
 def start(conversation: Conversation, queue: str = "", agent: str = "", entry: str = "") -> VoiceResponse:
     """The routing engine's post-call hook (ivr.flows.queue.POST_CALL) passes `entry` (the
     caller's queue entry) and `agent`; the queue comes from the call's `answer` event."""
+    patient_id = _patient(conversation)
+    if patient_id is not None and aftercare.is_opted_out(conversation.db, patient_id):
+        return bye(conversation)  # no surveys for a patient who opted out
     if not (queue and agent):
         queue, agent = _served_by(conversation, queue, agent)
     here = {"queue": queue[:32], "agent": agent[:12]}

@@ -116,3 +116,12 @@ def test_an_opted_out_patient_gets_no_reminder_text_or_call(app, db, settings, w
     assert carrier.messages == [] and carrier.calls == []
     assert fresh(db, Appointment, wang.id).reminded_at == OPEN  # claimed once: not tried again tonight
     assert jobs.call_reminder(wang.id) == "opted out"
+
+
+def test_a_patient_who_opted_out_is_not_surveyed(app, db, carrier, server, dial):
+    begin_write(db)
+    aftercare.opt_out(db, aftercare.patient_by_mrn(db, "M00000001").id, channel="agent", now=OPEN)
+    db.commit()
+    call = after_an_agent(app, carrier, server, dial, MS_WANG_PHONE)
+    heard = call.take_text()
+    assert "评价" not in heard and "感谢您的来电，再见" in heard and call.ended
