@@ -59,6 +59,10 @@ def create_app(
         app.extensions["csrf"].exempt(blueprint)
         app.register_blueprint(blueprint)
 
+    from ivr.agents.console import register as register_console
+
+    register_console(app)
+
     @app.errorhandler(404)
     @app.errorhandler(405)
     def twiml_for_lost_webhooks(error):

@@ -276,6 +276,49 @@ class Twilio(Frozen):
     status_events: tuple[str, ...] = ("completed",)
 
 
+class Disposition(Frozen):
+    """How an agent sums up a call at wrap-up (the code is stored; labels are shown)."""
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    label: Localized
+    complaint: bool = False  # the wrap-up offers to open a complaint case, prefilled
+
+
+class Console(Frozen):
+    """The agent console (issue 4): wrap-up codes, complaint deadlines, the page's timers."""
+
+    dispositions: tuple[Disposition, ...] = (
+        Disposition(code="resolved", label=Localized(zh="已解答", en="Resolved")),
+        Disposition(code="complaint", label=Localized(zh="投诉", en="Complaint"), complaint=True),
+    )
+    complaint_deadline_days: int = Field(3, ge=1, le=60)
+    heartbeat_seconds: int = Field(10, ge=2, le=120)
+    poll_seconds: float = Field(2, ge=0.5, le=30)  # how often the console asks for offers
+    break_reasons: tuple[Localized, ...] = (
+        Localized(zh="休息", en="Rest"),
+        Localized(zh="用餐", en="Meal"),
+        Localized(zh="培训", en="Training"),
+        Localized(zh="会议", en="Meeting"),
+    )
+    recent_items: int = Field(5, ge=1, le=20)  # visits, appointments, calls on a screen pop
+    search_reason_min_length: int = Field(4, ge=1, le=200)
+    overdue_sweep_minutes: int = Field(10, ge=1, le=24 * 60)  # how often overdue cases are escalated
+
+    @field_validator("dispositions")
+    @classmethod
+    def _unique_codes(cls, dispositions: tuple[Disposition, ...]) -> tuple[Disposition, ...]:
+        if not dispositions:
+            raise ValueError("expected at least one disposition")
+        codes = [item.code for item in dispositions]
+        duplicates = sorted({code for code in codes if codes.count(code) > 1})
+        if duplicates:
+            raise ValueError(f"each code may be used once, {duplicates} used more than once")
+        return dispositions
+
+    def disposition(self, code: str) -> Disposition | None:
+        return next((item for item in self.dispositions if item.code == code), None)
+
+
 class Environment(Frozen):
     """Secrets and endpoints; never in config.yaml."""
 
@@ -288,6 +331,10 @@ class Environment(Frozen):
     redis_prefix: str = "hotline:"
     # Signs the staff's session cookies; None: a random key kept in instance/secret_key.
     secret_key: str | None = None
+    # The Twilio Voice JavaScript SDK's access tokens (the agents' softphone).
+    twilio_api_key_sid: str | None = None
+    twilio_api_key_secret: str | None = None
+    twilio_twiml_app_sid: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Environment:
@@ -306,6 +353,7 @@ class Settings(Frozen):
     identification: Identification = Identification()
     accounts: Accounts = Accounts()
     twilio: Twilio
+    console: Console = Console()
     env: Environment = Environment()
 
     @model_validator(mode="after")

@@ -5,7 +5,8 @@
 
 - `send_reminders` once a day at booking.reminder_time, hospital time (the
   reminders for tomorrow's appointments);
-- `requeue_stuck_sms` every 5 minutes.
+- `requeue_stuck_sms` every 5 minutes;
+- `escalate_overdue_cases` every console.overdue_sweep_minutes (complaints past their deadline).
 
 RQ matches a cron expression against the *scheduler process's local time*
 (rq/cron.py runs croniter on `now().astimezone()`), which is neither UTC nor
@@ -24,6 +25,7 @@ from datetime import date, datetime, time
 from rq import cron
 
 from queueing import ROUTINE, context, queue_name
+from queueing.complaints import escalate_overdue_cases
 from queueing.jobs import requeue_stuck_sms, send_reminders
 from settings import Settings
 
@@ -45,6 +47,13 @@ def register(settings: Settings) -> None:
         send_reminders, routine, cron=reminder_cron(settings), job_timeout=REMINDERS_TIMEOUT, name="send_reminders"
     )
     cron.register(requeue_stuck_sms, routine, interval=SWEEP_EVERY, job_timeout=120, name="requeue_stuck_sms")
+    cron.register(
+        escalate_overdue_cases,
+        routine,
+        interval=settings.console.overdue_sweep_minutes * 60,
+        job_timeout=120,
+        name="escalate_overdue_cases",
+    )
 
 
 register(context.get().settings)

@@ -392,3 +392,95 @@ class AuditEntry(Base):
     reason: Mapped[str] = mapped_column(Text)
 
     staff: Mapped[Staff] = relationship()
+
+
+# ---- agent console and complaint cases (issue 4) ----
+
+
+class ComplaintCase(Base):
+    """A patient's complaint, owned by the person who took it until it is closed.
+
+    The clock runs from `opened_at` to `deadline_at` (config: console.complaint_deadline_days);
+    an 'answered' or 'closed' case has stopped it.  `escalated_at` is set once, by the
+    overdue sweep (queueing.jobs.escalate_overdue_cases), when the deadline passed unanswered."""
+
+    __tablename__ = "complaint_cases"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('open', 'waiting_on_department', 'answered', 'closed')", name="known_status"
+        ),
+        Index("ix_complaint_cases_owner_status", "owner_id", "status"),
+        Index("ix_complaint_cases_status_deadline", "status", "deadline_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    opened_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    source: Mapped[str] = mapped_column(String(8))  # call | manual
+    call_sid: Mapped[str | None] = mapped_column(String(64))  # the call it was opened from
+    summary: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(24), default="open")
+    opened_at: Mapped[datetime]
+    deadline_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+
+    patient: Mapped[Patient] = relationship()
+    notes: Mapped[list[CaseNote]] = relationship(
+        back_populates="case", order_by="CaseNote.id", cascade="all, delete-orphan"
+    )
+    calls: Mapped[list[CaseCall]] = relationship(
+        back_populates="case", order_by="CaseCall.id", cascade="all, delete-orphan"
+    )
+    handovers: Mapped[list[CaseHandover]] = relationship(
+        back_populates="case", order_by="CaseHandover.id", cascade="all, delete-orphan"
+    )
+
+
+class CaseNote(Base):
+    """What was done on a case: a note, the answer given to the patient, a status change,
+    an escalation.  Append-only."""
+
+    __tablename__ = "case_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("complaint_cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))  # None: the system (escalation)
+    kind: Mapped[str] = mapped_column(String(16))  # note | answer | status | escalation
+    text: Mapped[str] = mapped_column(Text)
+
+    case: Mapped[ComplaintCase] = relationship(back_populates="notes")
+
+
+class CaseCall(Base):
+    """A call about the case (the one it was opened from, and any later ones)."""
+
+    __tablename__ = "case_calls"
+    __table_args__ = (UniqueConstraint("case_id", "call_sid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("complaint_cases.id", ondelete="CASCADE"))
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    linked_at: Mapped[datetime]
+    linked_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+
+    case: Mapped[ComplaintCase] = relationship(back_populates="calls")
+
+
+class CaseHandover(Base):
+    """A case given by its owner (or a supervisor) to someone else: who, to whom, when, why."""
+
+    __tablename__ = "case_handovers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("complaint_cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    from_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    to_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    by_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    reason: Mapped[str] = mapped_column(Text)
+
+    case: Mapped[ComplaintCase] = relationship(back_populates="handovers")
