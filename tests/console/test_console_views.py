@@ -45,8 +45,9 @@ def test_anonymous_visitors_are_sent_to_log_in(app, path):
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
-def test_the_token_endpoint_says_401_to_scripts_not_logged_in(app):
-    assert app.test_client().get("/agent/token").status_code in (302, 401)
+def test_the_token_is_for_logged_in_staff_only(app):
+    response = app.test_client().get("/agent/token")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
 def test_an_agent_sees_the_console_and_their_own_case_but_not_anothers(app, team, case):
