@@ -9,9 +9,11 @@ from sqlalchemy import select
 import settings as settings_module
 from app import ROOT, create_app
 from records import complaints
+from records.calls import open_call
 from records.complaints import Actor
 from records.db import begin_write
 from records.models import AuditEntry, ComplaintCase
+from records.patients import match_caller
 from tests.conftest import OPEN
 from tests.test_sms import MS_WANG, patient
 from tests.web import csrf_token, log_in
@@ -173,3 +175,57 @@ def test_a_logged_in_agent_gets_a_voice_token_for_their_identity(environ, clock,
     assert claims["grants"]["voice"]["outgoing"]["application_sid"] == keys["TWILIO_TWIML_APP_SID"]
     assert claims["grants"]["voice"]["incoming"]["allow"] is True
     configured.extensions["hotline"].engine.dispose()
+
+
+def offered(app, call_sid: str, agent_id: int) -> None:
+    """The queue event the ACD writes when it offers a call to an agent (the shared contract)."""
+    app.extensions["hotline"].calls.add_events(call_sid, OPEN, [("offer", {"queue": "general", "agent_id": agent_id})])
+
+
+def test_the_screen_pop_of_an_offered_call_shows_the_callers_file_and_is_audited(app, db, team, ms_wangs_history):
+    call_sid = "CA" + "f" * 32
+    begin_write(db)
+    open_call(
+        db,
+        call_sid=call_sid,
+        from_number="13800138000",
+        to_number="+861065281000",
+        caller=match_caller(db, "13800138000"),
+        language="zh",
+        at=OPEN,
+    )
+    db.commit()
+    offered(app, call_sid, team.agent.id)
+    owner, other = client_for(app, team.agent), client_for(app, team.other_agent)
+    assert other.get(f"/agent/screen-pop?call_sid={call_sid}").status_code == 403  # offered to someone else
+    response = owner.get(f"/agent/screen-pop?call_sid={call_sid}")
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "王秀英" in text and "M00000001" in text and "70岁以上 Aged 70+" in text
+    assert ms_wangs_history["upcoming"].reference in text and "已预约" in text  # the earlier call's disposition
+    assert "13800138000" not in text and "+86****00" in text
+    db.rollback()
+    rows = db.scalars(select(AuditEntry)).all()
+    assert [(r.staff_id, r.action, r.patient_id, r.call_sid) for r in rows] == [
+        (team.agent.id, "view_file", patient(db, MS_WANG).id, call_sid)
+    ]
+
+
+def test_a_family_numbers_call_pops_no_file_but_asks_who_is_calling(app, db, team):
+    call_sid = "CA" + "9" * 32
+    begin_write(db)
+    open_call(
+        db,
+        call_sid=call_sid,
+        from_number="13700001111",
+        to_number="+861065281000",
+        caller=match_caller(db, "13700001111"),
+        language="zh",
+        at=OPEN,
+    )
+    db.commit()
+    offered(app, call_sid, team.agent.id)
+    text = client_for(app, team.agent).get(f"/agent/screen-pop?call_sid={call_sid}").get_data(as_text=True)
+    assert "2 files (a family's)" in text and "张" not in text
+    db.rollback()
+    assert db.scalars(select(AuditEntry)).all() == []
