@@ -59,6 +59,10 @@ def create_app(
         app.extensions["csrf"].exempt(blueprint)
         app.register_blueprint(blueprint)
 
+    from ivr.agents.api import bp as agent_api_blueprint  # the seats (issue 4)
+
+    app.register_blueprint(agent_api_blueprint)
+
     from ivr.agents.console import register as register_console
 
     register_console(app)

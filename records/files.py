@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from records.audit import record_access
 from records.complaints import is_overdue, patient_open_cases
-from records.models import Appointment, CallEvent, CallRecord, ClinicSession, Doctor, Patient, Staff
+from records.models import Appointment, CallRecord, ClinicSession, Doctor, Patient, Staff, WrapUp
 from records.patients import by_record_number, mask, match_caller
 
 AGED_FROM = 70  # the hospital's priority age, as the plan says ("aged 70+")
@@ -174,23 +174,22 @@ def _calls(session: Session, patient_id: int, *, exclude: str | None, limit: int
     if exclude:
         query = query.where(CallRecord.call_sid != exclude)
     calls = session.scalars(query.order_by(CallRecord.started_at.desc(), CallRecord.id.desc()).limit(limit)).all()
-    dispositions: dict[int, str] = {}
+    # The agent's wrap-up (records.seats): the last one of each call wins.
+    dispositions: dict[str, str] = {}
     if calls:
         wrap_ups = session.execute(
-            select(CallEvent.call_id, CallEvent.detail)
-            .where(CallEvent.call_id.in_([call.id for call in calls]), CallEvent.kind == "wrap_up_end")
-            .order_by(CallEvent.sequence)
+            select(WrapUp.call_sid, WrapUp.disposition)
+            .where(WrapUp.call_sid.in_([call.call_sid for call in calls]))
+            .order_by(WrapUp.id)
         )
-        for call_id, detail in wrap_ups:
-            if isinstance(detail, dict) and detail.get("disposition"):
-                dispositions[call_id] = str(detail["disposition"])  # the last wrap-up wins
+        dispositions = {call_sid: disposition for call_sid, disposition in wrap_ups}
     return [
         PastCall(
             call.call_sid,
             call.started_at,
             call.duration_seconds,
             call.outcome,
-            dispositions.get(call.id),
+            dispositions.get(call.call_sid),
             call.menu_path,
         )
         for call in calls

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 
 from records.staff import create_staff
@@ -18,8 +19,7 @@ class StaffLogin:
 def make_staff(app, role: str, username: str | None = None, password: str = "pw-test-1234", **fields) -> StaffLogin:
     """A staff account committed to the test's database."""
     hotline = app.extensions["hotline"]
-    username = username or f"{role}-{len(_made)}"
-    _made.append(username)
+    username = username or f"{role}-{uuid.uuid4().hex[:8]}"
     with hotline.sessions.begin() as session:
         staff = create_staff(
             session,
@@ -32,9 +32,6 @@ def make_staff(app, role: str, username: str | None = None, password: str = "pw-
             setattr(staff, name, value)
         session.flush()
         return StaffLogin(staff.id, staff.username, password)
-
-
-_made: list[str] = []
 
 
 def csrf_token(html: str) -> str:

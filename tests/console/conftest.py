@@ -12,6 +12,7 @@ from records.calls import Event, open_call, record_events
 from records.db import begin_write
 from records.models import Appointment, CallRecord, ClinicSession, Doctor
 from records.patients import match_caller
+from records.seats import save_wrap_up
 from tests.conftest import OPEN
 from tests.test_sms import MS_WANG, a_session, book, patient
 from tests.web import make_staff
@@ -62,7 +63,9 @@ def past_visit(db, mrn: str, days_ago: int, *, reference: str) -> Appointment:
     return visit
 
 
-def past_call(db, number: str, call_sid: str, hours_ago: int, *, disposition: str | None = None) -> CallRecord:
+def past_call(
+    db, number: str, call_sid: str, hours_ago: int, *, disposition: str | None = None, agent_id: int | None = None
+) -> CallRecord:
     """A finished call from this number, with an agent's wrap-up if a disposition is given."""
     at = OPEN - timedelta(hours=hours_ago)
     record = open_call(
@@ -75,23 +78,29 @@ def past_call(db, number: str, call_sid: str, hours_ago: int, *, disposition: st
         at=at,
     )
     events = [Event(1, at, "menu", {"step": "main"}), Event(2, at, "transfer", {"to": "agents"})]
-    if disposition:
-        events.append(
-            Event(3, at, "wrap_up_end", {"queue": "general", "agent_id": 1, "wrap_up": 20, "disposition": disposition})
-        )
     record_events(db, call_sid, events, at)
+    if disposition:
+        save_wrap_up(
+            db,
+            call_sid=call_sid,
+            staff_id=agent_id,
+            queue="general",
+            disposition=disposition,
+            notes="",
+            at=at + timedelta(minutes=2),
+        )
     record.status, record.duration_seconds, record.ended_at = "completed", 95, at + timedelta(seconds=95)
     return record
 
 
 @pytest.fixture
-def ms_wangs_history(db, settings):
+def ms_wangs_history(db, settings, team):
     """Ms Wang (aged 70+): two kept visits, one coming appointment, two earlier calls."""
     upcoming = book(db, settings, MS_WANG, a_session(db, OPEN.date() + timedelta(days=1)))
     begin_write(db)
     visits = [past_visit(db, MS_WANG, 30, reference="P000000030"), past_visit(db, MS_WANG, 7, reference="P000000007")]
     calls = [
-        past_call(db, "13800138000", "CA" + "a" * 32, 48, disposition="booked"),
+        past_call(db, "13800138000", "CA" + "a" * 32, 48, disposition="booked", agent_id=team.other_agent.id),
         past_call(db, "13800138000", "CA" + "b" * 32, 2),
     ]
     db.commit()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from playwright.sync_api import expect
+
 from records import complaints
 from records.db import begin_write
 from tests.conftest import OPEN
@@ -20,24 +22,24 @@ def test_an_agent_opens_answers_and_closes_a_case_in_the_browser(app, server, pa
     page.get_by_label("投诉内容 What the complaint is about").fill("候诊两小时无人告知")
     page.get_by_role("button", name="建立 Open case").click()
 
-    assert "已建立" in page.get_by_role("alert").inner_text()
-    assert page.locator(".owner").inner_text() == "坐席一 Agent One"
-    assert page.locator(".case-status").inner_text() == "处理中 Open"
+    expect(page.get_by_role("alert")).to_contain_text("已建立")
+    expect(page.locator(".owner")).to_have_text("坐席一 Agent One")
+    expect(page.locator(".case-status")).to_have_text("处理中 Open")
 
     # Closing without an answer is refused, with the reason shown.
     page.get_by_label("新状态 New status").select_option("closed")
     page.get_by_role("button", name="更新 Update").click()
-    assert "先填写给患者的答复" in page.get_by_role("alert").inner_text()
+    expect(page.get_by_role("alert")).to_contain_text("先填写给患者的答复")
     page.get_by_label("新状态 New status").select_option("closed")
     page.get_by_label("Answer to the patient (needed", exact=False).fill("已向患者致歉，门诊已增加叫号提示")
     page.get_by_role("button", name="更新 Update").click()
-    assert page.locator(".case-status").inner_text() == "已结案 Closed"
-    assert "已向患者致歉" in page.locator(".notes .answer").inner_text()
+    expect(page.locator(".case-status")).to_have_text("已结案 Closed")
+    expect(page.locator(".notes .answer")).to_contain_text("已向患者致歉")
 
     page.get_by_role("link", name="← 我的投诉 My cases").click()
-    assert page.get_by_text("没有投诉 No cases.").is_visible()  # closed cases are hidden by default
+    expect(page.get_by_text("没有投诉 No cases.")).to_be_visible()  # closed cases are hidden by default
     page.get_by_role("link", name="含已结案 Include closed").click()
-    assert "候诊两小时无人告知" in page.locator("table.cases").inner_text()
+    expect(page.locator("table.cases")).to_contain_text("候诊两小时无人告知")
 
 
 def test_a_supervisor_sees_an_overdue_case_flagged_and_escalated(app, db, server, page, team, clock):
@@ -55,5 +57,6 @@ def test_a_supervisor_sees_an_overdue_case_flagged_and_escalated(app, db, server
     log_in_page(page, server, team.supervisor.username, team.supervisor.password)
     page.get_by_role("navigation").get_by_role("link", name="全部投诉 All cases").click()
     row = page.locator("tr.case-row", has_text="退费四天未处理")
-    assert "超期 OVERDUE" in row.inner_text() and "已上报 Escalated" in row.inner_text()
-    assert "坐席一 Agent One" in row.inner_text()
+    expect(row).to_contain_text("超期 OVERDUE")
+    expect(row).to_contain_text("已上报 Escalated")
+    expect(row).to_contain_text("坐席一 Agent One")
