@@ -59,7 +59,9 @@ against mpmath at 50 digits and against a simulation (queueing/simulation.py).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # Beyond this a search is pointless: no hospital has it; the config's cap is usually far lower.
 DEFAULT_SEAT_CAP = 1_000_000
@@ -70,8 +72,7 @@ class StaffingInputError(ValueError):
     """Input that makes no sense (the message says which and why)."""
 
 
-@dataclass(frozen=True)
-class Performance:
+class Performance(NamedTuple):
     """What n seats give for one interval's traffic."""
 
     seats: int
@@ -83,8 +84,7 @@ class Performance:
     abandon_probability: float = 0.0  # Erlang A only
 
 
-@dataclass(frozen=True)
-class SeatPlan:
+class SeatPlan(NamedTuple):
     """The fewest seats that meet the targets, or a clearly marked failure."""
 
     seats: int  # the seats found; when not met, the cap that was tried
@@ -204,9 +204,20 @@ def _log_sum_of_products(step, limit: int | None) -> float:
 
 
 def log_inverse_erlang_b(seats: int, traffic: float) -> float:
-    """log(1/B(n, A)) from the finite series, summed near its peak (see the module doc)."""
+    """log(1/B(n, A)) from the finite series, summed from its largest terms down
+    (see the module doc).  Plain floats where the largest term cannot overflow
+    (its log is about (n-A)²/2A), logs beyond."""
     if seats == 0:
         return 0.0
+    excess = max(0.0, seats - traffic)
+    if excess * excess / (2 * traffic) + excess * 0.01 < 500:
+        # Below i = A the terms fall at least as fast as exp(-k²/2A) (ln(1-x) ≤ -x), so
+        # 9·√A + 2 of them reach 1e-17 of the first: the rest cannot change a float.
+        lowest = max(0, math.ceil(traffic) - math.ceil(9 * math.sqrt(traffic)) - 2)
+        x, step = 1.0, 1 / traffic
+        for i in range(lowest + 1, seats + 1):  # Horner: 1 + (n/A)(1 + ((n-1)/A)(1 + ...))
+            x = 1.0 + x * i * step
+        return math.log(x)
     return _log_sum_of_products(lambda j: (seats - j + 1) / traffic, seats + 1)
 
 
@@ -296,14 +307,76 @@ def erlang_c_seats(
         return _cannot_meet(cap, erlang_c(cap, traffic, aht, targets.answer_seconds), traffic)
     b = math.exp(-log_inverse_erlang_b(start, traffic))
     n = start
+    # The loop tests the service level and ASA in line (no object per candidate): it
+    # runs for every interval of every queue.
+    wanted_sl, t_over_h = targets.service_level, targets.answer_seconds / aht
+    max_asa = math.inf if targets.max_asa_seconds is None else targets.max_asa_seconds
     while True:
-        perf = _erlang_c_performance(n, traffic, b, aht, targets.answer_seconds)
-        if _meets(perf, targets):
-            return SeatPlan(n, True, perf)
+        spare = n - traffic
+        c = b / (b + (spare / n) * (1 - b))
+        if 1 - c * math.exp(-spare * t_over_h) >= wanted_sl and c * aht / spare <= max_asa:
+            return SeatPlan(n, True, _erlang_c_performance(n, traffic, b, aht, targets.answer_seconds))
         if n >= cap:
-            return _cannot_meet(cap, perf, traffic)
+            return _cannot_meet(cap, _erlang_c_performance(n, traffic, b, aht, targets.answer_seconds), traffic)
         n += 1
         b = traffic * b / (n + traffic * b)
+
+
+def erlang_c_seats_many(
+    traffics: Sequence[float], aht: float, targets: Targets = Targets(), max_seats: int = DEFAULT_SEAT_CAP
+) -> list[SeatPlan]:
+    """erlang_c_seats for many intervals at once (a day of every queue), the same
+    answers, with numpy doing the arithmetic for all intervals side by side:
+
+    1. every interval's starting B(n₀, A) from the series of the module doc, as one
+       row of running products per interval (cumprod) summed along the row;
+    2. then all intervals step n → n+1 together with the recurrence, each stopping
+       at its first n that meets the targets.
+
+    Intervals whose series would overflow a float (A in the tens of thousands)
+    or that hit the seat cap go through erlang_c_seats one by one."""
+    import numpy as np
+
+    aht = check_handle_time(aht)
+    cap = _seats(max_seats)
+    a = np.array([check_traffic(t) for t in traffics], dtype=float)
+    plans: list[SeatPlan | None] = [None] * len(a)
+    start = np.maximum(np.floor(a) + 1, np.ceil(a / targets.max_occupancy - 1e-12))
+    lowest = np.maximum(0, np.ceil(a) - np.ceil(9 * np.sqrt(a)) - 2)
+    excess = np.maximum(0.0, start - a)
+    batch = (a > 0) & (start <= cap) & (excess * excess / (2 * np.maximum(a, 1e-300)) + excess * 0.01 < 500)
+    batch &= (start - lowest) <= 4096  # one row per interval: keep the matrix small
+    for index in np.flatnonzero(~batch):
+        plans[index] = erlang_c_seats(float(a[index]), aht, targets, cap)
+    rows = np.flatnonzero(batch)
+    if len(rows):
+        a_b, n = a[rows], start[rows]
+        width = int((n - lowest[rows]).max())
+        # Row k: n/A, (n-1)/A, ... ; past lowest its terms are below 1e-17 of the sum, and
+        # from i = 0 on the factor is 0, so a row shorter than the widest ends in zeros.
+        factors = np.maximum(n[:, None] - np.arange(width)[None, :], 0.0) * (1 / a_b)[:, None]
+        b = 1.0 / (1.0 + np.cumprod(factors, axis=1).sum(axis=1))
+        wanted, t_over_h = targets.service_level, targets.answer_seconds / aht
+        max_asa = np.inf if targets.max_asa_seconds is None else targets.max_asa_seconds
+        open_ = np.ones(len(rows), dtype=bool)
+        found_n, found_b = n.copy(), b.copy()
+        while open_.any():
+            spare = n - a_b
+            c = b / (b + (spare / n) * (1 - b))
+            meets = open_ & (1 - c * np.exp(-spare * t_over_h) >= wanted) & (c * aht / spare <= max_asa)
+            found_n[meets], found_b[meets] = n[meets], b[meets]
+            open_ &= ~meets
+            stuck = open_ & (n >= cap)
+            for index in rows[stuck]:
+                plans[index] = erlang_c_seats(float(a[index]), aht, targets, cap)
+            open_ &= ~stuck
+            n = n + 1
+            b = a_b * b / (n + a_b * b)
+        for index, seats, traffic, b_found in zip(rows.tolist(), found_n.tolist(), a_b.tolist(), found_b.tolist(), strict=True):
+            if plans[index] is None:
+                perf = _erlang_c_performance(int(seats), traffic, b_found, aht, targets.answer_seconds)
+                plans[index] = SeatPlan(int(seats), True, perf)
+    return plans  # type: ignore[return-value]
 
 
 # ---- Erlang A ---------------------------------------------------------------------------
