@@ -265,11 +265,21 @@ class Identification(Frozen):
 class StaffingTargets(Frozen):
     """Service targets the seats are planned for."""
 
-    service_level: float = Field(0.8, gt=0, lt=1)  # share of calls answered within answer_seconds
+    service_level: float = 0.8  # share of calls answered within answer_seconds
     answer_seconds: float = Field(20, ge=0)
     max_occupancy: float = Field(0.85, gt=0, le=1)
     max_asa_seconds: float | None = Field(None, gt=0)
     max_abandon: float | None = Field(None, gt=0, lt=1)  # Erlang A only
+
+    @field_validator("service_level")
+    @classmethod
+    def _possible(cls, value: float) -> float:
+        if not 0 < value < 1:
+            raise ValueError(
+                f"expected a share above 0 and below 1 (0.8 for 80%), got {value:g}: callers arrive at random, "
+                "so no number of seats answers every one of them in time"
+            )
+        return value
 
 
 class StaffingQueue(Frozen):
