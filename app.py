@@ -75,6 +75,10 @@ def create_app(
     register_call_commands(app)
     register_queue_commands(app)
     from queueing.staffing_cli import register as register_staffing_commands
+    from staffing import bp as staffing_blueprint
+
+    app.register_blueprint(staffing_blueprint)
+    accounts.add_link(app, "staffing.day", "人员排班 Staffing", "supervisor")
 
     register_staffing_commands(app)
 
