@@ -82,6 +82,13 @@ def create_app(
     register_records_commands(app)
     register_call_commands(app)
     register_queue_commands(app)
+    from queueing.staffing_cli import register as register_staffing_commands
+    from staffing import bp as staffing_blueprint
+
+    app.register_blueprint(staffing_blueprint)
+    accounts.add_link(app, "staffing.day", "人员排班 Staffing", "supervisor")
+
+    register_staffing_commands(app)
 
     # Twilio signs the public URL; behind a TLS proxy, trust its X-Forwarded-* headers.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)

@@ -356,6 +356,73 @@ class PatientNote(Base):
     appointment: Mapped[Appointment | None] = relationship()
 
 
+# ---- staffing (issue 6) ----
+
+
+class StaffingRun(Base):
+    """One computation of forecast, seats and rosters, with the inputs that produced it."""
+
+    __tablename__ = "staffing_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime]
+    trigger: Mapped[str] = mapped_column(String(16))  # nightly | supervisor | cli
+    requested_by: Mapped[int | None]  # the supervisor's staff id, when one asked
+    first_day: Mapped[date]
+    days: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done | failed
+    progress: Mapped[float] = mapped_column(default=0.0)  # 0..1
+    message: Mapped[str] = mapped_column(Text, default="")
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)  # targets, model, forecast parameters, shifts, queues
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # forecast error, rosters, people
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    intervals: Mapped[list[StaffingInterval]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class StaffingInterval(Base):
+    """One queue's interval in a run: the forecast, the seats it needs, the roster's cover."""
+
+    __tablename__ = "staffing_intervals"
+    __table_args__ = (UniqueConstraint("run_id", "queue", "day", "slot"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("staffing_runs.id", ondelete="CASCADE"), index=True)
+    queue: Mapped[str] = mapped_column(String(40))
+    day: Mapped[date]
+    slot: Mapped[int]  # interval of the day, from 0 at midnight (hospital time)
+    calls: Mapped[float]
+    aht: Mapped[float]
+    traffic: Mapped[float]
+    seats: Mapped[int]  # required; when not met, the seat cap tried
+    met: Mapped[bool]
+    service_level: Mapped[float | None]
+    occupancy: Mapped[float | None]
+    asa: Mapped[float | None]
+    abandon: Mapped[float | None]
+    people: Mapped[float]  # seats / (1 - shrinkage)
+    rostered: Mapped[int | None]  # people on shift
+    roster_seats: Mapped[int | None]  # seats those people keep filled after shrinkage
+    roster_service_level: Mapped[float | None]
+
+    run: Mapped[StaffingRun] = relationship(back_populates="intervals")
+
+
+class StaffingShift(Base):
+    """People the roster puts on one shift pattern."""
+
+    __tablename__ = "staffing_shifts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("staffing_runs.id", ondelete="CASCADE"), index=True)
+    queue: Mapped[str] = mapped_column(String(40))
+    day: Mapped[date]
+    start_minute: Mapped[int]
+    hours: Mapped[float]
+    people: Mapped[int]
 # ---- staff and the access audit (issue 4 foundation) ----
 
 
