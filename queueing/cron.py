@@ -5,7 +5,9 @@
 
 - `send_reminders` once a day at booking.reminder_time, hospital time (the
   reminders for tomorrow's appointments);
-- `requeue_stuck_sms` every 5 minutes.
+- `requeue_stuck_sms` every 5 minutes;
+- `replay_spool` every minute: call records spooled while Redis was away
+  (queueing.recording), written once Redis (and so this scheduler) is back.
 
 RQ matches a cron expression against the *scheduler process's local time*
 (rq/cron.py runs croniter on `now().astimezone()`), which is neither UTC nor
@@ -25,10 +27,12 @@ from rq import cron
 
 from queueing import ROUTINE, context, queue_name
 from queueing.jobs import requeue_stuck_sms, send_reminders
+from queueing.recording import RECORDS, replay_spool
 from settings import Settings
 
 REMINDERS_TIMEOUT = 15 * 60
 SWEEP_EVERY = 5 * 60
+REPLAY_EVERY = 60
 
 
 def reminder_cron(settings: Settings, day: date | None = None) -> str:
@@ -45,6 +49,8 @@ def register(settings: Settings) -> None:
         send_reminders, routine, cron=reminder_cron(settings), job_timeout=REMINDERS_TIMEOUT, name="send_reminders"
     )
     cron.register(requeue_stuck_sms, routine, interval=SWEEP_EVERY, job_timeout=120, name="requeue_stuck_sms")
+    records = queue_name(settings.env.redis_prefix, RECORDS)
+    cron.register(replay_spool, records, interval=REPLAY_EVERY, job_timeout=300, name="replay_spool")
 
 
 register(context.get().settings)

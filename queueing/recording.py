@@ -240,3 +240,21 @@ def _open_call(session, payload: dict[str, Any]) -> None:
 
 def _events(rows: list[list[Any]]) -> list[calls.Event]:
     return [calls.Event(int(seq), datetime.fromisoformat(at), kind, detail or {}) for seq, at, kind, detail in rows]
+
+
+# ---- failed for good ----------------------------------------------------------------------------
+
+
+def failed_jobs(connection, prefix: str) -> list:
+    queue = Queue(records_queue_name(prefix), connection=connection)
+    registry = queue.failed_job_registry
+    return [job for job in (queue.fetch_job(job_id) for job_id in registry.get_job_ids()) if job is not None]
+
+
+def retry_failed(connection, prefix: str) -> int:
+    """What `rq requeue --all --queue <prefix>records` does, with the project's settings."""
+    registry = Queue(records_queue_name(prefix), connection=connection).failed_job_registry
+    job_ids = registry.get_job_ids()
+    for job_id in job_ids:
+        registry.requeue(job_id)
+    return len(job_ids)

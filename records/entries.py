@@ -25,9 +25,7 @@ LEAVING = {
     "callback_requested": "callback",
     "voicemail": "voicemail",
 }
-QUEUE_KINDS = frozenset(
-    {"enqueue", "offer", "missed_offer", "transfer", "talk_end", "wrap_up_end", "survey", *LEAVING}
-)
+QUEUE_KINDS = frozenset({"enqueue", "offer", "missed_offer", "transfer", "talk_end", "wrap_up_end", "survey", *LEAVING})
 
 
 class EventLike(Protocol):
