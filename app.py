@@ -46,14 +46,18 @@ def create_app(
     app.extensions["hotline"] = Hotline(settings, Path(app.instance_path), clock)
     app.teardown_appcontext(close_db)
 
+    import accounts
+
+    accounts.init_app(app, settings, Path(app.instance_path))
+
+    from ivr.sms import bp as sms_blueprint
     from ivr.webhooks import bp as ivr_blueprint
     from ivr.webhooks import not_found
 
-    app.register_blueprint(ivr_blueprint)
-
-    from ivr.sms import bp as sms_blueprint
-
-    app.register_blueprint(sms_blueprint)
+    # Twilio authenticates with X-Twilio-Signature, not with a browser's CSRF token.
+    for blueprint in (ivr_blueprint, sms_blueprint):
+        app.extensions["csrf"].exempt(blueprint)
+        app.register_blueprint(blueprint)
 
     @app.errorhandler(404)
     @app.errorhandler(405)

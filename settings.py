@@ -307,6 +307,15 @@ class Records(Frozen):
         return self.queues.get(queue, self.targets)
 
 
+class Accounts(Frozen):
+    """Staff logins: how long a session lasts, and how many wrong passwords are allowed."""
+
+    idle_minutes: int = Field(30, ge=1, le=24 * 60)  # no request for this long: log in again
+    session_hours: int = Field(12, ge=1, le=24)  # at most this long after logging in
+    failed_logins: int = Field(5, ge=1, le=50)  # per username, then a pause
+    lockout_minutes: int = Field(15, ge=1)
+
+
 class Twilio(Frozen):
     caller_id: PhoneNumber
     status_events: tuple[str, ...] = ("completed",)
@@ -322,6 +331,8 @@ class Environment(Frozen):
     public_base_url: str | None = None
     twilio_api_base: str | None = None  # the local carrier emulator, e.g. http://127.0.0.1:5055
     redis_prefix: str = "hotline:"
+    # Signs the staff's session cookies; None: a random key kept in instance/secret_key.
+    secret_key: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Environment:
@@ -338,6 +349,7 @@ class Settings(Frozen):
     seats: Seats
     booking: Booking = Booking()
     identification: Identification = Identification()
+    accounts: Accounts = Accounts()
     twilio: Twilio
     records: Records = Records()
     env: Environment = Environment()

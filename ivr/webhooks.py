@@ -128,10 +128,13 @@ def _language() -> str:
 
 
 def _int(value: str | None) -> int | None:
+    """A count the carrier sent, or None: sequence numbers and durations are never negative
+    and fit a database INTEGER (a forged 2150000000 must not reach PostgreSQL)."""
     try:
-        return int(value) if value is not None and value.strip() else None
+        number = int(value) if value is not None and value.strip() else None
     except ValueError:
         return None
+    return number if number is not None and 0 <= number < 2**31 else None
 
 
 def _conversation(call_sid: str, lang: str) -> Conversation:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
     CheckConstraint,
@@ -353,6 +354,44 @@ class PatientNote(Base):
     appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"))
 
     appointment: Mapped[Appointment | None] = relationship()
+
+
+# ---- staff and the access audit (issue 4 foundation) ----
+
+
+class Staff(UserMixin, Base):
+    """A person who logs in: an agent at a seat, a supervisor, or an administrator."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))  # agent | supervisor | admin
+    # werkzeug's salted scrypt hash; never the password itself.
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+    @property
+    def is_active(self) -> bool:  # flask_login refuses inactive accounts
+        return self.active
+
+
+class AuditEntry(Base):
+    """Who looked at a patient's file (or a recording), when, and why: health data is audited."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))  # view_file | search | play_recording | export ...
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    call_sid: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+
+    staff: Mapped[Staff] = relationship()
 
 
 # ---- call records and supervisor views (issue 5) ----
