@@ -37,12 +37,19 @@ def make_call(
         if result == "answer":
             events.append(("offer", {"queue": queue, "agent_id": agent_id}, 3 + wait / 2))
             events.append(("answer", {"queue": queue, "agent_id": agent_id, "waited": wait}, 3 + wait))
-            events.append(("talk_end", {"queue": queue, "agent_id": agent_id, "talk": talk, "hold": 0}, 3 + wait + talk))
+            events.append(
+                ("talk_end", {"queue": queue, "agent_id": agent_id, "talk": talk, "hold": 0}, 3 + wait + talk)
+            )
             kwargs = {"queue": queue, "agent_id": agent_id, "wrap_up": wrap_up, "disposition": disposition}
             events.append(("wrap_up_end", kwargs, 3 + wait + talk + wrap_up))
             end = left + timedelta(seconds=talk)
         elif voicemail:
-            detail = {"queue": queue, "recording_sid": f"RE{sid}", "recording_url": f"/recordings/{sid}.mp3", "duration": 12}
+            detail = {
+                "queue": queue,
+                "recording_sid": f"RE{sid}",
+                "recording_url": f"/recordings/{sid}.mp3",
+                "duration": 12,
+            }
             events.append(("voicemail", detail, 3 + wait))
             end = left + timedelta(seconds=15)
         else:

@@ -80,7 +80,9 @@ def test_the_log_filters_and_pages_newest_first(client, a_morning, agent, app):
         response = client.get(url)
         seen += sids(response)
         html = response.get_data(as_text=True)
-        url = html.split('class="next" href="')[1].split('"')[0].replace("&amp;", "&") if 'class="next"' in html else None
+        url = (
+            html.split('class="next" href="')[1].split('"')[0].replace("&amp;", "&") if 'class="next"' in html else None
+        )
     assert seen == ["CA-a5", "CA-a4", "CA-a3", "CA-a2", "CA-a1"]
 
 
