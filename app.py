@@ -62,6 +62,10 @@ def create_app(
         app.extensions["csrf"].exempt(blueprint)
         app.register_blueprint(blueprint)
 
+    from ivr.agents.api import bp as agent_api_blueprint  # the seats (issue 4)
+
+    app.register_blueprint(agent_api_blueprint)
+
     @app.errorhandler(404)
     @app.errorhandler(405)
     def twiml_for_lost_webhooks(error):

@@ -132,6 +132,13 @@ class Hotline:
             self.redis, env.redis_prefix, self.settings.dialogue.call_state_ttl_seconds, recorder=self.recorder
         )
 
+    @cached_property
+    def acd(self):
+        """The automatic call distributor (ivr/agents/acd.py): routing state in Redis."""
+        from ivr.agents.acd import ACD
+
+        return ACD(self.redis, self.settings.env.redis_prefix, self.settings.routing)
+
     def directory(self) -> Directory:
         """The directory snapshot, reloaded when older than directory_cache_seconds (or
         when the hospital day has changed).  Replacing one reference is atomic, so threads
@@ -139,7 +146,11 @@ class Hotline:
         now = self.now()
         current = self._directory
         age = self.settings.dialogue.directory_cache_seconds
-        if current is None or (now - current.loaded_at).total_seconds() >= age or current.loaded_at.date() != now.date():
+        if (
+            current is None
+            or (now - current.loaded_at).total_seconds() >= age
+            or current.loaded_at.date() != now.date()
+        ):
             with self.sessions() as session:
                 current = self._directory = load_directory(session, now)
         return current

@@ -35,7 +35,7 @@ Language = Literal["zh", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh", "en")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Flows a menu option may lead to; each is a module in ivr/flows/.
-FLOWS = ("introduction", "departments", "doctors", "services", "person", "booking", "appointments")
+FLOWS = ("introduction", "departments", "doctors", "services", "person", "booking", "appointments", "complaint")
 KEYS = "0123456789*#"
 
 
@@ -321,6 +321,105 @@ class Twilio(Frozen):
     status_events: tuple[str, ...] = ("completed",)
 
 
+# ---- routing (issue 4) ----
+
+
+Skill = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
+class Tier(Frozen):
+    """After a caller has waited `after_seconds`, agents with a lower level of the queue's
+    skill (`min_level`), or agents with the skills of `overflow` queues, may take them."""
+
+    after_seconds: int = Field(ge=1, le=24 * 3600)
+    min_level: int | None = Field(None, ge=1, le=5)
+    overflow: tuple[str, ...] = ()
+
+
+class RoutingQueue(Frozen):
+    title: Localized
+    skill: Skill
+    min_level: int = Field(1, ge=1, le=5)  # at first only agents with at least this level
+    service_level_seconds: int = Field(20, ge=1, le=3600)  # T: answered within T counts as in service level
+    short_abandon_seconds: int = Field(5, ge=0, le=600)  # S: hang-ups sooner than S are not counted
+    wrap_up_seconds: int = Field(30, ge=0, le=3600)
+    max_wait_seconds: int = Field(600, ge=30, le=4 * 3600)
+    tiers: tuple[Tier, ...] = ()
+    departments: tuple[str, ...] = ()  # department codes whose '0' leads here
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers_in_order(cls, tiers: tuple[Tier, ...]) -> tuple[Tier, ...]:
+        waits = [tier.after_seconds for tier in tiers]
+        if waits != sorted(set(waits)):
+            raise ValueError(f"expected tiers in increasing after_seconds, got {waits}")
+        return tiers
+
+
+class Priorities(Frozen):
+    """Weights added to a caller's priority (higher is served first, before time waited)."""
+
+    complaint: int = Field(2, ge=0, le=100)
+    vip: int = Field(2, ge=0, le=100)
+    aged: int = Field(1, ge=0, le=100)
+    aged_from: int = Field(70, ge=0, le=130)  # years
+
+
+class Callbacks(Frozen):
+    retries: int = Field(2, ge=0, le=10)  # attempts after the first
+    spacing_seconds: int = Field(300, ge=10, le=24 * 3600)
+    ring_seconds: int = Field(30, ge=5, le=120)
+
+
+class Routing(Frozen):
+    queues: dict[str, RoutingQueue] = Field(min_length=1)
+    general_queue: str = "general"
+    booking_queue: str = "booking"
+    complaint_queue: str = "complaints"
+    english_queue: str = "english"
+    priorities: Priorities = Priorities()
+    offer_timeout_seconds: int = Field(15, ge=5, le=120)  # the agent's phone rings this long
+    reservation_expiry_seconds: int = Field(60, ge=10, le=600)  # no reservation outlives this
+    heartbeat_timeout_seconds: int = Field(45, ge=10, le=3600)
+    hold_message_seconds: int = Field(30, ge=10, le=600)  # position and wait said again this often
+    hold_music_url: str | None = None  # played between messages (else a pause)
+    sweep_seconds: int = Field(5, ge=1, le=60)
+    recent_answers: int = Field(20, ge=3, le=500)  # answers the estimated wait is taken from
+    callback_key: str = "1"
+    voicemail_max_seconds: int = Field(120, ge=10, le=600)
+    callbacks: Callbacks = Callbacks()
+    dispositions: tuple[str, ...] = ("resolved", "information_given", "booked", "complaint", "escalated", "callback")
+
+    @field_validator("callback_key")
+    @classmethod
+    def _one_key(cls, value: str) -> str:
+        if len(value) != 1 or value not in KEYS:
+            raise ValueError(f"expected one phone key (0-9, * or #), got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _queues_connect(self) -> Routing:
+        for role in ("general_queue", "booking_queue", "complaint_queue", "english_queue"):
+            if getattr(self, role) not in self.queues:
+                raise ValueError(f"{role}: no queue called {getattr(self, role)!r} (queues: {sorted(self.queues)})")
+        seen: dict[str, str] = {}
+        for name, queue in self.queues.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", name):
+                raise ValueError(f"queues.{name}: expected a lower-case name (letters, digits, _)")
+            for index, tier in enumerate(queue.tiers):
+                for other in tier.overflow:
+                    if other not in self.queues or other == name:
+                        raise ValueError(f"queues.{name}.tiers[{index}].overflow: no other queue called {other!r}")
+            for code in queue.departments:
+                if code in seen:
+                    raise ValueError(f"queues.{name}.departments: {code!r} is already in queue {seen[code]!r}")
+                seen[code] = name
+        return self
+
+    def queue_for_department(self, code: str | None) -> str | None:
+        return next((name for name, queue in self.queues.items() if code and code in queue.departments), None)
+
+
 class Environment(Frozen):
     """Secrets and endpoints; never in config.yaml."""
 
@@ -351,6 +450,7 @@ class Settings(Frozen):
     identification: Identification = Identification()
     accounts: Accounts = Accounts()
     twilio: Twilio
+    routing: Routing
     records: Records = Records()
     env: Environment = Environment()
 

@@ -167,7 +167,7 @@ def menu_path(events: Iterable[CallEvent | Event]) -> str:
 
 def outcome(events: Iterable[CallEvent | Event]) -> str:
     kinds = {event.kind for event in events}
-    if "transfer" in kinds:
+    if kinds & {"transfer", "to_person", "enqueue"}:  # asked for a person (issue 4: the seats' queue)
         return "transferred"
     if "error" in kinds:
         return "error"

@@ -394,6 +394,36 @@ class AuditEntry(Base):
     staff: Mapped[Staff] = relationship()
 
 
+# ---- seats: agent skills and wrap-ups (issue 4) ----
+
+
+class AgentSkill(Base):
+    """What an agent can take: a skill (a queue's, config routing.queues.*.skill) at a level
+    from 1 (can help) to 5 (expert).  Queues offer callers to higher levels first."""
+
+    __tablename__ = "agent_skills"
+    __table_args__ = (UniqueConstraint("staff_id", "skill"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    skill: Mapped[str] = mapped_column(String(32))
+    level: Mapped[int]
+
+
+class WrapUp(Base):
+    """What an agent recorded after a call: a disposition from config and notes."""
+
+    __tablename__ = "wrap_ups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    queue: Mapped[str] = mapped_column(String(32))
+    disposition: Mapped[str] = mapped_column(String(32))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime]
+
+
 # ---- call records and supervisor views (issue 5) ----
 
 
