@@ -44,6 +44,17 @@ def a_morning(db, agent):
     make_call(db, "CA-a5", OPEN + timedelta(minutes=45), wait=50, result="abandon", voicemail=True)
 
 
+def queue(board: dict, name: str) -> dict:
+    return next(row for row in board["queues"] if row["name"] == name)
+
+
+def join_queue(app, call_sid: str, name: str, at) -> None:
+    """A caller joins a queue as the seats' flow does it: in the ACD, and as a queue event."""
+    hotline = app.extensions["hotline"]
+    assert hotline.acd.enqueue(call_sid, name, priority=0, now=at.timestamp())
+    hotline.calls.add_events(call_sid, at, [("enqueue", {"queue": name, "priority": 0})])
+
+
 def sids(response) -> list[str]:
     html = response.get_data(as_text=True)
     return [part.split('"')[0] for part in html.split('data-call="')[1:]]
@@ -137,16 +148,16 @@ def test_the_csv_holds_the_filtered_set_and_the_export_is_audited(client, a_morn
 def test_the_wallboard_counts_today_per_queue(client, a_morning, app, records_worker, clock):
     clock.now = OPEN + timedelta(hours=1)
     board = client.get("/supervisor/wallboard.json").get_json()
-    (general,) = board["queues"]
+    general = queue(board, "general")
     # Answered 8 s (in T) and 30 s (late); abandoned 12 s, and 50 s to voicemail (a flow-out).
     assert (general["offered"], general["answered"], general["abandoned"], general["waiting"]) == (4, 2, 1, 0)
     assert general["service_level"] == pytest.approx(1 / 3)
     assert general["abandon_rate"] == pytest.approx(1 / 4)
-    hotline = app.extensions["hotline"]
-    hotline.calls.add_events("CA-new", clock.now - timedelta(seconds=40), [("enqueue", {"queue": "general"})])
+    join_queue(app, "CA-new", "general", clock.now - timedelta(seconds=40))
     records_worker.work()
-    (general,) = client.get("/supervisor/wallboard.json").get_json()["queues"]
+    general = queue(client.get("/supervisor/wallboard.json").get_json(), "general")
     assert (general["waiting"], general["longest_wait"]) == (1, 40)
+    assert general["title"]["zh"] == "综合咨询"  # the ACD's live view, with the queue's title
 
 
 def test_reports_by_interval_day_queue_and_agent_with_charts_and_csv(client, a_morning, agent):

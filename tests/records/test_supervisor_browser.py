@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import OPEN
 from tests.records.helpers import make_call
+from tests.records.test_supervisor import join_queue
 from tests.web import log_in_page, make_staff
 
 
@@ -58,7 +59,7 @@ def test_the_wallboard_updates_itself_when_a_caller_joins_a_queue(
     expect(row.locator(".offered")).to_have_text("2")
     url_before = page.url
 
-    hotline.calls.add_events("CA-b4", clock.now - timedelta(seconds=30), [("enqueue", {"queue": "general"})])
+    join_queue(app, "CA-b4", "general", clock.now - timedelta(seconds=30))
     records_worker.work()
     expect(row.locator(".waiting")).to_have_text("1", timeout=10_000)
     expect(row.locator(".longest")).to_have_text("30 s")
