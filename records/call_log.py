@@ -190,15 +190,6 @@ def agents(session: Session) -> list[Staff]:
     )
 
 
-def queue_names(session: Session) -> list[str]:
-    return list(session.scalars(select(QueueEntry.queue).distinct().order_by(QueueEntry.queue)))
-
-
-def dispositions(session: Session) -> list[str]:
-    query = select(QueueEntry.disposition).where(QueueEntry.disposition.is_not(None)).distinct()
-    return list(session.scalars(query.order_by(QueueEntry.disposition)))
-
-
 # ---- the entries behind the reports and the wallboard ----------------------------------------------
 
 
@@ -232,6 +223,17 @@ def clip(entries: list[QueueEntry], start: datetime, end: datetime) -> list:
             )
         )
     return clipped
+
+
+def callback_requests(session: Session, start: datetime, end: datetime) -> list[tuple[str, datetime, datetime | None]]:
+    """Callbacks requested in [start, end): (CallSid, requested at, answered at or None)."""
+    query = (
+        select(CallRecord.call_sid, QueueEntry.left_at, QueueEntry.answered_at)
+        .join(CallRecord, CallRecord.id == QueueEntry.call_id)
+        .where(QueueEntry.result == "callback", QueueEntry.left_at >= start, QueueEntry.left_at < end)
+        .order_by(QueueEntry.left_at)
+    )
+    return [(row.call_sid, row.left_at, row.answered_at) for row in session.execute(query)]
 
 
 def waiting_entries(session: Session) -> list[QueueEntry]:

@@ -105,6 +105,11 @@ def _apply(entries: list[Entry], event: EventLike) -> None:
             if event.kind == "answer":
                 entry.answered_at = event.at
                 entry.agent_id = _int(detail.get("agent_id"))
+        elif event.kind == "answer" and entry.result == "callback" and entry.answered_at is None:
+            # The agent reached the patient on the callback: the request is answered, and
+            # the entry stays a flow-out for the queue's figures.
+            entry.answered_at = event.at
+            entry.agent_id = _int(detail.get("agent_id"))
     elif event.kind == "transfer":
         if entry.result == "waiting":
             _leave(entry, "transferred", event.at, None)

@@ -66,8 +66,8 @@ def calls():
         reason=reason,
         names=names,
         agents=call_log.agents(db),
-        queues=call_log.queue_names(db),
-        dispositions=call_log.dispositions(db),
+        queues=list(app.settings.routing.queues),
+        dispositions=app.settings.routing.dispositions,
         outcomes=call_log.OUTCOMES,
         zone=app.settings.hospital.zone,
         mask=mask,
@@ -296,7 +296,7 @@ def reports():
         [agents[a].answered for a in agent_ids],
         "每位坐席接听量 Answered per agent",
     )
-    rules = _service_rules(app.now())
+    rules = _service_rules(db, begin, finish, app.now())
     return render_template(
         "supervisor/reports.html",
         start=start, end=end, minutes=minutes, queue=queue, total=total,
@@ -305,7 +305,7 @@ def reports():
         queues=sorted(queues.items()),
         agents=[(names.get(a, str(a)), agents[a]) for a in agent_ids],
         chart=chart, agent_chart=agent_chart, rules=rules,
-        queue_names=call_log.queue_names(db),
+        queue_names=list(app.settings.routing.queues),
         csv_url=lambda table: _with_args(format="csv", table=table),
         settings=settings,
     )  # fmt: skip
@@ -353,10 +353,21 @@ def _sum(rows: Iterable[metrics.Figures]) -> metrics.Figures:
     return total
 
 
-def _service_rules(now: datetime) -> list[tuple[object, metrics.RuleResult | None]]:
-    """Each configured hospital rule with its result, or None where this installation
-    has no record of what it times yet (the area that owns it is not installed)."""
-    return [(rule, None) for rule in hotline().settings.records.service_rules]
+def _service_rules(db, start: datetime, end: datetime, now: datetime) -> list[tuple[object, metrics.RuleResult | None]]:
+    """Each configured hospital rule with its result over the report's period, or None
+    where this installation keeps no record of what the rule times."""
+    results = []
+    for rule in hotline().settings.records.service_rules:
+        items = _rule_items(db, rule.source, start, end)
+        within = timedelta(seconds=rule.within_seconds)
+        results.append((rule, None if items is None else metrics.service_rule(rule.name.en, within, items, now)))
+    return results
+
+
+def _rule_items(db, source: str, start: datetime, end: datetime) -> list[metrics.Item] | None:
+    if source == "callbacks":
+        return [metrics.Item(sid, asked, done) for sid, asked, done in call_log.callback_requests(db, start, end)]
+    return None  # complaints, results notices, consultations: kept by areas not on this installation
 
 
 # ---- access audit ----------------------------------------------------------------------------------------

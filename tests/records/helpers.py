@@ -21,7 +21,7 @@ def make_call(
     agent_id: int | None = None,
     talk: float = 60,
     wrap_up: float = 30,
-    disposition: str | None = "information",
+    disposition: str | None = "information_given",
     voicemail: bool = False,
 ) -> None:
     """A finished call: the voice menus, then (with `queue`) a wait ending in `result`."""

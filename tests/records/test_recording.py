@@ -98,11 +98,13 @@ def test_flow_outs_and_events_without_an_entry():
             ev(0, "answer", 1, queue="general", agent_id=1),  # its enqueue never came: ignored
             ev(1, "enqueue", 2, queue="general"),
             ev(31, "callback_requested", 3, queue="general", waited=30),
-            ev(40, "enqueue", 4, queue="general"),
-            ev(100, "queue_timeout", 5, queue="general", waited=60),
+            ev(40, "enqueue", 4, queue="complaints"),
+            ev(100, "queue_timeout", 5, queue="complaints", waited=60),
+            ev(3600, "answer", 6, queue="general", agent_id=4),  # the agent reached the patient on the callback
         ]
     )
     assert [(e.result, e.waited) for e in built] == [("callback", 30), ("timeout", 60)]
+    assert (built[0].answered_at, built[0].agent_id) == (OPEN + timedelta(seconds=3600), 4)
     assert entries.outcome(built, "self_service") == "callback"
     assert entries.outcome([], "transferred") == "transferred"
 

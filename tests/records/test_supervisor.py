@@ -37,7 +37,7 @@ def agent(app):
 
 @pytest.fixture
 def a_morning(db, agent):
-    make_call(db, "CA-a1", OPEN, phone=MS_WANG_PHONE, wait=8, agent_id=agent.id, disposition="booking")
+    make_call(db, "CA-a1", OPEN, phone=MS_WANG_PHONE, wait=8, agent_id=agent.id, disposition="booked")
     make_call(db, "CA-a2", OPEN + timedelta(minutes=5), wait=30, agent_id=agent.id)
     make_call(db, "CA-a3", OPEN + timedelta(minutes=10), wait=12, result="abandon")
     make_call(db, "CA-a4", OPEN + timedelta(minutes=40), queue=None)
@@ -75,7 +75,7 @@ def test_the_log_filters_and_pages_newest_first(client, a_morning, agent, app):
     assert sids(client.get("/supervisor/calls?outcome=voicemail")) == ["CA-a5"]
     assert sids(client.get("/supervisor/calls?outcome=self_service")) == ["CA-a4"]
     assert sids(client.get(f"/supervisor/calls?agent={agent.id}")) == ["CA-a2", "CA-a1"]
-    assert sids(client.get("/supervisor/calls?disposition=booking")) == ["CA-a1"]
+    assert sids(client.get("/supervisor/calls?disposition=booked")) == ["CA-a1"]
     assert sids(client.get("/supervisor/calls?phone=13800138000")) == ["CA-a1"]
     assert sids(client.get("/supervisor/calls?queue=general&outcome=answered")) == ["CA-a2", "CA-a1"]
     day = OPEN.date().isoformat()
@@ -116,7 +116,7 @@ def test_the_call_detail_shows_the_timeline_and_is_audited(client, a_morning, db
     assert "王秀英" in html and "M00000001" in html
     for kind in ("menu", "key", "enqueue", "offer", "answer", "talk_end", "wrap_up_end"):
         assert f'class="event {kind}"' in html, kind
-    assert "坐席小李" in html and "booking" in html
+    assert "坐席小李" in html and "booked" in html
     db.rollback()
     (entry,) = db.scalars(select(AuditEntry).where(AuditEntry.action == "view_file")).all()
     assert (entry.staff_id, entry.call_sid, entry.reason, entry.patient_id) == (supervisor.id, "CA-a1", "质检", 1)
@@ -180,3 +180,28 @@ def test_the_audit_view_lists_who_looked_at_what_and_why(client, a_morning, supe
     html = client.get("/supervisor/audit?action=view_file").get_data(as_text=True)
     assert "家属投诉" in html and "主管甲" in html and "M00000001 王**" in html
     assert "王秀英" not in html  # the audit list shows the record number, not the whole name
+
+
+def test_the_callback_rule_lists_callbacks_not_returned_in_time(client, db, clock):
+    from records import calls as call_records
+    from records.db import begin_write
+
+    def callback(sid, answered_after):
+        events = [call_records.Event(1, OPEN, "enqueue", {"queue": "general"}),
+                  call_records.Event(2, OPEN + timedelta(seconds=40), "callback_requested", {"queue": "general", "waited": 40})]  # fmt: skip
+        if answered_after is not None:
+            detail = {"queue": "general", "agent_id": 1}
+            events.append(call_records.Event(3, OPEN + answered_after, "answer", detail))
+        begin_write(db)
+        call_records.record_events(db, sid, events, OPEN)
+        db.commit()
+
+    callback("CA-cb-soon", timedelta(hours=2))
+    callback("CA-cb-late", timedelta(hours=30))
+    callback("CA-cb-never", None)
+    clock.now = OPEN + timedelta(days=2)
+    html = client.get(f"/supervisor/reports?start={OPEN.date().isoformat()}").get_data(as_text=True)
+    row = html.split("回电请求24小时内回复")[1].split("</tr>")[0]
+    cells = [cell.split(">", 1)[1].split("<")[0] for cell in row.split("<td")[1:]]
+    assert cells == ["1", "2", "0", "CA-cb-late, CA-cb-never"]
+    assert "No complaints records on this installation yet" in html
