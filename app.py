@@ -49,6 +49,9 @@ def create_app(
     import accounts
 
     accounts.init_app(app, settings, Path(app.instance_path))
+    import supervisor
+
+    supervisor.init_app(app)
 
     from ivr.sms import bp as sms_blueprint
     from ivr.webhooks import bp as ivr_blueprint

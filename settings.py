@@ -363,6 +363,51 @@ class Staffing(Frozen):
 
     def queue(self, name: str) -> StaffingQueue | None:
         return next((q for q in self.queues if q.name == name), None)
+class QueueTargets(Frozen):
+    """A queue's thresholds for the contact-centre figures (queueing.metrics)."""
+
+    service_level_seconds: float = Field(20, gt=0)  # T: answered within this is 'in service level'
+    short_abandon_seconds: float = Field(5, ge=0)  # S: hung up within this is a short abandon
+    service_level_target: float = Field(0.8, gt=0, le=1)  # drawn on the charts
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d)\s*$")
+
+
+def _duration(value: str) -> str:
+    if not _DURATION.match(str(value)):
+        raise ValueError(f"expected a duration such as 45m, 1h, 24h or 3d, got {value!r}")
+    return str(value).strip()
+
+
+class ServiceRule(Frozen):
+    """A hospital promise, reported as met or missed: 'complaints answered within 3 days'."""
+
+    name: Localized
+    source: Literal["complaints", "results_notices", "consultations", "callbacks"]
+    within: Annotated[str, AfterValidator(_duration)]
+
+    @property
+    def within_seconds(self) -> float:
+        number, unit = _DURATION.match(self.within).groups()
+        return float(number) * {"m": 60, "min": 60, "h": 3600, "d": 86400}[unit]
+
+
+class Records(Frozen):
+    """Call records, the call log, the wallboard and the reports (issue 5)."""
+
+    report_interval_minutes: Literal[15, 30] = 30
+    targets: QueueTargets = QueueTargets()  # every queue, unless named in `queues`
+    queues: dict[str, QueueTargets] = {}
+    service_rules: tuple[ServiceRule, ...] = ()
+    page_size: int = Field(50, ge=10, le=500)
+    wallboard_refresh_seconds: int = Field(5, ge=1, le=300)
+    workers: int = Field(2, ge=1, le=32)  # `flask worker --records` without --count
+
+    def targets_for(self, queue: str) -> QueueTargets:
+        return self.queues.get(queue, self.targets)
+
+
 class Accounts(Frozen):
     """Staff logins: how long a session lasts, and how many wrong passwords are allowed."""
 
@@ -555,6 +600,7 @@ class Settings(Frozen):
     twilio: Twilio
     routing: Routing
     console: Console = Console()
+    records: Records = Records()
     env: Environment = Environment()
 
     @model_validator(mode="after")

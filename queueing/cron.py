@@ -9,6 +9,8 @@
 - `escalate_overdue_cases` every console.overdue_sweep_minutes (complaints past their deadline);
 - `nightly_staffing` once a day at staffing.nightly_at, hospital time (forecast,
   seats and rosters for the coming staffing.horizon_days).
+- `replay_spool` every minute: call records spooled while Redis was away
+  (queueing.recording), written once Redis (and so this scheduler) is back.
 
 RQ matches a cron expression against the *scheduler process's local time*
 (rq/cron.py runs croniter on `now().astimezone()`), which is neither UTC nor
@@ -29,11 +31,13 @@ from rq import cron
 from queueing import ROUTINE, context, queue_name
 from queueing.complaints import escalate_overdue_cases
 from queueing.jobs import requeue_stuck_sms, send_reminders
+from queueing.recording import RECORDS, replay_spool
 from queueing.staffing_jobs import STAFFING_TIMEOUT, nightly_staffing
 from settings import Settings
 
 REMINDERS_TIMEOUT = 15 * 60
 SWEEP_EVERY = 5 * 60
+REPLAY_EVERY = 60
 
 
 def reminder_cron(settings: Settings, day: date | None = None) -> str:
@@ -69,6 +73,8 @@ def register(settings: Settings) -> None:
         job_timeout=STAFFING_TIMEOUT,
         name="nightly_staffing",
     )
+    records = queue_name(settings.env.redis_prefix, RECORDS)
+    cron.register(replay_spool, records, interval=REPLAY_EVERY, job_timeout=300, name="replay_spool")
 
 
 register(context.get().settings)
