@@ -34,10 +34,9 @@ def call_status() -> Response:
     db = get_db()
     found = aftercare.task(db, int(task_id))
     if found is not None:
-        # A call nobody answered never reached a step: its record is opened here, on the patient's file.
-        begin_write(db)
-        calls.open_call(
-            db,
+        # A call nobody answered never reached a step: its record is opened here, on the
+        # patient's file (a worker writes it; opening twice is harmless).
+        app.recorder.open_call(
             call_sid=call_sid,
             from_number=request.values.get("From", ""),
             to_number=request.values.get("To", ""),
@@ -46,7 +45,7 @@ def call_status() -> Response:
             at=app.now(),
             direction=request.values.get("Direction", "outbound-api"),
         )
-        db.commit()
+    db.rollback()
     webhooks.status()  # the call record, its events and status, like any call
     if status not in calls.FINAL_STATUSES:
         return Response(status=204)

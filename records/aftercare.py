@@ -561,13 +561,13 @@ def survey_score(
     score: int,
     agent_id: int | None,
     queue: str | None,
+    patient_id: int | None,
     now: datetime,
 ) -> SurveyResponse:
     """The caller's score for this call (a second key press replaces the first)."""
     found = db.scalar(select(SurveyResponse).where(SurveyResponse.call_sid == call_sid))
     if found is None:
-        record = db.scalar(select(CallRecord).where(CallRecord.call_sid == call_sid))
-        found = SurveyResponse(call_sid=call_sid, patient_id=record.patient_id if record else None, at=now)
+        found = SurveyResponse(call_sid=call_sid, patient_id=patient_id, at=now)
         db.add(found)
     found.score, found.agent_id, found.queue = score, agent_id, queue
     db.flush()

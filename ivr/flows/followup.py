@@ -26,7 +26,7 @@ from extensions import hotline
 from ivr import speaking
 from ivr.dialogue import Choice, Conversation, Line, Target, step
 from ivr.flows.identify import _month_day
-from records import aftercare, calls
+from records import aftercare
 from records.db import begin_write
 from records.models import FollowUpTask
 from records.patients import CallerMatch, to_e164
@@ -234,16 +234,18 @@ def _say_and_hang_up(conversation: Conversation, *lines: Line) -> VoiceResponse:
 
 
 def _open_record(conversation: Conversation, found: FollowUpTask) -> None:
-    """The call's record, linked to the patient (the status callback completes it)."""
+    """The call's record, linked to the patient (written by a worker, queueing.recording;
+    the status callback completes it), and the call on the task."""
     form = conversation.form
-    calls.open_call(
-        conversation.db,
-        call_sid=conversation.call_sid,
-        from_number=form.get("From", ""),
-        to_number=form.get("To", ""),
-        caller=CallerMatch(None, (found.patient_id,)),
-        language=conversation.lang,
-        at=conversation.now,
-        direction=form.get("Direction", "outbound-api"),
-    )
+    recorder = conversation.calls.recorder
+    if recorder is not None:
+        recorder.open_call(
+            call_sid=conversation.call_sid,
+            from_number=form.get("From", ""),
+            to_number=form.get("To", ""),
+            caller=CallerMatch(None, (found.patient_id,)),
+            language=conversation.lang,
+            at=conversation.now,
+            direction=form.get("Direction", "outbound-api"),
+        )
     aftercare.attempt_placed(conversation.db, found, conversation.call_sid)

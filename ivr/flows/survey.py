@@ -89,6 +89,7 @@ def score(conversation: Conversation, queue: str = "", agent: str = "", value: s
         score=int(value),
         agent_id=agent_id,
         queue=queue or None,
+        patient_id=_patient(conversation),
         now=conversation.now,
     )
     db.commit()
@@ -190,9 +191,15 @@ def _served_by(conversation: Conversation, queue: str, agent: str) -> tuple[str,
 
 
 def _patient(conversation: Conversation) -> int | None:
-    """Whose call this is: the identified caller, or the one patient file the number belongs to."""
+    """Whose call this is: the identified caller, or the one patient file the number belongs
+    to (the call's state in Redis; else its record)."""
     try:
         identified = conversation.calls.identified(conversation.call_sid)
+        _number, matches = conversation.calls.matches(conversation.call_sid)
     except Exception:
-        identified = None
-    return identified or aftercare.call_patient(conversation.db, conversation.call_sid)
+        identified, matches = None, []
+    if identified:
+        return identified
+    if len(matches) == 1:
+        return matches[0]
+    return aftercare.call_patient(conversation.db, conversation.call_sid)

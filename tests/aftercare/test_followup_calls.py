@@ -32,7 +32,7 @@ def scheduled(worker) -> list[datetime]:
     return sorted(registry.get_scheduled_time(job_id) for job_id in registry.get_job_ids())
 
 
-def test_the_patient_identified_answers_every_question(db, worker, carrier, ms_wang_discharged):
+def test_the_patient_identified_answers_every_question(db, worker, carrier, ms_wang_discharged, records_worker):
     assert run_campaign(db) == "2026-10: created, 1 calls queued"
     call = answered(carrier, worker)
     heard = call.take_text()
@@ -52,6 +52,8 @@ def test_the_patient_identified_answers_every_question(db, worker, carrier, ms_w
     assert (task.status, task.attempts, task.flagged) == ("completed", 1, False)
     assert task.answers == {"feeling": "1", "medication": "1", "new_symptom": "2"}
     assert task.reached_at == OPEN and task.last_call_sid == call.sid
+    records_worker.work()  # the call's record, written by the records worker
+    db.rollback()
     record = db.scalar(select(CallRecord).where(CallRecord.call_sid == call.sid))
     assert record.patient_id == task.patient_id and record.status == "completed"
     note = db.scalar(select(PatientNote.text).where(PatientNote.kind == "followup"))

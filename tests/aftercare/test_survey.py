@@ -29,7 +29,9 @@ def after_an_agent(app, carrier, server, dial, number: str = "+8613912345678", *
     return call
 
 
-def test_a_score_and_a_comment_belong_to_the_call_the_agent_and_the_queue(app, db, carrier, server, dial):
+def test_a_score_and_a_comment_belong_to_the_call_the_agent_and_the_queue(
+    app, db, carrier, server, dial, records_worker
+):
     call = after_an_agent(app, carrier, server, dial)
     assert "请您对本次服务进行评价" in call.take_text()
     call.press("4")
@@ -41,6 +43,7 @@ def test_a_score_and_a_comment_belong_to_the_call_the_agent_and_the_queue(app, d
     call.press("#")
     assert "您的留言已收到" in call.take_text() and call.ended
 
+    records_worker.work()
     db.rollback()
     response = db.scalar(select(SurveyResponse).where(SurveyResponse.call_sid == call.sid))
     assert (response.score, response.agent_id, response.queue) == (4, 7, "general")

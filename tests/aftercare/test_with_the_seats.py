@@ -20,7 +20,7 @@ from tests.aftercare.conftest import MS_WANG_PHONE, add_discharges, tasks
 UNKNOWN = "+8613912345678"
 
 
-def test_the_caller_rates_the_agent_after_the_talk(dial, carrier, hotline, db):  # noqa: F811
+def test_the_caller_rates_the_agent_after_the_talk(dial, carrier, hotline, db, records_worker):  # noqa: F811
     on_duty(hotline, 1, {"general": 5})
     call = dial(UNKNOWN)
     call.take_text()
@@ -35,6 +35,7 @@ def test_the_caller_rates_the_agent_after_the_talk(dial, carrier, hotline, db): 
     call.take_text()
     call.press("2")
     assert "再见" in call.take_text() and call.ended
+    records_worker.work()
     db.rollback()
     response = db.scalar(select(SurveyResponse).where(SurveyResponse.call_sid == call.sid))
     assert (response.score, response.agent_id, response.queue) == (2, 1, "general")
