@@ -5,19 +5,22 @@ spaced times, never outside the calling hours; opt-outs are honoured."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import rq
 from sqlalchemy import select
 
 from queueing import ROUTINE, queue_name
+from queueing import aftercare as jobs
 from records import aftercare
 from records.db import begin_write
 from records.models import CallRecord, PatientNote
-from tests.aftercare.conftest import MS_WANG_PHONE, run_campaign, tasks
+from tests.aftercare.conftest import MS_WANG_PHONE, add_discharges, run_campaign, tasks
 from tests.conftest import OPEN
 from tests.test_sms import signed_post
 from tests.twiml import parse, spoken, verbs
+
+MR_LI_PHONE = "+8613910002000"
 
 
 def answered(carrier, worker, number: str = MS_WANG_PHONE):
@@ -201,3 +204,38 @@ def test_a_step_for_another_number_or_attempt_says_nothing_about_the_patient(
         form = {"CallSid": call.sid, "From": "+861065281000", "To": to, "Digits": "0502"}
         root = parse(signed_post(app, path, form).get_data())
         assert "王" not in spoken(root) and "问题" not in spoken(root) and verbs(root)[-1] == "Hangup"
+
+
+def test_an_english_speaking_patient_is_called_in_english(db, worker, carrier):
+    add_discharges(db, [("M00000002", "骨科病区", date(2026, 10, 5))])  # Mr Li: English
+    run_campaign(db)
+    call = answered(carrier, worker, MR_LI_PHONE)
+    heard = call.take_text()
+    assert "Minghu Demonstration Hospital" in heard and "Mr Li" in heard and "month and day of your birth" in heard
+    born = tasks(db)[0].patient.birth_date
+    call.press(f"{born.month:02d}{born.day:02d}#")
+    assert "3 short questions" in call.take_text()
+
+
+def test_the_sweeper_retries_a_call_whose_status_never_came_and_requeues_lost_jobs(
+    db, worker, carrier, clock, ms_wang_discharged
+):
+    run_campaign(db)
+    worker.work()
+    carrier.ringing(MS_WANG_PHONE)  # it rings, and the carrier never calls back (as if lost)
+    [task] = tasks(db)
+    assert task.status == "calling"
+    clock.now = OPEN + timedelta(minutes=31)
+    assert jobs.sweep_aftercare().startswith("0 calls")
+    [task] = tasks(db)
+    assert (task.status, task.last_result) == ("retry", "no_status")
+    assert scheduled(worker) == [OPEN.replace(hour=14)]  # 10:31 + 2 h is lunch: 14:00
+
+    # The retry's job is lost (Redis flushed): at 14:10 the sweeper queues the call again.
+    registry = rq.Queue(queue_name(worker.prefix, ROUTINE), connection=worker.connection).scheduled_job_registry
+    for job_id in registry.get_job_ids():
+        registry.remove(job_id)
+    clock.now = OPEN.replace(hour=14, minute=11)
+    assert jobs.sweep_aftercare().startswith("1 calls")
+    worker.work()
+    assert len([c for c in carrier.calls if c.to == MS_WANG_PHONE]) == 2
