@@ -260,12 +260,25 @@ def callback_requested(conversation: Conversation, queue: str) -> VoiceResponse:
             Target("queue", "unavailable", {"q": queue, "why": "busy"}), conversation.line("callback_no_number")
         )
     now = seats.epoch(conversation.now)
-    if not app.acd.entry(sid):  # asked from the voicemail-or-callback menu: join, as a callback
+    entry = app.acd.entry(sid)
+    if entry.get("state") not in ("waiting", "offered"):
+        # Asked from the voicemail-or-callback menu: join as a callback; a caller who waited
+        # until the maximum wait keeps the place they had.
         priority, patient_id, _ = _caller_priority(conversation, queue)
+        if entry.get("enqueued_at"):
+            queue, priority = entry.get("queue", queue), int(entry.get("priority") or priority)
         app.acd.remember_base_url(conversation.base_url)
-        if app.acd.enqueue(
-            sid, queue, priority=priority, now=now, patient_id=patient_id, caller=mask(number), lang=conversation.lang
-        ):
+        joined = float(entry.get("enqueued_at") or now)
+        added = app.acd.enqueue(
+            sid,
+            queue,
+            priority=priority,
+            now=joined,
+            patient_id=patient_id,
+            caller=mask(number),
+            lang=conversation.lang,
+        )
+        if added and not entry:
             conversation.event("enqueue", queue=queue, priority=priority)
     app.acd.set_callback_number(sid, number)
     gone = app.acd.leave(sid, now, "callback")
