@@ -30,7 +30,6 @@ import argparse
 import os
 import platform
 import random
-import statistics
 import sys
 import tempfile
 import threading
@@ -157,7 +156,6 @@ def offer_path(redis_url: str, calls: int) -> dict:
 
     from app import create_app
     from emulator import Carrier
-    from ivr.agents import seats
     from records import loader
     from records.db import make_engine, make_sessions, migrate
 
@@ -192,14 +190,18 @@ def offer_path(redis_url: str, calls: int) -> dict:
     http = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=http.serve_forever, daemon=True).start()
     server = f"http://127.0.0.1:{http.server_port}"
-    carrier.add_number(settings.hospital.main_number, voice_url=f"{server}/ivr/voice", status_callback=f"{server}/ivr/status")
+    carrier.add_number(
+        settings.hospital.main_number, voice_url=f"{server}/ivr/voice", status_callback=f"{server}/ivr/status"
+    )
     try:
         acd = hotline.acd
         now = hotline.now().timestamp()
         rng = random.Random(5)
         desks = [q for q in settings.routing.queues if q.startswith("desk")]
         for i in range(5000):  # the load: callers nobody here may take
-            acd.enqueue(f"CAload{i:05d}", rng.choice(desks), priority=rng.choice((0, 1, 2)), now=now - rng.uniform(0, 300))
+            acd.enqueue(
+                f"CAload{i:05d}", rng.choice(desks), priority=rng.choice((0, 1, 2)), now=now - rng.uniform(0, 300)
+            )
         for agent in range(1, 21):
             acd.set_state(agent, "available", now, name=f"agent{agent}", skills={"general": 3})
         to_ring, to_bridge = [], []

@@ -413,10 +413,10 @@ def bridged(conversation: Conversation, entry: str = "", agent: str = "") -> Voi
     if status in ("completed", "answered") and conversation.form.get("DialBridged") != "false":
         seats.talk_ended(app, entry, agent_id)
         return conversation.go(POST_CALL)
-    if status == "canceled":  # the caller hung up while the agent's phone rang
-        app.acd.release(entry, agent_id, seats.epoch(conversation.now), "caller_gone")
+    if status == "canceled":  # the caller hung up while the agent's phone rang: the agent is freed
         gone = app.acd.leave(entry, seats.epoch(conversation.now), "left")
-        conversation.event("abandon", queue=gone.queue, waited=round(gone.seconds))
+        if gone.detail["was"] in ("waiting", "offered"):
+            conversation.event("abandon", queue=gone.queue, waited=round(gone.seconds))
         seats.dispatch(app)
         return call_over()
     seats.offer_missed(app, entry, agent_id, status or "no-answer")

@@ -308,3 +308,17 @@ def test_max_wait_offers_voicemail_or_callback(dial, carrier, hotline, settings)
     call.press("2")
     assert "回电至尾号5 6 7 8的电话" in call.take_text()
     assert hotline.acd.entry(call.sid)["kind"] == "callback"
+
+
+def test_a_caller_who_hangs_up_while_the_agent_rings_frees_the_agent(dial, carrier, hotline):
+    on_duty(hotline, 1, {"general": 2})
+    call = dial(UNKNOWN)
+    call.press("0")
+    assert ringing(carrier, 1) is not None
+    call.wait(3)
+    call.hangup()
+    assert ringing(carrier, 1) is None
+    assert hotline.acd.agent(1)["state"] == "available"  # not 'missed': it was not the agent's doing
+    kind, detail = queue_events(hotline, call.sid)[-1]
+    assert kind == "abandon" and detail["queue"] == "general"
+    assert kinds(hotline, call.sid).count("abandon") == 1
