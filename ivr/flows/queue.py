@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 
+import redis
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.agents import routing as rule
@@ -155,7 +156,19 @@ def hold_again(conversation: Conversation, q: str = "") -> VoiceResponse:
 
 @step("queue", "wait")
 def wait(conversation: Conversation, q: str = "") -> VoiceResponse:
-    """The waitUrl: position, estimated wait, the callback key, then music or a pause."""
+    """The waitUrl: position, estimated wait, the callback key, then music or a pause.
+    If the routing state cannot be read, the caller simply stays on hold (a <Dial> or an
+    apology is not allowed here, and leaving would lose their place)."""
+    try:
+        return _hold_message(conversation, q)
+    except redis.RedisError as exc:
+        log.warning("call %s: hold message without routing state: %s", conversation.call_sid, exc)
+        response = VoiceResponse()
+        response.pause(length=conversation.settings.routing.hold_message_seconds)
+        return response
+
+
+def _hold_message(conversation: Conversation, q: str) -> VoiceResponse:
     queue = _queue(conversation, q)
     routing = conversation.settings.routing
     app = _hotline()

@@ -322,3 +322,17 @@ def test_a_caller_who_hangs_up_while_the_agent_rings_frees_the_agent(dial, carri
     kind, detail = queue_events(hotline, call.sid)[-1]
     assert kind == "abandon" and detail["queue"] == "general"
     assert kinds(hotline, call.sid).count("abandon") == 1
+
+
+def test_on_hold_with_the_routing_state_unreachable_the_caller_stays_queued(dial, carrier, hotline, settings):
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    on_duty(hotline, 1, {"booking": 2})
+    call = dial(UNKNOWN)
+    call.press("0")
+    call.take_text()
+    hotline.acd.redis = redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 1))
+    call.wait(settings.routing.hold_message_seconds * 3)
+    assert call.queue == "general" and not call.ended and call.errors == []
