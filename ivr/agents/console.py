@@ -11,7 +11,7 @@ the rules live in records.files and records.complaints.
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
-from flask_login import current_user
+from flask_login import current_user, user_logged_out
 
 from accounts import role_required
 from extensions import get_db, hotline
@@ -373,3 +373,20 @@ def register(app) -> None:
     add_link(app, "console.my_cases", "我的投诉 My cases", "agent", "supervisor")
     add_link(app, "console.all_cases", "全部投诉 All cases", "supervisor")
     add_link(app, "console.search", "查询档案 Find a file", "agent", "supervisor")
+    user_logged_out.connect(_go_offline, app)
+
+
+def _go_offline(app, user) -> None:
+    """An agent who logs out takes no more calls: offline now, not when the heartbeats
+    stop (a call offered meanwhile would ring an empty seat).  Mid-call, the ACD refuses
+    and the heartbeat timeout does it later; logging out never fails because of it."""
+    if getattr(user, "role", None) != "agent":
+        return
+    from ivr.agents import desk
+
+    try:
+        desk.set_state(hotline(), get_db(), user.id, "offline")
+    except desk.DeskError as refused:
+        current_app.logger.info("agent %s logged out but stays %s", user.id, refused)
+    except Exception:
+        current_app.logger.warning("agent %s logged out, the ACD not told", user.id, exc_info=True)

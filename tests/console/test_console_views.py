@@ -229,3 +229,16 @@ def test_a_family_numbers_call_pops_no_file_but_asks_who_is_calling(app, db, tea
     assert "2 files (a family's)" in text and "张" not in text
     db.rollback()
     assert db.scalars(select(AuditEntry)).all() == []
+
+
+def test_an_agent_who_logs_out_goes_offline_at_once(app, team):
+    from records.seats import set_skills
+
+    with app.extensions["hotline"].sessions.begin() as session:
+        set_skills(session, team.agent.id, {"general": 3})
+    owner = client_for(app, team.agent)
+    token = csrf_token(owner.get("/agent").get_data(as_text=True))
+    went = owner.post("/agent/api/state", json={"state": "available"}, headers={"X-CSRFToken": token})
+    assert went.status_code == 200 and went.get_json()["state"] == "available"
+    owner.post("/logout", data={"csrf_token": token})
+    assert app.extensions["hotline"].acd.agent(team.agent.id)["state"] == "offline"
