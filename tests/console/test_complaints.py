@@ -132,6 +132,8 @@ def test_a_handover_is_explicit_recorded_and_moves_the_case(db, settings, actors
     complaints.hand_over(
         db, case, actor=supervisor, to_staff_id=agent.staff_id, reason="回来了 back", now=OPEN + timedelta(hours=2)
     )
+    with pytest.raises(CaseError, match="active agent or supervisor"):
+        complaints.hand_over(db, case, actor=agent, to_staff_id=999999, reason="给不存在的人", now=OPEN)
     with pytest.raises(CaseError, match="reason|required"):
         complaints.hand_over(db, case, actor=agent, to_staff_id=other.staff_id, reason=" ", now=OPEN)
     db.commit()
