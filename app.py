@@ -49,6 +49,9 @@ def create_app(
     import accounts
 
     accounts.init_app(app, settings, Path(app.instance_path))
+    import supervisor
+
+    supervisor.init_app(app)
 
     from ivr.sms import bp as sms_blueprint
     from ivr.webhooks import bp as ivr_blueprint
@@ -82,6 +85,13 @@ def create_app(
     register_records_commands(app)
     register_call_commands(app)
     register_queue_commands(app)
+    from queueing.staffing_cli import register as register_staffing_commands
+    from staffing import bp as staffing_blueprint
+
+    app.register_blueprint(staffing_blueprint)
+    accounts.add_link(app, "staffing.day", "人员排班 Staffing", "supervisor")
+
+    register_staffing_commands(app)
 
     # Twilio signs the public URL; behind a TLS proxy, trust its X-Forwarded-* headers.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)

@@ -262,6 +262,152 @@ class Identification(Frozen):
     record_number_prefix: str = "M"
 
 
+class StaffingTargets(Frozen):
+    """Service targets the seats are planned for."""
+
+    service_level: float = 0.8  # share of calls answered within answer_seconds
+    answer_seconds: float = Field(20, ge=0)
+    max_occupancy: float = Field(0.85, gt=0, le=1)
+    max_asa_seconds: float | None = Field(None, gt=0)
+    max_abandon: float | None = Field(None, gt=0, lt=1)  # Erlang A only
+
+    @field_validator("service_level")
+    @classmethod
+    def _possible(cls, value: float) -> float:
+        if not 0 < value < 1:
+            raise ValueError(
+                f"expected a share above 0 and below 1 (0.8 for 80%), got {value:g}: callers arrive at random, "
+                "so no number of seats answers every one of them in time"
+            )
+        return value
+
+
+class StaffingQueue(Frozen):
+    """A queue of callers waiting for a person, as staffing plans it."""
+
+    name: str = Field(min_length=1, max_length=40)
+    title: Localized
+    aht_seconds: float = Field(180, gt=0)  # talk + hold + wrap-up, when history has none
+    patience_seconds: float = Field(120, gt=0)  # how long callers wait before hanging up (Erlang A)
+    # Calls an hour when history is too short, per weekday: {"08:00-12:00": 60, ...}.
+    volumes: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], dict[TimeRange, float]] = {}
+
+    @field_validator("volumes")
+    @classmethod
+    def _no_negative_volumes(cls, volumes: dict) -> dict:
+        for day, ranges in volumes.items():
+            for hours, calls in ranges.items():
+                if calls < 0:
+                    raise ValueError(f"{day} {hours}: calls an hour cannot be negative, got {calls:g}")
+        return volumes
+
+
+class Shifts(Frozen):
+    """The shift patterns a roster may use."""
+
+    hours: tuple[float, ...] = (8.0,)  # lengths a shift may have
+    start_every_minutes: int = Field(60, ge=15, le=24 * 60)  # shifts start on the hour
+    earliest_start: str = "00:00"
+    latest_end: str = "24:00"
+    max_people: int = Field(200, ge=1)  # people on shift in a day, at most
+    time_limit_seconds: float = Field(20, gt=0, le=600)  # the solver's time limit
+
+    @field_validator("hours")
+    @classmethod
+    def _lengths(cls, hours: tuple[float, ...]) -> tuple[float, ...]:
+        if not hours or any(not 0 < h <= 24 for h in hours):
+            raise ValueError(f"expected shift lengths between 0 and 24 hours, got {list(hours)}")
+        return hours
+
+    @model_validator(mode="after")
+    def _window(self) -> Shifts:
+        _time_range(f"{self.earliest_start}-{self.latest_end}")
+        return self
+
+
+class Staffing(Frozen):
+    """How many seats each interval needs, and who sits in them (issue 6)."""
+
+    interval_minutes: Literal[15, 30] = 30
+    horizon_days: int = Field(14, ge=1, le=62)
+    model: Literal["erlang_c", "erlang_a"] = "erlang_c"
+    targets: StaffingTargets = StaffingTargets()
+    shrinkage: float = Field(0.3, ge=0, lt=1)  # breaks, training, meetings, leave
+    max_seats: int = Field(200, ge=1)  # seats the centre has: more cannot be planned
+    history_weeks: int = Field(8, ge=1, le=104)
+    min_history_weeks: int = Field(3, ge=1)  # less history: the volumes in config
+    recent_weight: float = Field(0.7, gt=0, le=1)  # each older week counts this much of the next
+    holiday_factor: float = Field(0.4, ge=0)  # a holiday's calls against a usual day, without history
+    statutory_monthly_hours: float = Field(174, gt=0)  # 8 h x 21.75 days
+    open_days_per_month: float = Field(30, gt=0, le=31)
+    nightly_at: str = "02:00"  # hospital time
+    shifts: Shifts = Shifts()
+    queues: tuple[StaffingQueue, ...] = ()
+
+    @field_validator("queues")
+    @classmethod
+    def _unique_names(cls, queues: tuple[StaffingQueue, ...]) -> tuple[StaffingQueue, ...]:
+        names = [q.name for q in queues]
+        if len(set(names)) != len(names):
+            raise ValueError(f"each queue name may be used once, got {names}")
+        return queues
+
+    @field_validator("nightly_at")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        try:
+            time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"expected a time of day like 02:00, got {value!r}") from None
+        return value
+
+    def queue(self, name: str) -> StaffingQueue | None:
+        return next((q for q in self.queues if q.name == name), None)
+class QueueTargets(Frozen):
+    """A queue's thresholds for the contact-centre figures (queueing.metrics)."""
+
+    service_level_seconds: float = Field(20, gt=0)  # T: answered within this is 'in service level'
+    short_abandon_seconds: float = Field(5, ge=0)  # S: hung up within this is a short abandon
+    service_level_target: float = Field(0.8, gt=0, le=1)  # drawn on the charts
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d)\s*$")
+
+
+def _duration(value: str) -> str:
+    if not _DURATION.match(str(value)):
+        raise ValueError(f"expected a duration such as 45m, 1h, 24h or 3d, got {value!r}")
+    return str(value).strip()
+
+
+class ServiceRule(Frozen):
+    """A hospital promise, reported as met or missed: 'complaints answered within 3 days'."""
+
+    name: Localized
+    source: Literal["complaints", "results_notices", "consultations", "callbacks"]
+    within: Annotated[str, AfterValidator(_duration)]
+
+    @property
+    def within_seconds(self) -> float:
+        number, unit = _DURATION.match(self.within).groups()
+        return float(number) * {"m": 60, "min": 60, "h": 3600, "d": 86400}[unit]
+
+
+class Records(Frozen):
+    """Call records, the call log, the wallboard and the reports (issue 5)."""
+
+    report_interval_minutes: Literal[15, 30] = 30
+    targets: QueueTargets = QueueTargets()  # every queue, unless named in `queues`
+    queues: dict[str, QueueTargets] = {}
+    service_rules: tuple[ServiceRule, ...] = ()
+    page_size: int = Field(50, ge=10, le=500)
+    wallboard_refresh_seconds: int = Field(5, ge=1, le=300)
+    workers: int = Field(2, ge=1, le=32)  # `flask worker --records` without --count
+
+    def targets_for(self, queue: str) -> QueueTargets:
+        return self.queues.get(queue, self.targets)
+
+
 class Accounts(Frozen):
     """Staff logins: how long a session lasts, and how many wrong passwords are allowed."""
 
@@ -449,10 +595,12 @@ class Settings(Frozen):
     seats: Seats
     booking: Booking = Booking()
     identification: Identification = Identification()
+    staffing: Staffing = Staffing()
     accounts: Accounts = Accounts()
     twilio: Twilio
     routing: Routing
     console: Console = Console()
+    records: Records = Records()
     env: Environment = Environment()
 
     @model_validator(mode="after")

@@ -356,6 +356,73 @@ class PatientNote(Base):
     appointment: Mapped[Appointment | None] = relationship()
 
 
+# ---- staffing (issue 6) ----
+
+
+class StaffingRun(Base):
+    """One computation of forecast, seats and rosters, with the inputs that produced it."""
+
+    __tablename__ = "staffing_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime]
+    trigger: Mapped[str] = mapped_column(String(16))  # nightly | supervisor | cli
+    requested_by: Mapped[int | None]  # the supervisor's staff id, when one asked
+    first_day: Mapped[date]
+    days: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done | failed
+    progress: Mapped[float] = mapped_column(default=0.0)  # 0..1
+    message: Mapped[str] = mapped_column(Text, default="")
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)  # targets, model, forecast parameters, shifts, queues
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # forecast error, rosters, people
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    intervals: Mapped[list[StaffingInterval]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class StaffingInterval(Base):
+    """One queue's interval in a run: the forecast, the seats it needs, the roster's cover."""
+
+    __tablename__ = "staffing_intervals"
+    __table_args__ = (UniqueConstraint("run_id", "queue", "day", "slot"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("staffing_runs.id", ondelete="CASCADE"), index=True)
+    queue: Mapped[str] = mapped_column(String(40))
+    day: Mapped[date]
+    slot: Mapped[int]  # interval of the day, from 0 at midnight (hospital time)
+    calls: Mapped[float]
+    aht: Mapped[float]
+    traffic: Mapped[float]
+    seats: Mapped[int]  # required; when not met, the seat cap tried
+    met: Mapped[bool]
+    service_level: Mapped[float | None]
+    occupancy: Mapped[float | None]
+    asa: Mapped[float | None]
+    abandon: Mapped[float | None]
+    people: Mapped[float]  # seats / (1 - shrinkage)
+    rostered: Mapped[int | None]  # people on shift
+    roster_seats: Mapped[int | None]  # seats those people keep filled after shrinkage
+    roster_service_level: Mapped[float | None]
+
+    run: Mapped[StaffingRun] = relationship(back_populates="intervals")
+
+
+class StaffingShift(Base):
+    """People the roster puts on one shift pattern."""
+
+    __tablename__ = "staffing_shifts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("staffing_runs.id", ondelete="CASCADE"), index=True)
+    queue: Mapped[str] = mapped_column(String(40))
+    day: Mapped[date]
+    start_minute: Mapped[int]
+    hours: Mapped[float]
+    people: Mapped[int]
 # ---- staff and the access audit (issue 4 foundation) ----
 
 
@@ -514,3 +581,68 @@ class CaseHandover(Base):
     reason: Mapped[str] = mapped_column(Text)
 
     case: Mapped[ComplaintCase] = relationship(back_populates="handovers")
+# ---- call records and supervisor views (issue 5) ----
+
+
+class QueueEntry(Base):
+    """One wait of a call in a queue, derived from the call's queue events by
+    records.entries (a transfer to another queue is a new entry).  Rebuilt whole
+    whenever the call's events change, so it never disagrees with them."""
+
+    __tablename__ = "queue_entries"
+    __table_args__ = (
+        UniqueConstraint("call_id", "position"),
+        # Reports select entries by when they left the queue, per queue and per agent.
+        Index("ix_queue_entries_left_at_queue", "left_at", "queue"),
+        Index("ix_queue_entries_agent_left_at", "agent_id", "left_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("call_records.id", ondelete="CASCADE"))
+    position: Mapped[int]  # 1 for the call's first queue, 2 after a transfer...
+    queue: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[int] = mapped_column(default=0)
+    enqueued_at: Mapped[datetime]
+    # [{"at": iso, "agent_id": n, "missed": reason | null}], in order
+    offers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    answered_at: Mapped[datetime | None]
+    left_at: Mapped[datetime | None]  # answered, abandoned, timed out, callback, voicemail, transfer
+    # waiting | answered | abandoned | timeout | callback | voicemail | transferred
+    result: Mapped[str] = mapped_column(String(16), default="waiting")
+    waited: Mapped[float | None]  # seconds from enqueue to leaving the queue
+    agent_id: Mapped[int | None]
+    hung_up_at: Mapped[datetime | None]
+    wrap_up_end_at: Mapped[datetime | None]
+    talk_seconds: Mapped[float | None]
+    hold_seconds: Mapped[float | None]
+    wrap_up_seconds: Mapped[float | None]
+    disposition: Mapped[str | None] = mapped_column(String(64))
+    voicemail_sid: Mapped[str | None] = mapped_column(String(64))
+    voicemail_url: Mapped[str | None] = mapped_column(String(500))
+    voicemail_seconds: Mapped[int | None]
+    survey_score: Mapped[int | None]
+
+    call: Mapped[CallRecord] = relationship()
+
+
+# The call log pages newest first by (started_at, id): keyset pagination walks these.
+Index("ix_call_records_started_at_id", CallRecord.started_at, CallRecord.id)
+Index("ix_call_records_outcome_started_at_id", CallRecord.outcome, CallRecord.started_at, CallRecord.id)
+Index("ix_call_records_patient_started_at", CallRecord.patient_id, CallRecord.started_at)
+
+
+class RecordSpool(Base):
+    """Record jobs a webhook could not hand to Redis, kept until replayed.
+
+    Written in the web process when Redis is unreachable, replayed by
+    queueing.recording.replay_spool (the worker at start, RQ's cron, or
+    `flask --app app records replay-spool`), each row deleted in the same
+    transaction that applies it: replayed once."""
+
+    __tablename__ = "record_spool"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime]
+    call_sid: Mapped[str] = mapped_column(String(64))
+    job: Mapped[str] = mapped_column(String(24))  # open_call | events | status
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)

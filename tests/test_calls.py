@@ -311,12 +311,15 @@ def test_a_forged_signature_is_refused(carrier, settings, server):
 # ---- the record every call leaves ----------------------------------------------------------------
 
 
-def test_a_call_leaves_a_record_with_its_menu_path_linked_to_the_patient(dial, db):
+def test_a_call_leaves_a_record_with_its_menu_path_linked_to_the_patient(dial, db, records_worker):
     call = dial(MS_WANG)
     call.press("2")
     call.speak("心内科")
     call.press("1")
     call.hangup()
+    assert calls.find_call(db, call.sid) is None  # written by a worker, not while the caller waits
+    records_worker.work()
+    db.rollback()
     record = calls.find_call(db, call.sid)
     assert record is not None
     assert record.patient is not None and record.patient.mrn == "M00000001"
@@ -329,13 +332,16 @@ def test_a_call_leaves_a_record_with_its_menu_path_linked_to_the_patient(dial, d
     assert kinds.count("key") == 2 and kinds.count("speech") == 1
 
 
-def test_duplicate_status_callbacks_change_nothing(dial, db, carrier):
+def test_duplicate_status_callbacks_change_nothing(dial, db, carrier, records_worker):
     call = dial(UNKNOWN)
     call.press("0")
     call.hangup()
+    records_worker.work()
     record = calls.find_call(db, call.sid)
     before = (record.status, record.duration_seconds, len(record.events), record.outcome)
     carrier.repost_status(call, times=3)
+    records_worker.work()
+    db.rollback()
     db.expire_all()
     record = calls.find_call(db, call.sid)
     assert (record.status, record.duration_seconds, len(record.events), record.outcome) == before
@@ -343,9 +349,10 @@ def test_duplicate_status_callbacks_change_nothing(dial, db, carrier):
 
 
 @pytest.mark.parametrize("raw", ["anonymous", "client:agent7", "", "+266696687"])
-def test_callers_with_odd_numbers_are_answered_and_recorded(dial, db, raw):
+def test_callers_with_odd_numbers_are_answered_and_recorded(dial, db, raw, records_worker):
     call = dial(raw)
     assert "欢迎致电" in call.take_text()
     call.hangup()
+    records_worker.work()
     record = calls.find_call(db, call.sid)
     assert record is not None and record.patient_id is None

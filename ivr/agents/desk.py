@@ -257,7 +257,6 @@ def wrap_up(
         result = hotline.acd.end_wrap_up(staff_id, seats.epoch(now))
         if result.ok:
             seats.add_events(hotline, call_sid, now, seats.wrap_up_event(queue, staff_id, result.seconds, disposition))
-            seats.persist_events(hotline, call_sid)
             seats.dispatch(hotline)
     return status(hotline, staff_id)
 

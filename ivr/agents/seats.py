@@ -23,8 +23,6 @@ from twilio.base.exceptions import TwilioException
 
 from extensions import Hotline
 from ivr.agents.acd import Offer
-from records import calls as call_records
-from records.db import begin_write
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +34,6 @@ def epoch(when: datetime) -> float:
 def add_events(hotline: Hotline, call_sid: str, at: datetime, *events: tuple[str, dict]) -> None:
     if call_sid:
         hotline.calls.add_events(call_sid, at, list(events))
-
-
-def persist_events(hotline: Hotline, call_sid: str) -> None:
-    """Store a call's events now: queue events written after the caller hung up (wrap-up,
-    a callback's outcome) have no status callback left to carry them to the record."""
-    try:
-        events = hotline.calls.events(call_sid)
-        with hotline.sessions() as session:
-            begin_write(session)
-            call_records.record_events(session, call_sid, events, hotline.now())
-            session.commit()
-    except Exception:
-        log.exception("call %s: queue events not stored", call_sid)
 
 
 def base_url(hotline: Hotline) -> str:
@@ -141,7 +126,6 @@ def talk_ended(hotline: Hotline, entry: str, agent_id: int) -> bool:
         add_events(hotline, entry, now, ("talk_end", detail))
         if hotline.acd.agent(agent_id).get("state") == "available":  # no wrap-up for this queue
             add_events(hotline, entry, now, wrap_up_event(result.queue, agent_id, 0, ""))
-            persist_events(hotline, entry)
             dispatch(hotline)
     return result.ok
 
@@ -176,7 +160,6 @@ def sweep(hotline: Hotline) -> dict[str, int]:
             wrapped += 1
             call_sid = result.detail["call"]
             add_events(hotline, call_sid, now, wrap_up_event(result.queue, agent_id, result.seconds, ""))
-            persist_events(hotline, call_sid)
     logged_out = 0
     for agent_id in acd.silent_agents(at):
         result = acd.logout(agent_id, at, "heartbeat")

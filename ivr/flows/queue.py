@@ -458,7 +458,6 @@ def callback_status(conversation: Conversation, entry: str = "", agent: str = ""
                 conversation.now,
                 ("callback_failed", {"queue": result.queue, "attempts": result.detail["attempts"]}),
             )
-            seats.persist_events(app, entry)
         log.info("callback %s: %s (%s)", entry, status, result.status)
         seats.dispatch(app)
     return call_over()

@@ -37,7 +37,7 @@ class Console:
         return response.get_json()
 
 
-def test_an_agent_takes_a_call_from_the_console(app, dial, carrier, hotline, db):
+def test_an_agent_takes_a_call_from_the_console(app, dial, carrier, hotline, db, records_worker):
     login = agent_with(app, {"general": 3, "booking": 2}, display_name="坐席一")
     console = Console(app, login)
     assert console.status()["state"] == "offline"
@@ -66,6 +66,7 @@ def test_an_agent_takes_a_call_from_the_console(app, dial, carrier, hotline, db)
     done = console.post("wrap-up", call_sid=call.sid, disposition="information_given", notes="问了门诊时间")
     assert done.status_code == 200 and done.get_json()["state"] == "available"
 
+    records_worker.work()  # call records are written by the records queue's workers
     db.rollback()
     db.expire_all()
     [wrap_up] = db.scalars(select(WrapUp)).all()
