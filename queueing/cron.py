@@ -11,6 +11,7 @@
   seats and rosters for the coming staffing.horizon_days).
 - `replay_spool` every minute: call records spooled while Redis was away
   (queueing.recording), written once Redis (and so this scheduler) is back.
+- `sweep_seats` every routing.sweep_seconds (the seats' timers, then dispatch).
 
 RQ matches a cron expression against the *scheduler process's local time*
 (rq/cron.py runs croniter on `now().astimezone()`), which is neither UTC nor
@@ -28,9 +29,9 @@ from datetime import date, datetime, time
 
 from rq import cron
 
-from queueing import ROUTINE, context, queue_name
+from queueing import ROUTINE, URGENT, context, queue_name
 from queueing.complaints import escalate_overdue_cases
-from queueing.jobs import requeue_stuck_sms, send_reminders
+from queueing.jobs import requeue_stuck_sms, send_reminders, sweep_seats
 from queueing.recording import RECORDS, replay_spool
 from queueing.staffing_jobs import STAFFING_TIMEOUT, nightly_staffing
 from settings import Settings
@@ -75,6 +76,9 @@ def register(settings: Settings) -> None:
     )
     records = queue_name(settings.env.redis_prefix, RECORDS)
     cron.register(replay_spool, records, interval=REPLAY_EVERY, job_timeout=300, name="replay_spool")
+    # The seats' timers (offers, wrap-ups, heartbeats), on the urgent queue: callers wait on it.
+    urgent = queue_name(settings.env.redis_prefix, URGENT)
+    cron.register(sweep_seats, urgent, interval=settings.routing.sweep_seconds, job_timeout=30, name="sweep_seats")
 
 
 register(context.get().settings)
