@@ -125,6 +125,9 @@
       pop.innerHTML = await response.text();  // our own server-rendered, autoescaped fragment
       const record = pop.querySelector(".mrn");
       patientRecord = record ? record.textContent.trim() : "";
+      // 403: the offer's event may not be written yet (the engine reserves, then rings and
+      // records it); ask again on the next poll.  Nothing was shown, so nothing was audited.
+      if (!response.ok) poppedFor = null;
     } catch (error) {
       pop.textContent = "档案读取失败 The file could not be loaded: " + error.message;
       poppedFor = null;  // try again on the next poll
@@ -144,6 +147,7 @@
     const offer = status.offer;
     $("offer").hidden = !offer;
     if (offer) {
+      $("case-opened").hidden = true;  // the last call's case link: done with
       $("offer-queue").textContent = queueTitle(offer.queue);
       $("offer-caller").textContent = offer.caller || "未知 unknown";
       $("offer-countdown").textContent = secondsLeft(status.since, offer.expires_at);

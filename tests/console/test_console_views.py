@@ -212,18 +212,10 @@ def test_the_screen_pop_of_an_offered_call_shows_the_callers_file_and_is_audited
 
 
 def test_a_family_numbers_call_pops_no_file_but_asks_who_is_calling(app, db, team):
+    """The live path: the call's state in Redis, as /ivr/voice leaves it, before any record is written."""
     call_sid = "CA" + "9" * 32
-    begin_write(db)
-    open_call(
-        db,
-        call_sid=call_sid,
-        from_number="13700001111",
-        to_number="+861065281000",
-        caller=match_caller(db, "13700001111"),
-        language="zh",
-        at=OPEN,
-    )
-    db.commit()
+    family = match_caller(db, "13700001111")
+    app.extensions["hotline"].calls.start(call_sid, number=family.e164, patient_ids=family.patient_ids)
     offered(app, call_sid, team.agent.id)
     text = client_for(app, team.agent).get(f"/agent/screen-pop?call_sid={call_sid}").get_data(as_text=True)
     assert "2 files (a family's)" in text and "张" not in text
