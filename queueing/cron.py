@@ -8,7 +8,7 @@
 - `requeue_stuck_sms` every 5 minutes;
 - `run_campaigns` once a day at aftercare.followup.run_time, hospital time (last
   month's follow-up campaign, created once, on the first run of the month);
-- `sweep_aftercare` every 5 minutes (lost notice and call jobs, missed deadlines).
+- `sweep_aftercare` every 5 minutes (lost notice and call jobs, missed deadlines);
 - `sweep_seats` every routing.sweep_seconds (the seats' timers, then dispatch);
 - `escalate_overdue_cases` every console.overdue_sweep_minutes (complaints past their deadline);
 - `nightly_staffing` once a day at staffing.nightly_at, hospital time (forecast,
