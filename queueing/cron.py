@@ -6,6 +6,7 @@
 - `send_reminders` once a day at booking.reminder_time, hospital time (the
   reminders for tomorrow's appointments);
 - `requeue_stuck_sms` every 5 minutes;
+- `sweep_seats` every routing.sweep_seconds (the seats' timers, then dispatch);
 - `replay_spool` every minute: call records spooled while Redis was away
   (queueing.recording), written once Redis (and so this scheduler) is back.
 
@@ -25,8 +26,8 @@ from datetime import date, datetime, time
 
 from rq import cron
 
-from queueing import ROUTINE, context, queue_name
-from queueing.jobs import requeue_stuck_sms, send_reminders
+from queueing import ROUTINE, URGENT, context, queue_name
+from queueing.jobs import requeue_stuck_sms, send_reminders, sweep_seats
 from queueing.recording import RECORDS, replay_spool
 from settings import Settings
 
@@ -49,6 +50,9 @@ def register(settings: Settings) -> None:
         send_reminders, routine, cron=reminder_cron(settings), job_timeout=REMINDERS_TIMEOUT, name="send_reminders"
     )
     cron.register(requeue_stuck_sms, routine, interval=SWEEP_EVERY, job_timeout=120, name="requeue_stuck_sms")
+    # The seats' timers (offers, wrap-ups, heartbeats), on the urgent queue: callers wait on it.
+    urgent = queue_name(settings.env.redis_prefix, URGENT)
+    cron.register(sweep_seats, urgent, interval=settings.routing.sweep_seconds, job_timeout=30, name="sweep_seats")
     records = queue_name(settings.env.redis_prefix, RECORDS)
     cron.register(replay_spool, records, interval=REPLAY_EVERY, job_timeout=300, name="replay_spool")
 

@@ -495,10 +495,10 @@ class ACD:
             for (agent_id, idle), raw in zip(ids, skills, strict=True)
         ]
 
-    def waiting(self, per_queue: int) -> list[routing.Waiting]:
-        """The first `per_queue` callers of every queue, in rank order."""
+    def waiting(self, per_queue: int, queues: Iterable[str] | None = None) -> list[routing.Waiting]:
+        """The first `per_queue` callers of every queue (or of `queues`), in rank order."""
         pipe = self.redis.pipeline(transaction=False)
-        for name in self.routing.queues:
+        for name in self.routing.queues if queues is None else queues:
             pipe.zrange(self.p + "queue:" + name, 0, per_queue - 1)
         heads = [entry for entries in pipe.execute() for entry in entries]
         if not heads:
@@ -522,8 +522,11 @@ class ACD:
             agents = self.free_agents(now)
             if not agents:
                 break
-            # Enough heads per queue for every free agent, whatever the priority bands.
-            callers = self.waiting(per_queue=20 + 5 * len(agents))
+            # Only queues some free agent may serve; enough heads per queue for every free
+            # agent, whatever the priority bands.
+            skills = {skill for agent in agents for skill in agent.skills}
+            queues = routing.queues_served(self.routing, skills)
+            callers = self.waiting(per_queue=20 + 5 * len(agents), queues=queues)
             pairs = routing.match(self.routing, callers, agents, now)
             if not pairs:
                 break
