@@ -238,7 +238,7 @@ def test_a_callback_keeps_the_place_and_connects(dial, carrier, hotline, setting
     assert kinds(hotline, wang.sid) == ["enqueue", "callback_requested", "offer", "offer", "answer"]
 
 
-def test_out_of_hours_a_voicemail_is_kept_with_the_call(dial, carrier, hotline, clock, db):
+def test_out_of_hours_a_voicemail_is_kept_with_the_call(dial, carrier, hotline, clock, db, records_worker):
     from sqlalchemy import select
 
     from records.models import CallEvent, CallRecord
@@ -258,6 +258,7 @@ def test_out_of_hours_a_voicemail_is_kept_with_the_call(dial, carrier, hotline, 
     assert call.ended
     [(kind, detail)] = [(k, d) for k, d in queue_events(hotline, call.sid) if k == "voicemail"]
     assert detail["queue"] == "general" and detail["duration"] > 0 and detail["recording_sid"] in carrier.recordings
+    records_worker.work()  # call records are written by the records queue's workers
     db.rollback()
     db.expire_all()
     record = db.scalar(select(CallRecord).where(CallRecord.call_sid == call.sid))
