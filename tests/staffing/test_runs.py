@@ -193,3 +193,19 @@ def test_the_nightly_job_plans_the_coming_days(db, settings, worker):
     assert staffing_jobs.nightly_staffing() == "done"
     run = records.latest_run(db, TOMORROW)
     assert run.trigger == "nightly" and run.first_day == TOMORROW and run.days == settings.staffing.horizon_days
+
+
+def test_wrong_staffing_settings_name_the_key(settings):
+    import yaml
+
+    import settings as settings_module
+    from app import ROOT
+
+    data = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    data["staffing"]["queues"][0]["volumes"]["mon"]["08:00-12:00"] = -5
+    data["staffing"]["interval_minutes"] = 20
+    with pytest.raises(settings_module.ConfigError) as error:
+        settings_module.parse(data)
+    message = str(error.value)
+    assert "staffing.interval_minutes" in message
+    assert "staffing.queues[0].volumes: mon 08:00-12:00: calls an hour cannot be negative" in message
