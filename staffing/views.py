@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from accounts import role_required
 from extensions import get_db, hotline
+from queueing import simulation
 from queueing.staffing import StaffingInputError
 from queueing.staffing_jobs import enqueue_staffing, routine_queue, run_inputs
 from records import staffing as records
@@ -61,8 +62,10 @@ def day():
             for r in rows
         ]
         chart = day_chart(points, target=inputs["targets"]["service_level"], title=f"{queue} {wanted}")
+    sick = _what_if(rows, inputs, queue) if rows and request.args.get("slot", "").isdigit() else None
     return render_template(
         "staffing/day.html",
+        sick=sick,
         day=wanted,
         queue=queue,
         queues=config.queues,
@@ -77,6 +80,33 @@ def day():
         chart=chart,
         label=lambda slot: _label(slot, minutes),
     )
+
+
+def _what_if(rows, inputs: dict, queue: str) -> dict:
+    """'What if N people call in sick' for one interval of the plan shown: Erlang A and a simulation."""
+    slot = int(request.args["slot"])
+    row = next((r for r in rows if r.slot == slot), None)
+    absent_text = request.args.get("absent", "3")
+    answer = {"slot": slot, "absent": absent_text, "row": row}
+    if row is None:
+        answer["error"] = "no such interval in this plan"
+        return answer
+    patience = next((q["patience_seconds"] for q in inputs["queues"] if q["name"] == queue), 120)
+    seats = row.roster_seats if row.roster_seats is not None else row.seats
+    try:
+        absent = int(absent_text)
+        answer["result"] = simulation.what_if(
+            calls=row.calls,
+            aht=row.aht,
+            interval_seconds=inputs["interval_minutes"] * 60,
+            seats=seats,
+            absent=absent,
+            patience=patience,
+            answer_seconds=inputs["targets"]["answer_seconds"],
+        )
+    except ValueError as exc:  # StaffingInputError is one; so is a number that is not a number
+        answer["error"] = str(exc) if isinstance(exc, StaffingInputError) else f"absent: expected a whole number, got {absent_text!r}"
+    return answer
 
 
 def _share(name: str) -> float | None:

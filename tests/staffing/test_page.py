@@ -111,3 +111,19 @@ def test_a_supervisor_changes_a_target_and_sees_the_new_plan(app, db, settings, 
     new_ten = records.day_intervals(db, new.id, TOMORROW, "general")[20]
     assert new_ten.seats > old_ten.seats
     expect(ten).to_have_text(str(new_ten.seats))
+
+
+def test_what_if_people_call_in_sick(db, settings, supervisor, worker):
+    busy_weeks(db, 3, {20: 60})
+    run_id = planned(db, settings)
+    ten = records.day_intervals(db, run_id, TOMORROW, "general")[20]
+    html = supervisor.get(f"/staffing?day={TOMORROW}&slot=20&absent=3").get_data(as_text=True)
+    shown = re.search(r'id="what-if-result">10:00: (\d+) / (\d+) .*?Erlang A: ([\d.]+)%.*?simulated: ([\d.]+)%',
+                      html, re.S)
+    assert int(shown.group(2)) == ten.roster_seats and int(shown.group(1)) == ten.roster_seats - 3
+    full = float(re.search(r"<td>10:00</td>.*?</tr>", html, re.S).group(0).split("<td>")[-1].split("%")[0])
+    assert float(shown.group(3)) < full and abs(float(shown.group(3)) - float(shown.group(4))) < 10
+    html = supervisor.get(f"/staffing?day={TOMORROW}&slot=20&absent=99").get_data(as_text=True)
+    assert "absent must be between 0 and the" in html
+    html = supervisor.get(f"/staffing?day={TOMORROW}&slot=20&absent=many").get_data(as_text=True)
+    assert "absent: expected a whole number" in html
