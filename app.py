@@ -49,6 +49,9 @@ def create_app(
     import accounts
 
     accounts.init_app(app, settings, Path(app.instance_path))
+    import supervisor
+
+    supervisor.init_app(app)
 
     from ivr.sms import bp as sms_blueprint
     from ivr.webhooks import bp as ivr_blueprint
@@ -58,6 +61,14 @@ def create_app(
     for blueprint in (ivr_blueprint, sms_blueprint):
         app.extensions["csrf"].exempt(blueprint)
         app.register_blueprint(blueprint)
+
+    from ivr.agents.api import bp as agent_api_blueprint  # the seats (issue 4)
+
+    app.register_blueprint(agent_api_blueprint)
+
+    from ivr.agents.console import register as register_console
+
+    register_console(app)
 
     @app.errorhandler(404)
     @app.errorhandler(405)

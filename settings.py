@@ -35,7 +35,7 @@ Language = Literal["zh", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh", "en")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Flows a menu option may lead to; each is a module in ivr/flows/.
-FLOWS = ("introduction", "departments", "doctors", "services", "person", "booking", "appointments")
+FLOWS = ("introduction", "departments", "doctors", "services", "person", "booking", "appointments", "complaint")
 KEYS = "0123456789*#"
 
 
@@ -363,6 +363,51 @@ class Staffing(Frozen):
 
     def queue(self, name: str) -> StaffingQueue | None:
         return next((q for q in self.queues if q.name == name), None)
+class QueueTargets(Frozen):
+    """A queue's thresholds for the contact-centre figures (queueing.metrics)."""
+
+    service_level_seconds: float = Field(20, gt=0)  # T: answered within this is 'in service level'
+    short_abandon_seconds: float = Field(5, ge=0)  # S: hung up within this is a short abandon
+    service_level_target: float = Field(0.8, gt=0, le=1)  # drawn on the charts
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d)\s*$")
+
+
+def _duration(value: str) -> str:
+    if not _DURATION.match(str(value)):
+        raise ValueError(f"expected a duration such as 45m, 1h, 24h or 3d, got {value!r}")
+    return str(value).strip()
+
+
+class ServiceRule(Frozen):
+    """A hospital promise, reported as met or missed: 'complaints answered within 3 days'."""
+
+    name: Localized
+    source: Literal["complaints", "results_notices", "consultations", "callbacks"]
+    within: Annotated[str, AfterValidator(_duration)]
+
+    @property
+    def within_seconds(self) -> float:
+        number, unit = _DURATION.match(self.within).groups()
+        return float(number) * {"m": 60, "min": 60, "h": 3600, "d": 86400}[unit]
+
+
+class Records(Frozen):
+    """Call records, the call log, the wallboard and the reports (issue 5)."""
+
+    report_interval_minutes: Literal[15, 30] = 30
+    targets: QueueTargets = QueueTargets()  # every queue, unless named in `queues`
+    queues: dict[str, QueueTargets] = {}
+    service_rules: tuple[ServiceRule, ...] = ()
+    page_size: int = Field(50, ge=10, le=500)
+    wallboard_refresh_seconds: int = Field(5, ge=1, le=300)
+    workers: int = Field(2, ge=1, le=32)  # `flask worker --records` without --count
+
+    def targets_for(self, queue: str) -> QueueTargets:
+        return self.queues.get(queue, self.targets)
+
+
 class Accounts(Frozen):
     """Staff logins: how long a session lasts, and how many wrong passwords are allowed."""
 
@@ -377,6 +422,147 @@ class Twilio(Frozen):
     status_events: tuple[str, ...] = ("completed",)
 
 
+# ---- routing (issue 4) ----
+
+
+Skill = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
+class Tier(Frozen):
+    """After a caller has waited `after_seconds`, agents with a lower level of the queue's
+    skill (`min_level`), or agents with the skills of `overflow` queues, may take them."""
+
+    after_seconds: int = Field(ge=1, le=24 * 3600)
+    min_level: int | None = Field(None, ge=1, le=5)
+    overflow: tuple[str, ...] = ()
+
+
+class RoutingQueue(Frozen):
+    title: Localized
+    skill: Skill
+    min_level: int = Field(1, ge=1, le=5)  # at first only agents with at least this level
+    service_level_seconds: int = Field(20, ge=1, le=3600)  # T: answered within T counts as in service level
+    short_abandon_seconds: int = Field(5, ge=0, le=600)  # S: hang-ups sooner than S are not counted
+    wrap_up_seconds: int = Field(30, ge=0, le=3600)
+    max_wait_seconds: int = Field(600, ge=30, le=4 * 3600)
+    tiers: tuple[Tier, ...] = ()
+    departments: tuple[str, ...] = ()  # department codes whose '0' leads here
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers_in_order(cls, tiers: tuple[Tier, ...]) -> tuple[Tier, ...]:
+        waits = [tier.after_seconds for tier in tiers]
+        if waits != sorted(set(waits)):
+            raise ValueError(f"expected tiers in increasing after_seconds, got {waits}")
+        return tiers
+
+
+class Priorities(Frozen):
+    """Weights added to a caller's priority (higher is served first, before time waited)."""
+
+    complaint: int = Field(2, ge=0, le=100)
+    vip: int = Field(2, ge=0, le=100)
+    aged: int = Field(1, ge=0, le=100)
+    aged_from: int = Field(70, ge=0, le=130)  # years
+
+
+class Callbacks(Frozen):
+    retries: int = Field(2, ge=0, le=10)  # attempts after the first
+    spacing_seconds: int = Field(300, ge=10, le=24 * 3600)
+    ring_seconds: int = Field(30, ge=5, le=120)
+
+
+class Routing(Frozen):
+    queues: dict[str, RoutingQueue] = Field(min_length=1)
+    general_queue: str = "general"
+    booking_queue: str = "booking"
+    complaint_queue: str = "complaints"
+    english_queue: str = "english"
+    priorities: Priorities = Priorities()
+    offer_timeout_seconds: int = Field(15, ge=5, le=120)  # the agent's phone rings this long
+    reservation_expiry_seconds: int = Field(60, ge=10, le=600)  # no reservation outlives this
+    heartbeat_timeout_seconds: int = Field(45, ge=10, le=3600)
+    hold_message_seconds: int = Field(30, ge=10, le=600)  # position and wait said again this often
+    hold_music_url: str | None = None  # played between messages (else a pause)
+    sweep_seconds: int = Field(5, ge=1, le=60)
+    recent_answers: int = Field(20, ge=3, le=500)  # answers the estimated wait is taken from
+    callback_key: str = "1"
+    voicemail_max_seconds: int = Field(120, ge=10, le=600)
+    callbacks: Callbacks = Callbacks()
+
+    @field_validator("callback_key")
+    @classmethod
+    def _one_key(cls, value: str) -> str:
+        if len(value) != 1 or value not in KEYS:
+            raise ValueError(f"expected one phone key (0-9, * or #), got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _queues_connect(self) -> Routing:
+        for role in ("general_queue", "booking_queue", "complaint_queue", "english_queue"):
+            if getattr(self, role) not in self.queues:
+                raise ValueError(f"{role}: no queue called {getattr(self, role)!r} (queues: {sorted(self.queues)})")
+        seen: dict[str, str] = {}
+        for name, queue in self.queues.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", name):
+                raise ValueError(f"queues.{name}: expected a lower-case name (letters, digits, _)")
+            for index, tier in enumerate(queue.tiers):
+                for other in tier.overflow:
+                    if other not in self.queues or other == name:
+                        raise ValueError(f"queues.{name}.tiers[{index}].overflow: no other queue called {other!r}")
+            for code in queue.departments:
+                if code in seen:
+                    raise ValueError(f"queues.{name}.departments: {code!r} is already in queue {seen[code]!r}")
+                seen[code] = name
+        return self
+
+    def queue_for_department(self, code: str | None) -> str | None:
+        return next((name for name, queue in self.queues.items() if code and code in queue.departments), None)
+
+
+class Disposition(Frozen):
+    """How an agent sums up a call at wrap-up (the code is stored; labels are shown)."""
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    label: Localized
+    complaint: bool = False  # the wrap-up offers to open a complaint case, prefilled
+
+
+class Console(Frozen):
+    """The agent console (issue 4): wrap-up codes, complaint deadlines, the page's timers."""
+
+    dispositions: tuple[Disposition, ...] = (
+        Disposition(code="resolved", label=Localized(zh="已解答", en="Resolved")),
+        Disposition(code="complaint", label=Localized(zh="投诉", en="Complaint"), complaint=True),
+    )
+    complaint_deadline_days: int = Field(3, ge=1, le=60)
+    heartbeat_seconds: int = Field(10, ge=2, le=120)
+    poll_seconds: float = Field(2, ge=0.5, le=30)  # how often the console asks for offers
+    break_reasons: tuple[Localized, ...] = (
+        Localized(zh="休息", en="Rest"),
+        Localized(zh="用餐", en="Meal"),
+        Localized(zh="培训", en="Training"),
+        Localized(zh="会议", en="Meeting"),
+    )
+    recent_items: int = Field(5, ge=1, le=20)  # visits, appointments, calls on a screen pop
+    search_reason_min_length: int = Field(4, ge=1, le=200)
+    overdue_sweep_minutes: int = Field(10, ge=1, le=24 * 60)  # how often overdue cases are escalated
+
+    @field_validator("dispositions")
+    @classmethod
+    def _unique_codes(cls, dispositions: tuple[Disposition, ...]) -> tuple[Disposition, ...]:
+        if not dispositions:
+            raise ValueError("expected at least one disposition")
+        codes = [item.code for item in dispositions]
+        duplicates = sorted({code for code in codes if codes.count(code) > 1})
+        if duplicates:
+            raise ValueError(f"each code may be used once, {duplicates} used more than once")
+        return dispositions
+
+    def disposition(self, code: str) -> Disposition | None:
+        return next((item for item in self.dispositions if item.code == code), None)
+
+
 class Environment(Frozen):
     """Secrets and endpoints; never in config.yaml."""
 
@@ -389,6 +575,10 @@ class Environment(Frozen):
     redis_prefix: str = "hotline:"
     # Signs the staff's session cookies; None: a random key kept in instance/secret_key.
     secret_key: str | None = None
+    # The Twilio Voice JavaScript SDK's access tokens (the agents' softphone).
+    twilio_api_key_sid: str | None = None
+    twilio_api_key_secret: str | None = None
+    twilio_twiml_app_sid: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Environment:
@@ -408,6 +598,9 @@ class Settings(Frozen):
     staffing: Staffing = Staffing()
     accounts: Accounts = Accounts()
     twilio: Twilio
+    routing: Routing
+    console: Console = Console()
+    records: Records = Records()
     env: Environment = Environment()
 
     @model_validator(mode="after")

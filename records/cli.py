@@ -40,6 +40,7 @@ def seed(demo: bool, days: int) -> None:
     if demo:
         _load(DEMO, None, days)
         _demo_staff()
+        _demo_skills()
 
 
 @click.command("import")
@@ -83,6 +84,28 @@ def _demo_staff() -> None:
                 made.append(username)
     if made:
         click.echo(f"demo staff: {', '.join(made)} (password {DEMO_PASSWORD!r})")
+
+
+# The demo agents' skills (issue 4): who answers which desk, and how well.
+DEMO_SKILLS = {
+    "agent1": {"general": 4, "booking": 3, "complaints": 4},
+    "agent2": {"general": 3, "booking": 4},
+    "agent3": {"medicine": 5, "general": 2, "nurse": 4},
+    "agent4": {"surgery": 4, "women_children": 3, "general": 2},
+    "agent5": {"english": 5, "general": 3, "booking": 2},
+    "agent6": {"complaints": 5, "general": 2, "medicine": 1},
+}
+
+
+def _demo_skills() -> None:
+    """Skills for the demo agents that have none yet."""
+    from records.seats import agent_skills, set_skills
+
+    with hotline().sessions.begin() as session:
+        for username, skills in DEMO_SKILLS.items():
+            staff = find_staff(session, username)
+            if staff is not None and not agent_skills(session, staff.id):
+                set_skills(session, staff.id, skills)
 
 
 @click.group("staff")

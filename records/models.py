@@ -459,3 +459,190 @@ class AuditEntry(Base):
     reason: Mapped[str] = mapped_column(Text)
 
     staff: Mapped[Staff] = relationship()
+
+
+# ---- seats: agent skills and wrap-ups (issue 4) ----
+
+
+class AgentSkill(Base):
+    """What an agent can take: a skill (a queue's, config routing.queues.*.skill) at a level
+    from 1 (can help) to 5 (expert).  Queues offer callers to higher levels first."""
+
+    __tablename__ = "agent_skills"
+    __table_args__ = (UniqueConstraint("staff_id", "skill"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    skill: Mapped[str] = mapped_column(String(32))
+    level: Mapped[int]
+
+
+class WrapUp(Base):
+    """What an agent recorded after a call: a disposition from config and notes."""
+
+    __tablename__ = "wrap_ups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    queue: Mapped[str] = mapped_column(String(32))
+    disposition: Mapped[str] = mapped_column(String(32))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime]
+
+
+# ---- agent console and complaint cases (issue 4) ----
+
+
+class ComplaintCase(Base):
+    """A patient's complaint, owned by the person who took it until it is closed.
+
+    The clock runs from `opened_at` to `deadline_at` (config: console.complaint_deadline_days);
+    an 'answered' or 'closed' case has stopped it.  `escalated_at` is set once, by the
+    overdue sweep (queueing.jobs.escalate_overdue_cases), when the deadline passed unanswered."""
+
+    __tablename__ = "complaint_cases"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('open', 'waiting_on_department', 'answered', 'closed')", name="known_status"
+        ),
+        Index("ix_complaint_cases_owner_status", "owner_id", "status"),
+        Index("ix_complaint_cases_status_deadline", "status", "deadline_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    opened_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    source: Mapped[str] = mapped_column(String(8))  # call | manual
+    call_sid: Mapped[str | None] = mapped_column(String(64))  # the call it was opened from
+    summary: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(24), default="open")
+    opened_at: Mapped[datetime]
+    deadline_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+
+    patient: Mapped[Patient] = relationship()
+    notes: Mapped[list[CaseNote]] = relationship(
+        back_populates="case", order_by="CaseNote.id", cascade="all, delete-orphan"
+    )
+    calls: Mapped[list[CaseCall]] = relationship(
+        back_populates="case", order_by="CaseCall.id", cascade="all, delete-orphan"
+    )
+    handovers: Mapped[list[CaseHandover]] = relationship(
+        back_populates="case", order_by="CaseHandover.id", cascade="all, delete-orphan"
+    )
+
+
+class CaseNote(Base):
+    """What was done on a case: a note, the answer given to the patient, a status change,
+    an escalation.  Append-only."""
+
+    __tablename__ = "case_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("complaint_cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))  # None: the system (escalation)
+    kind: Mapped[str] = mapped_column(String(16))  # note | answer | status | escalation
+    text: Mapped[str] = mapped_column(Text)
+
+    case: Mapped[ComplaintCase] = relationship(back_populates="notes")
+
+
+class CaseCall(Base):
+    """A call about the case (the one it was opened from, and any later ones)."""
+
+    __tablename__ = "case_calls"
+    __table_args__ = (UniqueConstraint("case_id", "call_sid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("complaint_cases.id", ondelete="CASCADE"))
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    linked_at: Mapped[datetime]
+    linked_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+
+    case: Mapped[ComplaintCase] = relationship(back_populates="calls")
+
+
+class CaseHandover(Base):
+    """A case given by its owner (or a supervisor) to someone else: who, to whom, when, why."""
+
+    __tablename__ = "case_handovers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("complaint_cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    from_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    to_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    by_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    reason: Mapped[str] = mapped_column(Text)
+
+    case: Mapped[ComplaintCase] = relationship(back_populates="handovers")
+# ---- call records and supervisor views (issue 5) ----
+
+
+class QueueEntry(Base):
+    """One wait of a call in a queue, derived from the call's queue events by
+    records.entries (a transfer to another queue is a new entry).  Rebuilt whole
+    whenever the call's events change, so it never disagrees with them."""
+
+    __tablename__ = "queue_entries"
+    __table_args__ = (
+        UniqueConstraint("call_id", "position"),
+        # Reports select entries by when they left the queue, per queue and per agent.
+        Index("ix_queue_entries_left_at_queue", "left_at", "queue"),
+        Index("ix_queue_entries_agent_left_at", "agent_id", "left_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("call_records.id", ondelete="CASCADE"))
+    position: Mapped[int]  # 1 for the call's first queue, 2 after a transfer...
+    queue: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[int] = mapped_column(default=0)
+    enqueued_at: Mapped[datetime]
+    # [{"at": iso, "agent_id": n, "missed": reason | null}], in order
+    offers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    answered_at: Mapped[datetime | None]
+    left_at: Mapped[datetime | None]  # answered, abandoned, timed out, callback, voicemail, transfer
+    # waiting | answered | abandoned | timeout | callback | voicemail | transferred
+    result: Mapped[str] = mapped_column(String(16), default="waiting")
+    waited: Mapped[float | None]  # seconds from enqueue to leaving the queue
+    agent_id: Mapped[int | None]
+    hung_up_at: Mapped[datetime | None]
+    wrap_up_end_at: Mapped[datetime | None]
+    talk_seconds: Mapped[float | None]
+    hold_seconds: Mapped[float | None]
+    wrap_up_seconds: Mapped[float | None]
+    disposition: Mapped[str | None] = mapped_column(String(64))
+    voicemail_sid: Mapped[str | None] = mapped_column(String(64))
+    voicemail_url: Mapped[str | None] = mapped_column(String(500))
+    voicemail_seconds: Mapped[int | None]
+    survey_score: Mapped[int | None]
+
+    call: Mapped[CallRecord] = relationship()
+
+
+# The call log pages newest first by (started_at, id): keyset pagination walks these.
+Index("ix_call_records_started_at_id", CallRecord.started_at, CallRecord.id)
+Index("ix_call_records_outcome_started_at_id", CallRecord.outcome, CallRecord.started_at, CallRecord.id)
+Index("ix_call_records_patient_started_at", CallRecord.patient_id, CallRecord.started_at)
+
+
+class RecordSpool(Base):
+    """Record jobs a webhook could not hand to Redis, kept until replayed.
+
+    Written in the web process when Redis is unreachable, replayed by
+    queueing.recording.replay_spool (the worker at start, RQ's cron, or
+    `flask --app app records replay-spool`), each row deleted in the same
+    transaction that applies it: replayed once."""
+
+    __tablename__ = "record_spool"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime]
+    call_sid: Mapped[str] = mapped_column(String(64))
+    job: Mapped[str] = mapped_column(String(24))  # open_call | events | status
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)

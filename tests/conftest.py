@@ -243,6 +243,35 @@ def dial(carrier, settings):
     return dial
 
 
+class RecordsWorker:
+    """RQ's worker on this test's `records` queue, run in-process until the queue is empty."""
+
+    def __init__(self, hotline):
+        self.hotline = hotline
+
+    @property
+    def queue(self):
+        return self.hotline.records_queue
+
+    def work(self) -> None:
+        import rq
+
+        rq.SimpleWorker([self.queue], connection=self.hotline.queue_redis).work(burst=True, logging_level="WARNING")
+
+
+@pytest.fixture
+def records_worker(app, environ, clock, monkeypatch):
+    """Writes call records as the worker pool would, on this test's database, Redis and clock."""
+    from queueing import context
+
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("HOTLINE_CONFIG", raising=False)
+    context.reset(clock=clock)
+    yield RecordsWorker(app.extensions["hotline"])
+    context.reset()
+
+
 # ---- a real browser for the staff pages --------------------------------------------------------
 
 CHROMIUM = os.environ.get("HOTLINE_CHROMIUM", "/usr/bin/chromium")
