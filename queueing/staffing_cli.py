@@ -53,7 +53,7 @@ def plan(first_day, days, service_level, answer_seconds, max_occupancy, enqueue)
         if value is not None
     }
     try:
-        inputs = run_inputs(config, targets)
+        inputs = run_inputs(config, targets, routing=app.settings.routing)
     except StaffingInputError as exc:
         raise click.ClickException(str(exc)) from None
     start = first_day.date() if first_day else app.now().date() + timedelta(days=1)
@@ -63,7 +63,7 @@ def plan(first_day, days, service_level, answer_seconds, max_occupancy, enqueue)
             db, inputs=inputs, first_day=start, days=days or config.horizon_days, trigger="cli", at=app.now()
         )
         db.commit()
-        run_id, total = run.id, run.days * len(config.queues)
+        run_id, total = run.id, run.days * len(inputs["queues"])
     if enqueue:
         if not enqueue_staffing(routine_queue(app), run_id):
             raise click.ClickException(f"run {run_id} stored, but Redis did not take the job")

@@ -51,7 +51,7 @@ def day():
         run = asked if asked is not None and asked.status == "done" else run
     rows = records.day_intervals(db, run.id, wanted, queue) if run else []
     shifts = records.day_shifts(db, run.id, wanted, queue) if run else []
-    inputs = run.inputs if run else run_inputs(config)
+    inputs = run.inputs if run else run_inputs(config, routing=app.settings.routing)
     minutes = inputs["interval_minutes"]
     summary = (run.summary.get("days", {}).get(f"{queue}/{wanted.isoformat()}") if run else None) or {}
     shown = [r for r in rows if r.calls or r.seats or r.rostered]
@@ -68,7 +68,7 @@ def day():
         sick=sick,
         day=wanted,
         queue=queue,
-        queues=config.queues,
+        queues=inputs["queues"],
         run=run,
         pending=pending,
         rows=shown,
@@ -132,7 +132,8 @@ def recompute():
             targets["answer_seconds"] = float(seconds) if seconds else None
         except ValueError:
             raise StaffingInputError(f"answer_seconds: expected seconds such as 20, got {seconds!r}") from None
-        inputs = run_inputs(app.settings.staffing, {k: v for k, v in targets.items() if v is not None})
+        wanted_targets = {k: v for k, v in targets.items() if v is not None}
+        inputs = run_inputs(app.settings.staffing, wanted_targets, routing=app.settings.routing)
     except StaffingInputError as exc:
         flash(f"目标无效，未重新计算。Targets not valid, nothing recomputed: {exc}", "error")
         return redirect(url_for("staffing.day", day=wanted.isoformat(), queue=queue))

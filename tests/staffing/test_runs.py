@@ -189,10 +189,15 @@ def test_the_nightly_plan_is_scheduled_at_two_in_the_morning_hospital_time(redis
         context.reset()
 
 
-def test_the_nightly_job_plans_the_coming_days(db, settings, worker):
+def test_the_nightly_job_plans_the_coming_days_for_every_acd_queue(db, settings, worker):
+    busy_weeks(db, 3, {20: 30}, queue="booking", talk=100, wrap_up=20)
     assert staffing_jobs.nightly_staffing() == "done"
     run = records.latest_run(db, TOMORROW)
     assert run.trigger == "nightly" and run.first_day == TOMORROW and run.days == settings.staffing.horizon_days
+    planned = {queue["name"] for queue in run.inputs["queues"]}
+    assert planned == {"general"} | set(settings.routing.queues)
+    booking = records.day_intervals(db, run.id, TOMORROW, "booking")[20]
+    assert booking.calls == pytest.approx(30) and booking.aht == pytest.approx(120) and booking.seats > 0
 
 
 def test_wrong_staffing_settings_name_the_key(settings):
