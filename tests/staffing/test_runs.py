@@ -158,6 +158,7 @@ def test_the_cli_plans_shows_and_tries_a_what_if(app, db, worker):
     line = next(line for line in shown.output.splitlines() if line.startswith("10:00"))
     assert line.split()[1] == "40.0"
     assert "people per seat" in shown.output
+    assert "forecast from history, held-out MAPE 0.0%" in shown.output
 
     bad = runner.invoke(args=["staffing", "plan", "--service-level", "1.0"])
     assert bad.exit_code != 0 and "no number of seats answers every one of them" in bad.output
