@@ -16,12 +16,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from records.models import CallEvent, CallRecord
 from records.patients import CallerMatch
 
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 
@@ -48,11 +50,12 @@ def open_call(
     at: datetime,
     direction: str = "inbound",
 ) -> CallRecord:
-    """The call's record, created on its first webhook (a retried webhook finds it)."""
-    existing = find_call(session, call_sid)
-    if existing is not None:
-        return existing
-    record = CallRecord(
+    """The call's record, created on its first webhook (a retried webhook finds it).
+
+    One `INSERT ... ON CONFLICT (call_sid) DO NOTHING RETURNING` (PostgreSQL and SQLite
+    both have it): no look-up first and no savepoint, and a retry racing the first
+    request cannot fail; only the retry reads the existing row."""
+    values = dict(
         call_sid=call_sid,
         direction=direction[:16],
         from_number=(caller.e164 or from_number or "unknown")[:64],
@@ -62,12 +65,9 @@ def open_call(
         language=language,
         started_at=at,
     )
-    try:
-        with session.begin_nested():
-            session.add(record)
-    except IntegrityError:  # the same webhook, retried concurrently, won the race
-        return find_call(session, call_sid)
-    return record
+    insert = _INSERTS[session.get_bind().dialect.name](CallRecord).values(**values)
+    created = session.scalar(insert.on_conflict_do_nothing(index_elements=["call_sid"]).returning(CallRecord))
+    return created if created is not None else find_call(session, call_sid)
 
 
 def record_events(session: Session, call_sid: str, events: Iterable[Event], at: datetime) -> CallRecord:
