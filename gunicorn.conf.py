@@ -28,3 +28,10 @@ def pre_fork(server, worker):
 
 def post_fork(server, worker):
     gc.set_threshold(50_000, 20, 20)
+
+
+# Idle keep-alive connections stay open longer than a caller listens to a prompt: with
+# gunicorn's default of 2 s, the carrier reused a connection at the moment the worker
+# closed it and the webhook failed (bench/load.py: connection failures, Twilio's 11205).
+# gthread keeps idle connections in its poller, not in a thread.
+keepalive = 75
