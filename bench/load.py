@@ -272,8 +272,16 @@ def wait_until_answers(url: str, process: subprocess.Popen, log: Path, seconds: 
 
 
 def children(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
-    return [int(p) for p in out.stdout.split()]
+    """From /proc, not `ps`: no subprocess from a thread while the load generator forks."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return sorted(found)
 
 
 def memory_kib(pid: int) -> tuple[int, int]:
@@ -290,7 +298,12 @@ def memory_kib(pid: int) -> tuple[int, int]:
 
 def sample_memory(gunicorn: subprocess.Popen, worker: subprocess.Popen, stop_at: float, every: float, out: list):
     while time.time() < stop_at:
-        workers = children(gunicorn.pid)
+        try:
+            workers = children(gunicorn.pid)
+        except Exception as exc:  # a sample lost is reported, never a silent empty table
+            print(f"memory sample failed: {exc!r}", file=sys.stderr, flush=True)
+            time.sleep(every)
+            continue
         row = {"t": time.time(), "master": memory_kib(gunicorn.pid), "workers": [memory_kib(p) for p in workers],
                "worker_pids": workers, "rq": memory_kib(worker.pid)}  # fmt: skip
         out.append(row)
@@ -416,13 +429,14 @@ def main(argv=None) -> int:
         deadline = started + args.duration
         sampler = threading.Thread(target=sample_memory, args=(gunicorn, worker, deadline + 5, 10.0, memory),
                                    daemon=True)  # fmt: skip
-        sampler.start()
         per_process = [args.callers // args.processes + (1 if i < args.callers % args.processes else 0)
                        for i in range(args.processes)]  # fmt: skip
         print(f"{args.callers} callers for {args.duration} s against {url} ({args.workers} workers)", flush=True)
         with ProcessPoolExecutor(max_workers=args.processes) as pool:
             futures = [pool.submit(caller_process, i, n, deadline, shared) for i, n in enumerate(per_process)]
+            sampler.start()  # after the pool's processes are forked
             calls = [outcome for future in futures for outcome in future.result()]
+        sampler.join()
         ended = time.time()
         dialled = {c["sid"] for c in calls if c["sid"]}
         checks = check_records(engine, dialled)
