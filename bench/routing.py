@@ -224,10 +224,26 @@ def offer_path(redis_url: str, calls: int) -> dict:
     finally:
         http.shutdown()
         carrier.stop()
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
+        forget(redis.Redis.from_url(redis_url), prefix)
+
+
+def forget(client: redis.Redis, prefix: str) -> None:
+    """Remove the run's keys: the ACD's, and RQ's queues and jobs named with the prefix
+    (the call records the app handed to its records queue, which no worker ran here)."""
+    keys = list(client.scan_iter(f"{prefix}*"))
+    queues = list(client.scan_iter(f"rq:*{prefix}*"))
+    jobs = set()
+    for key in queues:
+        kind = client.type(key)
+        if kind in (b"list", "list"):
+            jobs.update(client.lrange(key, 0, -1))
+        elif kind in (b"zset", "zset"):
+            jobs.update(client.zrange(key, 0, -1))
+    for job in jobs:
+        name = job.decode() if isinstance(job, bytes) else job
+        keys += list(client.scan_iter(f"rq:job:{name}*"))
+    if keys or queues:
+        client.delete(*keys, *queues)
 
 
 def main() -> None:
@@ -241,9 +257,7 @@ def main() -> None:
     try:
         decided = decision(client, prefix, args.events)
     finally:
-        keys = list(client.scan_iter(f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
+        forget(client, prefix)
     path = offer_path(redis_url, args.calls)
     command = "REDIS_URL=" + redis_url + " .venv/bin/python bench/routing.py " + " ".join(sys.argv[1:])
     lines = [
