@@ -23,6 +23,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import settings as settings_module
 from extensions import Hotline, close_db
+from ivr.security import HotlineRequest
 from settings import Settings
 
 ROOT = Path(__file__).resolve().parent
@@ -43,6 +44,7 @@ def create_app(
             raise SystemExit(f"The hotline cannot start, its configuration is wrong:\n{error}") from None
     settings = config
     app = Flask(__name__, instance_path=str(ROOT / "instance"))
+    app.request_class = HotlineRequest  # no NUL in form fields or query arguments (ivr/security.py)
     app.extensions["hotline"] = Hotline(settings, Path(app.instance_path), clock)
     app.teardown_appcontext(close_db)
 
@@ -66,6 +68,14 @@ def create_app(
 
     app.register_blueprint(agent_api_blueprint)
 
+    from ivr.agents.console import register as register_console
+
+    register_console(app)
+
+    import aftercare  # after care and outreach (issue 7)
+
+    aftercare.register(app)
+
     @app.errorhandler(404)
     @app.errorhandler(405)
     def twiml_for_lost_webhooks(error):
@@ -81,6 +91,13 @@ def create_app(
     register_records_commands(app)
     register_call_commands(app)
     register_queue_commands(app)
+    from queueing.staffing_cli import register as register_staffing_commands
+    from staffing import bp as staffing_blueprint
+
+    app.register_blueprint(staffing_blueprint)
+    accounts.add_link(app, "staffing.day", "人员排班 Staffing", "supervisor")
+
+    register_staffing_commands(app)
 
     # Twilio signs the public URL; behind a TLS proxy, trust its X-Forwarded-* headers.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)

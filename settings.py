@@ -262,6 +262,107 @@ class Identification(Frozen):
     record_number_prefix: str = "M"
 
 
+class StaffingTargets(Frozen):
+    """Service targets the seats are planned for."""
+
+    service_level: float = 0.8  # share of calls answered within answer_seconds
+    answer_seconds: float = Field(20, ge=0)
+    max_occupancy: float = Field(0.85, gt=0, le=1)
+    max_asa_seconds: float | None = Field(None, gt=0)
+    max_abandon: float | None = Field(None, gt=0, lt=1)  # Erlang A only
+
+    @field_validator("service_level")
+    @classmethod
+    def _possible(cls, value: float) -> float:
+        if not 0 < value < 1:
+            raise ValueError(
+                f"expected a share above 0 and below 1 (0.8 for 80%), got {value:g}: callers arrive at random, "
+                "so no number of seats answers every one of them in time"
+            )
+        return value
+
+
+class StaffingQueue(Frozen):
+    """A queue of callers waiting for a person, as staffing plans it."""
+
+    name: str = Field(min_length=1, max_length=40)
+    title: Localized
+    aht_seconds: float = Field(180, gt=0)  # talk + hold + wrap-up, when history has none
+    patience_seconds: float = Field(120, gt=0)  # how long callers wait before hanging up (Erlang A)
+    # Calls an hour when history is too short, per weekday: {"08:00-12:00": 60, ...}.
+    volumes: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], dict[TimeRange, float]] = {}
+
+    @field_validator("volumes")
+    @classmethod
+    def _no_negative_volumes(cls, volumes: dict) -> dict:
+        for day, ranges in volumes.items():
+            for hours, calls in ranges.items():
+                if calls < 0:
+                    raise ValueError(f"{day} {hours}: calls an hour cannot be negative, got {calls:g}")
+        return volumes
+
+
+class Shifts(Frozen):
+    """The shift patterns a roster may use."""
+
+    hours: tuple[float, ...] = (8.0,)  # lengths a shift may have
+    start_every_minutes: int = Field(60, ge=15, le=24 * 60)  # shifts start on the hour
+    earliest_start: str = "00:00"
+    latest_end: str = "24:00"
+    max_people: int = Field(200, ge=1)  # people on shift in a day, at most
+    time_limit_seconds: float = Field(20, gt=0, le=600)  # the solver's time limit
+
+    @field_validator("hours")
+    @classmethod
+    def _lengths(cls, hours: tuple[float, ...]) -> tuple[float, ...]:
+        if not hours or any(not 0 < h <= 24 for h in hours):
+            raise ValueError(f"expected shift lengths between 0 and 24 hours, got {list(hours)}")
+        return hours
+
+    @model_validator(mode="after")
+    def _window(self) -> Shifts:
+        _time_range(f"{self.earliest_start}-{self.latest_end}")
+        return self
+
+
+class Staffing(Frozen):
+    """How many seats each interval needs, and who sits in them (issue 6)."""
+
+    interval_minutes: Literal[15, 30] = 30
+    horizon_days: int = Field(14, ge=1, le=62)
+    model: Literal["erlang_c", "erlang_a"] = "erlang_c"
+    targets: StaffingTargets = StaffingTargets()
+    shrinkage: float = Field(0.3, ge=0, lt=1)  # breaks, training, meetings, leave
+    max_seats: int = Field(200, ge=1)  # seats the centre has: more cannot be planned
+    history_weeks: int = Field(8, ge=1, le=104)
+    min_history_weeks: int = Field(3, ge=1)  # less history: the volumes in config
+    recent_weight: float = Field(0.7, gt=0, le=1)  # each older week counts this much of the next
+    holiday_factor: float = Field(0.4, ge=0)  # a holiday's calls against a usual day, without history
+    statutory_monthly_hours: float = Field(174, gt=0)  # 8 h x 21.75 days
+    open_days_per_month: float = Field(30, gt=0, le=31)
+    nightly_at: str = "02:00"  # hospital time
+    shifts: Shifts = Shifts()
+    queues: tuple[StaffingQueue, ...] = ()
+
+    @field_validator("queues")
+    @classmethod
+    def _unique_names(cls, queues: tuple[StaffingQueue, ...]) -> tuple[StaffingQueue, ...]:
+        names = [q.name for q in queues]
+        if len(set(names)) != len(names):
+            raise ValueError(f"each queue name may be used once, got {names}")
+        return queues
+
+    @field_validator("nightly_at")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        try:
+            time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"expected a time of day like 02:00, got {value!r}") from None
+        return value
+
+    def queue(self, name: str) -> StaffingQueue | None:
+        return next((q for q in self.queues if q.name == name), None)
 class QueueTargets(Frozen):
     """A queue's thresholds for the contact-centre figures (queueing.metrics)."""
 
@@ -314,6 +415,125 @@ class Accounts(Frozen):
     session_hours: int = Field(12, ge=1, le=24)  # at most this long after logging in
     failed_logins: int = Field(5, ge=1, le=50)  # per username, then a pause
     lockout_minutes: int = Field(15, ge=1)
+
+
+# ---- after care (issue 7) ----
+
+
+class Question(Frozen):
+    """One keypad question of the follow-up call; a `worrying` key flags the call for a nurse."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    prompt: Localized
+    keys: str = Field(pattern=r"^[1-9]{2,9}$")  # the answers offered (0, * and # keep their meaning)
+    worrying: str = Field(pattern=r"^[1-9]*$")
+
+    @model_validator(mode="after")
+    def _worrying_keys_offered(self) -> Question:
+        if len(set(self.keys)) != len(self.keys):
+            raise ValueError(f"keys: each key once, got {self.keys!r}")
+        stray = sorted(set(self.worrying) - set(self.keys))
+        if stray:
+            raise ValueError(f"worrying: {stray} are not among the keys {self.keys!r}")
+        return self
+
+
+DEFAULT_QUESTIONS = (
+    Question(
+        id="feeling",
+        prompt=Localized(
+            zh="请问您现在感觉怎么样？感觉良好请按1，一般请按2，不太好请按3。",
+            en="How do you feel now? If you feel well, press 1. If so-so, press 2. If unwell, press 3.",
+        ),
+        keys="123",
+        worrying="3",
+    ),
+    Question(
+        id="medication",
+        prompt=Localized(
+            zh="出院时医生交代的用药方法，您都清楚了吗？清楚请按1，不清楚请按2。",
+            en="Did you understand how to take your medication? If yes, press 1. If not, press 2.",
+        ),
+        keys="12",
+        worrying="2",
+    ),
+    Question(
+        id="new_symptom",
+        prompt=Localized(
+            zh="出院以后，有没有出现让您担心的新症状？有请按1，没有请按2。",
+            en="Since you left hospital, have you had any new symptom that worries you? If yes, press 1. "
+            "If not, press 2.",
+        ),
+        keys="12",
+        worrying="1",
+    ),
+)
+
+
+class FollowUp(Frozen):
+    """Follow-up calls after discharge: who is called, when, how often, and what is asked."""
+
+    share: float = Field(0.05, gt=0, le=1)  # of the month's discharges
+    min_per_ward: int = Field(1, ge=0, le=100)
+    # Every day at this time (hospital time) the scheduler creates last month's campaign if it
+    # does not exist yet, and places the calls: a missed day is caught up the next.
+    run_time: str = "08:30"
+    max_attempts: int = Field(3, ge=1, le=10)
+    retry_minutes: tuple[int, ...] = Field((120, 1440), min_length=1)  # before the 2nd, 3rd... attempt
+    ring_seconds: int = Field(30, ge=10, le=120)
+    call_hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], tuple[TimeRange, ...]] = {
+        day: ("09:00-12:00", "14:00-20:00") for day in ("mon", "tue", "wed", "thu", "fri", "sat")
+    }
+    nurse_queue: str = "nurse"
+    questions: tuple[Question, ...] = Field(DEFAULT_QUESTIONS, min_length=1, max_length=9)
+
+    @field_validator("run_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        try:
+            time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"expected a time of day like 08:30, got {value!r}") from None
+        return value
+
+    @field_validator("retry_minutes")
+    @classmethod
+    def _positive(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(minutes < 1 for minutes in value):
+            raise ValueError(f"expected minutes of at least 1, got {list(value)}")
+        return value
+
+    @field_validator("questions")
+    @classmethod
+    def _unique_ids(cls, questions: tuple[Question, ...]) -> tuple[Question, ...]:
+        ids = [question.id for question in questions]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"each question id once, got {ids}")
+        return questions
+
+    def ranges(self, weekday: int) -> list[tuple[time, time]]:
+        return [_time_range(text) for text in self.call_hours.get(WEEKDAYS[weekday], ())]
+
+
+class ResultNotices(Frozen):
+    within_minutes: int = Field(60, ge=1, le=24 * 60)  # from the results' ready time to the text
+    how_to_collect: Localized = Localized(
+        zh="请携带就诊卡到门诊楼一楼自助机打印，或登录医院公众号查看",
+        en="print them at the self-service machines on the ground floor of the outpatient building with "
+        "your patient card, or see them on the hospital's WeChat account",
+    )
+
+
+class Survey(Frozen):
+    comment_seconds: int = Field(60, ge=5, le=300)  # the longest recorded comment
+
+
+class Aftercare(Frozen):
+    followup: FollowUp = FollowUp()
+    results: ResultNotices = ResultNotices()
+    survey: Survey = Survey()
+    # A text that is one of these (any case, full-width too) opts its sender out.
+    opt_out_words: tuple[str, ...] = ("TD", "退订", "STOP", "UNSUBSCRIBE")
 
 
 class Twilio(Frozen):
@@ -388,7 +608,6 @@ class Routing(Frozen):
     callback_key: str = "1"
     voicemail_max_seconds: int = Field(120, ge=10, le=600)
     callbacks: Callbacks = Callbacks()
-    dispositions: tuple[str, ...] = ("resolved", "information_given", "booked", "complaint", "escalated", "callback")
 
     @field_validator("callback_key")
     @classmethod
@@ -420,6 +639,49 @@ class Routing(Frozen):
         return next((name for name, queue in self.queues.items() if code and code in queue.departments), None)
 
 
+class Disposition(Frozen):
+    """How an agent sums up a call at wrap-up (the code is stored; labels are shown)."""
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    label: Localized
+    complaint: bool = False  # the wrap-up offers to open a complaint case, prefilled
+
+
+class Console(Frozen):
+    """The agent console (issue 4): wrap-up codes, complaint deadlines, the page's timers."""
+
+    dispositions: tuple[Disposition, ...] = (
+        Disposition(code="resolved", label=Localized(zh="已解答", en="Resolved")),
+        Disposition(code="complaint", label=Localized(zh="投诉", en="Complaint"), complaint=True),
+    )
+    complaint_deadline_days: int = Field(3, ge=1, le=60)
+    heartbeat_seconds: int = Field(10, ge=2, le=120)
+    poll_seconds: float = Field(2, ge=0.5, le=30)  # how often the console asks for offers
+    break_reasons: tuple[Localized, ...] = (
+        Localized(zh="休息", en="Rest"),
+        Localized(zh="用餐", en="Meal"),
+        Localized(zh="培训", en="Training"),
+        Localized(zh="会议", en="Meeting"),
+    )
+    recent_items: int = Field(5, ge=1, le=20)  # visits, appointments, calls on a screen pop
+    search_reason_min_length: int = Field(4, ge=1, le=200)
+    overdue_sweep_minutes: int = Field(10, ge=1, le=24 * 60)  # how often overdue cases are escalated
+
+    @field_validator("dispositions")
+    @classmethod
+    def _unique_codes(cls, dispositions: tuple[Disposition, ...]) -> tuple[Disposition, ...]:
+        if not dispositions:
+            raise ValueError("expected at least one disposition")
+        codes = [item.code for item in dispositions]
+        duplicates = sorted({code for code in codes if codes.count(code) > 1})
+        if duplicates:
+            raise ValueError(f"each code may be used once, {duplicates} used more than once")
+        return dispositions
+
+    def disposition(self, code: str) -> Disposition | None:
+        return next((item for item in self.dispositions if item.code == code), None)
+
+
 class Environment(Frozen):
     """Secrets and endpoints; never in config.yaml."""
 
@@ -430,8 +692,14 @@ class Environment(Frozen):
     public_base_url: str | None = None
     twilio_api_base: str | None = None  # the local carrier emulator, e.g. http://127.0.0.1:5055
     redis_prefix: str = "hotline:"
+    # Bearer tokens of the hospital systems that post discharges and results (comma-separated).
+    aftercare_api_tokens: str | None = None
     # Signs the staff's session cookies; None: a random key kept in instance/secret_key.
     secret_key: str | None = None
+    # The Twilio Voice JavaScript SDK's access tokens (the agents' softphone).
+    twilio_api_key_sid: str | None = None
+    twilio_api_key_secret: str | None = None
+    twilio_twiml_app_sid: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Environment:
@@ -448,9 +716,12 @@ class Settings(Frozen):
     seats: Seats
     booking: Booking = Booking()
     identification: Identification = Identification()
+    staffing: Staffing = Staffing()
     accounts: Accounts = Accounts()
     twilio: Twilio
+    aftercare: Aftercare = Aftercare()
     routing: Routing
+    console: Console = Console()
     records: Records = Records()
     env: Environment = Environment()
 

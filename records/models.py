@@ -356,6 +356,73 @@ class PatientNote(Base):
     appointment: Mapped[Appointment | None] = relationship()
 
 
+# ---- staffing (issue 6) ----
+
+
+class StaffingRun(Base):
+    """One computation of forecast, seats and rosters, with the inputs that produced it."""
+
+    __tablename__ = "staffing_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime]
+    trigger: Mapped[str] = mapped_column(String(16))  # nightly | supervisor | cli
+    requested_by: Mapped[int | None]  # the supervisor's staff id, when one asked
+    first_day: Mapped[date]
+    days: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done | failed
+    progress: Mapped[float] = mapped_column(default=0.0)  # 0..1
+    message: Mapped[str] = mapped_column(Text, default="")
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)  # targets, model, forecast parameters, shifts, queues
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # forecast error, rosters, people
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    intervals: Mapped[list[StaffingInterval]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class StaffingInterval(Base):
+    """One queue's interval in a run: the forecast, the seats it needs, the roster's cover."""
+
+    __tablename__ = "staffing_intervals"
+    __table_args__ = (UniqueConstraint("run_id", "queue", "day", "slot"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("staffing_runs.id", ondelete="CASCADE"), index=True)
+    queue: Mapped[str] = mapped_column(String(40))
+    day: Mapped[date]
+    slot: Mapped[int]  # interval of the day, from 0 at midnight (hospital time)
+    calls: Mapped[float]
+    aht: Mapped[float]
+    traffic: Mapped[float]
+    seats: Mapped[int]  # required; when not met, the seat cap tried
+    met: Mapped[bool]
+    service_level: Mapped[float | None]
+    occupancy: Mapped[float | None]
+    asa: Mapped[float | None]
+    abandon: Mapped[float | None]
+    people: Mapped[float]  # seats / (1 - shrinkage)
+    rostered: Mapped[int | None]  # people on shift
+    roster_seats: Mapped[int | None]  # seats those people keep filled after shrinkage
+    roster_service_level: Mapped[float | None]
+
+    run: Mapped[StaffingRun] = relationship(back_populates="intervals")
+
+
+class StaffingShift(Base):
+    """People the roster puts on one shift pattern."""
+
+    __tablename__ = "staffing_shifts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("staffing_runs.id", ondelete="CASCADE"), index=True)
+    queue: Mapped[str] = mapped_column(String(40))
+    day: Mapped[date]
+    start_minute: Mapped[int]
+    hours: Mapped[float]
+    people: Mapped[int]
 # ---- staff and the access audit (issue 4 foundation) ----
 
 
@@ -424,6 +491,96 @@ class WrapUp(Base):
     at: Mapped[datetime]
 
 
+# ---- agent console and complaint cases (issue 4) ----
+
+
+class ComplaintCase(Base):
+    """A patient's complaint, owned by the person who took it until it is closed.
+
+    The clock runs from `opened_at` to `deadline_at` (config: console.complaint_deadline_days);
+    an 'answered' or 'closed' case has stopped it.  `escalated_at` is set once, by the
+    overdue sweep (queueing.jobs.escalate_overdue_cases), when the deadline passed unanswered."""
+
+    __tablename__ = "complaint_cases"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('open', 'waiting_on_department', 'answered', 'closed')", name="known_status"
+        ),
+        Index("ix_complaint_cases_owner_status", "owner_id", "status"),
+        Index("ix_complaint_cases_status_deadline", "status", "deadline_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    opened_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    source: Mapped[str] = mapped_column(String(8))  # call | manual
+    call_sid: Mapped[str | None] = mapped_column(String(64))  # the call it was opened from
+    summary: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(24), default="open")
+    opened_at: Mapped[datetime]
+    deadline_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+
+    patient: Mapped[Patient] = relationship()
+    notes: Mapped[list[CaseNote]] = relationship(
+        back_populates="case", order_by="CaseNote.id", cascade="all, delete-orphan"
+    )
+    calls: Mapped[list[CaseCall]] = relationship(
+        back_populates="case", order_by="CaseCall.id", cascade="all, delete-orphan"
+    )
+    handovers: Mapped[list[CaseHandover]] = relationship(
+        back_populates="case", order_by="CaseHandover.id", cascade="all, delete-orphan"
+    )
+
+
+class CaseNote(Base):
+    """What was done on a case: a note, the answer given to the patient, a status change,
+    an escalation.  Append-only."""
+
+    __tablename__ = "case_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("complaint_cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))  # None: the system (escalation)
+    kind: Mapped[str] = mapped_column(String(16))  # note | answer | status | escalation
+    text: Mapped[str] = mapped_column(Text)
+
+    case: Mapped[ComplaintCase] = relationship(back_populates="notes")
+
+
+class CaseCall(Base):
+    """A call about the case (the one it was opened from, and any later ones)."""
+
+    __tablename__ = "case_calls"
+    __table_args__ = (UniqueConstraint("case_id", "call_sid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("complaint_cases.id", ondelete="CASCADE"))
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    linked_at: Mapped[datetime]
+    linked_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+
+    case: Mapped[ComplaintCase] = relationship(back_populates="calls")
+
+
+class CaseHandover(Base):
+    """A case given by its owner (or a supervisor) to someone else: who, to whom, when, why."""
+
+    __tablename__ = "case_handovers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("complaint_cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    from_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    to_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    by_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    reason: Mapped[str] = mapped_column(Text)
+
+    case: Mapped[ComplaintCase] = relationship(back_populates="handovers")
 # ---- call records and supervisor views (issue 5) ----
 
 
@@ -489,3 +646,129 @@ class RecordSpool(Base):
     call_sid: Mapped[str] = mapped_column(String(64))
     job: Mapped[str] = mapped_column(String(24))  # open_call | events | status
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+# ---- after care and outreach (issue 7) ----
+
+
+class Discharge(Base):
+    """A patient left a ward (from the hospital's inpatient system)."""
+
+    __tablename__ = "discharges"
+    __table_args__ = (Index("ix_discharges_discharged_on_ward", "discharged_on", "ward"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_event_id: Mapped[str] = mapped_column(String(64), unique=True)  # the sending system's id
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    ward: Mapped[str] = mapped_column(String(64))
+    discharged_on: Mapped[date]
+    attending_doctor: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime]
+
+    patient: Mapped[Patient] = relationship()
+
+
+class ResultReady(Base):
+    """A patient's test results are ready; they are told so (never the results) within the
+    configured time.  notice_seconds is the time from ready_at to the text being sent."""
+
+    __tablename__ = "results_ready"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    test_name: Mapped[str] = mapped_column(String(100))
+    ready_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    # pending | sent | opted_out | no_mobile | failed
+    notice_status: Mapped[str] = mapped_column(String(16), default="pending")
+    sms_message_id: Mapped[int | None] = mapped_column(ForeignKey("sms_messages.id"))
+    notified_at: Mapped[datetime | None]
+    notice_seconds: Mapped[int | None]
+
+    patient: Mapped[Patient] = relationship()
+    sms: Mapped[SmsMessage | None] = relationship()
+
+
+class FollowUpCampaign(Base):
+    """One month's follow-up calls: a reproducible sample of that month's discharges."""
+
+    __tablename__ = "followup_campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), unique=True)  # 2026-11
+    seed: Mapped[str] = mapped_column(String(64))
+    share: Mapped[float]
+    min_per_ward: Mapped[int]
+    discharges: Mapped[int]  # in the month, when the sample was drawn
+    created_at: Mapped[datetime]
+
+    tasks: Mapped[list[FollowUpTask]] = relationship(back_populates="campaign", order_by="FollowUpTask.id")
+
+
+class FollowUpTask(Base):
+    """One patient to call back after discharge, and what became of it.
+
+    status: planned -> calling -> retry -> calling ... -> completed | incomplete | unreached
+    | opted_out | no_number.  `flagged` with a worrying answer; the nurse's callback is
+    requested (nurse_requested_at) and marked done by a person (nurse_done_at)."""
+
+    __tablename__ = "followup_tasks"
+    __table_args__ = (Index("ix_followup_tasks_campaign_status", "campaign_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("followup_campaigns.id", ondelete="CASCADE"))
+    discharge_id: Mapped[int] = mapped_column(ForeignKey("discharges.id"), unique=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="planned")
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    last_attempt_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    last_result: Mapped[str | None] = mapped_column(String(24))  # no-answer, busy, machine...
+    reached_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    flagged: Mapped[bool] = mapped_column(default=False)
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)  # the questions answered worryingly
+    nurse_requested_at: Mapped[datetime | None]
+    nurse_reference: Mapped[str | None] = mapped_column(String(64))  # the ACD's callback, once it has one
+    nurse_done_at: Mapped[datetime | None]
+    nurse_done_by: Mapped[int | None]  # a staff id
+
+    campaign: Mapped[FollowUpCampaign] = relationship(back_populates="tasks")
+    discharge: Mapped[Discharge] = relationship()
+    patient: Mapped[Patient] = relationship()
+
+
+class SurveyResponse(Base):
+    """A caller's score (1-5) after an agent call, and their recorded comment if any."""
+
+    __tablename__ = "survey_responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    agent_id: Mapped[int | None] = mapped_column(index=True)  # a staff id, from the call's events
+    queue: Mapped[str | None] = mapped_column(String(32), index=True)
+    score: Mapped[int | None]
+    comment_recording_sid: Mapped[str | None] = mapped_column(String(64))
+    comment_recording_url: Mapped[str | None] = mapped_column(String(500))
+    comment_seconds: Mapped[int | None]
+    at: Mapped[datetime]
+
+
+class OutreachOptOut(Base):
+    """A patient who wants no non-essential calls or texts (follow-ups, surveys, notices)."""
+
+    __tablename__ = "outreach_opt_outs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), unique=True)
+    at: Mapped[datetime]
+    channel: Mapped[str] = mapped_column(String(16))  # keypad | sms | agent
+    by_staff_id: Mapped[int | None]
+    note: Mapped[str | None] = mapped_column(String(200))
+
+    patient: Mapped[Patient] = relationship()

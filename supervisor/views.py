@@ -67,7 +67,7 @@ def calls():
         names=names,
         agents=call_log.agents(db),
         queues=list(app.settings.routing.queues),
-        dispositions=app.settings.routing.dispositions,
+        dispositions=app.settings.console.dispositions,
         outcomes=call_log.OUTCOMES,
         zone=app.settings.hospital.zone,
         mask=mask,

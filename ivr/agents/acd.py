@@ -277,6 +277,8 @@ if state == 'waiting' or state == 'offered' then
   if ARGV[4] == 'callback' then
     -- keeps its place: same score, same time joined; it is the patient who is called now
     redis.call('hset', e, 'state', 'waiting', 'kind', 'callback', 'agent', '', 'live_sid', '')
+    -- a callback asked out of hours waits for the morning (VICIdial keeps them 96 h)
+    redis.call('expire', e, 345600)
     redis.call('zadd', p .. 'queue:' .. queue, tonumber(redis.call('hget', e, 'score')), ARGV[2])
   else
     redis.call('hset', e, 'state', ARGV[4], 'agent', '')
@@ -508,7 +510,9 @@ class ACD:
             pipe.hmget(self.p + "entry:" + entry, "queue", "priority", "enqueued_at", "not_before", "declined")
         callers = []
         for entry, (queue, prio, joined, not_before, declined) in zip(heads, pipe.execute(), strict=True):
-            if queue is None:
+            if queue is None:  # its hash expired (a call long gone): clear it from the queues
+                for name in self.routing.queues:
+                    self.redis.zrem(self.p + "queue:" + name, entry)
                 continue
             refused = frozenset(int(part) for part in (declined or "").split(",") if part.isdigit())
             callers.append(routing.Waiting(entry, queue, int(prio), float(joined), float(not_before or 0), refused))

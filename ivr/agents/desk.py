@@ -240,9 +240,9 @@ def wrap_up(
 ) -> dict:
     """Record the disposition (from config) and notes, and end wrap-up now (the agent is
     available again).  A wrap-up the timer already ended still gets its notes."""
-    routing = hotline.settings.routing
-    if disposition not in routing.dispositions:
-        raise DeskError(f"disposition must be one of {', '.join(routing.dispositions)}")
+    codes = [item.code for item in hotline.settings.console.dispositions]  # one list, with its labels
+    if disposition not in codes:
+        raise DeskError(f"disposition must be one of {', '.join(codes)}")
     agent = hotline.acd.agent(staff_id)
     wrapping = agent["state"] == "wrap_up" and agent.get("wrap_call") == call_sid
     if not wrapping and agent.get("wrap_call") != call_sid:

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 # Where the caller goes when the agent's side of the bridge ends.  The satisfaction survey
 # (a later issue) replaces this target with its first step; that step receives
 # `entry` (the call's queue entry) and `agent` (the staff id) in its arguments.
-POST_CALL = Target("queue", "after_call")
+POST_CALL = Target("survey", "start")  # the satisfaction survey (ivr/flows/survey.py, issue 7)
 
 
 def call_over() -> VoiceResponse:
@@ -442,10 +442,8 @@ def bridged(conversation: Conversation, entry: str = "", agent: str = "") -> Voi
 
 @step("queue", "after_call")
 def after_call(conversation: Conversation, entry: str = "", agent: str = "") -> VoiceResponse:
-    """POST_CALL: thanks and goodbye (until a survey takes this place)."""
-    from ivr.flows.person import goodbye
-
-    return goodbye(conversation, conversation.line("after_call"))
+    """Where the console's hang-up sends the caller: on to POST_CALL (the satisfaction survey)."""
+    return conversation.go(Target(POST_CALL.flow, POST_CALL.step, {"entry": entry, "agent": agent}))
 
 
 # ---- callbacks -------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ class Console:
         self.client = app.test_client()
         self.login = login
         log_in(self.client, login.username, login.password)
-        self.token = csrf_token(self.client.get("/").get_data(as_text=True))
+        self.token = csrf_token(self.client.get("/", follow_redirects=True).get_data(as_text=True))
 
     def post(self, path, **body):
         return self.client.post(f"/agent/api/{path}", json=body, headers={"X-CSRFToken": self.token})
@@ -59,7 +59,8 @@ def test_an_agent_takes_a_call_from_the_console(app, dial, carrier, hotline, db,
     hung_up = console.post("hangup", call_sid=call.sid).get_json()
     assert hung_up["state"] == "wrap_up" and hung_up["wrap_up"]["queue"] == "general"
     call.wait(10)
-    assert "祝您健康" in call.take_text() and call.ended
+    assert "请您对本次服务进行评价" in call.take_text()  # the satisfaction survey (issue 7)
+    call.hangup()
 
     refused = console.post("wrap-up", call_sid=call.sid, disposition="made-up")
     assert refused.status_code == 409 and "disposition must be one of" in refused.get_json()["error"]
