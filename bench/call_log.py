@@ -144,7 +144,8 @@ def run(url: str, n_calls: int):
     cases = {
         "first page, no filter": {},
         "outcome = abandoned": {"outcome": "abandoned"},
-        "queue = complaints, agent 7": {"queue": "complaints", "agent": "7"},
+        "queue = complaints, agent 3": {"queue": "complaints", "agent": "3"},
+        "queue = complaints, agent 8 (who never took one)": {"queue": "complaints", "agent": "8"},
         "disposition = complaint": {"disposition": "complaint"},
         "patient record number": {"patient": some_patient, "why": "bench"},
         "phone number": {"phone": a_phone},
