@@ -23,6 +23,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import settings as settings_module
 from extensions import Hotline, close_db
+from ivr.security import HotlineRequest
 from settings import Settings
 
 ROOT = Path(__file__).resolve().parent
@@ -43,6 +44,7 @@ def create_app(
             raise SystemExit(f"The hotline cannot start, its configuration is wrong:\n{error}") from None
     settings = config
     app = Flask(__name__, instance_path=str(ROOT / "instance"))
+    app.request_class = HotlineRequest  # no NUL in form fields or query arguments (ivr/security.py)
     app.extensions["hotline"] = Hotline(settings, Path(app.instance_path), clock)
     app.teardown_appcontext(close_db)
 

@@ -78,7 +78,7 @@ def instrument(meter: Meter, engine) -> None:
     dialect.do_ping = meter.timed("ping", dialect.do_ping)
     redis.Redis.execute_command = meter.timed("redis", redis.Redis.execute_command)
     redis.client.Pipeline.execute = meter.timed("redis", redis.client.Pipeline.execute)
-    ivr.webhooks.is_signed = meter.timed("signature", ivr.webhooks.is_signed)
+    ivr.security.is_signed = meter.timed("signature", ivr.security.is_signed)
     ivr.webhooks._twiml = meter.timed("twiml", ivr.webhooks._twiml)
 
 

@@ -345,10 +345,16 @@ class Conversation:
     # ---- small helpers -----------------------------------------------------------------------
 
     def int_arg(self, value: str | None, default: int = 0) -> int:
-        try:
-            return max(0, int(value)) if value is not None else default
-        except ValueError:
-            return default
+        return int(value) if is_id(value) else default
+
+
+MAX_ID = 2**31 - 1  # the databases' INTEGER: a bigger number in a URL is nobody's id
+
+
+def is_id(value: str | None) -> bool:
+    """An id or count from a URL or a form: ASCII digits only ('²' and '١' are digits to
+    str.isdigit, and int('²') fails) and small enough for an INTEGER column."""
+    return bool(value) and len(value) <= 10 and value.isascii() and value.isdigit() and int(value) <= MAX_ID
 
 
 def spoken_digits(said: str) -> str:

@@ -7,6 +7,7 @@ import logging
 
 from flask import Request, Response, current_app, request
 from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
 from records.patients import mask
 
@@ -48,3 +49,22 @@ def require_signature() -> Response | None:
     if env.twilio_auth_token and not is_signed(request, env.twilio_auth_token, env.public_base_url):
         return Response("Forbidden: invalid X-Twilio-Signature", status=403, mimetype="text/plain")
     return None
+
+
+class WithoutNul(ImmutableMultiDict):
+    """Form fields and query arguments with NUL characters taken out.  No carrier sends
+    them, PostgreSQL text cannot hold them ('cannot contain NUL (0x00) bytes', a 500 at
+    the first INSERT), and a NUL in a log line or a URL only ever hides something."""
+
+    def __init__(self, mapping=None):
+        if mapping is not None and not isinstance(mapping, dict | MultiDict):
+            mapping = [(_no_nul(key), _no_nul(value)) for key, value in mapping]
+        super().__init__(mapping)
+
+
+def _no_nul(value):
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+class HotlineRequest(Request):
+    parameter_storage_class = WithoutNul

@@ -23,6 +23,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from aftercare.texts import is_opt_out, opt_out_by_text
 from extensions import get_db, hotline
 from ivr import speaking
+from ivr.dialogue import is_id
 from ivr.prompts import TITLES, t
 from ivr.security import require_signature
 from records import booking, messages
@@ -203,7 +204,7 @@ def status() -> Response:
             sid,
             request.values.get("MessageStatus", "").strip(),
             request.values.get("ErrorCode") or None,
-            message_id=int(message_id) if message_id.isdigit() else None,
+            message_id=int(message_id) if is_id(message_id) else None,
         )
         db.commit()
     return Response(status=204)

@@ -254,3 +254,18 @@ def call_reminder(appointment_id: int) -> str:
 
 def _queue(hotline: Hotline, kind: str) -> Queue:
     return Queue(queue_name(hotline.settings.env.redis_prefix, kind), connection=hotline.queue_redis)
+
+
+# ---- the seats' sweep (issue 4) -----------------------------------------------------------------
+
+
+def sweep_seats() -> dict[str, int]:
+    """Every routing.sweep_seconds: end expired reservations (the agent goes on break
+    'missed'), finished wrap-ups and silent consoles, then offer waiting callers to free
+    agents.  Idempotent: each change is a Lua script that checks the state first."""
+    from ivr.agents import seats
+
+    done = seats.sweep(context.get())
+    if any(done.values()):
+        log.info("seats sweep: %s", done)
+    return done

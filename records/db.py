@@ -57,11 +57,15 @@ def _sqlite_begin(connection) -> None:
 
 
 def begin_write(session: Session) -> None:
-    """End the session's current (reading) transaction and start one meant to write.
+    """On SQLite, end the session's current (reading) transaction and start one meant to write.
 
     Call it before a read-then-write unit of work (opening a call record, booking a
-    place).  On PostgreSQL it only ends the previous transaction; row locks and the
-    conditional UPDATEs in records.booking do the rest."""
+    place).  On PostgreSQL it does nothing: under READ COMMITTED every statement sees
+    what others committed, and row locks and the conditional UPDATEs in records.booking
+    do the rest, so the reading transaction simply goes on (ending it cost a COMMIT, a
+    pool check-in/out and a pre-ping on every call that opened a record)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
     if session.in_transaction():
         session.commit()
     session.connection(execution_options={"hotline_write": True})

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import speaking
-from ivr.dialogue import MAIN_MENU, Choice, Conversation, Line, Target, paged_choices, step
+from ivr.dialogue import MAIN_MENU, Choice, Conversation, Line, Target, is_id, paged_choices, step
 from ivr.flows.departments import choose_department
 from ivr.flows.doctors import name_phrases, title
 from ivr.flows.identify import patient_or_identify
@@ -221,7 +221,7 @@ def sessions(
 def confirm(conversation: Conversation, session: str = "", move: str = "") -> VoiceResponse:
     if isinstance(patient := patient_or_identify(conversation, "booking.start"), VoiceResponse):
         return patient
-    chosen = conversation.db.get(ClinicSession, conversation.int_arg(session)) if session.isdigit() else None
+    chosen = conversation.db.get(ClinicSession, conversation.int_arg(session)) if is_id(session) else None
     if chosen is None:
         return conversation.go(BOOKING, conversation.line("lost"))
     lang = conversation.lang
@@ -240,7 +240,7 @@ def book(conversation: Conversation, session: str = "", move: str = "") -> Voice
     """Take the place (or move to it) — reached only by pressing 1 at the read-back."""
     if isinstance(patient := patient_or_identify(conversation, "booking.start"), VoiceResponse):
         return patient
-    if not session.isdigit():
+    if not is_id(session):
         return conversation.go(BOOKING, conversation.line("lost"))
     db, rules = conversation.db, conversation.settings.booking
     chosen = db.get(ClinicSession, int(session))
@@ -248,7 +248,7 @@ def book(conversation: Conversation, session: str = "", move: str = "") -> Voice
         return conversation.go(BOOKING, conversation.line("lost"))
     search = {"exam": chosen.exam_type.code} if chosen.exam_type else {"doctor": chosen.doctor.code}
     begin_write(db)
-    if move.isdigit():
+    if is_id(move):
         result = booking.move(
             db,
             patient_id=patient.id,

@@ -136,7 +136,7 @@ def _month_day(digits: str) -> tuple[int, int] | None:
     if len(digits) == 8:
         full = _full_date(digits)
         return (full.month, full.day) if full else None
-    if len(digits) != 4 or not digits.isdigit():
+    if len(digits) != 4 or not (digits.isascii() and digits.isdigit()):
         return None
     month, day = int(digits[:2]), int(digits[2:])
     try:
@@ -147,7 +147,7 @@ def _month_day(digits: str) -> tuple[int, int] | None:
 
 
 def _full_date(digits: str) -> date | None:
-    if len(digits) != 8 or not digits.isdigit():
+    if len(digits) != 8 or not (digits.isascii() and digits.isdigit()):
         return None
     try:
         return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))

@@ -20,7 +20,7 @@ from __future__ import annotations
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import speaking
-from ivr.dialogue import Choice, Conversation, Line, Target, step
+from ivr.dialogue import Choice, Conversation, Line, Target, is_id, step
 from ivr.sms import addressee, period, queue_appointment_sms
 from records import booking, messages
 from records.booking import Outcome
@@ -178,7 +178,7 @@ def _appointment(conversation: Conversation, appointment_id: str) -> Appointment
     """The appointment, if this call is to one of its patient's numbers.  (A step
     reached with conversation.go, inside a request an earlier step already
     checked, has no form of its own.)"""
-    if not appointment_id.isdigit():
+    if not is_id(appointment_id):
         return None
     found = messages.appointment(conversation.db, int(appointment_id))
     if found is None or not conversation.form:
