@@ -29,7 +29,7 @@ def call_status() -> Response:
     task_id, attempt = request.args.get("task", ""), request.args.get("attempt", "")
     call_sid = request.values.get("CallSid", "").strip()[:64]
     status = request.values.get("CallStatus", "")
-    if not (task_id.isdigit() and attempt.isdigit() and call_sid):
+    if not (_small(task_id) and _small(attempt) and call_sid):
         return Response(status=204)
     db = get_db()
     found = aftercare.task(db, int(task_id))
@@ -56,6 +56,10 @@ def call_status() -> Response:
     if retry_at is not None:
         schedule_calls(routine_queue(app), [int(task_id)], retry_at, now)
     return Response(status=204)
+
+
+def _small(value: str) -> bool:
+    return value.isdigit() and len(value) <= 9  # fits a database INTEGER
 
 
 @bp.errorhandler(Exception)

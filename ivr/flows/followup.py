@@ -205,7 +205,7 @@ def _task(
 ) -> FollowUpTask | None:
     """The task, if this request is its current attempt, to one of its patient's numbers
     (and, after the first request, from the call that attempt placed)."""
-    if not task_id.isdigit() or not attempt.isdigit():
+    if not (_small(task_id) and _small(attempt)):
         return None
     found = aftercare.task(conversation.db, int(task_id))
     if found is None or found.status != "calling" or found.attempts != int(attempt):
@@ -219,6 +219,11 @@ def _task(
         if called not in {phone.e164 for phone in found.patient.phones}:
             return None
     return found
+
+
+def _small(value: str) -> bool:
+    """A number that fits a database INTEGER (a URL may carry anything)."""
+    return value.isdigit() and len(value) <= 9
 
 
 def _target(name: str, found: FollowUpTask, **extra: str) -> Target:

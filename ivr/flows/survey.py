@@ -80,7 +80,7 @@ def start(conversation: Conversation, queue: str = "", agent: str = "", entry: s
 def score(conversation: Conversation, queue: str = "", agent: str = "", value: str = "") -> VoiceResponse:
     if value not in SCORES or not value:
         return conversation.go(Target("survey", "start", {"queue": queue, "agent": agent}))
-    agent_id = int(agent) if agent.isdigit() else None
+    agent_id = int(agent) if agent.isdigit() and len(agent) <= 9 else None  # a staff id fits an INTEGER
     db = conversation.db
     begin_write(db)
     aftercare.survey_score(
@@ -137,7 +137,7 @@ def recorded(conversation: Conversation) -> VoiceResponse:
         call_sid=conversation.call_sid,
         recording_sid=form.get("RecordingSid", ""),
         url=form.get("RecordingUrl", ""),
-        seconds=int(duration) if duration.isdigit() else None,
+        seconds=int(duration) if duration.isdigit() and len(duration) <= 6 else None,
     )
     db.commit()
     conversation.event("survey_comment", recording_sid=form.get("RecordingSid", "")[:64] or None)

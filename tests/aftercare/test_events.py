@@ -8,6 +8,9 @@ import json
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from aftercare.events import ResultEvent, parse_batch
@@ -195,3 +198,30 @@ def test_the_cli_imports_a_file_with_a_progress_bar_all_or_nothing(app, db, tmp_
     assert "more-discharges.csv: events[799].mrn: no patient with the record number 'M07777777'" in result.output
     assert "nothing was imported" in result.output
     assert count(db, Discharge) == 1200
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20) | st.sampled_from(["M00000001", "2026-11-20"]),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from([*DISCHARGE, "events", "test", "ready_at", "x"]), children, max_size=6)
+    ),
+    max_leaves=20,
+)
+
+
+@hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=JSON, path=st.sampled_from(["/api/v1/discharges", "/api/v1/results"]))
+def test_whatever_is_posted_the_api_answers_json_and_never_half_stores(app, db, body, path):
+    before = count(db, Discharge), count(db, ResultReady)
+    response = post(app, path, body)
+    assert response.status_code in (200, 201, 400, 422), response.get_data(as_text=True)
+    assert response.is_json
+    if response.status_code >= 400:
+        assert response.get_json()["problems"] and (count(db, Discharge), count(db, ResultReady)) == before
+
+
+def test_a_batch_too_large_is_refused_whole(app, db):
+    response = post(app, "/api/v1/discharges", [{**DISCHARGE, "event_id": f"E{i}"} for i in range(5001)])
+    assert response.status_code == 422 and "at most 5000" in problems(response)["events"]
+    assert count(db, Discharge) == 0
