@@ -48,14 +48,29 @@ def create_app(
     app.extensions["hotline"] = Hotline(settings, Path(app.instance_path), clock)
     app.teardown_appcontext(close_db)
 
+    import accounts
+
+    accounts.init_app(app, settings, Path(app.instance_path))
+    import supervisor
+
+    supervisor.init_app(app)
+
+    from ivr.sms import bp as sms_blueprint
     from ivr.webhooks import bp as ivr_blueprint
     from ivr.webhooks import not_found
 
-    app.register_blueprint(ivr_blueprint)
+    # Twilio authenticates with X-Twilio-Signature, not with a browser's CSRF token.
+    for blueprint in (ivr_blueprint, sms_blueprint):
+        app.extensions["csrf"].exempt(blueprint)
+        app.register_blueprint(blueprint)
 
-    from ivr.sms import bp as sms_blueprint
+    from ivr.agents.api import bp as agent_api_blueprint  # the seats (issue 4)
 
-    app.register_blueprint(sms_blueprint)
+    app.register_blueprint(agent_api_blueprint)
+
+    from ivr.agents.console import register as register_console
+
+    register_console(app)
 
     @app.errorhandler(404)
     @app.errorhandler(405)
@@ -72,6 +87,13 @@ def create_app(
     register_records_commands(app)
     register_call_commands(app)
     register_queue_commands(app)
+    from queueing.staffing_cli import register as register_staffing_commands
+    from staffing import bp as staffing_blueprint
+
+    app.register_blueprint(staffing_blueprint)
+    accounts.add_link(app, "staffing.day", "人员排班 Staffing", "supervisor")
+
+    register_staffing_commands(app)
 
     # Twilio signs the public URL; behind a TLS proxy, trust its X-Forwarded-* headers.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)

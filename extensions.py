@@ -94,6 +94,20 @@ class Hotline:
         return rq.Queue(queue_name(self.settings.env.redis_prefix, URGENT), connection=self.queue_redis)
 
     @cached_property
+    def records_queue(self) -> rq.Queue:
+        """Where call-record jobs go (queueing.recording)."""
+        from queueing.recording import records_queue_name
+
+        return rq.Queue(records_queue_name(self.settings.env.redis_prefix), connection=self.queue_redis)
+
+    @cached_property
+    def recorder(self):
+        """Call-record work for the worker pool, spooled in the database when Redis is away."""
+        from queueing.recording import Recorder
+
+        return Recorder(self.records_queue, self.sessions, self.now)
+
+    @cached_property
     def twilio(self):
         """The REST client; with TWILIO_API_BASE, it talks to the local carrier emulator."""
         from twilio.http.http_client import TwilioHttpClient
@@ -114,7 +128,16 @@ class Hotline:
     @cached_property
     def calls(self) -> CallStore:
         env = self.settings.env
-        return CallStore(self.redis, env.redis_prefix, self.settings.dialogue.call_state_ttl_seconds)
+        return CallStore(
+            self.redis, env.redis_prefix, self.settings.dialogue.call_state_ttl_seconds, recorder=self.recorder
+        )
+
+    @cached_property
+    def acd(self):
+        """The automatic call distributor (ivr/agents/acd.py): routing state in Redis."""
+        from ivr.agents.acd import ACD
+
+        return ACD(self.redis, self.settings.env.redis_prefix, self.settings.routing)
 
     def directory(self) -> Directory:
         """The directory snapshot, reloaded when older than directory_cache_seconds (or
@@ -123,7 +146,11 @@ class Hotline:
         now = self.now()
         current = self._directory
         age = self.settings.dialogue.directory_cache_seconds
-        if current is None or (now - current.loaded_at).total_seconds() >= age or current.loaded_at.date() != now.date():
+        if (
+            current is None
+            or (now - current.loaded_at).total_seconds() >= age
+            or current.loaded_at.date() != now.date()
+        ):
             with self.sessions() as session:
                 current = self._directory = load_directory(session, now)
         return current

@@ -35,7 +35,7 @@ Language = Literal["zh", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh", "en")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Flows a menu option may lead to; each is a module in ivr/flows/.
-FLOWS = ("introduction", "departments", "doctors", "services", "person", "booking", "appointments")
+FLOWS = ("introduction", "departments", "doctors", "services", "person", "booking", "appointments", "complaint")
 KEYS = "0123456789*#"
 
 
@@ -262,9 +262,305 @@ class Identification(Frozen):
     record_number_prefix: str = "M"
 
 
+class StaffingTargets(Frozen):
+    """Service targets the seats are planned for."""
+
+    service_level: float = 0.8  # share of calls answered within answer_seconds
+    answer_seconds: float = Field(20, ge=0)
+    max_occupancy: float = Field(0.85, gt=0, le=1)
+    max_asa_seconds: float | None = Field(None, gt=0)
+    max_abandon: float | None = Field(None, gt=0, lt=1)  # Erlang A only
+
+    @field_validator("service_level")
+    @classmethod
+    def _possible(cls, value: float) -> float:
+        if not 0 < value < 1:
+            raise ValueError(
+                f"expected a share above 0 and below 1 (0.8 for 80%), got {value:g}: callers arrive at random, "
+                "so no number of seats answers every one of them in time"
+            )
+        return value
+
+
+class StaffingQueue(Frozen):
+    """A queue of callers waiting for a person, as staffing plans it."""
+
+    name: str = Field(min_length=1, max_length=40)
+    title: Localized
+    aht_seconds: float = Field(180, gt=0)  # talk + hold + wrap-up, when history has none
+    patience_seconds: float = Field(120, gt=0)  # how long callers wait before hanging up (Erlang A)
+    # Calls an hour when history is too short, per weekday: {"08:00-12:00": 60, ...}.
+    volumes: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], dict[TimeRange, float]] = {}
+
+    @field_validator("volumes")
+    @classmethod
+    def _no_negative_volumes(cls, volumes: dict) -> dict:
+        for day, ranges in volumes.items():
+            for hours, calls in ranges.items():
+                if calls < 0:
+                    raise ValueError(f"{day} {hours}: calls an hour cannot be negative, got {calls:g}")
+        return volumes
+
+
+class Shifts(Frozen):
+    """The shift patterns a roster may use."""
+
+    hours: tuple[float, ...] = (8.0,)  # lengths a shift may have
+    start_every_minutes: int = Field(60, ge=15, le=24 * 60)  # shifts start on the hour
+    earliest_start: str = "00:00"
+    latest_end: str = "24:00"
+    max_people: int = Field(200, ge=1)  # people on shift in a day, at most
+    time_limit_seconds: float = Field(20, gt=0, le=600)  # the solver's time limit
+
+    @field_validator("hours")
+    @classmethod
+    def _lengths(cls, hours: tuple[float, ...]) -> tuple[float, ...]:
+        if not hours or any(not 0 < h <= 24 for h in hours):
+            raise ValueError(f"expected shift lengths between 0 and 24 hours, got {list(hours)}")
+        return hours
+
+    @model_validator(mode="after")
+    def _window(self) -> Shifts:
+        _time_range(f"{self.earliest_start}-{self.latest_end}")
+        return self
+
+
+class Staffing(Frozen):
+    """How many seats each interval needs, and who sits in them (issue 6)."""
+
+    interval_minutes: Literal[15, 30] = 30
+    horizon_days: int = Field(14, ge=1, le=62)
+    model: Literal["erlang_c", "erlang_a"] = "erlang_c"
+    targets: StaffingTargets = StaffingTargets()
+    shrinkage: float = Field(0.3, ge=0, lt=1)  # breaks, training, meetings, leave
+    max_seats: int = Field(200, ge=1)  # seats the centre has: more cannot be planned
+    history_weeks: int = Field(8, ge=1, le=104)
+    min_history_weeks: int = Field(3, ge=1)  # less history: the volumes in config
+    recent_weight: float = Field(0.7, gt=0, le=1)  # each older week counts this much of the next
+    holiday_factor: float = Field(0.4, ge=0)  # a holiday's calls against a usual day, without history
+    statutory_monthly_hours: float = Field(174, gt=0)  # 8 h x 21.75 days
+    open_days_per_month: float = Field(30, gt=0, le=31)
+    nightly_at: str = "02:00"  # hospital time
+    shifts: Shifts = Shifts()
+    queues: tuple[StaffingQueue, ...] = ()
+
+    @field_validator("queues")
+    @classmethod
+    def _unique_names(cls, queues: tuple[StaffingQueue, ...]) -> tuple[StaffingQueue, ...]:
+        names = [q.name for q in queues]
+        if len(set(names)) != len(names):
+            raise ValueError(f"each queue name may be used once, got {names}")
+        return queues
+
+    @field_validator("nightly_at")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        try:
+            time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"expected a time of day like 02:00, got {value!r}") from None
+        return value
+
+    def queue(self, name: str) -> StaffingQueue | None:
+        return next((q for q in self.queues if q.name == name), None)
+class QueueTargets(Frozen):
+    """A queue's thresholds for the contact-centre figures (queueing.metrics)."""
+
+    service_level_seconds: float = Field(20, gt=0)  # T: answered within this is 'in service level'
+    short_abandon_seconds: float = Field(5, ge=0)  # S: hung up within this is a short abandon
+    service_level_target: float = Field(0.8, gt=0, le=1)  # drawn on the charts
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d)\s*$")
+
+
+def _duration(value: str) -> str:
+    if not _DURATION.match(str(value)):
+        raise ValueError(f"expected a duration such as 45m, 1h, 24h or 3d, got {value!r}")
+    return str(value).strip()
+
+
+class ServiceRule(Frozen):
+    """A hospital promise, reported as met or missed: 'complaints answered within 3 days'."""
+
+    name: Localized
+    source: Literal["complaints", "results_notices", "consultations", "callbacks"]
+    within: Annotated[str, AfterValidator(_duration)]
+
+    @property
+    def within_seconds(self) -> float:
+        number, unit = _DURATION.match(self.within).groups()
+        return float(number) * {"m": 60, "min": 60, "h": 3600, "d": 86400}[unit]
+
+
+class Records(Frozen):
+    """Call records, the call log, the wallboard and the reports (issue 5)."""
+
+    report_interval_minutes: Literal[15, 30] = 30
+    targets: QueueTargets = QueueTargets()  # every queue, unless named in `queues`
+    queues: dict[str, QueueTargets] = {}
+    service_rules: tuple[ServiceRule, ...] = ()
+    page_size: int = Field(50, ge=10, le=500)
+    wallboard_refresh_seconds: int = Field(5, ge=1, le=300)
+    workers: int = Field(2, ge=1, le=32)  # `flask worker --records` without --count
+
+    def targets_for(self, queue: str) -> QueueTargets:
+        return self.queues.get(queue, self.targets)
+
+
+class Accounts(Frozen):
+    """Staff logins: how long a session lasts, and how many wrong passwords are allowed."""
+
+    idle_minutes: int = Field(30, ge=1, le=24 * 60)  # no request for this long: log in again
+    session_hours: int = Field(12, ge=1, le=24)  # at most this long after logging in
+    failed_logins: int = Field(5, ge=1, le=50)  # per username, then a pause
+    lockout_minutes: int = Field(15, ge=1)
+
+
 class Twilio(Frozen):
     caller_id: PhoneNumber
     status_events: tuple[str, ...] = ("completed",)
+
+
+# ---- routing (issue 4) ----
+
+
+Skill = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
+class Tier(Frozen):
+    """After a caller has waited `after_seconds`, agents with a lower level of the queue's
+    skill (`min_level`), or agents with the skills of `overflow` queues, may take them."""
+
+    after_seconds: int = Field(ge=1, le=24 * 3600)
+    min_level: int | None = Field(None, ge=1, le=5)
+    overflow: tuple[str, ...] = ()
+
+
+class RoutingQueue(Frozen):
+    title: Localized
+    skill: Skill
+    min_level: int = Field(1, ge=1, le=5)  # at first only agents with at least this level
+    service_level_seconds: int = Field(20, ge=1, le=3600)  # T: answered within T counts as in service level
+    short_abandon_seconds: int = Field(5, ge=0, le=600)  # S: hang-ups sooner than S are not counted
+    wrap_up_seconds: int = Field(30, ge=0, le=3600)
+    max_wait_seconds: int = Field(600, ge=30, le=4 * 3600)
+    tiers: tuple[Tier, ...] = ()
+    departments: tuple[str, ...] = ()  # department codes whose '0' leads here
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers_in_order(cls, tiers: tuple[Tier, ...]) -> tuple[Tier, ...]:
+        waits = [tier.after_seconds for tier in tiers]
+        if waits != sorted(set(waits)):
+            raise ValueError(f"expected tiers in increasing after_seconds, got {waits}")
+        return tiers
+
+
+class Priorities(Frozen):
+    """Weights added to a caller's priority (higher is served first, before time waited)."""
+
+    complaint: int = Field(2, ge=0, le=100)
+    vip: int = Field(2, ge=0, le=100)
+    aged: int = Field(1, ge=0, le=100)
+    aged_from: int = Field(70, ge=0, le=130)  # years
+
+
+class Callbacks(Frozen):
+    retries: int = Field(2, ge=0, le=10)  # attempts after the first
+    spacing_seconds: int = Field(300, ge=10, le=24 * 3600)
+    ring_seconds: int = Field(30, ge=5, le=120)
+
+
+class Routing(Frozen):
+    queues: dict[str, RoutingQueue] = Field(min_length=1)
+    general_queue: str = "general"
+    booking_queue: str = "booking"
+    complaint_queue: str = "complaints"
+    english_queue: str = "english"
+    priorities: Priorities = Priorities()
+    offer_timeout_seconds: int = Field(15, ge=5, le=120)  # the agent's phone rings this long
+    reservation_expiry_seconds: int = Field(60, ge=10, le=600)  # no reservation outlives this
+    heartbeat_timeout_seconds: int = Field(45, ge=10, le=3600)
+    hold_message_seconds: int = Field(30, ge=10, le=600)  # position and wait said again this often
+    hold_music_url: str | None = None  # played between messages (else a pause)
+    sweep_seconds: int = Field(5, ge=1, le=60)
+    recent_answers: int = Field(20, ge=3, le=500)  # answers the estimated wait is taken from
+    callback_key: str = "1"
+    voicemail_max_seconds: int = Field(120, ge=10, le=600)
+    callbacks: Callbacks = Callbacks()
+
+    @field_validator("callback_key")
+    @classmethod
+    def _one_key(cls, value: str) -> str:
+        if len(value) != 1 or value not in KEYS:
+            raise ValueError(f"expected one phone key (0-9, * or #), got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _queues_connect(self) -> Routing:
+        for role in ("general_queue", "booking_queue", "complaint_queue", "english_queue"):
+            if getattr(self, role) not in self.queues:
+                raise ValueError(f"{role}: no queue called {getattr(self, role)!r} (queues: {sorted(self.queues)})")
+        seen: dict[str, str] = {}
+        for name, queue in self.queues.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", name):
+                raise ValueError(f"queues.{name}: expected a lower-case name (letters, digits, _)")
+            for index, tier in enumerate(queue.tiers):
+                for other in tier.overflow:
+                    if other not in self.queues or other == name:
+                        raise ValueError(f"queues.{name}.tiers[{index}].overflow: no other queue called {other!r}")
+            for code in queue.departments:
+                if code in seen:
+                    raise ValueError(f"queues.{name}.departments: {code!r} is already in queue {seen[code]!r}")
+                seen[code] = name
+        return self
+
+    def queue_for_department(self, code: str | None) -> str | None:
+        return next((name for name, queue in self.queues.items() if code and code in queue.departments), None)
+
+
+class Disposition(Frozen):
+    """How an agent sums up a call at wrap-up (the code is stored; labels are shown)."""
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    label: Localized
+    complaint: bool = False  # the wrap-up offers to open a complaint case, prefilled
+
+
+class Console(Frozen):
+    """The agent console (issue 4): wrap-up codes, complaint deadlines, the page's timers."""
+
+    dispositions: tuple[Disposition, ...] = (
+        Disposition(code="resolved", label=Localized(zh="已解答", en="Resolved")),
+        Disposition(code="complaint", label=Localized(zh="投诉", en="Complaint"), complaint=True),
+    )
+    complaint_deadline_days: int = Field(3, ge=1, le=60)
+    heartbeat_seconds: int = Field(10, ge=2, le=120)
+    poll_seconds: float = Field(2, ge=0.5, le=30)  # how often the console asks for offers
+    break_reasons: tuple[Localized, ...] = (
+        Localized(zh="休息", en="Rest"),
+        Localized(zh="用餐", en="Meal"),
+        Localized(zh="培训", en="Training"),
+        Localized(zh="会议", en="Meeting"),
+    )
+    recent_items: int = Field(5, ge=1, le=20)  # visits, appointments, calls on a screen pop
+    search_reason_min_length: int = Field(4, ge=1, le=200)
+    overdue_sweep_minutes: int = Field(10, ge=1, le=24 * 60)  # how often overdue cases are escalated
+
+    @field_validator("dispositions")
+    @classmethod
+    def _unique_codes(cls, dispositions: tuple[Disposition, ...]) -> tuple[Disposition, ...]:
+        if not dispositions:
+            raise ValueError("expected at least one disposition")
+        codes = [item.code for item in dispositions]
+        duplicates = sorted({code for code in codes if codes.count(code) > 1})
+        if duplicates:
+            raise ValueError(f"each code may be used once, {duplicates} used more than once")
+        return dispositions
+
+    def disposition(self, code: str) -> Disposition | None:
+        return next((item for item in self.dispositions if item.code == code), None)
 
 
 class Environment(Frozen):
@@ -277,6 +573,12 @@ class Environment(Frozen):
     public_base_url: str | None = None
     twilio_api_base: str | None = None  # the local carrier emulator, e.g. http://127.0.0.1:5055
     redis_prefix: str = "hotline:"
+    # Signs the staff's session cookies; None: a random key kept in instance/secret_key.
+    secret_key: str | None = None
+    # The Twilio Voice JavaScript SDK's access tokens (the agents' softphone).
+    twilio_api_key_sid: str | None = None
+    twilio_api_key_secret: str | None = None
+    twilio_twiml_app_sid: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Environment:
@@ -293,7 +595,12 @@ class Settings(Frozen):
     seats: Seats
     booking: Booking = Booking()
     identification: Identification = Identification()
+    staffing: Staffing = Staffing()
+    accounts: Accounts = Accounts()
     twilio: Twilio
+    routing: Routing
+    console: Console = Console()
+    records: Records = Records()
     env: Environment = Environment()
 
     @model_validator(mode="after")

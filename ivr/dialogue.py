@@ -182,6 +182,15 @@ class Conversation:
         self.texts_to_send = moved.texts_to_send
         return result
 
+    def person_target(self, step: str = "transfer") -> Target:
+        """A person, for a caller who is *here*: the seats' routing picks the queue from where
+        they are (a department's desk, booking help) and what they were looking at."""
+        args = {"at": self.here.flow}
+        code = self.here.args.get("department") or self.here.args.get("code")
+        if code:
+            args["code"] = str(code)[:20]
+        return Target("person", step, args)
+
     def line(self, prompt: str, **values: object) -> Line:
         return Line(self.t(prompt, **values), self.lang)
 
@@ -205,7 +214,7 @@ class Conversation:
             digits = heard.digits.strip()
             self.event("key", step=self.here.name, digits=digits[:20])
             if digits == dialogue.person_key:
-                return self.go(Target("person", "transfer"))
+                return self.go(self.person_target())
             if digits == dialogue.repeat_key:
                 return self._ask(lines, choices, back)
             if digits == dialogue.back_key:
@@ -227,7 +236,7 @@ class Conversation:
 
     def _understand(self, said, choices, back, on_speech) -> VoiceResponse | bool | None:
         if speech.mentions(said, self._person_words()):
-            return self.go(Target("person", "transfer"))
+            return self.go(self.person_target())
         spoken_key = SPOKEN_KEYS.get(speech.normalize(said))
         if spoken_key:
             for choice in choices:
@@ -255,7 +264,7 @@ class Conversation:
         failures = self.heard.failures + 1
         if failures >= self.settings.dialogue.max_failures:
             self.event("gave_up", step=self.here.name)
-            return self.go(give_up or Target("person", "give_up"))
+            return self.go(give_up or self.person_target("give_up"))
         self.heard = Heard(failures=failures)
         self.preamble = [sorry]
         return ask()
@@ -309,7 +318,7 @@ class Conversation:
             return self._ask_entry(lines)
         if heard.speech and speech.mentions(heard.speech, self._person_words()):
             self.event("speech", step=self.here.name, text="(person)")
-            return self.go(Target("person", "transfer"))
+            return self.go(self.person_target())
         digits = (heard.digits or "").strip() or spoken_digits(heard.speech or "")
         if digits == "*":
             return self._ask_entry(lines)

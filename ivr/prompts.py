@@ -108,7 +108,10 @@ PROMPTS: dict[str, dict[str, str]] = {
         "zh": "请输入患者的出生日期，共八位数字，以井号键结束。例如1980年3月5日，请输入19800305。",
         "en": "Please key in the patient's date of birth, eight digits, then press hash. For 5 March 1980, key 1 9 8 0 0 3 0 5.",
     },
-    "digits_only": {"zh": "对不起，请用按键输入数字，或者只说数字。", "en": "Sorry, please key in the digits, or say only the digits."},
+    "digits_only": {
+        "zh": "对不起，请用按键输入数字，或者只说数字。",
+        "en": "Sorry, please key in the digits, or say only the digits.",
+    },
     "not_a_date": {"zh": "对不起，您输入的不是有效的日期。", "en": "Sorry, that is not a valid date."},
     "identity_mismatch": {"zh": "对不起，信息不符。", "en": "Sorry, those details do not match our records."},
     "identity_failed": {
@@ -209,6 +212,50 @@ PROMPTS: dict[str, dict[str, str]] = {
         "en": "Your appointment starts in less than {hours} hours, so it can no longer be changed by phone.",
     },
     "appointment_gone": {"zh": "对不起，没有找到这个预约。", "en": "Sorry, I couldn't find that appointment."},
+    # Human seats (issue 4): the queue, callbacks, voicemail
+    "queue_joined": {"zh": "正在为您转接{queue}，请稍候。", "en": "Connecting you to {queue}. Please hold."},
+    "queue_next": {"zh": "您是下一位。", "en": "You are next in line."},
+    "queue_position": {"zh": "您前面还有{ahead}位来电者。", "en": "You are number {position} in line."},
+    "queue_estimate": {"zh": "预计等待约{minutes}分钟。", "en": "Your estimated wait is about {minutes} minutes."},
+    "queue_estimate_one": {"zh": "预计等待约1分钟。", "en": "Your estimated wait is about 1 minute."},
+    "callback_offer": {
+        "zh": "如需保留排队位置、由我们给您回电，请按{key}。",
+        "en": "To keep your place in line and have us call you back, press {key}.",
+    },
+    "callback_confirmed": {
+        "zh": "好的，我们会保留您的排队位置，轮到您时回电至尾号{last4}的电话。",
+        "en": "Thank you. We have kept your place in line and will call you back on the number ending {last4}.",
+    },
+    "callback_no_number": {
+        "zh": "对不起，您的来电号码无法回拨。",
+        "en": "Sorry, we cannot call back the number you are calling from.",
+    },
+    "seats_busy": {"zh": "对不起，目前等待人数较多。", "en": "Sorry, all our staff are still busy."},
+    "seats_empty": {
+        "zh": "对不起，目前没有工作人员可以接听。",
+        "en": "Sorry, none of our staff is available right now.",
+    },
+    "callback_option": {"zh": "由我们给您回电请按2。", "en": "To have us call you back, press 2."},
+    "leave_message_option": {"zh": "留言请按1。", "en": "To leave a message, press 1."},
+    "voicemail_prompt": {
+        "zh": "请在提示音后留言，请说明您的姓名和事由，留言完毕请按井号键。",
+        "en": "Please leave your name and message after the tone, then press hash.",
+    },
+    "voicemail_saved": {
+        "zh": "您的留言已收到，我们会在工作时间尽快处理。",
+        "en": "We have your message and will deal with it as soon as we can during opening hours.",
+    },
+    "voicemail_empty": {"zh": "对不起，没有录到您的留言。", "en": "Sorry, we did not record a message."},
+    "agent_missed": {
+        "zh": "工作人员暂时未能接听，我们继续为您排队。",
+        "en": "The member of staff could not take your call; you keep your place in line.",
+    },
+    "callback_greeting": {
+        "zh": "您好，这里是{hospital}，您之前请求回电，现在为您接通工作人员，请稍候。",
+        "en": "Hello, this is {hospital} calling you back as you asked. Connecting you to a member of staff now.",
+    },
+    "agent_whisper": {"zh": "{queue}来电。", "en": "A call from {queue}."},
+    "after_call": {"zh": "祝您健康。", "en": "We wish you good health."},
 }
 
 TITLES = {

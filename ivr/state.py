@@ -5,8 +5,9 @@ any step of a call.  What a step needs to render (language, menu, page, tries)
 travels in its own URL; Redis holds what belongs to the whole call: who the
 caller may be and the events the call's record is written from.
 
-Redis trouble must not cut a caller off: reads fall back to defaults and a lost
-event is logged (the RQ worker pool of a later issue spools them instead).
+Redis trouble must not cut a caller off: reads fall back to defaults, and
+events go to the call's record through the recorder (queueing.recording),
+which spools them in the database when Redis cannot number or queue them.
 """
 
 from __future__ import annotations
@@ -14,19 +15,24 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import redis
 
 from records.calls import Event
 
+if TYPE_CHECKING:
+    from queueing.recording import Recorder
+
 log = logging.getLogger(__name__)
 
 
 class CallStore:
-    def __init__(self, client: redis.Redis, prefix: str, ttl_seconds: int):
+    def __init__(self, client: redis.Redis, prefix: str, ttl_seconds: int, recorder: Recorder | None = None):
         self.redis = client
         self.prefix = prefix
         self.ttl = ttl_seconds
+        self.recorder = recorder
 
     def _key(self, call_sid: str, part: str) -> str:
         return f"{self.prefix}call:{call_sid}:{part}"
@@ -62,9 +68,10 @@ class CallStore:
             return {}
 
     def add_events(self, call_sid: str, at: datetime, events: list[tuple[str, dict]]) -> None:
-        """Append a request's events in one round trip.  A position in the list is the
-        event's sequence number (RPUSH is atomic, so two processes serving one call
-        cannot give two events the same number)."""
+        """Append a request's events in one round trip and have them recorded.  A
+        position in the list is the event's sequence number (RPUSH is atomic and
+        returns the new length, so two processes serving one call cannot give two
+        events the same number); that number makes recording them idempotent."""
         if not events:
             return
         key = self._key(call_sid, "events")
@@ -76,9 +83,16 @@ class CallStore:
             pipe = self.redis.pipeline(transaction=False)
             pipe.rpush(key, *payloads)
             pipe.expire(key, self.ttl)
-            pipe.execute()
+            length = int(pipe.execute()[0])
         except redis.RedisError as exc:
-            log.warning("call %s: %d events not kept: %s", call_sid, len(events), exc)
+            log.warning("call %s: %d events not kept in Redis: %s", call_sid, len(events), exc)
+            if self.recorder is not None:
+                self.recorder.unnumbered_events(call_sid, at, events)
+            return
+        if self.recorder is not None:
+            first = length - len(events) + 1
+            numbered = [Event(first + i, at, kind, detail) for i, (kind, detail) in enumerate(events)]
+            self.recorder.events(call_sid, numbered)
 
     def events(self, call_sid: str) -> list[Event]:
         raw = self.redis.lrange(self._key(call_sid, "events"), 0, -1)

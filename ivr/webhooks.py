@@ -20,12 +20,10 @@ from twilio.twiml.voice_response import VoiceResponse
 
 import ivr.flows  # noqa: F401  (registers the steps)
 from extensions import get_db, hotline
-from ivr.dialogue import Conversation, Heard, is_id, run_step
+from ivr.dialogue import Conversation, Heard, run_step
 from ivr.errors import apology
 from ivr.flows.main import greet
 from ivr.security import require_signature
-from records import calls
-from records.db import begin_write
 from records.patients import CallerMatch, get_patient, mask, match_caller
 from settings import LANGUAGES
 
@@ -44,28 +42,27 @@ def voice() -> Response:
     settings = app.settings
     call_sid = _call_sid()
     caller, patient = CallerMatch(None, ()), None
+    from_number = request.values.get("From", "")
     try:
         db = get_db()
-        caller = match_caller(db, request.values.get("From", ""), settings.hospital.phone_region)
+        caller = match_caller(db, from_number, settings.hospital.phone_region)
         patient = get_patient(db, caller.patient_id) if caller.patient_id else None
         lang = patient.preferred_language if patient and patient.preferred_language in LANGUAGES else _language()
-        begin_write(db)
-        calls.open_call(
-            db,
-            call_sid=call_sid,
-            from_number=request.values.get("From", ""),
-            to_number=request.values.get("To", ""),
-            caller=caller,
-            language=lang,
-            at=app.now(),
-            direction=request.values.get("Direction", "inbound"),
-        )
-        db.commit()
+        db.rollback()  # nothing to keep: the call's record is written by a worker
     except SQLAlchemyError:
-        # The menus can still help the caller; the record is written at the status callback.
-        log.exception("call %s from %s: could not open the call record", call_sid, mask(request.values.get("From")))
+        # The menus can still help the caller without knowing who calls.
+        log.exception("call %s from %s: caller not matched", call_sid, mask(from_number))
         get_db().rollback()
         lang = _language()
+    app.recorder.open_call(
+        call_sid=call_sid,
+        from_number=from_number,
+        to_number=request.values.get("To", ""),
+        caller=caller,
+        language=lang,
+        at=app.now(),
+        direction=request.values.get("Direction", "inbound"),
+    )
     app.calls.start(call_sid, number=caller.e164, patient_ids=caller.patient_ids)
     conversation = _conversation(call_sid, lang)
     return _answer(conversation, greet(conversation, patient))
@@ -80,29 +77,20 @@ def step(flow: str, name: str) -> Response:
 
 @bp.route("/status", methods=["GET", "POST"])
 def status() -> Response:
-    """The call's status changed.  Duplicates and late arrivals change nothing."""
+    """The call's status changed.  Duplicates and late arrivals change nothing (the job
+    applies a status only if its SequenceNumber is newer)."""
     app = hotline()
     call_sid = request.values.get("CallSid", "").strip()[:64]
     if not call_sid:
         return Response(status=204)
-    try:
-        events = app.calls.events(call_sid)
-    except Exception:
-        log.exception("call %s: events unavailable at the status callback", call_sid)
-        events = []
-    db = get_db()
-    now = app.now()
-    begin_write(db)
-    calls.record_events(db, call_sid, events, now)
-    calls.apply_status(
-        db,
-        call_sid,
+    # A worker writes it (queueing.recording); the events came with each webhook.
+    app.recorder.status(
+        call_sid=call_sid,
         status=request.values.get("CallStatus", "unknown"),
         sequence=_int(request.values.get("SequenceNumber")),
         duration_seconds=_int(request.values.get("CallDuration")),
-        at=now,
+        at=app.now(),
     )
-    db.commit()
     return Response(status=204)
 
 
@@ -140,10 +128,13 @@ def _language() -> str:
 
 
 def _int(value: str | None) -> int | None:
-    """A number the carrier sends (SequenceNumber, CallDuration, f); anything that is not
-    one, or too big for the database's INTEGER, is none."""
-    value = (value or "").strip()
-    return int(value) if is_id(value) else None
+    """A count the carrier sent, or None: sequence numbers and durations are never negative
+    and fit a database INTEGER (a forged 2150000000 must not reach PostgreSQL)."""
+    try:
+        number = int(value) if value is not None and value.strip() else None
+    except ValueError:
+        return None
+    return number if number is not None and 0 <= number < 2**31 else None
 
 
 def _confidence(value: str | None) -> float | None:

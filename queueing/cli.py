@@ -1,5 +1,6 @@
-"""`flask --app app worker` and `flask --app app cron`: RQ's worker and cron
-scheduler on the hotline's queues and Redis (REDIS_URL, or the embedded one)."""
+"""`flask --app app worker`, `flask --app app cron` and `flask --app app records ...`:
+RQ's worker (or worker pool) and cron scheduler on the hotline's queues and Redis
+(REDIS_URL, or the embedded one)."""
 
 from __future__ import annotations
 
@@ -7,32 +8,56 @@ import click
 from flask import Flask
 from rq import Worker
 from rq.cron import CronScheduler
+from rq.worker_pool import WorkerPool
+from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import hotline
-from queueing import context, queues
+from queueing import ROUTINE, URGENT, context, queue_name, recording
 
 
 def register(app: Flask) -> None:
     app.cli.add_command(worker)
     app.cli.add_command(cron)
+    app.cli.add_command(records)
 
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Quit once the queues are empty.")
-def worker(burst: bool) -> None:
-    """Run jobs (SMS, reminders) from the urgent, then the routine queue.
+@click.option("--records", "records_only", is_flag=True, help="Only the call-record queue.")
+@click.option("--count", type=click.IntRange(1, 64), default=None, help="Workers to run (RQ's worker pool).")
+def worker(burst: bool, records_only: bool, count: int | None) -> None:
+    """Run jobs: SMS of calls in progress, call records, then reminders and housekeeping.
 
-    Start as many as needed.  Ctrl-C (SIGTERM) lets the current job finish;
-    a second one stops at once (RQ's warm and cold shutdown)."""
+    `--records --count 4` runs four workers on the call-record queue (default
+    `records.workers` from config.yaml).  Ctrl-C (SIGTERM) lets the current jobs
+    finish; a second one stops at once (RQ's warm and cold shutdown).  Spooled
+    records (kept while Redis was away) are replayed first."""
     app = hotline()
+    prefix = app.settings.env.redis_prefix
+    kinds = [recording.RECORDS] if records_only else [URGENT, recording.RECORDS, ROUTINE]
+    names = [queue_name(prefix, kind) for kind in kinds]
+    if count is None:
+        count = app.settings.records.workers if records_only else 1
     # Each job runs in a fork of this process: read the settings and import the REST
     # API's modules once, here, rather than in every job (no connection is opened).
     context.get().twilio.messages  # noqa: B018
+    _replay_spool()
     connection = app.queue_connection(patient=True)
-    # with_scheduler: retries that wait (SMS) are enqueued again by RQ's scheduler.
-    Worker(queues(connection, app.settings.env.redis_prefix), connection=connection).work(
-        burst=burst, with_scheduler=True
-    )
+    if count == 1:
+        # with_scheduler: retries that wait (SMS, records) are enqueued again by RQ's scheduler.
+        Worker(names, connection=connection).work(burst=burst, with_scheduler=True)
+        return
+    WorkerPool(names, connection=connection, num_workers=count).start(burst=burst)
+
+
+def _replay_spool() -> None:
+    try:
+        replayed = recording.replay_spool(limit=10**9)
+    except SQLAlchemyError as exc:
+        click.echo(f"spooled records not replayed yet (database unavailable: {type(exc).__name__})", err=True)
+        return
+    if replayed:
+        click.echo(f"replayed {replayed} spooled record jobs")
 
 
 @click.command("cron")
@@ -41,3 +66,30 @@ def cron() -> None:
     scheduler = CronScheduler(connection=hotline().queue_connection(patient=True))
     scheduler.load_config_from_file("queueing.cron")
     scheduler.start()
+
+
+@click.group("records")
+def records() -> None:
+    """Call records: the spool and failed jobs."""
+
+
+@records.command("replay-spool")
+def replay_spool() -> None:
+    """Write the call records spooled while Redis was away (safe to run any time, twice)."""
+    click.echo(f"replayed {recording.replay_spool(limit=10**9)} spooled record jobs")
+
+
+@records.command("failed")
+def failed() -> None:
+    """List the record jobs that failed for good, with the reason."""
+    for job in recording.failed_jobs(hotline().queue_connection(patient=True), hotline().settings.env.redis_prefix):
+        reason = (job.latest_result().exc_string if job.latest_result() else "") or ""
+        click.echo(f"{job.id}  {job.description}  {reason.strip().splitlines()[-1] if reason else '-'}")
+
+
+@records.command("retry-failed")
+def retry_failed() -> None:
+    """Put every failed record job back on the records queue (they are idempotent)."""
+    app = hotline()
+    count = recording.retry_failed(app.queue_connection(patient=True), app.settings.env.redis_prefix)
+    click.echo(f"requeued {count} failed record jobs")

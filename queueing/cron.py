@@ -5,7 +5,12 @@
 
 - `send_reminders` once a day at booking.reminder_time, hospital time (the
   reminders for tomorrow's appointments);
-- `requeue_stuck_sms` every 5 minutes.
+- `requeue_stuck_sms` every 5 minutes;
+- `escalate_overdue_cases` every console.overdue_sweep_minutes (complaints past their deadline);
+- `nightly_staffing` once a day at staffing.nightly_at, hospital time (forecast,
+  seats and rosters for the coming staffing.horizon_days).
+- `replay_spool` every minute: call records spooled while Redis was away
+  (queueing.recording), written once Redis (and so this scheduler) is back.
 
 RQ matches a cron expression against the *scheduler process's local time*
 (rq/cron.py runs croniter on `now().astimezone()`), which is neither UTC nor
@@ -24,17 +29,26 @@ from datetime import date, datetime, time
 from rq import cron
 
 from queueing import ROUTINE, context, queue_name
+from queueing.complaints import escalate_overdue_cases
 from queueing.jobs import requeue_stuck_sms, send_reminders
+from queueing.recording import RECORDS, replay_spool
+from queueing.staffing_jobs import STAFFING_TIMEOUT, nightly_staffing
 from settings import Settings
 
 REMINDERS_TIMEOUT = 15 * 60
 SWEEP_EVERY = 5 * 60
+REPLAY_EVERY = 60
 
 
 def reminder_cron(settings: Settings, day: date | None = None) -> str:
     """The daily cron expression for the reminder time, in this process's local time."""
+    return daily_cron(settings, settings.booking.reminder_time, day)
+
+
+def daily_cron(settings: Settings, at_time: str, day: date | None = None) -> str:
+    """A daily cron expression for a hospital time of day, in this process's local time."""
     zone = settings.hospital.zone
-    at = datetime.combine(day or datetime.now(zone).date(), time.fromisoformat(settings.booking.reminder_time), zone)
+    at = datetime.combine(day or datetime.now(zone).date(), time.fromisoformat(at_time), zone)
     local = at.astimezone()  # the zone RQ's croniter reads
     return f"{local.minute} {local.hour} * * *"
 
@@ -45,6 +59,22 @@ def register(settings: Settings) -> None:
         send_reminders, routine, cron=reminder_cron(settings), job_timeout=REMINDERS_TIMEOUT, name="send_reminders"
     )
     cron.register(requeue_stuck_sms, routine, interval=SWEEP_EVERY, job_timeout=120, name="requeue_stuck_sms")
+    cron.register(
+        escalate_overdue_cases,
+        routine,
+        interval=settings.console.overdue_sweep_minutes * 60,
+        job_timeout=120,
+        name="escalate_overdue_cases",
+    )
+    cron.register(
+        nightly_staffing,
+        routine,
+        cron=daily_cron(settings, settings.staffing.nightly_at),
+        job_timeout=STAFFING_TIMEOUT,
+        name="nightly_staffing",
+    )
+    records = queue_name(settings.env.redis_prefix, RECORDS)
+    cron.register(replay_spool, records, interval=REPLAY_EVERY, job_timeout=300, name="replay_spool")
 
 
 register(context.get().settings)

@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from records.models import CallEvent, CallRecord
+from records import entries as queue_entries
+from records.models import CallEvent, CallRecord, QueueEntry
 from records.patients import CallerMatch
 
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 
@@ -35,8 +36,12 @@ class Event:
     detail: dict[str, Any]
 
 
-def find_call(session: Session, call_sid: str) -> CallRecord | None:
-    return session.scalar(select(CallRecord).where(CallRecord.call_sid == call_sid))
+def find_call(session: Session, call_sid: str, *, lock: bool = False) -> CallRecord | None:
+    """The call's record; `lock` holds its row until commit, so two workers writing
+    one call's events take turns and each summary sees every event (PostgreSQL;
+    SQLite's write transactions already take turns)."""
+    query = select(CallRecord).where(CallRecord.call_sid == call_sid)
+    return session.scalar(query.with_for_update() if lock else query)
 
 
 def open_call(
@@ -50,12 +55,20 @@ def open_call(
     at: datetime,
     direction: str = "inbound",
 ) -> CallRecord:
-    """The call's record, created on its first webhook (a retried webhook finds it).
-
-    One `INSERT ... ON CONFLICT (call_sid) DO NOTHING RETURNING` (PostgreSQL and SQLite
-    both have it): no look-up first and no savepoint, and a retry racing the first
-    request cannot fail; only the retry reads the existing row."""
-    values = dict(
+    """The call's record, created on its first webhook (a retried webhook finds it)."""
+    existing = find_call(session, call_sid)
+    if existing is not None:
+        if _is_placeholder(existing) and from_number != "unknown":
+            # Its events or status were written first (jobs run in any order): fill it in.
+            existing.direction = direction[:16]
+            existing.from_number = (caller.e164 or from_number or "unknown")[:64]
+            existing.to_number = (to_number or "")[:64]
+            existing.patient_id = caller.patient_id
+            existing.matched_patients = len(caller.patient_ids)
+            existing.language = language
+            existing.started_at = min(existing.started_at, at)
+        return existing
+    record = CallRecord(
         call_sid=call_sid,
         direction=direction[:16],
         from_number=(caller.e164 or from_number or "unknown")[:64],
@@ -65,32 +78,46 @@ def open_call(
         language=language,
         started_at=at,
     )
-    insert = _INSERTS[session.get_bind().dialect.name](CallRecord).values(**values)
-    created = session.scalar(insert.on_conflict_do_nothing(index_elements=["call_sid"]).returning(CallRecord))
-    return created if created is not None else find_call(session, call_sid)
+    try:
+        with session.begin_nested():
+            session.add(record)
+    except IntegrityError:  # the same webhook, retried concurrently, won the race
+        return find_call(session, call_sid)
+    return record
 
 
 def record_events(session: Session, call_sid: str, events: Iterable[Event], at: datetime) -> CallRecord:
-    """Store the events not stored yet, then the menu path and outcome they make."""
-    record = find_call(session, call_sid) or _placeholder(session, call_sid, at)
-    events = sorted({event.sequence: event for event in events}.values(), key=lambda event: event.sequence)
-    if not events:
+    """Store the events not stored yet (each once, by its sequence number in the call),
+    then rebuild what they make: the menu path, the outcome, the queue entries."""
+    record = find_call(session, call_sid, lock=True) or _placeholder(session, call_sid, at)
+    rows = [
+        {"call_id": record.id, "sequence": e.sequence, "at": e.at, "kind": e.kind[:24], "detail": e.detail}
+        for e in {event.sequence: event for event in events}.values()
+    ]
+    if not rows:
         return record  # nothing new (or Redis lost them): keep what the record says
-    stored = set(session.scalars(select(CallEvent.sequence).where(CallEvent.call_id == record.id)))
-    fresh = [event for event in events if event.sequence not in stored]
-    if fresh:
-        try:
-            with session.begin_nested():
-                session.add_all(
-                    CallEvent(call_id=record.id, sequence=e.sequence, at=e.at, kind=e.kind, detail=e.detail)
-                    for e in fresh
-                )
-        except IntegrityError:  # a duplicate callback stored them a moment ago
-            pass
-    # Redis holds the whole call's events, so the summary comes from them, not a re-read.
-    record.menu_path = menu_path(events)
-    record.outcome = outcome(events)
+    # INSERT ... ON CONFLICT DO NOTHING: a duplicate callback, a retried job or a
+    # replayed spool row stores nothing twice, and never fails the rest of the batch.
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(CallEvent).on_conflict_do_nothing(index_elements=["call_id", "sequence"]), rows)
+    summarise(session, record)
     return record
+
+
+def summarise(session: Session, record: CallRecord) -> None:
+    """Rebuild the call's menu path, outcome and queue entries from all its stored events."""
+    session.flush()
+    events = list(session.scalars(select(CallEvent).where(CallEvent.call_id == record.id)))
+    events.sort(key=lambda event: (event.at, event.sequence))
+    record.menu_path = menu_path(events)
+    entries = queue_entries.build(events, record.ended_at if record.status in FINAL_STATUSES else None)
+    record.outcome = queue_entries.outcome(entries, outcome(events))
+    session.execute(delete(QueueEntry).where(QueueEntry.call_id == record.id))
+    session.add_all(
+        QueueEntry(call_id=record.id, **{k: v for k, v in vars(entry).items() if k != "opened_by_transfer"})
+        for entry in entries
+    )
+    session.expire(record, ["events"])
 
 
 def apply_status(
@@ -102,7 +129,7 @@ def apply_status(
     duration_seconds: int | None,
     at: datetime,
 ) -> CallRecord:
-    record = find_call(session, call_sid) or _placeholder(session, call_sid, at)
+    record = find_call(session, call_sid, lock=True) or _placeholder(session, call_sid, at)
     if record.status in FINAL_STATUSES and status not in FINAL_STATUSES:
         return record  # a late 'ringing' after 'completed'
     if sequence is not None and sequence <= record.status_sequence:
@@ -114,6 +141,7 @@ def apply_status(
     if status in FINAL_STATUSES:
         record.ended_at = at
         record.duration_seconds = duration_seconds
+        summarise(session, record)  # a caller still queued when the call ended abandoned it
     return record
 
 
@@ -123,6 +151,10 @@ def _placeholder(session: Session, call_sid: str, at: datetime) -> CallRecord:
     return open_call(
         session, call_sid=call_sid, from_number="unknown", to_number="", caller=caller, language="zh", at=at
     )
+
+
+def _is_placeholder(record: CallRecord) -> bool:
+    return record.from_number == "unknown" and record.to_number == "" and record.matched_patients == 0
 
 
 def menu_path(events: Iterable[CallEvent | Event]) -> str:
@@ -135,7 +167,7 @@ def menu_path(events: Iterable[CallEvent | Event]) -> str:
 
 def outcome(events: Iterable[CallEvent | Event]) -> str:
     kinds = {event.kind for event in events}
-    if "transfer" in kinds:
+    if kinds & {"transfer", "to_person", "enqueue"}:  # asked for a person (issue 4: the seats' queue)
         return "transferred"
     if "error" in kinds:
         return "error"

@@ -99,7 +99,9 @@ class Directory:
     def next_sessions(self, doctor: Doctor, now: datetime, days: int = 14, limit: int = 3) -> list[ClinicTime]:
         """Clinic sessions that have not ended yet, within `days` of `now` (hospital time)."""
         today, until = now.date(), now.date() + timedelta(days=days)
-        upcoming = [s for s in doctor.sessions if today <= s.date < until and (s.date > today or s.end_time > now.time())]
+        upcoming = [
+            s for s in doctor.sessions if today <= s.date < until and (s.date > today or s.end_time > now.time())
+        ]
         return upcoming[:limit]
 
 
@@ -107,10 +109,23 @@ def load(session: Session, now: datetime, days: int = 15) -> Directory:
     """Four queries: departments, doctors, their sessions from today, services."""
     departments = {
         d.id: Department(
-            d.id, d.code, d.name_zh, d.name_en, tuple(d.aliases_zh), tuple(d.aliases_en), d.location_zh,
-            d.location_en, d.phone, d.hours_zh, d.hours_en, d.description_zh, d.description_en,
+            d.id,
+            d.code,
+            d.name_zh,
+            d.name_en,
+            tuple(d.aliases_zh),
+            tuple(d.aliases_en),
+            d.location_zh,
+            d.location_en,
+            d.phone,
+            d.hours_zh,
+            d.hours_en,
+            d.description_zh,
+            d.description_en,
         )
-        for d in session.scalars(select(models.Department).order_by(models.Department.sort_order, models.Department.code))
+        for d in session.scalars(
+            select(models.Department).order_by(models.Department.sort_order, models.Department.code)
+        )
     }
     sessions: dict[int, list[ClinicTime]] = {}
     query = (
@@ -126,8 +141,18 @@ def load(session: Session, now: datetime, days: int = 15) -> Directory:
         sessions.setdefault(s.doctor_id, []).append(ClinicTime(s.date, s.start_time, s.end_time))
     doctors = tuple(
         Doctor(
-            d.id, d.code, departments[d.department_id], d.name_zh, d.name_en, d.family_name_zh, d.family_name_en,
-            d.title, d.sex, d.specialties_zh, d.specialties_en, tuple(sessions.get(d.id, ())),
+            d.id,
+            d.code,
+            departments[d.department_id],
+            d.name_zh,
+            d.name_en,
+            d.family_name_zh,
+            d.family_name_en,
+            d.title,
+            d.sex,
+            d.specialties_zh,
+            d.specialties_en,
+            tuple(sessions.get(d.id, ())),
         )
         for d in session.scalars(select(models.Doctor).order_by(models.Doctor.code))
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
     CheckConstraint,
@@ -353,3 +354,295 @@ class PatientNote(Base):
     appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"))
 
     appointment: Mapped[Appointment | None] = relationship()
+
+
+# ---- staffing (issue 6) ----
+
+
+class StaffingRun(Base):
+    """One computation of forecast, seats and rosters, with the inputs that produced it."""
+
+    __tablename__ = "staffing_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime]
+    trigger: Mapped[str] = mapped_column(String(16))  # nightly | supervisor | cli
+    requested_by: Mapped[int | None]  # the supervisor's staff id, when one asked
+    first_day: Mapped[date]
+    days: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done | failed
+    progress: Mapped[float] = mapped_column(default=0.0)  # 0..1
+    message: Mapped[str] = mapped_column(Text, default="")
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)  # targets, model, forecast parameters, shifts, queues
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # forecast error, rosters, people
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    intervals: Mapped[list[StaffingInterval]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class StaffingInterval(Base):
+    """One queue's interval in a run: the forecast, the seats it needs, the roster's cover."""
+
+    __tablename__ = "staffing_intervals"
+    __table_args__ = (UniqueConstraint("run_id", "queue", "day", "slot"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("staffing_runs.id", ondelete="CASCADE"), index=True)
+    queue: Mapped[str] = mapped_column(String(40))
+    day: Mapped[date]
+    slot: Mapped[int]  # interval of the day, from 0 at midnight (hospital time)
+    calls: Mapped[float]
+    aht: Mapped[float]
+    traffic: Mapped[float]
+    seats: Mapped[int]  # required; when not met, the seat cap tried
+    met: Mapped[bool]
+    service_level: Mapped[float | None]
+    occupancy: Mapped[float | None]
+    asa: Mapped[float | None]
+    abandon: Mapped[float | None]
+    people: Mapped[float]  # seats / (1 - shrinkage)
+    rostered: Mapped[int | None]  # people on shift
+    roster_seats: Mapped[int | None]  # seats those people keep filled after shrinkage
+    roster_service_level: Mapped[float | None]
+
+    run: Mapped[StaffingRun] = relationship(back_populates="intervals")
+
+
+class StaffingShift(Base):
+    """People the roster puts on one shift pattern."""
+
+    __tablename__ = "staffing_shifts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("staffing_runs.id", ondelete="CASCADE"), index=True)
+    queue: Mapped[str] = mapped_column(String(40))
+    day: Mapped[date]
+    start_minute: Mapped[int]
+    hours: Mapped[float]
+    people: Mapped[int]
+# ---- staff and the access audit (issue 4 foundation) ----
+
+
+class Staff(UserMixin, Base):
+    """A person who logs in: an agent at a seat, a supervisor, or an administrator."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))  # agent | supervisor | admin
+    # werkzeug's salted scrypt hash; never the password itself.
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+    @property
+    def is_active(self) -> bool:  # flask_login refuses inactive accounts
+        return self.active
+
+
+class AuditEntry(Base):
+    """Who looked at a patient's file (or a recording), when, and why: health data is audited."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))  # view_file | search | play_recording | export ...
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    call_sid: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+
+    staff: Mapped[Staff] = relationship()
+
+
+# ---- seats: agent skills and wrap-ups (issue 4) ----
+
+
+class AgentSkill(Base):
+    """What an agent can take: a skill (a queue's, config routing.queues.*.skill) at a level
+    from 1 (can help) to 5 (expert).  Queues offer callers to higher levels first."""
+
+    __tablename__ = "agent_skills"
+    __table_args__ = (UniqueConstraint("staff_id", "skill"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    skill: Mapped[str] = mapped_column(String(32))
+    level: Mapped[int]
+
+
+class WrapUp(Base):
+    """What an agent recorded after a call: a disposition from config and notes."""
+
+    __tablename__ = "wrap_ups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    queue: Mapped[str] = mapped_column(String(32))
+    disposition: Mapped[str] = mapped_column(String(32))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime]
+
+
+# ---- agent console and complaint cases (issue 4) ----
+
+
+class ComplaintCase(Base):
+    """A patient's complaint, owned by the person who took it until it is closed.
+
+    The clock runs from `opened_at` to `deadline_at` (config: console.complaint_deadline_days);
+    an 'answered' or 'closed' case has stopped it.  `escalated_at` is set once, by the
+    overdue sweep (queueing.jobs.escalate_overdue_cases), when the deadline passed unanswered."""
+
+    __tablename__ = "complaint_cases"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('open', 'waiting_on_department', 'answered', 'closed')", name="known_status"
+        ),
+        Index("ix_complaint_cases_owner_status", "owner_id", "status"),
+        Index("ix_complaint_cases_status_deadline", "status", "deadline_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    opened_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    source: Mapped[str] = mapped_column(String(8))  # call | manual
+    call_sid: Mapped[str | None] = mapped_column(String(64))  # the call it was opened from
+    summary: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(24), default="open")
+    opened_at: Mapped[datetime]
+    deadline_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+
+    patient: Mapped[Patient] = relationship()
+    notes: Mapped[list[CaseNote]] = relationship(
+        back_populates="case", order_by="CaseNote.id", cascade="all, delete-orphan"
+    )
+    calls: Mapped[list[CaseCall]] = relationship(
+        back_populates="case", order_by="CaseCall.id", cascade="all, delete-orphan"
+    )
+    handovers: Mapped[list[CaseHandover]] = relationship(
+        back_populates="case", order_by="CaseHandover.id", cascade="all, delete-orphan"
+    )
+
+
+class CaseNote(Base):
+    """What was done on a case: a note, the answer given to the patient, a status change,
+    an escalation.  Append-only."""
+
+    __tablename__ = "case_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("complaint_cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))  # None: the system (escalation)
+    kind: Mapped[str] = mapped_column(String(16))  # note | answer | status | escalation
+    text: Mapped[str] = mapped_column(Text)
+
+    case: Mapped[ComplaintCase] = relationship(back_populates="notes")
+
+
+class CaseCall(Base):
+    """A call about the case (the one it was opened from, and any later ones)."""
+
+    __tablename__ = "case_calls"
+    __table_args__ = (UniqueConstraint("case_id", "call_sid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("complaint_cases.id", ondelete="CASCADE"))
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    linked_at: Mapped[datetime]
+    linked_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+
+    case: Mapped[ComplaintCase] = relationship(back_populates="calls")
+
+
+class CaseHandover(Base):
+    """A case given by its owner (or a supervisor) to someone else: who, to whom, when, why."""
+
+    __tablename__ = "case_handovers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("complaint_cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    from_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    to_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    by_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    reason: Mapped[str] = mapped_column(Text)
+
+    case: Mapped[ComplaintCase] = relationship(back_populates="handovers")
+# ---- call records and supervisor views (issue 5) ----
+
+
+class QueueEntry(Base):
+    """One wait of a call in a queue, derived from the call's queue events by
+    records.entries (a transfer to another queue is a new entry).  Rebuilt whole
+    whenever the call's events change, so it never disagrees with them."""
+
+    __tablename__ = "queue_entries"
+    __table_args__ = (
+        UniqueConstraint("call_id", "position"),
+        # Reports select entries by when they left the queue, per queue and per agent.
+        Index("ix_queue_entries_left_at_queue", "left_at", "queue"),
+        Index("ix_queue_entries_agent_left_at", "agent_id", "left_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("call_records.id", ondelete="CASCADE"))
+    position: Mapped[int]  # 1 for the call's first queue, 2 after a transfer...
+    queue: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[int] = mapped_column(default=0)
+    enqueued_at: Mapped[datetime]
+    # [{"at": iso, "agent_id": n, "missed": reason | null}], in order
+    offers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    answered_at: Mapped[datetime | None]
+    left_at: Mapped[datetime | None]  # answered, abandoned, timed out, callback, voicemail, transfer
+    # waiting | answered | abandoned | timeout | callback | voicemail | transferred
+    result: Mapped[str] = mapped_column(String(16), default="waiting")
+    waited: Mapped[float | None]  # seconds from enqueue to leaving the queue
+    agent_id: Mapped[int | None]
+    hung_up_at: Mapped[datetime | None]
+    wrap_up_end_at: Mapped[datetime | None]
+    talk_seconds: Mapped[float | None]
+    hold_seconds: Mapped[float | None]
+    wrap_up_seconds: Mapped[float | None]
+    disposition: Mapped[str | None] = mapped_column(String(64))
+    voicemail_sid: Mapped[str | None] = mapped_column(String(64))
+    voicemail_url: Mapped[str | None] = mapped_column(String(500))
+    voicemail_seconds: Mapped[int | None]
+    survey_score: Mapped[int | None]
+
+    call: Mapped[CallRecord] = relationship()
+
+
+# The call log pages newest first by (started_at, id): keyset pagination walks these.
+Index("ix_call_records_started_at_id", CallRecord.started_at, CallRecord.id)
+Index("ix_call_records_outcome_started_at_id", CallRecord.outcome, CallRecord.started_at, CallRecord.id)
+Index("ix_call_records_patient_started_at", CallRecord.patient_id, CallRecord.started_at)
+
+
+class RecordSpool(Base):
+    """Record jobs a webhook could not hand to Redis, kept until replayed.
+
+    Written in the web process when Redis is unreachable, replayed by
+    queueing.recording.replay_spool (the worker at start, RQ's cron, or
+    `flask --app app records replay-spool`), each row deleted in the same
+    transaction that applies it: replayed once."""
+
+    __tablename__ = "record_spool"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime]
+    call_sid: Mapped[str] = mapped_column(String(64))
+    job: Mapped[str] = mapped_column(String(24))  # open_call | events | status
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -184,6 +184,7 @@ def environ(database_url, redis_url, redis_prefix):
         "REDIS_PREFIX": redis_prefix,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+        "SECRET_KEY": "test-secret-key-" + redis_prefix,
     }
 
 
@@ -240,3 +241,62 @@ def dial(carrier, settings):
         return carrier.dial(to=settings.hospital.main_number, from_=from_)
 
     return dial
+
+
+class RecordsWorker:
+    """RQ's worker on this test's `records` queue, run in-process until the queue is empty."""
+
+    def __init__(self, hotline):
+        self.hotline = hotline
+
+    @property
+    def queue(self):
+        return self.hotline.records_queue
+
+    def work(self) -> None:
+        import rq
+
+        rq.SimpleWorker([self.queue], connection=self.hotline.queue_redis).work(burst=True, logging_level="WARNING")
+
+
+@pytest.fixture
+def records_worker(app, environ, clock, monkeypatch):
+    """Writes call records as the worker pool would, on this test's database, Redis and clock."""
+    from queueing import context
+
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("HOTLINE_CONFIG", raising=False)
+    context.reset(clock=clock)
+    yield RecordsWorker(app.extensions["hotline"])
+    context.reset()
+
+
+# ---- a real browser for the staff pages --------------------------------------------------------
+
+CHROMIUM = os.environ.get("HOTLINE_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (Debian's) driven by Playwright, shared by the browser tests."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context (no cookies) and page for one test."""
+    context = browser.new_context(locale="zh-CN")
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()

@@ -3,12 +3,14 @@
 from ivr.flows import (  # noqa: F401
     appointments,
     booking,
+    complaint,
     departments,
     doctors,
     identify,
     introduction,
     main,
     person,
+    queue,
     reminder,
     services,
 )

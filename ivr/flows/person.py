@@ -1,39 +1,49 @@
-"""Reaching a person.  Until the agent seats land (a later issue), '0' rings the
-operator number in config during opening hours; out of hours the caller hears
-the hours and a goodbye."""
+"""Reaching a person: '0' (or "人工", "operator") anywhere, or a menu given up on.
+
+The caller joins the seats' queue for where they are (ivr/flows/queue.py does
+the waiting): English callers the English desk; from booking or their
+appointments, booking help; from a department, a doctor of it, its desk; from
+anywhere else, general enquiries.  Out of hours, or with nobody logged in, the
+queue offers a voicemail or a callback, with the opening hours."""
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.agents.hours import holiday, is_open
-from ivr.dialogue import MAIN_MENU, Conversation, Line, Target, step
-from ivr.speaking import key_name
+from ivr.agents.hours import holiday
+from ivr.dialogue import Conversation, Line, Target, step
+
+BOOKING_FLOWS = ("booking", "appointments")
+
+
+def queue_for(conversation: Conversation, at: str, code: str) -> str:
+    routing = conversation.settings.routing
+    if conversation.lang == "en":
+        return routing.english_queue
+    if at in BOOKING_FLOWS:
+        return routing.booking_queue
+    if code and at in ("departments", "doctors"):
+        directory = conversation.directory
+        department = directory.department(code)
+        doctor = None if department else directory.doctor(code)
+        department_code = department.code if department else (doctor.department.code if doctor else None)
+        return routing.queue_for_department(department_code) or routing.general_queue
+    return routing.general_queue
 
 
 @step("person", "transfer")
-def transfer(conversation: Conversation, *preamble: Line) -> VoiceResponse:
-    seats = conversation.settings.seats
-    if not is_open(seats, conversation.now):
-        return closed(conversation, *preamble)
-    conversation.event("transfer", to="operator")
-    response = VoiceResponse()
-    for line in [*conversation.preamble, *preamble, conversation.line("connecting")]:
-        conversation.say(response, line.text, line.lang)
-    response.dial(
-        seats.operator_number,
-        action=conversation.url(Target("person", "after")),
-        method="POST",
-        timeout=seats.dial_timeout_seconds,
-    )
-    return response
+def transfer(conversation: Conversation, *preamble: Line, at: str = "", code: str = "") -> VoiceResponse:
+    queue = queue_for(conversation, at, code)
+    conversation.event("to_person", queue=queue)
+    return conversation.go(Target("queue", "join", {"q": queue}), *conversation.preamble, *preamble)
 
 
 @step("person", "give_up")
-def give_up(conversation: Conversation) -> VoiceResponse:
+def give_up(conversation: Conversation, at: str = "", code: str = "") -> VoiceResponse:
     """After too many failed tries in a menu."""
-    return transfer(conversation, conversation.line("give_up_transfer"))
+    return transfer(conversation, conversation.line("give_up_transfer"), at=at, code=code)
 
 
 def closed(conversation: Conversation, *preamble: Line) -> VoiceResponse:
+    """Out of hours, without a queue to offer (kept for flows that only need the hours)."""
     seats = conversation.settings.seats
     day_off = holiday(seats, conversation.now)
     lines = [*conversation.preamble, *preamble]
@@ -53,18 +63,3 @@ def goodbye(conversation: Conversation, *lines: Line) -> VoiceResponse:
         conversation.say(response, line.text, line.lang)
     response.hangup()
     return response
-
-
-@step("person", "after")
-def after(conversation: Conversation) -> VoiceResponse:
-    """The <Dial> to the operator ended: they talked (the call is over), or nobody answered."""
-    if conversation.form.get("DialCallStatus") in ("completed", "answered"):
-        response = VoiceResponse()
-        response.hangup()
-        return response
-    back_key = key_name(conversation.settings.dialogue.back_key, conversation.lang)
-    return conversation.menu(
-        [conversation.line("nobody_answered"), conversation.t("main_menu_option", key=back_key)],
-        back=MAIN_MENU,
-        give_up=Target("person", "goodbye"),
-    )

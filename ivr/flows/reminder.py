@@ -22,7 +22,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from ivr import speaking
 from ivr.dialogue import Choice, Conversation, Line, Target, is_id, step
 from ivr.sms import addressee, period, queue_appointment_sms
-from records import booking, calls, messages
+from records import booking, messages
 from records.booking import Outcome
 from records.db import begin_write
 from records.models import Appointment, localized
@@ -225,10 +225,13 @@ def _gone(conversation: Conversation) -> VoiceResponse:
 
 
 def _open_record(conversation: Conversation, appointment: Appointment) -> None:
-    """The call's record, linked to the patient (the carrier's status callback completes it)."""
+    """The call's record, linked to the patient (the carrier's status callback completes it),
+    written by a worker (queueing.recording)."""
     form = conversation.form
-    calls.open_call(
-        conversation.db,
+    recorder = conversation.calls.recorder
+    if recorder is None:
+        return
+    recorder.open_call(
         call_sid=conversation.call_sid,
         from_number=form.get("From", ""),
         to_number=form.get("To", ""),

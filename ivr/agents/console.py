@@ -1,0 +1,375 @@
+"""The agent console: the web page an agent works the phone from, the screen pop, the
+file search, complaint cases, and the Twilio Voice SDK token.
+
+The routing engine (ivr/agents ACD, its JSON API under /agent/api/) owns the agent's
+state, offers and calls; this page's script (static/console.js) talks to that API
+directly and asks this blueprint only for what is the patient's: the screen pop for
+the call it is offered, files found by a search, and cases.  Views are a few lines:
+the rules live in records.files and records.complaints.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from accounts import role_required
+from extensions import get_db, hotline
+from records import complaints, files
+from records.complaints import Actor, CaseError, NotAllowed
+from records.db import begin_write
+from records.patients import by_record_number
+
+bp = Blueprint("console", __name__)
+
+AGENTS = ("agent", "supervisor")  # supervisors take calls and work cases too
+TOKEN_TTL = 3600
+
+
+@bp.app_template_filter("localtime")
+def localtime(moment) -> str:
+    """A stored (UTC) time as the hospital's clock shows it."""
+    if moment is None:
+        return ""
+    return moment.astimezone(settings().hospital.zone).strftime("%Y-%m-%d %H:%M")
+
+
+CASE_STATUS = {
+    "open": "处理中 Open",
+    "waiting_on_department": "等待科室 Waiting on department",
+    "answered": "已答复 Answered",
+    "closed": "已结案 Closed",
+}
+
+
+@bp.app_template_filter("case_status")
+def case_status(status: str) -> str:
+    return CASE_STATUS.get(status, status)
+
+
+def actor() -> Actor:
+    return Actor(current_user.id, supervisor=current_user.role in ("supervisor", "admin"))
+
+
+def settings():
+    return hotline().settings
+
+
+# ---- the console -------------------------------------------------------------------------------
+
+
+@bp.get("/agent")
+@role_required("agent")
+def console():
+    return render_template("console/console.html", console=settings().console)
+
+
+@bp.get("/agent/screen-pop")
+@role_required("agent")
+def screen_pop():
+    """The caller's file for a call this agent is offered, on, or wrapping up (audited)."""
+    call_sid = request.args.get("call_sid", "")
+    if not call_sid or not _agent_has_call(call_sid):
+        return render_template("console/_no_file.html", reason="not_yours"), 403
+    db = get_db()
+    patient_id, matched = files.call_patient(db, call_sid)
+    patient_id = hotline().calls.identified(call_sid) or patient_id
+    if patient_id is None:
+        return render_template("console/_no_file.html", reason="family" if matched > 1 else "unknown", matched=matched)
+    begin_write(db)
+    summary = files.caller_summary(
+        db,
+        patient_id,
+        staff_id=current_user.id,
+        reason="来电弹屏 screen pop for the call",
+        call_sid=call_sid,
+        now=hotline().now(),
+        limit=settings().console.recent_items,
+    )
+    db.commit()
+    return _render_file(db, summary, call_sid=call_sid, fragment=True)
+
+
+def _agent_has_call(call_sid: str) -> bool:
+    """The routing engine offered this call to this agent (its queue events say so)."""
+    try:
+        events = hotline().calls.events(call_sid)
+    except Exception:  # Redis down: no file rather than anyone's file
+        current_app.logger.warning("screen pop refused: call events unavailable", exc_info=True)
+        return False
+    return any(
+        event.kind in ("offer", "answer") and str(event.detail.get("agent_id")) == str(current_user.id)
+        for event in events
+    )
+
+
+def _render_file(db, summary, *, call_sid=None, fragment=False):
+    owners = files.staff_names(db, [case.owner_id for case in summary.open_cases])
+    dispositions = {item.code: item.label for item in settings().console.dispositions}
+    template = "console/_summary.html" if fragment else "console/file.html"
+    return render_template(template, file=summary, owners=owners, call_sid=call_sid, dispositions=dispositions)
+
+
+# ---- looking a file up -------------------------------------------------------------------------
+
+
+@bp.route("/agent/search", methods=["GET", "POST"])
+@role_required(*AGENTS)
+def search():
+    matches, query, reason = None, "", ""
+    if request.method == "POST":
+        query, reason = request.form.get("query", ""), request.form.get("reason", "")
+        db = get_db()
+        begin_write(db)
+        try:
+            matches = files.search(
+                db,
+                query,
+                staff_id=current_user.id,
+                reason=reason,
+                now=hotline().now(),
+                region=settings().hospital.phone_region,
+                record_number_prefix=settings().identification.record_number_prefix,
+                min_reason=settings().console.search_reason_min_length,
+            )
+            db.commit()
+        except files.SearchRefused as refused:
+            db.rollback()
+            flash(str(refused), "error")
+            return render_template("console/search.html", query=query, reason=reason, matches=None), 400
+    return render_template("console/search.html", query=query, reason=reason, matches=matches)
+
+
+@bp.post("/agent/files/<int:patient_id>")
+@role_required(*AGENTS)
+def view_file(patient_id: int):
+    """A file opened from the search results, with the search's reason (audited)."""
+    reason = " ".join(request.form.get("reason", "").split())
+    if len(reason) < settings().console.search_reason_min_length:
+        flash("请填写查询原因 (say why you open this file)", "error")
+        return redirect(url_for("console.search"))
+    db = get_db()
+    begin_write(db)
+    summary = files.caller_summary(
+        db,
+        patient_id,
+        staff_id=current_user.id,
+        reason=f"查询 search: {reason}",
+        now=hotline().now(),
+        limit=settings().console.recent_items,
+    )
+    if summary is None:
+        abort(404)
+    db.commit()
+    return _render_file(db, summary)
+
+
+# ---- complaint cases ---------------------------------------------------------------------------
+
+
+@bp.get("/agent/cases")
+@role_required(*AGENTS)
+def my_cases():
+    db = get_db()
+    cases = complaints.my_cases(db, current_user.id, include_closed=request.args.get("closed") == "1")
+    return render_template("console/cases.html", cases=cases, now=hotline().now(), mine=True, owners={})
+
+
+@bp.get("/supervisor/cases")
+@role_required("supervisor")
+def all_cases():
+    db = get_db()
+    now = hotline().now()
+    cases = complaints.open_cases(db)
+    if request.args.get("overdue") == "1":
+        cases = [case for case in cases if complaints.is_overdue(case, now)]
+    # Escalated (overdue) cases first, then the nearest deadline.
+    cases = sorted(cases, key=lambda case: (case.escalated_at is None, case.deadline_at, case.id))
+    owners = files.staff_names(db, [case.owner_id for case in cases])
+    return render_template("console/cases.html", cases=cases, now=now, mine=False, owners=owners)
+
+
+@bp.get("/agent/cases/new")
+@role_required(*AGENTS)
+def new_case():
+    return render_template("console/new_case.html", form=request.args)
+
+
+@bp.post("/agent/cases")
+@role_required(*AGENTS)
+def open_case():
+    form = request.form
+    db = get_db()
+    begin_write(db)
+    patient = by_record_number(
+        db, _digits(form.get("record_number", "")), settings().identification.record_number_prefix
+    )
+    if patient is None:
+        return _refused(form, "找不到该病历号 (no file with that record number)")
+    try:
+        case = complaints.open_case(
+            db,
+            patient_id=patient.id,
+            actor=actor(),
+            summary=form.get("summary", ""),
+            now=hotline().now(),
+            deadline_days=settings().console.complaint_deadline_days,
+            call_sid=form.get("call_sid") or None,
+        )
+        db.commit()
+    except CaseError as error:
+        db.rollback()
+        return _refused(form, str(error))
+    if _wants_json():
+        return jsonify(id=case.id, url=url_for("console.case", case_id=case.id)), 201
+    flash(f"投诉 #{case.id} 已建立 (complaint case #{case.id} opened)", "ok")
+    return redirect(url_for("console.case", case_id=case.id))
+
+
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json"
+
+
+def _refused(form, message: str):
+    if _wants_json():
+        return jsonify(error=message), 400
+    flash(message, "error")
+    return render_template("console/new_case.html", form=form), 400
+
+
+def _digits(text: str) -> str:
+    prefix = settings().identification.record_number_prefix.upper()
+    text = text.strip().upper()
+    return text[len(prefix) :] if prefix and text.startswith(prefix) else text
+
+
+def _case_or_404(db, case_id: int):
+    try:
+        return complaints.get_case(db, case_id, actor())
+    except LookupError:
+        abort(404)
+    except NotAllowed:
+        abort(403)
+
+
+@bp.get("/agent/cases/<int:case_id>")
+@role_required(*AGENTS)
+def case(case_id: int):
+    db = get_db()
+    found = _case_or_404(db, case_id)
+    people = files.staff_names(
+        db,
+        [found.owner_id, found.opened_by_id]
+        + [note.staff_id for note in found.notes]
+        + [h for item in found.handovers for h in (item.from_staff_id, item.to_staff_id, item.by_staff_id)],
+    )
+    return render_template(
+        "console/case.html",
+        case=found,
+        people=people,
+        now=hotline().now(),
+        overdue=complaints.is_overdue(found, hotline().now()),
+        colleagues=[c for c in files.colleagues(db) if c[0] != found.owner_id],
+        statuses=complaints.STATUSES,
+    )
+
+
+def _change(case_id: int, change) -> object:
+    db = get_db()
+    begin_write(db)
+    found = _case_or_404(db, case_id)
+    try:
+        change(db, found, actor(), hotline().now())
+        db.commit()
+        flash("已保存 (saved)", "ok")
+    except CaseError as error:
+        db.rollback()
+        flash(str(error), "error")
+    if not complaints.can_read(found, actor()):  # handed over: no longer this agent's to see
+        return redirect(url_for("console.my_cases"))
+    return redirect(url_for("console.case", case_id=case_id))
+
+
+@bp.post("/agent/cases/<int:case_id>/notes")
+@role_required(*AGENTS)
+def add_note(case_id: int):
+    kind = "answer" if request.form.get("kind") == "answer" else "note"
+    text = request.form.get("text", "")
+    return _change(
+        case_id, lambda db, case, who, now: complaints.add_note(db, case, actor=who, text=text, now=now, kind=kind)
+    )
+
+
+@bp.post("/agent/cases/<int:case_id>/status")
+@role_required(*AGENTS)
+def change_status(case_id: int):
+    status, answer = request.form.get("status", ""), request.form.get("answer")
+    return _change(
+        case_id,
+        lambda db, case, who, now: complaints.change_status(db, case, actor=who, status=status, now=now, answer=answer),
+    )
+
+
+@bp.post("/agent/cases/<int:case_id>/calls")
+@role_required(*AGENTS)
+def link_call(case_id: int):
+    call_sid = request.form.get("call_sid", "")
+    return _change(
+        case_id, lambda db, case, who, now: complaints.link_call(db, case, call_sid=call_sid, actor=who, now=now)
+    )
+
+
+@bp.post("/agent/cases/<int:case_id>/handover")
+@role_required(*AGENTS)
+def hand_over(case_id: int):
+    to = request.form.get("to_staff_id", "")
+    reason = request.form.get("reason", "")
+
+    def give(db, case, who, now):
+        choices = {c[0] for c in files.colleagues(db)}
+        if not to.isdigit() or int(to) not in choices:
+            raise CaseError("请选择接手的同事 (choose who takes the case over)")
+        complaints.hand_over(db, case, actor=who, to_staff_id=int(to), reason=reason, now=now)
+
+    return _change(case_id, give)
+
+
+# ---- the softphone's token ---------------------------------------------------------------------
+
+
+@bp.get("/agent/token")
+@role_required(*AGENTS)
+def voice_token():
+    """An access token for the Twilio Voice JavaScript SDK (the agent's softphone)."""
+    from twilio.jwt.access_token import AccessToken
+    from twilio.jwt.access_token.grants import VoiceGrant
+
+    env = settings().env
+    missing = [
+        name
+        for name in ("TWILIO_API_KEY_SID", "TWILIO_API_KEY_SECRET", "TWILIO_TWIML_APP_SID")
+        if not getattr(env, name.lower())
+    ]
+    if missing:
+        return jsonify(
+            error="softphone not configured",
+            message=f"The Twilio Voice SDK needs {', '.join(missing)} in the environment; "
+            "until then, answer with the console's buttons.",
+        ), 503
+    identity = f"agent-{current_user.id}"
+    token = AccessToken(
+        env.twilio_account_sid, env.twilio_api_key_sid, env.twilio_api_key_secret, identity=identity, ttl=TOKEN_TTL
+    )
+    token.add_grant(VoiceGrant(outgoing_application_sid=env.twilio_twiml_app_sid, incoming_allow=True))
+    return jsonify(token=token.to_jwt(), identity=identity, ttl=TOKEN_TTL)
+
+
+def register(app) -> None:
+    """The console's pages and their links in the navigation bar (app.py calls this)."""
+    from accounts import add_link
+
+    app.register_blueprint(bp)
+    add_link(app, "console.console", "坐席 Console", "agent")
+    add_link(app, "console.my_cases", "我的投诉 My cases", "agent", "supervisor")
+    add_link(app, "console.all_cases", "全部投诉 All cases", "supervisor")
+    add_link(app, "console.search", "查询档案 Find a file", "agent", "supervisor")

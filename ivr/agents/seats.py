@@ -1,0 +1,186 @@
+"""Human seats: what the ACD decides, carried out on the phone network (Twilio's
+REST API) and written to the calls' events.
+
+The ACD (acd.py) only changes state in Redis; this module makes the offers ring
+(redirect the queued caller to TwiML that dials the agent, or call a patient
+back), writes the queue events of the contract (docs/routing.md), and holds the
+agent's operations (state, answer, decline, hang up, transfer, wrap-up) that the
+agent API and the console call with a staff id.
+
+Dispatch runs when a caller joins a queue, when an agent becomes free, and in
+`sweep` (every few seconds, from the scheduler), which also ends the timers
+nobody else ends: reservations, wrap-ups, silent consoles.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from urllib.parse import urlencode
+
+import requests
+from twilio.base.exceptions import TwilioException
+
+from extensions import Hotline
+from ivr.agents.acd import Offer
+
+log = logging.getLogger(__name__)
+
+
+def epoch(when: datetime) -> float:
+    return when.timestamp()
+
+
+def add_events(hotline: Hotline, call_sid: str, at: datetime, *events: tuple[str, dict]) -> None:
+    if call_sid:
+        hotline.calls.add_events(call_sid, at, list(events))
+
+
+def base_url(hotline: Hotline) -> str:
+    return (hotline.settings.env.public_base_url or hotline.acd.base_url() or "").rstrip("/")
+
+
+def step_url(base: str, flow_step: str, **args: object) -> str:
+    query = urlencode(sorted((k, str(v)) for k, v in args.items()))
+    return f"{base}/ivr/{flow_step}?{query}"
+
+
+# ---- offers ------------------------------------------------------------------------------------
+
+
+def dispatch(hotline: Hotline) -> list[Offer]:
+    """Offer waiting callers to free agents (the fairness rule) and make the offers ring."""
+    now = hotline.now()
+    offers = hotline.acd.dispatch(epoch(now))
+    for offer in offers:
+        ring(hotline, offer, now)
+    return offers
+
+
+def ring(hotline: Hotline, offer: Offer, now: datetime) -> bool:
+    """A queued caller is redirected to TwiML that dials the agent; a callback calls the
+    patient first.  If the carrier refuses (the caller has just hung up), the agent is freed."""
+    base = base_url(hotline)
+    args = {"entry": offer.entry, "agent": offer.agent_id, "lang": offer.lang}
+    try:
+        if offer.kind == "callback":
+            routing = hotline.settings.routing
+            call = hotline.twilio.calls.create(
+                to=offer.number,
+                from_=hotline.settings.twilio.caller_id,
+                url=step_url(base, "queue/callback", **args),
+                status_callback=step_url(base, "queue/callback_status", **args),
+                status_callback_event=["completed"],
+                timeout=routing.callbacks.ring_seconds,
+            )
+            log.info("callback %s: calling the patient back (%s)", offer.entry, call.sid)
+        else:
+            hotline.twilio.calls(offer.live_sid).update(url=step_url(base, "queue/connect", **args), method="POST")
+    except (TwilioException, requests.RequestException) as exc:
+        log.warning("offer of %s to agent %s could not ring: %s", offer.entry, offer.agent_id, exc)
+        if offer.kind == "callback":
+            hotline.acd.callback_failed(offer.entry, offer.agent_id, epoch(now))
+        else:
+            result = hotline.acd.release(offer.entry, offer.agent_id, epoch(now), "caller_gone")
+            if result.ok:
+                left = hotline.acd.leave(offer.entry, epoch(now), "left")
+                add_events(
+                    hotline, offer.entry, now, ("abandon", {"queue": offer.queue, "waited": round(left.seconds)})
+                )
+        return False
+    add_events(hotline, offer.entry, now, ("offer", {"queue": offer.queue, "agent_id": offer.agent_id}))
+    return True
+
+
+def offer_missed(hotline: Hotline, entry: str, agent_id: int, reason: str) -> bool:
+    """The agent's phone rang out (or could not ring): the agent goes on break 'missed',
+    the caller keeps their place and the next agent is tried."""
+    now = hotline.now()
+    outcome = "missed" if reason in ("no-answer", "expired", "missed") else "failed"
+    result = hotline.acd.release(entry, agent_id, epoch(now), outcome)
+    if result.ok:
+        add_events(
+            hotline, entry, now, ("missed_offer", {"queue": result.queue, "agent_id": agent_id, "reason": reason})
+        )
+    return result.ok
+
+
+def answered(hotline: Hotline, entry: str, agent_id: int) -> bool:
+    now = hotline.now()
+    result = hotline.acd.answer(entry, agent_id, epoch(now))
+    if result.ok:
+        add_events(
+            hotline,
+            entry,
+            now,
+            ("answer", {"queue": result.queue, "agent_id": agent_id, "waited": round(result.seconds)}),
+        )
+    return result.status in ("ok", "already")
+
+
+def talk_ended(hotline: Hotline, entry: str, agent_id: int) -> bool:
+    now = hotline.now()
+    result = hotline.acd.talk_end(entry, agent_id, epoch(now))
+    if result.ok:
+        detail = {"queue": result.queue, "agent_id": agent_id, "talk": round(result.seconds), "hold": 0}
+        add_events(hotline, entry, now, ("talk_end", detail))
+        if hotline.acd.agent(agent_id).get("state") == "available":  # no wrap-up for this queue
+            add_events(hotline, entry, now, wrap_up_event(result.queue, agent_id, 0, ""))
+            dispatch(hotline)
+    return result.ok
+
+
+def wrap_up_event(queue: str, agent_id: int, seconds: float, disposition: str) -> tuple[str, dict]:
+    return "wrap_up_end", {"queue": queue, "agent_id": agent_id, "wrap_up": round(seconds), "disposition": disposition}
+
+
+# ---- the sweep -----------------------------------------------------------------------------------
+
+
+def sweep(hotline: Hotline) -> dict[str, int]:
+    """End the timers nobody else ends, then dispatch: reservations past their expiry
+    (the agent goes on break 'missed', the caller keeps their place), wrap-ups that are
+    over, consoles silent past the heartbeat timeout (logged out)."""
+    acd = hotline.acd
+    now = hotline.now()
+    at = epoch(now)
+    expired = 0
+    for agent_id, entry in acd.expired_offers(at):
+        data = acd.entry(entry)
+        if offer_missed(hotline, entry, agent_id, "expired"):
+            expired += 1
+            # A caller stuck ringing an agent is taken back to the queue's hold.
+            live = data.get("live_sid")
+            if live and data.get("kind") == "call":
+                _back_to_hold(hotline, live, data)
+    wrapped = 0
+    for agent_id in acd.wrap_ups_due(at):
+        result = acd.end_wrap_up(agent_id, at, only_if_due=True)
+        if result.ok:
+            wrapped += 1
+            call_sid = result.detail["call"]
+            add_events(hotline, call_sid, now, wrap_up_event(result.queue, agent_id, result.seconds, ""))
+    logged_out = 0
+    for agent_id in acd.silent_agents(at):
+        result = acd.logout(agent_id, at, "heartbeat")
+        if result.ok:
+            logged_out += 1
+            log.info("agent %s logged out: no heartbeat", agent_id)
+            entry = result.detail["offer"]
+            if entry:
+                data = acd.entry(entry)
+                detail = {"queue": data.get("queue", ""), "agent_id": agent_id, "reason": "logged_out"}
+                add_events(hotline, entry, now, ("missed_offer", detail))
+                if data.get("live_sid") and data.get("kind") == "call":
+                    _back_to_hold(hotline, data["live_sid"], data)
+    offers = dispatch(hotline)
+    return {"expired": expired, "wrapped": wrapped, "logged_out": logged_out, "offers": len(offers)}
+
+
+def _back_to_hold(hotline: Hotline, live_sid: str, entry: dict) -> None:
+    base = base_url(hotline)
+    url = step_url(base, "queue/hold_again", q=entry.get("queue", ""), lang=entry.get("lang", "zh"))
+    try:
+        hotline.twilio.calls(live_sid).update(url=url, method="POST")
+    except (TwilioException, requests.RequestException) as exc:
+        log.info("call %s not taken back to hold: %s", live_sid, exc)

@@ -1,0 +1,482 @@
+"""Waiting for a person: the caller's side of the human seats.
+
+A caller who asks for a person joins the ACD queue for where they are (see
+person.py) and is put on hold with Twilio's <Enqueue>.  The hold (`wait`, the
+Enqueue's waitUrl) says their position and an estimated wait taken from the
+queue's recent answers, offers a callback that keeps their place, then plays
+music or a pause, and is requested again: so the message repeats every
+`routing.hold_message_seconds`.
+
+The ACD picks the agent and redirects the queued call to `connect`, whose
+<Dial> rings the agent's browser (<Client> agent-<staff id>).  The agent leg's
+`whisper` marks the answer; the Dial's action (`bridged`) ends the talk or, when
+nobody answered, puts the caller back on hold in their place.  When the talk is
+over the caller goes on to POST_CALL.
+
+Maximum wait, nobody logged in, or out of hours: `unavailable` offers a
+voicemail (<Record>, kept as a `voicemail` event on the call and so on the
+patient's file) or a callback, with the opening hours.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+import redis
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.agents import routing as rule
+from ivr.agents import seats
+from ivr.agents.hours import holiday, is_open
+from ivr.dialogue import Choice, Conversation, Line, Target, step
+from ivr.speaking import key_name
+from records.patients import get_patient, mask
+
+log = logging.getLogger(__name__)
+
+# ---- HOOK: after the talk with an agent ---------------------------------------------------------
+# Where the caller goes when the agent's side of the bridge ends.  The satisfaction survey
+# (a later issue) replaces this target with its first step; that step receives
+# `entry` (the call's queue entry) and `agent` (the staff id) in its arguments.
+POST_CALL = Target("queue", "after_call")
+
+
+def call_over() -> VoiceResponse:
+    """The answer to a request about a call that has ended (or a status callback)."""
+    response = VoiceResponse()
+    response.hangup()
+    return response
+
+
+def ignored() -> VoiceResponse:
+    """The answer Twilio ignores (the Enqueue action of a caller the ACD redirected)."""
+    response = VoiceResponse()
+    response.pause(length=1)
+    return response
+
+
+def _hotline():
+    from extensions import hotline
+
+    return hotline()
+
+
+def _queue(conversation: Conversation, q: str) -> str:
+    routing = conversation.settings.routing
+    return q if q in routing.queues else routing.general_queue
+
+
+def _title(conversation: Conversation, queue: str) -> str:
+    return conversation.settings.routing.queues[queue].title(conversation.lang)
+
+
+def _flush(conversation: Conversation) -> None:
+    """Write the request's events so far, so the queue events written next follow them."""
+    conversation.calls.add_events(conversation.call_sid, conversation.now, list(conversation.events))
+    conversation.events.clear()
+
+
+def _age(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _caller_priority(conversation: Conversation, queue: str) -> tuple[int, int | None, str]:
+    routing = conversation.settings.routing
+    number, ids = conversation.calls.matches(conversation.call_sid)
+    patient_id = conversation.calls.identified(conversation.call_sid) or (ids[0] if len(ids) == 1 else None)
+    patient = get_patient(conversation.db, patient_id) if patient_id else None
+    priority = rule.priority(
+        routing,
+        complaint=queue == routing.complaint_queue,
+        vip=patient is not None and patient.category == "vip",
+        age=_age(patient.birth_date, conversation.now.date()) if patient else None,
+    )
+    return priority, patient_id, number
+
+
+# ---- joining and holding ----------------------------------------------------------------------
+
+
+@step("queue", "join")
+def join(conversation: Conversation, q: str = "") -> VoiceResponse:
+    queue = _queue(conversation, q)
+    app = _hotline()
+    preamble = list(conversation.preamble)
+    if not is_open(conversation.settings.seats, conversation.now):
+        return conversation.go(Target("queue", "unavailable", {"q": queue, "why": "closed"}), *preamble)
+    try:
+        if app.acd.logged_in() == 0:
+            return conversation.go(Target("queue", "unavailable", {"q": queue, "why": "nobody"}), *preamble)
+        priority, patient_id, number = _caller_priority(conversation, queue)
+        app.acd.remember_base_url(conversation.base_url)
+        at = seats.epoch(conversation.now)
+        added = app.acd.enqueue(
+            conversation.call_sid,
+            queue,
+            priority=priority,
+            now=at,
+            patient_id=patient_id,
+            caller=mask(number),
+            lang=conversation.lang,
+        )
+    except redis.RedisError as exc:
+        log.warning("call %s: the seats' queues are unavailable (%s): ringing the operator", conversation.call_sid, exc)
+        return operator(conversation, preamble)
+    if added:
+        conversation.event("enqueue", queue=queue, priority=priority)
+    _flush(conversation)
+    response = hold(
+        conversation, queue, [*preamble, conversation.line("queue_joined", queue=_title(conversation, queue))]
+    )
+    try:
+        seats.dispatch(app)
+    except Exception:  # the caller is queued; the sweep dispatches again in a few seconds
+        log.exception("call %s: dispatch after joining %s failed", conversation.call_sid, queue)
+    return response
+
+
+def operator(conversation: Conversation, preamble: list[Line]) -> VoiceResponse:
+    """The queues live in Redis: without it the caller still reaches a person, at the
+    operator number, as before the seats (issue 8: Redis stopped mid-call)."""
+    seats_config = conversation.settings.seats
+    conversation.event("transfer", to="operator", reason="queues unavailable")
+    response = VoiceResponse()
+    for line in [*preamble, conversation.line("connecting")]:
+        conversation.say(response, line.text, line.lang)
+    response.dial(seats_config.operator_number, timeout=seats_config.dial_timeout_seconds)
+    conversation.say(response, conversation.line("goodbye").text)
+    response.hangup()
+    return response
+
+
+def hold(conversation: Conversation, queue: str, lines: list[Line]) -> VoiceResponse:
+    """Say `lines`, then wait in the Twilio queue named like the ACD's."""
+    response = VoiceResponse()
+    for line in lines:
+        conversation.say(response, line.text, line.lang)
+    here = {"q": queue}
+    response.enqueue(
+        queue,
+        action=conversation.url(Target("queue", "left", here)),
+        method="POST",
+        wait_url=conversation.url(Target("queue", "wait", here)),
+        wait_url_method="POST",
+    )
+    return response
+
+
+@step("queue", "hold_again")
+def hold_again(conversation: Conversation, q: str = "") -> VoiceResponse:
+    """Back on hold in the same place after an agent's phone rang out."""
+    return hold(conversation, _queue(conversation, q), [conversation.line("agent_missed")])
+
+
+@step("queue", "wait")
+def wait(conversation: Conversation, q: str = "") -> VoiceResponse:
+    """The waitUrl: position, estimated wait, the callback key, then music or a pause."""
+    queue = _queue(conversation, q)
+    routing = conversation.settings.routing
+    app = _hotline()
+    response = VoiceResponse()
+    entry = app.acd.entry(conversation.call_sid)
+    now = seats.epoch(conversation.now)
+    if entry:
+        waited = now - float(entry.get("enqueued_at") or now)
+        if waited >= routing.queues[queue].max_wait_seconds:
+            app.acd.mark_exit(conversation.call_sid, "timeout")
+            response.leave()
+            return response
+        if app.acd.logged_in() == 0:
+            app.acd.mark_exit(conversation.call_sid, "nobody")
+            response.leave()
+            return response
+    position = app.acd.position(conversation.call_sid) or conversation.int_arg(
+        conversation.form.get("QueuePosition"), 1
+    )
+    lines = [
+        conversation.line("queue_next")
+        if position <= 1
+        else conversation.line("queue_position", ahead=position - 1, position=position)
+    ]
+    estimate = app.acd.estimated_wait(queue, position, now)
+    if estimate is not None:
+        minutes = rule.spoken_minutes(estimate)
+        lines.append(
+            conversation.line("queue_estimate_one")
+            if minutes == 1
+            else conversation.line("queue_estimate", minutes=minutes)
+        )
+    lines.append(conversation.line("callback_offer", key=key_name(routing.callback_key, conversation.lang)))
+    gather = response.gather(
+        input="dtmf",
+        num_digits=1,
+        timeout=1,
+        action=conversation.url(Target("queue", "hold_key", {"q": queue})),
+        method="POST",
+    )
+    for line in lines:
+        conversation.say(gather, line.text, line.lang)
+    if routing.hold_music_url:
+        gather.play(routing.hold_music_url)
+    else:
+        gather.pause(length=routing.hold_message_seconds)
+    return response
+
+
+@step("queue", "hold_key")
+def hold_key(conversation: Conversation, q: str = "") -> VoiceResponse:
+    """A key pressed on hold: the callback key leaves the queue keeping the place."""
+    if (conversation.heard.digits or "").strip() == conversation.settings.routing.callback_key:
+        conversation.event("key", step="queue.hold", digits=conversation.heard.digits[:1])
+        _hotline().acd.mark_exit(conversation.call_sid, "callback")
+        response = VoiceResponse()
+        response.leave()
+        return response
+    response = VoiceResponse()
+    response.redirect(conversation.url(Target("queue", "wait", {"q": _queue(conversation, q)})), method="POST")
+    return response
+
+
+@step("queue", "left")
+def left(conversation: Conversation, q: str = "") -> VoiceResponse:
+    """The <Enqueue> action: the caller hung up, left by a key or a timeout, or was taken
+    out by the ACD (redirected: nothing to do, Twilio ignores this answer)."""
+    result = conversation.form.get("QueueResult", "")
+    queue = _queue(conversation, q)
+    app = _hotline()
+    if result in ("redirected", "redirected-from-bridged", "bridged", "bridging-in-process"):
+        return ignored()  # Twilio ignores this answer and follows the redirect
+    sid = conversation.call_sid
+    reason = app.acd.entry(sid).get("exit", "") if result == "leave" else ""
+    now = seats.epoch(conversation.now)
+    if result == "hangup":
+        gone = app.acd.leave(sid, now, "left")
+        if gone.detail["was"] in ("waiting", "offered"):
+            conversation.event("abandon", queue=gone.queue, waited=round(gone.seconds))
+        if gone.detail["agent"]:
+            seats.dispatch(app)
+        return call_over()
+    if reason == "callback":
+        return callback_requested(conversation, queue)
+    gone = app.acd.leave(sid, now, "left")
+    if gone.detail["was"] in ("waiting", "offered"):
+        conversation.event("queue_timeout", queue=gone.queue, waited=round(gone.seconds))
+    why = "nobody" if reason == "nobody" else "busy"
+    return conversation.go(Target("queue", "unavailable", {"q": queue, "why": why}))
+
+
+def callback_requested(conversation: Conversation, queue: str) -> VoiceResponse:
+    """Keep the caller's place and call them back on the number they called from."""
+    app = _hotline()
+    number, _ = conversation.calls.matches(conversation.call_sid)
+    sid = conversation.call_sid
+    if not number:
+        gone = app.acd.leave(sid, seats.epoch(conversation.now), "left")
+        if gone.detail["was"] in ("waiting", "offered"):
+            conversation.event("queue_timeout", queue=gone.queue, waited=round(gone.seconds))
+        return conversation.go(
+            Target("queue", "unavailable", {"q": queue, "why": "busy"}), conversation.line("callback_no_number")
+        )
+    now = seats.epoch(conversation.now)
+    if not app.acd.entry(sid):  # asked from the voicemail-or-callback menu: join, as a callback
+        priority, patient_id, _ = _caller_priority(conversation, queue)
+        app.acd.remember_base_url(conversation.base_url)
+        if app.acd.enqueue(
+            sid, queue, priority=priority, now=now, patient_id=patient_id, caller=mask(number), lang=conversation.lang
+        ):
+            conversation.event("enqueue", queue=queue, priority=priority)
+    app.acd.set_callback_number(sid, number)
+    gone = app.acd.leave(sid, now, "callback")
+    if gone.detail["was"] in ("waiting", "offered"):
+        conversation.event("callback_requested", queue=gone.queue, waited=round(gone.seconds))
+    lines = [conversation.line("callback_confirmed", last4=" ".join(number[-4:]))]
+    if not is_open(conversation.settings.seats, conversation.now):
+        lines.append(Line(conversation.settings.seats.hours_spoken(conversation.lang), conversation.lang))
+    from ivr.flows.person import goodbye
+
+    return goodbye(conversation, *lines)
+
+
+# ---- nobody can answer: voicemail or a callback ---------------------------------------------------
+
+
+@step("queue", "unavailable")
+def unavailable(conversation: Conversation, q: str = "", why: str = "busy") -> VoiceResponse:
+    queue = _queue(conversation, q)
+    seats_config = conversation.settings.seats
+    lines: list[str | Line] = []
+    if why == "closed":
+        day_off = holiday(seats_config, conversation.now)
+        lines.append(
+            conversation.line("closed_holiday", holiday=day_off(conversation.lang))
+            if day_off
+            else conversation.line("closed")
+        )
+    else:
+        lines.append(conversation.line("seats_empty" if why == "nobody" else "seats_busy"))
+    lines.append(Line(seats_config.hours_spoken(conversation.lang), conversation.lang))
+    here = {"q": queue}
+    choices = [
+        Choice(Target("queue", "voicemail", here), "1", conversation.t("leave_message_option")),
+        Choice(Target("queue", "callback_request", here), "2", conversation.t("callback_option")),
+    ]
+    return conversation.menu(lines, choices, give_up=Target("person", "goodbye"))
+
+
+@step("queue", "callback_request")
+def callback_request(conversation: Conversation, q: str = "") -> VoiceResponse:
+    return callback_requested(conversation, _queue(conversation, q))
+
+
+@step("queue", "voicemail")
+def voicemail(conversation: Conversation, q: str = "") -> VoiceResponse:
+    response = VoiceResponse()
+    for line in [*conversation.preamble, conversation.line("voicemail_prompt")]:
+        conversation.say(response, line.text, line.lang)
+    response.record(
+        action=conversation.url(Target("queue", "voicemail_saved", {"q": _queue(conversation, q)})),
+        method="POST",
+        max_length=conversation.settings.routing.voicemail_max_seconds,
+        finish_on_key="#",
+        play_beep=True,
+        timeout=5,
+    )
+    return response
+
+
+@step("queue", "voicemail_saved")
+def voicemail_saved(conversation: Conversation, q: str = "") -> VoiceResponse:
+    form = conversation.form
+    url = form.get("RecordingUrl", "")
+    duration = conversation.int_arg(form.get("RecordingDuration"), 0)
+    queue = _queue(conversation, q)
+    if not url or duration <= 0:
+        if form.get("Digits") == "hangup":
+            return call_over()
+        return conversation.go(Target("queue", "unavailable", {"q": queue}), conversation.line("voicemail_empty"))
+    sid = form.get("RecordingSid") or url.rstrip("/").rsplit("/", 1)[-1]
+    conversation.event("voicemail", queue=queue, recording_sid=sid[:64], recording_url=url[:500], duration=duration)
+    if form.get("Digits") == "hangup":
+        return call_over()
+    from ivr.flows.person import goodbye
+
+    return goodbye(conversation, conversation.line("voicemail_saved"))
+
+
+# ---- the bridge to the agent ---------------------------------------------------------------------
+
+
+def _dial_agent(conversation: Conversation, entry: str, agent: str) -> VoiceResponse:
+    routing = conversation.settings.routing
+    args = {"entry": entry, "agent": agent}
+    response = VoiceResponse()
+    dial = response.dial(
+        action=conversation.url(Target("queue", "bridged", args)),
+        method="POST",
+        timeout=routing.offer_timeout_seconds,
+        answer_on_bridge=True,
+    )
+    dial.client(f"agent-{agent}", url=conversation.url(Target("queue", "whisper", args)), method="POST")
+    return response
+
+
+def _offered(entry: str, agent: str) -> bool:
+    return agent.isdigit() and _hotline().acd.agent(int(agent)).get("offer") == entry
+
+
+@step("queue", "connect")
+def connect(conversation: Conversation, entry: str = "", agent: str = "") -> VoiceResponse:
+    """The ACD took this caller out of the queue for `agent`: ring the agent."""
+    if not _offered(entry, agent):
+        data = _hotline().acd.entry(entry)
+        return hold(conversation, _queue(conversation, data.get("queue", "")), [])
+    return _dial_agent(conversation, entry, agent)
+
+
+@step("queue", "whisper")
+def whisper(conversation: Conversation, entry: str = "", agent: str = "") -> VoiceResponse:
+    """Heard by the agent on answering, before the bridge: the answer is marked here."""
+    app = _hotline()
+    response = VoiceResponse()
+    if not agent.isdigit() or not seats.answered(app, entry, int(agent)):
+        response.hangup()  # the reservation is gone: this leg must not reach the caller
+        return response
+    queue = app.acd.entry(entry).get("queue", "")
+    if queue in conversation.settings.routing.queues:
+        conversation.say(response, conversation.t("agent_whisper", queue=_title(conversation, queue)))
+    return response
+
+
+@step("queue", "bridged")
+def bridged(conversation: Conversation, entry: str = "", agent: str = "") -> VoiceResponse:
+    """The <Dial> to the agent ended: the talk is over, or the agent did not answer."""
+    app = _hotline()
+    status = conversation.form.get("DialCallStatus", "")
+    if not agent.isdigit():
+        return conversation.go(POST_CALL)
+    agent_id = int(agent)
+    if status in ("completed", "answered") and conversation.form.get("DialBridged") != "false":
+        seats.talk_ended(app, entry, agent_id)
+        return conversation.go(POST_CALL)
+    if status == "canceled":  # the caller hung up while the agent's phone rang
+        app.acd.release(entry, agent_id, seats.epoch(conversation.now), "caller_gone")
+        gone = app.acd.leave(entry, seats.epoch(conversation.now), "left")
+        conversation.event("abandon", queue=gone.queue, waited=round(gone.seconds))
+        seats.dispatch(app)
+        return call_over()
+    seats.offer_missed(app, entry, agent_id, status or "no-answer")
+    data = app.acd.entry(entry)
+    response = hold(conversation, _queue(conversation, data.get("queue", "")), [conversation.line("agent_missed")])
+    _flush(conversation)
+    seats.dispatch(app)
+    return response
+
+
+@step("queue", "after_call")
+def after_call(conversation: Conversation, entry: str = "", agent: str = "") -> VoiceResponse:
+    """POST_CALL: thanks and goodbye (until a survey takes this place)."""
+    from ivr.flows.person import goodbye
+
+    return goodbye(conversation, conversation.line("after_call"))
+
+
+# ---- callbacks -------------------------------------------------------------------------------------
+
+
+@step("queue", "callback")
+def callback(conversation: Conversation, entry: str = "", agent: str = "") -> VoiceResponse:
+    """The patient answered our callback: greet them and ring the reserved agent."""
+    app = _hotline()
+    app.acd.callback_connected(entry, conversation.call_sid)
+    hospital = conversation.settings.hospital.name(conversation.lang)
+    greeting = conversation.line("callback_greeting", hospital=hospital)
+    if not _offered(entry, agent):
+        data = app.acd.entry(entry)
+        return hold(conversation, _queue(conversation, data.get("queue", "")), [greeting])
+    response = _dial_agent(conversation, entry, agent)
+    said = VoiceResponse()
+    conversation.say(said, greeting.text, greeting.lang)
+    for verb in response.verbs:
+        said.append(verb)
+    return said
+
+
+@step("queue", "callback_status")
+def callback_status(conversation: Conversation, entry: str = "", agent: str = "") -> VoiceResponse:
+    """The callback call ended.  Not answered (busy, no answer, failed): try again later, as
+    configured, keeping the place."""
+    app = _hotline()
+    status = conversation.form.get("CallStatus", "")
+    if status in ("busy", "no-answer", "failed", "canceled") and agent.isdigit():
+        result = app.acd.callback_failed(entry, int(agent), seats.epoch(conversation.now))
+        if result.status == "given_up":
+            seats.add_events(
+                app,
+                entry,
+                conversation.now,
+                ("callback_failed", {"queue": result.queue, "attempts": result.detail["attempts"]}),
+            )
+        log.info("callback %s: %s (%s)", entry, status, result.status)
+        seats.dispatch(app)
+    return call_over()

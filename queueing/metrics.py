@@ -1,0 +1,268 @@
+"""The contact centre's figures, each defined once, here, as pure functions over
+queue entries (records.entries.Entry, or QueueEntry rows: anything with the
+same attributes).  Definitions: docs/records.md and section 8 of the shared
+contact-centre reference.
+
+- A call counts in the interval in which it *left the queue*; handle time counts
+  in the interval in which *wrap-up ended*.
+- Per queue, T is the service-level threshold and S the short-abandon threshold.
+- Offered = queue entries (that have left the queue; callers still waiting are
+  counted by `waiting` and `longest_wait`).  Answered = connected to an agent.
+  Abandoned = the caller hung up while queued (hang-ups in the voice menus never
+  enter a queue).  Timeouts, callback requests, voicemail and transfers out of the
+  queue are flow-outs, counted apart.
+- A ratio with nothing to divide by is None ("no calls"), never 0 % or 100 %.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+FLOW_OUTS = frozenset({"timeout", "callback", "voicemail", "transferred"})
+
+
+class EntryLike(Protocol):
+    queue: str
+    enqueued_at: datetime
+    answered_at: datetime | None
+    left_at: datetime | None
+    result: str
+    waited: float | None
+    agent_id: int | None
+    wrap_up_end_at: datetime | None
+    talk_seconds: float | None
+    hold_seconds: float | None
+    wrap_up_seconds: float | None
+    offers: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    service_level: float = 20.0  # T, seconds
+    short_abandon: float = 5.0  # S, seconds
+
+
+@dataclass
+class Figures:
+    """One row of a report: a queue, an interval, a day or an agent."""
+
+    offered: int = 0
+    answered: int = 0
+    answered_within_t: int = 0
+    abandoned: int = 0
+    short_abandoned: int = 0
+    abandoned_within_t: int = 0
+    flow_outs: int = 0
+    missed_offers: int = 0
+    wait_answered: float = 0.0  # seconds, summed
+    wait_abandoned: float = 0.0
+    handled: int = 0
+    handle_seconds: float = 0.0
+    survey_scores: list[int] = field(default_factory=list)
+
+    @property
+    def service_level(self) -> float | None:
+        """Answered within T / (answered + abandoned - short abandons): the primary figure."""
+        return ratio(self.answered_within_t, self.answered + self.abandoned - self.short_abandoned)
+
+    @property
+    def service_level_answered(self) -> float | None:
+        """Answered within T / answered."""
+        return ratio(self.answered_within_t, self.answered)
+
+    @property
+    def service_level_positive(self) -> float | None:
+        """(Answered within T + abandoned within T) / (answered + abandoned)."""
+        return ratio(self.answered_within_t + self.abandoned_within_t, self.answered + self.abandoned)
+
+    @property
+    def service_level_offered(self) -> float | None:
+        """Answered within T / offered."""
+        return ratio(self.answered_within_t, self.offered)
+
+    @property
+    def average_speed_of_answer(self) -> float | None:
+        """Mean seconds from enqueue to answer, over answered calls."""
+        return ratio(self.wait_answered, self.answered)
+
+    @property
+    def abandon_rate(self) -> float | None:
+        """Abandoned / offered."""
+        return ratio(self.abandoned, self.offered)
+
+    @property
+    def abandon_rate_without_short(self) -> float | None:
+        """(Abandoned - short abandons) / (offered - short abandons): short abandons
+        (callers who hung up within S, often a wrong number) left out of both."""
+        return ratio(self.abandoned - self.short_abandoned, self.offered - self.short_abandoned)
+
+    @property
+    def average_abandon_time(self) -> float | None:
+        """Mean seconds abandoned callers waited before hanging up."""
+        return ratio(self.wait_abandoned, self.abandoned)
+
+    @property
+    def average_handle_time(self) -> float | None:
+        """(Talk + hold + wrap-up) / handled, over calls whose wrap-up ended."""
+        return ratio(self.handle_seconds, self.handled)
+
+    @property
+    def average_survey_score(self) -> float | None:
+        return ratio(sum(self.survey_scores), len(self.survey_scores))
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator > 0 else None
+
+
+def handle_seconds(entry: EntryLike) -> float:
+    return (entry.talk_seconds or 0.0) + (entry.hold_seconds or 0.0) + (entry.wrap_up_seconds or 0.0)
+
+
+def waited(entry: EntryLike) -> float:
+    if entry.waited is not None:
+        return entry.waited
+    left = entry.answered_at or entry.left_at
+    return (left - entry.enqueued_at).total_seconds() if left else 0.0
+
+
+def count_queue_leaving(figures: Figures, entry: EntryLike, thresholds: Thresholds) -> None:
+    """Add one entry that left the queue to the figures of the period it left in."""
+    figures.offered += 1
+    wait = waited(entry)
+    figures.missed_offers += sum(1 for offer in entry.offers or () if offer.get("missed"))
+    if entry.result == "answered":
+        figures.answered += 1
+        figures.wait_answered += wait
+        figures.answered_within_t += wait <= thresholds.service_level
+    elif entry.result == "abandoned":
+        figures.abandoned += 1
+        figures.wait_abandoned += wait
+        figures.short_abandoned += wait <= thresholds.short_abandon
+        figures.abandoned_within_t += wait <= thresholds.service_level
+    elif entry.result in FLOW_OUTS:
+        figures.flow_outs += 1
+
+
+def count_handling(figures: Figures, entry: EntryLike) -> None:
+    """Add one entry's handling to the figures of the period its wrap-up ended in."""
+    figures.handled += 1
+    figures.handle_seconds += handle_seconds(entry)
+    survey = getattr(entry, "survey_score", None)
+    if survey is not None:
+        figures.survey_scores.append(survey)
+
+
+def figures(entries: Iterable[EntryLike], thresholds: Thresholds) -> Figures:
+    """All the figures of a set of entries, as one row."""
+    rows = group(entries, lambda _at, _entry: "all", lambda _queue: thresholds)
+    return rows.get("all", Figures())
+
+
+def group(
+    entries: Iterable[EntryLike],
+    key: Callable[[datetime, EntryLike], Hashable],
+    thresholds_for: Callable[[str], Thresholds],
+) -> dict[Hashable, Figures]:
+    """Figures per key: `key(when, entry)` is called with the time the entry left the
+    queue (for the queue counts) and with the time its wrap-up ended (for handling),
+    so a call that crosses a boundary counts each part where it belongs."""
+    rows: dict[Hashable, Figures] = defaultdict(Figures)
+    for entry in entries:
+        if entry.left_at is not None and entry.result != "waiting":
+            count_queue_leaving(rows[key(entry.left_at, entry)], entry, thresholds_for(entry.queue))
+        if entry.wrap_up_end_at is not None:
+            count_handling(rows[key(entry.wrap_up_end_at, entry)], entry)
+    return dict(rows)
+
+
+def interval_start(at: datetime, minutes: int, zone: ZoneInfo) -> datetime:
+    """The start of the `minutes`-long interval (15 or 30) holding `at`, in the hospital's time."""
+    local = at.astimezone(zone)
+    floored = local.replace(minute=local.minute - local.minute % minutes, second=0, microsecond=0)
+    return floored
+
+
+def by_interval(
+    entries: Iterable[EntryLike], minutes: int, zone: ZoneInfo, thresholds_for: Callable[[str], Thresholds]
+) -> dict[datetime, Figures]:
+    return group(entries, lambda at, _entry: interval_start(at, minutes, zone), thresholds_for)  # type: ignore[return-value]
+
+
+def by_day(
+    entries: Iterable[EntryLike], zone: ZoneInfo, thresholds_for: Callable[[str], Thresholds]
+) -> dict[date, Figures]:
+    return group(entries, lambda at, _entry: at.astimezone(zone).date(), thresholds_for)  # type: ignore[return-value]
+
+
+def by_queue(entries: Iterable[EntryLike], thresholds_for: Callable[[str], Thresholds]) -> dict[str, Figures]:
+    return group(entries, lambda _at, entry: entry.queue, thresholds_for)  # type: ignore[return-value]
+
+
+def by_agent(entries: Iterable[EntryLike], thresholds_for: Callable[[str], Thresholds]) -> dict[int, Figures]:
+    """Per agent who answered (calls nobody answered belong to no agent)."""
+    answered = [entry for entry in entries if entry.agent_id is not None]
+    return group(answered, lambda _at, entry: entry.agent_id, thresholds_for)  # type: ignore[return-value]
+
+
+def occupancy(handle: float, available_idle: float) -> float | None:
+    """Handle time / (handle time + available idle time); breaks are neither."""
+    return ratio(handle, handle + available_idle)
+
+
+def waiting(entries: Iterable[EntryLike]) -> list[EntryLike]:
+    return [entry for entry in entries if entry.result == "waiting"]
+
+
+def longest_wait(entries: Iterable[EntryLike], now: datetime) -> float | None:
+    """Seconds the longest-waiting caller still in the queue has waited, None if nobody waits."""
+    oldest = min((entry.enqueued_at for entry in waiting(entries)), default=None)
+    return (now - oldest).total_seconds() if oldest is not None else None
+
+
+# ---- hospital service rules ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    """Something a service rule times: a complaint, a results notice, a callback..."""
+
+    reference: str
+    started_at: datetime
+    done_at: datetime | None
+
+
+@dataclass
+class RuleResult:
+    name: str
+    within: timedelta
+    met: int = 0
+    missed: list[Item] = field(default_factory=list)
+    pending: int = 0  # not done yet, still within time
+
+    @property
+    def share_met(self) -> float | None:
+        return ratio(self.met, self.met + len(self.missed))
+
+
+def service_rule(name: str, within: timedelta, items: Iterable[Item], now: datetime) -> RuleResult:
+    """Met when done within the time; missed when done late, or not done and the time is
+    up; pending when not done and there is still time."""
+    result = RuleResult(name, within)
+    for item in items:
+        deadline = item.started_at + within
+        if item.done_at is not None:
+            if item.done_at <= deadline:
+                result.met += 1
+            else:
+                result.missed.append(item)
+        elif now > deadline:
+            result.missed.append(item)
+        else:
+            result.pending += 1
+    return result

@@ -1,0 +1,275 @@
+"""Complaint cases: opened from a call (or by hand), owned by whoever took the complaint
+until it is closed, answered within the deadline, handed over only explicitly.
+
+Rules, from the hospital's plan ("the first person who takes a complaint is responsible
+for it until it is closed, answer within 3 days"):
+
+- the agent who opens a case owns it; ownership changes only by `hand_over`, done by the
+  owner or a supervisor, with a reason, and recorded as a `CaseHandover`;
+- the deadline is `opened_at + deadline_days` (config: console.complaint_deadline_days);
+  a case that is neither answered nor closed by then is overdue, and the overdue sweep
+  escalates it to the supervisors once (`escalate_overdue`);
+- the owner or a supervisor may work on a case (notes, linked calls, status); others may
+  not even read it (`can_read`);
+- a case is answered by writing the answer given to the patient; it cannot be closed
+  without one.
+
+Functions take a session and never commit (the caller owns the transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from records.models import CallRecord, CaseCall, CaseHandover, CaseNote, ComplaintCase, Patient
+
+STATUSES = ("open", "waiting_on_department", "answered", "closed")
+ACTIVE = ("open", "waiting_on_department")  # the deadline's clock still runs
+SUMMARY_MAX = 2000
+NOTE_MAX = 4000
+
+
+class CaseError(ValueError):
+    """The change is not possible; the message says why, in words for the agent."""
+
+
+class NotAllowed(CaseError):
+    """This person may not do this to this case."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a Staff id and whether they supervise (supervisors and admins)."""
+
+    staff_id: int
+    supervisor: bool = False
+
+
+def can_read(case: ComplaintCase, actor: Actor) -> bool:
+    return actor.supervisor or case.owner_id == actor.staff_id
+
+
+def _require(case: ComplaintCase, actor: Actor) -> None:
+    if not can_read(case, actor):
+        raise NotAllowed("只有负责人或主管可以处理此投诉 (only the case owner or a supervisor may do this)")
+
+
+def _text(value: str | None, what: str, limit: int) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise CaseError(f"请填写{what} ({what} is required)")
+    if len(text) > limit:
+        raise CaseError(f"{what}过长，最多 {limit} 字 ({what} is too long: at most {limit} characters)")
+    return text
+
+
+def is_overdue(case: ComplaintCase, now: datetime) -> bool:
+    return case.status in ACTIVE and case.deadline_at <= now
+
+
+def open_case(
+    session: Session,
+    *,
+    patient_id: int,
+    actor: Actor,
+    summary: str,
+    now: datetime,
+    deadline_days: int,
+    call_sid: str | None = None,
+) -> ComplaintCase:
+    """A new case owned by the actor; from a call when `call_sid` is given (it is linked too)."""
+    if session.get(Patient, patient_id) is None:
+        raise CaseError("找不到该患者档案 (no such patient file)")
+    case = ComplaintCase(
+        patient_id=patient_id,
+        owner_id=actor.staff_id,
+        opened_by_id=actor.staff_id,
+        source="call" if call_sid else "manual",
+        call_sid=call_sid,
+        summary=_text(summary, "投诉内容", SUMMARY_MAX),
+        status="open",
+        opened_at=now,
+        deadline_at=now + timedelta(days=deadline_days),
+    )
+    session.add(case)
+    session.flush()
+    if call_sid:
+        link_call(session, case, call_sid=call_sid, actor=actor, now=now)
+    return case
+
+
+def get_case(session: Session, case_id: int, actor: Actor) -> ComplaintCase:
+    """The case with its notes, calls and handovers, if the actor may see it."""
+    case = session.scalar(
+        select(ComplaintCase)
+        .where(ComplaintCase.id == case_id)
+        .options(
+            selectinload(ComplaintCase.notes),
+            selectinload(ComplaintCase.calls),
+            selectinload(ComplaintCase.handovers),
+            selectinload(ComplaintCase.patient),
+        )
+    )
+    if case is None:
+        raise LookupError(f"no complaint case {case_id}")
+    _require(case, actor)
+    return case
+
+
+def add_note(
+    session: Session, case: ComplaintCase, *, actor: Actor, text: str, now: datetime, kind: str = "note"
+) -> CaseNote:
+    _require(case, actor)
+    if case.status == "closed":
+        raise CaseError("投诉已结案，不能再添加记录 (the case is closed)")
+    if kind not in ("note", "answer"):
+        raise CaseError(f"unknown note kind {kind!r}")
+    note = CaseNote(case=case, at=now, staff_id=actor.staff_id, kind=kind, text=_text(text, "记录", NOTE_MAX))
+    session.add(note)
+    return note
+
+
+def link_call(session: Session, case: ComplaintCase, *, call_sid: str, actor: Actor, now: datetime) -> CaseCall:
+    """Link a call to the case (idempotent: a call is linked once)."""
+    _require(case, actor)
+    call_sid = (call_sid or "").strip()
+    if not call_sid:
+        raise CaseError("请填写通话编号 (the call's id is required)")
+    existing = session.scalar(select(CaseCall).where(CaseCall.case_id == case.id, CaseCall.call_sid == call_sid))
+    if existing is not None:
+        return existing
+    call = session.scalar(select(CallRecord).where(CallRecord.call_sid == call_sid))
+    if call is not None and call.patient_id not in (None, case.patient_id):
+        raise CaseError("该通话属于另一位患者 (that call belongs to another patient's file)")
+    link = CaseCall(case=case, call_sid=call_sid[:64], linked_at=now, linked_by_id=actor.staff_id)
+    session.add(link)
+    return link
+
+
+def change_status(
+    session: Session,
+    case: ComplaintCase,
+    *,
+    actor: Actor,
+    status: str,
+    now: datetime,
+    answer: str | None = None,
+) -> ComplaintCase:
+    """Move the case on.  'answered' needs the answer given to the patient (now, or
+    written before); 'closed' needs an answer on the case.  Each change is a note."""
+    _require(case, actor)
+    if status not in STATUSES:
+        raise CaseError(f"unknown status {status!r} (expected one of {', '.join(STATUSES)})")
+    if status == case.status:
+        return case
+    if case.status == "closed":
+        raise CaseError("投诉已结案 (the case is closed)")
+    if answer and answer.strip():
+        add_note(session, case, actor=actor, text=answer, now=now, kind="answer")
+    if status in ("answered", "closed") and not _has_answer(session, case):
+        raise CaseError("结案前请先填写给患者的答复 (write the answer given to the patient first)")
+    previous = case.status
+    case.status = status
+    if status in ("answered", "closed") and case.answered_at is None:
+        case.answered_at = now
+    if status == "closed":
+        case.closed_at = now
+    if status in ACTIVE:
+        case.answered_at = None  # reopened: the clock runs again until it is answered
+    session.add(CaseNote(case=case, at=now, staff_id=actor.staff_id, kind="status", text=f"{previous} → {status}"))
+    return case
+
+
+def _has_answer(session: Session, case: ComplaintCase) -> bool:
+    session.flush()
+    return bool(
+        session.scalar(select(func.count(CaseNote.id)).where(CaseNote.case_id == case.id, CaseNote.kind == "answer"))
+    )
+
+
+def hand_over(
+    session: Session, case: ComplaintCase, *, actor: Actor, to_staff_id: int, reason: str, now: datetime
+) -> CaseHandover:
+    """Give the case to someone else; only its owner or a supervisor may, with a reason."""
+    _require(case, actor)
+    if case.status == "closed":
+        raise CaseError("投诉已结案，无需转交 (the case is closed)")
+    if to_staff_id == case.owner_id:
+        raise CaseError("此人已是负责人 (they already own the case)")
+    handover = CaseHandover(
+        case=case,
+        at=now,
+        from_staff_id=case.owner_id,
+        to_staff_id=to_staff_id,
+        by_staff_id=actor.staff_id,
+        reason=_text(reason, "转交原因", NOTE_MAX),
+    )
+    session.add(handover)
+    case.owner_id = to_staff_id
+    return handover
+
+
+def _listing():
+    return select(ComplaintCase).options(selectinload(ComplaintCase.patient))
+
+
+def my_cases(session: Session, staff_id: int, *, include_closed: bool = False) -> Sequence[ComplaintCase]:
+    """The cases someone owns, the nearest deadline first."""
+    query = _listing().where(ComplaintCase.owner_id == staff_id)
+    if not include_closed:
+        query = query.where(ComplaintCase.status != "closed")
+    return session.scalars(query.order_by(ComplaintCase.deadline_at, ComplaintCase.id)).all()
+
+
+def open_cases(session: Session) -> Sequence[ComplaintCase]:
+    """Every case not closed (the supervisors' list), the nearest deadline first."""
+    query = _listing().where(ComplaintCase.status != "closed")
+    return session.scalars(query.order_by(ComplaintCase.deadline_at, ComplaintCase.id)).all()
+
+
+def overdue_cases(session: Session, now: datetime) -> Sequence[ComplaintCase]:
+    query = _listing().where(ComplaintCase.status.in_(ACTIVE), ComplaintCase.deadline_at <= now)
+    return session.scalars(query.order_by(ComplaintCase.deadline_at, ComplaintCase.id)).all()
+
+
+def patient_open_cases(session: Session, patient_id: int) -> Sequence[ComplaintCase]:
+    query = select(ComplaintCase).where(ComplaintCase.patient_id == patient_id, ComplaintCase.status != "closed")
+    return session.scalars(query.order_by(ComplaintCase.deadline_at)).all()
+
+
+def escalate_overdue(session: Session, now: datetime) -> list[int]:
+    """Flag every overdue case not flagged yet, with a note; the ids flagged now.
+
+    The conditional UPDATE (escalated_at IS NULL) makes it safe to run twice, or in two
+    workers at once: each case is escalated, and noted, exactly once."""
+    due = session.scalars(
+        select(ComplaintCase.id).where(
+            ComplaintCase.status.in_(ACTIVE),
+            ComplaintCase.deadline_at <= now,
+            ComplaintCase.escalated_at.is_(None),
+        )
+    ).all()
+    flagged = []
+    for case_id in due:
+        result = session.execute(
+            update(ComplaintCase)
+            .where(ComplaintCase.id == case_id, ComplaintCase.escalated_at.is_(None))
+            .values(escalated_at=now)
+        )
+        if result.rowcount == 1:
+            flagged.append(case_id)
+            session.add(
+                CaseNote(
+                    case_id=case_id,
+                    at=now,
+                    staff_id=None,
+                    kind="escalation",
+                    text="已超过答复期限，已上报主管 (deadline passed unanswered: escalated to the supervisors)",
+                )
+            )
+    return flagged

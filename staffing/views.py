@@ -1,0 +1,126 @@
+"""/staffing (the day's plan), /staffing/recompute (edited targets -> a new run on
+the RQ workers), /staffing/runs/<id> (its progress, polled by the page)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from accounts import role_required
+from extensions import get_db, hotline
+from queueing.staffing import StaffingInputError
+from queueing.staffing_jobs import enqueue_staffing, routine_queue, run_inputs
+from records import staffing as records
+from records.db import begin_write
+from staffing.chart import Point, day_chart
+
+bp = Blueprint("staffing", __name__, template_folder="templates")
+
+
+def _day(text: str | None) -> date:
+    try:
+        return date.fromisoformat(text) if text else hotline().now().date() + timedelta(days=1)
+    except ValueError:
+        abort(400, "day: expected a date like 2026-12-01")
+
+
+def _label(slot: int, minutes: int) -> str:
+    at = slot * minutes
+    return f"{at // 60:02d}:{at % 60:02d}"
+
+
+@bp.get("/staffing")
+@role_required("supervisor")
+def day():
+    app = hotline()
+    config = app.settings.staffing
+    wanted = _day(request.args.get("day"))
+    queue = request.args.get("queue") or (config.queues[0].name if config.queues else "general")
+    db = get_db()
+    pending = None
+    if request.args.get("run", "").isdigit():
+        asked = records.get_run(db, int(request.args["run"]))
+        if asked is not None and asked.status in ("queued", "running", "failed"):
+            pending = asked
+    run = records.latest_run(db, wanted)
+    if request.args.get("run", "").isdigit() and pending is None:
+        asked = records.get_run(db, int(request.args["run"]))
+        run = asked if asked is not None and asked.status == "done" else run
+    rows = records.day_intervals(db, run.id, wanted, queue) if run else []
+    shifts = records.day_shifts(db, run.id, wanted, queue) if run else []
+    inputs = run.inputs if run else run_inputs(config)
+    minutes = inputs["interval_minutes"]
+    summary = (run.summary.get("days", {}).get(f"{queue}/{wanted.isoformat()}") if run else None) or {}
+    shown = [r for r in rows if r.calls or r.seats or r.rostered]
+    chart = None
+    if rows:
+        points = [
+            Point(_label(r.slot, minutes), r.calls, r.seats, r.roster_seats, r.roster_service_level, r.met)
+            for r in rows
+        ]
+        chart = day_chart(points, target=inputs["targets"]["service_level"], title=f"{queue} {wanted}")
+    return render_template(
+        "staffing/day.html",
+        day=wanted,
+        queue=queue,
+        queues=config.queues,
+        run=run,
+        pending=pending,
+        rows=shown,
+        shifts=shifts,
+        summary=summary,
+        forecast=(run.summary.get("queues", {}).get(queue) if run else None) or {},
+        targets=inputs["targets"],
+        inputs=inputs,
+        chart=chart,
+        label=lambda slot: _label(slot, minutes),
+    )
+
+
+def _share(name: str) -> float | None:
+    text = request.form.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return float(text) / 100
+    except ValueError:
+        raise StaffingInputError(f"{name}: expected a percentage such as 80, got {text!r}") from None
+
+
+@bp.post("/staffing/recompute")
+@role_required("supervisor")
+def recompute():
+    app = hotline()
+    wanted = _day(request.form.get("day"))
+    queue = request.form.get("queue", "")
+    try:
+        targets = {"service_level": _share("service_level"), "max_occupancy": _share("max_occupancy")}
+        seconds = request.form.get("answer_seconds", "").strip()
+        try:
+            targets["answer_seconds"] = float(seconds) if seconds else None
+        except ValueError:
+            raise StaffingInputError(f"answer_seconds: expected seconds such as 20, got {seconds!r}") from None
+        inputs = run_inputs(app.settings.staffing, {k: v for k, v in targets.items() if v is not None})
+    except StaffingInputError as exc:
+        flash(f"目标无效，未重新计算。Targets not valid, nothing recomputed: {exc}", "error")
+        return redirect(url_for("staffing.day", day=wanted.isoformat(), queue=queue))
+    db = get_db()
+    begin_write(db)
+    run = records.create_run(
+        db, inputs=inputs, first_day=wanted, days=1, trigger="supervisor", at=app.now(), requested_by=current_user.id
+    )
+    db.commit()
+    if not enqueue_staffing(routine_queue(app), run.id):
+        flash("计算任务暂时无法排队，请稍后再试。The job queue cannot be reached: try again shortly.", "error")
+    return redirect(url_for("staffing.day", day=wanted.isoformat(), queue=queue, run=run.id))
+
+
+@bp.get("/staffing/runs/<int:run_id>")
+@role_required("supervisor")
+def progress(run_id: int):
+    run = records.get_run(get_db(), run_id)
+    if run is None:
+        abort(404)
+    return jsonify(id=run.id, status=run.status, progress=run.progress, message=run.message)

@@ -1,0 +1,465 @@
+"""The supervisors' pages: call log, call detail, wallboard, reports, access audit.
+
+Views translate: query string in, records.call_log and queueing.metrics called,
+a template out.  Every look at a patient's file, every search by patient, every
+voicemail played and every export leaves an audit row (records.audit).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, time, timedelta
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_login import current_user
+
+from accounts import role_required
+from extensions import get_db, hotline
+from queueing import metrics
+from records import audit, call_log
+from records.call_log import Cursor, Filters
+from records.patients import mask
+
+bp = Blueprint("supervisor", __name__, url_prefix="/supervisor", template_folder="templates")
+DEFAULT_REASON = "通话质检 call review"
+
+
+# ---- call log -----------------------------------------------------------------------------------------
+
+
+@bp.get("/calls")
+@role_required("supervisor")
+def calls():
+    app, db = hotline(), get_db()
+    filters, reason = _filters(), request.args.get("why", DEFAULT_REASON).strip()
+    if filters.names_a_patient and not reason:
+        flash("按患者查询须注明原因。Say why you search for a patient.", "error")
+        page = call_log.Page([], None)
+    else:
+        _audit_search(filters, reason, "search")
+        page = call_log.search(
+            db,
+            filters,
+            after=Cursor.decode(request.args.get("after")),
+            limit=app.settings.records.page_size,
+            zone=app.settings.hospital.zone,
+            region=app.settings.hospital.phone_region,
+        )
+    names = call_log.staff_names(db, {a for row in page.rows for a in row.agent_ids})
+    return render_template(
+        "supervisor/calls.html",
+        page=page,
+        filters=filters,
+        reason=reason,
+        names=names,
+        agents=call_log.agents(db),
+        queues=list(app.settings.routing.queues),
+        dispositions=app.settings.console.dispositions,
+        outcomes=call_log.OUTCOMES,
+        zone=app.settings.hospital.zone,
+        mask=mask,
+        masked_name=_masked_name,
+        next_url=_with_args(after=page.next.encode()) if page.next else None,
+        csv_url=_with_args(after=None, _endpoint="supervisor.calls_csv"),
+    )
+
+
+@bp.get("/calls.csv")
+@role_required("supervisor")
+def calls_csv():
+    app, db = hotline(), get_db()
+    filters, reason = _filters(), request.args.get("why", DEFAULT_REASON).strip() or DEFAULT_REASON
+    _audit_search(filters, reason, "export", always=True)
+    zone, region = app.settings.hospital.zone, app.settings.hospital.phone_region
+    header = ["call_sid", "started_at", "ended_at", "direction", "caller", "record_number", "outcome", "queues",
+              "agents", "dispositions", "waited_seconds", "duration_seconds", "menu_path"]  # fmt: skip
+
+    def rows() -> Iterator[list]:
+        yield header
+        names: dict[int, str] = {}
+        for row in call_log.every_row(db, filters, zone=zone, region=region):
+            call = row.call
+            missing = set(row.agent_ids) - names.keys()
+            if missing:
+                names.update(call_log.staff_names(db, missing))
+            yield [
+                call.call_sid,
+                call.started_at.astimezone(zone).isoformat(timespec="seconds"),
+                call.ended_at.astimezone(zone).isoformat(timespec="seconds") if call.ended_at else "",
+                call.direction,
+                mask(call.from_number),
+                call.patient.mrn if call.patient else "",
+                call.outcome or "",
+                " ".join(row.queues),
+                " ".join(names.get(a, str(a)) for a in row.agent_ids),
+                " ".join(row.dispositions),
+                " ".join(f"{e.waited:.0f}" for e in row.entries if e.waited is not None),
+                call.duration_seconds if call.duration_seconds is not None else "",
+                call.menu_path,
+            ]
+
+    filename = f"calls-{app.now():%Y%m%d-%H%M}.csv"
+    return Response(
+        stream_with_context(_csv(rows())),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+# ---- one call ------------------------------------------------------------------------------------------
+
+
+@bp.get("/calls/<call_sid>")
+@role_required("supervisor")
+def call(call_sid: str):
+    app, db = hotline(), get_db()
+    row = call_log.call_detail(db, call_sid)
+    if row is None:
+        abort(404)
+    reason = request.args.get("why", DEFAULT_REASON).strip() or DEFAULT_REASON
+    if row.call.patient_id is not None:
+        audit.record_access(
+            db, staff_id=current_user.id, action="view_file", reason=reason,
+            patient_id=row.call.patient_id, call_sid=call_sid, at=app.now(),
+        )  # fmt: skip
+        db.commit()
+    agent_ids = set(row.agent_ids) | {
+        e.detail.get("agent_id") for e in row.call.events if isinstance(e.detail.get("agent_id"), int)
+    }
+    events = sorted(row.call.events, key=lambda event: (event.at, event.sequence))
+    return render_template(
+        "supervisor/call.html",
+        row=row,
+        events=events,
+        names=call_log.staff_names(db, agent_ids),
+        zone=app.settings.hospital.zone,
+        reason=reason,
+        mask=mask,
+    )
+
+
+@bp.get("/calls/<call_sid>/voicemail/<int:position>")
+@role_required("supervisor")
+def voicemail(call_sid: str, position: int):
+    """Play a voicemail: audited, then handed to the browser's player."""
+    app, db = hotline(), get_db()
+    row = call_log.call_detail(db, call_sid)
+    entry = next((e for e in row.entries if e.position == position), None) if row else None
+    if entry is None or not entry.voicemail_url:
+        abort(404)
+    reason = request.args.get("why", DEFAULT_REASON).strip() or DEFAULT_REASON
+    audit.record_access(
+        db, staff_id=current_user.id, action="play_recording", reason=reason,
+        patient_id=row.call.patient_id, call_sid=call_sid, at=app.now(),
+    )  # fmt: skip
+    db.commit()
+    return redirect(entry.voicemail_url)
+
+
+# ---- wallboard ------------------------------------------------------------------------------------------
+
+
+@bp.get("/wallboard")
+@role_required("supervisor")
+def wallboard():
+    app = hotline()
+    return render_template(
+        "supervisor/wallboard.html",
+        board=_board(),
+        refresh=app.settings.records.wallboard_refresh_seconds,
+    )
+
+
+@bp.get("/wallboard.json")
+@role_required("supervisor")
+def wallboard_data():
+    return jsonify(_board())
+
+
+def _board() -> dict:
+    """Per queue: callers waiting, longest wait, service level and abandon rate today; agents by state."""
+    app, db = hotline(), get_db()
+    now = app.now()
+    midnight = datetime.combine(now.date(), time(), now.tzinfo)
+    today = call_log.clip(call_log.entries_between(db, midnight, now + timedelta(seconds=1)), midnight, now)
+    records = app.settings.records
+    rows = metrics.by_queue(today, lambda queue: _thresholds(records, queue))
+    live = _live(now)
+    if live is None:  # no ACD on this installation: what the records say is waiting
+        waiting = call_log.waiting_entries(db)
+        names = sorted({e.queue for e in waiting} | set(rows))
+        live = {
+            "queues": [
+                {
+                    "name": name,
+                    "title": {"zh": name, "en": name},
+                    "waiting": sum(1 for e in waiting if e.queue == name),
+                    "longest_wait": metrics.longest_wait([e for e in waiting if e.queue == name], now) or 0,
+                }
+                for name in names
+            ],
+            "agents": [],
+        }
+    queues = []
+    for queue in live["queues"]:
+        figures = rows.get(queue["name"], metrics.Figures())
+        queues.append(
+            {
+                **queue,
+                "longest_wait": round(queue.get("longest_wait") or 0),
+                "offered": figures.offered,
+                "answered": figures.answered,
+                "abandoned": figures.abandoned,
+                "service_level": figures.service_level,
+                "abandon_rate": figures.abandon_rate,
+            }
+        )
+    states: dict[str, int] = {}
+    for agent in live["agents"]:
+        states[agent["state"]] = states.get(agent["state"], 0) + 1
+    return {"at": now.isoformat(timespec="seconds"), "queues": queues, "agents": states, "agent_list": live["agents"]}
+
+
+def _live(now: datetime) -> dict | None:
+    app = hotline()
+    acd = getattr(type(app), "acd", None) and app.acd
+    if not acd:
+        return None
+    try:
+        return acd.snapshot(now)
+    except Exception:  # the wallboard shows the records' view rather than an error page
+        return None
+
+
+# ---- reports --------------------------------------------------------------------------------------------
+
+
+@bp.get("/reports")
+@role_required("supervisor")
+def reports():
+    from supervisor import charts
+
+    app, db = hotline(), get_db()
+    settings = app.settings.records
+    zone = app.settings.hospital.zone
+    today = app.now().date()
+    start = _date(request.args.get("start")) or today
+    end = _date(request.args.get("end")) or start
+    if end < start:
+        start, end = end, start
+    minutes = 15 if request.args.get("interval") == "15" else settings.report_interval_minutes
+    queue = request.args.get("queue", "")
+    begin, finish = datetime.combine(start, time(), zone), datetime.combine(end + timedelta(days=1), time(), zone)
+    entries = call_log.clip(call_log.entries_between(db, begin, finish, queue), begin, finish)
+    targets = lambda name: _thresholds(settings, name)  # noqa: E731
+    intervals = metrics.by_interval(entries, minutes, zone, targets)
+    days = metrics.by_day(entries, zone, targets)
+    queues = metrics.by_queue(entries, targets)
+    agents = metrics.by_agent(entries, targets)
+    names = call_log.staff_names(db, set(agents))
+    total = _sum(queues.values())
+    kind = request.args.get("format")
+    if kind == "csv":
+        table = request.args.get("table", "interval")
+        source = {"interval": intervals, "day": days, "queue": queues, "agent": agents}.get(table, intervals)
+        label = (lambda key: names.get(key, str(key))) if table == "agent" else _label
+        filename = f"report-{table}-{start:%Y%m%d}-{end:%Y%m%d}.csv"
+        return Response(
+            _csv(_report_rows(source, label)),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+    slots = sorted(intervals)
+    chart = charts.intervals_chart(
+        [f"{slot:%H:%M}" if start == end else f"{slot:%m-%d %H:%M}" for slot in slots],
+        [intervals[slot].offered for slot in slots],
+        [intervals[slot].service_level for slot in slots],
+        settings.targets.service_level_target,
+        "接入量与服务水平 Offered calls and service level",
+    )
+    agent_ids = sorted(agents, key=lambda a: -agents[a].answered)
+    agent_chart = charts.agents_chart(
+        [names.get(a, str(a)) for a in agent_ids],
+        [agents[a].answered for a in agent_ids],
+        "每位坐席接听量 Answered per agent",
+    )
+    rules = _service_rules(db, begin, finish, app.now())
+    return render_template(
+        "supervisor/reports.html",
+        start=start, end=end, minutes=minutes, queue=queue, total=total,
+        intervals=[(f"{slot:%Y-%m-%d %H:%M}", intervals[slot]) for slot in slots],
+        days=[(day.isoformat(), figures) for day, figures in sorted(days.items())],
+        queues=sorted(queues.items()),
+        agents=[(names.get(a, str(a)), agents[a]) for a in agent_ids],
+        chart=chart, agent_chart=agent_chart, rules=rules,
+        queue_names=list(app.settings.routing.queues),
+        csv_url=lambda table: _with_args(format="csv", table=table),
+        settings=settings,
+    )  # fmt: skip
+
+
+REPORT_COLUMNS = (
+    ("offered", "offered"),
+    ("answered", "answered"),
+    ("answered_within_t", "answered within T"),
+    ("abandoned", "abandoned"),
+    ("short_abandoned", "short abandons"),
+    ("flow_outs", "flow-outs"),
+    ("service_level", "SL = answered<=T / (answered + abandoned - short)"),
+    ("service_level_answered", "SL answered = answered<=T / answered"),
+    ("service_level_positive", "SL positive = (answered<=T + abandoned<=T) / (answered + abandoned)"),
+    ("service_level_offered", "SL offered = answered<=T / offered"),
+    ("average_speed_of_answer", "ASA seconds"),
+    ("abandon_rate", "abandon rate"),
+    ("abandon_rate_without_short", "abandon rate without short abandons"),
+    ("average_abandon_time", "average abandon time seconds"),
+    ("handled", "handled"),
+    ("average_handle_time", "AHT seconds"),
+    ("missed_offers", "offers not answered"),
+    ("average_survey_score", "satisfaction"),
+)
+
+
+def _report_rows(source: dict, label) -> Iterator[list]:
+    yield ["period"] + [title for _, title in REPORT_COLUMNS]
+    for key in sorted(source, key=str):
+        figures = source[key]
+        values = [getattr(figures, name) for name, _ in REPORT_COLUMNS]
+        yield [label(key)] + ["" if v is None else (round(v, 4) if isinstance(v, float) else v) for v in values]
+
+
+def _label(key) -> str:
+    return key.isoformat() if hasattr(key, "isoformat") else str(key)
+
+
+def _sum(rows: Iterable[metrics.Figures]) -> metrics.Figures:
+    total = metrics.Figures()
+    for row in rows:
+        for name, value in vars(row).items():
+            setattr(total, name, getattr(total, name) + value)
+    return total
+
+
+def _service_rules(db, start: datetime, end: datetime, now: datetime) -> list[tuple[object, metrics.RuleResult | None]]:
+    """Each configured hospital rule with its result over the report's period, or None
+    where this installation keeps no record of what the rule times."""
+    results = []
+    for rule in hotline().settings.records.service_rules:
+        items = _rule_items(db, rule.source, start, end)
+        within = timedelta(seconds=rule.within_seconds)
+        results.append((rule, None if items is None else metrics.service_rule(rule.name.en, within, items, now)))
+    return results
+
+
+def _rule_items(db, source: str, start: datetime, end: datetime) -> list[metrics.Item] | None:
+    if source == "callbacks":
+        return [metrics.Item(sid, asked, done) for sid, asked, done in call_log.callback_requests(db, start, end)]
+    return None  # complaints, results notices, consultations: kept by areas not on this installation
+
+
+# ---- access audit ----------------------------------------------------------------------------------------
+
+
+@bp.get("/audit")
+@role_required("supervisor")
+def audit_view():
+    app, db = hotline(), get_db()
+    zone = app.settings.hospital.zone
+    start, end = _date(request.args.get("start")), _date(request.args.get("end"))
+    staff = request.args.get("staff", "")
+    entries = call_log.audit_trail(
+        db,
+        staff_id=int(staff) if staff.isdigit() else None,
+        action=request.args.get("action", ""),
+        patient=request.args.get("patient", ""),
+        start=datetime.combine(start, time(), zone) if start else None,
+        end=datetime.combine(end + timedelta(days=1), time(), zone) if end else None,
+    )
+    return render_template(
+        "supervisor/audit.html", entries=entries, zone=zone, staff=call_log.agents(db), masked_name=_masked_name
+    )
+
+
+# ---- helpers ------------------------------------------------------------------------------------------------
+
+
+def _filters() -> Filters:
+    args = request.args
+    agent = args.get("agent", "")
+    outcome = args.get("outcome", "")
+    return Filters(
+        start=_date(args.get("start")),
+        end=_date(args.get("end")),
+        phone=args.get("phone", "")[:32],
+        patient=args.get("patient", "")[:50],
+        queue=args.get("queue", "")[:32],
+        agent_id=int(agent) if agent.isdigit() else None,
+        disposition=args.get("disposition", "")[:64],
+        outcome=outcome if outcome in call_log.OUTCOMES else "",
+    )
+
+
+def _audit_search(filters: Filters, reason: str, action: str, *, always: bool = False) -> None:
+    """Searching by patient (or exporting) is a look at patient data: audited."""
+    if not (filters.names_a_patient or always):
+        return
+    db = get_db()
+    detail = f"{reason} [patient: {filters.patient.strip()}]" if filters.names_a_patient else reason
+    audit.record_access(db, staff_id=current_user.id, action=action, reason=detail, at=hotline().now())
+    db.commit()
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _with_args(_endpoint: str | None = None, **changes) -> str:
+    args = {k: v for k, v in request.args.items() if v}
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = value
+    return url_for(_endpoint or request.endpoint, **args)
+
+
+def _thresholds(records, queue: str) -> metrics.Thresholds:
+    targets = records.targets_for(queue)
+    return metrics.Thresholds(targets.service_level_seconds, targets.short_abandon_seconds)
+
+
+def _masked_name(name: str | None) -> str:
+    """The family name and a star per other character: enough to recognise a call, no more."""
+    if not name:
+        return ""
+    return name[0] + "*" * (len(name) - 1)
+
+
+def _csv(rows: Iterable[list]) -> Iterator[str]:
+    """CSV text a few rows at a time, with a BOM so spreadsheet programs read the Chinese."""
+    yield "\ufeff"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for index, row in enumerate(rows, start=1):
+        writer.writerow(row)
+        if index % 200 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()

@@ -1,0 +1,62 @@
+"""Calls with queue events, written the way the record jobs write them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from records import calls
+from records.db import begin_write
+from records.patients import match_caller
+
+
+def make_call(
+    db,
+    sid: str,
+    at: datetime,
+    *,
+    phone: str = "+8613912345678",
+    queue: str | None = "general",
+    wait: float = 10,
+    result: str = "answer",
+    agent_id: int | None = None,
+    talk: float = 60,
+    wrap_up: float = 30,
+    disposition: str | None = "information_given",
+    voicemail: bool = False,
+) -> None:
+    """A finished call: the voice menus, then (with `queue`) a wait ending in `result`."""
+    begin_write(db)
+    caller = match_caller(db, phone)
+    calls.open_call(db, call_sid=sid, from_number=phone, to_number="+861065281000", caller=caller, language="zh", at=at)
+    events = [("menu", {"step": "menu.main"}, 0), ("key", {"digits": "0"}, 2)]
+    end = at + timedelta(seconds=5)
+    if queue:
+        entered = at + timedelta(seconds=3)
+        left = entered + timedelta(seconds=wait)
+        events.append(("enqueue", {"queue": queue, "priority": 0}, 3))
+        if result == "answer":
+            events.append(("offer", {"queue": queue, "agent_id": agent_id}, 3 + wait / 2))
+            events.append(("answer", {"queue": queue, "agent_id": agent_id, "waited": wait}, 3 + wait))
+            events.append(
+                ("talk_end", {"queue": queue, "agent_id": agent_id, "talk": talk, "hold": 0}, 3 + wait + talk)
+            )
+            kwargs = {"queue": queue, "agent_id": agent_id, "wrap_up": wrap_up, "disposition": disposition}
+            events.append(("wrap_up_end", kwargs, 3 + wait + talk + wrap_up))
+            end = left + timedelta(seconds=talk)
+        elif voicemail:
+            detail = {
+                "queue": queue,
+                "recording_sid": f"RE{sid}",
+                "recording_url": f"/recordings/{sid}.mp3",
+                "duration": 12,
+            }
+            events.append(("voicemail", detail, 3 + wait))
+            end = left + timedelta(seconds=15)
+        else:
+            events.append((result, {"queue": queue, "waited": wait}, 3 + wait))
+            end = left
+    numbered = [calls.Event(i, at + timedelta(seconds=s), kind, d) for i, (kind, d, s) in enumerate(events, start=1)]
+    calls.record_events(db, sid, numbered, at)
+    duration = int((end - at).total_seconds())
+    calls.apply_status(db, sid, status="completed", sequence=5, duration_seconds=duration, at=end)
+    db.commit()

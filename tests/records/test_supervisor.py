@@ -1,0 +1,207 @@
+"""The supervisor's pages through the Flask test client: who may see them, filters,
+keyset pages, CSV, the audit trail, the wallboard's data and the reports."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from records.models import AuditEntry
+from tests.conftest import OPEN
+from tests.records.helpers import make_call
+from tests.web import log_in, make_staff
+
+MS_WANG_PHONE = "+8613800138000"
+
+
+@pytest.fixture
+def supervisor(app):
+    return make_staff(app, "supervisor", display_name="主管甲")
+
+
+@pytest.fixture
+def client(app, supervisor):
+    client = app.test_client()
+    log_in(client, supervisor.username, supervisor.password)
+    return client
+
+
+@pytest.fixture
+def agent(app):
+    return make_staff(app, "agent", display_name="坐席小李")
+
+
+@pytest.fixture
+def a_morning(db, agent):
+    make_call(db, "CA-a1", OPEN, phone=MS_WANG_PHONE, wait=8, agent_id=agent.id, disposition="booked")
+    make_call(db, "CA-a2", OPEN + timedelta(minutes=5), wait=30, agent_id=agent.id)
+    make_call(db, "CA-a3", OPEN + timedelta(minutes=10), wait=12, result="abandon")
+    make_call(db, "CA-a4", OPEN + timedelta(minutes=40), queue=None)
+    make_call(db, "CA-a5", OPEN + timedelta(minutes=45), wait=50, result="abandon", voicemail=True)
+
+
+def queue(board: dict, name: str) -> dict:
+    return next(row for row in board["queues"] if row["name"] == name)
+
+
+def join_queue(app, call_sid: str, name: str, at) -> None:
+    """A caller joins a queue as the seats' flow does it: in the ACD, and as a queue event."""
+    hotline = app.extensions["hotline"]
+    assert hotline.acd.enqueue(call_sid, name, priority=0, now=at.timestamp())
+    hotline.calls.add_events(call_sid, at, [("enqueue", {"queue": name, "priority": 0})])
+
+
+def sids(response) -> list[str]:
+    html = response.get_data(as_text=True)
+    return [part.split('"')[0] for part in html.split('data-call="')[1:]]
+
+
+def test_only_supervisors_see_the_pages(app, agent):
+    anonymous = app.test_client()
+    assert anonymous.get("/supervisor/calls").status_code == 302
+    as_agent = app.test_client()
+    log_in(as_agent, agent.username, agent.password)
+    for path in ("/supervisor/calls", "/supervisor/wallboard", "/supervisor/reports", "/supervisor/audit"):
+        assert as_agent.get(path).status_code == 403, path
+
+
+def test_the_log_filters_and_pages_newest_first(client, a_morning, agent, app):
+    assert sids(client.get("/supervisor/calls")) == ["CA-a5", "CA-a4", "CA-a3", "CA-a2", "CA-a1"]
+    assert sids(client.get("/supervisor/calls?outcome=abandoned")) == ["CA-a3"]
+    assert sids(client.get("/supervisor/calls?outcome=voicemail")) == ["CA-a5"]
+    assert sids(client.get("/supervisor/calls?outcome=self_service")) == ["CA-a4"]
+    assert sids(client.get(f"/supervisor/calls?agent={agent.id}")) == ["CA-a2", "CA-a1"]
+    assert sids(client.get("/supervisor/calls?disposition=booked")) == ["CA-a1"]
+    assert sids(client.get("/supervisor/calls?phone=13800138000")) == ["CA-a1"]
+    assert sids(client.get("/supervisor/calls?queue=general&outcome=answered")) == ["CA-a2", "CA-a1"]
+    day = OPEN.date().isoformat()
+    assert len(sids(client.get(f"/supervisor/calls?start={day}&end={day}"))) == 5
+    assert sids(client.get(f"/supervisor/calls?end={(OPEN.date() - timedelta(days=1)).isoformat()}")) == []
+
+    # Pages of the smallest size the settings allow, walked by their "next" links.
+    hotline = app.extensions["hotline"]
+    records = hotline.settings.records.model_copy(update={"page_size": 2})
+    hotline.settings = hotline.settings.model_copy(update={"records": records})
+    seen, url = [], "/supervisor/calls"
+    while url:
+        response = client.get(url)
+        seen += sids(response)
+        html = response.get_data(as_text=True)
+        url = (
+            html.split('class="next" href="')[1].split('"')[0].replace("&amp;", "&") if 'class="next"' in html else None
+        )
+    assert seen == ["CA-a5", "CA-a4", "CA-a3", "CA-a2", "CA-a1"]
+
+
+def test_a_search_by_patient_is_audited_with_its_reason(client, a_morning, db, supervisor):
+    response = client.get("/supervisor/calls?patient=M00000001&why=投诉调查")
+    assert sids(response) == ["CA-a1"]
+    assert sids(client.get("/supervisor/calls?patient=王秀")) == ["CA-a1"]
+    db.rollback()
+    rows = db.scalars(select(AuditEntry).where(AuditEntry.action == "search").order_by(AuditEntry.id)).all()
+    assert [(r.staff_id, r.reason) for r in rows] == [
+        (supervisor.id, "投诉调查 [patient: M00000001]"),
+        (supervisor.id, "通话质检 call review [patient: 王秀]"),
+    ]
+    # No reason, no search.
+    assert sids(client.get("/supervisor/calls?patient=M00000001&why=")) == []
+
+
+def test_the_call_detail_shows_the_timeline_and_is_audited(client, a_morning, db, supervisor):
+    html = client.get("/supervisor/calls/CA-a1?why=质检").get_data(as_text=True)
+    assert "王秀英" in html and "M00000001" in html
+    for kind in ("menu", "key", "enqueue", "offer", "answer", "talk_end", "wrap_up_end"):
+        assert f'class="event {kind}"' in html, kind
+    assert "坐席小李" in html and "booked" in html
+    db.rollback()
+    (entry,) = db.scalars(select(AuditEntry).where(AuditEntry.action == "view_file")).all()
+    assert (entry.staff_id, entry.call_sid, entry.reason, entry.patient_id) == (supervisor.id, "CA-a1", "质检", 1)
+    assert client.get("/supervisor/calls/CA-nothing").status_code == 404
+
+
+def test_voicemail_playback_is_audited(client, a_morning, db):
+    html = client.get("/supervisor/calls/CA-a5").get_data(as_text=True)
+    assert "<audio" in html
+    response = client.get("/supervisor/calls/CA-a5/voicemail/1?why=回访")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/recordings/CA-a5.mp3")
+    db.rollback()
+    (entry,) = db.scalars(select(AuditEntry).where(AuditEntry.action == "play_recording")).all()
+    assert (entry.call_sid, entry.reason) == ("CA-a5", "回访")
+    assert client.get("/supervisor/calls/CA-a1/voicemail/1").status_code == 404
+
+
+def test_the_csv_holds_the_filtered_set_and_the_export_is_audited(client, a_morning, db):
+    response = client.get("/supervisor/calls.csv?queue=general")
+    assert response.mimetype == "text/csv" and "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert [row["call_sid"] for row in rows] == ["CA-a5", "CA-a3", "CA-a2", "CA-a1"]
+    assert rows[-1]["caller"] == "+86****00" and rows[-1]["record_number"] == "M00000001"
+    assert rows[-1]["outcome"] == "answered" and rows[-1]["waited_seconds"] == "8"
+    db.rollback()
+    assert db.scalars(select(AuditEntry.action)).all() == ["export"]
+
+
+def test_the_wallboard_counts_today_per_queue(client, a_morning, app, records_worker, clock):
+    clock.now = OPEN + timedelta(hours=1)
+    board = client.get("/supervisor/wallboard.json").get_json()
+    general = queue(board, "general")
+    # Answered 8 s (in T) and 30 s (late); abandoned 12 s, and 50 s to voicemail (a flow-out).
+    assert (general["offered"], general["answered"], general["abandoned"], general["waiting"]) == (4, 2, 1, 0)
+    assert general["service_level"] == pytest.approx(1 / 3)
+    assert general["abandon_rate"] == pytest.approx(1 / 4)
+    join_queue(app, "CA-new", "general", clock.now - timedelta(seconds=40))
+    records_worker.work()
+    general = queue(client.get("/supervisor/wallboard.json").get_json(), "general")
+    assert (general["waiting"], general["longest_wait"]) == (1, 40)
+    assert general["title"]["zh"] == "综合咨询"  # the ACD's live view, with the queue's title
+
+
+def test_reports_by_interval_day_queue_and_agent_with_charts_and_csv(client, a_morning, agent):
+    day = OPEN.date().isoformat()
+    html = client.get(f"/supervisor/reports?start={day}&interval=30").get_data(as_text=True)
+    assert html.count("<svg") == 2 and 'class="service-level"' in html
+    assert "坐席小李" in html and "投诉3天内答复" in html
+    response = client.get(f"/supervisor/reports?start={day}&interval=30&format=csv&table=interval")
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    header, *body = rows
+    offered = header.index("offered")
+    # 10:00-10:30 holds three calls that left the queue; 10:30-11:00 the voicemail.
+    assert [(row[0][11:16], row[offered]) for row in body] == [("10:00", "3"), ("10:30", "1")]
+    agents = client.get(f"/supervisor/reports?start={day}&format=csv&table=agent").get_data(as_text=True)
+    assert "坐席小李,2,2,1," in agents  # offered 2, answered 2, answered within T 1
+
+
+def test_the_audit_view_lists_who_looked_at_what_and_why(client, a_morning, supervisor):
+    client.get("/supervisor/calls/CA-a1?why=家属投诉")
+    html = client.get("/supervisor/audit?action=view_file").get_data(as_text=True)
+    assert "家属投诉" in html and "主管甲" in html and "M00000001 王**" in html
+    assert "王秀英" not in html  # the audit list shows the record number, not the whole name
+
+
+def test_the_callback_rule_lists_callbacks_not_returned_in_time(client, db, clock):
+    from records import calls as call_records
+    from records.db import begin_write
+
+    def callback(sid, answered_after):
+        events = [call_records.Event(1, OPEN, "enqueue", {"queue": "general"}),
+                  call_records.Event(2, OPEN + timedelta(seconds=40), "callback_requested", {"queue": "general", "waited": 40})]  # fmt: skip
+        if answered_after is not None:
+            detail = {"queue": "general", "agent_id": 1}
+            events.append(call_records.Event(3, OPEN + answered_after, "answer", detail))
+        begin_write(db)
+        call_records.record_events(db, sid, events, OPEN)
+        db.commit()
+
+    callback("CA-cb-soon", timedelta(hours=2))
+    callback("CA-cb-late", timedelta(hours=30))
+    callback("CA-cb-never", None)
+    clock.now = OPEN + timedelta(days=2)
+    html = client.get(f"/supervisor/reports?start={OPEN.date().isoformat()}").get_data(as_text=True)
+    row = html.split("回电请求24小时内回复")[1].split("</tr>")[0]
+    cells = [cell.split(">", 1)[1].split("<")[0] for cell in row.split("<td")[1:]]
+    assert cells == ["1", "2", "0", "CA-cb-late, CA-cb-never"]
+    assert "No complaints records on this installation yet" in html
