@@ -142,3 +142,38 @@ def test_behind_a_proxy_signatures_are_checked_against_public_base_url(environ, 
             assert internal.status_code == 403, url
     finally:
         app.extensions["hotline"].engine.dispose()
+
+
+# ---- secure headers ------------------------------------------------------------------------------
+
+
+def test_every_answer_carries_the_secure_headers(app):
+    client = app.test_client()
+    for url in ("/login", "/ivr/voice", "/static/hotline.css", "/supervisor/calls"):
+        response = client.get(url)
+        csp = response.headers["Content-Security-Policy"]
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
+        assert "script-src 'self' 'nonce-" in csp
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert "Strict-Transport-Security" not in response.headers  # plain http: not promised
+
+
+def test_over_https_behind_the_proxy_hsts_is_sent(app):
+    response = app.test_client().get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert "max-age=31536000" in response.headers["Strict-Transport-Security"]
+
+
+def test_inline_scripts_carry_the_requests_nonce(app):
+    """The only inline scripts (wallboard, staffing) run under the CSP: their nonce is the
+    one the header allows."""
+    supervisor = make_staff(app, "supervisor")
+    client = app.test_client()
+    log_in(client, supervisor.username, supervisor.password)
+    for url in ("/supervisor/wallboard", "/staffing"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        nonce = response.headers["Content-Security-Policy"].split("'nonce-", 1)[1].split("'", 1)[0]
+        html = response.get_data(as_text=True)
+        assert html.count("<script") == html.count(f'nonce="{nonce}"') + html.count("<script src="), url
