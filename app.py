@@ -21,6 +21,7 @@ from pathlib import Path
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import headers
 import settings as settings_module
 from extensions import Hotline, close_db
 from ivr.security import HotlineRequest
@@ -51,6 +52,7 @@ def create_app(
     import accounts
 
     accounts.init_app(app, settings, Path(app.instance_path))
+    headers.init_app(app)  # CSP, frame, nosniff, referrer, HSTS over https (headers.py)
     import supervisor
 
     supervisor.init_app(app)

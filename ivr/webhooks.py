@@ -20,7 +20,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 import ivr.flows  # noqa: F401  (registers the steps)
 from extensions import get_db, hotline
-from ivr.dialogue import Conversation, Heard, is_id, run_step
+from ivr.dialogue import Conversation, Heard, run_step
 from ivr.errors import apology
 from ivr.flows.main import greet
 from ivr.security import require_signature
@@ -128,10 +128,13 @@ def _language() -> str:
 
 
 def _int(value: str | None) -> int | None:
-    """A number the carrier sends (SequenceNumber, CallDuration, f); anything that is not
-    one, or too big for the database's INTEGER, is none."""
-    value = (value or "").strip()
-    return int(value) if is_id(value) else None
+    """A count the carrier sent, or None: sequence numbers and durations are never negative
+    and fit a database INTEGER (a forged 2150000000 must not reach PostgreSQL)."""
+    try:
+        number = int(value) if value is not None and value.strip() else None
+    except ValueError:
+        return None
+    return number if number is not None and 0 <= number < 2**31 else None
 
 
 def _confidence(value: str | None) -> float | None:

@@ -37,7 +37,7 @@ def environ(database_url, redis_url, redis_prefix, proxy):
     }
 
 
-def test_calls_go_on_while_the_database_is_away_and_their_records_land_after(dial, proxy, db):
+def test_calls_go_on_while_the_database_is_away_and_their_records_land_after(dial, proxy, db, records_worker):
     call = dial(UNKNOWN)
     call.take_text()
     call.press("2")  # the departments (the directory snapshot is loaded by now)
@@ -61,6 +61,7 @@ def test_calls_go_on_while_the_database_is_away_and_their_records_land_after(dia
     proxy.restore()
     call.hangup()
     during.hangup()
+    records_worker.work()  # the records' jobs waited in Redis for the database
     db.rollback()
     db.expire_all()
     first = db.scalar(select(CallRecord).where(CallRecord.call_sid == call.sid))

@@ -28,7 +28,7 @@ def fresh(db, call_sid):
     return record, events
 
 
-def test_a_worker_killed_mid_call_the_next_process_continues_from_redis(environ, settings, db):
+def test_a_worker_killed_mid_call_the_next_process_continues_from_redis(environ, settings, db, records_worker):
     with Gunicorn(environ, workers=2, threads=2, app="tests.fixed_clock_app:create()") as server:
         carrier = Carrier(account_sid=settings.env.twilio_account_sid, auth_token=AUTH_TOKEN)
         carrier.add_number(settings.hospital.main_number, voice_url=f"{server.url}/ivr/voice",
@@ -53,19 +53,23 @@ def test_a_worker_killed_mid_call_the_next_process_continues_from_redis(environ,
         assert "最早可预约的医生请按9" in call.take_text()
         assert call.errors == []
         call.hangup()
+        records_worker.work()
         record, events = fresh(db, call.sid)
         assert record.status == "completed" and record.patient_id is not None
         assert "booking" in record.menu_path and events >= 5
 
 
-def test_the_same_status_callback_three_times_makes_one_record_with_its_events_once(dial, carrier, db):
+def test_the_same_status_callback_three_times_makes_one_record_with_its_events_once(dial, carrier, db,
+                                                                                   records_worker):
     call = dial(UNKNOWN)
     call.press("2")
     call.press("1")
     call.hangup()
+    records_worker.work()
     once, events = fresh(db, call.sid)
     summary = (once.status, once.ended_at, once.duration_seconds, once.menu_path, once.outcome)
     carrier.repost_status(call, times=2)  # the same callback, identically signed, twice more
+    records_worker.work()
     again, events_again = fresh(db, call.sid)
     assert (again.status, again.ended_at, again.duration_seconds, again.menu_path, again.outcome) == summary
     assert events_again == events

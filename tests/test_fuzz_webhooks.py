@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ET
 from urllib.parse import urlencode, urlsplit
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from twilio.request_validator import RequestValidator
@@ -158,9 +158,18 @@ def fuzz(template, redis_url, tmp_path_factory):
     print(f"\n[fuzz {template.backend}] {state.requests} requests")
     app.extensions["hotline"].engine.dispose()
     client = redis_lib.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{prefix}*")) + list(client.scan_iter(f"rq:*{prefix}*"))
-    if keys:
-        client.delete(*keys)
+    # The call records' jobs the module enqueued (thousands, never run) are deleted by their
+    # origin queue, so the shared Redis is left as the module found it.
+    keys = [*client.scan_iter(f"{prefix}*", count=1000), *client.scan_iter(f"rq:*{prefix}*", count=1000)]
+    jobs = list(client.scan_iter("rq:job:*", count=1000))
+    pipe = client.pipeline(transaction=False)
+    for job in jobs:
+        pipe.hget(job, "origin")
+    origins = pipe.execute(raise_on_error=False)
+    keys += [job for job, origin in zip(jobs, origins, strict=True)
+             if isinstance(origin, bytes) and origin.startswith(prefix.encode())]  # fmt: skip
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start : start + 1000])
     if template.backend == "postgresql":
         _pg_drop(url)
 
@@ -195,6 +204,9 @@ def check_answer(fuzz: Fuzz, path: str, response) -> ET.Element | None:
 @settings(max_examples=2_500, deadline=None, suppress_health_check=list(HealthCheck), phases=PHASES)
 @given(path=st.sampled_from(VOICE_PATHS + STATUS_PATHS + SMS_PATHS), form=FIELDS, args=ARGS,
        signature=st.sampled_from(["valid"] * 6 + [None, "", "bm90IGEgc2lnbmF0dXJl", "x" * 5000]))  # fmt: skip
+# Found on PostgreSQL by the first version of this test: a sequence number beyond INTEGER reached the database.
+@example(path="/ivr/status", form={"CallSid": "0", "SequenceNumber": "2150000000", "CallDuration": "-1"}, args={},
+         signature="valid")  # fmt: skip
 def test_every_twilio_url_answers_whatever_it_is_sent(fuzz, path, form, args, signature):
     query = urlencode(args)
     url = f"{path}?{query}" if query else path
@@ -253,6 +265,7 @@ class WholeCalls(RuleBasedStateMachine):
     @rule(caller=CALLERS, sid=SIDS)
     def ring(self, caller, sid):
         self.caller = caller
+        self.silences = 0
         self.call_sid = {"new": f"CA{uuid.uuid4().hex}", "missing": None, "empty": ""}[sid]
         form = self._fields(CallStatus="ringing")
         self._follow(f"{BASE}/ivr/voice", form)

@@ -105,20 +105,24 @@ def join(conversation: Conversation, q: str = "") -> VoiceResponse:
     preamble = list(conversation.preamble)
     if not is_open(conversation.settings.seats, conversation.now):
         return conversation.go(Target("queue", "unavailable", {"q": queue, "why": "closed"}), *preamble)
-    if app.acd.logged_in() == 0:
-        return conversation.go(Target("queue", "unavailable", {"q": queue, "why": "nobody"}), *preamble)
-    priority, patient_id, number = _caller_priority(conversation, queue)
-    app.acd.remember_base_url(conversation.base_url)
-    at = seats.epoch(conversation.now)
-    added = app.acd.enqueue(
-        conversation.call_sid,
-        queue,
-        priority=priority,
-        now=at,
-        patient_id=patient_id,
-        caller=mask(number),
-        lang=conversation.lang,
-    )
+    try:
+        if app.acd.logged_in() == 0:
+            return conversation.go(Target("queue", "unavailable", {"q": queue, "why": "nobody"}), *preamble)
+        priority, patient_id, number = _caller_priority(conversation, queue)
+        app.acd.remember_base_url(conversation.base_url)
+        at = seats.epoch(conversation.now)
+        added = app.acd.enqueue(
+            conversation.call_sid,
+            queue,
+            priority=priority,
+            now=at,
+            patient_id=patient_id,
+            caller=mask(number),
+            lang=conversation.lang,
+        )
+    except redis.RedisError as exc:
+        log.warning("call %s: the seats' queues are unavailable (%s): ringing the operator", conversation.call_sid, exc)
+        return operator(conversation, preamble)
     if added:
         conversation.event("enqueue", queue=queue, priority=priority)
     _flush(conversation)
@@ -129,6 +133,20 @@ def join(conversation: Conversation, q: str = "") -> VoiceResponse:
         seats.dispatch(app)
     except Exception:  # the caller is queued; the sweep dispatches again in a few seconds
         log.exception("call %s: dispatch after joining %s failed", conversation.call_sid, queue)
+    return response
+
+
+def operator(conversation: Conversation, preamble: list[Line]) -> VoiceResponse:
+    """The queues live in Redis: without it the caller still reaches a person, at the
+    operator number, as before the seats (issue 8: Redis stopped mid-call)."""
+    seats_config = conversation.settings.seats
+    conversation.event("transfer", to="operator", reason="queues unavailable")
+    response = VoiceResponse()
+    for line in [*preamble, conversation.line("connecting")]:
+        conversation.say(response, line.text, line.lang)
+    response.dial(seats_config.operator_number, timeout=seats_config.dial_timeout_seconds)
+    conversation.say(response, conversation.line("goodbye").text)
+    response.hangup()
     return response
 
 
