@@ -236,7 +236,8 @@ return {'ok', wanted}
 """
 )
 
-# ARGV: prefix, agent, now, reason.  Logs out an agent whose console went silent.  -> {status, offer}
+# ARGV: prefix, agent, now, reason.  Logs out an agent whose console went silent.
+# -> {status, offer given back, wrap-up call cut short, its queue, its seconds}
 LOGOUT = (
     _COMMON
     + """
@@ -249,10 +250,16 @@ if state == 'reserved' then
   offer = redis.call('hget', a, 'offer')
   back_in_queue(offer)
 end
+local wrap_call, wrap_queue, wrapped = '', '', '0'
+if state == 'wrap_up' then
+  wrap_call = redis.call('hget', a, 'wrap_call') or ''
+  wrap_queue = redis.call('hget', a, 'wrap_queue') or ''
+  wrapped = tostring(tonumber(ARGV[3]) - tonumber(redis.call('hget', a, 'since')))
+end
 to_break(id, ARGV[3], ARGV[4])
 redis.call('hset', a, 'state', 'offline')
 redis.call('zrem', p .. 'agents', id)
-return {'ok', offer}
+return {'ok', offer, wrap_call, wrap_queue, wrapped}
 """
 )
 
@@ -479,8 +486,9 @@ class ACD:
         return Result(status, queue, float(seconds), {"call": call})
 
     def logout(self, agent_id: int, now: float, reason: str = "heartbeat") -> Result:
-        status, offer = self._logout(args=[self.p, agent_id, now, reason])
-        return Result(status, detail={"offer": offer})
+        status, offer, *wrap = self._logout(args=[self.p, agent_id, now, reason])
+        wrap_call, wrap_queue, wrapped = wrap or ("", "", "0")
+        return Result(status, wrap_queue, float(wrapped), {"offer": offer, "wrap_call": wrap_call})
 
     # ---- matching ---------------------------------------------------------------------------
 

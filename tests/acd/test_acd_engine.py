@@ -112,6 +112,9 @@ def test_silent_consoles_are_logged_out_but_not_during_a_call(acd, rules):
     assert acd.logout(1, late).status == "on_call"
     assert acd.logout(2, T0 + 100).ok and acd.agent(2)["state"] == "offline"
     assert not acd.heartbeat(2, T0 + 101)
+    acd.talk_end("CA1", 1, T0 + 110)  # the call ends; the console is still silent
+    cut = acd.logout(1, T0 + 120)
+    assert cut.ok and cut.detail["wrap_call"] == "CA1" and (cut.queue, cut.seconds) == ("general", 10)
 
 
 def test_a_caller_who_hangs_up_while_offered_frees_the_agent_in_their_place(acd):
