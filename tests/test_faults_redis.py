@@ -31,13 +31,20 @@ def environ(database_url, own_redis):
     }
 
 
-def record(db, call_sid) -> CallRecord:
+def record(db, call_sid, records_worker) -> CallRecord:
+    # Records are written by the records queue's workers, spooled ones once Redis is back.
+    from queueing import recording
+
+    recording.replay_spool()
+    records_worker.work()
     db.rollback()
     db.expire_all()
     return db.scalar(select(CallRecord).where(CallRecord.call_sid == call_sid))
 
 
-def test_redis_stopped_mid_call_the_menus_go_on_and_zero_reaches_the_operator(dial, carrier, own_redis, db):
+def test_redis_stopped_mid_call_the_menus_go_on_and_zero_reaches_the_operator(
+    dial, carrier, own_redis, db, records_worker
+):
     carrier.set_endpoint(OPERATOR, behaviour="answer")
     call = dial(UNKNOWN)
     call.take_text()
@@ -65,16 +72,16 @@ def test_redis_stopped_mid_call_the_menus_go_on_and_zero_reaches_the_operator(di
     call.hangup()
     late.hangup()
     for sid in (call.sid, late.sid):
-        assert record(db, sid).status == "completed"  # one record each, closed by the status callback
+        assert record(db, sid, records_worker).status == "completed"  # one record each, closed by the status callback
 
 
-def test_after_redis_is_back_calls_keep_their_events_again(dial, own_redis, db):
+def test_after_redis_is_back_calls_keep_their_events_again(dial, own_redis, db, records_worker):
     own_redis.stop()
     own_redis.start()  # empty: everything it held is gone, as after a crash without persistence
     call = dial(UNKNOWN)
     call.press("1")
     call.hangup()
-    closed = record(db, call.sid)
+    closed = record(db, call.sid, records_worker)
     assert closed.status == "completed"
     assert closed.menu_path == "menu.main > introduction.start"
     kinds = db.scalars(select(CallEvent.kind).where(CallEvent.call_id == closed.id)).all()
