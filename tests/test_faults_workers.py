@@ -20,7 +20,8 @@ from tests.test_booking_calls import MS_WANG_BIRTHDAY
 from tests.test_calls import MS_WANG, UNKNOWN
 
 
-def fresh(db, call_sid):
+def fresh(db, call_sid, records_worker):
+    records_worker.work()  # records are written by the records queue's workers
     db.rollback()
     db.expire_all()
     record = db.scalar(select(CallRecord).where(CallRecord.call_sid == call_sid))
@@ -53,24 +54,20 @@ def test_a_worker_killed_mid_call_the_next_process_continues_from_redis(environ,
         assert "最早可预约的医生请按9" in call.take_text()
         assert call.errors == []
         call.hangup()
-        records_worker.work()
-        record, events = fresh(db, call.sid)
+        record, events = fresh(db, call.sid, records_worker)
         assert record.status == "completed" and record.patient_id is not None
         assert "booking" in record.menu_path and events >= 5
 
 
-def test_the_same_status_callback_three_times_makes_one_record_with_its_events_once(dial, carrier, db,
-                                                                                   records_worker):
+def test_the_same_status_callback_three_times_makes_one_record_with_its_events_once(dial, carrier, db, records_worker):
     call = dial(UNKNOWN)
     call.press("2")
     call.press("1")
     call.hangup()
-    records_worker.work()
-    once, events = fresh(db, call.sid)
+    once, events = fresh(db, call.sid, records_worker)
     summary = (once.status, once.ended_at, once.duration_seconds, once.menu_path, once.outcome)
     carrier.repost_status(call, times=2)  # the same callback, identically signed, twice more
-    records_worker.work()
-    again, events_again = fresh(db, call.sid)
+    again, events_again = fresh(db, call.sid, records_worker)
     assert (again.status, again.ended_at, again.duration_seconds, again.menu_path, again.outcome) == summary
     assert events_again == events
     assert db.scalar(select(func.count()).select_from(CallRecord).where(CallRecord.call_sid == call.sid)) == 1
