@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from functools import wraps
 
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -27,20 +29,30 @@ log = logging.getLogger(__name__)
 bp = Blueprint("aftercare_api", __name__, url_prefix="/api/v1")
 
 
-@bp.before_request
-def require_token() -> Response | None:
-    tokens = [t.strip() for t in (hotline().settings.env.aftercare_api_tokens or "").split(",") if t.strip()]
-    if not tokens:
-        return _problems(503, [Problem(field="Authorization", message="the API is off: no token is configured")])
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not any(hmac.compare_digest(given.strip(), token) for token in tokens):
-        response = _problems(401, [Problem(field="Authorization", message="expected 'Bearer <token>'")])
+def token_required(view: Callable) -> Callable:
+    """Only for a hospital system with a token from AFTERCARE_API_TOKENS (no staff login:
+    `roles` says who may call it, as accounts.role_required does for staff views)."""
+
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        tokens = [t.strip() for t in (hotline().settings.env.aftercare_api_tokens or "").split(",") if t.strip()]
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if not tokens:
+            message = "the API is off: no token is configured (AFTERCARE_API_TOKENS)"
+        elif scheme.lower() != "bearer" or not any(hmac.compare_digest(given.strip(), t) for t in tokens):
+            message = "expected 'Bearer <token>' with a known token"
+        else:
+            return view(*args, **kwargs)
+        response = _problems(401, [Problem(field="Authorization", message=message)])
         response.headers["WWW-Authenticate"] = 'Bearer realm="hotline"'
         return response
-    return None
+
+    guarded.roles = ("hospital_system",)
+    return guarded
 
 
 @bp.post("/discharges")
+@token_required
 def discharges() -> Response:
     batch = parse_batch(DischargeEvent, _json())
     app = hotline()
@@ -52,6 +64,7 @@ def discharges() -> Response:
 
 
 @bp.post("/results")
+@token_required
 def results() -> Response:
     batch = parse_batch(ResultEvent, _json())
     app = hotline()

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from aftercare.events import ResultEvent, parse_batch
+from app import create_app
 from queueing import aftercare as jobs
 from records import aftercare
 from records.db import begin_write
@@ -225,3 +226,13 @@ def test_a_batch_too_large_is_refused_whole(app, db):
     response = post(app, "/api/v1/discharges", [{**DISCHARGE, "event_id": f"E{i}"} for i in range(5001)])
     assert response.status_code == 422 and "at most 5000" in problems(response)["events"]
     assert count(db, Discharge) == 0
+
+
+def test_without_any_token_configured_the_api_is_off(settings, clock):
+    env = settings.env.model_copy(update={"aftercare_api_tokens": None})
+    app = create_app(settings.model_copy(update={"env": env}), clock=clock)
+    try:
+        response = post(app, "/api/v1/discharges", DISCHARGE)
+        assert response.status_code == 401 and "the API is off" in problems(response)["Authorization"]
+    finally:
+        app.extensions["hotline"].engine.dispose()
