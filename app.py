@@ -74,6 +74,10 @@ def create_app(
 
     register_console(app)
 
+    import aftercare  # after care and outreach (issue 7)
+
+    aftercare.register(app)
+
     @app.errorhandler(404)
     @app.errorhandler(405)
     def twiml_for_lost_webhooks(error):

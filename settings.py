@@ -417,6 +417,125 @@ class Accounts(Frozen):
     lockout_minutes: int = Field(15, ge=1)
 
 
+# ---- after care (issue 7) ----
+
+
+class Question(Frozen):
+    """One keypad question of the follow-up call; a `worrying` key flags the call for a nurse."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    prompt: Localized
+    keys: str = Field(pattern=r"^[1-9]{2,9}$")  # the answers offered (0, * and # keep their meaning)
+    worrying: str = Field(pattern=r"^[1-9]*$")
+
+    @model_validator(mode="after")
+    def _worrying_keys_offered(self) -> Question:
+        if len(set(self.keys)) != len(self.keys):
+            raise ValueError(f"keys: each key once, got {self.keys!r}")
+        stray = sorted(set(self.worrying) - set(self.keys))
+        if stray:
+            raise ValueError(f"worrying: {stray} are not among the keys {self.keys!r}")
+        return self
+
+
+DEFAULT_QUESTIONS = (
+    Question(
+        id="feeling",
+        prompt=Localized(
+            zh="请问您现在感觉怎么样？感觉良好请按1，一般请按2，不太好请按3。",
+            en="How do you feel now? If you feel well, press 1. If so-so, press 2. If unwell, press 3.",
+        ),
+        keys="123",
+        worrying="3",
+    ),
+    Question(
+        id="medication",
+        prompt=Localized(
+            zh="出院时医生交代的用药方法，您都清楚了吗？清楚请按1，不清楚请按2。",
+            en="Did you understand how to take your medication? If yes, press 1. If not, press 2.",
+        ),
+        keys="12",
+        worrying="2",
+    ),
+    Question(
+        id="new_symptom",
+        prompt=Localized(
+            zh="出院以后，有没有出现让您担心的新症状？有请按1，没有请按2。",
+            en="Since you left hospital, have you had any new symptom that worries you? If yes, press 1. "
+            "If not, press 2.",
+        ),
+        keys="12",
+        worrying="1",
+    ),
+)
+
+
+class FollowUp(Frozen):
+    """Follow-up calls after discharge: who is called, when, how often, and what is asked."""
+
+    share: float = Field(0.05, gt=0, le=1)  # of the month's discharges
+    min_per_ward: int = Field(1, ge=0, le=100)
+    # Every day at this time (hospital time) the scheduler creates last month's campaign if it
+    # does not exist yet, and places the calls: a missed day is caught up the next.
+    run_time: str = "08:30"
+    max_attempts: int = Field(3, ge=1, le=10)
+    retry_minutes: tuple[int, ...] = Field((120, 1440), min_length=1)  # before the 2nd, 3rd... attempt
+    ring_seconds: int = Field(30, ge=10, le=120)
+    call_hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], tuple[TimeRange, ...]] = {
+        day: ("09:00-12:00", "14:00-20:00") for day in ("mon", "tue", "wed", "thu", "fri", "sat")
+    }
+    nurse_queue: str = "nurse"
+    questions: tuple[Question, ...] = Field(DEFAULT_QUESTIONS, min_length=1, max_length=9)
+
+    @field_validator("run_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        try:
+            time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"expected a time of day like 08:30, got {value!r}") from None
+        return value
+
+    @field_validator("retry_minutes")
+    @classmethod
+    def _positive(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(minutes < 1 for minutes in value):
+            raise ValueError(f"expected minutes of at least 1, got {list(value)}")
+        return value
+
+    @field_validator("questions")
+    @classmethod
+    def _unique_ids(cls, questions: tuple[Question, ...]) -> tuple[Question, ...]:
+        ids = [question.id for question in questions]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"each question id once, got {ids}")
+        return questions
+
+    def ranges(self, weekday: int) -> list[tuple[time, time]]:
+        return [_time_range(text) for text in self.call_hours.get(WEEKDAYS[weekday], ())]
+
+
+class ResultNotices(Frozen):
+    within_minutes: int = Field(60, ge=1, le=24 * 60)  # from the results' ready time to the text
+    how_to_collect: Localized = Localized(
+        zh="请携带就诊卡到门诊楼一楼自助机打印，或登录医院公众号查看",
+        en="print them at the self-service machines on the ground floor of the outpatient building with "
+        "your patient card, or see them on the hospital's WeChat account",
+    )
+
+
+class Survey(Frozen):
+    comment_seconds: int = Field(60, ge=5, le=300)  # the longest recorded comment
+
+
+class Aftercare(Frozen):
+    followup: FollowUp = FollowUp()
+    results: ResultNotices = ResultNotices()
+    survey: Survey = Survey()
+    # A text that is one of these (any case, full-width too) opts its sender out.
+    opt_out_words: tuple[str, ...] = ("TD", "退订", "STOP", "UNSUBSCRIBE")
+
+
 class Twilio(Frozen):
     caller_id: PhoneNumber
     status_events: tuple[str, ...] = ("completed",)
@@ -573,6 +692,8 @@ class Environment(Frozen):
     public_base_url: str | None = None
     twilio_api_base: str | None = None  # the local carrier emulator, e.g. http://127.0.0.1:5055
     redis_prefix: str = "hotline:"
+    # Bearer tokens of the hospital systems that post discharges and results (comma-separated).
+    aftercare_api_tokens: str | None = None
     # Signs the staff's session cookies; None: a random key kept in instance/secret_key.
     secret_key: str | None = None
     # The Twilio Voice JavaScript SDK's access tokens (the agents' softphone).
@@ -598,6 +719,7 @@ class Settings(Frozen):
     staffing: Staffing = Staffing()
     accounts: Accounts = Accounts()
     twilio: Twilio
+    aftercare: Aftercare = Aftercare()
     routing: Routing
     console: Console = Console()
     records: Records = Records()

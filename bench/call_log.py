@@ -101,7 +101,8 @@ def main() -> None:
     lines = [
         "# Call log with many calls (PostgreSQL)",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} cores, shared); "
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} cores, shared, "
+        f"load average {os.getloadavg()[0]:.1f} at the end); "
         f"{args.calls:,} calls, {int(args.calls * 0.6):,} queue entries, 50,000 patients, "
         f"filled in {fill_seconds:.0f} s with INSERT ... SELECT generate_series.",
         "",
@@ -143,7 +144,8 @@ def run(url: str, n_calls: int):
     cases = {
         "first page, no filter": {},
         "outcome = abandoned": {"outcome": "abandoned"},
-        "queue = complaints, agent 7": {"queue": "complaints", "agent": "7"},
+        "queue = complaints, agent 3": {"queue": "complaints", "agent": "3"},
+        "queue = complaints, agent 8 (who never took one)": {"queue": "complaints", "agent": "8"},
         "disposition = complaint": {"disposition": "complaint"},
         "patient record number": {"patient": some_patient, "why": "bench"},
         "phone number": {"phone": a_phone},

@@ -239,7 +239,7 @@ def main() -> None:
         "# Call records: throughput and lag",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} cores, shared), "
-        "PostgreSQL (own database), own redis-server.",
+        f"load average {os.getloadavg()[0]:.1f} at the end; PostgreSQL (own database), own redis-server.",
         "",
         "    " + command,
         "",

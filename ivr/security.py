@@ -4,6 +4,7 @@ X-Twilio-Signature (when TWILIO_AUTH_TOKEN is set)."""
 from __future__ import annotations
 
 import logging
+from urllib.parse import parse_qsl
 
 from flask import Request, Response, current_app, request
 from twilio.request_validator import RequestValidator
@@ -28,7 +29,7 @@ def public_url(request: Request, public_base_url: str | None) -> str:
 def is_signed(request: Request, auth_token: str, public_base_url: str | None) -> bool:
     signature = request.headers.get("X-Twilio-Signature", "")
     url = public_url(request, public_base_url)
-    params = request.form if request.method == "POST" else {}
+    params = _fields_as_sent(request) if request.method == "POST" else {}
     if signature and RequestValidator(auth_token).validate(url, params, signature):
         return True
     log.warning(
@@ -40,6 +41,15 @@ def is_signed(request: Request, auth_token: str, public_base_url: str | None) ->
         mask(request.values.get("From")),
     )
     return False
+
+
+def _fields_as_sent(request: Request) -> MultiDict:
+    """The form exactly as the carrier signed it.  `request.form` has NULs taken out
+    (HotlineRequest, below), so a signed field holding one would no longer match."""
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return request.form
+    body = request.get_data(cache=True).decode("utf-8", "replace")
+    return MultiDict(parse_qsl(body, keep_blank_values=True))
 
 
 def require_signature() -> Response | None:

@@ -20,6 +20,7 @@ from flask import Blueprint, Response, request
 from sqlalchemy.orm import Session
 from twilio.twiml.messaging_response import MessagingResponse
 
+from aftercare.texts import is_opt_out, opt_out_by_text
 from extensions import get_db, hotline
 from ivr import speaking
 from ivr.dialogue import is_id
@@ -224,6 +225,8 @@ def incoming() -> Response:
 
 def answer(db: Session, settings: Settings, number: str | None, body: str, now: datetime) -> str:
     """What to do with a reply, and what to text back."""
+    if number and is_opt_out(body, settings):
+        return opt_out_by_text(db, settings, number, now)
     pending = messages.reminded_to(db, number, now.date()) if number else []
     if not pending:
         return _say("reply_none", settings, None, settings.hospital.default_language)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
-from rq import Worker
+from rq import SimpleWorker, Worker
 from rq.cron import CronScheduler
 from rq.worker_pool import WorkerPool
 from sqlalchemy.exc import SQLAlchemyError
@@ -42,12 +42,20 @@ def worker(burst: bool, records_only: bool, count: int | None) -> None:
     # API's modules once, here, rather than in every job (no connection is opened).
     context.get().twilio.messages  # noqa: B018
     _replay_spool()
+    # No database connection may be inherited by the processes forked from here.
+    context.reset()
     connection = app.queue_connection(patient=True)
+    # Record jobs are short database writes: the records-only workers run them in their
+    # own process (SimpleWorker) and keep their connection pool, rather than forking a
+    # work-horse and connecting anew for every job.  A job's timeout still holds (RQ's
+    # death penalty is a signal in the worker), a worker killed mid-job is an abandoned
+    # job RQ retries, and the pool starts a new worker in its place.
+    worker_class = SimpleWorker if records_only else Worker
     if count == 1:
         # with_scheduler: retries that wait (SMS, records) are enqueued again by RQ's scheduler.
-        Worker(names, connection=connection).work(burst=burst, with_scheduler=True)
+        worker_class(names, connection=connection).work(burst=burst, with_scheduler=True)
         return
-    WorkerPool(names, connection=connection, num_workers=count).start(burst=burst)
+    WorkerPool(names, connection=connection, num_workers=count, worker_class=worker_class).start(burst=burst)
 
 
 def _replay_spool() -> None:

@@ -6,6 +6,10 @@
 - `send_reminders` once a day at booking.reminder_time, hospital time (the
   reminders for tomorrow's appointments);
 - `requeue_stuck_sms` every 5 minutes;
+- `run_campaigns` once a day at aftercare.followup.run_time, hospital time (last
+  month's follow-up campaign, created once, on the first run of the month);
+- `sweep_aftercare` every 5 minutes (lost notice and call jobs, missed deadlines);
+- `sweep_seats` every routing.sweep_seconds (the seats' timers, then dispatch);
 - `escalate_overdue_cases` every console.overdue_sweep_minutes (complaints past their deadline);
 - `nightly_staffing` once a day at staffing.nightly_at, hospital time (forecast,
   seats and rosters for the coming staffing.horizon_days).
@@ -28,15 +32,17 @@ from datetime import date, datetime, time
 
 from rq import cron
 
-from queueing import ROUTINE, context, queue_name
+from queueing import ROUTINE, URGENT, context, queue_name
+from queueing.aftercare import run_campaigns, sweep_aftercare
 from queueing.complaints import escalate_overdue_cases
-from queueing.jobs import requeue_stuck_sms, send_reminders
+from queueing.jobs import requeue_stuck_sms, send_reminders, sweep_seats
 from queueing.recording import RECORDS, replay_spool
 from queueing.staffing_jobs import STAFFING_TIMEOUT, nightly_staffing
 from settings import Settings
 
 REMINDERS_TIMEOUT = 15 * 60
 SWEEP_EVERY = 5 * 60
+CAMPAIGN_TIMEOUT = 30 * 60
 REPLAY_EVERY = 60
 
 
@@ -59,6 +65,12 @@ def register(settings: Settings) -> None:
         send_reminders, routine, cron=reminder_cron(settings), job_timeout=REMINDERS_TIMEOUT, name="send_reminders"
     )
     cron.register(requeue_stuck_sms, routine, interval=SWEEP_EVERY, job_timeout=120, name="requeue_stuck_sms")
+    campaigns = daily_cron(settings, settings.aftercare.followup.run_time)
+    cron.register(run_campaigns, routine, cron=campaigns, job_timeout=CAMPAIGN_TIMEOUT, name="run_campaigns")
+    cron.register(sweep_aftercare, routine, interval=SWEEP_EVERY, job_timeout=300, name="sweep_aftercare")
+    # The seats' timers (offers, wrap-ups, heartbeats), on the urgent queue: callers wait on it.
+    urgent = queue_name(settings.env.redis_prefix, URGENT)
+    cron.register(sweep_seats, urgent, interval=settings.routing.sweep_seconds, job_timeout=30, name="sweep_seats")
     cron.register(
         escalate_overdue_cases,
         routine,

@@ -44,7 +44,7 @@ from queueing import (
     enqueue_sms,
     queue_name,
 )
-from records import messages
+from records import aftercare, messages
 from records.db import begin_write
 from records.models import PatientNote, SmsMessage
 from records.patients import mask
@@ -192,6 +192,10 @@ def send_reminders(day: str | None = None) -> int:
             appointment = messages.claim_reminder(db, appointment_id, now)
             if appointment is None:
                 continue  # another run took it
+            if aftercare.is_opted_out(db, appointment.patient_id):  # after care (issue 7): no reminders
+                messages.note(db, appointment, now, "reminded", "not sent: the patient opted out")
+                db.commit()
+                continue
             sms = queue_appointment_sms(db, settings, appointment, "reminder", now)
             calling = settings.booking.reminder_call
             channels = [name for name, used in (("SMS", sms is not None), ("call", calling)) if used]
@@ -220,6 +224,8 @@ def call_reminder(appointment_id: int) -> str:
             return "not booked"
         if messages.was_called(db, appointment_id) or not appointment.patient.phones:
             return "already called, or no number"
+        if aftercare.is_opted_out(db, appointment.patient_id):
+            return "opted out"
         number = appointment.patient.phones[0].e164
         lang = language(appointment, settings)
     # No transaction open while the carrier works: it may ring our webhooks at once.
@@ -248,3 +254,18 @@ def call_reminder(appointment_id: int) -> str:
 
 def _queue(hotline: Hotline, kind: str) -> Queue:
     return Queue(queue_name(hotline.settings.env.redis_prefix, kind), connection=hotline.queue_redis)
+
+
+# ---- the seats' sweep (issue 4) -----------------------------------------------------------------
+
+
+def sweep_seats() -> dict[str, int]:
+    """Every routing.sweep_seconds: end expired reservations (the agent goes on break
+    'missed'), finished wrap-ups and silent consoles, then offer waiting callers to free
+    agents.  Idempotent: each change is a Lua script that checks the state first."""
+    from ivr.agents import seats
+
+    done = seats.sweep(context.get())
+    if any(done.values()):
+        log.info("seats sweep: %s", done)
+    return done

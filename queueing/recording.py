@@ -149,9 +149,19 @@ def open_call(
     at: str,
     direction: str,
 ) -> str:
+    payload = {
+        "call_sid": call_sid,
+        "from_number": from_number,
+        "to_number": to_number,
+        "e164": e164,
+        "patient_ids": patient_ids,
+        "language": language,
+        "at": at,
+        "direction": direction,
+    }
     with context.get().sessions() as session:
         begin_write(session)
-        _open_call(session, locals())
+        _open_call(session, payload)
         session.commit()
     return f"call {call_sid} opened"
 

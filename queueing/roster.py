@@ -132,6 +132,9 @@ def build_roster(
         raise StaffingInputError(f"the most people a roster may use cannot be negative, got {max_people}")
     need = [math.ceil(n) for n in need]
     patterns = list(patterns)
+    if not any(need):  # a day without calls: nobody, and nothing to solve
+        zero = tuple(0 for _ in need)
+        return Roster({}, zero, zero, 0.0, 0.0, "optimal", 0.0)
     cover = [[k for k, p in enumerate(patterns) if p.covers(i, interval_minutes)] for i in range(len(need))]
     problem = pulp.LpProblem("roster", pulp.LpMinimize)
     x = [problem.add_variable(f"x{k}", lowBound=0, upBound=max_people, cat="Integer") for k in range(len(patterns))]

@@ -210,6 +210,13 @@ def log_inverse_erlang_b(seats: int, traffic: float) -> float:
     if seats == 0:
         return 0.0
     excess = max(0.0, seats - traffic)
+    if excess > 2 * math.sqrt(traffic) + 50:
+        # Far more seats than traffic: 1/B = (n!/A^n)·e^A·P(Poisson(A) ≤ n), and that
+        # probability is 1 to float precision when n is this far above A.  When B is then
+        # below the smallest float, n terms of the series would only confirm it.
+        log_inverse = math.lgamma(seats + 1) - seats * math.log(traffic) + traffic
+        if log_inverse > 745:
+            return log_inverse
     if excess * excess / (2 * traffic) + excess * 0.01 < 500:
         # Below i = A the terms fall at least as fast as exp(-k²/2A) (ln(1-x) ≤ -x), so
         # 9·√A + 2 of them reach 1e-17 of the first: the rest cannot change a float.
@@ -383,8 +390,38 @@ def erlang_c_seats_many(
 
 
 def _log_patience_series(x: float, y: float) -> float:
-    """log S(x, y), S = Σ_j y^j / ((x+1)…(x+j)), summed in log scale."""
+    """log S(x, y), S = Σ_j y^j / ((x+1)…(x+j)), summed in log scale.
+
+    Its terms rise until j ≈ y - x, so for callers far more patient than the seats
+    are many (y ≫ x) the sum would take y - x terms; there S = x·e^y·y^-x·Γ(x)·(1 - Q(x, y))
+    with Q the regularised upper incomplete gamma, whose continued fraction converges
+    in a few steps when y > x + 1 (Numerical Recipes' gcf, modified Lentz)."""
+    if x == 0:
+        return y  # S(0, y) = e^y
+    if y - x > 2000:
+        return math.log(x) + y - x * math.log(y) + math.lgamma(x) + math.log1p(-_upper_gamma_q(x, y))
     return _log_sum_of_products(lambda j: y / (x + j), None)
+
+
+def _upper_gamma_q(a: float, z: float) -> float:
+    """Q(a, z) = Γ(a, z)/Γ(a) by its continued fraction (for z > a + 1)."""
+    tiny = 1e-300
+    b = z + 1 - a
+    c, d = 1 / tiny, 1 / b
+    h = d
+    for i in range(1, 1000):
+        an = -i * (i - a)
+        b += 2
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1) < 1e-16:
+            break
+    return math.exp(-z + a * math.log(z) - math.lgamma(a)) * h
 
 
 def erlang_a(seats: int, traffic: float, aht: float, patience: float, answer_seconds: float = 20.0) -> Performance:

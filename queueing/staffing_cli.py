@@ -53,7 +53,7 @@ def plan(first_day, days, service_level, answer_seconds, max_occupancy, enqueue)
         if value is not None
     }
     try:
-        inputs = run_inputs(config, targets)
+        inputs = run_inputs(config, targets, routing=app.settings.routing)
     except StaffingInputError as exc:
         raise click.ClickException(str(exc)) from None
     start = first_day.date() if first_day else app.now().date() + timedelta(days=1)
@@ -63,7 +63,7 @@ def plan(first_day, days, service_level, answer_seconds, max_occupancy, enqueue)
             db, inputs=inputs, first_day=start, days=days or config.horizon_days, trigger="cli", at=app.now()
         )
         db.commit()
-        run_id, total = run.id, run.days * len(config.queues)
+        run_id, total = run.id, run.days * len(inputs["queues"])
     if enqueue:
         if not enqueue_staffing(routine_queue(app), run_id):
             raise click.ClickException(f"run {run_id} stored, but Redis did not take the job")
@@ -98,6 +98,7 @@ def show(day, queue_name) -> None:
             raise click.ClickException(f"no finished staffing plan covers {wanted}: run `flask --app app staffing plan`")
         rows = records.day_intervals(db, run.id, wanted, name)
         summary = run.summary.get("days", {}).get(f"{name}/{wanted.isoformat()}", {})
+        predicted = run.summary.get("queues", {}).get(name, {})
     minutes = run.inputs["interval_minutes"]
     click.echo(f"run {run.id} ({run.trigger}, {run.created_at:%Y-%m-%d %H:%M}), queue {name}, {wanted}")
     click.echo(f"{'time':>5} {'calls':>7} {'seats':>5} {'people':>6} {'roster':>6} {'SL':>6} {'roster SL':>9}")
@@ -112,6 +113,13 @@ def show(day, queue_name) -> None:
             f"{at // 60:02d}:{at % 60:02d} {row.calls:7.1f} {row.seats:5d} {row.people:6.1f} "
             f"{row.rostered if row.rostered is not None else '-':>6} {sl:>6} {rsl:>9}{mark}"
         )
+    if predicted:
+        error = (
+            f", held-out MAPE {predicted['mape']:.1%}, WAPE {predicted['wape']:.1%}"
+            if predicted.get("mape") is not None
+            else ""
+        )
+        click.echo(f"forecast from {predicted['source']}{error}")
     if summary:
         click.echo(
             f"people per seat {summary['people_per_seat']:.2f}; the day's seat-hours staffed all month: "

@@ -35,13 +35,22 @@ log = logging.getLogger(__name__)
 STAFFING_TIMEOUT = 30 * 60  # a fortnight of every queue, with the roster solver's time limit per day
 
 
-def run_inputs(staffing: Staffing, targets: dict | None = None) -> dict:
-    """The inputs stored with a run: config's staffing section, with a supervisor's targets.
+def run_inputs(staffing: Staffing, targets: dict | None = None, routing=None) -> dict:
+    """The inputs stored with a run: config's staffing section, with a supervisor's targets,
+    and (given `routing`, config's ACD section) every ACD queue staffing.queues does not
+    list, planned from its history with the default handle time and patience.
 
     Raises StaffingInputError naming the wrong target (pydantic's checks, in words)."""
     data = staffing.model_dump(mode="json")
     if targets:
         data["targets"] = {**data["targets"], **targets}
+    if routing is not None:
+        listed = {queue["name"] for queue in data["queues"]}
+        data["queues"] += [
+            {"name": name, "title": queue.title.model_dump(mode="json")}
+            for name, queue in routing.queues.items()
+            if name not in listed
+        ]
     try:
         return Staffing.model_validate(data).model_dump(mode="json")
     except ValidationError as exc:
@@ -250,7 +259,7 @@ def nightly_staffing(first_day: str | None = None) -> str:
     with hotline.sessions() as db:
         begin_write(db)
         run = records.create_run(
-            db, inputs=run_inputs(config), first_day=start, days=config.horizon_days, trigger="nightly",
+            db, inputs=run_inputs(config, routing=hotline.settings.routing), first_day=start, days=config.horizon_days, trigger="nightly",
             at=hotline.now(),
         )
         db.commit()

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, exists, or_, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
-from records.models import AuditEntry, CallRecord, Patient, QueueEntry, Staff
+from records.models import AuditEntry, CallRecord, CaseCall, ComplaintCase, Patient, QueueEntry, ResultReady, Staff
 from records.patients import to_e164
 
 OUTCOMES = (
@@ -225,15 +225,36 @@ def clip(entries: list[QueueEntry], start: datetime, end: datetime) -> list:
     return clipped
 
 
-def callback_requests(session: Session, start: datetime, end: datetime) -> list[tuple[str, datetime, datetime | None]]:
-    """Callbacks requested in [start, end): (CallSid, requested at, answered at or None)."""
-    query = (
-        select(CallRecord.call_sid, QueueEntry.left_at, QueueEntry.answered_at)
-        .join(CallRecord, CallRecord.id == QueueEntry.call_id)
-        .where(QueueEntry.result == "callback", QueueEntry.left_at >= start, QueueEntry.left_at < end)
-        .order_by(QueueEntry.left_at)
-    )
-    return [(row.call_sid, row.left_at, row.answered_at) for row in session.execute(query)]
+def rule_items(
+    session: Session, source: str, start: datetime, end: datetime
+) -> list[tuple[str, datetime, datetime | None]] | None:
+    """What a hospital service rule times, begun in [start, end): (reference, begun, done or
+    None); None for a source this installation keeps no record of."""
+    if source == "complaints":  # opened -> answered (records/complaints.py)
+        query = select(ComplaintCase.id, ComplaintCase.opened_at, ComplaintCase.answered_at).where(
+            ComplaintCase.opened_at >= start, ComplaintCase.opened_at < end
+        )
+        return [(f"#{row[0]}", row[1], row[2]) for row in session.execute(query.order_by(ComplaintCase.opened_at))]
+    if source == "results_notices":  # results ready -> the patient notified (aftercare)
+        query = select(ResultReady.id, ResultReady.ready_at, ResultReady.notified_at).where(
+            ResultReady.ready_at >= start, ResultReady.ready_at < end
+        )
+        return [(f"R{row[0]}", row[1], row[2]) for row in session.execute(query.order_by(ResultReady.ready_at))]
+    if source == "callbacks":  # callback requested -> an agent reached the patient
+        query = (
+            select(CallRecord.call_sid, QueueEntry.left_at, QueueEntry.answered_at)
+            .join(CallRecord, CallRecord.id == QueueEntry.call_id)
+            .where(QueueEntry.result == "callback", QueueEntry.left_at >= start, QueueEntry.left_at < end)
+        )
+        return [(row[0], row[1], row[2]) for row in session.execute(query.order_by(QueueEntry.left_at))]
+    return None
+
+
+def complaint_cases(session: Session, call_sid: str) -> list[ComplaintCase]:
+    """The complaint cases opened from this call or linked to it."""
+    linked = select(CaseCall.case_id).where(CaseCall.call_sid == call_sid)
+    query = select(ComplaintCase).where(or_(ComplaintCase.call_sid == call_sid, ComplaintCase.id.in_(linked)))
+    return list(session.scalars(query.order_by(ComplaintCase.id)))
 
 
 def waiting_entries(session: Session) -> list[QueueEntry]:

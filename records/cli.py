@@ -126,3 +126,30 @@ def add_staff(username: str, role: str, display_name: str, password: str) -> Non
             click.echo(f"created {staff.username} ({staff.role})")
     except StaffError as error:
         raise click.ClickException(str(error)) from None
+
+
+@staff_group.command("skills")
+@click.argument("username")
+@click.argument("skills", nargs=-1)
+def staff_skills(username: str, skills: tuple[str, ...]) -> None:
+    """Show an agent's skills, or replace them: `staff skills agent1 general=4 booking=2`."""
+    from records.seats import SkillError, agent_skills, set_skills
+
+    known = {queue.skill for queue in hotline().settings.routing.queues.values()}
+    with hotline().sessions.begin() as session:
+        staff = find_staff(session, username)
+        if staff is None:
+            raise click.ClickException(f"no staff member {username!r}")
+        if skills:
+            wanted = {}
+            for item in skills:
+                skill, _, level = item.partition("=")
+                if not level.isdigit():
+                    raise click.ClickException(f"{item!r}: expected skill=level, e.g. general=3")
+                wanted[skill] = int(level)
+            try:
+                set_skills(session, staff.id, wanted, known)
+            except SkillError as error:
+                raise click.ClickException(str(error)) from None
+        held = agent_skills(session, staff.id)
+        click.echo(", ".join(f"{skill}={level}" for skill, level in sorted(held.items())) or "no skills")

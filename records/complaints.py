@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from records.models import CallRecord, CaseCall, CaseHandover, CaseNote, ComplaintCase, Patient
+from records.models import CallRecord, CaseCall, CaseHandover, CaseNote, ComplaintCase, Patient, Staff
 
 STATUSES = ("open", "waiting_on_department", "answered", "closed")
 ACTIVE = ("open", "waiting_on_department")  # the deadline's clock still runs
@@ -201,6 +201,9 @@ def hand_over(
         raise CaseError("投诉已结案，无需转交 (the case is closed)")
     if to_staff_id == case.owner_id:
         raise CaseError("此人已是负责人 (they already own the case)")
+    taker = session.get(Staff, to_staff_id)
+    if taker is None or not taker.active or taker.role not in ("agent", "supervisor"):
+        raise CaseError("只能转交给在职的坐席或主管 (hand it to an active agent or supervisor)")
     handover = CaseHandover(
         case=case,
         at=now,

@@ -89,6 +89,11 @@ def _apply(entries: list[Entry], event: EventLike) -> None:
         entries.append(Entry(len(entries) + 1, queue, event.at, priority=_int(detail.get("priority")) or 0))
         return
     entry = _latest(entries, queue)
+    if entry is None and event.kind in ("voicemail", "callback_requested"):
+        # A message or a callback request without a wait (out of hours, nobody on duty):
+        # kept for the call log and playback, never offered to the queue (no left_at).
+        entry = Entry(len(entries) + 1, queue, event.at, result=LEAVING[event.kind])
+        entries.append(entry)
     if entry is None:
         return  # an event for a queue the call never entered (its enqueue was lost)
     if event.kind == "offer":
@@ -154,6 +159,8 @@ def outcome(entries: list[Entry], ivr_outcome: str) -> str:
     """What became of the call, for the call log: the best thing that happened in a
     queue, else how the voice menus ended (self_service, transferred, error)."""
     results = {entry.result for entry in entries}
+    if any(entry.voicemail_sid for entry in entries):
+        results.add("voicemail")  # a message left after a timeout is what the supervisor must see
     for result in ("answered", "voicemail", "callback", "abandoned", "timeout", "waiting"):
         if result in results:
             return "queued" if result == "waiting" else result

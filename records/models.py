@@ -646,3 +646,129 @@ class RecordSpool(Base):
     call_sid: Mapped[str] = mapped_column(String(64))
     job: Mapped[str] = mapped_column(String(24))  # open_call | events | status
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+# ---- after care and outreach (issue 7) ----
+
+
+class Discharge(Base):
+    """A patient left a ward (from the hospital's inpatient system)."""
+
+    __tablename__ = "discharges"
+    __table_args__ = (Index("ix_discharges_discharged_on_ward", "discharged_on", "ward"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_event_id: Mapped[str] = mapped_column(String(64), unique=True)  # the sending system's id
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    ward: Mapped[str] = mapped_column(String(64))
+    discharged_on: Mapped[date]
+    attending_doctor: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime]
+
+    patient: Mapped[Patient] = relationship()
+
+
+class ResultReady(Base):
+    """A patient's test results are ready; they are told so (never the results) within the
+    configured time.  notice_seconds is the time from ready_at to the text being sent."""
+
+    __tablename__ = "results_ready"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    test_name: Mapped[str] = mapped_column(String(100))
+    ready_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    # pending | sent | opted_out | no_mobile | failed
+    notice_status: Mapped[str] = mapped_column(String(16), default="pending")
+    sms_message_id: Mapped[int | None] = mapped_column(ForeignKey("sms_messages.id"))
+    notified_at: Mapped[datetime | None]
+    notice_seconds: Mapped[int | None]
+
+    patient: Mapped[Patient] = relationship()
+    sms: Mapped[SmsMessage | None] = relationship()
+
+
+class FollowUpCampaign(Base):
+    """One month's follow-up calls: a reproducible sample of that month's discharges."""
+
+    __tablename__ = "followup_campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), unique=True)  # 2026-11
+    seed: Mapped[str] = mapped_column(String(64))
+    share: Mapped[float]
+    min_per_ward: Mapped[int]
+    discharges: Mapped[int]  # in the month, when the sample was drawn
+    created_at: Mapped[datetime]
+
+    tasks: Mapped[list[FollowUpTask]] = relationship(back_populates="campaign", order_by="FollowUpTask.id")
+
+
+class FollowUpTask(Base):
+    """One patient to call back after discharge, and what became of it.
+
+    status: planned -> calling -> retry -> calling ... -> completed | incomplete | unreached
+    | opted_out | no_number.  `flagged` with a worrying answer; the nurse's callback is
+    requested (nurse_requested_at) and marked done by a person (nurse_done_at)."""
+
+    __tablename__ = "followup_tasks"
+    __table_args__ = (Index("ix_followup_tasks_campaign_status", "campaign_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("followup_campaigns.id", ondelete="CASCADE"))
+    discharge_id: Mapped[int] = mapped_column(ForeignKey("discharges.id"), unique=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="planned")
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    last_attempt_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    last_result: Mapped[str | None] = mapped_column(String(24))  # no-answer, busy, machine...
+    reached_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    flagged: Mapped[bool] = mapped_column(default=False)
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)  # the questions answered worryingly
+    nurse_requested_at: Mapped[datetime | None]
+    nurse_reference: Mapped[str | None] = mapped_column(String(64))  # the ACD's callback, once it has one
+    nurse_done_at: Mapped[datetime | None]
+    nurse_done_by: Mapped[int | None]  # a staff id
+
+    campaign: Mapped[FollowUpCampaign] = relationship(back_populates="tasks")
+    discharge: Mapped[Discharge] = relationship()
+    patient: Mapped[Patient] = relationship()
+
+
+class SurveyResponse(Base):
+    """A caller's score (1-5) after an agent call, and their recorded comment if any."""
+
+    __tablename__ = "survey_responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    agent_id: Mapped[int | None] = mapped_column(index=True)  # a staff id, from the call's events
+    queue: Mapped[str | None] = mapped_column(String(32), index=True)
+    score: Mapped[int | None]
+    comment_recording_sid: Mapped[str | None] = mapped_column(String(64))
+    comment_recording_url: Mapped[str | None] = mapped_column(String(500))
+    comment_seconds: Mapped[int | None]
+    at: Mapped[datetime]
+
+
+class OutreachOptOut(Base):
+    """A patient who wants no non-essential calls or texts (follow-ups, surveys, notices)."""
+
+    __tablename__ = "outreach_opt_outs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), unique=True)
+    at: Mapped[datetime]
+    channel: Mapped[str] = mapped_column(String(16))  # keypad | sms | agent
+    by_staff_id: Mapped[int | None]
+    note: Mapped[str | None] = mapped_column(String(200))
+
+    patient: Mapped[Patient] = relationship()

@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from accounts import role_required
 from extensions import get_db, hotline
+from queueing import simulation
 from queueing.staffing import StaffingInputError
 from queueing.staffing_jobs import enqueue_staffing, routine_queue, run_inputs
 from records import staffing as records
@@ -50,7 +51,7 @@ def day():
         run = asked if asked is not None and asked.status == "done" else run
     rows = records.day_intervals(db, run.id, wanted, queue) if run else []
     shifts = records.day_shifts(db, run.id, wanted, queue) if run else []
-    inputs = run.inputs if run else run_inputs(config)
+    inputs = run.inputs if run else run_inputs(config, routing=app.settings.routing)
     minutes = inputs["interval_minutes"]
     summary = (run.summary.get("days", {}).get(f"{queue}/{wanted.isoformat()}") if run else None) or {}
     shown = [r for r in rows if r.calls or r.seats or r.rostered]
@@ -61,11 +62,13 @@ def day():
             for r in rows
         ]
         chart = day_chart(points, target=inputs["targets"]["service_level"], title=f"{queue} {wanted}")
+    sick = _what_if(rows, inputs, queue) if rows and request.args.get("slot", "").isdigit() else None
     return render_template(
         "staffing/day.html",
+        sick=sick,
         day=wanted,
         queue=queue,
-        queues=config.queues,
+        queues=inputs["queues"],
         run=run,
         pending=pending,
         rows=shown,
@@ -77,6 +80,33 @@ def day():
         chart=chart,
         label=lambda slot: _label(slot, minutes),
     )
+
+
+def _what_if(rows, inputs: dict, queue: str) -> dict:
+    """'What if N people call in sick' for one interval of the plan shown: Erlang A and a simulation."""
+    slot = int(request.args["slot"])
+    row = next((r for r in rows if r.slot == slot), None)
+    absent_text = request.args.get("absent", "3")
+    answer = {"slot": slot, "absent": absent_text, "row": row}
+    if row is None:
+        answer["error"] = "no such interval in this plan"
+        return answer
+    patience = next((q["patience_seconds"] for q in inputs["queues"] if q["name"] == queue), 120)
+    seats = row.roster_seats if row.roster_seats is not None else row.seats
+    try:
+        absent = int(absent_text)
+        answer["result"] = simulation.what_if(
+            calls=row.calls,
+            aht=row.aht,
+            interval_seconds=inputs["interval_minutes"] * 60,
+            seats=seats,
+            absent=absent,
+            patience=patience,
+            answer_seconds=inputs["targets"]["answer_seconds"],
+        )
+    except ValueError as exc:  # StaffingInputError is one; so is a number that is not a number
+        answer["error"] = str(exc) if isinstance(exc, StaffingInputError) else f"absent: expected a whole number, got {absent_text!r}"
+    return answer
 
 
 def _share(name: str) -> float | None:
@@ -102,7 +132,8 @@ def recompute():
             targets["answer_seconds"] = float(seconds) if seconds else None
         except ValueError:
             raise StaffingInputError(f"answer_seconds: expected seconds such as 20, got {seconds!r}") from None
-        inputs = run_inputs(app.settings.staffing, {k: v for k, v in targets.items() if v is not None})
+        wanted_targets = {k: v for k, v in targets.items() if v is not None}
+        inputs = run_inputs(app.settings.staffing, wanted_targets, routing=app.settings.routing)
     except StaffingInputError as exc:
         flash(f"目标无效，未重新计算。Targets not valid, nothing recomputed: {exc}", "error")
         return redirect(url_for("staffing.day", day=wanted.isoformat(), queue=queue))

@@ -16,7 +16,6 @@
   let poppedFor = null;     // the call whose file is on screen (fetched once: each fetch is audited)
   let patientRecord = "";   // the record number on the screen pop, for a case
   let wrapUpFor = null;     // the call whose wrap-up form is shown
-  let clockSkew = 0;        // server time minus ours, from the Date header
 
   const STATE_LABELS = {
     offline: "离线 Offline", available: "空闲 Available", reserved: "振铃 Ringing",
@@ -55,15 +54,37 @@
     }
   }
 
-  function secondsUntil(iso) {
+  // Times come from the server's clock, which need not be the browser's (nor, in tests,
+  // the wall clock): durations are measured from when this page first saw a state.
+  const firstSeen = new Map();
+  function elapsedSince(iso) {
     if (!iso) return 0;
-    return Math.max(0, Math.round((Date.parse(iso) - (Date.now() + clockSkew)) / 1000));
+    if (!firstSeen.has(iso)) firstSeen.set(iso, Date.now());
+    return Math.max(0, Math.round((Date.now() - firstSeen.get(iso)) / 1000));
+  }
+
+  function secondsLeft(sinceIso, endsIso) {
+    if (!sinceIso || !endsIso) return 0;
+    const total = (Date.parse(endsIso) - Date.parse(sinceIso)) / 1000;
+    return Math.max(0, Math.round(total - elapsedSince(sinceIso)));
   }
 
   function since(iso) {
     if (!iso) return "";
-    const seconds = Math.max(0, Math.round((Date.now() + clockSkew - Date.parse(iso)) / 1000));
+    const seconds = elapsedSince(iso);
     return "(" + Math.floor(seconds / 60) + ":" + String(seconds % 60).padStart(2, "0") + ")";
+  }
+
+  function queueTitle(name) {
+    const queue = ((status && status.queues) || []).find((item) => item.name === name);
+    return queue ? title(queue) : name;
+  }
+
+  // A queue's title comes in both languages ({zh, en}), or as a plain string.
+  function title(queue) {
+    const text = queue.title;
+    if (text && typeof text === "object") return [text.zh, text.en].filter(Boolean).join(" ");
+    return text || queue.name;
   }
 
   function renderQueues(queues) {
@@ -78,7 +99,7 @@
     for (const queue of queues) {
       const row = body.insertRow();
       row.dataset.queue = queue.name;
-      row.insertCell().textContent = queue.title || queue.name;
+      row.insertCell().textContent = title(queue);
       row.insertCell().textContent = queue.waiting;
       row.insertCell().textContent = (queue.longest_wait || 0) + " s";
     }
@@ -86,7 +107,7 @@
     const chosen = select.value;
     select.replaceChildren();
     for (const queue of queues) {
-      select.add(new Option(queue.title || queue.name, queue.name));
+      select.add(new Option(title(queue), queue.name));
     }
     if (chosen) select.value = chosen;
   }
@@ -104,6 +125,9 @@
       pop.innerHTML = await response.text();  // our own server-rendered, autoescaped fragment
       const record = pop.querySelector(".mrn");
       patientRecord = record ? record.textContent.trim() : "";
+      // 403: the offer's event may not be written yet (the engine reserves, then rings and
+      // records it); ask again on the next poll.  Nothing was shown, so nothing was audited.
+      if (!response.ok) poppedFor = null;
     } catch (error) {
       pop.textContent = "档案读取失败 The file could not be loaded: " + error.message;
       poppedFor = null;  // try again on the next poll
@@ -123,22 +147,23 @@
     const offer = status.offer;
     $("offer").hidden = !offer;
     if (offer) {
-      $("offer-queue").textContent = offer.queue;
+      $("case-opened").hidden = true;  // the last call's case link: done with
+      $("offer-queue").textContent = queueTitle(offer.queue);
       $("offer-caller").textContent = offer.caller || "未知 unknown";
-      $("offer-countdown").textContent = secondsUntil(offer.expires_at);
+      $("offer-countdown").textContent = secondsLeft(status.since, offer.expires_at);
       showFile(offer.call_sid);
     }
     const call = status.call;
     $("call").hidden = !call;
     if (call) {
-      $("call-queue").textContent = call.queue;
+      $("call-queue").textContent = queueTitle(call.queue);
       $("call-since").textContent = since(call.since);
       showFile(call.call_sid);
     }
     const wrap = status.wrap_up;
     $("wrap-up").hidden = !wrap;
     if (wrap) {
-      $("wrap-up-countdown").textContent = secondsUntil(wrap.ends_at);
+      $("wrap-up-countdown").textContent = secondsLeft(status.since, wrap.ends_at);
       if (wrapUpFor !== wrap.call_sid) {
         wrapUpFor = wrap.call_sid;
         $("wrap-up-form").reset();
@@ -158,8 +183,6 @@
       const response = await fetch(api + "/status", { credentials: "same-origin", cache: "no-store" });
       if (response.status === 401) { window.location.reload(); return; }
       if (!response.ok) throw new Error("状态读取失败 Status unavailable (" + response.status + ")");
-      const date = response.headers.get("Date");
-      if (date) clockSkew = Date.parse(date) - Date.now();
       status = await response.json();
       render();
     } catch (error) {

@@ -145,6 +145,7 @@ def call(call_sid: str):
         row=row,
         events=events,
         names=call_log.staff_names(db, agent_ids),
+        cases=call_log.complaint_cases(db, call_sid),
         zone=app.settings.hospital.zone,
         reason=reason,
         mask=mask,
@@ -365,9 +366,8 @@ def _service_rules(db, start: datetime, end: datetime, now: datetime) -> list[tu
 
 
 def _rule_items(db, source: str, start: datetime, end: datetime) -> list[metrics.Item] | None:
-    if source == "callbacks":
-        return [metrics.Item(sid, asked, done) for sid, asked, done in call_log.callback_requests(db, start, end)]
-    return None  # complaints, results notices, consultations: kept by areas not on this installation
+    rows = call_log.rule_items(db, source, start, end)
+    return None if rows is None else [metrics.Item(ref, begun, done) for ref, begun, done in rows]
 
 
 # ---- access audit ----------------------------------------------------------------------------------------

@@ -236,7 +236,8 @@ return {'ok', wanted}
 """
 )
 
-# ARGV: prefix, agent, now, reason.  Logs out an agent whose console went silent.  -> {status, offer}
+# ARGV: prefix, agent, now, reason.  Logs out an agent whose console went silent.
+# -> {status, offer given back, wrap-up call cut short, its queue, its seconds}
 LOGOUT = (
     _COMMON
     + """
@@ -249,10 +250,16 @@ if state == 'reserved' then
   offer = redis.call('hget', a, 'offer')
   back_in_queue(offer)
 end
+local wrap_call, wrap_queue, wrapped = '', '', '0'
+if state == 'wrap_up' then
+  wrap_call = redis.call('hget', a, 'wrap_call') or ''
+  wrap_queue = redis.call('hget', a, 'wrap_queue') or ''
+  wrapped = tostring(tonumber(ARGV[3]) - tonumber(redis.call('hget', a, 'since')))
+end
 to_break(id, ARGV[3], ARGV[4])
 redis.call('hset', a, 'state', 'offline')
 redis.call('zrem', p .. 'agents', id)
-return {'ok', offer}
+return {'ok', offer, wrap_call, wrap_queue, wrapped}
 """
 )
 
@@ -277,6 +284,8 @@ if state == 'waiting' or state == 'offered' then
   if ARGV[4] == 'callback' then
     -- keeps its place: same score, same time joined; it is the patient who is called now
     redis.call('hset', e, 'state', 'waiting', 'kind', 'callback', 'agent', '', 'live_sid', '')
+    -- a callback asked out of hours waits for the morning (VICIdial keeps them 96 h)
+    redis.call('expire', e, 345600)
     redis.call('zadd', p .. 'queue:' .. queue, tonumber(redis.call('hget', e, 'score')), ARGV[2])
   else
     redis.call('hset', e, 'state', ARGV[4], 'agent', '')
@@ -477,8 +486,9 @@ class ACD:
         return Result(status, queue, float(seconds), {"call": call})
 
     def logout(self, agent_id: int, now: float, reason: str = "heartbeat") -> Result:
-        status, offer = self._logout(args=[self.p, agent_id, now, reason])
-        return Result(status, detail={"offer": offer})
+        status, offer, *wrap = self._logout(args=[self.p, agent_id, now, reason])
+        wrap_call, wrap_queue, wrapped = wrap or ("", "", "0")
+        return Result(status, wrap_queue, float(wrapped), {"offer": offer, "wrap_call": wrap_call})
 
     # ---- matching ---------------------------------------------------------------------------
 
@@ -495,10 +505,10 @@ class ACD:
             for (agent_id, idle), raw in zip(ids, skills, strict=True)
         ]
 
-    def waiting(self, per_queue: int) -> list[routing.Waiting]:
-        """The first `per_queue` callers of every queue, in rank order."""
+    def waiting(self, per_queue: int, queues: Iterable[str] | None = None) -> list[routing.Waiting]:
+        """The first `per_queue` callers of every queue (or of `queues`), in rank order."""
         pipe = self.redis.pipeline(transaction=False)
-        for name in self.routing.queues:
+        for name in self.routing.queues if queues is None else queues:
             pipe.zrange(self.p + "queue:" + name, 0, per_queue - 1)
         heads = [entry for entries in pipe.execute() for entry in entries]
         if not heads:
@@ -508,7 +518,9 @@ class ACD:
             pipe.hmget(self.p + "entry:" + entry, "queue", "priority", "enqueued_at", "not_before", "declined")
         callers = []
         for entry, (queue, prio, joined, not_before, declined) in zip(heads, pipe.execute(), strict=True):
-            if queue is None:
+            if queue is None:  # its hash expired (a call long gone): clear it from the queues
+                for name in self.routing.queues:
+                    self.redis.zrem(self.p + "queue:" + name, entry)
                 continue
             refused = frozenset(int(part) for part in (declined or "").split(",") if part.isdigit())
             callers.append(routing.Waiting(entry, queue, int(prio), float(joined), float(not_before or 0), refused))
@@ -522,8 +534,11 @@ class ACD:
             agents = self.free_agents(now)
             if not agents:
                 break
-            # Enough heads per queue for every free agent, whatever the priority bands.
-            callers = self.waiting(per_queue=20 + 5 * len(agents))
+            # Only queues some free agent may serve; enough heads per queue for every free
+            # agent, whatever the priority bands.
+            skills = {skill for agent in agents for skill in agent.skills}
+            queues = routing.queues_served(self.routing, skills)
+            callers = self.waiting(per_queue=20 + 5 * len(agents), queues=queues)
             pairs = routing.match(self.routing, callers, agents, now)
             if not pairs:
                 break

@@ -16,6 +16,9 @@ input 400 with {error}.  Views only translate: ivr/agents/desk.py does the work.
 
 from __future__ import annotations
 
+import logging
+
+import redis
 from flask import Blueprint, jsonify, request
 from flask_login import current_user
 
@@ -23,6 +26,7 @@ from accounts import role_required
 from extensions import get_db, hotline
 from ivr.agents import desk
 
+log = logging.getLogger(__name__)
 bp = Blueprint("agent_api", __name__, url_prefix="/agent/api")
 
 
@@ -41,6 +45,12 @@ def _text(data: dict, name: str, limit: int = 64) -> str:
 @bp.errorhandler(desk.DeskError)
 def refused(error: desk.DeskError):
     return jsonify(error=str(error)), 409
+
+
+@bp.errorhandler(redis.RedisError)
+def routing_down(error: redis.RedisError):
+    log.warning("agent API: routing state unavailable: %s", error)
+    return jsonify(error="routing is unavailable for a moment: your state is unchanged, try again"), 503
 
 
 @bp.errorhandler(ValueError)

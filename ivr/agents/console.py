@@ -11,7 +11,7 @@ the rules live in records.files and records.complaints.
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
-from flask_login import current_user
+from flask_login import current_user, user_logged_out
 
 from accounts import role_required
 from extensions import get_db, hotline
@@ -72,8 +72,7 @@ def screen_pop():
     if not call_sid or not _agent_has_call(call_sid):
         return render_template("console/_no_file.html", reason="not_yours"), 403
     db = get_db()
-    patient_id, matched = files.call_patient(db, call_sid)
-    patient_id = hotline().calls.identified(call_sid) or patient_id
+    patient_id, matched = _caller_of(db, call_sid)
     if patient_id is None:
         return render_template("console/_no_file.html", reason="family" if matched > 1 else "unknown", matched=matched)
     begin_write(db)
@@ -90,12 +89,31 @@ def screen_pop():
     return _render_file(db, summary, call_sid=call_sid, fragment=True)
 
 
+def _caller_of(db, call_sid: str) -> tuple[int | None, int]:
+    """Whose file the call is about, and how many files its number matched: who the caller
+    proved to be in the IVR, else the one file their number belongs to (the call's state in
+    Redis, live), else the call's record (written by a worker, so perhaps not yet)."""
+    calls = hotline().calls
+    identified = calls.identified(call_sid)
+    if identified is not None:
+        return identified, 1
+    _number, matches = calls.matches(call_sid)
+    if matches:
+        return (matches[0] if len(matches) == 1 else None), len(matches)
+    return files.call_patient(db, call_sid)
+
+
 def _agent_has_call(call_sid: str) -> bool:
-    """The routing engine offered this call to this agent (its queue events say so)."""
+    """The routing engine offered this call to this agent: it rings for them, they are on
+    it or wrapping it up (the engine's state), or the call's queue events say so (the
+    contract every part shares; it also covers the moment between the two)."""
     try:
+        agent = hotline().acd.agent(current_user.id)
+        if call_sid in (agent.get("offer"), agent.get("call"), agent.get("wrap_call")):
+            return True
         events = hotline().calls.events(call_sid)
     except Exception:  # Redis down: no file rather than anyone's file
-        current_app.logger.warning("screen pop refused: call events unavailable", exc_info=True)
+        current_app.logger.warning("screen pop refused: the call's state is unavailable", exc_info=True)
         return False
     return any(
         event.kind in ("offer", "answer") and str(event.detail.get("agent_id")) == str(current_user.id)
@@ -373,3 +391,20 @@ def register(app) -> None:
     add_link(app, "console.my_cases", "我的投诉 My cases", "agent", "supervisor")
     add_link(app, "console.all_cases", "全部投诉 All cases", "supervisor")
     add_link(app, "console.search", "查询档案 Find a file", "agent", "supervisor")
+    user_logged_out.connect(_go_offline, app)
+
+
+def _go_offline(app, user) -> None:
+    """An agent who logs out takes no more calls: offline now, not when the heartbeats
+    stop (a call offered meanwhile would ring an empty seat).  Mid-call, the ACD refuses
+    and the heartbeat timeout does it later; logging out never fails because of it."""
+    if getattr(user, "role", None) != "agent":
+        return
+    from ivr.agents import desk
+
+    try:
+        desk.set_state(hotline(), get_db(), user.id, "offline")
+    except desk.DeskError as refused:
+        current_app.logger.info("agent %s logged out but stays %s", user.id, refused)
+    except Exception:
+        current_app.logger.warning("agent %s logged out, the ACD not told", user.id, exc_info=True)

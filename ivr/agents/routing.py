@@ -83,6 +83,16 @@ def eligible_skills(routing: Routing, queue: str, waited: float) -> dict[str, in
     return needs
 
 
+def queues_served(routing: Routing, skills: set[str]) -> list[str]:
+    """The queues whose callers agents with these skills may take, at some wait."""
+    served = []
+    for name, config in routing.queues.items():
+        reachable = {config.skill} | {routing.queues[o].skill for tier in config.tiers for o in tier.overflow}
+        if reachable & skills:
+            served.append(name)
+    return served
+
+
 def can_take(agent: FreeAgent, needs: Mapping[str, int]) -> bool:
     return any(agent.skills.get(skill, 0) >= level for skill, level in needs.items())
 

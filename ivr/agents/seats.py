@@ -166,6 +166,9 @@ def sweep(hotline: Hotline) -> dict[str, int]:
         if result.ok:
             logged_out += 1
             log.info("agent %s logged out: no heartbeat", agent_id)
+            if result.detail["wrap_call"]:  # the wrap-up it cut short still ends, once
+                event = wrap_up_event(result.queue, agent_id, result.seconds, "")
+                add_events(hotline, result.detail["wrap_call"], now, event)
             entry = result.detail["offer"]
             if entry:
                 data = acd.entry(entry)

@@ -6,6 +6,7 @@ from ivr.flows import (  # noqa: F401
     complaint,
     departments,
     doctors,
+    followup,
     identify,
     introduction,
     main,
@@ -13,4 +14,5 @@ from ivr.flows import (  # noqa: F401
     queue,
     reminder,
     services,
+    survey,
 )

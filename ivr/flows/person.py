@@ -11,7 +11,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from ivr.agents.hours import holiday
 from ivr.dialogue import Conversation, Line, Target, step
 
-BOOKING_FLOWS = ("booking", "appointments")
+BOOKING_FLOWS = ("booking", "appointments", "identify")  # identification is asked before booking
 
 
 def queue_for(conversation: Conversation, at: str, code: str) -> str:

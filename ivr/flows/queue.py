@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 # Where the caller goes when the agent's side of the bridge ends.  The satisfaction survey
 # (a later issue) replaces this target with its first step; that step receives
 # `entry` (the call's queue entry) and `agent` (the staff id) in its arguments.
-POST_CALL = Target("queue", "after_call")
+POST_CALL = Target("survey", "start")  # the satisfaction survey (ivr/flows/survey.py, issue 7)
 
 
 def call_over() -> VoiceResponse:
@@ -174,7 +174,19 @@ def hold_again(conversation: Conversation, q: str = "") -> VoiceResponse:
 
 @step("queue", "wait")
 def wait(conversation: Conversation, q: str = "") -> VoiceResponse:
-    """The waitUrl: position, estimated wait, the callback key, then music or a pause."""
+    """The waitUrl: position, estimated wait, the callback key, then music or a pause.
+    If the routing state cannot be read, the caller simply stays on hold (a <Dial> or an
+    apology is not allowed here, and leaving would lose their place)."""
+    try:
+        return _hold_message(conversation, q)
+    except redis.RedisError as exc:
+        log.warning("call %s: hold message without routing state: %s", conversation.call_sid, exc)
+        response = VoiceResponse()
+        response.pause(length=conversation.settings.routing.hold_message_seconds)
+        return response
+
+
+def _hold_message(conversation: Conversation, q: str) -> VoiceResponse:
     queue = _queue(conversation, q)
     routing = conversation.settings.routing
     app = _hotline()
@@ -279,12 +291,25 @@ def callback_requested(conversation: Conversation, queue: str) -> VoiceResponse:
             Target("queue", "unavailable", {"q": queue, "why": "busy"}), conversation.line("callback_no_number")
         )
     now = seats.epoch(conversation.now)
-    if not app.acd.entry(sid):  # asked from the voicemail-or-callback menu: join, as a callback
+    entry = app.acd.entry(sid)
+    if entry.get("state") not in ("waiting", "offered"):
+        # Asked from the voicemail-or-callback menu: join as a callback; a caller who waited
+        # until the maximum wait keeps the place they had.
         priority, patient_id, _ = _caller_priority(conversation, queue)
+        if entry.get("enqueued_at"):
+            queue, priority = entry.get("queue", queue), int(entry.get("priority") or priority)
         app.acd.remember_base_url(conversation.base_url)
-        if app.acd.enqueue(
-            sid, queue, priority=priority, now=now, patient_id=patient_id, caller=mask(number), lang=conversation.lang
-        ):
+        joined = float(entry.get("enqueued_at") or now)
+        added = app.acd.enqueue(
+            sid,
+            queue,
+            priority=priority,
+            now=joined,
+            patient_id=patient_id,
+            caller=mask(number),
+            lang=conversation.lang,
+        )
+        if added and not entry:
             conversation.event("enqueue", queue=queue, priority=priority)
     app.acd.set_callback_number(sid, number)
     gone = app.acd.leave(sid, now, "callback")
@@ -419,10 +444,10 @@ def bridged(conversation: Conversation, entry: str = "", agent: str = "") -> Voi
     if status in ("completed", "answered") and conversation.form.get("DialBridged") != "false":
         seats.talk_ended(app, entry, agent_id)
         return conversation.go(POST_CALL)
-    if status == "canceled":  # the caller hung up while the agent's phone rang
-        app.acd.release(entry, agent_id, seats.epoch(conversation.now), "caller_gone")
+    if status == "canceled":  # the caller hung up while the agent's phone rang: the agent is freed
         gone = app.acd.leave(entry, seats.epoch(conversation.now), "left")
-        conversation.event("abandon", queue=gone.queue, waited=round(gone.seconds))
+        if gone.detail["was"] in ("waiting", "offered"):
+            conversation.event("abandon", queue=gone.queue, waited=round(gone.seconds))
         seats.dispatch(app)
         return call_over()
     seats.offer_missed(app, entry, agent_id, status or "no-answer")
@@ -435,10 +460,8 @@ def bridged(conversation: Conversation, entry: str = "", agent: str = "") -> Voi
 
 @step("queue", "after_call")
 def after_call(conversation: Conversation, entry: str = "", agent: str = "") -> VoiceResponse:
-    """POST_CALL: thanks and goodbye (until a survey takes this place)."""
-    from ivr.flows.person import goodbye
-
-    return goodbye(conversation, conversation.line("after_call"))
+    """Where the console's hang-up sends the caller: on to POST_CALL (the satisfaction survey)."""
+    return conversation.go(Target(POST_CALL.flow, POST_CALL.step, {"entry": entry, "agent": agent}))
 
 
 # ---- callbacks -------------------------------------------------------------------------------------

@@ -112,6 +112,9 @@ def test_silent_consoles_are_logged_out_but_not_during_a_call(acd, rules):
     assert acd.logout(1, late).status == "on_call"
     assert acd.logout(2, T0 + 100).ok and acd.agent(2)["state"] == "offline"
     assert not acd.heartbeat(2, T0 + 101)
+    acd.talk_end("CA1", 1, T0 + 110)  # the call ends; the console is still silent
+    cut = acd.logout(1, T0 + 120)
+    assert cut.ok and cut.detail["wrap_call"] == "CA1" and (cut.queue, cut.seconds) == ("general", 10)
 
 
 def test_a_caller_who_hangs_up_while_offered_frees_the_agent_in_their_place(acd):
@@ -130,6 +133,7 @@ def test_a_callback_keeps_the_callers_place(acd, rules):
     acd.enqueue("CA2", "general", priority=0, now=T0 + 10)
     assert acd.leave("CA1", T0 + 30, "callback").detail["was"] == "waiting"
     acd.set_callback_number("CA1", "+8613800138000")
+    assert acd.redis.ttl(acd.p + "entry:CA1") > 3 * 24 * 3600  # asked at night, called in the morning
     acd.enqueue("CA3", "general", priority=0, now=T0 + 40)
     assert acd.position("CA1") == 1
     login(acd, 1, {"general": 2}, at=T0 + 50)
@@ -139,6 +143,15 @@ def test_a_callback_keeps_the_callers_place(acd, rules):
     assert acd.callback_failed("CA1", 1, T0 + 80).status == "retry"
     assert acd.position("CA1") == 1
     assert [o.entry for o in acd.dispatch(T0 + 81)] == ["CA2"]
+
+
+def test_a_caller_whose_entry_expired_is_cleared_from_the_queue(acd):
+    acd.enqueue("CA1", "general", priority=0, now=T0)
+    acd.enqueue("CA2", "general", priority=0, now=T0 + 1)
+    acd.redis.delete(acd.p + "entry:CA1")  # its TTL ran out
+    login(acd, 1, {"general": 2})
+    assert [o.entry for o in acd.dispatch(T0 + 5)] == ["CA2"]
+    assert acd.redis.zcard(acd.p + "queue:general") == 0
 
 
 def test_callbacks_give_up_after_the_retries(acd, rules):

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from records.models import CallEvent, CallRecord, WrapUp
 from records.seats import set_skills
-from tests.acd.test_seats_calls import UNKNOWN, kinds, ringing
+from tests.acd.test_seats_calls import UNKNOWN, kinds, queue_events, ringing
 from tests.web import csrf_token, log_in, make_staff
 
 
@@ -59,7 +59,8 @@ def test_an_agent_takes_a_call_from_the_console(app, dial, carrier, hotline, db,
     hung_up = console.post("hangup", call_sid=call.sid).get_json()
     assert hung_up["state"] == "wrap_up" and hung_up["wrap_up"]["queue"] == "general"
     call.wait(10)
-    assert "祝您健康" in call.take_text() and call.ended
+    assert "请您对本次服务进行评价" in call.take_text()  # the satisfaction survey (issue 7)
+    call.hangup()
 
     refused = console.post("wrap-up", call_sid=call.sid, disposition="made-up")
     assert refused.status_code == 409 and "disposition must be one of" in refused.get_json()["error"]
@@ -112,3 +113,23 @@ def test_only_agents_use_the_agent_api(app, role):
     login = make_staff(app, role)
     log_in(client, login.username, login.password)
     assert client.get("/agent/api/status").status_code == 403
+
+
+def test_a_transfer_to_another_queue_reaches_its_agent(app, dial, carrier, hotline):
+    general = Console(app, agent_with(app, {"general": 3}))
+    general.post("state", state="available")
+    booking = Console(app, agent_with(app, {"booking": 3}))
+    call = dial(UNKNOWN)
+    call.press("0")
+    general.post("answer", call_sid=call.sid)
+    booking.post("state", state="available")  # comes in while the call is on
+    moved = general.post("transfer", call_sid=call.sid, queue="booking")
+    assert moved.status_code == 200 and moved.get_json()["state"] == "wrap_up"
+    leg = ringing(carrier, booking.login.id)
+    assert leg is not None
+    assert booking.post("answer", call_sid=call.sid).get_json()["call"]["queue"] == "booking"
+    assert call.bridged_with.sid == leg.sid
+    events = queue_events(hotline, call.sid)
+    transfer = [d for k, d in events if k == "transfer"]
+    assert transfer == [{"queue": "general", "to_queue": "booking"}]
+    assert [k for k, _ in events][-2:] == ["offer", "answer"]

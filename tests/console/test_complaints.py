@@ -132,6 +132,8 @@ def test_a_handover_is_explicit_recorded_and_moves_the_case(db, settings, actors
     complaints.hand_over(
         db, case, actor=supervisor, to_staff_id=agent.staff_id, reason="回来了 back", now=OPEN + timedelta(hours=2)
     )
+    with pytest.raises(CaseError, match="active agent or supervisor"):
+        complaints.hand_over(db, case, actor=agent, to_staff_id=999999, reason="给不存在的人", now=OPEN)
     with pytest.raises(CaseError, match="reason|required"):
         complaints.hand_over(db, case, actor=agent, to_staff_id=other.staff_id, reason=" ", now=OPEN)
     db.commit()
@@ -200,3 +202,23 @@ def test_the_overdue_job_escalates_in_its_own_session_and_may_run_twice(
     db.expire_all()
     assert db.get(ComplaintCase, late.id).escalated_at == OPEN
     assert len([n for n in db.get(ComplaintCase, late.id).notes if n.kind == "escalation"]) == 1
+
+
+def test_the_overdue_sweep_is_scheduled_every_configured_interval(redis_url, redis_prefix, monkeypatch):
+    import redis
+    from rq.cron import CronScheduler
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("REDIS_PREFIX", redis_prefix)
+    monkeypatch.delenv("HOTLINE_CONFIG", raising=False)
+    context.reset()
+    try:
+        settings = context.get().settings
+        scheduler = CronScheduler(connection=redis.Redis.from_url(redis_url))
+        scheduler.load_config_from_file("queueing.cron")
+        entries = {job.name: job for job in scheduler.get_jobs()}
+        sweep = entries["escalate_overdue_cases"]
+        assert sweep.interval == settings.console.overdue_sweep_minutes * 60
+        assert sweep.queue_name == f"{redis_prefix}routine"
+    finally:
+        context.reset()

@@ -212,20 +212,25 @@ def test_the_screen_pop_of_an_offered_call_shows_the_callers_file_and_is_audited
 
 
 def test_a_family_numbers_call_pops_no_file_but_asks_who_is_calling(app, db, team):
+    """The live path: the call's state in Redis, as /ivr/voice leaves it, before any record is written."""
     call_sid = "CA" + "9" * 32
-    begin_write(db)
-    open_call(
-        db,
-        call_sid=call_sid,
-        from_number="13700001111",
-        to_number="+861065281000",
-        caller=match_caller(db, "13700001111"),
-        language="zh",
-        at=OPEN,
-    )
-    db.commit()
+    family = match_caller(db, "13700001111")
+    app.extensions["hotline"].calls.start(call_sid, number=family.e164, patient_ids=family.patient_ids)
     offered(app, call_sid, team.agent.id)
     text = client_for(app, team.agent).get(f"/agent/screen-pop?call_sid={call_sid}").get_data(as_text=True)
     assert "2 files (a family's)" in text and "张" not in text
     db.rollback()
     assert db.scalars(select(AuditEntry)).all() == []
+
+
+def test_an_agent_who_logs_out_goes_offline_at_once(app, team):
+    from records.seats import set_skills
+
+    with app.extensions["hotline"].sessions.begin() as session:
+        set_skills(session, team.agent.id, {"general": 3})
+    owner = client_for(app, team.agent)
+    token = csrf_token(owner.get("/agent").get_data(as_text=True))
+    went = owner.post("/agent/api/state", json={"state": "available"}, headers={"X-CSRFToken": token})
+    assert went.status_code == 200 and went.get_json()["state"] == "available"
+    owner.post("/logout", data={"csrf_token": token})
+    assert app.extensions["hotline"].acd.agent(team.agent.id)["state"] == "offline"

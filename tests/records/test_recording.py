@@ -92,6 +92,15 @@ def test_a_caller_still_queued_when_the_call_ended_abandoned():
     assert entries.outcome(built, "self_service") == "abandoned"
 
 
+def test_a_message_left_out_of_hours_is_kept_but_never_offered():
+    from queueing import metrics
+
+    built = entries.build([ev(5, "voicemail", 1, queue="general", recording_sid="RE9", recording_url="u", duration=30)])
+    assert [(e.result, e.voicemail_sid, e.left_at) for e in built] == [("voicemail", "RE9", None)]
+    assert entries.outcome(built, "self_service") == "voicemail"
+    assert metrics.figures(built, metrics.Thresholds()).offered == 0
+
+
 def test_flow_outs_and_events_without_an_entry():
     built = entries.build(
         [

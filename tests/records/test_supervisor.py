@@ -123,6 +123,19 @@ def test_the_call_detail_shows_the_timeline_and_is_audited(client, a_morning, db
     assert client.get("/supervisor/calls/CA-nothing").status_code == 404
 
 
+def test_the_call_detail_links_the_complaint_case_opened_from_it(client, a_morning, db, supervisor):
+    from records.models import ComplaintCase
+
+    case = ComplaintCase(patient_id=1, owner_id=supervisor.id, opened_by_id=supervisor.id, source="call",
+                         call_sid="CA-a1", summary="排队太久", status="open", opened_at=OPEN,
+                         deadline_at=OPEN + timedelta(days=3))  # fmt: skip
+    db.add(case)
+    db.commit()
+    html = client.get("/supervisor/calls/CA-a1").get_data(as_text=True)
+    assert f'href="/agent/cases/{case.id}">#{case.id}</a> (open)' in html
+    assert 'class="case"' not in client.get("/supervisor/calls/CA-a2").get_data(as_text=True)
+
+
 def test_voicemail_playback_is_audited(client, a_morning, db):
     html = client.get("/supervisor/calls/CA-a5").get_data(as_text=True)
     assert "<audio" in html
@@ -204,4 +217,32 @@ def test_the_callback_rule_lists_callbacks_not_returned_in_time(client, db, cloc
     row = html.split("回电请求24小时内回复")[1].split("</tr>")[0]
     cells = [cell.split(">", 1)[1].split("<")[0] for cell in row.split("<td")[1:]]
     assert cells == ["1", "2", "0", "CA-cb-late, CA-cb-never"]
-    assert "No complaints records on this installation yet" in html
+
+
+def test_complaint_and_results_rules_come_from_their_own_records(client, db, clock, supervisor):
+    from records.models import ComplaintCase, ResultReady
+
+    def case(hours_to_answer):
+        answered = OPEN + timedelta(hours=hours_to_answer) if hours_to_answer is not None else None
+        return ComplaintCase(patient_id=1, owner_id=supervisor.id, opened_by_id=supervisor.id, source="call",
+                             summary="等太久", status="open", opened_at=OPEN, deadline_at=OPEN + timedelta(days=3),
+                             answered_at=answered)  # fmt: skip
+
+    def result(key, minutes_to_notice):
+        notified = OPEN + timedelta(minutes=minutes_to_notice) if minutes_to_notice is not None else None
+        return ResultReady(source_event_id=key, patient_id=1, test_name="血常规", ready_at=OPEN, received_at=OPEN,
+                           due_at=OPEN + timedelta(hours=1), notice_status="sent", notified_at=notified)  # fmt: skip
+
+    db.add_all([case(20), case(80), case(None), result("r1", 30), result("r2", 90)])
+    db.commit()
+    clock.now = OPEN + timedelta(days=1)  # the open case still has two days
+    html = client.get(f"/supervisor/reports?start={OPEN.date().isoformat()}").get_data(as_text=True)
+
+    def cells(rule):
+        row = html.split(rule)[1].split("</tr>")[0]
+        return [cell.split(">", 1)[1].split("<")[0] for cell in row.split("<td")[1:]]
+
+    first = db.query(ComplaintCase).order_by(ComplaintCase.id).first().id
+    assert cells("投诉3天内答复") == ["1", "1", "1", f"#{first + 1}"]
+    first_result = db.query(ResultReady).order_by(ResultReady.id).first().id
+    assert cells("检查结果1小时内通知") == ["1", "1", "0", f"R{first_result + 1}"]

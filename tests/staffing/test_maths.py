@@ -40,7 +40,7 @@ def ref_erlang_c(n: int, a: float, aht: float, t: float):
     return c, 1 - c * mp.exp(-(n_ - a) * t / aht), c * aht / (n_ - a)
 
 
-def ref_erlang_a(n: int, a: float, aht: float, patience: float, t: float):
+def ref_erlang_a(n: int, a: float, aht: float, patience: float, t: float, service_level: bool = True):
     """Erlang A from the birth-death chain truncated far out, and each waiting
     caller's answer within t: with j ahead of them their time to a seat is
     Σ_{i=0..j} Exp(nμ+iθ) = -ln(Beta(nμ/θ, j+1))/θ, answered if before their patience."""
@@ -58,6 +58,8 @@ def ref_erlang_a(n: int, a: float, aht: float, patience: float, t: float):
     pi = [w / total for w in weights]
     wait = mp.fsum(pi[n:])
     abandon = theta * mp.fsum((k - n) * pi[k] for k in range(n, len(pi))) / lam
+    if not service_level:
+        return wait, abandon, None
     x = n * mu / theta
     c = mp.exp(-t * theta)
     within = mp.fsum(
@@ -255,3 +257,25 @@ def test_a_whole_day_at_once_gives_the_same_seats_as_one_interval_at_a_time():
         assert got.performance.service_level == pytest.approx(expected.performance.service_level, rel=1e-12)
     capped = staffing.erlang_c_seats_many([10.0, 300.0], 180, targets, max_seats=250)
     assert capped[0].met and not capped[1].met and "cannot meet" in capped[1].reason
+
+
+def test_extreme_inputs_answer_at_once():
+    # Callers who (almost) never hang up and far fewer seats than traffic: the patience
+    # series would need billions of terms; far more seats than traffic: millions.
+    perf = staffing.erlang_a(5, 10.0, 180, 1e9, 20)
+    assert perf.wait_probability == pytest.approx(1.0) and perf.service_level < 0.01
+    assert math.isfinite(perf.asa) and 0 <= perf.abandon_probability <= 1
+    patient = staffing.erlang_a_seats(10.0, 180, 1e9, Targets(0.8, 20, 1.0))
+    assert patient.seats == staffing.erlang_c_seats(10.0, 180, Targets(0.8, 20, 1.0)).seats
+    assert staffing.erlang_b(10_000_000, 1.0) == 0.0
+    assert staffing.erlang_c(10_000_000, 1.0, 180).service_level == 1.0
+
+
+@pytest.mark.parametrize(("n", "a", "patience"), [(2, 30.0, 15_000), (20, 200.0, 2_500)])
+def test_erlang_a_with_far_more_callers_than_seats_agrees_with_the_reference(n, a, patience):
+    # y - x > 2000: the continued-fraction branch.  The reference sums the chain directly.
+    assert a * patience / 180 - n * patience / 180 > 2000
+    wait, abandon, _ = ref_erlang_a(n, a, 180, patience, 20, service_level=False)
+    got = staffing.erlang_a(n, a, 180, patience, 20)
+    assert close(got.wait_probability, wait)
+    assert abs(got.abandon_probability - float(abandon)) < 1e-9

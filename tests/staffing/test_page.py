@@ -111,3 +111,40 @@ def test_a_supervisor_changes_a_target_and_sees_the_new_plan(app, db, settings, 
     new_ten = records.day_intervals(db, new.id, TOMORROW, "general")[20]
     assert new_ten.seats > old_ten.seats
     expect(ten).to_have_text(str(new_ten.seats))
+
+
+def test_what_if_people_call_in_sick(db, settings, supervisor, worker):
+    busy_weeks(db, 3, {20: 60})
+    run_id = planned(db, settings)
+    ten = records.day_intervals(db, run_id, TOMORROW, "general")[20]
+    html = supervisor.get(f"/staffing?day={TOMORROW}&slot=20&absent=3").get_data(as_text=True)
+    shown = re.search(r'id="what-if-result">10:00: (\d+) / (\d+) .*?Erlang A: ([\d.]+)%.*?simulated: ([\d.]+)%',
+                      html, re.S)
+    assert int(shown.group(2)) == ten.roster_seats and int(shown.group(1)) == ten.roster_seats - 3
+    full = float(re.search(r"<td>10:00</td>.*?</tr>", html, re.S).group(0).split("<td>")[-1].split("%")[0])
+    assert float(shown.group(3)) < full and abs(float(shown.group(3)) - float(shown.group(4))) < 10
+    html = supervisor.get(f"/staffing?day={TOMORROW}&slot=20&absent=99").get_data(as_text=True)
+    assert "absent must be between 0 and the" in html
+    html = supervisor.get(f"/staffing?day={TOMORROW}&slot=20&absent=many").get_data(as_text=True)
+    assert "absent: expected a whole number" in html
+
+
+def test_the_chart_draws_every_interval_and_marks_the_ones_that_cannot_be_met():
+    import xml.etree.ElementTree as ET
+
+    from staffing.chart import Point, day_chart
+
+    points = [Point(f"{h:02d}:00", calls, seats, rostered, sl, met)
+              for h, (calls, seats, rostered, sl, met) in enumerate(
+                  [(0, 0, 0, None, True), (40, 9, 10, 0.93, True), (400, 20, 20, 0.0, False), (10, 3, 2, 0.5, True)])]
+    svg = ET.fromstring(str(day_chart(points, target=0.8, title="general <today>")))
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    bars = svg.findall("s:rect[@class='calls']", ns)
+    assert len(bars) == 4
+    assert [b.get("fill") for b in bars][2] != bars[1].get("fill")  # the interval that cannot be met
+    assert "cannot meet" in bars[2].find("s:title", ns).text
+    heights = [float(b.get("height")) for b in bars]
+    assert heights[2] == max(heights) and heights[0] == 0
+    dots = svg.findall("s:circle[@class='sl']", ns)
+    assert len(dots) == 3 and {d.get("fill") for d in dots[1:]} == {"#b3261e"}
+    assert svg.find("s:title", ns).text == "general <today>"  # escaped, then read back

@@ -158,6 +158,7 @@ def test_the_cli_plans_shows_and_tries_a_what_if(app, db, worker):
     line = next(line for line in shown.output.splitlines() if line.startswith("10:00"))
     assert line.split()[1] == "40.0"
     assert "people per seat" in shown.output
+    assert "forecast from history, held-out MAPE 0.0%" in shown.output
 
     bad = runner.invoke(args=["staffing", "plan", "--service-level", "1.0"])
     assert bad.exit_code != 0 and "no number of seats answers every one of them" in bad.output
@@ -189,7 +190,28 @@ def test_the_nightly_plan_is_scheduled_at_two_in_the_morning_hospital_time(redis
         context.reset()
 
 
-def test_the_nightly_job_plans_the_coming_days(db, settings, worker):
+def test_the_nightly_job_plans_the_coming_days_for_every_acd_queue(db, settings, worker):
+    busy_weeks(db, 3, {20: 30}, queue="booking", talk=100, wrap_up=20)
     assert staffing_jobs.nightly_staffing() == "done"
     run = records.latest_run(db, TOMORROW)
     assert run.trigger == "nightly" and run.first_day == TOMORROW and run.days == settings.staffing.horizon_days
+    planned = {queue["name"] for queue in run.inputs["queues"]}
+    assert planned == {"general"} | set(settings.routing.queues)
+    booking = records.day_intervals(db, run.id, TOMORROW, "booking")[20]
+    assert booking.calls == pytest.approx(30) and booking.aht == pytest.approx(120) and booking.seats > 0
+
+
+def test_wrong_staffing_settings_name_the_key(settings):
+    import yaml
+
+    import settings as settings_module
+    from app import ROOT
+
+    data = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    data["staffing"]["queues"][0]["volumes"]["mon"]["08:00-12:00"] = -5
+    data["staffing"]["interval_minutes"] = 20
+    with pytest.raises(settings_module.ConfigError) as error:
+        settings_module.parse(data)
+    message = str(error.value)
+    assert "staffing.interval_minutes" in message
+    assert "staffing.queues[0].volumes: mon 08:00-12:00: calls an hour cannot be negative" in message

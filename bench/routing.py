@@ -1,0 +1,297 @@
+"""Routing benchmark: how long the ACD takes to decide and to make an offer ring.
+Writes bench/results/routing.md from what it measured.
+
+    .venv/bin/python bench/routing.py                      # REDIS_URL or redis://127.0.0.1:6379/15
+    .venv/bin/python bench/routing.py --events 2000 --calls 200
+
+1. **Decision** (ivr/agents/acd.py, Redis + Lua, this process): 20 queues (the config's
+   plus generated desks, each with tiers), 500 agents with 1-3 skills at levels 1-5 and
+   5,000 waiting callers spread over the queues with mixed priorities and join times.
+   Most agents are on a call; the event timed is the one that makes routing work: an
+   agent becomes free and `ACD.dispatch` reads the snapshot (heads of every queue, the
+   free agents), runs the fairness rule and reserves the pair with the Lua script.  After
+   each event the caller is answered and the agent goes back to a call, and a new caller
+   joins, so the load stays at 5,000 waiting.  Also timed: the pure rule alone
+   (`routing.match`) on a whole snapshot of 5,000 callers and 500 free agents, the worst
+   case (everybody free at once).
+2. **The whole offer path** (the served app and the carrier emulator, in this process):
+   the same 5,000 callers wait in Redis (in queues the test agents do not serve), 20
+   agents are free for general enquiries; each call dials the hotline, presses 0, and
+   the time is measured from the key press to the agent's phone ringing (the webhook that
+   queues the caller, dispatch, the REST redirect to the emulator, the TwiML that dials
+   the agent's <Client>), then from the agent's pick-up to the bridge (the whisper webhook
+   that marks the answer).  Wall-clock time: the emulator's virtual clock makes the
+   spoken prompts free, the HTTP round trips are real.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import redis  # noqa: E402
+import yaml  # noqa: E402
+
+import settings as settings_module  # noqa: E402
+from ivr.agents import routing  # noqa: E402
+from ivr.agents.acd import ACD  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "routing.md"
+T0 = 1_800_000_000.0
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return {"n": len(ordered), "p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": ordered[-1]}
+
+
+def ms(stats: dict[str, float]) -> str:
+    return " | ".join(f"{stats[k] * 1000:.2f}" for k in ("p50", "p95", "p99", "max"))
+
+
+def twenty_queues(environ: dict[str, str], *, overflow: bool = True) -> settings_module.Settings:
+    data = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    queues = data["routing"]["queues"]
+    extra = 20 - len(queues)
+    for i in range(extra):
+        queues[f"desk{i:02d}"] = {
+            "title": {"zh": f"咨询台{i}", "en": f"desk {i}"},
+            "skill": f"desk{i:02d}",
+            "min_level": 3,
+            "tiers": [{"after_seconds": 30, "min_level": 1}]
+            + ([{"after_seconds": 90, "overflow": ["general"]}] if overflow else []),
+        }
+    return settings_module.parse(data, environ=environ)
+
+
+def decision(client: redis.Redis, prefix: str, events: int, seed: int = 4) -> dict:
+    settings = twenty_queues({})
+    rules = settings.routing
+    acd = ACD(client, prefix, rules)
+    rng = random.Random(seed)
+    names = list(rules.queues)
+    skills_of = {}
+    for agent in range(1, 501):
+        chosen = rng.sample(names, rng.randint(1, 3))
+        skills_of[agent] = {rules.queues[q].skill: rng.randint(1, 5) for q in chosen}
+    counter = 0
+
+    def join(now: float) -> None:
+        nonlocal counter
+        counter += 1
+        queue = rng.choice(names)
+        acd.enqueue(f"CA{counter:08d}", queue, priority=rng.choice((0, 0, 0, 1, 2)), now=now - rng.uniform(0, 300))
+
+    now = T0
+    for _ in range(5000):
+        join(now)
+    # Every agent logs in and is put on a call with a synthetic caller of their own.
+    for agent, skills in skills_of.items():
+        acd.set_state(agent, "available", now, name=f"agent{agent}", skills=skills)
+        own = f"CAown{agent}"
+        acd.enqueue(own, next(q for q in names if rules.queues[q].skill in skills), priority=9, now=now)
+        assert acd.reserve(own, agent, now) is not None
+        acd.answer(own, agent, now)
+    waiting = sum(int(client.zcard(acd.p + "queue:" + q)) for q in names)
+    samples, matched = [], 0
+    for _ in range(events):
+        now += 1
+        agent = rng.randint(1, 500)
+        state = acd.agent(agent)
+        if state["state"] != "on_call":
+            continue
+        acd.talk_end(state["call"], agent, now)
+        acd.end_wrap_up(agent, now)  # free now: the event that makes routing work
+        started = time.perf_counter()
+        offers = acd.dispatch(now)
+        samples.append(time.perf_counter() - started)
+        for offer in offers:
+            matched += 1
+            acd.answer(offer.entry, offer.agent_id, now)
+            join(now)
+        if not offers:  # nobody it may take: put it back on a call of its own
+            own = f"CAown{agent}x{now}"
+            acd.enqueue(own, next(q for q in names if rules.queues[q].skill in skills_of[agent]), priority=9, now=now)
+            acd.reserve(own, agent, now)
+            acd.answer(own, agent, now)
+    # The pure rule on a whole snapshot: 5,000 callers, 500 free agents.
+    callers = acd.waiting(per_queue=10_000)
+    free = [routing.FreeAgent(a, rng.uniform(0, 100), s) for a, s in skills_of.items()]
+    rule_samples = []
+    for _ in range(20):
+        started = time.perf_counter()
+        pairs = routing.match(rules, callers, free, now)
+        rule_samples.append(time.perf_counter() - started)
+    return {
+        "waiting": waiting,
+        "queues": len(names),
+        "dispatch": percentiles(samples),
+        "matched": matched,
+        "rule": percentiles(rule_samples),
+        "rule_callers": len(callers),
+        "rule_pairs": len(pairs),
+    }
+
+
+def offer_path(redis_url: str, calls: int) -> dict:
+    """The served app and the emulator, as tests/acd does it."""
+    from werkzeug.serving import make_server
+
+    from app import create_app
+    from emulator import Carrier
+    from records import loader
+    from records.db import make_engine, make_sessions, migrate
+
+    workdir = Path(tempfile.mkdtemp(prefix="routing-bench-"))
+    database_url = f"sqlite:///{workdir / 'hotline.db'}"
+    engine = make_engine(database_url)
+    migrate(engine)
+    opened = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    with make_sessions(engine).begin() as session:
+        loader.load(session, loader.read(ROOT / "records" / "demo" / "hospital.yaml"), today=opened.date())
+    engine.dispose()
+    carrier = Carrier(account_sid="AC" + "1" * 32, auth_token="bench-token")
+    carrier.serve()
+    prefix = f"bench:{uuid.uuid4().hex[:8]}:"
+    environ = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "REDIS_PREFIX": prefix,
+        "TWILIO_AUTH_TOKEN": "bench-token",
+        "TWILIO_ACCOUNT_SID": carrier.account_sid,
+        "TWILIO_API_BASE": carrier.base_url,
+    }
+    settings = twenty_queues(environ, overflow=False)  # the load stays out of the general desk
+    origin = carrier.clock.time()
+    app = create_app(settings, clock=lambda: opened.__class__.fromtimestamp(
+        opened.timestamp() + carrier.clock.time() - origin, opened.tzinfo))  # fmt: skip
+    app.logger.disabled = True
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    hotline = app.extensions["hotline"]
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    server = f"http://127.0.0.1:{http.server_port}"
+    carrier.add_number(
+        settings.hospital.main_number, voice_url=f"{server}/ivr/voice", status_callback=f"{server}/ivr/status"
+    )
+    try:
+        acd = hotline.acd
+        now = hotline.now().timestamp()
+        rng = random.Random(5)
+        desks = [q for q in settings.routing.queues if q.startswith("desk")]
+        for i in range(5000):  # the load: callers nobody here may take
+            acd.enqueue(
+                f"CAload{i:05d}", rng.choice(desks), priority=rng.choice((0, 1, 2)), now=now - rng.uniform(0, 300)
+            )
+        for agent in range(1, 21):
+            acd.set_state(agent, "available", now, name=f"agent{agent}", skills={"general": 3})
+        to_ring, to_bridge = [], []
+        for i in range(calls):
+            call = carrier.dial(to=settings.hospital.main_number, from_=f"+86139{i:08d}")
+            started = time.perf_counter()
+            call.press("0")
+            leg = carrier.ringing()
+            to_ring.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            leg.answer()
+            to_bridge.append(time.perf_counter() - started)
+            assert call.bridged_with is not None
+            leg.hangup()
+            for agent in range(1, 21):
+                acd.heartbeat(agent, hotline.now().timestamp())
+                if acd.agent(agent)["state"] == "wrap_up":
+                    acd.end_wrap_up(agent, hotline.now().timestamp())
+        return {"ring": percentiles(to_ring), "bridge": percentiles(to_bridge), "calls": calls, "waiting": 5000}
+    finally:
+        http.shutdown()
+        carrier.stop()
+        forget(redis.Redis.from_url(redis_url), prefix)
+
+
+def forget(client: redis.Redis, prefix: str) -> None:
+    """Remove the run's keys: the ACD's, and RQ's queues and jobs named with the prefix
+    (the call records the app handed to its records queue, which no worker ran here)."""
+    keys = list(client.scan_iter(f"{prefix}*"))
+    queues = list(client.scan_iter(f"rq:*{prefix}*"))
+    jobs = set()
+    for key in queues:
+        kind = client.type(key)
+        if kind in (b"list", "list"):
+            jobs.update(client.lrange(key, 0, -1))
+        elif kind in (b"zset", "zset"):
+            jobs.update(client.zrange(key, 0, -1))
+    for job in jobs:
+        name = job.decode() if isinstance(job, bytes) else job
+        keys += list(client.scan_iter(f"rq:job:{name}*"))
+    if keys or queues:
+        client.delete(*keys, *queues)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=2000, help="agent-free events timed")
+    parser.add_argument("--calls", type=int, default=200, help="whole calls timed")
+    args = parser.parse_args()
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    prefix = f"bench:{uuid.uuid4().hex[:8]}:"
+    try:
+        decided = decision(client, prefix, args.events)
+    finally:
+        forget(client, prefix)
+    path = offer_path(redis_url, args.calls)
+    command = "REDIS_URL=" + redis_url + " .venv/bin/python bench/routing.py " + " ".join(sys.argv[1:])
+    lines = [
+        "# Routing benchmark",
+        "",
+        f"Command: `{command.strip()}`  ",
+        f"Run: {datetime.now().astimezone().isoformat(timespec='seconds')} on {platform.node()} "
+        f"({platform.machine()}, {os.cpu_count()} cores shared with other work), Python {platform.python_version()}, "
+        f"Redis {client.info('server')['redis_version']}.",
+        "",
+        "## 1. Routing decision (ACD.dispatch: snapshot + rule + Lua reserve)",
+        "",
+        f"{decided['queues']} queues, 500 agents, {decided['waiting']} callers waiting; "
+        f"{decided['dispatch']['n']} agent-free events, {decided['matched']} offers made.",
+        "",
+        "| measure | p50 ms | p95 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|",
+        f"| dispatch when one agent becomes free | {ms(decided['dispatch'])} |",
+        f"| the rule alone (routing.match), {decided['rule_callers']} callers x 500 free agents "
+        f"({decided['rule_pairs']} pairs) | {ms(decided['rule'])} |",
+        "",
+        "## 2. The whole offer path (served app + carrier emulator, wall clock)",
+        "",
+        f"{path['calls']} calls one after another, {path['waiting']} other callers waiting in Redis, 20 free agents.",
+        "",
+        "| measure | p50 ms | p95 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|",
+        f"| key 0 pressed -> the agent's phone rings | {ms(path['ring'])} |",
+        f"| the agent picks up -> caller and agent bridged | {ms(path['bridge'])} |",
+        "",
+    ]
+    RESULTS.write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""`POST /ivr/followup/call-status?task=<id>&attempt=<n>`: the carrier's final status
+for a follow-up call.  The call's record is written as for every call
+(ivr.webhooks.status); then the task learns what became of the attempt, and a
+call that reached nobody (no answer, busy, a machine) is tried again later, at
+spaced times and only inside the calling hours, until the attempts run out."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, request
+
+from extensions import get_db, hotline
+from ivr import webhooks
+from ivr.security import require_signature
+from queueing.aftercare import routine_queue, schedule_calls
+from records import aftercare, calls
+from records.db import begin_write
+from records.patients import CallerMatch
+
+log = logging.getLogger(__name__)
+bp = Blueprint("followup_status", __name__)
+bp.before_request(require_signature)
+
+
+@bp.route("/ivr/followup/call-status", methods=["POST"])
+def call_status() -> Response:
+    app = hotline()
+    task_id, attempt = request.args.get("task", ""), request.args.get("attempt", "")
+    call_sid = request.values.get("CallSid", "").strip()[:64]
+    status = request.values.get("CallStatus", "")
+    if not (_small(task_id) and _small(attempt) and call_sid):
+        return Response(status=204)
+    db = get_db()
+    found = aftercare.task(db, int(task_id))
+    if found is not None:
+        # A call nobody answered never reached a step: its record is opened here, on the
+        # patient's file (a worker writes it; opening twice is harmless).
+        app.recorder.open_call(
+            call_sid=call_sid,
+            from_number=request.values.get("From", ""),
+            to_number=request.values.get("To", ""),
+            caller=CallerMatch(None, (found.patient_id,)),
+            language=found.patient.preferred_language,
+            at=app.now(),
+            direction=request.values.get("Direction", "outbound-api"),
+        )
+    db.rollback()
+    webhooks.status()  # the call record, its events and status, like any call
+    if status not in calls.FINAL_STATUSES:
+        return Response(status=204)
+    now = app.now()
+    begin_write(db)
+    retry_at = aftercare.call_ended(db, int(task_id), int(attempt), call_sid, status, now, app.settings)
+    db.commit()
+    if retry_at is not None:
+        schedule_calls(routine_queue(app), [int(task_id)], retry_at, now)
+    return Response(status=204)
+
+
+def _small(value: str) -> bool:
+    return value.isdigit() and len(value) <= 9  # fits a database INTEGER
+
+
+@bp.errorhandler(Exception)
+def failed(error: Exception) -> Response:
+    log.exception("follow-up status callback failed (task %s)", request.args.get("task", "-")[:20])
+    return Response(status=500)  # the carrier only logs it; the sweeper catches the task up
