@@ -23,6 +23,9 @@ from tests.conftest import AUTH_TOKEN
 from tests.web import log_in, make_staff
 
 OPEN_WITHOUT_LOGIN = {"static", "accounts.login"}
+# JSON APIs for other systems, authenticated by a bearer token in their blueprint's
+# before_request (not by a staff login): refused without the token.
+TOKEN_BLUEPRINTS = {"aftercare_api"}
 FORM = {"CallSid": "CA" + "e" * 32, "From": "+8613912345678", "To": "+861065281000", "CallStatus": "ringing",
         "AccountSid": "AC" + "1" * 32, "MessageSid": "SM" + "e" * 32, "Body": "1"}  # fmt: skip
 
@@ -49,11 +52,18 @@ def is_twilio_facing(url: str) -> bool:
 
 
 @pytest.fixture
-def open_app(app):
+def open_app(environ, clock):
     """CSRF off, so that a POST reaches the login check rather than stopping at the
-    missing token (CSRF itself is the login foundation's, tested there)."""
-    app.config["WTF_CSRF_ENABLED"] = False
-    return app
+    missing token (CSRF itself is the login foundation's, tested there); the token APIs on."""
+    settings = settings_module.load(ROOT / "config.yaml", environ={**environ, "AFTERCARE_API_TOKENS": "walk-token"})
+    app = create_app(settings, clock=clock)
+    app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
+    yield app
+    app.extensions["hotline"].engine.dispose()
+
+
+def token_api(rule) -> bool:
+    return rule.endpoint.split(".", 1)[0] in TOKEN_BLUEPRINTS
 
 
 def test_nothing_but_webhooks_static_files_and_the_login_page_answers_without_a_session(open_app):
@@ -64,6 +74,10 @@ def test_nothing_but_webhooks_static_files_and_the_login_page_answers_without_a_
         status = response.status_code
         if is_twilio_facing(url):
             assert status == 403, (method, url, status)  # unsigned
+        elif token_api(rule):
+            assert status == 401, (method, url, status)
+            wrong = client.open(url, method=method, json={}, headers={"Authorization": "Bearer not-the-token"})
+            assert wrong.status_code == 401, (method, url, wrong.status_code)
         elif rule.endpoint in OPEN_WITHOUT_LOGIN:
             assert status < 500, (method, url, status)  # the form, a wrong password, a file or none
         elif status in (302, 303):
@@ -83,6 +97,9 @@ def test_every_staff_route_has_a_role_check(open_app):
         if rule.endpoint in OPEN_WITHOUT_LOGIN or rule.rule.startswith("/ivr/"):
             continue
         if rule.endpoint in ("accounts.home", "accounts.logout"):
+            continue
+        if token_api(rule):
+            assert open_app.before_request_funcs.get(rule.endpoint.split(".", 1)[0]), rule.rule
             continue
         if not getattr(view, "roles", None):
             unguarded.append(rule.rule)
