@@ -1,7 +1,7 @@
 """console: complaint cases, notes, linked calls, handovers
 
 Revision ID: 0005_console
-Revises: 0003
+Revises: 0004_acd
 Create Date: 2026-11-23 22:26:39.688682
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0005_console'
-down_revision = '0003'
+down_revision = '0004_acd'
 branch_labels = None
 depends_on = None
 

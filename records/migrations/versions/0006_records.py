@@ -1,7 +1,7 @@
 """call records: queue entries, the record spool, call log indexes
 
 Revision ID: 0006_records
-Revises: 0003
+Revises: 0005_console
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ from alembic import op
 
 
 revision = "0006_records"
-down_revision = "0003"
+down_revision = '0005_console'
 branch_labels = None
 depends_on = None
 

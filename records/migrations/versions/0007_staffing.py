@@ -1,7 +1,7 @@
 """staffing runs, intervals and shifts
 
 Revision ID: 0007_staffing
-Revises: 0003
+Revises: 0006_records
 Create Date: 2026-11-23 22:30:38.442724
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision = '0007_staffing'
-down_revision = '0003'
+down_revision = '0006_records'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """after care: discharges, results ready, follow-up campaigns and tasks, surveys, opt-outs
 
 Revision ID: 0008_care
-Revises: 0002
+Revises: 0007_staffing
 Create Date: 2026-11-23 22:22:53.666077
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0008_care'
-down_revision = '0003'
+down_revision = '0007_staffing'
 branch_labels = None
 depends_on = None
 
