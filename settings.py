@@ -262,6 +262,21 @@ class Identification(Frozen):
     record_number_prefix: str = "M"
 
 
+class CallLimits(Frozen):
+    """How many calls one number may make in a while.  A dialler or a prank caller must not
+    tie up the seats patients are waiting for; a patient whose call dropped and who rings
+    back a few times must never notice.  Calls over the limit hear the emergency number
+    and are asked to call later; each is still logged against the number."""
+
+    calls_per_number: int = Field(10, ge=1, le=10_000)
+    window_minutes: int = Field(10, ge=1, le=24 * 60)
+    # Withheld numbers ('anonymous', empty, not a phone number) cannot be told apart, so
+    # they share one count; None leaves them unlimited.
+    withheld_calls: int | None = Field(60, ge=1, le=100_000)
+    # Never limited: the hospital's own wards, the emergency dispatch centre...
+    exempt_numbers: tuple[PhoneNumber, ...] = ()
+
+
 class StaffingTargets(Frozen):
     """Service targets the seats are planned for."""
 
@@ -716,6 +731,7 @@ class Settings(Frozen):
     seats: Seats
     booking: Booking = Booking()
     identification: Identification = Identification()
+    call_limits: CallLimits = CallLimits()
     staffing: Staffing = Staffing()
     accounts: Accounts = Accounts()
     twilio: Twilio

@@ -18,6 +18,10 @@ PROMPTS: dict[str, dict[str, str]] = {
         "zh": "如遇紧急医疗情况，请立即挂机，拨打{number}急救电话。",
         "en": "If this is a medical emergency, hang up now and dial {number}.",
     },
+    "too_many_calls": {
+        "zh": "您的号码在{minutes}分钟内已多次来电，请稍后再拨。",
+        "en": "We have had many calls from your number in the last {minutes} minutes. Please call again later.",
+    },
     # Offered in the *other* language, so a caller who does not understand the first one can act.
     "language_offer": {"zh": "中文服务请按{key}。", "en": "For English, press {key}."},
     "option": {"zh": "{label}请按{key}。", "en": "For {label}, press {key}."},

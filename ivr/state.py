@@ -130,6 +130,22 @@ class CallStore:
             log.warning("identification failures unavailable: %s", exc)
             return None
 
+    def calls_from(self, number: str, call_sid: str, now: float, window_seconds: int) -> int | None:
+        """Calls from `number` in the last `window_seconds`, this one included, or None when
+        Redis cannot say (then nobody is limited).  A moving window: a sorted set of CallSids
+        scored by time, so the carrier retrying the same call's webhook counts it once."""
+        key = f"{self.prefix}calls-from:{number}"
+        try:
+            pipe = self.redis.pipeline()
+            pipe.zremrangebyscore(key, "-inf", now - window_seconds)
+            pipe.zadd(key, {call_sid: now}, nx=True)
+            pipe.zcard(key)
+            pipe.expire(key, window_seconds)
+            return int(pipe.execute()[2])
+        except redis.RedisError as exc:
+            log.warning("calls from a number not counted: %s", exc)
+            return None
+
     def identity_failed(self, number: str, window_seconds: int) -> int:
         key = f"{self.prefix}ident-failures:{number}"
         try:

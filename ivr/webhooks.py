@@ -20,9 +20,10 @@ from twilio.twiml.voice_response import VoiceResponse
 
 import ivr.flows  # noqa: F401  (registers the steps)
 from extensions import get_db, hotline
+from ivr.call_limits import count_for
 from ivr.dialogue import Conversation, Heard, run_step
 from ivr.errors import apology
-from ivr.flows.main import greet
+from ivr.flows.main import greet, too_many_calls
 from ivr.security import require_signature
 from records.patients import CallerMatch, get_patient, mask, match_caller
 from settings import LANGUAGES
@@ -43,6 +44,11 @@ def voice() -> Response:
     call_sid = _call_sid()
     caller, patient = CallerMatch(None, ()), None
     from_number = request.values.get("From", "")
+    if _over_call_limit(from_number, call_sid):
+        # Logged like any call, but nothing more is looked up for it.
+        _open_call(call_sid, from_number, caller, _language())
+        conversation = _conversation(call_sid, _language())
+        return _answer(conversation, too_many_calls(conversation))
     try:
         db = get_db()
         caller = match_caller(db, from_number, settings.hospital.phone_region)
@@ -54,15 +60,7 @@ def voice() -> Response:
         log.exception("call %s from %s: caller not matched", call_sid, mask(from_number))
         get_db().rollback()
         lang = _language()
-    app.recorder.open_call(
-        call_sid=call_sid,
-        from_number=from_number,
-        to_number=request.values.get("To", ""),
-        caller=caller,
-        language=lang,
-        at=app.now(),
-        direction=request.values.get("Direction", "inbound"),
-    )
+    _open_call(call_sid, from_number, caller, lang)
     app.calls.start(call_sid, number=caller.e164, patient_ids=caller.patient_ids)
     conversation = _conversation(call_sid, lang)
     return _answer(conversation, greet(conversation, patient))
@@ -115,6 +113,32 @@ def not_found(error: Exception) -> Response:
 
 
 # ---- translation helpers ------------------------------------------------------------------
+
+
+def _over_call_limit(from_number: str, call_sid: str) -> bool:
+    app = hotline()
+    limits = app.settings.call_limits
+    count = count_for(from_number, limits, app.settings.hospital.phone_region)
+    if count is None:
+        return False
+    calls = app.calls.calls_from(count.key, call_sid, app.now().timestamp(), limits.window_minutes * 60)
+    if calls is None or calls <= count.allowed:
+        return False
+    log.warning("call %s from %s: over the call limit (%d calls)", call_sid, mask(from_number), calls)
+    return True
+
+
+def _open_call(call_sid: str, from_number: str, caller: CallerMatch, lang: str) -> None:
+    app = hotline()
+    app.recorder.open_call(
+        call_sid=call_sid,
+        from_number=from_number,
+        to_number=request.values.get("To", ""),
+        caller=caller,
+        language=lang,
+        at=app.now(),
+        direction=request.values.get("Direction", "inbound"),
+    )
 
 
 def _call_sid() -> str:

@@ -32,6 +32,7 @@ OUTCOMES = (
     "queued",
     "transferred",
     "error",
+    "limited",
 )
 
 

@@ -167,6 +167,8 @@ def menu_path(events: Iterable[CallEvent | Event]) -> str:
 
 def outcome(events: Iterable[CallEvent | Event]) -> str:
     kinds = {event.kind for event in events}
+    if "call_limited" in kinds:  # over config call_limits: turned away after the emergency number
+        return "limited"
     if kinds & {"transfer", "to_person", "enqueue"}:  # asked for a person (issue 4: the seats' queue)
         return "transferred"
     if "error" in kinds:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.dialogue import MAIN_MENU, Choice, Conversation, Line, Target, step
+from ivr.flows.person import goodbye
 from ivr.prompts import t
 from records.models import Patient
 from settings import LANGUAGES
@@ -26,6 +27,16 @@ def greet(conversation: Conversation, patient: Patient | None) -> VoiceResponse:
         welcome = conversation.line("welcome", hospital=hospital)
     emergency = conversation.line("emergency", number=settings.hospital.emergency_number)
     return conversation.go(MAIN_MENU, welcome, emergency)
+
+
+def too_many_calls(conversation: Conversation) -> VoiceResponse:
+    """A number over its call limit (config call_limits): the emergency number first, since
+    a frightened person redials too, then goodbye, without the menus or a seat."""
+    settings = conversation.settings
+    conversation.event("call_limited")
+    emergency = conversation.line("emergency", number=settings.hospital.emergency_number)
+    later = conversation.line("too_many_calls", minutes=settings.call_limits.window_minutes)
+    return goodbye(conversation, emergency, later)
 
 
 @step("menu", "main")
