@@ -530,6 +530,9 @@ def memory_summary(memory: list[dict]) -> dict:
         return {}
     first = next((row for row in memory if row["t"] - memory[0]["t"] >= 60), memory[1])
     last = memory[-1]
+    # Growth that stops (caches and pools filling, the allocator's arenas) shows in the first
+    # half only; a leak keeps growing in the second half too.
+    middle = next(row for row in memory if row["t"] >= (first["t"] + last["t"]) / 2)
 
     def total(row, part):  # gunicorn workers: the sum over the live workers (MiB); master, rq
         if part == "workers":
@@ -539,9 +542,11 @@ def memory_summary(memory: list[dict]) -> dict:
     out = {"from_s": round(first["t"] - memory[0]["t"]), "to_s": round(last["t"] - memory[0]["t"]),
            "workers_replaced": first["worker_pids"] != last["worker_pids"]}  # fmt: skip
     for part in ("master", "workers", "rq"):
-        (r0, p0), (r1, p1) = total(first, part), total(last, part)
+        (r0, p0), (r1, p1), (rm, _) = total(first, part), total(last, part), total(middle, part)
         out[part] = {"rss_mib": [round(r0, 1), round(r1, 1)], "pss_mib": [round(p0, 1), round(p1, 1)],
-                     "rss_growth_mib": round(r1 - r0, 1), "pss_growth_mib": round(p1 - p0, 1)}  # fmt: skip
+                     "rss_growth_mib": round(r1 - r0, 1), "pss_growth_mib": round(p1 - p0, 1),
+                     "rss_growth_second_half_mib": round(r1 - rm, 1)}  # fmt: skip
+    out["middle_s"] = round(middle["t"] - memory[0]["t"])
     return out
 
 
@@ -592,13 +597,14 @@ def markdown(r: dict) -> str:
             f"Memory from {mem['from_s']} s to {mem['to_s']} s (RSS / PSS in MiB, growth; workers summed"
             f"{', a worker was replaced' if mem['workers_replaced'] else ''}):",
             "",
-            "| process | RSS | PSS | RSS growth | PSS growth |",
-            "| --- | ---: | ---: | ---: | ---: |",
+            f"| process | RSS | PSS | RSS growth | PSS growth | RSS growth from {mem['middle_s']} s |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
         ]
         for part, title in (("master", "gunicorn master"), ("workers", "gunicorn workers"), ("rq", "RQ worker")):
             p = mem[part]
             lines.append(f"| {title} | {p['rss_mib'][0]} → {p['rss_mib'][1]} | {p['pss_mib'][0]} → "
-                         f"{p['pss_mib'][1]} | {p['rss_growth_mib']:+} | {p['pss_growth_mib']:+} |")  # fmt: skip
+                         f"{p['pss_mib'][1]} | {p['rss_growth_mib']:+} | {p['pss_growth_mib']:+} "
+                         f"| {p['rss_growth_second_half_mib']:+} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
