@@ -614,6 +614,9 @@ class Routing(Frozen):
     english_queue: str = "english"
     priorities: Priorities = Priorities()
     offer_timeout_seconds: int = Field(15, ge=5, le=120)  # the agent's phone rings this long
+    # Record the conversation with the agent (both channels, from the answer); callers are
+    # told when they join a queue.  Supervisors play recordings from the call's page (audited).
+    record_calls: bool = True
     reservation_expiry_seconds: int = Field(60, ge=10, le=600)  # no reservation outlives this
     heartbeat_timeout_seconds: int = Field(45, ge=10, le=3600)
     hold_message_seconds: int = Field(30, ge=10, le=600)  # position and wait said again this often

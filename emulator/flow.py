@@ -597,6 +597,11 @@ class CallFlow:
             "timeLimit": self.number(node, "timeLimit", 14400.0, minimum=1),
             "hangupOnStar": truthy(node.attrs.get("hangupOnStar")),
             "record": node.attrs.get("record", "do-not-record"),
+            "recording_callback": (resolve(doc.url, node.attrs["recordingStatusCallback"])
+                                   if node.attrs.get("recordingStatusCallback") else None),
+            "recording_callback_method": self.method(node, "recordingStatusCallbackMethod"),
+            "recording_callback_events": node.attrs.get("recordingStatusCallbackEvent", "completed")
+                                         .replace(",", " ").split(),
         }
         nouns = [child for child in node.children if child.verb in ("Number", "Client", "Queue")]
         for child in node.children:
@@ -755,6 +760,10 @@ class CallFlow:
                                                    source="DialVerb")
         outcome.extra.update(RecordingUrl=recording.url, RecordingSid=recording.sid,
                              RecordingDuration=str(recording.duration))
+        # Posted whatever ended the Dial (a hang-up, a redirect by the REST API), unlike the action.
+        if settings["recording_callback"] and "completed" in settings["recording_callback_events"]:
+            self.carrier._recording_callback(self.call, settings["recording_callback"],
+                                             settings["recording_callback_method"], recording, "completed")
 
     # ==== Record ============================================================================
     def verb_record(self, node: Node, doc: Document, mode: Mode) -> Flow:

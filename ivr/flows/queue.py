@@ -126,9 +126,8 @@ def join(conversation: Conversation, q: str = "") -> VoiceResponse:
     if added:
         conversation.event("enqueue", queue=queue, priority=priority)
     _flush(conversation)
-    response = hold(
-        conversation, queue, [*preamble, conversation.line("queue_joined", queue=_title(conversation, queue))]
-    )
+    joined = "queue_joined_recorded" if conversation.settings.routing.record_calls else "queue_joined"
+    response = hold(conversation, queue, [*preamble, conversation.line(joined, queue=_title(conversation, queue))])
     try:
         seats.dispatch(app)
     except Exception:  # the caller is queued; the sweep dispatches again in a few seconds
@@ -396,11 +395,21 @@ def _dial_agent(conversation: Conversation, entry: str, agent: str) -> VoiceResp
     routing = conversation.settings.routing
     args = {"entry": entry, "agent": agent}
     response = VoiceResponse()
+    recording = {}
+    if routing.record_calls:
+        # The recording's callback comes whatever ends the talk (the Dial's action does not
+        # when the console's hang-up redirects the caller).
+        recording = {
+            "record": "record-from-answer-dual",
+            "recording_status_callback": conversation.url(Target("queue", "recorded", args)),
+            "recording_status_callback_event": "completed",
+        }
     dial = response.dial(
         action=conversation.url(Target("queue", "bridged", args)),
         method="POST",
         timeout=routing.offer_timeout_seconds,
         answer_on_bridge=True,
+        **recording,
     )
     dial.client(f"agent-{agent}", url=conversation.url(Target("queue", "whisper", args)), method="POST")
     return response
@@ -458,6 +467,23 @@ def bridged(conversation: Conversation, entry: str = "", agent: str = "") -> Voi
     return response
 
 
+@step("queue", "recorded")
+def recorded(conversation: Conversation, entry: str = "", agent: str = "") -> VoiceResponse:
+    """The carrier has the recording of the talk with the agent: keep its reference with the call."""
+    form = conversation.form
+    sid = str(form.get("RecordingSid", ""))[:64]
+    if sid and form.get("RecordingStatus", "completed") == "completed":
+        conversation.event(
+            "recording",
+            queue=_hotline().acd.entry(entry).get("queue", "") if entry else "",
+            agent_id=conversation.int_arg(agent) or None,
+            recording_sid=sid,
+            recording_url=str(form.get("RecordingUrl", ""))[:500],
+            duration=conversation.int_arg(form.get("RecordingDuration"), 0),
+        )
+    return VoiceResponse()
+
+
 @step("queue", "after_call")
 def after_call(conversation: Conversation, entry: str = "", agent: str = "") -> VoiceResponse:
     """Where the console's hang-up sends the caller: on to POST_CALL (the satisfaction survey)."""
@@ -473,7 +499,8 @@ def callback(conversation: Conversation, entry: str = "", agent: str = "") -> Vo
     app = _hotline()
     app.acd.callback_connected(entry, conversation.call_sid)
     hospital = conversation.settings.hospital.name(conversation.lang)
-    greeting = conversation.line("callback_greeting", hospital=hospital)
+    recorded = "_recorded" if conversation.settings.routing.record_calls else ""
+    greeting = conversation.line(f"callback_greeting{recorded}", hospital=hospital)
     if not _offered(entry, agent):
         data = app.acd.entry(entry)
         return hold(conversation, _queue(conversation, data.get("queue", "")), [greeting])
