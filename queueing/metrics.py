@@ -12,13 +12,17 @@ contact-centre reference.
   enter a queue).  Timeouts, callback requests, voicemail and transfers out of the
   queue are flow-outs, counted apart.
 - A ratio with nothing to divide by is None ("no calls"), never 0 % or 100 %.
+- Occupancy = handle time / (handle time + available idle time): the handle time
+  of the calls whose wrap-up ended in the period, the seconds agents spent
+  'available' in it, from their state history (records.agent_states) cut to the
+  period.  Breaks, logged-out time and ringing ('reserved') are neither.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -64,6 +68,9 @@ class Figures:
     handled: int = 0
     handle_seconds: float = 0.0
     survey_scores: list[int] = field(default_factory=list)
+    # Seconds agents were available and idle; None where the report has no state
+    # history to read (a report of one queue: agents are not one queue's).
+    available_seconds: float | None = None
 
     @property
     def service_level(self) -> float | None:
@@ -114,6 +121,13 @@ class Figures:
     @property
     def average_survey_score(self) -> float | None:
         return ratio(sum(self.survey_scores), len(self.survey_scores))
+
+    @property
+    def occupancy(self) -> float | None:
+        """Handle time / (handle time + available idle time)."""
+        if self.available_seconds is None:
+            return None
+        return occupancy(self.handle_seconds, self.available_seconds)
 
 
 def ratio(numerator: float, denominator: float) -> float | None:
@@ -213,6 +227,77 @@ def by_agent(entries: Iterable[EntryLike], thresholds_for: Callable[[str], Thres
 def occupancy(handle: float, available_idle: float) -> float | None:
     """Handle time / (handle time + available idle time); breaks are neither."""
     return ratio(handle, handle + available_idle)
+
+
+# ---- agents' states: available idle time for occupancy ---------------------------------------
+
+
+class StateChangeLike(Protocol):
+    """An agent's state from `at` until their next change (records.models.AgentStateChange)."""
+
+    staff_id: int
+    state: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Span:
+    """An agent in one state from `start` to `end`."""
+
+    staff_id: int
+    state: str
+    start: datetime
+    end: datetime
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+def state_spans(changes: Iterable[StateChangeLike], start: datetime, end: datetime) -> list[Span]:
+    """Each agent's states over [start, end).  A state lasts until the agent's next
+    change, the last one until `end` (give `end` no later than now).  `changes` must
+    hold each agent's last change before `start` (the state they began the period in);
+    an agent with none before is taken as logged out until their first change."""
+    by_agent: dict[int, list[StateChangeLike]] = defaultdict(list)
+    for change in sorted(changes, key=lambda change: change.at):  # stable: ties keep their order
+        by_agent[change.staff_id].append(change)
+    spans = []
+    for staff_id, rows in by_agent.items():
+        for this, following in zip(rows, [*rows[1:], None], strict=True):
+            begin = max(this.at, start)
+            finish = min(following.at if following is not None else end, end)
+            if finish > begin:
+                spans.append(Span(staff_id, this.state, begin, finish))
+    return spans
+
+
+def split_spans(spans: Iterable[Span], minutes: int, zone: ZoneInfo) -> list[Span]:
+    """The spans cut at every interval boundary, so each piece lies in one interval (and one day)."""
+    pieces = []
+    for span in spans:
+        at = span.start
+        while at < span.end:
+            boundary = min(interval_start(at, minutes, zone) + timedelta(minutes=minutes), span.end)
+            pieces.append(replace(span, start=at, end=boundary))
+            at = boundary
+    return pieces
+
+
+def seconds_in(spans: Iterable[Span], state: str, key: Callable[[Span], Hashable]) -> dict[Hashable, float]:
+    """Seconds spent in `state`, summed per key."""
+    totals: dict[Hashable, float] = defaultdict(float)
+    for span in spans:
+        if span.state == state:
+            totals[key(span)] += span.seconds
+    return dict(totals)
+
+
+def add_available(rows: dict, available: dict) -> None:
+    """Set every row's available idle seconds (0 where it had none), adding a row for a
+    period or agent that was available but handled nothing (occupancy 0 %)."""
+    for key in rows.keys() | available.keys():
+        rows.setdefault(key, Figures()).available_seconds = available.get(key, 0.0)
 
 
 def waiting(entries: Iterable[EntryLike]) -> list[EntryLike]:
