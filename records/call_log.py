@@ -16,10 +16,20 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, exists, or_, select, tuple_
+from sqlalchemy import Select, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
-from records.models import AuditEntry, CallRecord, CaseCall, ComplaintCase, Patient, QueueEntry, ResultReady, Staff
+from records.models import (
+    AuditEntry,
+    CallRecord,
+    CaseCall,
+    ComplaintCase,
+    Patient,
+    QueueEntry,
+    ResultReady,
+    SmsMessage,
+    Staff,
+)
 from records.patients import to_e164
 
 OUTCOMES = (
@@ -77,6 +87,7 @@ class Cursor:
 class LogRow:
     call: CallRecord
     entries: list[QueueEntry] = field(default_factory=list)
+    texts: int = 0  # text messages queued during the call
 
     @property
     def queues(self) -> list[str]:
@@ -143,7 +154,8 @@ def search(
             select(QueueEntry).where(QueueEntry.call_id.in_([c.id for c in calls])).order_by(QueueEntry.position)
         ):
             by_call[entry.call_id].append(entry)
-    rows = [LogRow(call, by_call[call.id]) for call in calls]
+    texts = texts_counts(session, [call.call_sid for call in calls])
+    rows = [LogRow(call, by_call[call.id], texts.get(call.call_sid, 0)) for call in calls]
     last = calls[-1] if calls else None
     return Page(rows, Cursor(last.started_at, last.id) if more and last else None)
 
@@ -255,6 +267,24 @@ def complaint_cases(session: Session, call_sid: str) -> list[ComplaintCase]:
     linked = select(CaseCall.case_id).where(CaseCall.call_sid == call_sid)
     query = select(ComplaintCase).where(or_(ComplaintCase.call_sid == call_sid, ComplaintCase.id.in_(linked)))
     return list(session.scalars(query.order_by(ComplaintCase.id)))
+
+
+def texts_sent(session: Session, call_sid: str) -> list[SmsMessage]:
+    """The text messages queued during this call (a booking's confirmation...), oldest first."""
+    query = select(SmsMessage).where(SmsMessage.call_sid == call_sid)
+    return list(session.scalars(query.order_by(SmsMessage.created_at, SmsMessage.id)))
+
+
+def texts_counts(session: Session, call_sids: list[str]) -> dict[str, int]:
+    """How many texts each call caused (calls without any are left out)."""
+    if not call_sids:
+        return {}
+    query = (
+        select(SmsMessage.call_sid, func.count())
+        .where(SmsMessage.call_sid.in_(call_sids))
+        .group_by(SmsMessage.call_sid)
+    )
+    return {sid: count for sid, count in session.execute(query)}
 
 
 def waiting_entries(session: Session) -> list[QueueEntry]:

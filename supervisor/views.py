@@ -85,7 +85,7 @@ def calls_csv():
     _audit_search(filters, reason, "export", always=True)
     zone, region = app.settings.hospital.zone, app.settings.hospital.phone_region
     header = ["call_sid", "started_at", "ended_at", "direction", "caller", "record_number", "outcome", "queues",
-              "agents", "dispositions", "waited_seconds", "duration_seconds", "menu_path"]  # fmt: skip
+              "agents", "dispositions", "waited_seconds", "duration_seconds", "menu_path", "sms_sent"]  # fmt: skip
 
     def rows() -> Iterator[list]:
         yield header
@@ -109,6 +109,7 @@ def calls_csv():
                 " ".join(f"{e.waited:.0f}" for e in row.entries if e.waited is not None),
                 call.duration_seconds if call.duration_seconds is not None else "",
                 call.menu_path,
+                row.texts,
             ]
 
     filename = f"calls-{app.now():%Y%m%d-%H%M}.csv"
@@ -146,6 +147,7 @@ def call(call_sid: str):
         events=events,
         names=call_log.staff_names(db, agent_ids),
         cases=call_log.complaint_cases(db, call_sid),
+        texts=call_log.texts_sent(db, call_sid),
         zone=app.settings.hospital.zone,
         reason=reason,
         mask=mask,
