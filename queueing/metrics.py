@@ -31,6 +31,9 @@ FLOW_OUTS = frozenset({"timeout", "callback", "voicemail", "transferred"})
 
 
 class EntryLike(Protocol):
+    """What the figures read of a queue entry: the one list of its fields
+    (records.call_log copies entries into a dataclass made from it)."""
+
     queue: str
     enqueued_at: datetime
     answered_at: datetime | None
@@ -43,6 +46,7 @@ class EntryLike(Protocol):
     hold_seconds: float | None
     wrap_up_seconds: float | None
     offers: list[dict[str, Any]]
+    survey_score: int | None
 
 
 @dataclass(frozen=True)
@@ -167,7 +171,7 @@ def count_handling(figures: Figures, entry: EntryLike) -> None:
     """Add one entry's handling to the figures of the period its wrap-up ended in."""
     figures.handled += 1
     figures.handle_seconds += handle_seconds(entry)
-    survey = getattr(entry, "survey_score", None)
+    survey = entry.survey_score
     if survey is not None:
         figures.survey_scores.append(survey)
 

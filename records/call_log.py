@@ -12,13 +12,15 @@ from __future__ import annotations
 import base64
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, make_dataclass, replace
 from datetime import date, datetime, time, timedelta
+from typing import get_type_hints
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
+from queueing import metrics
 from records.models import (
     AuditEntry,
     CallRecord,
@@ -228,7 +230,7 @@ def clip(entries: list[QueueEntry], start: datetime, end: datetime) -> list:
         wrap_inside = entry.wrap_up_end_at is not None and start <= entry.wrap_up_end_at < end
         clipped.append(
             replace(
-                _Plain.of(entry),
+                _plain(entry),
                 left_at=entry.left_at if left_inside else None,
                 result=entry.result if left_inside else "outside",
                 wrap_up_end_at=entry.wrap_up_end_at if wrap_inside else None,
@@ -292,25 +294,13 @@ def waiting_entries(session: Session) -> list[QueueEntry]:
     return list(session.scalars(select(QueueEntry).where(QueueEntry.result == "waiting")))
 
 
-@dataclass(frozen=True)
-class _Plain:
-    queue: str
-    enqueued_at: datetime
-    answered_at: datetime | None
-    left_at: datetime | None
-    result: str
-    waited: float | None
-    agent_id: int | None
-    wrap_up_end_at: datetime | None
-    talk_seconds: float | None
-    hold_seconds: float | None
-    wrap_up_seconds: float | None
-    offers: list
-    survey_score: int | None
+# A detached copy of what the figures read of an entry, made from metrics.EntryLike
+# so the list of fields is written once.
+_Plain = make_dataclass("_Plain", list(get_type_hints(metrics.EntryLike).items()), frozen=True)
 
-    @classmethod
-    def of(cls, entry: QueueEntry) -> _Plain:
-        return cls(**{name: getattr(entry, name) for name in cls.__dataclass_fields__})
+
+def _plain(entry: QueueEntry) -> metrics.EntryLike:
+    return _Plain(**{name: getattr(entry, name) for name in _Plain.__dataclass_fields__})
 
 
 # ---- the access audit -----------------------------------------------------------------------------------
