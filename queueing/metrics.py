@@ -297,11 +297,17 @@ def seconds_in(spans: Iterable[Span], state: str, key: Callable[[Span], Hashable
     return dict(totals)
 
 
-def add_available(rows: dict, available: dict) -> None:
-    """Set every row's available idle seconds (0 where it had none), adding a row for a
-    period or agent that was available but handled nothing (occupancy 0 %)."""
-    for key in rows.keys() | available.keys():
-        rows.setdefault(key, Figures()).available_seconds = available.get(key, 0.0)
+def add_available(rows: dict, spans: Iterable[Span], key: Callable[[Span], Hashable]) -> None:
+    """Set each row's available idle seconds, per `key` of the spans, adding a row for a
+    period or agent that was available but handled nothing (occupancy 0 %).  A row with
+    no state history at all (states logged only since it began, an agent never logged
+    in) keeps None: its occupancy is unknown ("—"), not 100 %."""
+    spans = list(spans)
+    known = {key(span) for span in spans}
+    available = seconds_in(spans, "available", key)
+    for name in rows.keys() | available.keys():
+        if name in known:
+            rows.setdefault(name, Figures()).available_seconds = available.get(name, 0.0)
 
 
 def waiting(entries: Iterable[EntryLike]) -> list[EntryLike]:

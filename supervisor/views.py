@@ -347,11 +347,11 @@ def _add_occupancy(db, start: datetime, end: datetime, minutes: int, intervals, 
     zone = hotline().settings.hospital.zone
     spans = metrics.state_spans(agent_states.changes_between(db, start, end), start, end)
     pieces = metrics.split_spans(spans, minutes, zone)
-    by_slot = metrics.seconds_in(pieces, "available", lambda s: metrics.interval_start(s.start, minutes, zone))
-    metrics.add_available(intervals, by_slot)
-    metrics.add_available(days, metrics.seconds_in(pieces, "available", lambda s: s.start.astimezone(zone).date()))
-    metrics.add_available(agents, metrics.seconds_in(spans, "available", lambda s: s.staff_id))
-    total.available_seconds = sum(span.seconds for span in spans if span.state == "available")
+    metrics.add_available(intervals, pieces, lambda s: metrics.interval_start(s.start, minutes, zone))
+    metrics.add_available(days, pieces, lambda s: s.start.astimezone(zone).date())
+    metrics.add_available(agents, spans, lambda s: s.staff_id)
+    if spans:
+        total.available_seconds = sum(span.seconds for span in spans if span.state == "available")
 
 
 def _report_rows(source: dict, label) -> Iterator[list]:

@@ -218,10 +218,14 @@ def test_available_time_per_interval_and_per_agent():
 
 def test_occupancy_per_agent_from_handle_and_available_time():
     spans = metrics.state_spans(a_shift(), at(0), at(60))
-    rows = {7: metrics.Figures(handled=1, handle_seconds=350), 8: metrics.Figures()}
-    metrics.add_available(rows, metrics.seconds_in(spans, "available", lambda s: s.staff_id))
+    rows = {
+        7: metrics.Figures(handled=1, handle_seconds=350),
+        8: metrics.Figures(),
+        12: metrics.Figures(handled=1, handle_seconds=200),  # an agent whose states were never logged
+    }
+    metrics.add_available(rows, spans, lambda s: s.staff_id)
     assert rows[7].occupancy == pytest.approx(350 / (350 + 2040))
     assert rows[9].occupancy == 0.0 and rows[11].occupancy == 0.0  # available, no call handled
     assert rows[8].available_seconds == 0 and rows[8].occupancy is None  # on break throughout: "—"
-    assert 10 not in rows  # logged out throughout: no row at all
-    assert metrics.Figures(handle_seconds=100).occupancy is None  # no state history read: "—", not 100 %
+    assert 10 not in rows  # logged out throughout, no call: no row at all
+    assert rows[12].available_seconds is None and rows[12].occupancy is None  # unknown: "—", not 100 %

@@ -146,3 +146,13 @@ def test_an_interval_spent_on_break_has_no_occupancy(app, db, records_worker, cl
     assert cells(html, "intervals", "2026-11-24 10:00") == {"answered": "0", "available": "1800 s", "occupancy": "0.0%"}
     assert "2026-11-24 10:30" not in html.split('id="intervals"')[1].split("</table>")[0]
     assert cells(html, "agents", "坐席小钱")["occupancy"] == "0.0%"
+
+
+def test_rq_cron_copies_the_states_every_minute_on_the_records_queue(environ, records_worker, redis_url):
+    import redis
+    from rq.cron import CronScheduler
+
+    scheduler = CronScheduler(connection=redis.Redis.from_url(redis_url))
+    scheduler.load_config_from_file("queueing.cron")
+    entry = {job.name: job for job in scheduler.get_jobs()}["copy_agent_states"]
+    assert (entry.interval, entry.queue_name) == (60, f"{environ['REDIS_PREFIX']}records")
