@@ -167,10 +167,16 @@ def _say(key: str, settings: Settings, appointment: Appointment | None, lang: st
 
 
 def queue_appointment_sms(
-    db: Session, settings: Settings, appointment: Appointment, kind: str, now: datetime
+    db: Session,
+    settings: Settings,
+    appointment: Appointment,
+    kind: str,
+    now: datetime,
+    call_sid: str | None = None,
 ) -> SmsMessage | None:
     """Store the text about an appointment for its patient's mobile, in their language
-    (None if they have no mobile).  No commit; then queueing.enqueue_sms."""
+    (None if they have no mobile); `call_sid`: the call it is sent during.  No commit;
+    then queueing.enqueue_sms."""
     number = messages.mobile_number(appointment.patient, settings.hospital.phone_region)
     if number is None:
         return None
@@ -182,6 +188,7 @@ def queue_appointment_sms(
         now=now,
         patient_id=appointment.patient_id,
         appointment_id=appointment.id,
+        call_sid=call_sid,
     )
 
 

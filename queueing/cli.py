@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from redis.exceptions import RedisError
 from rq import SimpleWorker, Worker
 from rq.cron import CronScheduler
 from rq.worker_pool import WorkerPool
@@ -31,7 +32,8 @@ def worker(burst: bool, records_only: bool, count: int | None) -> None:
     `--records --count 4` runs four workers on the call-record queue (default
     `records.workers` from config.yaml).  Ctrl-C (SIGTERM) lets the current jobs
     finish; a second one stops at once (RQ's warm and cold shutdown).  Spooled
-    records (kept while Redis was away) are replayed first."""
+    records (kept while Redis was away) are replayed first, and the agents' state changes
+    logged meanwhile are copied."""
     app = hotline()
     prefix = app.settings.env.redis_prefix
     kinds = [recording.RECORDS] if records_only else [URGENT, recording.RECORDS, ROUTINE]
@@ -42,6 +44,7 @@ def worker(burst: bool, records_only: bool, count: int | None) -> None:
     # API's modules once, here, rather than in every job (no connection is opened).
     context.get().twilio.messages  # noqa: B018
     _replay_spool()
+    _copy_agent_states()
     # No database connection may be inherited by the processes forked from here.
     context.reset()
     connection = app.queue_connection(patient=True)
@@ -66,6 +69,17 @@ def _replay_spool() -> None:
         return
     if replayed:
         click.echo(f"replayed {replayed} spooled record jobs")
+
+
+def _copy_agent_states() -> None:
+    """What the agents did while no records worker ran, so the reports' occupancy is current."""
+    try:
+        copied = recording.copy_agent_states()
+    except (SQLAlchemyError, RedisError) as exc:
+        click.echo(f"agent states not copied yet ({type(exc).__name__}); RQ's cron copies them", err=True)
+        return
+    if copied:
+        click.echo(f"copied {copied} agent state changes")
 
 
 @click.command("cron")

@@ -15,6 +15,8 @@
   seats and rosters for the coming staffing.horizon_days).
 - `replay_spool` every minute: call records spooled while Redis was away
   (queueing.recording), written once Redis (and so this scheduler) is back.
+- `copy_agent_states` every minute: the agents' state changes from the ACD's
+  log stream into agent_state_changes (the occupancy figures read them).
 
 RQ matches a cron expression against the *scheduler process's local time*
 (rq/cron.py runs croniter on `now().astimezone()`), which is neither UTC nor
@@ -36,7 +38,7 @@ from queueing import ROUTINE, URGENT, context, queue_name
 from queueing.aftercare import run_campaigns, sweep_aftercare
 from queueing.complaints import escalate_overdue_cases
 from queueing.jobs import requeue_stuck_sms, send_reminders, sweep_seats
-from queueing.recording import RECORDS, replay_spool
+from queueing.recording import RECORDS, copy_agent_states, replay_spool
 from queueing.staffing_jobs import STAFFING_TIMEOUT, nightly_staffing
 from settings import Settings
 
@@ -44,6 +46,7 @@ REMINDERS_TIMEOUT = 15 * 60
 SWEEP_EVERY = 5 * 60
 CAMPAIGN_TIMEOUT = 30 * 60
 REPLAY_EVERY = 60
+AGENT_STATES_EVERY = 60
 
 
 def reminder_cron(settings: Settings, day: date | None = None) -> str:
@@ -87,6 +90,7 @@ def register(settings: Settings) -> None:
     )
     records = queue_name(settings.env.redis_prefix, RECORDS)
     cron.register(replay_spool, records, interval=REPLAY_EVERY, job_timeout=300, name="replay_spool")
+    cron.register(copy_agent_states, records, interval=AGENT_STATES_EVERY, job_timeout=300, name="copy_agent_states")
 
 
 register(context.get().settings)

@@ -12,13 +12,17 @@ contact-centre reference.
   enter a queue).  Timeouts, callback requests, voicemail and transfers out of the
   queue are flow-outs, counted apart.
 - A ratio with nothing to divide by is None ("no calls"), never 0 % or 100 %.
+- Occupancy = handle time / (handle time + available idle time): the handle time
+  of the calls whose wrap-up ended in the period, the seconds agents spent
+  'available' in it, from their state history (records.agent_states) cut to the
+  period.  Breaks, logged-out time and ringing ('reserved') are neither.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -27,6 +31,9 @@ FLOW_OUTS = frozenset({"timeout", "callback", "voicemail", "transferred"})
 
 
 class EntryLike(Protocol):
+    """What the figures read of a queue entry: the one list of its fields
+    (records.call_log copies entries into a dataclass made from it)."""
+
     queue: str
     enqueued_at: datetime
     answered_at: datetime | None
@@ -39,6 +46,7 @@ class EntryLike(Protocol):
     hold_seconds: float | None
     wrap_up_seconds: float | None
     offers: list[dict[str, Any]]
+    survey_score: int | None
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,9 @@ class Figures:
     handled: int = 0
     handle_seconds: float = 0.0
     survey_scores: list[int] = field(default_factory=list)
+    # Seconds agents were available and idle; None where the report has no state
+    # history to read (a report of one queue: agents are not one queue's).
+    available_seconds: float | None = None
 
     @property
     def service_level(self) -> float | None:
@@ -115,6 +126,13 @@ class Figures:
     def average_survey_score(self) -> float | None:
         return ratio(sum(self.survey_scores), len(self.survey_scores))
 
+    @property
+    def occupancy(self) -> float | None:
+        """Handle time / (handle time + available idle time)."""
+        if self.available_seconds is None:
+            return None
+        return occupancy(self.handle_seconds, self.available_seconds)
+
 
 def ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator > 0 else None
@@ -153,7 +171,7 @@ def count_handling(figures: Figures, entry: EntryLike) -> None:
     """Add one entry's handling to the figures of the period its wrap-up ended in."""
     figures.handled += 1
     figures.handle_seconds += handle_seconds(entry)
-    survey = getattr(entry, "survey_score", None)
+    survey = entry.survey_score
     if survey is not None:
         figures.survey_scores.append(survey)
 
@@ -213,6 +231,83 @@ def by_agent(entries: Iterable[EntryLike], thresholds_for: Callable[[str], Thres
 def occupancy(handle: float, available_idle: float) -> float | None:
     """Handle time / (handle time + available idle time); breaks are neither."""
     return ratio(handle, handle + available_idle)
+
+
+# ---- agents' states: available idle time for occupancy ---------------------------------------
+
+
+class StateChangeLike(Protocol):
+    """An agent's state from `at` until their next change (records.models.AgentStateChange)."""
+
+    staff_id: int
+    state: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Span:
+    """An agent in one state from `start` to `end`."""
+
+    staff_id: int
+    state: str
+    start: datetime
+    end: datetime
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+def state_spans(changes: Iterable[StateChangeLike], start: datetime, end: datetime) -> list[Span]:
+    """Each agent's states over [start, end).  A state lasts until the agent's next
+    change, the last one until `end` (give `end` no later than now).  `changes` must
+    hold each agent's last change before `start` (the state they began the period in);
+    an agent with none before is taken as logged out until their first change."""
+    by_agent: dict[int, list[StateChangeLike]] = defaultdict(list)
+    for change in sorted(changes, key=lambda change: change.at):  # stable: ties keep their order
+        by_agent[change.staff_id].append(change)
+    spans = []
+    for staff_id, rows in by_agent.items():
+        for this, following in zip(rows, [*rows[1:], None], strict=True):
+            begin = max(this.at, start)
+            finish = min(following.at if following is not None else end, end)
+            if finish > begin:
+                spans.append(Span(staff_id, this.state, begin, finish))
+    return spans
+
+
+def split_spans(spans: Iterable[Span], minutes: int, zone: ZoneInfo) -> list[Span]:
+    """The spans cut at every interval boundary, so each piece lies in one interval (and one day)."""
+    pieces = []
+    for span in spans:
+        at = span.start
+        while at < span.end:
+            boundary = min(interval_start(at, minutes, zone) + timedelta(minutes=minutes), span.end)
+            pieces.append(replace(span, start=at, end=boundary))
+            at = boundary
+    return pieces
+
+
+def seconds_in(spans: Iterable[Span], state: str, key: Callable[[Span], Hashable]) -> dict[Hashable, float]:
+    """Seconds spent in `state`, summed per key."""
+    totals: dict[Hashable, float] = defaultdict(float)
+    for span in spans:
+        if span.state == state:
+            totals[key(span)] += span.seconds
+    return dict(totals)
+
+
+def add_available(rows: dict, spans: Iterable[Span], key: Callable[[Span], Hashable]) -> None:
+    """Set each row's available idle seconds, per `key` of the spans, adding a row for a
+    period or agent that was available but handled nothing (occupancy 0 %).  A row with
+    no state history at all (states logged only since it began, an agent never logged
+    in) keeps None: its occupancy is unknown ("—"), not 100 %."""
+    spans = list(spans)
+    known = {key(span) for span in spans}
+    available = seconds_in(spans, "available", key)
+    for name in rows.keys() | available.keys():
+        if name in known:
+            rows.setdefault(name, Figures()).available_seconds = available.get(name, 0.0)
 
 
 def waiting(entries: Iterable[EntryLike]) -> list[EntryLike]:

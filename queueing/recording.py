@@ -19,6 +19,10 @@ When Redis cannot take the job, the Recorder writes it to the record spool
 (records.spool) in the database; `replay_spool` applies the spooled jobs
 (the worker pool runs it at start, RQ's cron every minute, and
 `flask --app app records replay-spool` on demand).
+
+`copy_agent_states` copies the agents' state changes, which the ACD's scripts log
+in a Redis stream, into agent_state_changes for the occupancy figures (at a
+worker's start and every minute from RQ's cron).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from rq import Queue, Retry
 from sqlalchemy.exc import SQLAlchemyError
 
 from queueing import context, queue_name
-from records import calls, spool
+from records import agent_states, calls, spool
 from records.db import begin_write
 from records.patients import CallerMatch, mask
 
@@ -208,6 +212,34 @@ def replay_spool(limit: int = 500) -> int:
     if replayed:
         log.info("replayed %d spooled record jobs", replayed)
     return replayed
+
+
+AGENT_LOG_BATCH = 500
+
+
+def copy_agent_states(limit: int = 100_000) -> int:
+    """Copy the agents' state changes from the ACD's agent log stream into
+    agent_state_changes, oldest first, a batch per transaction; the entries copied.
+
+    Rerunning it, or two workers running it at once, stores each change once (the
+    stream id is unique, ON CONFLICT DO NOTHING).  Where to start is a hint kept in
+    Redis and moved only after a batch is committed: lost, the job starts again at the
+    oldest entry kept and stores nothing twice."""
+    hotline = context.get()
+    acd = hotline.acd
+    after, copied = acd.agent_log_copied(), 0
+    with hotline.sessions() as session:
+        while copied < limit:
+            batch = acd.agent_log(after, min(AGENT_LOG_BATCH, limit - copied))
+            if not batch:
+                break
+            begin_write(session)
+            agent_states.store(session, (agent_states.row(entry_id, fields) for entry_id, fields in batch))
+            session.commit()
+            after = batch[-1][0]
+            acd.mark_agent_log_copied(after)
+            copied += len(batch)
+    return copied
 
 
 def _replay(session, row) -> None:

@@ -12,14 +12,26 @@ from __future__ import annotations
 import base64
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, make_dataclass, replace
 from datetime import date, datetime, time, timedelta
+from typing import get_type_hints
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, exists, or_, select, tuple_
+from sqlalchemy import Select, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
-from records.models import AuditEntry, CallRecord, CaseCall, ComplaintCase, Patient, QueueEntry, ResultReady, Staff
+from queueing import metrics
+from records.models import (
+    AuditEntry,
+    CallRecord,
+    CaseCall,
+    ComplaintCase,
+    Patient,
+    QueueEntry,
+    ResultReady,
+    SmsMessage,
+    Staff,
+)
 from records.patients import to_e164
 
 OUTCOMES = (
@@ -78,6 +90,7 @@ class Cursor:
 class LogRow:
     call: CallRecord
     entries: list[QueueEntry] = field(default_factory=list)
+    texts: int = 0  # text messages queued during the call
 
     @property
     def queues(self) -> list[str]:
@@ -144,7 +157,8 @@ def search(
             select(QueueEntry).where(QueueEntry.call_id.in_([c.id for c in calls])).order_by(QueueEntry.position)
         ):
             by_call[entry.call_id].append(entry)
-    rows = [LogRow(call, by_call[call.id]) for call in calls]
+    texts = texts_counts(session, [call.call_sid for call in calls])
+    rows = [LogRow(call, by_call[call.id], texts.get(call.call_sid, 0)) for call in calls]
     last = calls[-1] if calls else None
     return Page(rows, Cursor(last.started_at, last.id) if more and last else None)
 
@@ -217,7 +231,7 @@ def clip(entries: list[QueueEntry], start: datetime, end: datetime) -> list:
         wrap_inside = entry.wrap_up_end_at is not None and start <= entry.wrap_up_end_at < end
         clipped.append(
             replace(
-                _Plain.of(entry),
+                _plain(entry),
                 left_at=entry.left_at if left_inside else None,
                 result=entry.result if left_inside else "outside",
                 wrap_up_end_at=entry.wrap_up_end_at if wrap_inside else None,
@@ -258,30 +272,36 @@ def complaint_cases(session: Session, call_sid: str) -> list[ComplaintCase]:
     return list(session.scalars(query.order_by(ComplaintCase.id)))
 
 
+def texts_sent(session: Session, call_sid: str) -> list[SmsMessage]:
+    """The text messages queued during this call (a booking's confirmation...), oldest first."""
+    query = select(SmsMessage).where(SmsMessage.call_sid == call_sid)
+    return list(session.scalars(query.order_by(SmsMessage.created_at, SmsMessage.id)))
+
+
+def texts_counts(session: Session, call_sids: list[str]) -> dict[str, int]:
+    """How many texts each call caused (calls without any are left out)."""
+    if not call_sids:
+        return {}
+    query = (
+        select(SmsMessage.call_sid, func.count())
+        .where(SmsMessage.call_sid.in_(call_sids))
+        .group_by(SmsMessage.call_sid)
+    )
+    return {sid: count for sid, count in session.execute(query)}
+
+
 def waiting_entries(session: Session) -> list[QueueEntry]:
     """Callers the records say are still queued (the ACD's own view is live; this lags by a job)."""
     return list(session.scalars(select(QueueEntry).where(QueueEntry.result == "waiting")))
 
 
-@dataclass(frozen=True)
-class _Plain:
-    queue: str
-    enqueued_at: datetime
-    answered_at: datetime | None
-    left_at: datetime | None
-    result: str
-    waited: float | None
-    agent_id: int | None
-    wrap_up_end_at: datetime | None
-    talk_seconds: float | None
-    hold_seconds: float | None
-    wrap_up_seconds: float | None
-    offers: list
-    survey_score: int | None
+# A detached copy of what the figures read of an entry, made from metrics.EntryLike
+# so the list of fields is written once.
+_Plain = make_dataclass("_Plain", list(get_type_hints(metrics.EntryLike).items()), frozen=True)
 
-    @classmethod
-    def of(cls, entry: QueueEntry) -> _Plain:
-        return cls(**{name: getattr(entry, name) for name in cls.__dataclass_fields__})
+
+def _plain(entry: QueueEntry) -> metrics.EntryLike:
+    return _Plain(**{name: getattr(entry, name) for name in _Plain.__dataclass_fields__})
 
 
 # ---- the access audit -----------------------------------------------------------------------------------

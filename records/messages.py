@@ -42,9 +42,10 @@ def queue_sms(
     now: datetime,
     patient_id: int | None = None,
     appointment_id: int | None = None,
+    call_sid: str | None = None,
 ) -> SmsMessage:
-    """Store a message to send (status 'queued').  After committing, hand its id
-    to queueing.enqueue_sms."""
+    """Store a message to send (status 'queued'); `call_sid` is the call it was queued
+    during, if any.  After committing, hand its id to queueing.enqueue_sms."""
     message = SmsMessage(
         to_number=to_number,
         body=body,
@@ -52,6 +53,7 @@ def queue_sms(
         created_at=now,
         patient_id=patient_id,
         appointment_id=appointment_id,
+        call_sid=call_sid,
         status="queued",
         attempts=0,
     )

@@ -338,6 +338,8 @@ class SmsMessage(Base):
     error: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # The call during which it was queued (a booking's confirmation...), for the call's page.
+    call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class PatientNote(Base):
@@ -629,6 +631,28 @@ class QueueEntry(Base):
 Index("ix_call_records_started_at_id", CallRecord.started_at, CallRecord.id)
 Index("ix_call_records_outcome_started_at_id", CallRecord.outcome, CallRecord.started_at, CallRecord.id)
 Index("ix_call_records_patient_started_at", CallRecord.patient_id, CallRecord.started_at)
+
+
+class AgentStateChange(Base):
+    """An agent's state from `at` until their next change: available, reserved,
+    on_call, wrap_up, break (with a reason) or offline.  Copied from the ACD's agent
+    log stream, where the Lua script making the change writes it (ivr/agents/acd.py),
+    by queueing.recording.copy_agent_states; `stream_id` (the entry's id in the stream)
+    makes every copy after the first store nothing."""
+
+    __tablename__ = "agent_state_changes"
+    __table_args__ = (
+        # The state each agent was in at a report's start: their last change before it.
+        Index("ix_agent_state_changes_staff_id_at", "staff_id", "at"),
+        Index("ix_agent_state_changes_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stream_id: Mapped[str] = mapped_column(String(40), unique=True)
+    staff_id: Mapped[int]  # no foreign key: the ACD knows agents by id, rows may come before staff
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(40), default="")
+    at: Mapped[datetime]
 
 
 class RecordSpool(Base):

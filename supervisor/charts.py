@@ -70,15 +70,18 @@ def intervals_chart(
     return Markup("".join(parts) + "</svg>")
 
 
-def agents_chart(names: Sequence[str], answered: Sequence[int], title: str) -> Markup:
-    """One horizontal bar per agent: calls answered."""
+def agents_chart(
+    names: Sequence[str], answered: Sequence[int], title: str, occupancy: Sequence[float | None] | None = None
+) -> Markup:
+    """One horizontal bar per agent: calls answered, and each agent's occupancy beside it."""
     row = 22
     height = TOP + BOTTOM + row * max(len(names), 1)
     label_w = 140
     plot_w = WIDTH - label_w - RIGHT
     top = max(max(answered, default=0), 1)
     parts = [_frame(title, height)]
-    for i, (name, value) in enumerate(zip(names, answered, strict=True)):
+    shares = occupancy if occupancy is not None else [None] * len(names)
+    for i, (name, value, share) in enumerate(zip(names, answered, shares, strict=True)):
         y = TOP + i * row
         w = plot_w * value / top
         parts.append(f'<text x="{label_w - 6}" y="{y + 15}" font-size="12" text-anchor="end">{escape(name)}</text>')
@@ -86,7 +89,8 @@ def agents_chart(names: Sequence[str], answered: Sequence[int], title: str) -> M
             f'<rect class="answered" x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 6}" fill="{LINE}">'
             f"<title>{escape(name)}: {value}</title></rect>"
         )
-        parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + 15}" font-size="12">{value}</text>')
+        note = "" if occupancy is None else f" · 占用率 occupancy {'—' if share is None else f'{share:.1%}'}"
+        parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + 15}" font-size="12">{value}{escape(note)}</text>')
     return Markup("".join(parts) + "</svg>")
 
 

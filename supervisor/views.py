@@ -29,7 +29,7 @@ from flask_login import current_user
 from accounts import role_required
 from extensions import get_db, hotline
 from queueing import metrics
-from records import audit, call_log
+from records import agent_states, audit, call_log
 from records.call_log import Cursor, Filters
 from records.patients import mask
 
@@ -85,7 +85,7 @@ def calls_csv():
     _audit_search(filters, reason, "export", always=True)
     zone, region = app.settings.hospital.zone, app.settings.hospital.phone_region
     header = ["call_sid", "started_at", "ended_at", "direction", "caller", "record_number", "outcome", "queues",
-              "agents", "dispositions", "waited_seconds", "duration_seconds", "menu_path"]  # fmt: skip
+              "agents", "dispositions", "waited_seconds", "duration_seconds", "menu_path", "sms_sent"]  # fmt: skip
 
     def rows() -> Iterator[list]:
         yield header
@@ -109,6 +109,7 @@ def calls_csv():
                 " ".join(f"{e.waited:.0f}" for e in row.entries if e.waited is not None),
                 call.duration_seconds if call.duration_seconds is not None else "",
                 call.menu_path,
+                row.texts,
             ]
 
     filename = f"calls-{app.now():%Y%m%d-%H%M}.csv"
@@ -146,6 +147,7 @@ def call(call_sid: str):
         events=events,
         names=call_log.staff_names(db, agent_ids),
         cases=call_log.complaint_cases(db, call_sid),
+        texts=call_log.texts_sent(db, call_sid),
         zone=app.settings.hospital.zone,
         reason=reason,
         mask=mask,
@@ -270,8 +272,10 @@ def reports():
     days = metrics.by_day(entries, zone, targets)
     queues = metrics.by_queue(entries, targets)
     agents = metrics.by_agent(entries, targets)
-    names = call_log.staff_names(db, set(agents))
     total = _sum(queues.values())
+    if not queue:  # agents' idle time belongs to no one queue: occupancy only for them all
+        _add_occupancy(db, begin, min(finish, app.now()), minutes, intervals, days, agents, total)
+    names = call_log.staff_names(db, set(agents))
     kind = request.args.get("format")
     if kind == "csv":
         table = request.args.get("table", "interval")
@@ -291,11 +295,12 @@ def reports():
         settings.targets.service_level_target,
         "接入量与服务水平 Offered calls and service level",
     )
-    agent_ids = sorted(agents, key=lambda a: -agents[a].answered)
+    agent_ids = sorted(agents, key=lambda a: (-agents[a].answered, names.get(a, str(a))))
     agent_chart = charts.agents_chart(
         [names.get(a, str(a)) for a in agent_ids],
         [agents[a].answered for a in agent_ids],
-        "每位坐席接听量 Answered per agent",
+        "每位坐席接听量与占用率 Answered and occupancy per agent",
+        [agents[a].occupancy for a in agent_ids],
     )
     rules = _service_rules(db, begin, finish, app.now())
     return render_template(
@@ -331,7 +336,22 @@ REPORT_COLUMNS = (
     ("average_handle_time", "AHT seconds"),
     ("missed_offers", "offers not answered"),
     ("average_survey_score", "satisfaction"),
+    ("available_seconds", "available idle seconds"),
+    ("occupancy", "occupancy = handle / (handle + available idle), breaks excluded"),
 )
+
+
+def _add_occupancy(db, start: datetime, end: datetime, minutes: int, intervals, days, agents, total) -> None:
+    """Each row's available idle seconds, from the agents' state history cut to
+    [start, end) (end no later than now: the state an agent is in runs until now)."""
+    zone = hotline().settings.hospital.zone
+    spans = metrics.state_spans(agent_states.changes_between(db, start, end), start, end)
+    pieces = metrics.split_spans(spans, minutes, zone)
+    metrics.add_available(intervals, pieces, lambda s: metrics.interval_start(s.start, minutes, zone))
+    metrics.add_available(days, pieces, lambda s: s.start.astimezone(zone).date())
+    metrics.add_available(agents, spans, lambda s: s.staff_id)
+    if spans:
+        total.available_seconds = sum(span.seconds for span in spans if span.state == "available")
 
 
 def _report_rows(source: dict, label) -> Iterator[list]:
@@ -350,7 +370,9 @@ def _sum(rows: Iterable[metrics.Figures]) -> metrics.Figures:
     total = metrics.Figures()
     for row in rows:
         for name, value in vars(row).items():
-            setattr(total, name, getattr(total, name) + value)
+            if value is not None:
+                current = getattr(total, name)
+                setattr(total, name, value if current is None else current + value)
     return total
 
 

@@ -66,6 +66,7 @@ def test_booking_a_specialist_reads_back_confirms_and_gives_the_reference(dial, 
     assert notes == ["booked"]
     [sms] = db.scalars(select(SmsMessage).where(SmsMessage.appointment_id == appointment.id)).all()
     assert sms.kind == "confirmation" and appointment.reference in sms.body
+    assert sms.call_sid == call.sid  # the call's page lists the texts it sent
     call.press("*")  # the reference again
     assert reference(appointment.reference, "zh") in call.take_text()
 
@@ -129,8 +130,8 @@ def test_hearing_and_cancelling_an_appointment(dial, db, ms_wang, settings, cloc
     assert active(db, ms_wang) == []
     session = db.get(ClinicSession, appointment.session_id)
     assert session.booked == 0
-    kinds = db.scalars(select(SmsMessage.kind).where(SmsMessage.patient_id == ms_wang.id)).all()
-    assert "cancellation" in kinds
+    texts = db.execute(select(SmsMessage.kind, SmsMessage.call_sid).where(SmsMessage.patient_id == ms_wang.id)).all()
+    assert ("cancellation", call.sid) in texts
 
 
 def test_cancelling_inside_the_cut_off_is_refused_with_the_reason(dial, db, ms_wang, settings, clock):

@@ -23,6 +23,10 @@ Keys (all under ``<REDIS_PREFIX>acd:``):
     offers         sorted set  agent -> when the reservation expires
     wrapping       sorted set  agent -> when wrap-up ends
     recent:<queue> list        recent answers {at, waited}, for the estimated wait
+    agent_log      stream      every change of an agent's state: agent, state, reason, at
+                               (capped near AGENT_LOG_MAXLEN; copied into the records'
+                               agent_state_changes by queueing.recording.copy_agent_states)
+    agent_log:copied string    the last stream id copied (a hint: copies are idempotent)
 
 Times are epoch seconds (floats) from the hotline's clock, passed in: the
 scripts never read Redis's own clock, so tests and benchmarks control time.
@@ -45,23 +49,42 @@ from settings import Routing
 log = logging.getLogger(__name__)
 
 AGENT_STATES = ("offline", "available", "reserved", "on_call", "wrap_up", "break")
+# Agents change state some hundred times a day each: 100,000 entries are days of
+# changes, time enough for the records job (every minute) to be down and catch up.
+AGENT_LOG_MAXLEN = 100_000
 
 # ---- Lua ----------------------------------------------------------------------------------------
 # ARGV[1] is always the key prefix.
 
-_COMMON = """
+_COMMON = (
+    """
 local p = ARGV[1]
 local function agent_key(id) return p .. 'agent:' .. id end
 local function entry_key(id) return p .. 'entry:' .. id end
+-- Every change of an agent's state goes through here, in the script that makes it, so
+-- the history the occupancy figures read can miss none (a repeat of the same state and
+-- reason is not a change).  Call it before writing the new state.
+local function log_state(id, state, reason, now)
+  local was = redis.call('hmget', agent_key(id), 'state', 'reason')
+  if was[1] == state and (was[2] or '') == reason then return end
+  redis.call('xadd', p .. 'agent_log', 'MAXLEN', '~', """
+    + str(AGENT_LOG_MAXLEN)
+    + """, '*', 'agent', id, 'state', state,
+             'reason', reason, 'at', now)
+end
 local function to_available(id, now, idle_since)
+  log_state(id, 'available', '', now)
   redis.call('hset', agent_key(id), 'state', 'available', 'reason', '', 'since', now, 'idle_since', idle_since,
              'offer', '', 'offer_queue', '', 'offer_expires', '', 'call', '', 'call_queue', '', 'wrap_until', '')
   redis.call('zadd', p .. 'available', idle_since, id)
   redis.call('zrem', p .. 'offers', id)
   redis.call('zrem', p .. 'wrapping', id)
 end
-local function to_break(id, now, reason)
-  redis.call('hset', agent_key(id), 'state', 'break', 'reason', reason, 'since', now,
+-- state: 'break' (the default) or 'offline' (a break that ends the agent's session)
+local function to_break(id, now, reason, state)
+  state = state or 'break'
+  log_state(id, state, reason, now)
+  redis.call('hset', agent_key(id), 'state', state, 'reason', reason, 'since', now,
              'offer', '', 'offer_queue', '', 'offer_expires', '', 'call', '', 'call_queue', '', 'wrap_until', '')
   redis.call('zrem', p .. 'available', id)
   redis.call('zrem', p .. 'offers', id)
@@ -74,6 +97,7 @@ local function back_in_queue(entry)
   redis.call('zadd', p .. 'queue:' .. queue, tonumber(redis.call('hget', e, 'score')), entry)
 end
 """
+)
 
 # KEYS none; ARGV: prefix, entry, queue, priority, enqueued_at, score, live_sid, ttl, then field/value pairs
 ENQUEUE = (
@@ -104,6 +128,7 @@ if tonumber(redis.call('hget', e, 'not_before') or 0) > tonumber(ARGV[4]) then r
 local queue = redis.call('hget', e, 'queue')
 redis.call('zrem', p .. 'queue:' .. queue, ARGV[2])
 redis.call('hset', e, 'state', 'offered', 'agent', ARGV[3], 'offered_at', ARGV[4])
+log_state(ARGV[3], 'reserved', '', ARGV[4])
 redis.call('hset', a, 'state', 'reserved', 'reason', '', 'since', ARGV[4], 'offer', ARGV[2], 'offer_queue', queue,
            'offer_expires', ARGV[5])
 redis.call('zrem', p .. 'available', ARGV[3])
@@ -123,6 +148,7 @@ local queue = redis.call('hget', e, 'queue') or ''
 local waited = tonumber(ARGV[4]) - tonumber(redis.call('hget', e, 'enqueued_at') or ARGV[4])
 if state == 'on_call' and redis.call('hget', a, 'call') == ARGV[2] then return {'already', queue, tostring(waited)} end
 if state ~= 'reserved' or redis.call('hget', a, 'offer') ~= ARGV[2] then return {'no_offer', queue, '0'} end
+log_state(ARGV[3], 'on_call', '', ARGV[4])
 redis.call('hset', a, 'state', 'on_call', 'since', ARGV[4], 'call', ARGV[2], 'call_queue', queue, 'call_since', ARGV[4],
            'offer', '', 'offer_queue', '', 'offer_expires', '')
 redis.call('zrem', p .. 'offers', ARGV[3])
@@ -181,6 +207,7 @@ redis.call('hset', e, 'state', 'done')
 local wrap = tonumber(ARGV[5])
 if wrap > 0 then
   local until_ = tonumber(ARGV[4]) + wrap
+  log_state(ARGV[3], 'wrap_up', '', ARGV[4])
   redis.call('hset', a, 'state', 'wrap_up', 'since', ARGV[4], 'wrap_until', until_, 'wrap_call', ARGV[2],
              'wrap_queue', queue, 'call', '', 'call_queue', '')
   redis.call('zadd', p .. 'wrapping', until_, ARGV[3])
@@ -228,8 +255,7 @@ elseif wanted == 'break' then
   to_break(id, ARGV[5], ARGV[4])
   redis.call('zadd', p .. 'agents', ARGV[5], id)
 else
-  to_break(id, ARGV[5], ARGV[4])
-  redis.call('hset', a, 'state', 'offline')
+  to_break(id, ARGV[5], ARGV[4], 'offline')
   redis.call('zrem', p .. 'agents', id)
 end
 return {'ok', wanted}
@@ -256,8 +282,7 @@ if state == 'wrap_up' then
   wrap_queue = redis.call('hget', a, 'wrap_queue') or ''
   wrapped = tostring(tonumber(ARGV[3]) - tonumber(redis.call('hget', a, 'since')))
 end
-to_break(id, ARGV[3], ARGV[4])
-redis.call('hset', a, 'state', 'offline')
+to_break(id, ARGV[3], ARGV[4], 'offline')
 redis.call('zrem', p .. 'agents', id)
 return {'ok', offer, wrap_call, wrap_queue, wrapped}
 """
@@ -589,6 +614,20 @@ class ACD:
     def silent_agents(self, now: float) -> list[int]:
         cutoff = now - self.routing.heartbeat_timeout_seconds
         return [int(agent_id) for agent_id in self.redis.zrangebyscore(self.p + "agents", "-inf", f"({cutoff}")]
+
+    # ---- the agents' state history -------------------------------------------------------------
+
+    def agent_log(self, after: str | None, count: int) -> list[tuple[str, dict[str, str]]]:
+        """Up to `count` state changes logged after the stream id `after` (from the
+        oldest kept if None), oldest first: (stream id, {agent, state, reason, at})."""
+        start = f"({after}" if after else "-"
+        return self.redis.xrange(self.p + "agent_log", min=start, max="+", count=count)
+
+    def agent_log_copied(self) -> str | None:
+        return self.redis.get(self.p + "agent_log:copied")
+
+    def mark_agent_log_copied(self, stream_id: str) -> None:
+        self.redis.set(self.p + "agent_log:copied", stream_id)
 
     def logged_in(self) -> int:
         return int(self.redis.zcard(self.p + "agents"))

@@ -323,7 +323,9 @@ def send_text(conversation: Conversation, appointment: Appointment, kind: str):
     webhook hands it to the RQ workers once the transaction is committed."""
     from ivr.sms import queue_appointment_sms
 
-    return queue_appointment_sms(conversation.db, conversation.settings, appointment, kind, conversation.now)
+    return queue_appointment_sms(
+        conversation.db, conversation.settings, appointment, kind, conversation.now, conversation.call_sid
+    )
 
 
 def _date(text: str) -> date | None:

@@ -148,7 +148,7 @@ def cancelled(conversation: Conversation, appointment: str = "") -> VoiceRespons
         return conversation.go(_target("too_late", found))
     if result.outcome is not Outcome.CANCELLED:
         return _gone(conversation)
-    sms = queue_appointment_sms(db, settings, found, "cancellation", conversation.now)
+    sms = queue_appointment_sms(db, settings, found, "cancellation", conversation.now, conversation.call_sid)
     db.commit()
     if sms is not None:
         conversation.texts_to_send.append(sms.id)  # enqueued once the answer is ready

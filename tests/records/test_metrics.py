@@ -1,5 +1,6 @@
 """The contact-centre figures against examples worked by hand (the sums are in the comments)."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -150,3 +151,81 @@ def test_service_rules_met_missed_and_pending():
     assert [item.reference for item in result.missed] == ["C2", "C3"]
     assert result.share_met == pytest.approx(2 / 4)
     assert metrics.service_rule("none", timedelta(hours=1), [], at(0)).share_met is None
+
+
+# ---- occupancy from the agents' state history ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an AgentStateChange row gives the figures."""
+
+    staff_id: int
+    at: datetime
+    state: str
+
+
+def a_shift():
+    """State changes around a report of 10:00-11:00 (each agent's last one before 10:00 included)."""
+    return [
+        Change(7, at(-10), "available"),  # since 09:50: available when the report starts
+        Change(7, at(10), "reserved"),
+        Change(7, at(10, 10), "on_call"),
+        Change(7, at(15), "wrap_up"),
+        Change(7, at(16), "available"),  # crosses 10:30
+        Change(7, at(40), "break"),
+        Change(7, at(65), "available"),  # after the report: cut off
+        Change(8, at(-60), "break"),  # on break (training) the whole time
+        Change(9, at(20), "available"),
+        Change(9, at(25), "offline"),  # logged out, and stays out
+        Change(10, at(-120), "offline"),  # logged out since 08:00
+        Change(11, at(50), "available"),  # nothing before: logged out until 10:50
+    ]
+
+
+def test_states_are_cut_to_the_report_and_last_until_the_next_change():
+    spans = metrics.state_spans(a_shift(), at(0), at(60))
+    seven = [(s.state, s.start, s.seconds) for s in spans if s.staff_id == 7]
+    assert seven == [
+        ("available", at(0), 600),  # from 09:50, counted from 10:00
+        ("reserved", at(10), 10),
+        ("on_call", at(10, 10), 290),
+        ("wrap_up", at(15), 60),
+        ("available", at(16), 1440),  # 10:16-10:40
+        ("break", at(40), 1200),  # 10:40-11:00; the change at 11:05 is outside
+    ]
+    assert [(s.state, s.seconds) for s in spans if s.staff_id == 8] == [("break", 3600)]
+    assert [(s.state, s.seconds) for s in spans if s.staff_id == 9] == [("available", 300), ("offline", 2100)]
+    assert [(s.state, s.seconds) for s in spans if s.staff_id == 10] == [("offline", 3600)]
+    assert [(s.state, s.start, s.seconds) for s in spans if s.staff_id == 11] == [("available", at(50), 600)]
+
+
+def test_available_time_per_interval_and_per_agent():
+    spans = metrics.state_spans(a_shift(), at(0), at(60))
+    pieces = metrics.split_spans(spans, 30, ZONE)
+    # Agent 7's 10:16-10:40 is cut at 10:30: 840 s in the first half hour, 600 s in the second.
+    assert [(p.start, p.seconds) for p in pieces if p.staff_id == 7 and p.state == "available"] == [
+        (at(0), 600),
+        (at(16), 840),
+        (at(30), 600),
+    ]
+    per_interval = metrics.seconds_in(pieces, "available", lambda s: metrics.interval_start(s.start, 30, ZONE))
+    # 10:00: 600 + 840 (agent 7) + 300 (agent 9); 10:30: 600 (agent 7) + 600 (agent 11).
+    assert per_interval == {at(0): 1740, at(30): 1200}
+    per_agent = metrics.seconds_in(spans, "available", lambda s: s.staff_id)
+    assert per_agent == {7: 2040, 9: 300, 11: 600}  # 8 (break) and 10 (logged out): none
+
+
+def test_occupancy_per_agent_from_handle_and_available_time():
+    spans = metrics.state_spans(a_shift(), at(0), at(60))
+    rows = {
+        7: metrics.Figures(handled=1, handle_seconds=350),
+        8: metrics.Figures(),
+        12: metrics.Figures(handled=1, handle_seconds=200),  # an agent whose states were never logged
+    }
+    metrics.add_available(rows, spans, lambda s: s.staff_id)
+    assert rows[7].occupancy == pytest.approx(350 / (350 + 2040))
+    assert rows[9].occupancy == 0.0 and rows[11].occupancy == 0.0  # available, no call handled
+    assert rows[8].available_seconds == 0 and rows[8].occupancy is None  # on break throughout: "—"
+    assert 10 not in rows  # logged out throughout, no call: no row at all
+    assert rows[12].available_seconds is None and rows[12].occupancy is None  # unknown: "—", not 100 %

@@ -246,3 +246,37 @@ def test_complaint_and_results_rules_come_from_their_own_records(client, db, clo
     assert cells("投诉3天内答复") == ["1", "1", "1", f"#{first + 1}"]
     first_result = db.query(ResultReady).order_by(ResultReady.id).first().id
     assert cells("检查结果1小时内通知") == ["1", "1", "0", f"R{first_result + 1}"]
+
+
+def test_a_booking_calls_texts_on_its_page_and_in_the_csv(client, dial, records_worker, a_morning, db):
+    from records.models import SmsMessage
+    from tests.test_booking_calls import identified
+
+    call = identified(dial)
+    call.press("1")
+    call.speak("心内科")
+    call.press("1")  # the first doctor, first day, first session
+    call.press("1")
+    call.press("1")
+    call.take_text()
+    call.press("1")  # confirm
+    assert "预约号是" in call.take_text()
+    call.hangup()
+    records_worker.work()
+    db.rollback()
+    sms = db.scalar(select(SmsMessage).where(SmsMessage.call_sid == call.sid))
+
+    html = client.get(f"/supervisor/calls/{call.sid}").get_data(as_text=True)
+    texts = html.split('class="texts"')[1].split("</table>")[0]
+    assert texts.count('class="sms"') == 1
+    assert 'class="kind">confirmation<' in texts and 'class="status">queued<' in texts  # no worker sent it
+    assert sms.body not in html  # kind and status, not what the text says
+    other = client.get("/supervisor/calls/CA-a1").get_data(as_text=True)
+    assert "No texts sent during this call" in other
+
+    response = client.get("/supervisor/calls.csv")
+    sent = {
+        row["call_sid"]: row["sms_sent"]
+        for row in csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff")))
+    }
+    assert sent[call.sid] == "1" and sent["CA-a1"] == "0"

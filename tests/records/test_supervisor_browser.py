@@ -1,5 +1,6 @@
 """The supervisor's pages in headless Chromium: filter the log, open a call, watch
-the wallboard change when a caller joins a queue, download a CSV."""
+the wallboard change when a caller joins a queue, download a CSV, read an agent's
+occupancy in the reports."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import OPEN
 from tests.records.helpers import make_call
+from tests.records.test_occupancy import work_a_call
 from tests.records.test_supervisor import join_queue
 from tests.web import log_in_page, make_staff
 
@@ -74,3 +76,18 @@ def test_download_the_filtered_log_as_csv(page, server, supervisor, calls):
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [row["call_sid"] for row in rows] == ["CA-b2", "CA-b1"]
     assert rows[1]["record_number"] == "M00000001" and rows[1]["caller"] == "+86****00"
+
+
+def test_an_agents_occupancy_in_the_reports(page, server, supervisor, app, db, records_worker, clock):
+    agent = make_staff(app, "agent", display_name="坐席小孙")
+    work_a_call(app, db, agent.id, clock)  # 260 s handled, 930 s available
+    clock.now = OPEN + timedelta(minutes=40)
+    records_worker.queue.enqueue("queueing.recording.copy_agent_states")
+    records_worker.work()
+    page.goto(f"{server}/supervisor/reports?interval=30")
+    row = page.locator("#agents tbody tr", has_text="坐席小孙")
+    expect(row.locator(".occupancy")).to_have_text("21.8%")
+    expect(row.locator(".available")).to_have_text("930 s")
+    expect(page.locator("#agents th", has_text="占用率 Occupancy")).to_have_attribute(
+        "title", "handle time / (handle time + available idle time); breaks, logged-out and ringing time excluded"
+    )

@@ -1,0 +1,53 @@
+"""Agents' state history (AgentStateChange): stored from the ACD's agent log, read
+for the occupancy figures.
+
+Functions take a Session and never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from records.models import AgentStateChange
+
+
+def row(stream_id: str, fields: dict[str, str]) -> dict:
+    """One stream entry of the ACD's agent log as a row to store."""
+    return {
+        "stream_id": stream_id,
+        "staff_id": int(fields["agent"]),
+        "state": fields["state"][:16],
+        "reason": (fields.get("reason") or "")[:40],
+        "at": datetime.fromtimestamp(float(fields["at"]), UTC),
+    }
+
+
+def store(session: Session, rows: Iterable[dict]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING on the stream id: a rerun, or two workers
+    copying the same entries, store each change once."""
+    rows = list(rows)
+    if not rows:
+        return
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(AgentStateChange).on_conflict_do_nothing(index_elements=["stream_id"]), rows)
+
+
+def changes_between(session: Session, start: datetime, end: datetime) -> list[AgentStateChange]:
+    """Every change in [start, end), and each agent's last change before `start` (the
+    state they were in when the period began), oldest first."""
+    last_before = (
+        select(func.max(AgentStateChange.id)).where(AgentStateChange.at < start).group_by(AgentStateChange.staff_id)
+    )
+    query = select(AgentStateChange).where(
+        or_(
+            (AgentStateChange.at >= start) & (AgentStateChange.at < end),
+            AgentStateChange.id.in_(last_before),
+        )
+    )
+    return list(session.scalars(query.order_by(AgentStateChange.at, AgentStateChange.id)))
