@@ -7,22 +7,10 @@ import unicodedata
 
 import phonenumbers
 
-from ivr.prompts import t
+from ivr.prompts import AFTERCARE_SMS, t
 from records import aftercare
 from records.models import Patient, localized
 from settings import LANGUAGES, Settings
-
-TEXTS = {
-    "results_ready": {
-        "zh": "【{hospital}】{name}您好，您的检查结果已出。{how}。如有疑问请致电{phone}。",
-        "en": "【{hospital}】{name}, your test results are ready. To get them, {how}. Questions: call {phone}.",
-    },
-    "opted_out": {
-        "zh": "【{hospital}】已退订：此号码将不再收到回访电话、满意度调查和通知短信。如需恢复请致电{phone}。",
-        "en": "【{hospital}】Done: this number will get no more follow-up calls, surveys or notices. "
-        "To undo it, call {phone}.",
-    },
-}
 
 
 def addressee(patient: Patient, lang: str) -> str:
@@ -68,4 +56,6 @@ def opt_out_by_text(db, settings: Settings, number: str, now) -> str:
 
 
 def _format(key: str, settings: Settings, lang: str, **values: str) -> str:
-    return TEXTS[key][lang].format(hospital=settings.hospital.name(lang), phone=hospital_phone(settings), **values)
+    return AFTERCARE_SMS[key][lang].format(
+        hospital=settings.hospital.name(lang), phone=hospital_phone(settings), **values
+    )

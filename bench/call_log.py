@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -34,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import settings as settings_module  # noqa: E402
 from app import create_app  # noqa: E402
+from bench import common  # noqa: E402
 from records import call_log  # noqa: E402
 from records.db import make_engine, migrate  # noqa: E402
 from tests.web import log_in, make_staff  # noqa: E402
@@ -78,8 +78,7 @@ def timed(function, repeat: int = 20, warm: int = 3) -> tuple[float, float]:
         began = time.perf_counter()
         function()
         samples.append((time.perf_counter() - began) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
+    return statistics.median(samples), common.percentile(samples, 0.95)
 
 
 def main() -> None:
@@ -88,21 +87,16 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench/results/call_log.md"))
     args = parser.parse_args()
     name = f"hotline_bench_calllog_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    common.admin(ADMIN, f'CREATE DATABASE "{name}"')
     url = sa.make_url(ADMIN).set(database=name).render_as_string(hide_password=False)
     try:
         results, fill_seconds = run(url, args.calls)
     finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        common.admin(ADMIN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     lines = [
         "# Call log with many calls (PostgreSQL)",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} cores, shared, "
-        f"load average {os.getloadavg()[0]:.1f} at the end); "
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {common.machine_line(load_when='at the end')}; "
         f"{args.calls:,} calls, {int(args.calls * 0.6):,} queue entries, 50,000 patients, "
         f"filled in {fill_seconds:.0f} s with INSERT ... SELECT generate_series.",
         "",
@@ -115,7 +109,7 @@ def main() -> None:
         lines.append(
             f"| {label} | {page_median:.1f} | {page_p95:.1f} | {search_median:.1f} | {search_p95:.1f} | {rows} |"
         )
-    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    common.write_result(args.out, lines)
     print("\n".join(lines))
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -43,6 +42,7 @@ import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
 import settings as settings_module  # noqa: E402
+from bench import common  # noqa: E402
 from extensions import Hotline  # noqa: E402
 from queueing import ROUTINE, queue_name  # noqa: E402
 from queueing.aftercare import create_and_queue  # noqa: E402
@@ -184,14 +184,13 @@ def write(args, rows) -> None:
     command = ".venv/bin/python bench/campaign.py" + (
         f" --discharges {args.discharges}" if args.discharges != 10_000 else ""
     )
-    cpu = platform.processor() or platform.machine()
     lines = [
         "# Campaign benchmark",
         "",
         f"Command (from the project root):\n\n```\n{command}\n```",
         "",
-        f"Run {datetime.now(ZONE):%Y-%m-%d %H:%M} (hospital time), {os.cpu_count()} CPUs ({cpu}), "
-        f"Python {platform.python_version()}, Redis at {args.redis.split('@')[-1]}.",
+        f"Run {datetime.now(ZONE):%Y-%m-%d %H:%M} (hospital time) on {common.machine_line(load_when='at the end')}; "
+        f"Redis at {args.redis.split('@')[-1]}.",
         "",
         f"{args.discharges:,} discharges in {MONTH} over {len(WARDS)} wards; the time is `queueing.aftercare.create_and_queue` "
         "(the daily job's work): the sample drawn, the campaign and its tasks stored, one RQ job per call enqueued "
@@ -206,7 +205,7 @@ def write(args, rows) -> None:
             f"| {name} | {share:.0%} | {label} | {result['tasks']:,} | {result['queued']:,} | {result['scheduled']:,} "
             f"| {result['seconds']:.2f} | {met} |"
         )
-    args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    common.write_result(args.output, lines)
     print(f"written {args.output}")
 
 

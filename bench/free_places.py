@@ -39,7 +39,6 @@ import gc
 import http.client
 import multiprocessing
 import os
-import platform
 import random
 import shlex
 import shutil
@@ -68,6 +67,7 @@ from sqlalchemy import func, insert, select, update  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
 import settings as settings_module  # noqa: E402
+from bench import common  # noqa: E402
 from ivr import speaking  # noqa: E402
 from ivr.state import CallStore  # noqa: E402
 from records import booking, loader  # noqa: E402
@@ -310,22 +310,6 @@ def _check(db, data: DataSet) -> None:
 # ---- the domain functions, in process -----------------------------------------------------------
 
 
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-
-    def at(q: float) -> float:
-        return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
-
-    return {
-        "n": len(ordered),
-        "mean": statistics.fmean(ordered),
-        "p50": at(0.50),
-        "p95": at(0.95),
-        "p99": at(0.99),
-        "max": ordered[-1],
-    }
-
-
 def time_domain(data: DataSet, settings, runs: int) -> dict:
     engine = make_engine(data.url)
     sessions = make_sessions(engine)
@@ -397,8 +381,8 @@ def time_domain(data: DataSet, settings, runs: int) -> dict:
         "rows_read": rows_read,
         "bookable_sessions": sum(per_day.values()),
         "sessions_per_offered_day": {d.isoformat(): per_day[d] for d in offered},
-        "timings": {name: percentiles(samples) for name, samples in timings.items()},
-        "cpu": {name: percentiles(samples) for name, samples in cpu.items()},
+        "timings": {name: common.percentiles(samples) for name, samples in timings.items()},
+        "cpu": {name: common.percentiles(samples) for name, samples in cpu.items()},
         "full_gc": full_gc,
         "tracked_objects": tracked,
         "plan": plan,
@@ -541,7 +525,7 @@ def load(port: int, requests: list[Request], concurrency: int, expect: str) -> d
         for reason, n in r["bad"].items():
             bad[reason] = bad.get(reason, 0) + n
     return {
-        **percentiles(latencies),
+        **common.percentiles(latencies),
         "rps": len(latencies) / wall,
         "seconds": wall,
         "bad": bad,
@@ -606,12 +590,6 @@ def gunicorn_command(args: argparse.Namespace, port: int) -> list[str]:
         "--threads", str(args.threads),
         HOTLINE_APP,
     ]  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -710,7 +688,7 @@ def measure_http(args, data: DataSet, domain: dict, client: redis.Redis, scratch
     with engine.connect() as connection:
         patients = list(connection.execute(select(Patient.id).order_by(Patient.id)).scalars())
     engine.dispose()
-    port = free_port()
+    port = common.free_port()
     command = gunicorn_command(args, port)
     server = Server(command, env, scratch / f"gunicorn-{data.kind}.log", port)
     try:
@@ -743,66 +721,7 @@ def measure_http(args, data: DataSet, domain: dict, client: redis.Redis, scratch
     return {"hooks": hooks, "results": results, "server": shown, "server_errors": errors}
 
 
-# ---- the databases -----------------------------------------------------------------------------------
-
-
-def postgres_answers(admin_url: str) -> bool:
-    try:
-        engine = sa.create_engine(admin_url, connect_args={"connect_timeout": 3})
-        with engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-        engine.dispose()
-        return True
-    except Exception:
-        return False
-
-
-def admin(admin_url: str, *statements: str) -> None:
-    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        for statement in statements:
-            connection.execute(sa.text(statement))
-    engine.dispose()
-
-
-def database_version(url: str) -> str:
-    engine = sa.create_engine(url)
-    with engine.connect() as connection:
-        if engine.dialect.name == "postgresql":
-            version = f"PostgreSQL {connection.exec_driver_sql('SHOW server_version').scalar()}"
-        else:
-            version = f"SQLite {connection.exec_driver_sql('select sqlite_version()').scalar()}"
-    engine.dispose()
-    return version
-
-
-def delete_redis_keys(client: redis.Redis, prefix: str) -> None:
-    batch = []
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
-        batch.append(key)
-        if len(batch) >= 1000:
-            client.delete(*batch)
-            batch = []
-    if batch:
-        client.delete(*batch)
-
-
 # ---- the report ------------------------------------------------------------------------------------
-
-
-def machine() -> dict[str, str]:
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "?")
-    meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
-    total_kb = next((int(line.split()[1]) for line in meminfo.splitlines() if line.startswith("MemTotal")), 0)
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or str(os.cpu_count())
-    return {
-        "nproc": nproc,
-        "cpu": model,
-        "memory": f"{total_kb / 1024 / 1024:.1f} GiB",
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-    }
 
 
 SERVED = ("app.py", "extensions.py", "settings.py", "config.yaml", "ivr", "records", "queueing")  # what the server runs
@@ -828,20 +747,6 @@ def code_note(before: tuple[str, str]) -> str:
     elif now_head != head:
         note += f" (HEAD moved to {now_head} during the run, with no change to the served code)"
     return note
-
-
-def loadavg() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def package_version(name: str) -> str:
-    from importlib.metadata import version
-
-    return version(name)
-
-
-def yes(flag: bool) -> str:
-    return "**met**" if flag else "**missed**"
 
 
 def markdown(report: dict) -> str:
@@ -870,7 +775,7 @@ def markdown(report: dict) -> str:
         for (name, concurrency), f in run["http"]["results"].items():
             lines.append(
                 f"- {run['kind']}, `{name}` at concurrency {concurrency}: p99 **{f['p99']:.1f} ms**: "
-                f"{yes(f['p99'] < TARGET_P99_MS and not f['bad'])}"
+                f"{common.yes(f['p99'] < TARGET_P99_MS and not f['bad'])}"
             )
     for concurrency in report["args"]["concurrency"]:
         judged = [
@@ -1051,19 +956,19 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_module.load(ROOT / "config.yaml")
     client = redis.Redis.from_url(args.redis, decode_responses=True, socket_timeout=5)
     client.ping()
-    delete_redis_keys(client, args.redis_prefix)
+    common.delete_redis_keys(client, args.redis_prefix)
     scratch = Path(tempfile.mkdtemp(prefix="hotline-bench-free-places-"))
-    load_before = loadavg()
+    load_before = common.loadavg()
     code_before = code_version()
     runs, checks = [], []
     pg_url = None
     try:
         for kind in [k.strip() for k in args.databases.split(",") if k.strip()]:
             if kind == "postgresql":
-                if not postgres_answers(args.postgres):
+                if not common.postgres_answers(args.postgres):
                     print(f"PostgreSQL does not answer at {args.postgres}: skipped", file=sys.stderr)
                     continue
-                admin(
+                common.admin(
                     args.postgres,
                     f'DROP DATABASE IF EXISTS "{args.database_name}" WITH (FORCE)',
                     f'CREATE DATABASE "{args.database_name}"',
@@ -1093,19 +998,25 @@ def main(argv: list[str] | None = None) -> int:
                 + "."
             )
             runs.append(
-                {"kind": name, "version": database_version(url), "data": data.facts, "domain": domain, "http": http}
+                {
+                    "kind": name,
+                    "version": common.database_version(url),
+                    "data": data.facts,
+                    "domain": domain,
+                    "http": http,
+                }
             )
             if kind == "postgresql":
-                admin(args.postgres, f'DROP DATABASE IF EXISTS "{args.database_name}" WITH (FORCE)')
+                common.admin(args.postgres, f'DROP DATABASE IF EXISTS "{args.database_name}" WITH (FORCE)')
                 pg_url = None
-            delete_redis_keys(client, args.redis_prefix)
+            common.delete_redis_keys(client, args.redis_prefix)
     except CheckFailed as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
     finally:
-        delete_redis_keys(client, args.redis_prefix)
+        common.delete_redis_keys(client, args.redis_prefix)
         if pg_url is not None:
-            admin(args.postgres, f'DROP DATABASE IF EXISTS "{args.database_name}" WITH (FORCE)')
+            common.admin(args.postgres, f'DROP DATABASE IF EXISTS "{args.database_name}" WITH (FORCE)')
         shutil.rmtree(scratch, ignore_errors=True)
     if not runs:
         print("no database to measure", file=sys.stderr)
@@ -1113,17 +1024,16 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command,
-        "machine": {**machine(), "load_before": load_before, "load_after": loadavg()},
+        "machine": {**common.machine(), "load_before": load_before, "load_after": common.loadavg()},
         "code": code_note(code_before),
-        "versions": {name: package_version(name) for name in ("sqlalchemy", "gunicorn", "flask")},
-        "redis": client.info("server").get("redis_version", "?"),
+        "versions": {name: common.package_version(name) for name in ("sqlalchemy", "gunicorn", "flask")},
+        "redis": common.redis_version(client),
         "args": vars(args),
         "held_back": int(CAPACITY * settings.booking.walk_in_share),
         "runs": runs,
         "checks": checks,
     }
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / "free_places.md").write_text(markdown(report), encoding="utf-8")
+    common.write_result(args.results / "free_places.md", markdown(report))
     print(f"written to {args.results / 'free_places.md'}")
     failed = any(f["bad"] for run in runs for f in run["http"]["results"].values())
     return 1 if failed else 0

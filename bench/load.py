@@ -44,11 +44,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -70,6 +68,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import common  # noqa: E402
 from emulator import Carrier  # noqa: E402
 from records.patients import to_e164  # noqa: E402
 
@@ -233,12 +232,6 @@ def caller_process(index: int, threads: int, deadline: float, config: dict) -> l
 # ---- the servers ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
                             start_new_session=True)  # fmt: skip
@@ -355,13 +348,6 @@ def check_records(engine: sa.Engine, dialled: set[str], wait_seconds: float = 30
 # ---- the run -----------------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--callers", type=int, default=100, help="concurrent callers (default 100)")
@@ -393,6 +379,7 @@ def main(argv=None) -> int:
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the REST carrier's access lines
     command_line = "bench/load.py" + ("" if not (argv or sys.argv[1:]) else " " + shlex.join(argv or sys.argv[1:]))
+    load_before = common.loadavg()
     scratch = Path(tempfile.mkdtemp(prefix="hotline-load-"))
     name = f"hotline_load_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(args.postgres, isolation_level="AUTOCOMMIT")
@@ -418,7 +405,7 @@ def main(argv=None) -> int:
     try:
         subprocess.run([str(VENV_BIN / "flask"), "--app", "app", "seed", "--demo"], cwd=ROOT, env=env, check=True,
                        capture_output=True)  # fmt: skip
-        port = free_port()
+        port = common.free_port()
         url = f"http://127.0.0.1:{port}"
         gunicorn_cmd = [str(VENV_BIN / "gunicorn"), "-w", str(args.workers), "-k", "gthread", "--threads",
                         str(args.threads), "-b", f"127.0.0.1:{port}", "--log-level", "warning", "app:create_app()"]
@@ -451,7 +438,7 @@ def main(argv=None) -> int:
         ended = time.time()
         dialled = {c["sid"] for c in calls if c["sid"]}
         checks = check_records(engine, dialled)
-        report = summarise(args, calls, started, ended, checks, memory, command_line, gunicorn_cmd)
+        report = summarise(args, calls, started, ended, checks, memory, command_line, gunicorn_cmd, load_before)
     finally:
         for process in reversed(processes):
             stop(process)
@@ -465,14 +452,13 @@ def main(argv=None) -> int:
         if keys:
             client.delete(*keys)
     stem = "soak" if args.soak else "load"
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / f"{stem}.json").write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
-    (args.results / f"{stem}.md").write_text(markdown(report), encoding="utf-8")
+    common.write_result(args.results / f"{stem}.json", json.dumps(report, indent=1, default=str))
+    common.write_result(args.results / f"{stem}.md", markdown(report))
     print(markdown(report))
     return 0 if report["ok"] else 1
 
 
-def summarise(args, calls, started, ended, checks, memory, command_line, gunicorn_cmd) -> dict:
+def summarise(args, calls, started, ended, checks, memory, command_line, gunicorn_cmd, load_before) -> dict:
     # Latency: calls started after the warm-up (each worker's first requests open its
     # connections and load the directory); calls/s: calls that ended within the duration.
     measured = [c for c in calls if c["started"] >= started + args.warmup]
@@ -484,9 +470,9 @@ def summarise(args, calls, started, ended, checks, memory, command_line, gunicor
               "menu steps": [t for t in timings if t[0] not in ("/ivr/voice", "/ivr/status")],
               "/ivr/status": [t for t in timings if t[0] == "/ivr/status"]}  # fmt: skip
     latency = {
-        name: {"n": len(rows), "p50": 1000 * percentile([r[1] for r in rows], 0.50),
-               "p95": 1000 * percentile([r[1] for r in rows], 0.95),
-               "p99": 1000 * percentile([r[1] for r in rows], 0.99),
+        name: {"n": len(rows), "p50": 1000 * common.percentile([r[1] for r in rows], 0.50),
+               "p95": 1000 * common.percentile([r[1] for r in rows], 0.95),
+               "p99": 1000 * common.percentile([r[1] for r in rows], 0.99),
                "max": 1000 * max((r[1] for r in rows), default=float("nan"))}
         for name, rows in groups.items()
     }  # fmt: skip
@@ -502,8 +488,7 @@ def summarise(args, calls, started, ended, checks, memory, command_line, gunicor
     report = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "command": command_line,
         "gunicorn": shlex.join(Path(x).name if i == 0 else x for i, x in enumerate(gunicorn_cmd)),
-        "machine": {"nproc": os.cpu_count(), "cpu": _cpu(), "kernel": platform.release(),
-                    "python": platform.python_version(), "load_before": os.getloadavg()},
+        "machine": {**common.machine(), "load_before": load_before},
         "callers": args.callers, "duration": args.duration, "think": args.think_range,
         "seconds": round(seconds, 1), "calls": len(calls), "calls_per_s": sustained / window,
         "warmup": args.warmup, "measured_calls": len(measured),
@@ -514,14 +499,6 @@ def summarise(args, calls, started, ended, checks, memory, command_line, gunicor
     }  # fmt: skip
     report["ok"] = not problems and records_ok and booking_ok
     return report
-
-
-def _cpu() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        return next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "?"
 
 
 def memory_summary(memory: list[dict]) -> dict:
@@ -557,7 +534,8 @@ def markdown(r: dict) -> str:
         "# Soak: 10 minutes of steady calls",
         "",
         f"`.venv/bin/python {r['command']}` on {r['date']}; machine: nproc {m['nproc']} ({m['cpu']}), Linux "
-        f"{m['kernel']}, Python {m['python']}, load average before {m['load_before'][0]:.2f} (the machine is shared).",
+        f"{m['kernel']}, Python {m['python']}, load average before {m['load_before']}, after {m['load']} "
+        "(the machine is shared).",
         f"Server: `{r['gunicorn']}` (with gunicorn.conf.py), an RQ worker, PostgreSQL and Redis on the same machine; "
         f"the load generator (the emulator's callers) runs there too.",
         "",

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,6 +45,7 @@ from twilio.request_validator import RequestValidator  # noqa: E402
 
 import settings as settings_module  # noqa: E402
 from app import create_app  # noqa: E402
+from bench import common  # noqa: E402
 from records import calls  # noqa: E402
 from records.db import make_engine, migrate  # noqa: E402
 from records.patients import CallerMatch  # noqa: E402
@@ -55,16 +54,10 @@ TOKEN = "bench-token"
 ADMIN = os.environ.get("HOTLINE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class Servers:
     def __init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="records-bench-"))
-        self.port = free_port()
+        self.port = common.free_port()
         self.redis = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
             stdout=subprocess.DEVNULL,
@@ -216,7 +209,7 @@ def lag(servers: Servers, workers: int, rate: float, seconds: float) -> dict:
     lags = sorted((seen[sid] - posted[sid]) * 1000 for sid in posted if sid in seen)
     return {"workers": workers, "rate": rate, "achieved_rate": achieved, "posted": total, "written": len(lags),
             "p50_ms": statistics.median(lags) if lags else None,
-            "p99_ms": lags[int(len(lags) * 0.99) - 1] if lags else None, "max_ms": lags[-1] if lags else None}  # fmt: skip
+            "p99_ms": common.percentile(lags, 0.99) if lags else None, "max_ms": lags[-1] if lags else None}  # fmt: skip
 
 
 def main() -> None:
@@ -238,8 +231,8 @@ def main() -> None:
     lines = [
         "# Call records: throughput and lag",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} cores, shared), "
-        f"load average {os.getloadavg()[0]:.1f} at the end; PostgreSQL (own database), own redis-server.",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {common.machine_line(load_when='at the end')}; "
+        "PostgreSQL (own database), own redis-server.",
         "",
         "    " + command,
         "",
@@ -266,7 +259,7 @@ def main() -> None:
             f"| {r['workers']} | {r['achieved_rate']:.1f}/s | {r['posted']} | {r['written']} | {fmt(r['p50_ms'])} "
             f"| {fmt(r['p99_ms'])} | {fmt(r['max_ms'])} |"
         )
-    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    common.write_result(args.out, lines)
     print("\n".join(lines))
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -46,20 +45,12 @@ import redis  # noqa: E402
 import yaml  # noqa: E402
 
 import settings as settings_module  # noqa: E402
+from bench import common  # noqa: E402
 from ivr.agents import routing  # noqa: E402
 from ivr.agents.acd import ACD  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "routing.md"
 T0 = 1_800_000_000.0
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-
-    def at(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-    return {"n": len(ordered), "p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": ordered[-1]}
 
 
 def ms(stats: dict[str, float]) -> str:
@@ -142,9 +133,9 @@ def decision(client: redis.Redis, prefix: str, events: int, seed: int = 4) -> di
     return {
         "waiting": waiting,
         "queues": len(names),
-        "dispatch": percentiles(samples),
+        "dispatch": common.percentiles(samples),
         "matched": matched,
-        "rule": percentiles(rule_samples),
+        "rule": common.percentiles(rule_samples),
         "rule_callers": len(callers),
         "rule_pairs": len(pairs),
     }
@@ -220,7 +211,12 @@ def offer_path(redis_url: str, calls: int) -> dict:
                 acd.heartbeat(agent, hotline.now().timestamp())
                 if acd.agent(agent)["state"] == "wrap_up":
                     acd.end_wrap_up(agent, hotline.now().timestamp())
-        return {"ring": percentiles(to_ring), "bridge": percentiles(to_bridge), "calls": calls, "waiting": 5000}
+        return {
+            "ring": common.percentiles(to_ring),
+            "bridge": common.percentiles(to_bridge),
+            "calls": calls,
+            "waiting": 5000,
+        }
     finally:
         http.shutdown()
         carrier.stop()
@@ -264,9 +260,8 @@ def main() -> None:
         "# Routing benchmark",
         "",
         f"Command: `{command.strip()}`  ",
-        f"Run: {datetime.now().astimezone().isoformat(timespec='seconds')} on {platform.node()} "
-        f"({platform.machine()}, {os.cpu_count()} cores shared with other work), Python {platform.python_version()}, "
-        f"Redis {client.info('server')['redis_version']}.",
+        f"Run: {datetime.now().astimezone().isoformat(timespec='seconds')} on {common.machine_line(load_when='at the end')}; "
+        f"Redis {common.redis_version(client)}.",
         "",
         "## 1. Routing decision (ACD.dispatch: snapshot + rule + Lua reserve)",
         "",
@@ -289,7 +284,7 @@ def main() -> None:
         f"| the agent picks up -> caller and agent bridged | {ms(path['bridge'])} |",
         "",
     ]
-    RESULTS.write_text("\n".join(lines), encoding="utf-8")
+    common.write_result(RESULTS, lines)
     print("\n".join(lines))
 
 

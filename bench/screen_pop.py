@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import statistics
 import sys
@@ -40,6 +39,7 @@ import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
 import settings as settings_module  # noqa: E402
+from bench import common  # noqa: E402
 from records import files, loader  # noqa: E402
 from records.db import begin_write, make_engine, make_sessions, migrate  # noqa: E402
 from records.models import (  # noqa: E402
@@ -129,11 +129,6 @@ def build(url: str, settings, *, patients: int, calls: int, appointments: int, c
     return {"ids": ids, "agent_id": agent.id, "now": now}
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def timed(url: str, data: dict, runs: int, seed: int) -> dict:
     rng = random.Random(seed)
     engine = make_engine(url)
@@ -163,8 +158,8 @@ def timed(url: str, data: dict, runs: int, seed: int) -> dict:
             sizes.append(len(summary.last_calls) + len(summary.last_visits) + len(summary.upcoming))
     engine.dispose()
     return {
-        "pop": {"p50": statistics.median(pops), "p99": percentile(pops, 0.99), "max": max(pops)},
-        "search": {"p50": statistics.median(searches), "p99": percentile(searches, 0.99), "max": max(searches)},
+        "pop": {"p50": statistics.median(pops), "p99": common.percentile(pops, 0.99), "max": max(pops)},
+        "search": {"p50": statistics.median(searches), "p99": common.percentile(searches, 0.99), "max": max(searches)},
         "items": statistics.mean(sizes),
     }
 
@@ -222,8 +217,7 @@ def write(results: dict, sizes: dict, args) -> None:
         command,
         "```",
         "",
-        f"Machine: {platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs, shared), Python "
-        f"{platform.python_version()}, {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}.",
+        f"Machine: {common.machine_line(load_when='at the end')}; {common.now()}.",
         f"Data: the demo hospital plus {sizes['patients']:,} patients, {sizes['calls']:,} call records (a third "
         f"with a wrap-up), {sizes['appointments']:,} appointments, {sizes['cases']:,} complaint cases.",
         f"Each figure: {args.runs} runs after a warm-up, each in its own session and transaction, committed "
@@ -238,8 +232,7 @@ def write(results: dict, sizes: dict, args) -> None:
             f"| {kind} | {pop['p50']:.1f} ms | {pop['p99']:.1f} ms | {pop['max']:.1f} ms "
             f"| {search['p50']:.1f} ms | {search['p99']:.1f} ms | {search['max']:.1f} ms |"
         )
-    (BENCH / "results").mkdir(exist_ok=True)
-    (BENCH / "results" / "screen_pop.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    common.write_result(BENCH / "results" / "screen_pop.md", lines)
     print("\n".join(lines))
 
 

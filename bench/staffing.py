@@ -24,7 +24,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import random
 import sys
 import time
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from pyworkforce.queuing import ErlangC  # noqa: E402
 from pyworkforce.scheduling import MinRequiredResources  # noqa: E402
 
+from bench import common  # noqa: E402
 from queueing import roster, staffing  # noqa: E402
 from queueing.staffing import Targets  # noqa: E402
 
@@ -179,8 +179,7 @@ def bench_rosters(people: list[list[int]], time_limit: float) -> dict:
 
 
 def write(results: dict, command: str) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "staffing.json").write_text(json.dumps(results, indent=2) + "\n")
+    common.write_result(RESULTS / "staffing.json", json.dumps(results, indent=2))
     day, rosters_ = results["day"], results["rosters"]
     lines = [
         "# Staffing benchmark",
@@ -237,7 +236,7 @@ def write(results: dict, command: str) -> None:
         f"{', '.join(rosters_['pyworkforce_status'])} |",
         "",
     ]
-    (RESULTS / "staffing.md").write_text("\n".join(lines))
+    common.write_result(RESULTS / "staffing.md", lines)
 
 
 def main() -> None:
@@ -259,7 +258,7 @@ def main() -> None:
           f"covered {rosters_['ours_covered_queues']} / {rosters_['pyworkforce_covered_queues']}")
     results = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores shared, Python {platform.python_version()}",
+        "machine": common.machine_line(load_when="at the end"),
         "day": day,
         "large": large,
         "rosters": rosters_,

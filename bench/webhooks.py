@@ -28,7 +28,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import random
 import shlex
 import shutil
@@ -54,6 +53,10 @@ from twilio.request_validator import RequestValidator
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import common  # noqa: E402
+
 VENV_BIN = Path(sys.executable).parent
 PUBLIC_BASE = "https://hotline.example.org"  # PUBLIC_BASE_URL: what the signatures are computed over
 ACCOUNT_SID = "AC" + "b" * 32
@@ -313,12 +316,6 @@ class Server:
                 self.process.wait()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # ---- load ----------------------------------------------------------------------------------------
 
 
@@ -385,7 +382,7 @@ def combine(rounds: list[dict]) -> dict:
     seconds = sum(r["window"]["seconds"] for r in rounds)
 
     def percentile(p: float) -> float:
-        return latencies[max(0, math.ceil(len(latencies) * p / 100) - 1)] / 1000 if latencies else 0.0
+        return common.percentile(latencies, p / 100) / 1000 if latencies else 0.0
 
     total = {key: sum(r[key] for r in rounds) for key in ("requests", "non2xx", "bad_twiml", "socket_errors",
              "ok_status", "status_sent", "ok_twiml", "wrapped_threads")}  # fmt: skip
@@ -448,22 +445,11 @@ def machine_ticks() -> tuple[int, int, int]:
 # ---- the database and Redis -----------------------------------------------------------------------
 
 
-def postgres_answers(admin_url: str) -> bool:
-    try:
-        engine = sa.create_engine(admin_url, connect_args={"connect_timeout": 3})
-        with engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-        engine.dispose()
-        return True
-    except Exception:
-        return False
-
-
 class Database:
     def __init__(self, args: argparse.Namespace, scratch: Path):
         self.admin_url = args.postgres
         self.name = args.database_name
-        if not args.sqlite and postgres_answers(self.admin_url):
+        if not args.sqlite and common.postgres_answers(self.admin_url):
             self.kind = "PostgreSQL"
             self._admin(f'DROP DATABASE IF EXISTS "{self.name}"', f'CREATE DATABASE "{self.name}"')
             self.url = sa.make_url(self.admin_url).set(database=self.name).render_as_string(hide_password=False)
@@ -473,11 +459,7 @@ class Database:
         self.engine = sa.create_engine(self.url)
 
     def _admin(self, *statements: str) -> None:
-        engine = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            for statement in statements:
-                connection.execute(sa.text(statement))
-        engine.dispose()
+        common.admin(self.admin_url, *statements)
 
     def scalar(self, query: str):
         with self.engine.connect() as connection:
@@ -488,9 +470,7 @@ class Database:
             return list(connection.execute(sa.text(query)).scalars())
 
     def version(self) -> str:
-        if self.kind == "PostgreSQL":
-            return str(self.scalar("SHOW server_version"))
-        return f"SQLite {self.scalar('select sqlite_version()')}"
+        return common.database_version(self.url)
 
     def drop(self) -> None:
         self.engine.dispose()
@@ -502,41 +482,12 @@ def redis_keys(client: redis.Redis, prefix: str) -> int:
     return sum(1 for _ in client.scan_iter(match=f"{prefix}*", count=1000))
 
 
-def delete_redis_keys(client: redis.Redis, prefix: str) -> None:
-    batch = []
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
-        batch.append(key)
-        if len(batch) >= 1000:
-            client.delete(*batch)
-            batch = []
-    if batch:
-        client.delete(*batch)
-
-
 # ---- the machine ---------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, str]:
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "?")
-    meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
-    total_kb = next((int(line.split()[1]) for line in meminfo.splitlines() if line.startswith("MemTotal")), 0)
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or str(os.cpu_count())
-    wrk_version = subprocess.run([shutil.which("wrk") or "wrk", "-v"], capture_output=True, text=True)
-    return {
-        "nproc": nproc,
-        "cpu": model,
-        "memory": f"{total_kb / 1024 / 1024:.1f} GiB",
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "wrk": (wrk_version.stdout or wrk_version.stderr).split("\n")[0].strip(),
-    }
-
-
-def package_version(name: str) -> str:
-    from importlib.metadata import version
-
-    return version(name)
+def wrk_version() -> str:
+    found = subprocess.run([shutil.which("wrk") or "wrk", "-v"], capture_output=True, text=True)
+    return (found.stdout or found.stderr).split("\n")[0].strip()
 
 
 # ---- the report ----------------------------------------------------------------------------------
@@ -552,10 +503,6 @@ def verdicts(hotline: dict, baseline: dict, checks_ok: bool) -> dict:
     }
 
 
-def yes(flag: bool) -> str:
-    return "**met**" if flag else "**missed**"
-
-
 def markdown(r: dict) -> str:
     h, b, v, m = r["hotline"], r["baseline"], r["verdict"], r["machine"]
     s = r["settings"]
@@ -568,7 +515,7 @@ def markdown(r: dict) -> str:
         f"- Machine: nproc {m['nproc']} ({m['cpu']}), {m['memory']} memory, Linux {m['kernel']}; load average "
         f"before the run {m['load_before']}",
         f"- Software: Python {m['python']}, gunicorn {s['gunicorn']}, Flask {s['flask']}, twilio {s['twilio']}, "
-        f"{m['wrk']}, {r['database']['kind']} {r['database']['version']}, Redis {r['redis']['version']}",
+        f"{m['wrk']}, {r['database']['version']}, Redis {r['redis']['version']}",
         f"- Command: `{r['command']}`",
         f"- Server (both apps, each on its own port, loaded one at a time): `{s['hotline_server']}`",
         f"  (baseline: the same with `{BASELINE_APP}`)",
@@ -604,11 +551,11 @@ def markdown(r: dict) -> str:
         + "; baseline "
         + ", ".join(f"{x['rps']:.0f}" for x in b["rounds"]),
         f"- Ratio hotline / baseline requests per second: **{v['ratio']:.2f}** "
-        f"(target ≥ {TARGET_RATIO}): {yes(v['ratio_met'])}",
+        f"(target ≥ {TARGET_RATIO}): {common.yes(v['ratio_met'])}",
         f"- Hotline p99 latency at {s['connections']} connections: **{h['p99_ms']:.1f} ms** "
-        f"(target < {TARGET_P99_MS:.0f} ms): {yes(v['p99_met'])}",
+        f"(target < {TARGET_P99_MS:.0f} ms): {common.yes(v['p99_met'])}",
         f"- Checks below: {'all passed' if r['checks_ok'] else '**FAILED**'}",
-        f"- Both targets: {yes(v['met'])}",
+        f"- Both targets: {common.yes(v['met'])}",
         "",
         "## The hotline's load",
         "",
@@ -738,7 +685,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     client = redis.Redis.from_url(args.redis, decode_responses=True, socket_timeout=5)
     client.ping()
-    delete_redis_keys(client, args.redis_prefix)
+    common.delete_redis_keys(client, args.redis_prefix)
     db = Database(args, scratch)
     servers: list[Server] = []
     try:
@@ -750,7 +697,7 @@ def main(argv: list[str] | None = None) -> int:
         for server in servers:
             server.stop()
         if not args.keep:
-            delete_redis_keys(client, args.redis_prefix)
+            common.delete_redis_keys(client, args.redis_prefix)
             db.drop()
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -772,7 +719,7 @@ def run(args, command, token, scratch, client, db, servers, started) -> int:
     if token:
         env["TWILIO_AUTH_TOKEN"] = token
     log = print
-    load_before = os.getloadavg()
+    load_before = common.loadavg()
     seed = subprocess.run([str(VENV_BIN / "flask"), "--app", "app", "seed", "--demo"], cwd=ROOT, env=env,
                           capture_output=True, text=True)  # fmt: skip
     if seed.returncode != 0:
@@ -784,7 +731,7 @@ def run(args, command, token, scratch, client, db, servers, started) -> int:
     rng = random.Random(7)
     strangers = [f"+86139{rng.randrange(10**8):08d}" for _ in range(len(patients))]
     callers = patients + strangers
-    ports = {"hotline": free_port(), "baseline": free_port()}
+    ports = {"hotline": common.free_port(), "baseline": common.free_port()}
     port = ports["hotline"]
     wrk_log_parts: list[str] = []
 
@@ -899,9 +846,9 @@ def run(args, command, token, scratch, client, db, servers, started) -> int:
     report = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command,
-        "machine": {**machine(), "load_before": " ".join(f"{x:.2f}" for x in load_before)},
+        "machine": {**common.machine(), "wrk": wrk_version(), "load_before": load_before},
         "database": {"kind": db.kind, "version": db.version()},
-        "redis": {"version": client.info("server").get("redis_version", "?")},
+        "redis": {"version": common.redis_version(client)},
         "settings": {
             "hotline_server": shlex.join(gunicorn_command(args, HOTLINE_APP, port)).replace(str(VENV_BIN) + "/", ""),
             "wrk": shlex.join(wrk_command(args, port, round_seconds)).replace(str(BENCH), "bench"),
@@ -917,9 +864,9 @@ def run(args, command, token, scratch, client, db, servers, started) -> int:
                 if token
                 else "off: TWILIO_AUTH_TOKEN unset (--unsigned), the hotline checks no signature"
             ),
-            "gunicorn": package_version("gunicorn"),
-            "flask": package_version("flask"),
-            "twilio": package_version("twilio"),
+            "gunicorn": common.package_version("gunicorn"),
+            "flask": common.package_version("flask"),
+            "twilio": common.package_version("twilio"),
         },
         "pool": {**pool, "callers": len(callers)},
         "walks": [{"name": w.scenario.name, "steps": [describe(s) for s in w.steps[1:-1]]} for w in walks],
@@ -933,8 +880,8 @@ def run(args, command, token, scratch, client, db, servers, started) -> int:
         "seconds": round(time.monotonic() - started, 1),
     }
     report["verdict"] = verdicts(hotline, baseline, checks_ok)
-    (args.results / "webhooks.md").write_text(markdown(report), encoding="utf-8")
-    (args.results / "webhooks.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    common.write_result(args.results / "webhooks.md", markdown(report))
+    common.write_result(args.results / "webhooks.json", json.dumps(report, indent=2, ensure_ascii=False))
     (args.results / "webhooks-wrk.log").write_text("\n".join(wrk_log_parts))
     server_logs = [
         f"## {name}\n{(scratch / f'{name}.log').read_text(errors='replace')}" for name in ("hotline", "baseline")

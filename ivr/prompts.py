@@ -1,9 +1,16 @@
-"""Everything the hotline says that is not the hospital's own data or config.
+"""Everything the hotline says or texts that is not the hospital's own data or config.
 
 One catalogue, both languages side by side, so a translator sees each phrase
-with its pair.  (gettext/Babel catalogues would need a compile step and a .po
+with its pair: Mandarin (zh) is the default, English (en) for the callers who
+ask for it.  (gettext/Babel catalogues would need a compile step and a .po
 toolchain for two languages and a few dozen phrases; a dict is easier to review.)
 Hospital texts (its name, introduction, menu labels, hours) live in config.yaml.
+
+- PROMPTS: the calls patients make (menus, booking, identification, the queue);
+- REMINDER_CALL, FOLLOWUP_CALL, SURVEY: the calls the hotline places, and the
+  survey after a call with a member of staff;
+- SMS, AFTERCARE_SMS: the text messages;
+- TITLES: doctors' titles.
 """
 
 from __future__ import annotations
@@ -156,6 +163,7 @@ PROMPTS: dict[str, dict[str, str]] = {
     },
     "morning": {"zh": "上午", "en": "morning"},
     "afternoon": {"zh": "下午", "en": "afternoon"},
+    "evening": {"zh": "晚上", "en": "evening"},
     # In Mandarin the time already says 上午/下午 (ivr.speaking.clock).
     "period_at": {"zh": "{start}", "en": "{period}, from {start}"},
     "confirm_booking": {
@@ -271,6 +279,199 @@ PROMPTS: dict[str, dict[str, str]] = {
     "agent_whisper": {"zh": "{queue}来电。", "en": "A call from {queue}."},
     "after_call": {"zh": "祝您健康。", "en": "We wish you good health."},
 }
+
+
+# ---- the calls the hotline places, and the survey after a call -----------------------------------
+# Whoever answers a call the hotline places may not be the patient, and a voicemail is heard
+# by anyone: before the patient is known, a line names the hospital and its number, nothing more.
+
+# The reminder call the day before an appointment (ivr/flows/reminder.py); {period} is
+# PROMPTS' morning / afternoon / evening.
+REMINDER_CALL: dict[str, dict[str, str]] = {
+    "machine": {
+        "zh": "您好，这里是{hospital}。如有需要，请致电{phone}。再见。",
+        "en": "Hello, this is {hospital}. If you need us, please call {phone}. Goodbye.",
+    },
+    "intro": {
+        "zh": "您好，这里是{hospital}，给{name}的就诊提醒：您预约了{day}{period}的{what}。",
+        "en": "Hello, this is {hospital} with a reminder for {name}: you have an appointment on {day}, "
+        "in the {period}, in {what}.",
+    },
+    "confirm_option": {"zh": "确认就诊请按1。", "en": "To confirm it, press 1."},
+    "cancel_option": {"zh": "取消预约请按2。", "en": "To cancel it, press 2."},
+    "cancel_check": {
+        "zh": "您确定要取消{day}{period}的预约吗？确定取消请按1。",
+        "en": "Do you want to cancel your appointment on {day}, in the {period}? To cancel it, press 1.",
+    },
+    "keep_option": {"zh": "不取消请按2。", "en": "To keep it, press 2."},
+    "confirmed": {"zh": "已为您确认，请按时就诊。", "en": "Thank you, your appointment is confirmed."},
+    "cancelled": {
+        "zh": "已为您取消预约，稍后会收到短信通知。",
+        "en": "Your appointment is cancelled; we will send you a text.",
+    },
+    "too_late": {
+        "zh": "对不起，距离就诊时间太近，无法通过电话取消。",
+        "en": "Sorry, it is too close to the appointment to cancel it by phone.",
+    },
+    "gone": {
+        "zh": "您好，这里是{hospital}。这个预约已经取消或更改。",
+        "en": "Hello, this is {hospital}. This appointment has been cancelled or changed.",
+    },
+    "bye": {"zh": "感谢您的接听，再见。", "en": "Thank you. Goodbye."},
+}
+
+# The follow-up call after a discharge (ivr/flows/followup.py); {hospital}, {phone} and
+# {emergency} are filled in for every line.  Its questions are in config.yaml.
+FOLLOWUP_CALL: dict[str, dict[str, str]] = {
+    "machine": {
+        "zh": "您好，这里是{hospital}。如有需要，请致电{phone}。再见。",
+        "en": "Hello, this is {hospital}. If you need us, please call {phone}. Goodbye.",
+    },
+    "who": {
+        "zh": "您好，这里是{hospital}，我们找{name}。如果您是{name}本人，请输入您的出生月份和日期，"
+        "例如5月2日请输入0502，以井号键结束。如果不是本人，请挂机，我们会另行联系。",
+        "en": "Hello, this is {hospital}. We would like to speak to {name}. If that is you, please key in "
+        "the month and day of your birth, for example 0502 for the 2nd of May, then the hash key. "
+        "If not, please hang up; we will call again.",
+    },
+    "not_a_date": {
+        "zh": "对不起，这不是有效的日期。",
+        "en": "Sorry, that is not a date.",
+    },
+    "wrong": {"zh": "对不起，信息不符。", "en": "Sorry, that does not match our records."},
+    "not_identified": {
+        "zh": "对不起，我们无法确认您的身份。如有需要，请致电{phone}。再见。",
+        "en": "Sorry, we could not confirm who you are. If you need us, please call {phone}. Goodbye.",
+    },
+    "intro": {
+        "zh": "谢谢您。这是出院后的回访电话，有{count}个简单的问题，请按键回答。",
+        "en": "Thank you. This is a follow-up call after your stay with us: {count} short questions, "
+        "answered with your keypad.",
+    },
+    "nurse": {
+        "zh": "感谢您的回答。我们的护士会尽快给您回电。如果情况紧急，请立即拨打{emergency}。",
+        "en": "Thank you. One of our nurses will call you back soon. If it is an emergency, call {emergency} now.",
+    },
+    "thanks": {
+        "zh": "感谢您的配合，祝您早日康复。如有需要，请致电{phone}。再见。",
+        "en": "Thank you, and get well soon. If you need us, please call {phone}. Goodbye.",
+    },
+    "gone": {
+        "zh": "您好，这里是{hospital}。如有需要，请致电{phone}。再见。",
+        "en": "Hello, this is {hospital}. If you need us, please call {phone}. Goodbye.",
+    },
+}
+
+# The satisfaction survey after a call with a member of staff (ivr/flows/survey.py);
+# {phone} is filled in for every line.
+SURVEY: dict[str, dict[str, str]] = {
+    "ask": {
+        "zh": "请您对本次服务进行评价：非常满意请按5，满意请按4，一般请按3，不满意请按2，非常不满意请按1。",
+        "en": "Please rate the service you received, from 5 for very satisfied to 1 for very dissatisfied.",
+    },
+    "thanks_score": {"zh": "感谢您的评价。", "en": "Thank you for your rating."},
+    "more": {
+        "zh": "如需留言，请按1。如不再接收我们的回访电话、满意度调查和通知短信，请按9。结束请按2或直接挂机。",
+        "en": "To leave a comment, press 1. To stop our follow-up calls, surveys and notices, press 9. "
+        "To finish, press 2 or hang up.",
+    },
+    "record": {
+        "zh": "请在提示音后留言，最长{seconds}秒，结束请按井号键。",
+        "en": "Please leave your comment after the tone, up to {seconds} seconds, then press the hash key.",
+    },
+    "recorded": {"zh": "您的留言已收到。", "en": "We have your comment."},
+    "opt_out_check": {
+        "zh": "您将不再收到我们的回访电话、满意度调查和通知短信。确认请按1，返回请按2。",
+        "en": "You will get no more follow-up calls, surveys or notices from us. To confirm, press 1. "
+        "To go back, press 2.",
+    },
+    "opted_out": {
+        "zh": "已为您退订。如需恢复，请致电{phone}。",
+        "en": "Done: you will not hear from us unless you ask. To undo it, call {phone}.",
+    },
+    "opt_out_unknown": {
+        "zh": "对不起，我们无法确认您的身份，暂时不能为您退订。您可以回复短信TD退订，或致电{phone}。",
+        "en": "Sorry, we cannot tell who you are, so we cannot do that now. Reply TD to one of our texts, "
+        "or call {phone}.",
+    },
+    "bye": {"zh": "感谢您的来电，再见。", "en": "Thank you for calling. Goodbye."},
+}
+
+# ---- text messages -----------------------------------------------------------------------------
+# Every text starts with the hospital's name in 【】 and says only what belongs to the
+# appointment (or notice) it is about: family members share phones.
+
+# Appointment texts and the answers to a patient's reply (ivr/sms.py).
+SMS: dict[str, dict[str, str]] = {
+    # Appointment texts; {prep} is empty or a sentence ending with a full stop and, in English, a space.
+    "confirmation": {
+        "zh": "【{hospital}】{name}预约成功：{when}，{what}，就诊序号{place}，预约号{reference}。{prep}取消或改约请致电{phone}。",
+        "en": "【{hospital}】{name}, you are booked: {when}, {what}, number {place}, booking reference "
+        "{reference}. {prep}To cancel or change it, call {phone}.",
+    },
+    "reminder": {
+        "zh": "【{hospital}】{name}就诊提醒：{when}，{what}，就诊序号{place}，预约号{reference}。{prep}回复1确认就诊，回复2取消预约。",
+        "en": "【{hospital}】Reminder for {name}: {when}, {what}, number {place}, booking reference {reference}. "
+        "{prep}Reply 1 to confirm, 2 to cancel.",
+    },
+    "cancellation": {
+        "zh": "【{hospital}】{name}您{when}{what}的预约（预约号{reference}）已取消。",
+        "en": "【{hospital}】{name}, your appointment on {when}, {what} (booking reference {reference}) is cancelled.",
+    },
+    "moved": {
+        "zh": "【{hospital}】{name}您的预约已改为：{when}，{what}，就诊序号{place}，预约号{reference}。{prep}",
+        "en": "【{hospital}】{name}, your appointment is now: {when}, {what}, number {place}, booking reference "
+        "{reference}. {prep}",
+    },
+    "preparation": {"zh": "检查须知：{text}", "en": "Before the exam: {text} "},
+    "when": {"zh": "{day}{period}{start}", "en": "{day}, {period} from {start}"},
+    # Answers to a patient's reply.
+    "reply_confirmed": {
+        "zh": "【{hospital}】已确认：{when}，{what}（预约号{reference}）。请按时就诊。",
+        "en": "【{hospital}】Confirmed: {when}, {what} (booking reference {reference}). See you then.",
+    },
+    "reply_cancelled": {
+        "zh": "【{hospital}】已取消：{when}，{what}（预约号{reference}）。",
+        "en": "【{hospital}】Cancelled: {when}, {what} (booking reference {reference}).",
+    },
+    "reply_too_late": {
+        "zh": "【{hospital}】距就诊时间太近，无法通过短信取消（预约号{reference}）。如需帮助请致电{phone}。",
+        "en": "【{hospital}】It is too close to the appointment to cancel it by text (booking reference "
+        "{reference}). For help, call {phone}.",
+    },
+    "reply_how": {
+        "zh": "【{hospital}】回复1确认就诊，回复2取消预约。",
+        "en": "【{hospital}】Reply 1 to confirm your appointment, 2 to cancel it.",
+    },
+    "reply_which": {
+        "zh": "【{hospital}】此号码有{count}个待回复的预约，请回复1或2加预约号，例如“1 {reference}”。",
+        "en": "【{hospital}】This number has {count} appointments to answer for: reply 1 or 2 and the booking "
+        'reference, for example "1 {reference}".',
+    },
+    "reply_none": {
+        "zh": "【{hospital}】没有找到需要回复的预约。如需帮助请致电{phone}。",
+        "en": "【{hospital}】There is no appointment to answer for from this number. For help, call {phone}.",
+    },
+    "reply_error": {
+        "zh": "【{hospital}】系统暂时无法处理您的回复，请致电{phone}。",
+        "en": "【{hospital}】Sorry, we could not handle your reply. Please call {phone}.",
+    },
+}
+
+# After care's texts (aftercare/texts.py): results-ready notices (that results are ready and
+# how to get them, never the results) and the answer to an opt-out reply.
+AFTERCARE_SMS: dict[str, dict[str, str]] = {
+    "results_ready": {
+        "zh": "【{hospital}】{name}您好，您的检查结果已出。{how}。如有疑问请致电{phone}。",
+        "en": "【{hospital}】{name}, your test results are ready. To get them, {how}. Questions: call {phone}.",
+    },
+    "opted_out": {
+        "zh": "【{hospital}】已退订：此号码将不再收到回访电话、满意度调查和通知短信。如需恢复请致电{phone}。",
+        "en": "【{hospital}】Done: this number will get no more follow-up calls, surveys or notices. "
+        "To undo it, call {phone}.",
+    },
+}
+
 
 TITLES = {
     "chief_physician": {"zh": "主任医师", "en": "Chief Physician"},

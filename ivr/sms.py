@@ -1,4 +1,5 @@
-"""Text messages: what they say, and the two URLs the carrier calls about them.
+"""Text messages: what they say (worded in ivr/prompts.py, SMS), and the two URLs
+the carrier calls about them.
 
 - `POST /ivr/sms/status`: a message's status changed (sent, delivered...);
 - `POST /ivr/sms/incoming`: a patient answered a reminder, '1' to confirm
@@ -24,7 +25,7 @@ from aftercare.texts import is_opt_out, opt_out_by_text
 from extensions import get_db, hotline
 from ivr import speaking
 from ivr.dialogue import is_id
-from ivr.prompts import TITLES, t
+from ivr.prompts import SMS, TITLES, t
 from ivr.security import require_signature
 from records import booking, messages
 from records.booking import Outcome
@@ -36,65 +37,6 @@ from settings import LANGUAGES, Settings
 log = logging.getLogger(__name__)
 bp = Blueprint("sms", __name__, url_prefix="/ivr/sms")
 
-TEXTS: dict[str, dict[str, str]] = {
-    # Appointment texts; {prep} is empty or a sentence ending with a full stop and, in English, a space.
-    "confirmation": {
-        "zh": "【{hospital}】{name}预约成功：{when}，{what}，就诊序号{place}，预约号{reference}。{prep}取消或改约请致电{phone}。",
-        "en": "【{hospital}】{name}, you are booked: {when}, {what}, number {place}, booking reference "
-        "{reference}. {prep}To cancel or change it, call {phone}.",
-    },
-    "reminder": {
-        "zh": "【{hospital}】{name}就诊提醒：{when}，{what}，就诊序号{place}，预约号{reference}。{prep}回复1确认就诊，回复2取消预约。",
-        "en": "【{hospital}】Reminder for {name}: {when}, {what}, number {place}, booking reference {reference}. "
-        "{prep}Reply 1 to confirm, 2 to cancel.",
-    },
-    "cancellation": {
-        "zh": "【{hospital}】{name}您{when}{what}的预约（预约号{reference}）已取消。",
-        "en": "【{hospital}】{name}, your appointment on {when}, {what} (booking reference {reference}) is cancelled.",
-    },
-    "moved": {
-        "zh": "【{hospital}】{name}您的预约已改为：{when}，{what}，就诊序号{place}，预约号{reference}。{prep}",
-        "en": "【{hospital}】{name}, your appointment is now: {when}, {what}, number {place}, booking reference "
-        "{reference}. {prep}",
-    },
-    "preparation": {"zh": "检查须知：{text}", "en": "Before the exam: {text} "},
-    "morning": {"zh": "上午", "en": "morning"},
-    "afternoon": {"zh": "下午", "en": "afternoon"},
-    "evening": {"zh": "晚上", "en": "evening"},
-    "when": {"zh": "{day}{period}{start}", "en": "{day}, {period} from {start}"},
-    # Answers to a patient's reply.
-    "reply_confirmed": {
-        "zh": "【{hospital}】已确认：{when}，{what}（预约号{reference}）。请按时就诊。",
-        "en": "【{hospital}】Confirmed: {when}, {what} (booking reference {reference}). See you then.",
-    },
-    "reply_cancelled": {
-        "zh": "【{hospital}】已取消：{when}，{what}（预约号{reference}）。",
-        "en": "【{hospital}】Cancelled: {when}, {what} (booking reference {reference}).",
-    },
-    "reply_too_late": {
-        "zh": "【{hospital}】距就诊时间太近，无法通过短信取消（预约号{reference}）。如需帮助请致电{phone}。",
-        "en": "【{hospital}】It is too close to the appointment to cancel it by text (booking reference "
-        "{reference}). For help, call {phone}.",
-    },
-    "reply_how": {
-        "zh": "【{hospital}】回复1确认就诊，回复2取消预约。",
-        "en": "【{hospital}】Reply 1 to confirm your appointment, 2 to cancel it.",
-    },
-    "reply_which": {
-        "zh": "【{hospital}】此号码有{count}个待回复的预约，请回复1或2加预约号，例如“1 {reference}”。",
-        "en": "【{hospital}】This number has {count} appointments to answer for: reply 1 or 2 and the booking "
-        'reference, for example "1 {reference}".',
-    },
-    "reply_none": {
-        "zh": "【{hospital}】没有找到需要回复的预约。如需帮助请致电{phone}。",
-        "en": "【{hospital}】There is no appointment to answer for from this number. For help, call {phone}.",
-    },
-    "reply_error": {
-        "zh": "【{hospital}】系统暂时无法处理您的回复，请致电{phone}。",
-        "en": "【{hospital}】Sorry, we could not handle your reply. Please call {phone}.",
-    },
-}
-
 
 # ---- texts ---------------------------------------------------------------------------------
 
@@ -102,7 +44,7 @@ TEXTS: dict[str, dict[str, str]] = {
 def appointment_text(settings: Settings, appointment: Appointment, kind: str, lang: str) -> str:
     """The text about one appointment: kind is confirmation | cancellation | moved | reminder."""
     exam = appointment.session.exam_type
-    prep = TEXTS["preparation"][lang].format(text=localized(exam, "preparation", lang)) if exam else ""
+    prep = SMS["preparation"][lang].format(text=localized(exam, "preparation", lang)) if exam else ""
     return _say(kind, settings, appointment, lang, prep=prep)
 
 
@@ -120,9 +62,9 @@ def period(appointment: Appointment) -> str:
 
 def when(appointment: Appointment, lang: str) -> str:
     start = appointment.session.start_time
-    return TEXTS["when"][lang].format(
+    return SMS["when"][lang].format(
         day=speaking.day(appointment.date, lang),
-        period=TEXTS[period(appointment)][lang],
+        period=t(period(appointment), lang),
         start=f"{start.hour}:{start.minute:02d}",
     )
 
@@ -163,7 +105,7 @@ def _say(key: str, settings: Settings, appointment: Appointment | None, lang: st
             "reference": appointment.reference,
             **values,
         }
-    return TEXTS[key][lang].format(hospital=hospital, phone=hospital_phone(settings), **values).strip()
+    return SMS[key][lang].format(hospital=hospital, phone=hospital_phone(settings), **values).strip()
 
 
 def queue_appointment_sms(

@@ -34,20 +34,25 @@ def worker(burst: bool, records_only: bool, count: int | None) -> None:
     finish; a second one stops at once (RQ's warm and cold shutdown).  Spooled
     records (kept while Redis was away) are replayed first, and the agents' state changes
     logged meanwhile are copied."""
-    app = hotline()
-    prefix = app.settings.env.redis_prefix
+    # Each job runs in a fork of this process (RQ's work-horse): build the context here,
+    # once (settings, the engine, the REST client and its modules, the embedded Redis),
+    # and every job inherits it rather than rereading config.yaml and rebuilding it
+    # (a job still opens its own database connection: one must not cross a fork).
+    # The parent never calls the carrier, so the client holds no socket to share;
+    # forked children drop the engine's pool (queueing/context.py) and redis-py's
+    # pools reconnect on a new pid.
+    jobs = context.get()
+    jobs.twilio.messages  # noqa: B018
+    prefix = jobs.settings.env.redis_prefix
     kinds = [recording.RECORDS] if records_only else [URGENT, recording.RECORDS, ROUTINE]
     names = [queue_name(prefix, kind) for kind in kinds]
     if count is None:
-        count = app.settings.records.workers if records_only else 1
-    # Each job runs in a fork of this process: read the settings and import the REST
-    # API's modules once, here, rather than in every job (no connection is opened).
-    context.get().twilio.messages  # noqa: B018
+        count = jobs.settings.records.workers if records_only else 1
     _replay_spool()
     _copy_agent_states()
-    # No database connection may be inherited by the processes forked from here.
-    context.reset()
-    connection = app.queue_connection(patient=True)
+    # Close the connections the replay opened: this process waits on Redis from now on.
+    jobs.engine.dispose()
+    connection = jobs.queue_connection(patient=True)
     # Record jobs are short database writes: the records-only workers run them in their
     # own process (SimpleWorker) and keep their connection pool, rather than forking a
     # work-horse and connecting anew for every job.  A job's timeout still holds (RQ's

@@ -26,50 +26,11 @@ from extensions import hotline
 from ivr import speaking
 from ivr.dialogue import Choice, Conversation, Line, Target, step
 from ivr.flows.identify import _month_day
+from ivr.prompts import FOLLOWUP_CALL
 from records import aftercare
 from records.db import begin_write
 from records.models import FollowUpTask
 from records.patients import CallerMatch, to_e164
-
-PROMPTS: dict[str, dict[str, str]] = {
-    "machine": {
-        "zh": "您好，这里是{hospital}。如有需要，请致电{phone}。再见。",
-        "en": "Hello, this is {hospital}. If you need us, please call {phone}. Goodbye.",
-    },
-    "who": {
-        "zh": "您好，这里是{hospital}，我们找{name}。如果您是{name}本人，请输入您的出生月份和日期，"
-        "例如5月2日请输入0502，以井号键结束。如果不是本人，请挂机，我们会另行联系。",
-        "en": "Hello, this is {hospital}. We would like to speak to {name}. If that is you, please key in "
-        "the month and day of your birth, for example 0502 for the 2nd of May, then the hash key. "
-        "If not, please hang up; we will call again.",
-    },
-    "not_a_date": {
-        "zh": "对不起，这不是有效的日期。",
-        "en": "Sorry, that is not a date.",
-    },
-    "wrong": {"zh": "对不起，信息不符。", "en": "Sorry, that does not match our records."},
-    "not_identified": {
-        "zh": "对不起，我们无法确认您的身份。如有需要，请致电{phone}。再见。",
-        "en": "Sorry, we could not confirm who you are. If you need us, please call {phone}. Goodbye.",
-    },
-    "intro": {
-        "zh": "谢谢您。这是出院后的回访电话，有{count}个简单的问题，请按键回答。",
-        "en": "Thank you. This is a follow-up call after your stay with us: {count} short questions, "
-        "answered with your keypad.",
-    },
-    "nurse": {
-        "zh": "感谢您的回答。我们的护士会尽快给您回电。如果情况紧急，请立即拨打{emergency}。",
-        "en": "Thank you. One of our nurses will call you back soon. If it is an emergency, call {emergency} now.",
-    },
-    "thanks": {
-        "zh": "感谢您的配合，祝您早日康复。如有需要，请致电{phone}。再见。",
-        "en": "Thank you, and get well soon. If you need us, please call {phone}. Goodbye.",
-    },
-    "gone": {
-        "zh": "您好，这里是{hospital}。如有需要，请致电{phone}。再见。",
-        "en": "Hello, this is {hospital}. If you need us, please call {phone}. Goodbye.",
-    },
-}
 
 
 def line(conversation: Conversation, prompt: str, **values: object) -> Line:
@@ -80,7 +41,7 @@ def line(conversation: Conversation, prompt: str, **values: object) -> Line:
         "phone": speaking.phone(settings.hospital.main_number, lang, settings.hospital.phone_region),
         "emergency": settings.hospital.emergency_number,
     }
-    return Line(PROMPTS[prompt][lang].format(**{**common, **values}), lang)
+    return Line(FOLLOWUP_CALL[prompt][lang].format(**{**common, **values}), lang)
 
 
 @step("followup", "start")

@@ -21,6 +21,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import speaking
 from ivr.dialogue import Choice, Conversation, Line, Target, is_id, step
+from ivr.prompts import REMINDER_CALL, t
 from ivr.sms import addressee, period, queue_appointment_sms
 from records import booking, messages
 from records.booking import Outcome
@@ -28,47 +29,12 @@ from records.db import begin_write
 from records.models import Appointment, localized
 from records.patients import CallerMatch, to_e164
 
-PROMPTS: dict[str, dict[str, str]] = {
-    "machine": {
-        "zh": "您好，这里是{hospital}。如有需要，请致电{phone}。再见。",
-        "en": "Hello, this is {hospital}. If you need us, please call {phone}. Goodbye.",
-    },
-    "intro": {
-        "zh": "您好，这里是{hospital}，给{name}的就诊提醒：您预约了{day}{period}的{what}。",
-        "en": "Hello, this is {hospital} with a reminder for {name}: you have an appointment on {day}, "
-        "in the {period}, in {what}.",
-    },
-    "confirm_option": {"zh": "确认就诊请按1。", "en": "To confirm it, press 1."},
-    "cancel_option": {"zh": "取消预约请按2。", "en": "To cancel it, press 2."},
-    "cancel_check": {
-        "zh": "您确定要取消{day}{period}的预约吗？确定取消请按1。",
-        "en": "Do you want to cancel your appointment on {day}, in the {period}? To cancel it, press 1.",
-    },
-    "keep_option": {"zh": "不取消请按2。", "en": "To keep it, press 2."},
-    "confirmed": {"zh": "已为您确认，请按时就诊。", "en": "Thank you, your appointment is confirmed."},
-    "cancelled": {
-        "zh": "已为您取消预约，稍后会收到短信通知。",
-        "en": "Your appointment is cancelled; we will send you a text.",
-    },
-    "too_late": {
-        "zh": "对不起，距离就诊时间太近，无法通过电话取消。",
-        "en": "Sorry, it is too close to the appointment to cancel it by phone.",
-    },
-    "gone": {
-        "zh": "您好，这里是{hospital}。这个预约已经取消或更改。",
-        "en": "Hello, this is {hospital}. This appointment has been cancelled or changed.",
-    },
-    "bye": {"zh": "感谢您的接听，再见。", "en": "Thank you. Goodbye."},
-    "morning": {"zh": "上午", "en": "morning"},
-    "afternoon": {"zh": "下午", "en": "afternoon"},
-    "evening": {"zh": "晚上", "en": "evening"},
-}
 CONFIRM_WORDS = ("确认", "确定", "confirm", "yes")
 CANCEL_WORDS = ("取消", "cancel")
 
 
 def line(conversation: Conversation, prompt: str, **values: object) -> Line:
-    return Line(PROMPTS[prompt][conversation.lang].format(**values), conversation.lang)
+    return Line(REMINDER_CALL[prompt][conversation.lang].format(**values), conversation.lang)
 
 
 @step("reminder", "start")
@@ -202,7 +168,7 @@ def _when(conversation: Conversation, appointment: Appointment) -> dict[str, str
     place = session.doctor.department if session.doctor else session.exam_type
     return {
         "day": speaking.day(appointment.date, lang),
-        "period": PROMPTS[period(appointment)][lang],
+        "period": t(period(appointment), lang),
         "what": localized(place, "name", lang),
     }
 

@@ -16,41 +16,10 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import speaking
 from ivr.dialogue import Choice, Conversation, Line, Target, step
+from ivr.prompts import SURVEY
 from records import aftercare
 from records.db import begin_write
 
-PROMPTS: dict[str, dict[str, str]] = {
-    "ask": {
-        "zh": "请您对本次服务进行评价：非常满意请按5，满意请按4，一般请按3，不满意请按2，非常不满意请按1。",
-        "en": "Please rate the service you received, from 5 for very satisfied to 1 for very dissatisfied.",
-    },
-    "thanks_score": {"zh": "感谢您的评价。", "en": "Thank you for your rating."},
-    "more": {
-        "zh": "如需留言，请按1。如不再接收我们的回访电话、满意度调查和通知短信，请按9。结束请按2或直接挂机。",
-        "en": "To leave a comment, press 1. To stop our follow-up calls, surveys and notices, press 9. "
-        "To finish, press 2 or hang up.",
-    },
-    "record": {
-        "zh": "请在提示音后留言，最长{seconds}秒，结束请按井号键。",
-        "en": "Please leave your comment after the tone, up to {seconds} seconds, then press the hash key.",
-    },
-    "recorded": {"zh": "您的留言已收到。", "en": "We have your comment."},
-    "opt_out_check": {
-        "zh": "您将不再收到我们的回访电话、满意度调查和通知短信。确认请按1，返回请按2。",
-        "en": "You will get no more follow-up calls, surveys or notices from us. To confirm, press 1. "
-        "To go back, press 2.",
-    },
-    "opted_out": {
-        "zh": "已为您退订。如需恢复，请致电{phone}。",
-        "en": "Done: you will not hear from us unless you ask. To undo it, call {phone}.",
-    },
-    "opt_out_unknown": {
-        "zh": "对不起，我们无法确认您的身份，暂时不能为您退订。您可以回复短信TD退订，或致电{phone}。",
-        "en": "Sorry, we cannot tell who you are, so we cannot do that now. Reply TD to one of our texts, "
-        "or call {phone}.",
-    },
-    "bye": {"zh": "感谢您的来电，再见。", "en": "Thank you for calling. Goodbye."},
-}
 SCORES = "12345"
 
 
@@ -58,7 +27,7 @@ def line(conversation: Conversation, prompt: str, **values: object) -> Line:
     settings = conversation.settings
     lang = conversation.lang
     phone = speaking.phone(settings.hospital.main_number, lang, settings.hospital.phone_region)
-    return Line(PROMPTS[prompt][lang].format(phone=phone, **values), lang)
+    return Line(SURVEY[prompt][lang].format(phone=phone, **values), lang)
 
 
 @step("survey", "start")

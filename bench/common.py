@@ -1,0 +1,180 @@
+"""What every benchmark reports and does the same way: the machine it ran on (CPU,
+cores, memory, load, Python, the Postgres and Redis servers), percentiles, and
+writing its result file.  The bench scripts put the project's root on sys.path
+and import it as `from bench import common`."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import socket
+import statistics
+import subprocess
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+# ---- the machine ----------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        return next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine() or "?"
+
+
+def cores() -> str:
+    # nproc, not os.cpu_count(): it counts the CPUs this process may use (affinity, cgroups).
+    found = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    return found or str(os.cpu_count())
+
+
+def memory() -> str:
+    try:
+        text = Path("/proc/meminfo").read_text()
+        total_kb = next(int(line.split()[1]) for line in text.splitlines() if line.startswith("MemTotal"))
+    except (OSError, StopIteration):
+        return "?"
+    return f"{total_kb / 1024 / 1024:.1f} GiB"
+
+
+def loadavg() -> str:
+    """The load average over 1, 5 and 15 minutes."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine() -> dict[str, str]:
+    """The machine, for a report: nproc, cpu, memory, kernel, python, host and the load now."""
+    return {
+        "nproc": cores(),
+        "cpu": cpu_model(),
+        "memory": memory(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "host": platform.node(),
+        "load": loadavg(),
+    }
+
+
+def machine_line(m: dict[str, str] | None = None, *, load_when: str = "now") -> str:
+    """The machine in one sentence, the same in every report; `load_when` says when the
+    load average was read ("at the end" when the report is written after the run)."""
+    m = m or machine()
+    return (
+        f"{m['host']}: nproc {m['nproc']} ({m['cpu']}), {m['memory']} memory, Linux {m['kernel']}, "
+        f"Python {m['python']}; load average (1, 5, 15 min) {load_when} {m['load']} (the machine is shared)"
+    )
+
+
+def package_version(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)
+
+
+def database_version(url: str) -> str:
+    """'PostgreSQL 16.4' or 'SQLite 3.46.1': the server the benchmark ran on."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            if engine.dialect.name == "postgresql":
+                return f"PostgreSQL {connection.exec_driver_sql('SHOW server_version').scalar()}"
+            return f"SQLite {connection.exec_driver_sql('select sqlite_version()').scalar()}"
+    finally:
+        engine.dispose()
+
+
+def redis_version(client) -> str:
+    return str(client.info("server").get("redis_version", "?"))
+
+
+def now() -> str:
+    return f"{datetime.now().astimezone():%Y-%m-%d %H:%M %Z}"
+
+
+# ---- figures --------------------------------------------------------------------------------
+
+
+def percentile(values: Iterable[float], q: float) -> float:
+    """The nearest-rank percentile (q from 0 to 1): the smallest value with at least
+    q of the values at or below it; NaN when there are none."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def percentiles(samples: Iterable[float]) -> dict[str, float]:
+    """n, mean, p50, p95, p99 and max of some samples (at least one)."""
+    ordered = sorted(samples)
+    return {
+        "n": len(ordered),
+        "mean": statistics.fmean(ordered),
+        "p50": percentile(ordered, 0.50),
+        "p95": percentile(ordered, 0.95),
+        "p99": percentile(ordered, 0.99),
+        "max": ordered[-1],
+    }
+
+
+def yes(flag: bool) -> str:
+    return "**met**" if flag else "**missed**"
+
+
+# ---- results --------------------------------------------------------------------------------
+
+
+def write_result(path: Path | str, text: str | list[str]) -> Path:
+    """Write a result file (bench/results/...), its folder made if need be; lines are
+    joined and the text ends with a newline."""
+    path = Path(path)
+    if not isinstance(text, str):
+        text = "\n".join(text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    return path
+
+
+# ---- servers the benchmarks start and clean ---------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def postgres_answers(admin_url: str) -> bool:
+    try:
+        engine = sa.create_engine(admin_url, connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def admin(admin_url: str, *statements: str) -> None:
+    """Statements outside a transaction (CREATE/DROP DATABASE) on the admin database."""
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        for statement in statements:
+            connection.execute(sa.text(statement))
+    engine.dispose()
+
+
+def delete_redis_keys(client, prefix: str) -> None:
+    batch = []
+    for key in client.scan_iter(match=f"{prefix}*", count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            client.delete(*batch)
+            batch = []
+    if batch:
+        client.delete(*batch)
