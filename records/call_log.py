@@ -265,6 +265,35 @@ def rule_items(
     return None
 
 
+@dataclass(frozen=True)
+class Recording:
+    """A recorded talk with an agent (routing.record_calls), as the carrier reported it."""
+
+    sid: str
+    url: str
+    seconds: int | None
+    agent_id: int | None
+    queue: str
+    at: datetime
+
+
+def recordings(call: CallRecord) -> list[Recording]:
+    """The call's recorded talks, oldest first, from its 'recording' events."""
+    found = [
+        Recording(
+            sid=str(event.detail.get("recording_sid", "")),
+            url=str(event.detail.get("recording_url", "")),
+            seconds=event.detail.get("duration"),
+            agent_id=event.detail.get("agent_id"),
+            queue=str(event.detail.get("queue", "")),
+            at=event.at,
+        )
+        for event in call.events
+        if event.kind == "recording"
+    ]
+    return sorted((r for r in found if r.sid and r.url), key=lambda r: r.at)
+
+
 def complaint_cases(session: Session, call_sid: str) -> list[ComplaintCase]:
     """The complaint cases opened from this call or linked to it."""
     linked = select(CaseCall.case_id).where(CaseCall.call_sid == call_sid)

@@ -148,6 +148,7 @@ def call(call_sid: str):
         names=call_log.staff_names(db, agent_ids),
         cases=call_log.complaint_cases(db, call_sid),
         texts=call_log.texts_sent(db, call_sid),
+        recordings=call_log.recordings(row.call),
         zone=app.settings.hospital.zone,
         reason=reason,
         mask=mask,
@@ -158,18 +159,33 @@ def call(call_sid: str):
 @role_required("supervisor")
 def voicemail(call_sid: str, position: int):
     """Play a voicemail: audited, then handed to the browser's player."""
-    app, db = hotline(), get_db()
-    row = call_log.call_detail(db, call_sid)
+    row = call_log.call_detail(get_db(), call_sid)
     entry = next((e for e in row.entries if e.position == position), None) if row else None
     if entry is None or not entry.voicemail_url:
         abort(404)
+    return _play(row.call, entry.voicemail_url)
+
+
+@bp.get("/calls/<call_sid>/recording/<recording_sid>")
+@role_required("supervisor")
+def recording(call_sid: str, recording_sid: str):
+    """Play the recorded talk with an agent: audited, then handed to the browser's player."""
+    row = call_log.call_detail(get_db(), call_sid)
+    found = next((r for r in call_log.recordings(row.call) if r.sid == recording_sid), None) if row else None
+    if found is None:
+        abort(404)
+    return _play(row.call, found.url)
+
+
+def _play(call, url: str):
+    app, db = hotline(), get_db()
     reason = request.args.get("why", DEFAULT_REASON).strip() or DEFAULT_REASON
     audit.record_access(
         db, staff_id=current_user.id, action="play_recording", reason=reason,
-        patient_id=row.call.patient_id, call_sid=call_sid, at=app.now(),
+        patient_id=call.patient_id, call_sid=call.call_sid, at=app.now(),
     )  # fmt: skip
     db.commit()
-    return redirect(entry.voicemail_url)
+    return redirect(url)
 
 
 # ---- wallboard ------------------------------------------------------------------------------------------

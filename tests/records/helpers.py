@@ -23,6 +23,7 @@ def make_call(
     wrap_up: float = 30,
     disposition: str | None = "information_given",
     voicemail: bool = False,
+    recorded: bool = False,
 ) -> None:
     """A finished call: the voice menus, then (with `queue`) a wait ending in `result`."""
     begin_write(db)
@@ -42,6 +43,10 @@ def make_call(
             )
             kwargs = {"queue": queue, "agent_id": agent_id, "wrap_up": wrap_up, "disposition": disposition}
             events.append(("wrap_up_end", kwargs, 3 + wait + talk + wrap_up))
+            if recorded:  # the carrier's recording callback, a little after the talk
+                detail = {"queue": queue, "agent_id": agent_id, "recording_sid": f"RC{sid}",
+                          "recording_url": f"/recordings/{sid}-talk.mp3", "duration": int(talk)}  # fmt: skip
+                events.append(("recording", detail, 3 + wait + talk + 1))
             end = left + timedelta(seconds=talk)
         elif voicemail:
             detail = {

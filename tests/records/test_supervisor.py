@@ -147,6 +147,22 @@ def test_voicemail_playback_is_audited(client, a_morning, db):
     assert client.get("/supervisor/calls/CA-a1/voicemail/1").status_code == 404
 
 
+def test_a_recorded_talk_is_played_from_the_call_page_and_audited(client, db, agent):
+    make_call(db, "CA-r1", OPEN, phone=MS_WANG_PHONE, wait=8, agent_id=agent.id, talk=75, recorded=True)
+    html = client.get("/supervisor/calls/CA-r1").get_data(as_text=True)
+    player = "/supervisor/calls/CA-r1/recording/RCCA-r1"
+    row = html.split('<tr class="recording">', 1)[1].split("</tr>", 1)[0]
+    assert player in row and "坐席小李" in row and "75 s" in row and "general" in row
+    # The recording's address is only reached through the audited route, not the timeline.
+    assert "/recordings/CA-r1-talk.mp3" not in html
+    response = client.get(player + "?why=质检抽查")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/recordings/CA-r1-talk.mp3")
+    db.rollback()
+    (entry,) = db.scalars(select(AuditEntry).where(AuditEntry.action == "play_recording")).all()
+    assert (entry.call_sid, entry.reason, entry.patient_id) == ("CA-r1", "质检抽查", 1)
+    assert client.get("/supervisor/calls/CA-r1/recording/RCnot-this-one").status_code == 404
+
+
 def test_the_csv_holds_the_filtered_set_and_the_export_is_audited(client, a_morning, db):
     response = client.get("/supervisor/calls.csv?queue=general")
     assert response.mimetype == "text/csv" and "attachment" in response.headers["Content-Disposition"]
