@@ -481,7 +481,7 @@ def recorded(conversation: Conversation, entry: str = "", agent: str = "") -> Vo
             recording_url=str(form.get("RecordingUrl", ""))[:500],
             duration=conversation.int_arg(form.get("RecordingDuration"), 0),
         )
-    return VoiceResponse()
+    return call_over()  # a status callback: the carrier ignores the answer
 
 
 @step("queue", "after_call")
