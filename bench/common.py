@@ -178,3 +178,25 @@ def delete_redis_keys(client, prefix: str) -> None:
             batch = []
     if batch:
         client.delete(*batch)
+
+
+def delete_rq_queue(queue) -> None:
+    """An RQ queue with its jobs and registries.  RQ keeps a job under `rq:job:<id>`, outside the
+    key prefix a benchmark gives the app, so delete_redis_keys leaves them behind."""
+    from rq.results import Result
+
+    registries = [
+        queue.started_job_registry,
+        queue.finished_job_registry,
+        queue.failed_job_registry,
+        queue.scheduled_job_registry,
+        queue.deferred_job_registry,
+        queue.canceled_job_registry,
+    ]
+    job_ids = [job_id for registry in registries for job_id in registry.get_job_ids(cleanup=False)]
+    for start in range(0, len(job_ids), 1000):
+        batch = job_ids[start : start + 1000]
+        queue.connection.delete(*(key for job_id in batch for key in (queue.job_class.key_for(job_id),
+                                                                       Result.get_key(job_id))))  # fmt: skip
+    queue.connection.delete(*(registry.key for registry in registries), queue.intermediate_queue_key)
+    queue.delete(delete_jobs=True)

@@ -18,8 +18,10 @@ What one run does:
     a fresh CallSid per call, X-Twilio-Signature computed with twilio's
     RequestValidator) and loads each app with wrk (bench/webhooks.lua: one caller
     per connection, steps in order), a warm-up then the measured run;
- 5. counts the call records the hotline wrote against the status callbacks it
-    answered, and writes the figures, the checks and the machine to the results.
+ 5. runs the call-record jobs the hotline queued (`flask --app app worker --records
+    --burst`, after the sample walks and after the load, never while wrk runs), counts
+    the call records written against the status callbacks the hotline answered, and
+    writes the figures, the checks and the machine to the results.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from pathlib import Path
 
 import redis
 import sqlalchemy as sa
+from rq import Queue
 from twilio.request_validator import RequestValidator
 
 BENCH = Path(__file__).resolve().parent
@@ -56,6 +59,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import common  # noqa: E402
+from queueing.recording import records_queue_name  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 PUBLIC_BASE = "https://hotline.example.org"  # PUBLIC_BASE_URL: what the signatures are computed over
@@ -66,6 +70,8 @@ HOTLINE_APP = "app:create_app()"
 BASELINE_APP = "bench.baseline_app:app"
 TARGET_RATIO = 0.7
 TARGET_P99_MS = 50.0
+# One worker: on 2 cores a second one only competes with PostgreSQL (bench/results/records_rate.md).
+RECORDS_WORKER = ("flask", "--app", "app", "worker", "--records", "--count", "1", "--burst")
 
 
 # ---- the calls ---------------------------------------------------------------------------------
@@ -442,6 +448,65 @@ def machine_ticks() -> tuple[int, int, int]:
     return sum(values) - idle, sum(values), values[5] + values[6]
 
 
+# ---- the call records ------------------------------------------------------------------------------
+
+
+def write_records(args: argparse.Namespace, env: dict[str, str], scratch: Path, queue: Queue) -> dict:
+    """Run the call-record jobs the webhooks queued, as the records workers do in production, until the
+    queue is empty.  The worker starts only when no load runs, so it takes no CPU from the servers being
+    measured.  Bounded: it fails if the queue stops shrinking for --records-stall seconds, or a job fails."""
+    jobs, started = queue.count, time.monotonic()
+    log_path = scratch / "records-worker.log"
+    with log_path.open("a") as out:
+        worker = subprocess.Popen([str(VENV_BIN / RECORDS_WORKER[0]), *RECORDS_WORKER[1:]], cwd=ROOT, env=env,
+                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        wait_for_worker(worker, queue, jobs, args.records_stall, log_path)
+    finally:
+        stop_worker(worker)
+    unfinished = {
+        "queued": queue.count,
+        "running": queue.started_job_registry.count,
+        "waiting for a retry": queue.scheduled_job_registry.count,
+        "failed": queue.failed_job_registry.count,
+    }
+    if worker.returncode != 0 or any(unfinished.values()):
+        raise CheckFailed(
+            f"`{shlex.join(RECORDS_WORKER)}` exited {worker.returncode} with record jobs left {unfinished} "
+            f"(`flask --app app records failed` lists the failed ones); its log ends:\n{tail(log_path)}"
+        )
+    return {"jobs": jobs, "seconds": time.monotonic() - started, "command": shlex.join(RECORDS_WORKER)}
+
+
+def wait_for_worker(worker: subprocess.Popen, queue: Queue, jobs: int, stall: float, log_path: Path) -> None:
+    left, moved = jobs, time.monotonic()
+    while worker.poll() is None:
+        time.sleep(0.5)
+        now_left = queue.count
+        if now_left < left:
+            left, moved = now_left, time.monotonic()
+        elif time.monotonic() - moved > stall:
+            raise CheckFailed(
+                f"the call records were not written: the records queue stayed at {left} of {jobs} jobs for "
+                f"{stall:g} s (--records-stall) under `{shlex.join(RECORDS_WORKER)}`; its log ends:\n"
+                f"{tail(log_path)}"
+            )
+
+
+def stop_worker(worker: subprocess.Popen) -> None:
+    if worker.poll() is None:
+        worker.terminate()  # RQ's warm shutdown: it unregisters itself
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
 # ---- the database and Redis -----------------------------------------------------------------------
 
 
@@ -476,6 +541,11 @@ class Database:
         self.engine.dispose()
         if self.kind == "PostgreSQL":
             self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def delete_bench_keys(client: redis.Redis, records_queue: Queue, prefix: str) -> None:
+    common.delete_redis_keys(client, prefix)
+    common.delete_rq_queue(records_queue)
 
 
 def redis_keys(client: redis.Redis, prefix: str) -> int:
@@ -573,9 +643,11 @@ def markdown(r: dict) -> str:
         "",
         "Every request is a form post with Twilio's fields (AccountSid, CallSid, CallStatus, From, To, "
         "Direction, Called, Caller, ... and Digits or SpeechResult/Confidence). `POST /ivr/voice` looks the "
-        "caller up, opens the call record and starts the call's Redis state; every step appends its events "
-        "to Redis; `POST /ivr/status` (CallStatus=completed) writes the events, menu path and outcome to "
-        "the database. The baseline gets exactly the same requests.",
+        "caller up, starts the call's Redis state and queues the opening of its call record; every step "
+        "appends its events to Redis and queues them for the record; `POST /ivr/status` (CallStatus=completed) "
+        "queues the final status. The call records are written by an RQ records worker "
+        f"(`{shlex.join(RECORDS_WORKER)}`), run after the sample walks and after the load, never while wrk "
+        "runs, so the figures are the webhooks' alone. The baseline gets exactly the same requests.",
         "",
         "## Checks",
         "",
@@ -663,6 +735,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=2500,
         help="the hotline rate the precomputed calls are sized for (default %(default)s)",
     )
+    p.add_argument(
+        "--records-stall",
+        type=float,
+        default=120,
+        help="fail when the records worker leaves the records queue unshrunk this many seconds "
+        "(default %(default)s; a job times out after 60)",
+    )
     p.add_argument("--results", type=Path, default=BENCH / "results", help="where the results go")
     p.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
     p.add_argument("--keep", action="store_true", help="keep the database and Redis keys afterwards")
@@ -685,11 +764,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     client = redis.Redis.from_url(args.redis, decode_responses=True, socket_timeout=5)
     client.ping()
-    common.delete_redis_keys(client, args.redis_prefix)
+    # RQ's own connection: it stores bytes (client decodes responses).
+    records_queue = Queue(records_queue_name(args.redis_prefix), connection=redis.Redis.from_url(args.redis))
+    # Jobs a previous run left would write records of its calls into this run's database.
+    delete_bench_keys(client, records_queue, args.redis_prefix)
     db = Database(args, scratch)
     servers: list[Server] = []
     try:
-        return run(args, command, token, scratch, client, db, servers, started)
+        return run(args, command, token, scratch, client, records_queue, db, servers, started)
     except CheckFailed as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
@@ -697,12 +779,12 @@ def main(argv: list[str] | None = None) -> int:
         for server in servers:
             server.stop()
         if not args.keep:
-            common.delete_redis_keys(client, args.redis_prefix)
+            delete_bench_keys(client, records_queue, args.redis_prefix)
             db.drop()
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run(args, command, token, scratch, client, db, servers, started) -> int:
+def run(args, command, token, scratch, client, records_queue, db, servers, started) -> int:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -751,9 +833,17 @@ def run(args, command, token, scratch, client, db, servers, started) -> int:
         "a TwiML `<Response>` with a `<Gather>` that says something and a `<Redirect>` (parsed as XML), every "
         "status callback 204."
     )
+    written = write_records(args, env, scratch, records_queue)
     sample_records = db.scalar("SELECT count(*) FROM call_records WHERE status = 'completed'")
     if sample_records != sampled:
-        raise CheckFailed(f"the sample's {sampled} calls left {sample_records} completed call records")
+        raise CheckFailed(
+            f"the sample's {sampled} calls left {sample_records} completed call records after "
+            f"`{written['command']}` ran their {written['jobs']} record jobs"
+        )
+    checks.append(
+        f"The sample's {written['jobs']} call-record jobs, run by `{written['command']}` in "
+        f"{written['seconds']:.1f} s, left {sample_records} completed call records, one per call."
+    )
     if token:
         forged = post(port, "/ivr/voice", call_fields("CA" + uuid.uuid4().hex, strangers[0]), token, "Zm9yZ2Vk")
         unsigned = post(port, "/ivr/voice", call_fields("CA" + uuid.uuid4().hex, strangers[0]), None)
@@ -803,7 +893,9 @@ def run(args, command, token, scratch, client, db, servers, started) -> int:
         log(f"{name}: {figures['rps']:.0f} requests/s, p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} "
             f"ms, non-2xx {figures['non2xx']}, socket errors {figures['socket_errors']}, "
             f"bad TwiML {figures['bad_twiml']}")  # fmt: skip
-    results["records"] = count_records(db, client, args, before, warm_figures, results["hotline"])
+    written = write_records(args, env, scratch, records_queue)
+    log(f"{written['jobs']} call-record jobs written in {written['seconds']:.1f} s by `{written['command']}`")
+    results["records"] = count_records(db, client, args, before, warm_figures, results["hotline"], written)
     baseline_server.stop()
     servers.remove(baseline_server)
     profile = None
@@ -1071,9 +1163,10 @@ def sample_latency(timings: list[tuple[str, float]]) -> list[tuple[str, int, flo
     return rows
 
 
-def count_records(db: Database, client: redis.Redis, args, before: int, warm: dict, main: dict) -> dict:
-    """The call records the load wrote must match the status callbacks: every callback answered (204) made
-    its call's record 'completed'; a callback wrk sent as it stopped may have landed unanswered."""
+def count_records(db: Database, client: redis.Redis, args, before: int, warm: dict, main: dict, written: dict) -> dict:
+    """The call records the load left must match the status callbacks: every callback answered (204) made
+    its call's record 'completed' (once the records worker ran the jobs); a callback wrk sent as it stopped
+    may have landed unanswered."""
     completed = db.scalar("SELECT count(*) FROM call_records WHERE status = 'completed'")
     total = db.scalar("SELECT count(*) FROM call_records")
     empty = db.scalar(
@@ -1095,10 +1188,14 @@ def count_records(db: Database, client: redis.Redis, args, before: int, warm: di
         f"({'within' if answered <= load_completed <= sent else '**not within**'} [answered, sent]); "
         f"{total - sample} records opened by the load's `POST /ivr/voice`; {events} call events stored; "
         f"completed records without events: {empty}, without a menu path: {no_path}; {keys} call keys in Redis; "
-        f"connections that ran out of distinct calls: {wrapped}."
+        f"connections that ran out of distinct calls: {wrapped}. The load's {written['jobs']} call-record jobs "
+        f"were run by `{written['command']}` after wrk stopped, in {written['seconds']:.1f} s (not part of the "
+        "figures above)."
     )
     return {
         "completed": load_completed,
+        "record_jobs": written["jobs"],
+        "record_jobs_seconds": written["seconds"],
         "opened": total - sample,
         "answered": answered,
         "sent": sent,
