@@ -170,6 +170,13 @@ def admin(admin_url: str, *statements: str) -> None:
 
 
 def delete_redis_keys(client, prefix: str) -> None:
+    """Everything a run left under its key prefix, with the RQ queues named with it and their
+    jobs (RQ keeps those under `rq:...`, outside the prefix)."""
+    from rq import Queue
+
+    for queue in Queue.all(connection=client):
+        if queue.name.startswith(prefix):
+            delete_rq_queue(queue)
     batch = []
     for key in client.scan_iter(match=f"{prefix}*", count=1000):
         batch.append(key)

@@ -447,10 +447,7 @@ def main(argv=None) -> int:
         with admin.connect() as c:
             c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-        client = redis.Redis.from_url(args.redis)
-        keys = list(client.scan_iter(f"{prefix}*")) + list(client.scan_iter(f"rq:*{prefix}*"))
-        if keys:
-            client.delete(*keys)
+        common.delete_redis_keys(redis.Redis.from_url(args.redis), prefix)
     stem = "soak" if args.soak else "load"
     common.write_result(args.results / f"{stem}.json", json.dumps(report, indent=1, default=str))
     common.write_result(args.results / f"{stem}.md", markdown(report))
