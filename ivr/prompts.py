@@ -226,11 +226,8 @@ PROMPTS: dict[str, dict[str, str]] = {
     "appointment_gone": {"zh": "对不起，没有找到这个预约。", "en": "Sorry, I couldn't find that appointment."},
     # Human seats (issue 4): the queue, callbacks, voicemail
     "queue_joined": {"zh": "正在为您转接{queue}，请稍候。", "en": "Connecting you to {queue}. Please hold."},
-    # With routing.record_calls: one sentence, so a caller put straight through hears it all.
-    "queue_joined_recorded": {
-        "zh": "正在为您转接{queue}，为保证服务质量，您的通话将被录音，请稍候。",
-        "en": "Connecting you to {queue}. Your call will be recorded to help us serve you better. Please hold.",
-    },
+    # Said just before an agent's phone rings, when routing.record_calls is on.
+    "calls_recorded": {"zh": "为保证服务质量，您的通话将被录音。", "en": "This call will be recorded."},
     "queue_next": {"zh": "您是下一位。", "en": "You are next in line."},
     "queue_position": {"zh": "您前面还有{ahead}位来电者。", "en": "You are number {position} in line."},
     "queue_estimate": {"zh": "预计等待约{minutes}分钟。", "en": "Your estimated wait is about {minutes} minutes."},
@@ -270,11 +267,6 @@ PROMPTS: dict[str, dict[str, str]] = {
     "callback_greeting": {
         "zh": "您好，这里是{hospital}，您之前请求回电，现在为您接通工作人员，请稍候。",
         "en": "Hello, this is {hospital} calling you back as you asked. Connecting you to a member of staff now.",
-    },
-    "callback_greeting_recorded": {
-        "zh": "您好，这里是{hospital}，您之前请求回电，现在为您接通工作人员，您的通话将被录音，请稍候。",
-        "en": "Hello, this is {hospital} calling you back as you asked. Connecting you to a member of staff now; "
-        "your call will be recorded.",
     },
     "agent_whisper": {"zh": "{queue}来电。", "en": "A call from {queue}."},
     "after_call": {"zh": "祝您健康。", "en": "We wish you good health."},

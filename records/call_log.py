@@ -291,7 +291,9 @@ def recordings(call: CallRecord) -> list[Recording]:
         for event in call.events
         if event.kind == "recording"
     ]
-    return sorted((r for r in found if r.sid and r.url), key=lambda r: r.at)
+    # The carrier may post the same recording's callback more than once.
+    unique = {r.sid: r for r in sorted(found, key=lambda r: r.at, reverse=True) if r.sid and r.url}
+    return sorted(unique.values(), key=lambda r: r.at)
 
 
 def complaint_cases(session: Session, call_sid: str) -> list[ComplaintCase]:

@@ -126,8 +126,9 @@ def join(conversation: Conversation, q: str = "") -> VoiceResponse:
     if added:
         conversation.event("enqueue", queue=queue, priority=priority)
     _flush(conversation)
-    joined = "queue_joined_recorded" if conversation.settings.routing.record_calls else "queue_joined"
-    response = hold(conversation, queue, [*preamble, conversation.line(joined, queue=_title(conversation, queue))])
+    response = hold(
+        conversation, queue, [*preamble, conversation.line("queue_joined", queue=_title(conversation, queue))]
+    )
     try:
         seats.dispatch(app)
     except Exception:  # the caller is queued; the sweep dispatches again in a few seconds
@@ -397,6 +398,9 @@ def _dial_agent(conversation: Conversation, entry: str, agent: str) -> VoiceResp
     response = VoiceResponse()
     recording = {}
     if routing.record_calls:
+        # In the TwiML that rings the agent, so nothing can cut it short (a redirect by the
+        # REST API interrupts whatever the caller is hearing): every way to an agent passes here.
+        conversation.say(response, conversation.t("calls_recorded"))
         # The recording's callback comes whatever ends the talk (the Dial's action does not
         # when the console's hang-up redirects the caller).
         recording = {
@@ -473,9 +477,13 @@ def recorded(conversation: Conversation, entry: str = "", agent: str = "") -> Vo
     form = conversation.form
     sid = str(form.get("RecordingSid", ""))[:64]
     if sid and form.get("RecordingStatus", "completed") == "completed":
+        try:
+            queue = _hotline().acd.entry(entry).get("queue", "") if entry else ""
+        except redis.RedisError:  # the reference matters more than the queue's name
+            queue = ""
         conversation.event(
             "recording",
-            queue=_hotline().acd.entry(entry).get("queue", "") if entry else "",
+            queue=queue,
             agent_id=conversation.int_arg(agent) or None,
             recording_sid=sid,
             recording_url=str(form.get("RecordingUrl", ""))[:500],
@@ -499,8 +507,7 @@ def callback(conversation: Conversation, entry: str = "", agent: str = "") -> Vo
     app = _hotline()
     app.acd.callback_connected(entry, conversation.call_sid)
     hospital = conversation.settings.hospital.name(conversation.lang)
-    recorded = "_recorded" if conversation.settings.routing.record_calls else ""
-    greeting = conversation.line(f"callback_greeting{recorded}", hospital=hospital)
+    greeting = conversation.line("callback_greeting", hospital=hospital)
     if not _offered(entry, agent):
         data = app.acd.entry(entry)
         return hold(conversation, _queue(conversation, data.get("queue", "")), [greeting])

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+import settings as settings_module
+from app import ROOT
 from tests.conftest import AUTH_TOKEN, OPEN
 
 
@@ -52,6 +54,19 @@ def environ(database_url, redis_url, redis_prefix, network):
         "TWILIO_ACCOUNT_SID": network.account_sid,
         "TWILIO_API_BASE": network.base_url,
     }
+
+
+@pytest.fixture
+def record_calls():
+    """The seats' tests ring agents without the recording notice first (it delays the ring by
+    the time it takes to say); tests of recording parametrize this to True."""
+    return False
+
+
+@pytest.fixture
+def settings(environ, record_calls):
+    settings = settings_module.load(ROOT / "config.yaml", environ=environ)
+    return settings.model_copy(update={"routing": settings.routing.model_copy(update={"record_calls": record_calls})})
 
 
 @pytest.fixture
