@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -255,7 +255,9 @@ class Span:
 
     @property
     def seconds(self) -> float:
-        return (self.end - self.start).total_seconds()
+        # Not end - start: two times in one zone subtract as clock readings, an hour off
+        # across a change of the clocks.
+        return self.end.timestamp() - self.start.timestamp()
 
 
 def state_spans(changes: Iterable[StateChangeLike], start: datetime, end: datetime) -> list[Span]:
@@ -280,9 +282,10 @@ def split_spans(spans: Iterable[Span], minutes: int, zone: ZoneInfo) -> list[Spa
     """The spans cut at every interval boundary, so each piece lies in one interval (and one day)."""
     pieces = []
     for span in spans:
-        at = span.start
-        while at < span.end:
-            boundary = min(interval_start(at, minutes, zone) + timedelta(minutes=minutes), span.end)
+        # Stepped in UTC: adding minutes to a local time skips or repeats the hour the clocks change.
+        at, end = span.start.astimezone(UTC), span.end.astimezone(UTC)
+        while at < end:
+            boundary = min(interval_start(at, minutes, zone).astimezone(UTC) + timedelta(minutes=minutes), end)
             pieces.append(replace(span, start=at, end=boundary))
             at = boundary
     return pieces

@@ -200,6 +200,26 @@ def test_states_are_cut_to_the_report_and_last_until_the_next_change():
     assert [(s.state, s.start, s.seconds) for s in spans if s.staff_id == 11] == [("available", at(50), 600)]
 
 
+@pytest.mark.parametrize(
+    "utc_start",
+    [datetime(2026, 10, 25, 0, 0), datetime(2026, 3, 29, 0, 0)],
+    ids=["clocks-go-back", "clocks-go-forward"],
+)
+def test_a_state_across_a_change_of_the_clocks_keeps_its_real_length(utc_start):
+    """Europe/Paris changes its clocks at 01:00 UTC on these nights: two hours available are
+    7,200 s in four half-hour pieces, whatever the wall clock did."""
+    from datetime import UTC
+
+    from queueing.metrics import Span
+
+    paris = ZoneInfo("Europe/Paris")
+    start = utc_start.replace(tzinfo=UTC).astimezone(paris)
+    span = Span(1, "available", start, (utc_start + timedelta(hours=2)).replace(tzinfo=UTC).astimezone(paris))
+    assert span.seconds == 7200
+    pieces = metrics.split_spans([span], 30, paris)
+    assert [p.seconds for p in pieces] == [1800] * 4
+
+
 def test_available_time_per_interval_and_per_agent():
     spans = metrics.state_spans(a_shift(), at(0), at(60))
     pieces = metrics.split_spans(spans, 30, ZONE)
