@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from records.models import AgentStateChange
+from records.models import AgentStateChange, Staff
 
 
 def row(stream_id: str, fields: dict[str, str]) -> dict:
@@ -41,9 +41,16 @@ def store(session: Session, rows: Iterable[dict]) -> None:
 def changes_between(session: Session, start: datetime, end: datetime) -> list[AgentStateChange]:
     """Every change in [start, end), and each agent's last change before `start` (the
     state they were in when the period began), oldest first."""
-    last_before = (
-        select(func.max(AgentStateChange.id)).where(AgentStateChange.at < start).group_by(AgentStateChange.staff_id)
+    # Per staff member, one step down the (staff_id, at) index: a GROUP BY over the history
+    # before `start` would read all of it.  Ordered by time as state_spans orders them.
+    latest = (
+        select(AgentStateChange.id)
+        .where(AgentStateChange.staff_id == Staff.id, AgentStateChange.at < start)
+        .order_by(AgentStateChange.at.desc(), AgentStateChange.id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
+    last_before = select(latest).select_from(Staff)
     query = select(AgentStateChange).where(
         or_(
             (AgentStateChange.at >= start) & (AgentStateChange.at < end),

@@ -18,6 +18,10 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+# Imported here, at a shallow stack: otherwise hypothesis's pytest plugin imports it at the
+# end of a run that used none of it, deep in pytest's hooks, where CPython 3.11.7's compiler
+# fails with "AST constructor recursion depth mismatch".
+import hypothesis  # noqa: F401
 import pytest
 import redis as redis_lib
 import sqlalchemy as sa
