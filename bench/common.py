@@ -207,3 +207,20 @@ def delete_rq_queue(queue) -> None:
                                                                        Result.get_key(job_id))))  # fmt: skip
     queue.connection.delete(*(registry.key for registry in registries), queue.intermediate_queue_key)
     queue.delete(delete_jobs=True)
+
+
+def config_without_call_limits(scratch, edit=None):
+    """A copy of config.yaml (in `scratch`) for a load benchmark: a few dozen demo numbers
+    ring hundreds of times, so the call limit per number is still counted on every call (its
+    cost is measured) but set too high to turn one away.  `edit(document)` may change more.
+    Returns the path (for HOTLINE_CONFIG) and the settings written."""
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    document = yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8"))
+    document["call_limits"].update(calls_per_number=10_000, withheld_calls=100_000)
+    if edit is not None:
+        edit(document)
+    path = Path(scratch) / "config.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    return path, document

@@ -387,19 +387,17 @@ def main(argv=None) -> int:
         c.execute(sa.text(f'CREATE DATABASE "{name}"'))
     database_url = sa.make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
     prefix = f"load:{uuid.uuid4().hex[:8]}:"
-    config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
-    config["seats"]["opening_hours"] = {day: ["00:00-24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat",
-                                                                         "sun")}  # fmt: skip
-    config["seats"]["holidays"] = {}
-    # A few dozen demo numbers ring hundreds of times: the call limit is still counted on
-    # every call (its cost is measured) but set high enough never to turn one away.
-    config["call_limits"].update(calls_per_number=10_000, withheld_calls=100_000)
-    (scratch / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    def seats_always_open(config: dict) -> None:
+        week = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+        config["seats"]["opening_hours"] = {day: ["00:00-24:00"] for day in week}
+        config["seats"]["holidays"] = {}
+
+    config_path, config = common.config_without_call_limits(scratch, seats_always_open)
     rest = Carrier(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN)
     env = {**{k: v for k, v in os.environ.items() if k not in ("PUBLIC_BASE_URL",)},
            "DATABASE_URL": database_url, "REDIS_URL": args.redis, "REDIS_PREFIX": prefix,
            "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-           "TWILIO_API_BASE": rest.serve(), "HOTLINE_CONFIG": str(scratch / "config.yaml")}  # fmt: skip
+           "TWILIO_API_BASE": rest.serve(), "HOTLINE_CONFIG": str(config_path)}  # fmt: skip
     processes: list[subprocess.Popen] = []
     engine = sa.create_engine(database_url)
     try:

@@ -797,6 +797,7 @@ def run(args, command, token, scratch, client, records_queue, db, servers, start
         PUBLIC_BASE_URL=PUBLIC_BASE,
         TWILIO_ACCOUNT_SID=ACCOUNT_SID,
         PYTHONDONTWRITEBYTECODE="1",
+        HOTLINE_CONFIG=str(common.config_without_call_limits(scratch)[0]),
     )
     if token:
         env["TWILIO_AUTH_TOKEN"] = token
