@@ -24,6 +24,7 @@ def make_call(
     disposition: str | None = "information_given",
     voicemail: bool = False,
     recorded: bool = False,
+    carrier=None,
 ) -> None:
     """A finished call: the voice menus, then (with `queue`) a wait ending in `result`."""
     begin_write(db)
@@ -45,14 +46,14 @@ def make_call(
             events.append(("wrap_up_end", kwargs, 3 + wait + talk + wrap_up))
             if recorded:  # the carrier's recording callback, a little after the talk
                 detail = {"queue": queue, "agent_id": agent_id, "recording_sid": f"RC{sid}",
-                          "recording_url": f"/recordings/{sid}-talk.mp3", "duration": int(talk)}  # fmt: skip
+                          "recording_url": media(carrier, f"RC{sid}", sid, int(talk)), "duration": int(talk)}  # fmt: skip
                 events.append(("recording", detail, 3 + wait + talk + 1))
             end = left + timedelta(seconds=talk)
         elif voicemail:
             detail = {
                 "queue": queue,
                 "recording_sid": f"RE{sid}",
-                "recording_url": f"/recordings/{sid}.mp3",
+                "recording_url": media(carrier, f"RE{sid}", sid, 12),
                 "duration": 12,
             }
             events.append(("voicemail", detail, 3 + wait))
@@ -65,3 +66,15 @@ def make_call(
     duration = int((end - at).total_seconds())
     calls.apply_status(db, sid, status="completed", sequence=5, duration_seconds=duration, at=end)
     db.commit()
+
+
+def media(carrier, recording_sid: str, call_sid: str, seconds: int) -> str:
+    """A recording's address: kept by the carrier emulator when one is given (so it can be
+    played), else one no carrier has."""
+    if carrier is None:
+        return f"/recordings/{recording_sid}"
+    from emulator.model import Recording
+
+    url = carrier.recording_url(recording_sid)
+    carrier.recordings[recording_sid] = Recording(recording_sid, call_sid, carrier.account_sid, seconds, 0.0, url)
+    return url

@@ -19,6 +19,23 @@ MS_WANG_PHONE = "+8613800138000"
 
 
 @pytest.fixture
+def media_carrier():
+    """The carrier emulator over HTTP, serving recordings' audio as Twilio's REST API does."""
+    from emulator import Carrier
+    from tests.conftest import AUTH_TOKEN
+
+    carrier = Carrier(account_sid="AC" + "1" * 32, auth_token=AUTH_TOKEN)
+    carrier.serve()
+    yield carrier
+    carrier.stop()
+
+
+@pytest.fixture
+def environ(environ, media_carrier):
+    return {**environ, "TWILIO_API_BASE": media_carrier.base_url}
+
+
+@pytest.fixture
 def supervisor(app):
     return make_staff(app, "supervisor", display_name="主管甲")
 
@@ -36,12 +53,12 @@ def agent(app):
 
 
 @pytest.fixture
-def a_morning(db, agent):
+def a_morning(db, agent, media_carrier):
     make_call(db, "CA-a1", OPEN, phone=MS_WANG_PHONE, wait=8, agent_id=agent.id, disposition="booked")
     make_call(db, "CA-a2", OPEN + timedelta(minutes=5), wait=30, agent_id=agent.id)
     make_call(db, "CA-a3", OPEN + timedelta(minutes=10), wait=12, result="abandon")
     make_call(db, "CA-a4", OPEN + timedelta(minutes=40), queue=None)
-    make_call(db, "CA-a5", OPEN + timedelta(minutes=45), wait=50, result="abandon", voicemail=True)
+    make_call(db, "CA-a5", OPEN + timedelta(minutes=45), wait=50, result="abandon", voicemail=True, carrier=media_carrier)
 
 
 def queue(board: dict, name: str) -> dict:
@@ -140,27 +157,37 @@ def test_voicemail_playback_is_audited(client, a_morning, db):
     html = client.get("/supervisor/calls/CA-a5").get_data(as_text=True)
     assert "<audio" in html
     response = client.get("/supervisor/calls/CA-a5/voicemail/1?why=回访")
-    assert response.status_code == 302 and response.headers["Location"].endswith("/recordings/CA-a5.mp3")
+    # Streamed from the carrier: the browser never learns the carrier's address.
+    assert response.status_code == 200 and response.data.startswith(b"RIFF") and "Location" not in response.headers
+    assert response.headers["Cache-Control"] == "no-store"
     db.rollback()
     (entry,) = db.scalars(select(AuditEntry).where(AuditEntry.action == "play_recording")).all()
     assert (entry.call_sid, entry.reason) == ("CA-a5", "回访")
     assert client.get("/supervisor/calls/CA-a1/voicemail/1").status_code == 404
 
 
-def test_a_recorded_talk_is_played_from_the_call_page_and_audited(client, db, agent):
-    make_call(db, "CA-r1", OPEN, phone=MS_WANG_PHONE, wait=8, agent_id=agent.id, talk=75, recorded=True)
+def test_a_recorded_talk_is_played_from_the_call_page_and_audited(client, db, agent, media_carrier):
+    make_call(db, "CA-r1", OPEN, phone=MS_WANG_PHONE, wait=8, agent_id=agent.id, talk=75, recorded=True,
+              carrier=media_carrier)  # fmt: skip
     html = client.get("/supervisor/calls/CA-r1").get_data(as_text=True)
     player = "/supervisor/calls/CA-r1/recording/RCCA-r1"
     row = html.split('<tr class="recording">', 1)[1].split("</tr>", 1)[0]
     assert player in row and "坐席小李" in row and "75 s" in row and "general" in row
     # The recording's address is only reached through the audited route, not the timeline.
-    assert "/recordings/CA-r1-talk.mp3" not in html
+    assert media_carrier.recording_url("RCCA-r1") not in html
     response = client.get(player + "?why=质检抽查")
-    assert response.status_code == 302 and response.headers["Location"].endswith("/recordings/CA-r1-talk.mp3")
+    assert response.status_code == 200 and response.mimetype.startswith("audio/") and response.data[:4] == b"RIFF"
     db.rollback()
     (entry,) = db.scalars(select(AuditEntry).where(AuditEntry.action == "play_recording")).all()
     assert (entry.call_sid, entry.reason, entry.patient_id) == ("CA-r1", "质检抽查", 1)
     assert client.get("/supervisor/calls/CA-r1/recording/RCnot-this-one").status_code == 404
+
+
+def test_a_recording_not_at_the_carrier_is_not_fetched_nor_counted_as_played(client, db, agent):
+    make_call(db, "CA-r2", OPEN, phone=MS_WANG_PHONE, wait=8, agent_id=agent.id, recorded=True)  # no carrier
+    assert client.get("/supervisor/calls/CA-r2/recording/RCCA-r2").status_code == 404
+    db.rollback()
+    assert db.scalars(select(AuditEntry).where(AuditEntry.action == "play_recording")).all() == []
 
 
 def test_the_csv_holds_the_filtered_set_and_the_export_is_audited(client, a_morning, db):
