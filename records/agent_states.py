@@ -10,10 +10,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import or_, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from records.db import insert_new
 from records.models import AgentStateChange, Staff
 
 
@@ -31,11 +30,7 @@ def row(stream_id: str, fields: dict[str, str]) -> dict:
 def store(session: Session, rows: Iterable[dict]) -> None:
     """INSERT ... ON CONFLICT DO NOTHING on the stream id: a rerun, or two workers
     copying the same entries, store each change once."""
-    rows = list(rows)
-    if not rows:
-        return
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(AgentStateChange).on_conflict_do_nothing(index_elements=["stream_id"]), rows)
+    insert_new(session, AgentStateChange, list(rows), ["stream_id"])
 
 
 def changes_between(session: Session, start: datetime, end: datetime) -> list[AgentStateChange]:

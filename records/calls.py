@@ -16,12 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from records import entries as queue_entries
+from records.db import insert_new
 from records.models import CallEvent, CallRecord, QueueEntry
 from records.patients import CallerMatch
 
@@ -96,10 +95,8 @@ def record_events(session: Session, call_sid: str, events: Iterable[Event], at: 
     ]
     if not rows:
         return record  # nothing new (or Redis lost them): keep what the record says
-    # INSERT ... ON CONFLICT DO NOTHING: a duplicate callback, a retried job or a
-    # replayed spool row stores nothing twice, and never fails the rest of the batch.
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(CallEvent).on_conflict_do_nothing(index_elements=["call_id", "sequence"]), rows)
+    # A duplicate callback, a retried job or a replayed spool row stores nothing twice.
+    insert_new(session, CallEvent, rows, ["call_id", "sequence"])
     summarise(session, record)
     return record
 

@@ -71,6 +71,19 @@ def begin_write(session: Session) -> None:
     session.connection(execution_options={"hotline_write": True})
 
 
+def insert_new(session: Session, model: type, rows: list[dict], unique: list[str]) -> None:
+    """INSERT ... ON CONFLICT (unique) DO NOTHING, in the session's dialect: a row already
+    stored (a duplicate callback, a retried job, a second worker) is skipped, and never
+    fails the rest of the batch.  Both dialects spell it the same way, from different modules."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(model).on_conflict_do_nothing(index_elements=unique), rows)
+
+
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
