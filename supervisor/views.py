@@ -82,7 +82,7 @@ def calls():
 @bp.get("/calls.csv")
 @role_required("supervisor")
 def calls_csv():
-    app, db = hotline(), get_db()
+    app = hotline()
     filters, reason = _filters(), request.args.get("why", DEFAULT_REASON).strip() or DEFAULT_REASON
     _audit_search(filters, reason, "export", always=True)
     zone, region = app.settings.hospital.zone, app.settings.hospital.phone_region
@@ -92,27 +92,31 @@ def calls_csv():
     def rows() -> Iterator[list]:
         yield header
         names: dict[int, str] = {}
-        for row in call_log.every_row(db, filters, zone=zone, region=region):
-            call = row.call
-            missing = set(row.agent_ids) - names.keys()
-            if missing:
-                names.update(call_log.staff_names(db, missing))
-            yield [
-                call.call_sid,
-                call.started_at.astimezone(zone).isoformat(timespec="seconds"),
-                call.ended_at.astimezone(zone).isoformat(timespec="seconds") if call.ended_at else "",
-                call.direction,
-                mask(call.from_number),
-                call.patient.mrn if call.patient else "",
-                call.outcome or "",
-                " ".join(row.queues),
-                " ".join(names.get(a, str(a)) for a in row.agent_ids),
-                " ".join(row.dispositions),
-                " ".join(f"{e.waited:.0f}" for e in row.entries if e.waited is not None),
-                call.duration_seconds if call.duration_seconds is not None else "",
-                call.menu_path,
-                row.texts,
-            ]
+        # Its own session, closed when the stream ends: the request's (get_db) is closed when
+        # the view returns, before the body is streamed, and reusing it would leave its
+        # connection to the garbage collector.
+        with app.sessions() as db:
+            for row in call_log.every_row(db, filters, zone=zone, region=region):
+                call = row.call
+                missing = set(row.agent_ids) - names.keys()
+                if missing:
+                    names.update(call_log.staff_names(db, missing))
+                yield [
+                    call.call_sid,
+                    call.started_at.astimezone(zone).isoformat(timespec="seconds"),
+                    call.ended_at.astimezone(zone).isoformat(timespec="seconds") if call.ended_at else "",
+                    call.direction,
+                    mask(call.from_number),
+                    call.patient.mrn if call.patient else "",
+                    call.outcome or "",
+                    " ".join(row.queues),
+                    " ".join(names.get(a, str(a)) for a in row.agent_ids),
+                    " ".join(row.dispositions),
+                    " ".join(f"{e.waited:.0f}" for e in row.entries if e.waited is not None),
+                    call.duration_seconds if call.duration_seconds is not None else "",
+                    call.menu_path,
+                    row.texts,
+                ]
 
     filename = f"calls-{app.now():%Y%m%d-%H%M}.csv"
     return Response(

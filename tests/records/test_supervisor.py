@@ -194,6 +194,7 @@ def test_the_csv_holds_the_filtered_set_and_the_export_is_audited(client, a_morn
     response = client.get("/supervisor/calls.csv?queue=general")
     assert response.mimetype == "text/csv" and "attachment" in response.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    response.close()  # a streamed response's request ends (and closes its session) when closed
     assert [row["call_sid"] for row in rows] == ["CA-a5", "CA-a3", "CA-a2", "CA-a1"]
     assert rows[-1]["caller"] == "+86****00" and rows[-1]["record_number"] == "M00000001"
     assert rows[-1]["outcome"] == "answered" and rows[-1]["waited_seconds"] == "8"
@@ -322,4 +323,5 @@ def test_a_booking_calls_texts_on_its_page_and_in_the_csv(client, dial, records_
         row["call_sid"]: row["sms_sent"]
         for row in csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff")))
     }
+    response.close()
     assert sent[call.sid] == "1" and sent["CA-a1"] == "0"
