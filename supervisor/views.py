@@ -29,7 +29,7 @@ from flask_login import current_user
 from accounts import role_required
 from extensions import get_db, hotline
 from queueing import metrics
-from records import agent_states, audit, call_log
+from records import agent_states, audit, call_log, seats
 from records.call_log import Cursor, Filters
 from records.patients import mask
 from supervisor import media
@@ -146,6 +146,8 @@ def call(call_sid: str):
     agent_ids = set(row.agent_ids) | {
         e.detail.get("agent_id") for e in row.call.events if isinstance(e.detail.get("agent_id"), int)
     }
+    wrap_ups = seats.wrap_ups(db, call_sid)  # the agents' dispositions and notes
+    agent_ids |= {wrap_up.staff_id for wrap_up in wrap_ups}
     events = sorted(row.call.events, key=lambda event: (event.at, event.sequence))
     return render_template(
         "supervisor/call.html",
@@ -155,6 +157,7 @@ def call(call_sid: str):
         cases=call_log.complaint_cases(db, call_sid),
         texts=call_log.texts_sent(db, call_sid),
         recordings=call_log.recordings(row.call),
+        wrap_ups=wrap_ups,
         zone=app.settings.hospital.zone,
         reason=reason,
         mask=mask,

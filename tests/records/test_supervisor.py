@@ -183,6 +183,18 @@ def test_a_recorded_talk_is_played_from_the_call_page_and_audited(client, db, ag
     assert client.get("/supervisor/calls/CA-r1/recording/RCnot-this-one").status_code == 404
 
 
+def test_the_agents_wrap_up_notes_are_on_the_calls_page(client, a_morning, db, agent):
+    from records.seats import save_wrap_up
+
+    save_wrap_up(db, call_sid="CA-a1", staff_id=agent.id, queue="general", disposition="booked",
+                 notes="患者要求改约下周三上午", at=OPEN + timedelta(minutes=2))  # fmt: skip
+    db.commit()
+    html = client.get("/supervisor/calls/CA-a1").get_data(as_text=True)
+    row = html.split('<tr class="wrap-up">', 1)[1].split("</tr>", 1)[0]
+    assert "坐席小李" in row and "booked" in row and "患者要求改约下周三上午" in row
+    assert 'class="wrap-up"' not in client.get("/supervisor/calls/CA-a2").get_data(as_text=True)
+
+
 def test_a_recording_not_at_the_carrier_is_not_fetched_nor_counted_as_played(client, db, agent):
     make_call(db, "CA-r2", OPEN, phone=MS_WANG_PHONE, wait=8, agent_id=agent.id, recorded=True)  # no carrier
     assert client.get("/supervisor/calls/CA-r2/recording/RCCA-r2").status_code == 404
