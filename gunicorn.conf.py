@@ -16,6 +16,7 @@ Why each one (measured with bash bench/webhooks.sh, figures in bench/README.md):
 """
 
 import gc
+import os
 
 preload_app = True
 worker_class = "gthread"
@@ -28,6 +29,10 @@ def pre_fork(server, worker):
 
 def post_fork(server, worker):
     gc.set_threshold(50_000, 20, 20)
+    if os.environ.get("HOTLINE_TRACEMALLOC"):  # bench/load.py --tracemalloc: what grows in a worker
+        from bench import memtrace
+
+        memtrace.start_in_worker()
 
 
 # Idle keep-alive connections stay open longer than a caller listens to a prompt: with

@@ -37,6 +37,11 @@ What one run does:
  6. --soak: the same for 10 minutes, sampling every 10 s the memory (RSS and PSS)
     of the gunicorn master and workers and of the RQ worker; reports growth from
     the end of the first minute to the end.
+ 7. --tracemalloc [FRAMES]: what grows inside each gunicorn worker (bench/memtrace.py,
+    started by gunicorn.conf.py's post_fork only then): at 10 s, 60 s, midway and the
+    end every worker records its RSS by kind of mapping, pymalloc's arenas and glibc
+    malloc's heaps, and (FRAMES > 0, default 12) a tracemalloc snapshot after a
+    gc.collect(); bench/results/memory.md (memory-allocators.md with 0) compares them.
 """
 
 from __future__ import annotations
@@ -68,7 +73,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import common  # noqa: E402
+from bench import common, memtrace  # noqa: E402
 from emulator import Carrier  # noqa: E402
 from records.patients import to_e164  # noqa: E402
 
@@ -303,6 +308,50 @@ def sample_memory(gunicorn: subprocess.Popen, worker: subprocess.Popen, stop_at:
         time.sleep(every)
 
 
+SNAPSHOT_AT = {"10s": 10, "60s": 60}  # and "mid", halfway from 60 s to the end, and "end"
+
+
+def trigger_snapshots(folder: Path, started: float, duration: int) -> None:
+    """Ask every worker for a snapshot at the same moments as the memory samples' window."""
+    moments = {**SNAPSHOT_AT, "mid": (60 + duration) / 2, "end": duration}
+    for label, at in sorted(moments.items(), key=lambda kv: kv[1]):
+        time.sleep(max(0.0, started + at - time.time()))
+        memtrace.trigger(folder, label)
+
+
+def wait_for_snapshots(folder: Path, label: str, workers: int, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while len(list(folder.glob(f"*-{label}.json"))) < workers and time.monotonic() < deadline:
+        time.sleep(1)
+
+
+def memory_report_name(frames: int) -> str:
+    arena_max = os.environ.get("MALLOC_ARENA_MAX")
+    return "memory" + ("" if frames else "-allocators") + (f"-arena-max-{arena_max}" if arena_max else "")
+
+
+def memory_header(report: dict, frames: int) -> list[str]:
+    m = report["machine"]
+    workers = report["memory"].get("workers", {})
+    return [
+        "# What grows in a gunicorn worker: tracemalloc and the allocators, per worker",
+        "",
+        f"`.venv/bin/python {report['command']}` on {report['date']}; machine: nproc {m['nproc']} ({m['cpu']}), "
+        f"Linux {m['kernel']}, Python {m['python']}, load average before {m['load_before']}, after {m['load']}.",
+        f"Server: `{report['gunicorn']}`; {report['callers']} callers for {report['duration']} s, "
+        f"{report['calls']} calls, errors {report['errors']}; snapshots at 10 s, 60 s, midway "
+        f"({(60 + report['duration']) / 2:g} s) and the end ({report['duration']} s) of the load; "
+        + (f"tracemalloc tracing {frames} frames in each worker since its fork (which slows the workers: this "
+           "run's latency is not comparable with the others')." if frames else
+           "tracemalloc off (the allocators' counts only, pymalloc's included)."),
+        f"MALLOC_ARENA_MAX: {os.environ.get('MALLOC_ARENA_MAX', 'not set (glibc: up to 8 per core)')}. "
+        f"The load's own sampler (every 10 s, as in the soak): the workers' RSS summed "
+        f"{workers.get('rss_mib')} MiB from {report['memory'].get('from_s')} s to {report['memory'].get('to_s')} s, "
+        f"{workers.get('rss_growth_mib')} MiB, {workers.get('rss_growth_second_half_mib')} of it from "
+        f"{report['memory'].get('middle_s')} s.",
+    ]
+
+
 # ---- the checks afterwards ----------------------------------------------------------------------------
 
 
@@ -355,6 +404,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=10,
                    help="seconds at the start whose calls are not in the latency figures (default 10)")
     p.add_argument("--soak", action="store_true", help="10 minutes, with memory sampled every 10 s")
+    p.add_argument("--tracemalloc", type=int, nargs="?", const=memtrace.FRAMES, metavar="FRAMES",
+                   help="tracemalloc in each gunicorn worker (FRAMES deep, default 12; 0: only the "
+                        "allocators' counts), snapshots at 10 s, 60 s, midway and the end, compared in "
+                        "bench/results/memory.md (slows the workers: latency not comparable)")
     p.add_argument("--think", default="1,3", help="seconds a caller listens before each input, min,max (1,3)")
     p.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3)")
     p.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
@@ -407,7 +460,13 @@ def main(argv=None) -> int:
         url = f"http://127.0.0.1:{port}"
         gunicorn_cmd = [str(VENV_BIN / "gunicorn"), "-w", str(args.workers), "-k", "gthread", "--threads",
                         str(args.threads), "-b", f"127.0.0.1:{port}", "--log-level", "warning", "app:create_app()"]
-        gunicorn = start(gunicorn_cmd, env, scratch / "gunicorn.log")
+        traces = scratch / "tracemalloc"
+        if args.tracemalloc is not None:
+            traces.mkdir()
+        gunicorn_env = env
+        if args.tracemalloc is not None:
+            gunicorn_env = {**env, memtrace.ENV: str(traces), memtrace.ENV + "_FRAMES": str(args.tracemalloc)}
+        gunicorn = start(gunicorn_cmd, gunicorn_env, scratch / "gunicorn.log")
         processes.append(gunicorn)
         worker = start([str(VENV_BIN / "flask"), "--app", "app", "worker"], env, scratch / "worker.log")
         processes.append(worker)
@@ -431,12 +490,23 @@ def main(argv=None) -> int:
         with ProcessPoolExecutor(max_workers=args.processes) as pool:
             futures = [pool.submit(caller_process, i, n, deadline, shared) for i, n in enumerate(per_process)]
             sampler.start()  # after the pool's processes are forked
+            if args.tracemalloc is not None:
+                snapshots = threading.Thread(target=trigger_snapshots, args=(traces, started, args.duration),
+                                             daemon=True)  # fmt: skip
+                snapshots.start()
             calls = [outcome for future in futures for outcome in future.result()]
         sampler.join()
         ended = time.time()
+        if args.tracemalloc is not None:
+            snapshots.join()
+            wait_for_snapshots(traces, "end", args.workers)
         dialled = {c["sid"] for c in calls if c["sid"]}
         checks = check_records(engine, dialled)
         report = summarise(args, calls, started, ended, checks, memory, command_line, gunicorn_cmd, load_before)
+        if args.tracemalloc is not None:
+            memory_report = memtrace.report(traces, [("10s", "60s"), ("60s", "mid"), ("mid", "end"), ("60s", "end")],
+                                            [("10s", "60s"), ("60s", "mid"), ("mid", "end")],
+                                            memory_header(report, args.tracemalloc))  # fmt: skip
     finally:
         for process in reversed(processes):
             stop(process)
@@ -447,6 +517,11 @@ def main(argv=None) -> int:
         admin.dispose()
         common.delete_redis_keys(redis.Redis.from_url(args.redis), prefix)
     stem = "soak" if args.soak else "load"
+    if args.tracemalloc is not None:
+        memory_stem = memory_report_name(args.tracemalloc)
+        stem += "-" + memory_stem  # a traced run's latency is not the load's
+        common.write_result(args.results / f"{memory_stem}.md", memory_report)
+        print(f"snapshots kept in {traces}; comparison in {args.results / memory_stem}.md")
     common.write_result(args.results / f"{stem}.json", json.dumps(report, indent=1, default=str))
     common.write_result(args.results / f"{stem}.md", markdown(report))
     print(markdown(report))
