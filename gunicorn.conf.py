@@ -7,6 +7,8 @@ Why each one (measured with bash bench/webhooks.sh, figures in bench/README.md):
   dies is replaced in milliseconds instead of re-importing everything.  create_app
   opens no connection (engine, Redis and the directory are created on first use), so
   no socket is shared across the fork.
+- when_ready: Babel's locale data (4.5 MiB a worker, bench/results/memory.md) is loaded
+  in the master, once, and shared.
 - gc.freeze() before each fork: the objects built at import move to the permanent
   generation, so the collector never walks them again (less CPU per request, and no
   copy-on-write of the shared pages by the collector touching their headers).
@@ -21,6 +23,14 @@ import os
 preload_app = True
 worker_class = "gthread"
 threads = 4
+
+
+def when_ready(server):
+    # After the app is loaded (preload_app), before the first fork: data every worker would
+    # otherwise load for itself on first use is loaded once and shared.
+    from ivr import speaking
+
+    speaking.warm()
 
 
 def pre_fork(server, worker):
