@@ -63,3 +63,23 @@ def test_a_forking_worker_builds_the_job_context_once_for_two_jobs(app, db, envi
     db.rollback()
     record = calls.find_call(db, "CAforked")
     assert record is not None and record.patient_id == 1
+
+
+def test_a_starting_worker_copies_the_agent_states_logged_while_none_ran(app, db, environ):
+    """The agents' state changes the ACD logged while no worker ran reach the occupancy
+    figures as soon as a worker starts, before RQ's cron first copies them."""
+    from sqlalchemy import select
+
+    from records.models import AgentStateChange
+
+    hotline = app.extensions["hotline"]
+    now = hotline.now().timestamp()
+    assert hotline.acd.set_state(7, "available", now, name="agent7", skills={"general": 3}).ok
+    assert hotline.acd.set_state(7, "break", now + 60, reason="lunch").ok
+
+    log = _run_worker_until_empty(environ)
+
+    assert "copied 2 agent state changes" in log, log
+    db.rollback()
+    rows = db.scalars(select(AgentStateChange).order_by(AgentStateChange.at)).all()
+    assert [(r.staff_id, r.state, r.reason) for r in rows] == [(7, "available", ""), (7, "break", "lunch")]
