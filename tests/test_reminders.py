@@ -167,6 +167,10 @@ def test_on_the_reminder_call_2_cancels_after_asking_again(db, worker, carrier, 
     assert fresh(db, Appointment, wang.id).status == "cancelled"
     worker.work()  # the cancellation text, queued by the call
     assert [m.body for m in carrier.messages][-1].startswith("【明湖示范医院】王女士您")
+    db.rollback()
+    # Kept with the reminder call, so the call's page lists it (issue 5's "SMS sent").
+    sms = db.scalar(select(SmsMessage).where(SmsMessage.kind == "cancellation"))
+    assert sms.call_sid == call.sid
 
 
 def test_an_answering_machine_hears_nothing_medical(db, worker, carrier, tomorrows):
