@@ -39,6 +39,7 @@ from ivr.prompts import t
 from ivr.speaking import key_name
 from ivr.state import CallStore
 from records.directory import Directory
+from records.patients import CallerMatch
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,29 @@ class Conversation:
 
     def line(self, prompt: str, **values: object) -> Line:
         return Line(self.t(prompt, **values), self.lang)
+
+    def hang_up(self, *lines: Line) -> VoiceResponse:
+        """What is still to be said (this step's preamble, then `lines`), then the end of the call."""
+        response = VoiceResponse()
+        for said in [*self.preamble, *lines]:
+            self.say(response, said.text, said.lang)
+        response.hangup()
+        return response
+
+    def open_outbound_record(self, patient_id: int) -> None:
+        """The record of a call the hotline placed to a patient (a reminder, a follow-up),
+        linked to their file; a worker writes it and the status callback completes it."""
+        if self.calls.recorder is None:
+            return
+        self.calls.recorder.open_call(
+            call_sid=self.call_sid,
+            from_number=self.form.get("From", ""),
+            to_number=self.form.get("To", ""),
+            caller=CallerMatch(None, (patient_id,)),
+            language=self.lang,
+            at=self.now,
+            direction=self.form.get("Direction", "outbound-api"),
+        )
 
     # ---- the menu ----------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from ivr.prompts import FOLLOWUP_CALL
 from records import aftercare
 from records.db import begin_write
 from records.models import FollowUpTask
-from records.patients import CallerMatch, to_e164
+from records.patients import to_e164
 
 
 def line(conversation: Conversation, prompt: str, **values: object) -> Line:
@@ -202,16 +202,5 @@ def _say_and_hang_up(conversation: Conversation, *lines: Line) -> VoiceResponse:
 def _open_record(conversation: Conversation, found: FollowUpTask) -> None:
     """The call's record, linked to the patient (written by a worker, queueing.recording;
     the status callback completes it), and the call on the task."""
-    form = conversation.form
-    recorder = conversation.calls.recorder
-    if recorder is not None:
-        recorder.open_call(
-            call_sid=conversation.call_sid,
-            from_number=form.get("From", ""),
-            to_number=form.get("To", ""),
-            caller=CallerMatch(None, (found.patient_id,)),
-            language=conversation.lang,
-            at=conversation.now,
-            direction=form.get("Direction", "outbound-api"),
-        )
+    conversation.open_outbound_record(found.patient_id)
     aftercare.attempt_placed(conversation.db, found, conversation.call_sid)

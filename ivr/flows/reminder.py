@@ -27,7 +27,7 @@ from records import booking, messages
 from records.booking import Outcome
 from records.db import begin_write
 from records.models import Appointment, localized
-from records.patients import CallerMatch, to_e164
+from records.patients import to_e164
 
 CONFIRM_WORDS = ("确认", "确定", "confirm", "yes")
 CANCEL_WORDS = ("取消", "cancel")
@@ -44,7 +44,7 @@ def start(conversation: Conversation, appointment: str = "") -> VoiceResponse:
     if found is None:
         return _machine(conversation)
     begin_write(conversation.db)
-    _open_record(conversation, found)
+    conversation.open_outbound_record(found.patient_id)
     answered_by = conversation.form.get("AnsweredBy", "")
     machine = answered_by.startswith("machine") or answered_by == "fax"
     if machine:
@@ -130,11 +130,7 @@ def too_late(conversation: Conversation, appointment: str = "") -> VoiceResponse
 
 @step("reminder", "bye")
 def bye(conversation: Conversation, *lines: Line) -> VoiceResponse:
-    response = VoiceResponse()
-    for said in [*conversation.preamble, *lines, line(conversation, "bye")]:
-        conversation.say(response, said.text, said.lang)
-    response.hangup()
-    return response
+    return conversation.hang_up(*lines, line(conversation, "bye"))
 
 
 # ---- helpers -------------------------------------------------------------------------------
@@ -189,20 +185,3 @@ def _gone(conversation: Conversation) -> VoiceResponse:
     hospital = conversation.settings.hospital.name(conversation.lang)
     return bye(conversation, line(conversation, "gone", hospital=hospital))
 
-
-def _open_record(conversation: Conversation, appointment: Appointment) -> None:
-    """The call's record, linked to the patient (the carrier's status callback completes it),
-    written by a worker (queueing.recording)."""
-    form = conversation.form
-    recorder = conversation.calls.recorder
-    if recorder is None:
-        return
-    recorder.open_call(
-        call_sid=conversation.call_sid,
-        from_number=form.get("From", ""),
-        to_number=form.get("To", ""),
-        caller=CallerMatch(None, (appointment.patient_id,)),
-        language=conversation.lang,
-        at=conversation.now,
-        direction=form.get("Direction", "outbound-api"),
-    )

@@ -140,11 +140,7 @@ def opted_out(conversation: Conversation) -> VoiceResponse:
 
 @step("survey", "bye")
 def bye(conversation: Conversation, *lines: Line) -> VoiceResponse:
-    response = VoiceResponse()
-    for said in [*conversation.preamble, *lines, line(conversation, "bye")]:
-        conversation.say(response, said.text, said.lang)
-    response.hangup()
-    return response
+    return conversation.hang_up(*lines, line(conversation, "bye"))
 
 
 def _served_by(conversation: Conversation, queue: str, agent: str) -> tuple[str, str]:
