@@ -9,13 +9,13 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_login import current_user
 
 from accounts import role_required
+from charts import Point, day_chart
+from contactcentre import simulation
+from contactcentre.staffing import StaffingInputError
 from extensions import get_db, hotline
-from queueing import simulation
-from queueing.staffing import StaffingInputError
 from queueing.staffing_jobs import enqueue_staffing, routine_queue, run_inputs
 from records import staffing as records
 from records.db import begin_write
-from staffing.chart import Point, day_chart
 
 bp = Blueprint("staffing", __name__, template_folder="templates")
 
@@ -105,7 +105,9 @@ def _what_if(rows, inputs: dict, queue: str) -> dict:
             answer_seconds=inputs["targets"]["answer_seconds"],
         )
     except ValueError as exc:  # StaffingInputError is one; so is a number that is not a number
-        answer["error"] = str(exc) if isinstance(exc, StaffingInputError) else f"absent: expected a whole number, got {absent_text!r}"
+        answer["error"] = (
+            str(exc) if isinstance(exc, StaffingInputError) else f"absent: expected a whole number, got {absent_text!r}"
+        )
     return answer
 
 
