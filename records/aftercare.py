@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy import and_, case, func, insert, select, true, update
 from sqlalchemy.orm import Session, selectinload
 
-from aftercare import rules
-from aftercare.events import BadBatch, Batch, DischargeEvent, Problem, ResultEvent
+from records import aftercare_rules as rules
+from records.aftercare_events import BadBatch, Batch, DischargeEvent, Problem, ResultEvent
 from records.models import (
     CallRecord,
     Discharge,
@@ -595,12 +595,13 @@ class ScoreRow:
     average: float | None
 
 
-def survey_scores(db: Session, *, since: datetime, by: str) -> list[ScoreRow]:
-    """Average survey score per agent ('agent') or per queue ('queue') since `since`."""
+def survey_scores(db: Session, *, since: datetime, by: str, until: datetime | None = None) -> list[ScoreRow]:
+    """Average survey score per agent ('agent') or per queue ('queue') since `since` (until `until`)."""
     column = SurveyResponse.agent_id if by == "agent" else SurveyResponse.queue
+    before = SurveyResponse.at < until if until is not None else true()
     rows = db.execute(
         select(column, func.count(SurveyResponse.score), func.avg(SurveyResponse.score))
-        .where(SurveyResponse.at >= since, SurveyResponse.score.is_not(None))
+        .where(SurveyResponse.at >= since, before, SurveyResponse.score.is_not(None))
         .group_by(column)
         .order_by(column)
     )

@@ -14,7 +14,7 @@ from records.models import AuditEntry
 def record_access(
     session: Session,
     *,
-    staff_id: int,
+    staff_id: int | None,
     action: str,
     reason: str,
     patient_id: int | None = None,

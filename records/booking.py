@@ -7,6 +7,12 @@ lock, so two callers can never take the last place twice; a CHECK constraint
 and partial unique indexes (one active booking per place, per patient per
 doctor or exam per day) stand behind it.  There is no check-then-insert race.
 
+Giving a place up is the same: an appointment is cancelled (or set aside for a
+move) by one conditional UPDATE (`status = 'cancelled' WHERE id = ? AND status =
+'booked'`), whose row count says who won, so two calls cancelling the same
+appointment at once give its place back once, and only the winner writes the
+note and the text; the other hears that it is already cancelled.
+
 Functions take a Session and never commit: the caller owns the transaction.
 Each write runs in a SAVEPOINT so a refusal leaves the caller's transaction as
 it was.
@@ -14,6 +20,7 @@ it was.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +34,8 @@ from sqlalchemy.orm import Session, selectinload
 from records.models import Appointment, ClinicSession, Doctor, ExamType, Patient, PatientNote
 from settings import Booking
 
+log = logging.getLogger(__name__)
+
 
 class Outcome(StrEnum):
     BOOKED = "booked"
@@ -39,6 +48,8 @@ class Outcome(StrEnum):
     PAST = "past"  # the session has ended
     TOO_LATE = "too_late"  # inside the cancellation cut-off
     NOT_FOUND = "not_found"
+    ALREADY_CANCELLED = "already_cancelled"  # by another call (or text) first
+    ALREADY_MOVED = "already_moved"  # by another call first
 
 
 @dataclass(frozen=True)
@@ -56,9 +67,14 @@ def _bookable(what, now: datetime, rules: Booking):
     return select(what).where(
         ClinicSession.date >= today,
         ClinicSession.date <= today + timedelta(days=rules.days_ahead),
-        ClinicSession.booked + ClinicSession.held_back < ClinicSession.capacity,
+        _has_room(),
         or_(ClinicSession.date > today, ClinicSession.end_time > now.time()),
     )
+
+
+def _has_room():
+    """A place neither booked, nor kept for walk-ins, nor held for a waitlist offer."""
+    return ClinicSession.booked + ClinicSession.held_back + ClinicSession.offered < ClinicSession.capacity
 
 
 def _for(query, *, doctor_ids: Sequence[int] | None = None, exam_type_id: int | None = None):
@@ -105,6 +121,35 @@ def free_sessions(
     return list(db.scalars(query))
 
 
+def sessions_ahead(
+    db: Session,
+    now: datetime,
+    rules: Booking,
+    *,
+    doctor_ids: Sequence[int] | None = None,
+    exam_type_id: int | None = None,
+    day: date | None = None,
+    limit: int = 40,
+) -> list[ClinicSession]:
+    """Every session not over yet, up to the horizon, free or full (the desk offers a full one's
+    waiting list), the soonest first."""
+    today = now.date()
+    query = _for(select(ClinicSession), doctor_ids=doctor_ids, exam_type_id=exam_type_id).where(
+        ClinicSession.date >= (day or today),
+        ClinicSession.date <= (day or today + timedelta(days=rules.days_ahead)),
+        ClinicSession.date <= today + timedelta(days=rules.days_ahead),
+        or_(ClinicSession.date > today, ClinicSession.end_time > now.time()),
+    )
+    query = (
+        query.order_by(ClinicSession.date, ClinicSession.start_time, ClinicSession.id)
+        .limit(limit)
+        .options(
+            selectinload(ClinicSession.doctor).selectinload(Doctor.department), selectinload(ClinicSession.exam_type)
+        )
+    )
+    return list(db.scalars(query))
+
+
 def department_doctor_ids(db: Session, department_code: str) -> list[int]:
     from records.models import Department
 
@@ -122,7 +167,12 @@ def book(
     now: datetime,
     rules: Booking,
     call_sid: str | None = None,
+    channel: str = "phone",
+    by_staff_id: int | None = None,
 ) -> Result:
+    """One front door for every channel ('phone', 'agent' for a member of staff booking for
+    the patient, 'api' for the hospital's web site or app, 'waitlist' for an offer taken):
+    the same capacity, limits and refusals."""
     target = db.get(ClinicSession, session_id)
     if target is None:
         return Result(Outcome.NOT_FOUND)
@@ -132,11 +182,13 @@ def book(
         return Result(Outcome.PAST)
     with db.begin_nested() as savepoint:
         outcome = _take_place(db, target, patient_id, rules)
+        if outcome is Outcome.BOOKED and (place := _free_place(db, target)) is None:
+            outcome = Outcome.FULL  # the count had drifted: see _free_place
         if outcome is not Outcome.BOOKED:
             savepoint.rollback()
             return Result(outcome)
-        appointment = _new_appointment(db, target, patient_id, now, call_sid)
-        _note(db, patient_id, now, "booked", describe(appointment), call_sid, appointment)
+        appointment = _new_appointment(db, target, patient_id, place, now, call_sid, channel, by_staff_id)
+        _note(db, patient_id, now, "booked", describe(appointment) + by(channel, by_staff_id), call_sid, appointment)
     return Result(Outcome.BOOKED, appointment)
 
 
@@ -145,7 +197,7 @@ def _take_place(db: Session, target: ClinicSession, patient_id: int, rules: Book
     # session (and, on SQLite, every writer), so the checks below cannot race.
     taken = db.execute(
         update(ClinicSession)
-        .where(ClinicSession.id == target.id, ClinicSession.booked + ClinicSession.held_back < ClinicSession.capacity)
+        .where(ClinicSession.id == target.id, _has_room())
         .values(booked=ClinicSession.booked + 1)
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -168,11 +220,31 @@ def _take_place(db: Session, target: ClinicSession, patient_id: int, rules: Book
     return Outcome.BOOKED
 
 
-def _new_appointment(db: Session, target: ClinicSession, patient_id: int, now: datetime, call_sid: str | None):
+def _free_place(db: Session, target: ClinicSession) -> int | None:
+    """The lowest place number no active appointment holds (under the session's row lock,
+    taken by _take_place).  While `booked` counts the active appointments, which every
+    change in this module keeps, there is always one: fewer than `capacity` are active.
+    None means the count had drifted below them (a bug, or a hand edit): the caller is
+    told the session is full, and the log says which session to recount."""
     used = set(
         db.scalars(select(Appointment.place).where(Appointment.session_id == target.id, Appointment.status == "booked"))
     )
-    place = next(n for n in range(1, target.capacity + 1) if n not in used)
+    place = next((n for n in range(1, target.capacity + 1) if n not in used), None)
+    if place is None:
+        log.error("session %s: its count of booked places is below its active appointments; refused as full", target.id)
+    return place
+
+
+def _new_appointment(
+    db: Session,
+    target: ClinicSession,
+    patient_id: int,
+    place: int,
+    now: datetime,
+    call_sid: str | None,
+    channel: str = "phone",
+    by_staff_id: int | None = None,
+) -> Appointment:
     for _ in range(5):
         appointment = Appointment(
             reference=f"{secrets.randbelow(10**8):08d}",
@@ -184,6 +256,8 @@ def _new_appointment(db: Session, target: ClinicSession, patient_id: int, now: d
             place=place,
             call_sid=call_sid,
             booked_at=now,
+            channel=channel,
+            booked_by_id=by_staff_id,
         )
         try:
             with db.begin_nested():
@@ -224,16 +298,27 @@ def starts_at(appointment: Appointment, now: datetime) -> datetime:
 
 
 def cancel(
-    db: Session, *, patient_id: int, appointment_id: int, now: datetime, rules: Booking, call_sid: str | None = None
+    db: Session,
+    *,
+    patient_id: int,
+    appointment_id: int,
+    now: datetime,
+    rules: Booking,
+    call_sid: str | None = None,
+    channel: str = "phone",
+    by_staff_id: int | None = None,
 ) -> Result:
     appointment = find(db, patient_id, appointment_id)
-    if appointment is None or appointment.status != "booked":
+    if appointment is None:
         return Result(Outcome.NOT_FOUND)
+    if appointment.status != "booked":
+        return Result(already(appointment), appointment)
     if starts_at(appointment, now) - now < timedelta(minutes=rules.cancel_cutoff_minutes):
         return Result(Outcome.TOO_LATE, appointment)
     with db.begin_nested():
-        _release(db, appointment, "cancelled", now)
-        _note(db, patient_id, now, "cancelled", describe(appointment), call_sid, appointment)
+        if not _give_up(db, appointment, "cancelled", now, rules):
+            return Result(already(appointment), appointment)
+        _note(db, patient_id, now, "cancelled", describe(appointment) + by(channel, by_staff_id), call_sid, appointment)
     return Result(Outcome.CANCELLED, appointment)
 
 
@@ -246,45 +331,96 @@ def move(
     now: datetime,
     rules: Booking,
     call_sid: str | None = None,
+    channel: str = "phone",
+    by_staff_id: int | None = None,
 ) -> Result:
     """Book the new place first; the old one is given up only if that succeeds."""
     old = find(db, patient_id, appointment_id)
-    if old is None or old.status != "booked":
+    if old is None:
         return Result(Outcome.NOT_FOUND)
+    if old.status != "booked":
+        return Result(already(old), old)
     if starts_at(old, now) - now < timedelta(minutes=rules.cancel_cutoff_minutes):
         return Result(Outcome.TOO_LATE, old)
     with db.begin_nested() as savepoint:
-        # Set aside first, so 'one booking per doctor per day' does not count the old one.
-        old.status = "moved"
-        db.flush()
-        result = book(db, patient_id=patient_id, session_id=session_id, now=now, rules=rules, call_sid=call_sid)
+        # Given up first: that decides which of two calls moving (or cancelling) it goes on,
+        # and 'one booking per doctor per day' no longer counts it.  A refused booking
+        # rolls the savepoint back, and the appointment is booked again as it was.
+        if not _give_up(db, old, "moved", now, rules):
+            return Result(already(old), old)
+        result = book(
+            db,
+            patient_id=patient_id,
+            session_id=session_id,
+            now=now,
+            rules=rules,
+            call_sid=call_sid,
+            channel=channel,
+            by_staff_id=by_staff_id,
+        )
         if result.outcome is not Outcome.BOOKED:
             savepoint.rollback()
             return Result(result.outcome)
-        _release(db, old, "moved", now)
         old.moved_to_id = result.appointment.id
         _note(
             db,
             patient_id,
             now,
             "moved",
-            f"{describe(old)} -> {describe(result.appointment)}",
+            f"{describe(old)} -> {describe(result.appointment)}{by(channel, by_staff_id)}",
             call_sid,
             result.appointment,
         )
     return Result(Outcome.MOVED, result.appointment)
 
 
-def _release(db: Session, appointment: Appointment, status: str, now: datetime) -> None:
-    appointment.status = status
-    appointment.cancelled_at = now
+def _give_up(db: Session, appointment: Appointment, status: str, now: datetime, rules: Booking) -> bool:
+    """Cancel the appointment (or set it aside for a move) and give its place back, if it
+    is still booked; False if another call (or text) got there first."""
+    # One conditional statement decides: PostgreSQL re-checks `status = 'booked'` once the
+    # row lock is its own (a second caller waits for the first to commit, then finds
+    # nothing to update) and SQLite runs it under its write lock, so of any number of
+    # calls exactly one sees a row count of 1 and gives the place back.  The object read
+    # earlier may be stale (sessions keep objects across commits): it decides nothing.
+    given_up = db.execute(
+        update(Appointment)
+        .where(Appointment.id == appointment.id, Appointment.status == "booked")
+        .values(status=status, cancelled_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    # Read again when next asked: the winner's own status, or the one the winner left.
+    db.expire(appointment, ["status", "cancelled_at"])
+    if not given_up:
+        return False
     db.execute(
         update(ClinicSession)
         .where(ClinicSession.id == appointment.session_id)
         .values(booked=ClinicSession.booked - 1)
         .execution_options(synchronize_session=False)
     )
-    db.flush()
+    # The place freed goes first to the session's waiting list, in this transaction: held for
+    # the first waiting patient (their text is sent once this commits), so no caller takes it
+    # meanwhile.  A move rolled back undoes the offer with the rest.
+    from records import waitlist  # it books through this module
+
+    waitlist.offer_freed(db, appointment.session_id, now, rules)
+    return True
+
+
+# What became of an appointment that is no longer booked, as the caller is told.
+ALREADY = {"cancelled": Outcome.ALREADY_CANCELLED, "moved": Outcome.ALREADY_MOVED}
+
+
+def already(appointment: Appointment) -> Outcome:
+    """What became of an appointment that is no longer booked."""
+    return ALREADY.get(appointment.status, Outcome.NOT_FOUND)
+
+
+def by(channel: str, staff_id: int | None) -> str:
+    """Who did it, on the file: nothing for the patient's own call."""
+    if channel == "phone":
+        return ""
+    return f" [{channel}{f' #{staff_id}' if staff_id else ''}]"
 
 
 def describe(appointment: Appointment) -> str:

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
-from queueing import metrics
+from contactcentre import metrics
 from records.models import (
     AuditEntry,
     CallRecord,
@@ -36,6 +36,7 @@ from records.patients import to_e164
 
 OUTCOMES = (
     "self_service",
+    "greeting_hangup",
     "answered",
     "abandoned",
     "voicemail",
@@ -60,8 +61,10 @@ class Filters:
     outcome: str = ""
 
     @property
-    def names_a_patient(self) -> bool:
-        return bool(self.patient.strip())
+    def names_someone(self) -> bool:
+        """A patient or a phone number: either lists someone's calls, with their record
+        number, so either needs a reason and is audited."""
+        return bool(self.patient.strip() or self.phone.strip())
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,12 @@ def _filtered(filters: Filters, zone: ZoneInfo, region: str) -> Select:
     if filters.patient.strip():
         wanted = filters.patient.strip()
         patients = select(Patient.id).where(
-            or_(Patient.mrn == wanted.upper(), Patient.name_zh.startswith(wanted), Patient.name_en.startswith(wanted))
+            or_(
+                Patient.mrn == wanted.upper(),
+                # autoescape: '%' and '_' are letters of the name typed, not LIKE's wildcards
+                Patient.name_zh.startswith(wanted, autoescape=True),
+                Patient.name_en.startswith(wanted, autoescape=True),
+            )
         )
         query = query.where(CallRecord.patient_id.in_(patients))
     if filters.outcome:
@@ -240,14 +248,19 @@ def clip(entries: list[QueueEntry], start: datetime, end: datetime) -> list:
     return clipped
 
 
+# The rules' older names for the cases of one kind (config console.case_types).
+CASE_SOURCES = {"complaints": "complaint", "consultations": "consultation"}
+
+
 def rule_items(
     session: Session, source: str, start: datetime, end: datetime
 ) -> list[tuple[str, datetime, datetime | None]] | None:
     """What a hospital service rule times, begun in [start, end): (reference, begun, done or
     None); None for a source this installation keeps no record of."""
-    if source == "complaints":  # opened -> answered (records/complaints.py)
+    kind = CASE_SOURCES.get(source) or (source.removeprefix("cases:") if source.startswith("cases:") else None)
+    if kind is not None:  # a case of that kind: opened -> answered (records/complaints.py)
         query = select(ComplaintCase.id, ComplaintCase.opened_at, ComplaintCase.answered_at).where(
-            ComplaintCase.opened_at >= start, ComplaintCase.opened_at < end
+            ComplaintCase.kind == kind, ComplaintCase.opened_at >= start, ComplaintCase.opened_at < end
         )
         return [(f"#{row[0]}", row[1], row[2]) for row in session.execute(query.order_by(ComplaintCase.opened_at))]
     if source == "results_notices":  # results ready -> the patient notified (aftercare)
@@ -350,8 +363,8 @@ def audit_trail(
 ) -> list[tuple[AuditEntry, str, Patient | None]]:
     """Who looked at which file or recording, when and why, newest first."""
     query = (
-        select(AuditEntry, Staff.display_name, Patient)
-        .join(Staff, Staff.id == AuditEntry.staff_id)
+        select(AuditEntry, func.coalesce(Staff.display_name, "系统 the hotline"), Patient)
+        .outerjoin(Staff, Staff.id == AuditEntry.staff_id)
         .outerjoin(Patient, Patient.id == AuditEntry.patient_id)
         .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
         .limit(limit)
@@ -361,7 +374,8 @@ def audit_trail(
     if action:
         query = query.where(AuditEntry.action == action)
     if patient.strip():
-        query = query.where(or_(Patient.mrn == patient.strip().upper(), Patient.name_zh.startswith(patient.strip())))
+        wanted = patient.strip()
+        query = query.where(or_(Patient.mrn == wanted.upper(), Patient.name_zh.startswith(wanted, autoescape=True)))
     if start is not None:
         query = query.where(AuditEntry.at >= start)
     if end is not None:

@@ -22,9 +22,25 @@ from sqlalchemy.orm import Session
 from records import entries as queue_entries
 from records.db import insert_new
 from records.models import CallEvent, CallRecord, QueueEntry
-from records.patients import CallerMatch
+from records.patients import CallerMatch, match_caller
+from settings import LANGUAGES
 
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+
+
+# A call's events are numbered epoch x EPOCH_SPAN + position (ivr/state.py): the epoch,
+# Redis's clock in ms when it started numbering the call, changes only when Redis lost the
+# call's keys; a position is the event's place in the call's list, from 1 (a million
+# events is more than any call makes before its keys expire).
+EPOCH_SPAN = 1_000_000
+
+
+def event_sequence(epoch: int, position: int) -> int:
+    return epoch * EPOCH_SPAN + position
+
+
+def epoch_and_position(sequence: int) -> tuple[int, int]:
+    return divmod(sequence, EPOCH_SPAN)
 
 
 @dataclass(frozen=True)
@@ -64,7 +80,7 @@ def open_call(
             existing.to_number = (to_number or "")[:64]
             existing.patient_id = caller.patient_id
             existing.matched_patients = len(caller.patient_ids)
-            existing.language = language
+            existing.language = spoken_language(existing.events, language)
             existing.started_at = min(existing.started_at, at)
         return existing
     record = CallRecord(
@@ -107,6 +123,7 @@ def summarise(session: Session, record: CallRecord) -> None:
     events = list(session.scalars(select(CallEvent).where(CallEvent.call_id == record.id)))
     events.sort(key=lambda event: (event.at, event.sequence))
     record.menu_path = menu_path(events)
+    record.language = spoken_language(events, record.language)
     entries = queue_entries.build(events, record.ended_at if record.status in FINAL_STATUSES else None)
     record.outcome = queue_entries.outcome(entries, outcome(events))
     session.execute(delete(QueueEntry).where(QueueEntry.call_id == record.id))
@@ -142,6 +159,123 @@ def apply_status(
     return record
 
 
+# ---- reconstruction: calls whose events, opening or final status were lost -------------------
+
+
+@dataclass(frozen=True)
+class CarrierCall:
+    """What the carrier's Calls API says of a call (fetched by queueing/reconstruction.py)."""
+
+    call_sid: str
+    status: str
+    from_number: str
+    to_number: str
+    direction: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_seconds: int | None
+
+
+# Epochs below this (before 2001 in ms) are not Redis's clock: 0 is the numbering before
+# epochs (positions alone), and events spooled before Redis numbered them take numbers of
+# 1,000,000,000 and up from their spool row (records.spool), in no call's numbering.
+FIRST_REDIS_EPOCH = 10**12
+LOST_FROM_REDIS = "Redis lost the call's state mid-call"
+EVENTS_MISSING = "events missing"
+
+
+def lost_events(sequences: Iterable[int]) -> str | None:
+    """Why a call's stored events show some were lost, or None: no sign of it.  Redis
+    numbers a call's events 1, 2, 3... in one epoch; a second epoch means Redis lost the
+    call's keys (and with them, most likely, the record jobs still queued), a gap in an
+    epoch's positions means a record job was lost."""
+    epochs: dict[int, list[int]] = {}
+    for sequence in sequences:
+        epoch, position = epoch_and_position(sequence)
+        if 0 < epoch < FIRST_REDIS_EPOCH:
+            continue  # numbered from the spool
+        epochs.setdefault(epoch, []).append(position)
+    if len(epochs) > 1:
+        return LOST_FROM_REDIS
+    for positions in epochs.values():
+        if sorted(set(positions)) != list(range(1, max(positions) + 1)):
+            return EVENTS_MISSING
+    return None
+
+
+def reconstruct(
+    session: Session, call_sid: str, *, carrier: CarrierCall | None, lost: str | None, at: datetime
+) -> CallRecord | None:
+    """Complete a call from what is known after part of it was lost, and say so on the
+    record: a record opened from the carrier when it has none, its caller when only a
+    placeholder was made, its final status and duration when the status callback never
+    reached it.  Idempotent: each is done once, each reason said once."""
+    record = find_call(session, call_sid, lock=True)
+    if record is None:
+        if carrier is None or carrier.status not in FINAL_STATUSES:
+            return None  # nothing known of it yet, or the call goes on: a later sweep sees it
+        record = _open_from_carrier(session, carrier, at)
+        _mark(record, "no record: opened from the carrier")
+    if lost:
+        _mark(record, lost)
+    if carrier is None:
+        return record  # nothing known but its events
+    if _is_placeholder(record) and carrier.from_number:
+        _fill_from_carrier(session, record, carrier)
+        _mark(record, "caller from the carrier")
+    if record.status not in FINAL_STATUSES and carrier.status in FINAL_STATUSES:
+        apply_status(
+            session,
+            call_sid,
+            status=carrier.status,
+            sequence=None,
+            duration_seconds=carrier.duration_seconds,
+            at=carrier.ended_at or at,
+        )
+        _mark(record, "final status from the carrier")
+    return record
+
+
+def _mark(record: CallRecord, why: str) -> None:
+    reasons = [reason for reason in (record.reconstructed_why or "").split("; ") if reason]
+    if why in reasons:
+        return  # said already
+    record.reconstructed = True
+    record.reconstructed_why = "; ".join([*reasons, why])[:200]
+
+
+def _carrier_caller(session: Session, carrier: CarrierCall) -> CallerMatch:
+    """Whom the call was with: the caller of an inbound call, the one called by the hotline."""
+    if carrier.direction == "inbound":
+        return match_caller(session, carrier.from_number) if carrier.from_number else CallerMatch(None, ())
+    # A call the hotline placed: the patient's file, not their number in from_number.
+    return CallerMatch(None, match_caller(session, carrier.to_number).patient_ids if carrier.to_number else ())
+
+
+def _open_from_carrier(session: Session, carrier: CarrierCall, at: datetime) -> CallRecord:
+    return open_call(
+        session,
+        call_sid=carrier.call_sid,
+        from_number=carrier.from_number or "unknown",
+        to_number=carrier.to_number,
+        caller=_carrier_caller(session, carrier),
+        language="zh",  # what it was answered in is unknown: the hospital's first language
+        at=carrier.started_at or carrier.ended_at or at,
+        direction=carrier.direction,
+    )
+
+
+def _fill_from_carrier(session: Session, record: CallRecord, carrier: CarrierCall) -> None:
+    caller = _carrier_caller(session, carrier)
+    record.direction = carrier.direction[:16]
+    record.from_number = (caller.e164 or carrier.from_number)[:64]
+    record.to_number = carrier.to_number[:64]
+    record.patient_id = caller.patient_id
+    record.matched_patients = len(caller.patient_ids)
+    if carrier.started_at is not None:
+        record.started_at = min(record.started_at, carrier.started_at)
+
+
 def _placeholder(session: Session, call_sid: str, at: datetime) -> CallRecord:
     """A status callback for a call whose first webhook never reached the database."""
     caller = CallerMatch(None, ())
@@ -162,7 +296,20 @@ def menu_path(events: Iterable[CallEvent | Event]) -> str:
     return " > ".join(steps)
 
 
+def spoken_language(events: Iterable[CallEvent | Event], opened_in: str) -> str:
+    """The language the call went on in: the caller's last switch (a 'language' event, e.g.
+    9 at the main menu), else the one it was answered in."""
+    switches = [event.detail.get("lang") for event in events if event.kind == "language"]
+    return next((lang for lang in reversed(switches) if lang in LANGUAGES), opened_in)
+
+
+# What the caller did to be counted as served by the menus: a call with none of these,
+# that heard nothing but the greeting's main menu, hung up in the greeting.
+CHOICES = frozenset({"key", "speech", "entry"})
+
+
 def outcome(events: Iterable[CallEvent | Event]) -> str:
+    events = list(events)
     kinds = {event.kind for event in events}
     if "call_limited" in kinds:  # over config call_limits: turned away after the emergency number
         return "limited"
@@ -170,4 +317,7 @@ def outcome(events: Iterable[CallEvent | Event]) -> str:
         return "transferred"
     if "error" in kinds:
         return "error"
+    menus = {event.detail.get("step") for event in events if event.kind == "menu"}
+    if menus == {"menu.main"} and not kinds & CHOICES:
+        return "greeting_hangup"  # not self-service: the menus served nobody (issue 22)
     return "self_service"

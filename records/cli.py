@@ -19,6 +19,7 @@ DEMO_PASSWORD = "hotline-demo"
 DEMO_STAFF = (
     ("admin", "管理员 Admin", "admin"),
     ("supervisor", "张主管 Supervisor Zhang", "supervisor"),
+    ("reviewer", "李质检 Reviewer Li", "reviewer"),
     *((f"agent{n}", f"坐席{n} Agent {n}", "agent") for n in range(1, 7)),
 )
 
@@ -48,9 +49,11 @@ def seed(demo: bool, days: int) -> None:
 @click.option("--kind", type=click.Choice(loader.SECTIONS), help="What a CSV file holds, if its name does not say.")
 @click.option("--days", default=14, show_default=True, help="Days of clinic sessions to create from timetables.")
 def import_file(path: Path, kind: str | None, days: int) -> None:
-    """Import departments, doctors, services, patients or clinic sessions from YAML or CSV.
+    """Import departments, doctors, services, exams, patients or clinic sessions from YAML or CSV.
 
-    Every row is checked first; if any is wrong, each bad row is listed by line and nothing is imported."""
+    A CSV file's kind comes from the end of its name (departments.csv, bad-patients.csv)
+    unless --kind says.  The whole file is checked first; if anything is wrong, every
+    problem is listed with the file and line and nothing is imported."""
     migrate(hotline().engine)
     _load(path, kind, days)
 
@@ -58,7 +61,7 @@ def import_file(path: Path, kind: str | None, days: int) -> None:
 def _load(path: Path, kind: str | None, days: int) -> None:
     app = hotline()
     try:
-        hospital = loader.read(path, kind)
+        hospital = loader.read(path, kind, today=app.now().date())
         with app.sessions.begin() as session:
             report = loader.load(
                 session,
@@ -70,7 +73,10 @@ def _load(path: Path, kind: str | None, days: int) -> None:
     except loader.ImportError_ as exc:
         for problem in exc.problems:
             click.echo(problem, err=True)
-        raise click.ClickException(f"{path}: {len(exc.problems)} problem(s); nothing was imported") from None
+        count = len(exc.problems)
+        raise click.ClickException(
+            f"{path}: {count} 处问题，未导入任何数据 {count} problem(s); nothing was imported"
+        ) from None
     click.echo(f"{path}: {report.summary()}")
 
 

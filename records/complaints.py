@@ -12,7 +12,15 @@ for it until it is closed, answer within 3 days"):
 - the owner or a supervisor may work on a case (notes, linked calls, status); others may
   not even read it (`can_read`);
 - a case is answered by writing the answer given to the patient; it cannot be closed
-  without one.
+  without one;
+- a case shows the patient's name and record number, so opening one is a look at their
+  file: it needs a reason and writes an audit row (`open_case_for_record`), and a refusal
+  never says whether a record number exists.
+
+Consultations and errands (issue 20) are cases too, of another `kind` (config
+console.case_types), each with its own deadline (consultation 24 h, complex consultation
+48 h...), owned and handed over by the same rules.  An errand ("mail the report") also keeps
+the address, its progress (ERRAND_STATUSES) and the carrier's tracking number.
 
 Functions take a session and never commit (the caller owns the transaction).
 """
@@ -26,12 +34,20 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from records.audit import record_access
 from records.models import CallRecord, CaseCall, CaseHandover, CaseNote, ComplaintCase, Patient, Staff
+from records.patients import by_record_number
 
 STATUSES = ("open", "waiting_on_department", "answered", "closed")
+ERRAND_STATUSES = ("to_do", "sent", "delivered", "returned")
+ADDRESS_MAX = 300
 ACTIVE = ("open", "waiting_on_department")  # the deadline's clock still runs
 SUMMARY_MAX = 2000
 NOTE_MAX = 4000
+REASON_MAX = 500
+# One answer for a record number nobody has and for one this case cannot be for (the call
+# is another patient's): the difference would tell an agent which record numbers exist.
+NO_FILE = "找不到该病历号，或不能为其建立投诉 (no file with that record number that you may open a case for)"
 
 
 class CaseError(ValueError):
@@ -81,11 +97,21 @@ def open_case(
     now: datetime,
     deadline_days: int,
     call_sid: str | None = None,
+    kind: str = "complaint",
+    deadline: timedelta | None = None,
+    errand: bool = False,
+    address: str | None = None,
 ) -> ComplaintCase:
-    """A new case owned by the actor; from a call when `call_sid` is given (it is linked too)."""
+    """A new case owned by the actor; from a call when `call_sid` is given (it is linked too).
+    `deadline` (the kind's, from config) replaces `deadline_days`; an errand needs an address."""
     if session.get(Patient, patient_id) is None:
         raise CaseError("找不到该患者档案 (no such patient file)")
+    if errand:
+        address = _text(address, "地址", ADDRESS_MAX)
     case = ComplaintCase(
+        kind=kind,
+        address=address if errand else None,
+        errand_status="to_do" if errand else None,
         patient_id=patient_id,
         owner_id=actor.staff_id,
         opened_by_id=actor.staff_id,
@@ -94,13 +120,72 @@ def open_case(
         summary=_text(summary, "投诉内容", SUMMARY_MAX),
         status="open",
         opened_at=now,
-        deadline_at=now + timedelta(days=deadline_days),
+        deadline_at=now + (deadline if deadline is not None else timedelta(days=deadline_days)),
     )
     session.add(case)
     session.flush()
     if call_sid:
         link_call(session, case, call_sid=call_sid, actor=actor, now=now)
     return case
+
+
+def open_case_for_record(
+    session: Session,
+    *,
+    record_number: str,  # the digits typed, without the hospital's letter prefix
+    record_number_prefix: str,
+    actor: Actor,
+    summary: str,
+    reason: str,
+    now: datetime,
+    deadline_days: int,
+    min_reason: int,
+    call_sid: str | None = None,
+    kind: str = "complaint",
+    deadline: timedelta | None = None,
+    errand: bool = False,
+    address: str | None = None,
+) -> ComplaintCase | None:
+    """A case for the patient with this record number, as `open_case`, with an audit row
+    ('open_case', the reason, the record number typed).
+
+    The summary and the reason are checked first (CaseError), before anything is looked
+    up.  Then a record number nobody has, and one whose patient is not the caller of
+    `call_sid`, both give None (the view says NO_FILE), audited too: a run of tries shows
+    in the audit log, and no answer tells which record numbers exist."""
+    summary = _text(summary, "投诉内容" if kind == "complaint" else "内容", SUMMARY_MAX)
+    if errand:
+        _text(address, "地址", ADDRESS_MAX)
+    reason = " ".join((reason or "").split())
+    if len(reason) < min_reason:
+        raise CaseError(
+            f"请填写为该患者建立投诉的原因（至少 {min_reason} 个字） "
+            f"(say why you open a case for this patient, at least {min_reason} characters)"
+        )
+    patient = by_record_number(session, record_number[:20], record_number_prefix)
+    if patient is not None and call_sid and not _call_may_be_about(session, call_sid, patient.id):
+        patient = None
+    record_access(
+        session,
+        staff_id=actor.staff_id,
+        action="open_case",
+        reason=f"{reason[:REASON_MAX]} [record number {record_number[:24]}: {'opened' if patient else 'refused'}]",
+        patient_id=patient.id if patient else None,
+        call_sid=(call_sid or "")[:64] or None,
+        at=now,
+    )
+    if patient is None:
+        return None
+    return open_case(
+        session, patient_id=patient.id, actor=actor, summary=summary, now=now, deadline_days=deadline_days,
+        call_sid=call_sid, kind=kind, deadline=deadline, errand=errand, address=address,
+    )  # fmt: skip
+
+
+def _call_may_be_about(session: Session, call_sid: str, patient_id: int) -> bool:
+    """A call with no file (an unknown or a family's number), or this patient's."""
+    call = session.scalar(select(CallRecord).where(CallRecord.call_sid == call_sid.strip()))
+    return call is None or call.patient_id in (None, patient_id)
 
 
 def get_case(session: Session, case_id: int, actor: Actor) -> ComplaintCase:
@@ -215,6 +300,35 @@ def hand_over(
     session.add(handover)
     case.owner_id = to_staff_id
     return handover
+
+
+def update_errand(
+    session: Session,
+    case: ComplaintCase,
+    *,
+    actor: Actor,
+    status: str,
+    now: datetime,
+    tracking_number: str | None = None,
+) -> ComplaintCase:
+    """How far an errand got (sent with a tracking number, delivered, returned), as a note."""
+    _require(case, actor)
+    if case.errand_status is None:
+        raise CaseError("这不是代办事项 (this case is not an errand)")
+    if case.status == "closed":
+        raise CaseError("已结案 (the case is closed)")
+    if status not in ERRAND_STATUSES:
+        raise CaseError(f"unknown errand status {status!r} (expected one of {', '.join(ERRAND_STATUSES)})")
+    tracking = " ".join((tracking_number or "").split())[:64] or None
+    if status == "sent" and not (tracking or case.tracking_number):
+        raise CaseError("寄出时请填写快递单号 (give the tracking number when it is sent)")
+    previous = case.errand_status
+    case.errand_status = status
+    if tracking:
+        case.tracking_number = tracking
+    text = f"{previous} → {status}" + (f" ({tracking})" if tracking else "")
+    session.add(CaseNote(case=case, at=now, staff_id=actor.staff_id, kind="errand", text=text))
+    return case
 
 
 def _listing():

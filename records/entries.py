@@ -122,8 +122,9 @@ def _apply(entries: list[Entry], event: EventLike) -> None:
         if target:
             entries.append(Entry(len(entries) + 1, str(target), event.at, opened_by_transfer=True))
     elif event.kind == "talk_end":
-        entry.talk_seconds = _float(detail.get("talk"))
-        entry.hold_seconds = _float(detail.get("hold"))
+        # After a consult transfer (issue 14) the next agent's talk_end adds to the same wait's.
+        entry.talk_seconds = _add(entry.talk_seconds, _float(detail.get("talk")))
+        entry.hold_seconds = _add(entry.hold_seconds, _float(detail.get("hold")))
         entry.hung_up_at = entry.hung_up_at or event.at
     elif event.kind == "wrap_up_end":
         entry.wrap_up_end_at = event.at
@@ -131,6 +132,10 @@ def _apply(entries: list[Entry], event: EventLike) -> None:
         entry.disposition = detail.get("disposition") or entry.disposition
     elif event.kind == "survey":
         entry.survey_score = _int(detail.get("score"))
+
+
+def _add(total: float | None, more: float | None) -> float | None:
+    return more if total is None else total + (more or 0.0)
 
 
 def _latest(entries: list[Entry], queue: str) -> Entry | None:
@@ -157,7 +162,7 @@ def _miss(entry: Entry, agent_id: int | None, reason: str, at: datetime) -> None
 
 def outcome(entries: list[Entry], ivr_outcome: str) -> str:
     """What became of the call, for the call log: the best thing that happened in a
-    queue, else how the voice menus ended (self_service, transferred, error)."""
+    queue, else how the voice menus ended (records.calls.outcome)."""
     results = {entry.result for entry in entries}
     if any(entry.voicemail_sid for entry in entries):
         results.add("voicemail")  # a message left after a timeout is what the supervisor must see

@@ -16,12 +16,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import cast, insert, literal, null, select, union_all
+from sqlalchemy.orm import Session
 
 from records.audit import record_access
-from records.complaints import is_overdue, patient_open_cases
-from records.models import Appointment, CallRecord, ClinicSession, Doctor, Patient, Staff, WrapUp
+from records.complaints import is_overdue
+from records.models import (
+    Appointment,
+    AuditEntry,
+    CallRecord,
+    ClinicSession,
+    ComplaintCase,
+    Department,
+    Doctor,
+    ExamType,
+    Patient,
+    PatientPhone,
+    Staff,
+    WaitlistEntry,
+    WrapUp,
+)
 from records.patients import by_record_number, mask, match_caller
 
 AGED_FROM = 70  # the hospital's priority age, as the plan says ("aged 70+")
@@ -42,6 +56,18 @@ class Visit:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """A waiting list the patient is (or was lately) on, and its offer."""
+
+    day: date
+    start: time
+    what_zh: str
+    what_en: str
+    status: str  # waiting | offered | booked | declined | expired | left | refused
+    offer_expires_at: datetime | None
+
+
+@dataclass(frozen=True)
 class OpenCase:
     id: int
     summary: str
@@ -56,7 +82,7 @@ class PastCall:
     call_sid: str
     started_at: datetime
     duration_seconds: int | None
-    outcome: str | None  # self_service | transferred | error (the IVR's verdict)
+    outcome: str | None  # self_service | greeting_hangup | transferred | error (the IVR's verdict)
     disposition: str | None  # the agent's wrap-up code, when an agent took it
     menu_path: str
 
@@ -76,6 +102,7 @@ class CallerSummary:
     upcoming: tuple[Visit, ...]
     open_cases: tuple[OpenCase, ...]
     last_calls: tuple[PastCall, ...]
+    waitlist: tuple[Waiting, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,13 +137,38 @@ def caller_summary(
 ) -> CallerSummary | None:
     """What the agent sees of the patient's file; writes one audit row ('view_file').
 
-    None (and no audit row: nothing was seen) when there is no such patient."""
-    patient = session.scalar(select(Patient).where(Patient.id == patient_id).options(selectinload(Patient.phones)))
-    if patient is None:
-        return None
-    record_access(
-        session, staff_id=staff_id, action="view_file", reason=reason, patient_id=patient.id, call_sid=call_sid, at=now
+    None (and no audit row: nothing was seen) when there is no such patient.
+
+    Three statements (the screen pop waits on them while the phone rings, issue 17): the
+    file with its phones and open cases (on PostgreSQL the audit row is written by the same
+    statement, a data-modifying CTE that inserts it only if the file exists; SQLite, which
+    has neither such CTEs nor a network round trip, writes it with its own INSERT), the
+    visits (past and coming, and the waiting lists: one UNION ALL) and the last calls with their wrap-ups."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("an access to patient data needs a reason")
+    query = (
+        select(Patient, PatientPhone.e164, ComplaintCase)
+        .outerjoin(PatientPhone, PatientPhone.patient_id == Patient.id)
+        .outerjoin(ComplaintCase, (ComplaintCase.patient_id == Patient.id) & (ComplaintCase.status != "closed"))
+        .where(Patient.id == patient_id)
+        .order_by(PatientPhone.id, ComplaintCase.deadline_at, ComplaintCase.id)
     )
+    audited_here = session.get_bind().dialect.name == "postgresql"
+    if audited_here:
+        query = query.add_cte(_audit_if_found(patient_id, staff_id=staff_id, reason=reason, call_sid=call_sid, at=now))
+    rows = session.execute(query).all()
+    if not rows:
+        return None
+    patient = rows[0][0]
+    if not audited_here:
+        record_access(
+            session, staff_id=staff_id, action="view_file", reason=reason, patient_id=patient.id, call_sid=call_sid,
+            at=now,
+        )  # fmt: skip
+    phones = tuple(dict.fromkeys(mask(e164) for _, e164, _ in rows if e164))
+    cases = tuple(dict.fromkeys(case for _, _, case in rows if case is not None))
+    past, upcoming, lists = _visits(session, patient.id, now, limit=limit)
     today = now.date()
     return CallerSummary(
         patient_id=patient.id,
@@ -127,73 +179,137 @@ def caller_summary(
         age=patient.age_on(today),
         preferred_language=patient.preferred_language,
         categories=categories(patient, today),
-        phones=tuple(mask(phone.e164) for phone in patient.phones),
-        last_visits=tuple(_visits(session, patient.id, now, past=True, limit=limit)),
-        upcoming=tuple(_visits(session, patient.id, now, past=False, limit=limit)),
+        phones=phones,
+        last_visits=past,
+        upcoming=upcoming,
         open_cases=tuple(
             OpenCase(case.id, case.summary, case.status, case.deadline_at, is_overdue(case, now), case.owner_id)
-            for case in patient_open_cases(session, patient.id)
+            for case in cases
         ),
         last_calls=tuple(_calls(session, patient.id, exclude=call_sid, limit=limit)),
+        waitlist=lists,
     )
 
 
-def _visits(session: Session, patient_id: int, now: datetime, *, past: bool, limit: int) -> list[Visit]:
-    """Past visits: appointments kept (status booked) before today.  Upcoming: booked, today on."""
+def _audit_if_found(patient_id: int, *, staff_id: int, reason: str, call_sid: str | None, at: datetime):
+    """The 'view_file' audit row (records.audit.record_access's), inserted by the statement
+    that reads the file, and only if there is a file: a CTE for PostgreSQL."""
+    columns = AuditEntry.__table__.c
+    found = select(
+        literal(at, columns.at.type),
+        literal(staff_id, columns.staff_id.type),
+        literal("view_file", columns.action.type),
+        Patient.id,
+        literal(call_sid, columns.call_sid.type),
+        literal(reason[:2000], columns.reason.type),
+    ).where(Patient.id == patient_id)
+    written = insert(AuditEntry).from_select(["at", "staff_id", "action", "patient_id", "call_sid", "reason"], found)
+    return written.returning(AuditEntry.id).cte("audit")
+
+
+def _visits(
+    session: Session, patient_id: int, now: datetime, *, limit: int
+) -> tuple[tuple[Visit, ...], tuple[Visit, ...], tuple[Waiting, ...]]:
+    """Past visits (appointments kept, status booked, before today, newest first), coming
+    ones (booked, today on) and the waiting lists the patient is or lately was on (newest
+    first), in one statement; the index the visits need is ix_appointments_patient_booked
+    (migration 0017_screen_pop_index)."""
     today = now.date()
-    query = (
-        select(Appointment)
-        .join(Appointment.session)
-        .where(Appointment.patient_id == patient_id, Appointment.status == "booked")
-        .options(
-            selectinload(Appointment.session).selectinload(ClinicSession.doctor).selectinload(Doctor.department),
-            selectinload(Appointment.session).selectinload(ClinicSession.exam_type),
-        )
-        .limit(limit)
+    booked = (Appointment.patient_id == patient_id) & (Appointment.status == "booked")
+    names = (
+        Department.name_zh.label("department_zh"),
+        Department.name_en.label("department_en"),
+        Doctor.name_zh.label("doctor_zh"),
+        Doctor.name_en.label("doctor_en"),
+        ExamType.name_zh.label("exam_zh"),
+        ExamType.name_en.label("exam_en"),
     )
-    if past:
-        query = query.where(Appointment.date < today).order_by(Appointment.date.desc(), ClinicSession.start_time.desc())
-    else:
-        query = query.where(Appointment.date >= today).order_by(Appointment.date, ClinicSession.start_time)
-    return [_visit(appointment) for appointment in session.scalars(query)]
+    when = WaitlistEntry.offer_expires_at.type  # typed NULLs: a UNION's columns take the first part's types
 
+    def clinic(query, session_id):
+        """The clinic session's doctor and department, or its exam: their names."""
+        return (
+            query.join(ClinicSession, ClinicSession.id == session_id)
+            .outerjoin(Doctor, Doctor.id == ClinicSession.doctor_id)
+            .outerjoin(Department, Department.id == Doctor.department_id)
+            .outerjoin(ExamType, ExamType.id == ClinicSession.exam_type_id)
+            .limit(limit)
+        )
 
-def _visit(appointment: Appointment) -> Visit:
-    clinic = appointment.session
-    if clinic.doctor is not None:
-        doctor, department = clinic.doctor, clinic.doctor.department
-        what_zh = f"{department.name_zh} · {doctor.name_zh}"
-        what_en = f"{department.name_en} · {doctor.name_en}"
-    else:
-        what_zh, what_en = clinic.exam_type.name_zh, clinic.exam_type.name_en
-    return Visit(appointment.date, clinic.start_time, what_zh, what_en, appointment.status, appointment.reference)
+    def visits(past: bool):
+        query = select(
+            literal("past" if past else "upcoming").label("part"),
+            Appointment.date.label("day"),
+            ClinicSession.start_time.label("start"),
+            Appointment.status.label("status"),
+            Appointment.reference.label("reference"),
+            cast(null(), when).label("offer_expires_at"),
+            cast(null(), when).label("joined_at"),
+            *names,
+        ).select_from(Appointment)
+        if past:
+            query = query.where(booked, Appointment.date < today)
+            query = query.order_by(Appointment.date.desc(), ClinicSession.start_time.desc())
+        else:
+            query = query.where(booked, Appointment.date >= today).order_by(Appointment.date, ClinicSession.start_time)
+        return select(clinic(query, Appointment.session_id).subquery())
+
+    waiting = clinic(
+        select(
+            literal("waiting").label("part"),
+            ClinicSession.date.label("day"),
+            ClinicSession.start_time.label("start"),
+            WaitlistEntry.status.label("status"),
+            cast(null(), Appointment.reference.type).label("reference"),
+            WaitlistEntry.offer_expires_at.label("offer_expires_at"),
+            WaitlistEntry.joined_at.label("joined_at"),
+            *names,
+        )
+        .select_from(WaitlistEntry)
+        .where(WaitlistEntry.patient_id == patient_id)
+        .order_by(WaitlistEntry.joined_at.desc(), WaitlistEntry.id.desc()),
+        WaitlistEntry.session_id,
+    )
+    found: dict[str, list] = {"past": [], "upcoming": [], "waiting": []}
+    for row in session.execute(union_all(visits(True), visits(False), select(waiting.subquery()))):
+        if row.doctor_zh is not None:
+            what_zh, what_en = f"{row.department_zh} · {row.doctor_zh}", f"{row.department_en} · {row.doctor_en}"
+        else:
+            what_zh, what_en = row.exam_zh, row.exam_en
+        if row.part == "waiting":
+            offer = row.offer_expires_at if row.status == "offered" else None
+            found["waiting"].append((row.joined_at, Waiting(row.day, row.start, what_zh, what_en, row.status, offer)))
+        else:
+            found[row.part].append(Visit(row.day, row.start, what_zh, what_en, row.status, row.reference))
+    # a UNION keeps no order of its parts': each is sorted again here (at most `limit` rows)
+    past = sorted(found["past"], key=lambda visit: (visit.day, visit.start), reverse=True)
+    upcoming = sorted(found["upcoming"], key=lambda visit: (visit.day, visit.start))
+    lists = [entry for _, entry in sorted(found["waiting"], key=lambda item: item[0], reverse=True)]
+    return tuple(past), tuple(upcoming), tuple(lists)
 
 
 def _calls(session: Session, patient_id: int, *, exclude: str | None, limit: int) -> list[PastCall]:
-    query = select(CallRecord).where(CallRecord.patient_id == patient_id)
+    """The patient's last calls with the agent's wrap-up code (records.seats: the last one of
+    each call wins), in one statement."""
+    disposition = (
+        select(WrapUp.disposition)
+        .where(WrapUp.call_sid == CallRecord.call_sid)
+        .order_by(WrapUp.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = select(
+        CallRecord.call_sid,
+        CallRecord.started_at,
+        CallRecord.duration_seconds,
+        CallRecord.outcome,
+        disposition.label("disposition"),
+        CallRecord.menu_path,
+    ).where(CallRecord.patient_id == patient_id)
     if exclude:
         query = query.where(CallRecord.call_sid != exclude)
-    calls = session.scalars(query.order_by(CallRecord.started_at.desc(), CallRecord.id.desc()).limit(limit)).all()
-    # The agent's wrap-up (records.seats): the last one of each call wins.
-    dispositions: dict[str, str] = {}
-    if calls:
-        wrap_ups = session.execute(
-            select(WrapUp.call_sid, WrapUp.disposition)
-            .where(WrapUp.call_sid.in_([call.call_sid for call in calls]))
-            .order_by(WrapUp.id)
-        )
-        dispositions = {call_sid: disposition for call_sid, disposition in wrap_ups}
-    return [
-        PastCall(
-            call.call_sid,
-            call.started_at,
-            call.duration_seconds,
-            call.outcome,
-            dispositions.get(call.call_sid),
-            call.menu_path,
-        )
-        for call in calls
-    ]
+    query = query.order_by(CallRecord.started_at.desc(), CallRecord.id.desc()).limit(limit)
+    return [PastCall(*row) for row in session.execute(query)]
 
 
 def search(

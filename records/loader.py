@@ -1,23 +1,36 @@
 """Loading a hospital's directory and patient files from YAML or CSV.
 
 Used by `flask --app app seed --demo` (records/demo/hospital.yaml) and by
-`flask --app app import FILE` for a real hospital.  Every row is validated
-first and every bad row is reported with its line; if any row is bad nothing
-is written.  Loading the same file twice changes nothing (rows are matched on
-their codes and record numbers).
+`flask --app app import FILE` for a real hospital.  Every problem of a file is
+found in one pass before anything is written: each row's own checks, and the
+departments, doctors and exams its rows name but neither the file nor the
+database has.  Each problem is one line, in Chinese and English, starting with
+the file's name and the line its row starts on; if there is any, nothing is
+written.  Loading the same file twice changes nothing (rows are matched on their
+codes and record numbers).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,8 +41,21 @@ SECTIONS = ("departments", "doctors", "services", "exams", "patients", "clinic_s
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+# A name, a place or a sentence with a line break in it breaks the SMS it is sent in, the
+# CSV exports and the screens' one-line cells; no field of these files needs one.
+CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
 class Row(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*")
+    @classmethod
+    def _one_line(cls, value: Any) -> Any:
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and CONTROL.search(text):
+                raise ValueError("不能换行 must be on one line, without line breaks or other control characters")
+        return value
 
 
 class Both(Row):
@@ -45,7 +71,7 @@ class BothLists(Row):
 def _phone(value: str) -> str:
     e164 = to_e164(str(value))
     if e164 is None:
-        raise ValueError(f"not a valid phone number: {value!r}")
+        raise ValueError(f"电话号码无效 not a valid phone number: {value!r}")
     return e164
 
 
@@ -62,7 +88,7 @@ class TimetableEntry(Row):
     @model_validator(mode="after")
     def _ordered(self) -> TimetableEntry:
         if self.start >= self.end:
-            raise ValueError(f"start {self.start:%H:%M} must be before end {self.end:%H:%M}")
+            raise ValueError(f"开始须早于结束 start {self.start:%H:%M} must be before end {self.end:%H:%M}")
         return self
 
 
@@ -115,9 +141,9 @@ class PatientRow(Row):
     category: Literal["standard", "vip"] = "standard"
 
     @model_validator(mode="after")
-    def _born(self) -> PatientRow:
-        if self.birth_date > date.today():
-            raise ValueError(f"birth_date {self.birth_date} is in the future")
+    def _born(self, info: ValidationInfo) -> PatientRow:
+        if self.birth_date > ((info.context or {}).get("today") or date.today()):
+            raise ValueError(f"出生日期在将来 birth_date {self.birth_date} is in the future")
         return self
 
 
@@ -131,12 +157,20 @@ class SessionRow(Row):
     end: time
     capacity: int = Field(gt=0, le=500)
 
+    @field_validator("date")
+    @classmethod
+    def _to_come(cls, value: date, info: ValidationInfo) -> date:
+        today = (info.context or {}).get("today")
+        if today is not None and value < today:
+            raise ValueError(f"日期已过 {value} is before today ({today}): nobody can book a session in the past")
+        return value
+
     @model_validator(mode="after")
     def _ordered(self) -> SessionRow:
         if (self.doctor is None) == (self.exam is None):
-            raise ValueError("give either a doctor or an exam")
+            raise ValueError("须填医生或检查之一 give either a doctor or an exam")
         if self.start >= self.end:
-            raise ValueError(f"start {self.start:%H:%M} must be before end {self.end:%H:%M}")
+            raise ValueError(f"开始须早于结束 start {self.start:%H:%M} must be before end {self.end:%H:%M}")
         return self
 
 
@@ -149,10 +183,45 @@ ROW_MODELS: dict[str, type[Row]] = {
     "clinic_sessions": SessionRow,
 }
 KEY_FIELD = {"departments": "code", "doctors": "code", "services": "code", "exams": "code", "patients": "mrn"}
+# The codes a row names, by field: where each must be found (in the file or the database).
+REFERENCES = {
+    "doctors": {"department": "departments"},
+    "services": {"department": "departments"},
+    "exams": {"department": "departments"},
+    "clinic_sessions": {"doctor": "doctors", "exam": "exams"},
+}
+REFERRED = {"departments": Department, "doctors": Doctor, "exams": ExamType}
+UNKNOWN = {"departments": "科室不存在", "doctors": "医生不存在", "exams": "检查不存在"}
+
+# pydantic's error types, in Chinese; its English message follows.  Our own checks
+# (type value_error) already say both.
+ZH_ERRORS = {
+    "missing": "缺少必填项",
+    "extra_forbidden": "未知字段",
+    "string_too_short": "不能为空",
+    "string_too_long": "太长",
+    "string_pattern_mismatch": "格式不对",
+    "string_type": "应为文字",
+    "literal_error": "不是可选的值",
+    "date_parsing": "日期无效",
+    "date_from_datetime_parsing": "日期无效",
+    "date_from_datetime_inexact": "日期无效",
+    "date_type": "日期无效",
+    "time_parsing": "时间无效",
+    "time_type": "时间无效",
+    "int_parsing": "应为整数",
+    "int_from_float": "应为整数",
+    "int_type": "应为整数",
+    "greater_than": "太小",
+    "less_than_equal": "太大",
+    "list_type": "应为列表",
+    "model_type": "应为字段表",
+    "dict_type": "应为字段表",
+}
 
 
 class ImportError_(Exception):
-    """The file has bad rows; `problems` lists each with its line."""
+    """The file has problems; `problems` lists each, one line each, with the file and line."""
 
     def __init__(self, problems: list[str]):
         super().__init__("\n".join(problems))
@@ -161,9 +230,26 @@ class ImportError_(Exception):
 
 @dataclass
 class Hospital:
-    """What a file holds, validated: rows per section, each with its line."""
+    """What a file holds: the rows that pass their own checks, each with its line, and
+    what is wrong with the file so far (load() adds the unknown references and refuses
+    the file if there is anything)."""
 
+    source: str = ""
     rows: dict[str, list[tuple[int, Any]]] = field(default_factory=lambda: {s: [] for s in SECTIONS})
+    problems: list[tuple[int, str]] = field(default_factory=list)  # (line, problem); line 0: the whole file
+    # Codes each section of the file gives, its bad rows included (a doctor of a
+    # department whose row has a typo is not also reported as of an unknown department).
+    codes: dict[str, set[str]] = field(default_factory=lambda: {s: set() for s in SECTIONS})
+    references: list[tuple[int, str, str, str]] = field(default_factory=list)  # line, section, field, code
+
+    def error(self, extra: list[tuple[int, str]] = ()) -> ImportError_ | None:
+        """Every problem in line order, each starting with the file and line; None if none."""
+        problems = sorted([*self.problems, *extra], key=lambda problem: problem[0])
+        if not problems:
+            return None
+        return ImportError_(
+            [f"{self.source}:{line}: {text}" if line else f"{self.source}: {text}" for line, text in problems]
+        )
 
 
 @dataclass(frozen=True)
@@ -179,75 +265,87 @@ class LoadReport:
 # ---- reading -----------------------------------------------------------------------------
 
 
-def read(path: str | Path, kind: str | None = None) -> Hospital:
-    """Parse and validate a YAML or CSV file; raise ImportError_ listing every bad row."""
+def read(path: str | Path, kind: str | None = None, *, today: date | None = None) -> Hospital:
+    """Parse and check a YAML or CSV file, noting every problem (load() refuses a file
+    that has any).  A CSV file's kind comes from the end of its name (bad-patients.csv
+    holds patients) unless `kind` says; sessions dated before `today` are refused."""
     path = Path(path)
+    hospital = Hospital(source=str(path))
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ImportError_([f"{path}: cannot read the file: {exc}"]) from None
+        hospital.problems.append((0, f"无法读取文件 cannot read the file: {exc}"))
+        return hospital
     if path.suffix.lower() == ".csv":
         stem = path.stem.lower().replace("-", "_")
         kind = kind or next((section for section in SECTIONS if stem.endswith(section)), None)
         if kind not in ROW_MODELS:
-            raise ImportError_(
-                [f"{path}: cannot tell what the rows are; name the file {', '.join(SECTIONS)} .csv or pass --kind"]
+            hospital.problems.append(
+                (
+                    0,
+                    f"无法判断文件内容 cannot tell what the rows are; name the file {', '.join(SECTIONS)} .csv or pass --kind",
+                )
             )
-        raw = {kind: _csv_rows(text)}
+            return hospital
+        raw = {kind: _csv_rows(text, kind, hospital.problems)}
     else:
-        raw = _yaml_rows(text, path)
-    return _validate(raw, str(path))
+        raw = _yaml_rows(text, hospital.problems)
+    _validate(hospital, raw, today)
+    return hospital
 
 
-def _yaml_rows(text: str, path: Path) -> dict[str, list[tuple[int, Any]]]:
+def _yaml_rows(text: str, problems: list[tuple[int, str]]) -> dict[str, list[tuple[int, Any]]]:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        raise ImportError_([f"{path}: not valid YAML: {exc}"]) from None
+        problems.append((0, f"不是有效的 YAML not valid YAML: {' '.join(str(exc).split())}"))
+        return {}
     if root is None or not isinstance(root, yaml.MappingNode):
-        raise ImportError_([f"{path}: expected sections {', '.join(SECTIONS)} at the top level"])
+        problems.append((0, f"缺少分节 expected sections {', '.join(SECTIONS)} at the top level"))
+        return {}
     constructor = yaml.SafeLoader("")
     raw: dict[str, list[tuple[int, Any]]] = {}
-    problems = []
     for key_node, value_node in root.value:
         section = key_node.value
         if section not in SECTIONS:
             problems.append(
-                f"{path}:{key_node.start_mark.line + 1}: unknown section {section!r} (expected {', '.join(SECTIONS)})"
+                (key_node.start_mark.line + 1, f"未知分节 unknown section {section!r} (expected {', '.join(SECTIONS)})")
             )
             continue
         if not isinstance(value_node, yaml.SequenceNode):
-            problems.append(f"{path}:{value_node.start_mark.line + 1}: {section}: expected a list")
+            problems.append((value_node.start_mark.line + 1, f"{section}: 应为列表 expected a list"))
             continue
         raw[section] = [
             (item.start_mark.line + 1, constructor.construct_object(item, deep=True)) for item in value_node.value
         ]
-    if problems:
-        raise ImportError_(problems)
     return raw
 
 
-def _csv_rows(text: str) -> list[tuple[int, Any]]:
+def _csv_rows(text: str, section: str, problems: list[tuple[int, str]]) -> list[tuple[int, Any]]:
     """CSV columns are the YAML fields flattened: name_zh, name_en; lists joined by '|';
-    a doctor's timetable as 'mon 08:00-12:00 30|thu 13:30-17:00 25'."""
-    reader = csv.DictReader(io.StringIO(text))
+    a doctor's timetable as 'mon 08:00-12:00 30|thu 13:30-17:00 25'.  A row with more
+    or fewer cells than the header is a problem (a missing cell would otherwise take
+    its field's default unnoticed); a row's line is the one it starts on."""
+    reader = csv.reader(io.StringIO(text))
+    header = [column.strip() for column in next(reader, [])]
     rows = []
-    for record in reader:
-        line = reader.line_num
-        if not any((value or "").strip() for value in record.values()):
+    for cells in reader:
+        if not any(cell.strip() for cell in cells):
             continue
-        rows.append((line, _unflatten(record)))
+        line = reader.line_num - sum(cell.count("\n") for cell in cells)  # quoted cells may hold line breaks
+        if len(cells) != len(header):
+            problems.append(
+                (line, f"{section}: 单元格数目不对 the row has {len(cells)} cells, the header has {len(header)}")
+            )
+        rows.append((line, _unflatten(dict(zip(header, cells, strict=False)))))
     return rows
 
 
-def _unflatten(record: dict[str, Any]) -> dict[str, Any]:
+def _unflatten(record: dict[str, str]) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for column, value in record.items():
-        if column is None:  # more cells than headers
-            row["extra cells"] = value
-            continue
-        value = (value or "").strip()
-        name, _, lang = column.strip().rpartition("_")
+        value = value.strip()
+        name, _, lang = column.rpartition("_")
         if lang in ("zh", "en") and name:
             listish = name == "aliases"
             row.setdefault(name, {})[lang] = _split(value) if listish else value
@@ -272,34 +370,42 @@ def _timetable_cell(text: str) -> dict[str, str] | str:
     return {"weekday": parts[0], "start": start, "end": end, "capacity": parts[2]}
 
 
-def _validate(raw: dict[str, list[tuple[int, Any]]], source: str) -> Hospital:
-    hospital = Hospital()
-    problems: list[str] = []
+def _validate(hospital: Hospital, raw: dict[str, list[tuple[int, Any]]], today: date | None) -> None:
+    problems = hospital.problems
     for section, rows in raw.items():
         model = ROW_MODELS[section]
         seen: dict[str, int] = {}
         for line, data in rows:
+            if isinstance(data, dict):
+                _note_codes(hospital, section, line, data)
             try:
                 if not isinstance(data, dict):
-                    raise ValueError("expected a mapping of fields")
-                row = model.model_validate(data)
+                    raise ValueError("应为字段表 expected a mapping of fields")
+                row = model.model_validate(data, context={"today": today})
             except ValidationError as exc:
-                problems.extend(f"{source}:{line}: {section}: {_field_error(e)}" for e in exc.errors())
+                problems.extend((line, f"{section}: {_field_error(e)}") for e in exc.errors())
                 continue
             except ValueError as exc:
-                problems.append(f"{source}:{line}: {section}: {exc}")
+                problems.append((line, f"{section}: {exc}"))
                 continue
             key_field = KEY_FIELD.get(section)
             if key_field:
                 key = getattr(row, key_field)
                 if key in seen:
-                    problems.append(f"{source}:{line}: {section}: {key_field} {key!r} already used on line {seen[key]}")
+                    problems.append((line, f"{section}: 重复 {key_field} {key!r} already used on line {seen[key]}"))
                     continue
                 seen[key] = line
             hospital.rows[section].append((line, row))
-    if problems:
-        raise ImportError_(problems)
-    return hospital
+
+
+def _note_codes(hospital: Hospital, section: str, line: int, data: dict) -> None:
+    """The row's own code and the codes it names, whether or not the row passes its checks."""
+    if section in hospital.codes and isinstance(data.get("code"), str):
+        hospital.codes[section].add(data["code"].strip())
+    for name in REFERENCES.get(section, {}):
+        code = data.get(name)
+        if isinstance(code, str) and code.strip():
+            hospital.references.append((line, section, name, code.strip()))
 
 
 def _field_error(error: dict[str, Any]) -> str:
@@ -310,9 +416,28 @@ def _field_error(error: dict[str, Any]) -> str:
     elif error["type"] == "extra_forbidden":
         message = "unknown field"
     shown = error.get("input")
-    if error["type"] != "missing" and isinstance(shown, (str, int, float)) and repr(shown) not in message:
+    if error["type"] != "missing" and isinstance(shown, (str, int, float)) and str(shown) not in message:
         message += f" (got {shown!r})"
-    return f"{where}: {message}"
+    zh = ZH_ERRORS.get(error["type"], "" if error["type"] == "value_error" else "无效")
+    return f"{where}: {zh} {message}" if zh else f"{where}: {message}"
+
+
+def unknown_references(session: Session, hospital: Hospital) -> list[tuple[int, str]]:
+    """Each department, doctor or exam a row names that neither the file nor the database has."""
+    problems = []
+    unknown: dict[str, set[str]] = {}
+    for name, model in REFERRED.items():
+        named = {code for _, section, field_, code in hospital.references if REFERENCES[section][field_] == name}
+        missing = named - hospital.codes[name]
+        found = set(session.scalars(select(model.code).where(model.code.in_(missing)))) if missing else set()
+        unknown[name] = missing - found
+    for line, section, field_, code in hospital.references:
+        wanted = REFERENCES[section][field_]
+        if code in unknown[wanted]:
+            problems.append(
+                (line, f"{section}: {UNKNOWN[wanted]} {field_} {code!r} is neither in the file nor in the database")
+            )
+    return problems
 
 
 # ---- writing -----------------------------------------------------------------------------
@@ -321,12 +446,15 @@ def _field_error(error: dict[str, Any]) -> str:
 def load(
     session: Session, hospital: Hospital, *, today: date, days_ahead: int = 14, walk_in_share: float = 0.0
 ) -> LoadReport:
-    """Write a validated hospital; the caller commits.  References (a doctor's
-    department, a session's doctor) may point into the file or the database."""
+    """Write a file read by read(); the caller commits.  References (a doctor's
+    department, a session's doctor) may point into the file or the database.  Raises
+    ImportError_ listing every problem of the file, before anything is written."""
+    error = hospital.error(unknown_references(session, hospital))
+    if error is not None:
+        raise error
     created = {section: 0 for section in SECTIONS}
     updated = {section: 0 for section in SECTIONS}
     departments = {d.code: d for d in session.scalars(select(Department))}
-    problems: list[str] = []
 
     for order, (_, row) in enumerate(hospital.rows["departments"]):
         fields = dict(
@@ -348,15 +476,9 @@ def load(
         )
 
     doctors = {d.code: d for d in session.scalars(select(Doctor))}
-    for line, row in hospital.rows["doctors"]:
-        department = departments.get(row.department)
-        if department is None:
-            problems.append(
-                f"line {line}: doctors: department {row.department!r} is neither in the file nor in the database"
-            )
-            continue
+    for _, row in hospital.rows["doctors"]:
         fields = dict(
-            department=department,
+            department=departments[row.department],
             name_zh=row.name.zh,
             name_en=row.name.en,
             family_name_zh=row.family_name.zh,
@@ -371,36 +493,24 @@ def load(
         )
 
     services = {s.code: s for s in session.scalars(select(FeaturedService))}
-    for line, row in hospital.rows["services"]:
-        department = departments.get(row.department) if row.department else None
-        if row.department and department is None:
-            problems.append(
-                f"line {line}: services: department {row.department!r} is neither in the file nor in the database"
-            )
-            continue
+    for _, row in hospital.rows["services"]:
         fields = dict(
             name_zh=row.name.zh,
             name_en=row.name.en,
             description_zh=row.description.zh,
             description_en=row.description.en,
-            department=department,
+            department=departments[row.department] if row.department else None,
         )
         _upsert(session, FeaturedService, services.get(row.code), fields, row.code, created, updated, "services")
 
     exams = {e.code: e for e in session.scalars(select(ExamType))}
-    for line, row in hospital.rows["exams"]:
-        department = departments.get(row.department) if row.department else None
-        if row.department and department is None:
-            problems.append(
-                f"line {line}: exams: department {row.department!r} is neither in the file nor in the database"
-            )
-            continue
+    for _, row in hospital.rows["exams"]:
         fields = dict(
             name_zh=row.name.zh,
             name_en=row.name.en,
             aliases_zh=row.aliases.zh,
             aliases_en=row.aliases.en,
-            department=department,
+            department=departments[row.department] if row.department else None,
             location_zh=row.location.zh,
             location_en=row.location.en,
             preparation_zh=row.preparation.zh,
@@ -412,16 +522,12 @@ def load(
 
     wanted = _timetable_sessions(hospital, doctors, exams, today, days_ahead)
     for line, row in hospital.rows["clinic_sessions"]:
-        owner = doctors.get(row.doctor) if row.doctor else exams.get(row.exam)
-        if owner is None:
-            what = f"doctor {row.doctor!r}" if row.doctor else f"exam {row.exam!r}"
-            problems.append(f"line {line}: clinic_sessions: {what} is neither in the file nor in the database")
-            continue
-        wanted[(owner, row.date, row.start)] = (row.end, row.capacity)
-    if problems:
-        raise ImportError_(problems)
+        owner = doctors[row.doctor] if row.doctor else exams[row.exam]
+        wanted[(owner, row.date, row.start)] = (row.end, row.capacity, line)
     session.flush()
-    _load_sessions(session, wanted, walk_in_share, created, updated)
+    error = hospital.error(_load_sessions(session, wanted, walk_in_share, created, updated))
+    if error is not None:
+        raise error  # the caller's transaction rolls back what was written
     session.flush()
     return LoadReport(created, updated)
 
@@ -474,28 +580,33 @@ def _load_patients(session: Session, hospital: Hospital, created: dict, updated:
 
 
 def _timetable_sessions(hospital: Hospital, doctors: dict, exams: dict, today: date, days: int) -> dict:
-    """Sessions for the coming days from weekly timetables, keyed by (owner, day, start)."""
+    """Sessions for the coming days from weekly timetables, keyed by (owner, day, start),
+    with the line of the doctor's or exam's row."""
     wanted = {}
-    owners = [(doctors.get(row.code), row) for _, row in hospital.rows["doctors"]]
-    owners += [(exams.get(row.code), row) for _, row in hospital.rows["exams"]]
-    for owner, row in owners:
+    owners = [(doctors.get(row.code), line, row) for line, row in hospital.rows["doctors"]]
+    owners += [(exams.get(row.code), line, row) for line, row in hospital.rows["exams"]]
+    for owner, line, row in owners:
         for offset in range(days):
             day = today + timedelta(days=offset)
             for entry in row.timetable:
                 if WEEKDAYS[day.weekday()] == entry.weekday:
-                    wanted[(owner, day, entry.start)] = (entry.end, entry.capacity)
+                    wanted[(owner, day, entry.start)] = (entry.end, entry.capacity, line)
     return wanted
 
 
-def _load_sessions(session: Session, wanted: dict, walk_in_share: float, created: dict, updated: dict) -> None:
+def _load_sessions(
+    session: Session, wanted: dict, walk_in_share: float, created: dict, updated: dict
+) -> list[tuple[int, str]]:
+    """Writes the sessions; returns those whose new capacity is below the places booked."""
+    problems: list[tuple[int, str]] = []
     if not wanted:
-        return
+        return problems
     days = {day for _, day, _ in wanted}
     existing = {
         (s.doctor or s.exam_type, s.date, s.start_time): s
         for s in session.scalars(select(ClinicSession).where(ClinicSession.date.in_(days)))
     }
-    for (owner, day, start), (end, capacity) in wanted.items():
+    for (owner, day, start), (end, capacity, line) in wanted.items():
         held_back = int(capacity * walk_in_share)
         current = existing.get((owner, day, start))
         if current is None:
@@ -506,10 +617,14 @@ def _load_sessions(session: Session, wanted: dict, walk_in_share: float, created
             created["clinic_sessions"] += 1
         elif (current.end_time, current.capacity, current.held_back) != (end, capacity, held_back):
             if current.booked + held_back > capacity:
-                raise ImportError_(
-                    [
-                        f"{owner.code} {day} {start:%H:%M}: {current.booked} places are booked, more than the new capacity allows"
-                    ]
+                problems.append(
+                    (
+                        line,
+                        f"已预约人数超过新容量 the session of {owner.code} {day} {start:%H:%M}: "
+                        f"{current.booked} places are booked, more than the new capacity allows",
+                    )
                 )
+                continue
             current.end_time, current.capacity, current.held_back = end, capacity, held_back
             updated["clinic_sessions"] += 1
+    return problems

@@ -14,6 +14,7 @@ from typing import Any
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -122,6 +123,7 @@ class ClinicSession(Base):
         CheckConstraint("(doctor_id IS NULL) <> (exam_type_id IS NULL)", name="doctor_or_exam"),
         # The database, not the application, keeps a session from being overbooked.
         CheckConstraint("booked >= 0 AND booked + held_back <= capacity", name="not_overbooked"),
+        CheckConstraint("offered >= 0 AND booked + held_back + offered <= capacity", name="not_overoffered"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -135,13 +137,16 @@ class ClinicSession(Base):
     held_back: Mapped[int] = mapped_column(default=0, server_default="0")
     # Places taken by active appointments, changed only by records.booking in one UPDATE.
     booked: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Places held for a waitlisted patient while their offer stands (records.waitlist):
+    # nobody else books them, and the offer's answer books or releases them.
+    offered: Mapped[int] = mapped_column(default=0, server_default="0")
 
     doctor: Mapped[Doctor | None] = relationship(back_populates="sessions")
     exam_type: Mapped[ExamType | None] = relationship(back_populates="sessions")
 
     @property
     def free(self) -> int:
-        return self.capacity - self.held_back - self.booked
+        return self.capacity - self.held_back - self.booked - self.offered
 
 
 class ExamType(Base):
@@ -220,6 +225,8 @@ class CallRecord(Base):
     """One phone call, from the first webhook to the final status callback."""
 
     __tablename__ = "call_records"
+    # the screen pop's last calls of a patient, newest first (records.files._calls)
+    __table_args__ = (Index("ix_call_records_patient_started", "patient_id", "started_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     call_sid: Mapped[str] = mapped_column(String(64), unique=True)
@@ -237,9 +244,15 @@ class CallRecord(Base):
     # The carrier's SequenceNumber of the status applied last: older ones are ignored.
     status_sequence: Mapped[int] = mapped_column(default=-1)
     duration_seconds: Mapped[int | None]
-    # self_service | transferred | error: how the call ended, from its events.
+    # self_service | greeting_hangup | transferred | error | limited: how the call ended, from
+    # its events; or what became of it in a queue (records.entries.outcome).
     outcome: Mapped[str | None] = mapped_column(String(16))
     menu_path: Mapped[str] = mapped_column(Text, default="")
+    # Completed from what was known (the carrier's Calls API, the spool) after some of its
+    # events, its opening or its final status were lost (records.calls.reconstruct): the
+    # call's pages say so rather than show a silently truncated call.  Why, in words.
+    reconstructed: Mapped[bool] = mapped_column(default=False)
+    reconstructed_why: Mapped[str] = mapped_column(String(200), default="")
 
     patient: Mapped[Patient | None] = relationship()
     events: Mapped[list[CallEvent]] = relationship(
@@ -251,11 +264,16 @@ class CallEvent(Base):
     """Something that happened in a call: a menu heard, a key, speech, a transfer."""
 
     __tablename__ = "call_events"
-    __table_args__ = (UniqueConstraint("call_id", "sequence"),)
+    __table_args__ = (
+        UniqueConstraint("call_id", "sequence"),
+        # The retention purge finds expired speech and recordings by kind and time.
+        Index("ix_call_events_kind_at", "kind", "at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     call_id: Mapped[int] = mapped_column(ForeignKey("call_records.id", ondelete="CASCADE"))
-    sequence: Mapped[int]
+    # epoch x 1,000,000 + position (records.calls.EPOCH_SPAN): past 32 bits.
+    sequence: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(24))  # menu | key | speech | language | transfer | error
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -296,6 +314,14 @@ class Appointment(Base):
             postgresql_where=text("status = 'booked' AND exam_type_id IS NOT NULL"),
         ),
         Index("ix_appointments_patient_date", "patient_id", "date"),
+        # the screen pop's visits (records.files._visits): booked ones only
+        Index(
+            "ix_appointments_patient_booked",
+            "patient_id",
+            "date",
+            sqlite_where=text("status = 'booked'"),
+            postgresql_where=text("status = 'booked'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -308,7 +334,9 @@ class Appointment(Base):
     date: Mapped[date]
     place: Mapped[int]  # the patient's number in the session (就诊序号)
     status: Mapped[str] = mapped_column(String(12), default="booked")  # booked | cancelled | moved
-    channel: Mapped[str] = mapped_column(String(12), default="phone")
+    channel: Mapped[str] = mapped_column(String(12), default="phone")  # phone | agent | api | waitlist
+    # The agent who booked it for the patient (channel 'agent').
+    booked_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     call_sid: Mapped[str | None] = mapped_column(String(64))
     booked_at: Mapped[datetime]
     cancelled_at: Mapped[datetime | None]
@@ -425,6 +453,8 @@ class StaffingShift(Base):
     start_minute: Mapped[int]
     hours: Mapped[float]
     people: Mapped[int]
+
+
 # ---- staff and the access audit (issue 4 foundation) ----
 
 
@@ -454,16 +484,65 @@ class AuditEntry(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(index=True)
-    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
-    action: Mapped[str] = mapped_column(String(32))  # view_file | search | play_recording | export ...
+    # None: the hotline itself (the nightly retention purge).
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))  # view_file | search | open_case | play_recording | export ...
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
     call_sid: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
 
-    staff: Mapped[Staff] = relationship()
+    staff: Mapped[Staff | None] = relationship()
 
 
 # ---- seats: agent skills and wrap-ups (issue 4) ----
+
+
+class QualityReview(Base):
+    """One reviewer's scoring of one recorded call (质检), from the daily sample or a
+    supervisor's request (a second reviewer, to compare: calibration).  The agent reads
+    their scored reviews and acknowledges or disputes each."""
+
+    __tablename__ = "quality_reviews"
+    __table_args__ = (
+        UniqueConstraint("call_sid", "reviewer_id"),
+        Index("ix_quality_reviews_reviewer_status", "reviewer_id", "status"),
+        Index("ix_quality_reviews_agent_status", "agent_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))  # None: nobody to assign yet
+    queue: Mapped[str] = mapped_column(String(32))
+    form: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(16))  # complaint | sample | calibration
+    sampled_on: Mapped[date]
+    # assigned -> scored -> acknowledged | disputed
+    status: Mapped[str] = mapped_column(String(16), default="assigned")
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # question id -> met | not_met | na
+    percent: Mapped[float | None]
+    passed: Mapped[bool | None]
+    failed_critical: Mapped[list[str]] = mapped_column(JSON, default=list)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    scored_at: Mapped[datetime | None]
+    agent_comment: Mapped[str] = mapped_column(Text, default="")
+    responded_at: Mapped[datetime | None]
+
+
+class RetentionRun(Base):
+    """One run of the nightly purge (records.retention): when, how far it got, what it did.
+    `counts` is updated after every batch, so a run killed midway shows its progress and the
+    next run finishes the work."""
+
+    __tablename__ = "retention_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | failed
+    trigger: Mapped[str] = mapped_column(String(16))  # nightly | cli | supervisor
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # kind -> rows purged
+    message: Mapped[str] = mapped_column(Text, default="")
 
 
 class AgentSkill(Base):
@@ -483,6 +562,9 @@ class WrapUp(Base):
     """What an agent recorded after a call: a disposition from config and notes."""
 
     __tablename__ = "wrap_ups"
+    # a call's last wrap-up, read from the index's end (the screen pop: records.files._calls);
+    # by call_sid alone PostgreSQL walked the primary key backwards through every wrap-up
+    __table_args__ = (Index("ix_wrap_ups_call_sid_id", "call_sid", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     call_sid: Mapped[str] = mapped_column(String(64), index=True)
@@ -497,7 +579,9 @@ class WrapUp(Base):
 
 
 class ComplaintCase(Base):
-    """A patient's complaint, owned by the person who took it until it is closed.
+    """A patient's request, owned by the person who took it until it is closed: a complaint,
+    a consultation, an errand ('mail the report')... (`kind`, config console.case_types,
+    each with its deadline).  An errand also keeps where to and how far it has got.
 
     The clock runs from `opened_at` to `deadline_at` (config: console.complaint_deadline_days);
     an 'answered' or 'closed' case has stopped it.  `escalated_at` is set once, by the
@@ -505,14 +589,15 @@ class ComplaintCase(Base):
 
     __tablename__ = "complaint_cases"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('open', 'waiting_on_department', 'answered', 'closed')", name="known_status"
-        ),
+        CheckConstraint("status IN ('open', 'waiting_on_department', 'answered', 'closed')", name="known_status"),
         Index("ix_complaint_cases_owner_status", "owner_id", "status"),
         Index("ix_complaint_cases_status_deadline", "status", "deadline_at"),
+        # The service-rules board counts each kind's cases opened in a period.
+        Index("ix_complaint_cases_kind_opened_at", "kind", "opened_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24), default="complaint", server_default="complaint")
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     opened_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
@@ -525,6 +610,11 @@ class ComplaintCase(Base):
     answered_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     escalated_at: Mapped[datetime | None]
+    # Errands only: where it goes, how far it got (to_do | sent | delivered | returned), the
+    # carrier's tracking number.
+    address: Mapped[str | None] = mapped_column(Text)
+    errand_status: Mapped[str | None] = mapped_column(String(16))
+    tracking_number: Mapped[str | None] = mapped_column(String(64))
 
     patient: Mapped[Patient] = relationship()
     notes: Mapped[list[CaseNote]] = relationship(
@@ -583,6 +673,52 @@ class CaseHandover(Base):
     reason: Mapped[str] = mapped_column(Text)
 
     case: Mapped[ComplaintCase] = relationship(back_populates="handovers")
+
+
+# ---- waiting lists (issue 20) ----
+
+
+class WaitlistEntry(Base):
+    """A patient waiting for a place in a full session.  When a place is freed, the first
+    waiting patient is offered it (the place is held: ClinicSession.offered) by SMS until
+    `offer_expires_at`; they reply 1 to take it, else the next is offered.
+
+    status: waiting -> offered -> booked | declined | expired; waiting -> left (the patient
+    no longer wants it, or the session is over)."""
+
+    __tablename__ = "waitlist_entries"
+    __table_args__ = (
+        # A patient waits once per session.
+        Index(
+            "uq_waitlist_entries_waiting",
+            "session_id",
+            "patient_id",
+            unique=True,
+            sqlite_where=text("status IN ('waiting', 'offered')"),
+            postgresql_where=text("status IN ('waiting', 'offered')"),
+        ),
+        Index("ix_waitlist_entries_session_status", "session_id", "status"),
+        Index("ix_waitlist_entries_status_expires", "status", "offer_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("clinic_sessions.id"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    joined_at: Mapped[datetime]
+    channel: Mapped[str] = mapped_column(String(12))  # phone | agent
+    by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    call_sid: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12), default="waiting")
+    offered_at: Mapped[datetime | None]
+    offer_expires_at: Mapped[datetime | None]
+    offer_to: Mapped[str | None] = mapped_column(String(20), index=True)  # the mobile the offer went to
+    answered_at: Mapped[datetime | None]
+    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"))
+
+    session: Mapped[ClinicSession] = relationship()
+    patient: Mapped[Patient] = relationship()
+
+
 # ---- call records and supervisor views (issue 5) ----
 
 
@@ -659,8 +795,8 @@ class RecordSpool(Base):
     """Record jobs a webhook could not hand to Redis, kept until replayed.
 
     Written in the web process when Redis is unreachable, replayed by
-    queueing.recording.replay_spool (the worker at start, RQ's cron, or
-    `flask --app app records replay-spool`), each row deleted in the same
+    queueing.recording.replay_spool (as soon as Redis is back, the worker at start,
+    RQ's cron, or `flask --app app records replay-spool`), each row deleted in the same
     transaction that applies it: replayed once."""
 
     __tablename__ = "record_spool"
@@ -796,3 +932,72 @@ class OutreachOptOut(Base):
     note: Mapped[str | None] = mapped_column(String(200))
 
     patient: Mapped[Patient] = relationship()
+
+
+class SatisfactionCampaign(Base):
+    """One month's sample of one type of visit (outpatient, inpatient, exam) asked how
+    satisfied the patient was; the sample is reproducible from its seed."""
+
+    __tablename__ = "satisfaction_campaigns"
+    __table_args__ = (UniqueConstraint("month", "visit_type"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(String(7))  # the visits' month, 2026-11
+    visit_type: Mapped[str] = mapped_column(String(12))  # outpatient | inpatient | exam
+    seed: Mapped[str] = mapped_column(String(64))
+    share: Mapped[float]
+    visits: Mapped[int]  # in the month, when the sample was drawn
+    created_at: Mapped[datetime]
+
+
+class SatisfactionSurvey(Base):
+    """One sampled visit's question, sent by text as a link carrying a random token (only
+    its SHA-256 is kept), and the patient's answer.
+
+    status: planned -> sent -> answered | expired; or opted_out | no_mobile.  `department`
+    is the department's name (a ward for an inpatient stay), copied so that results stay
+    when the patient link is removed at the end of the retention period."""
+
+    __tablename__ = "satisfaction_surveys"
+    __table_args__ = (Index("ix_satisfaction_surveys_campaign_status", "campaign_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("satisfaction_campaigns.id", ondelete="CASCADE"))
+    visit: Mapped[str] = mapped_column(String(32), unique=True)  # appointment:12 | discharge:7
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    department: Mapped[str] = mapped_column(String(100))
+    doctor_id: Mapped[int | None] = mapped_column(ForeignKey("doctors.id"))
+    visited_on: Mapped[date]
+    status: Mapped[str] = mapped_column(String(12), default="planned")
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    sms_message_id: Mapped[int | None] = mapped_column(ForeignKey("sms_messages.id"))
+    sent_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    score: Mapped[int | None]
+    comment: Mapped[str | None] = mapped_column(Text)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("complaint_cases.id"))
+
+    campaign: Mapped[SatisfactionCampaign] = relationship()
+    patient: Mapped[Patient | None] = relationship()
+    doctor: Mapped[Doctor | None] = relationship()
+
+
+class MonthlyReport(Base):
+    """A month's report for the hospital's leadership as built by the report job
+    (queueing.reports): its figures frozen as JSON (records.monthly.figures), and the
+    job's progress while it builds.  status: queued -> running -> done | failed."""
+
+    __tablename__ = "monthly_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), unique=True)
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    step: Mapped[str | None] = mapped_column(String(16))  # the last step done
+    progress: Mapped[int] = mapped_column(default=0)  # percent
+    figures: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    requested_by: Mapped[int | None]  # a staff id; None: the scheduler
+    requested_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(String(300))

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import phonenumbers
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+import redis
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from records.models import Patient, PatientPhone
+
+log = logging.getLogger(__name__)
 
 
 def to_e164(raw: str, region: str = "CN") -> str | None:
@@ -51,10 +56,73 @@ def match_caller(session: Session, raw_number: str, region: str = "CN") -> Calle
     e164 = to_e164(raw_number, region)
     if e164 is None:
         return CallerMatch(None, ())
+    return CallerMatch(e164, files_of(session, e164))
+
+
+def files_of(session: Session, e164: str) -> tuple[int, ...]:
+    """The patient files a number (E.164) belongs to, in file order."""
     ids = session.scalars(
         select(PatientPhone.patient_id).where(PatientPhone.e164 == e164).order_by(PatientPhone.patient_id)
     ).all()
-    return CallerMatch(e164, tuple(dict.fromkeys(ids)))
+    return tuple(dict.fromkeys(ids))
+
+
+class CallerCache:
+    """Which files each number belongs to (a CallerMatch's patient_ids), kept in Redis so
+    that an incoming call reads it with the round trip that counts the call (ivr/webhooks.py)
+    instead of querying the database.  Forgotten when a patient's numbers change, in the
+    commit that changes them (`when_numbers_change`: the import, an edit, through the ORM);
+    `ttl_seconds` bounds what a change made around the ORM (raw SQL), or racing a lookup,
+    could leave stale."""
+
+    def __init__(self, client: redis.Redis, prefix: str, ttl_seconds: int = 600):
+        self.redis = client
+        self.prefix = prefix
+        self.ttl = ttl_seconds
+
+    def key(self, e164: str) -> str:
+        return f"{self.prefix}caller-files:{e164}"
+
+    @staticmethod
+    def decode(raw: str | bytes | None) -> tuple[int, ...] | None:
+        """The files kept for a number; None when none are kept ('' is kept: no file)."""
+        if raw is None:
+            return None
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        return tuple(int(part) for part in text.split(",") if part.isdigit())
+
+    def keep(self, pipe, e164: str, ids: tuple[int, ...]) -> None:
+        """Add keeping them to a pipeline (sent with the webhook's own round trip)."""
+        pipe.set(self.key(e164), ",".join(map(str, ids)), ex=self.ttl)
+
+    def forget(self, numbers: set[str]) -> None:
+        if not numbers:
+            return
+        try:
+            self.redis.delete(*(self.key(number) for number in sorted(numbers)))
+        except redis.RedisError as exc:  # kept at most ttl_seconds more
+            log.warning("%d changed numbers not forgotten by the caller cache: %s", len(numbers), exc)
+
+
+def when_numbers_change(sessions: sessionmaker, forget: Callable[[set[str]], None]) -> None:
+    """Call `forget(numbers)` with the phone numbers whose files changed in a session made by
+    `sessions`, once its transaction commits (not before: a call meanwhile would cache the
+    old rows again)."""
+    event.listen(sessions, "after_flush", _note_changed_numbers)
+    event.listen(sessions, "after_commit", lambda session: forget(session.info.pop(CHANGED, set())))
+    event.listen(sessions, "after_rollback", lambda session: session.info.pop(CHANGED, None))
+
+
+CHANGED = "changed_phone_numbers"
+
+
+def _note_changed_numbers(session: Session, _context) -> None:
+    """The numbers of the phone rows this flush added, changed (old and new) or deleted."""
+    changed = session.info.setdefault(CHANGED, set())
+    for row in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(row, PatientPhone):
+            history = inspect(row).attrs.e164.history
+            changed.update(number for number in (row.e164, *history.deleted) if number)
 
 
 def get_patient(session: Session, patient_id: int) -> Patient | None:

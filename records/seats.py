@@ -48,5 +48,19 @@ def save_wrap_up(
     return wrap_up
 
 
+# The disposition of a wrap-up whose timer ran out before the agent chose one (issue 15):
+# what was typed is kept, and reports can tell these apart.
+NOT_GIVEN = "not_given"
+
+
+def unfinished_wrap_up(session: Session, call_sid: str, staff_id: int) -> WrapUp | None:
+    """The row the timer saved for this agent's call, which the agent may still complete."""
+    return session.scalar(
+        select(WrapUp).where(
+            WrapUp.call_sid == call_sid[:64], WrapUp.staff_id == staff_id, WrapUp.disposition == NOT_GIVEN
+        )
+    )
+
+
 def wrap_ups(session: Session, call_sid: str) -> list[WrapUp]:
     return list(session.scalars(select(WrapUp).where(WrapUp.call_sid == call_sid).order_by(WrapUp.id)))

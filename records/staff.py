@@ -14,7 +14,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from records.models import Staff
 
-ROLES = ("agent", "supervisor", "admin")
+# reviewer: scores sampled calls (质检); sees no supervisor page.
+ROLES = ("agent", "reviewer", "supervisor", "admin")
 MIN_PASSWORD = 10
 # Checked against when the username is unknown, so a wrong name takes as long as a wrong password.
 _NOBODY = generate_password_hash("no such user, no such password")

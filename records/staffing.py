@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
-from queueing.forecast import Observed, intervals_per_day
+from contactcentre.forecast import Observed, intervals_per_day
 from records.models import CallEvent, CallRecord, StaffingInterval, StaffingRun, StaffingShift
 
 QUEUE_EVENTS = ("enqueue", "talk_end", "wrap_up_end")

@@ -1,0 +1,252 @@
+"""A patient's copy of what the hotline holds about them, and erasure on request
+(China's PIPL Art. 45 and 47).  The views (supervisor/privacy.py) ask why, audit, and
+delete recordings at the carrier; these functions read and change the rows.
+
+Scope: what the hotline itself collected: calls and their events, texts, complaint cases
+and their notes, wrap-up notes, notes on the file, survey and follow-up answers.  The
+patient's identity (name, record number, date of birth, numbers) and their appointments
+come from and belong to the hospital's own systems: the copy shows them; erasure leaves
+them to the hospital's records office.  What must be kept stays, and says so:
+
+- an unfinished complaint case refuses erasure (it is being handled for the patient);
+- an opt-out from outreach is kept (erasing it would start the calls again);
+- the access audit is kept (the law asks for it; it says who looked, not what was said).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from records.models import (
+    Appointment,
+    AuditEntry,
+    CallEvent,
+    CallRecord,
+    CaseHandover,
+    CaseNote,
+    ComplaintCase,
+    FollowUpTask,
+    OutreachOptOut,
+    Patient,
+    PatientNote,
+    SmsMessage,
+    SurveyResponse,
+    WaitlistEntry,
+    WrapUp,
+)
+from records.retention import PURGED, RECORDING_EVENTS, Recording
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _row(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    return {name: _iso(getattr(obj, name)) for name in fields}
+
+
+def patient_copy(session: Session, patient: Patient) -> dict[str, Any]:
+    """Everything the hotline holds about this patient, as plain data (the JSON export,
+    and what the readable copy is rendered from).  Nothing of any other patient."""
+    calls = list(
+        session.scalars(select(CallRecord).where(CallRecord.patient_id == patient.id).order_by(CallRecord.started_at))
+    )
+    call_sids = [call.call_sid for call in calls]
+    cases = list(session.scalars(select(ComplaintCase).where(ComplaintCase.patient_id == patient.id)))
+    return {
+        "patient": {
+            **_row(patient, ("mrn", "name_zh", "name_en", "sex", "birth_date", "preferred_language", "category")),
+            "phones": [phone.e164 for phone in patient.phones],
+        },
+        "calls": [
+            {
+                **_row(
+                    call,
+                    ("call_sid", "direction", "from_number", "started_at", "ended_at", "duration_seconds", "outcome"),
+                ),
+                "language": call.language,
+                "events": [{"at": _iso(event.at), "kind": event.kind, **event.detail} for event in call.events],
+                "recordings": [
+                    event.detail["recording_sid"]
+                    for event in call.events
+                    if event.kind in RECORDING_EVENTS and event.detail.get("recording_sid")
+                ],
+            }
+            for call in calls
+        ],
+        "appointments": [
+            _row(item, ("reference", "date", "place", "status", "channel", "booked_at", "cancelled_at"))
+            for item in session.scalars(
+                select(Appointment).where(Appointment.patient_id == patient.id).order_by(Appointment.booked_at)
+            )
+        ],
+        "cases": [
+            {
+                **_row(
+                    case,
+                    (
+                        "id",
+                        "kind",
+                        "status",
+                        "summary",
+                        "opened_at",
+                        "deadline_at",
+                        "answered_at",
+                        "closed_at",
+                        "address",
+                        "errand_status",
+                        "tracking_number",
+                    ),
+                ),  # fmt: skip
+                "notes": [_row(note, ("at", "kind", "text")) for note in case.notes],
+            }
+            for case in cases
+        ],
+        "waiting_lists": [
+            {
+                **_row(item, ("status", "joined_at", "channel", "offered_at", "offer_expires_at", "answered_at")),
+                "session_date": _iso(item.session.date),
+            }
+            for item in session.scalars(
+                select(WaitlistEntry).where(WaitlistEntry.patient_id == patient.id).order_by(WaitlistEntry.joined_at)
+            )
+        ],  # fmt: skip
+        "texts": [
+            _row(sms, ("kind", "to_number", "body", "status", "created_at", "sent_at"))
+            for sms in session.scalars(
+                select(SmsMessage).where(SmsMessage.patient_id == patient.id).order_by(SmsMessage.created_at)
+            )
+        ],
+        "wrap_up_notes": [
+            _row(wrap, ("call_sid", "disposition", "notes", "at"))
+            for wrap in session.scalars(select(WrapUp).where(WrapUp.call_sid.in_(call_sids)))
+        ]
+        if call_sids
+        else [],
+        "file_notes": [
+            _row(note, ("at", "kind", "text"))
+            for note in session.scalars(select(PatientNote).where(PatientNote.patient_id == patient.id))
+        ],
+        "surveys": [
+            _row(item, ("call_sid", "score", "comment_recording_sid", "at"))
+            for item in session.scalars(select(SurveyResponse).where(SurveyResponse.patient_id == patient.id))
+        ],
+        "follow_ups": [
+            _row(task, ("status", "attempts", "reached_at", "finished_at", "answers", "flags"))
+            for task in session.scalars(select(FollowUpTask).where(FollowUpTask.patient_id == patient.id))
+        ],
+        "outreach_opt_out": [
+            _row(item, ("at", "channel"))
+            for item in session.scalars(select(OutreachOptOut).where(OutreachOptOut.patient_id == patient.id))
+        ],
+        # Who looked at the file and why (not which member of staff: that is the hospital's).
+        "accesses": [
+            _row(entry, ("at", "action", "reason"))
+            for entry in session.scalars(
+                select(AuditEntry).where(AuditEntry.patient_id == patient.id).order_by(AuditEntry.at)
+            )
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why erasure cannot happen now, in both languages."""
+
+    zh: str
+    en: str
+
+
+def erasure_refused(session: Session, patient: Patient) -> Refusal | None:
+    unfinished = session.scalar(
+        select(ComplaintCase.id)
+        .where(ComplaintCase.patient_id == patient.id, ComplaintCase.status != "closed")
+        .limit(1)
+    )
+    if unfinished is not None:
+        return Refusal(
+            zh=f"该患者的投诉个案 #{unfinished} 尚未关闭，须保留至办结。",
+            en=f"Complaint case #{unfinished} is not closed yet: it is kept until it is.",
+        )
+    return None
+
+
+def recordings_of(session: Session, patient: Patient) -> list[Recording]:
+    """The patient's recordings still at the carrier: the view deletes them there first."""
+    events = session.execute(
+        select(CallEvent.id, CallEvent.detail)
+        .join(CallRecord, CallRecord.id == CallEvent.call_id)
+        .where(
+            CallRecord.patient_id == patient.id,
+            CallEvent.kind.in_(RECORDING_EVENTS),
+            CallEvent.detail["recording_sid"].as_string().is_not(None),
+        )
+    ).all()
+    comments = session.execute(
+        select(SurveyResponse.id, SurveyResponse.comment_recording_sid).where(
+            SurveyResponse.patient_id == patient.id, SurveyResponse.comment_recording_sid.is_not(None)
+        )
+    ).all()
+    return [Recording(str(detail["recording_sid"]), "call_events", row_id) for row_id, detail in events] + [
+        Recording(sid, "survey_responses", row_id) for row_id, sid in comments
+    ]
+
+
+def _leave_waiting_lists(session: Session, patient: Patient) -> int:
+    """The patient waits no more (a place held for them goes to the next, texted by the
+    waitlist sweep), and the numbers their offers went to are forgotten."""
+    from records import waitlist
+
+    waitlist.withdraw(session, patient.id, datetime.now(UTC))
+    return session.execute(
+        update(WaitlistEntry).where(WaitlistEntry.patient_id == patient.id).values(offer_to=None)
+    ).rowcount
+
+
+def erase(session: Session, patient: Patient) -> dict[str, int]:
+    """Erase what the hotline collected about the patient (see the module's docstring).
+    Its recordings must already be gone at the carrier (recordings_of, then the view).
+    The caller owns the transaction; returns what was erased, per kind."""
+    if erasure_refused(session, patient) is not None:
+        raise ValueError("erasure refused: see erasure_refused")
+    call_ids = list(session.scalars(select(CallRecord.id).where(CallRecord.patient_id == patient.id)))
+    call_sids = list(session.scalars(select(CallRecord.call_sid).where(CallRecord.id.in_(call_ids))))
+    case_ids = list(session.scalars(select(ComplaintCase.id).where(ComplaintCase.patient_id == patient.id)))
+    done = {
+        "call_events": session.execute(delete(CallEvent).where(CallEvent.call_id.in_(call_ids))).rowcount,
+        "calls": session.execute(
+            update(CallRecord)
+            .where(CallRecord.id.in_(call_ids))
+            .values(from_number=PURGED, patient_id=None, matched_patients=0)
+        ).rowcount,
+        "texts": session.execute(
+            update(SmsMessage)
+            .where(SmsMessage.patient_id == patient.id)
+            .values(body="", to_number=PURGED, patient_id=None)
+        ).rowcount,
+        "case_notes": session.execute(update(CaseNote).where(CaseNote.case_id.in_(case_ids)).values(text="")).rowcount,
+        "cases": session.execute(
+            update(ComplaintCase).where(ComplaintCase.id.in_(case_ids)).values(summary="", address=None)
+        ).rowcount,
+        "waiting_lists": _leave_waiting_lists(session, patient),
+        "wrap_up_notes": session.execute(
+            update(WrapUp).where(WrapUp.call_sid.in_(call_sids)).values(notes="")
+        ).rowcount,
+        "file_notes": session.execute(delete(PatientNote).where(PatientNote.patient_id == patient.id)).rowcount,
+        "surveys": session.execute(
+            update(SurveyResponse)
+            .where(SurveyResponse.patient_id == patient.id)
+            .values(patient_id=None, comment_recording_sid=None, comment_recording_url=None)
+        ).rowcount,
+        "follow_up_answers": session.execute(
+            update(FollowUpTask).where(FollowUpTask.patient_id == patient.id).values(answers={}, flags=[])
+        ).rowcount,
+    }
+    session.execute(update(CaseHandover).where(CaseHandover.case_id.in_(case_ids)).values(reason=""))
+    session.flush()
+    return done
