@@ -17,12 +17,13 @@ from datetime import timedelta
 from functools import wraps
 
 from flask import Blueprint, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
-from aftercare.events import BadBatch, DischargeEvent, Problem, ResultEvent, parse_batch
 from extensions import get_db, hotline
+from limits import too_large_message
 from queueing.aftercare import enqueue_notices, urgent_queue
 from records import aftercare
+from records.aftercare_events import BadBatch, DischargeEvent, Problem, ResultEvent, parse_batch
 from records.db import begin_write
 
 log = logging.getLogger(__name__)
@@ -81,10 +82,10 @@ def results() -> Response:
 def _json():
     if not request.is_json:
         raise BadBatch([Problem(field="Content-Type", message="expected application/json")])
-    data = request.get_json(silent=True)
-    if data is None:
-        raise BadBatch([Problem(field="body", message="not valid JSON")])
-    return data
+    try:
+        return request.get_json()
+    except BadRequest as error:  # not JSON, or nested too deeply (limits.py): say which
+        raise BadBatch([Problem(field="body", message=error.description or "not valid JSON")]) from None
 
 
 def _stored(stored: int, duplicates: int) -> Response:
@@ -111,6 +112,11 @@ def bad_batch(error: BadBatch) -> Response:
 @bp.errorhandler(HTTPException)
 def http_error(error: HTTPException) -> Response:
     return _problems(error.code or 500, [Problem(field="request", message=error.description or error.name)])
+
+
+@bp.errorhandler(RequestEntityTooLarge)  # by its code, or the app's plain-text 413 would answer
+def too_large(_error: RequestEntityTooLarge) -> Response:
+    return _problems(413, [Problem(field="request", message=too_large_message())])
 
 
 @bp.errorhandler(Exception)

@@ -13,11 +13,11 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from aftercare import rules
-from aftercare.events import BadBatch, DischargeEvent, ResultEvent, parse_batch
 from extensions import hotline
 from queueing.aftercare import create_and_queue, enqueue_notices, urgent_queue
 from records import aftercare
+from records import aftercare_rules as rules
+from records.aftercare_events import BadBatch, DischargeEvent, ResultEvent, parse_batch
 from records.db import begin_write
 
 group = AppGroup("aftercare", help="After care: discharges and results, follow-up campaigns, notices.")

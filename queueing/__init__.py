@@ -45,6 +45,13 @@ SMS_RETRY_INTERVALS = (15, 60, 300)
 CALL_RETRIES = Retry(max=2, interval=[60, 300])
 
 
+def init_app(app) -> None:
+    """The workers' and the scheduler's commands (flask worker, cron: queueing/cli.py)."""
+    from queueing.cli import register
+
+    register(app)
+
+
 def queue_name(prefix: str, kind: str) -> str:
     return f"{prefix}{kind}"
 

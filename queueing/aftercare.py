@@ -25,14 +25,15 @@ from redis.exceptions import RedisError
 from rq import Queue, Retry
 from twilio.base.exceptions import TwilioException
 
-from aftercare import rules, texts
 from extensions import Hotline
 from queueing import CALL_TIMEOUT, ROUTINE, SMS_TIMEOUT, URGENT, context, queue_name
 from queueing import jobs as sms_jobs
 from records import aftercare, messages
+from records import aftercare_rules as rules
 from records.db import begin_write
 from records.models import SmsMessage
 from records.patients import mask
+from wording import texts
 
 log = logging.getLogger(__name__)
 

@@ -4,16 +4,52 @@ RQ's worker (or worker pool) and cron scheduler on the hotline's queues and Redi
 
 from __future__ import annotations
 
+import logging
+import re
+from collections import deque
+
 import click
 from flask import Flask
 from redis.exceptions import RedisError
-from rq import SimpleWorker, Worker
-from rq.cron import CronScheduler
 from rq.worker_pool import WorkerPool
 from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import hotline
 from queueing import ROUTINE, URGENT, context, queue_name, recording
+from queueing.workers import Cron, SimpleWorker, Worker
+
+# Jobs that run every few seconds or minutes, all day: their lines (4 a job from the
+# worker, 1 from the scheduler; 60 a minute for the seats' sweep alone) buried everything
+# else in an idle hotline's log.  They are logged at DEBUG instead; failures still show.
+HOUSEKEEPING = ("sweep_seats", "replay_spool", "copy_agent_states", "requeue_stuck_sms", "sweep_aftercare",
+                "escalate_overdue_cases", "reconstruct_calls")  # fmt: skip
+
+
+class QuietHousekeeping(logging.Filter):
+    """Turns RQ's routine lines about the housekeeping jobs into DEBUG lines."""
+
+    def __init__(self, names: tuple[str, ...] = HOUSEKEEPING):
+        super().__init__()
+        self.pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
+        self.job_ids: deque[str] = deque(maxlen=64)  # RQ's 'Job OK' lines name only the id
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        message = record.getMessage()
+        if self.pattern.search(message):
+            self.job_ids.extend(re.findall(r"\(([0-9a-f-]{36})\)", message))
+        elif not any(job_id in message for job_id in self.job_ids):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def quiet_housekeeping() -> None:
+    for name in ("rq.worker", "rq.cron"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, QuietHousekeeping) for f in logger.filters):
+            logger.addFilter(QuietHousekeeping())
 
 
 def register(app: Flask) -> None:
@@ -33,7 +69,7 @@ def worker(burst: bool, records_only: bool, count: int | None) -> None:
     `records.workers` from config.yaml).  Ctrl-C (SIGTERM) lets the current jobs
     finish; a second one stops at once (RQ's warm and cold shutdown).  Spooled
     records (kept while Redis was away) are replayed first, and the agents' state changes
-    logged meanwhile are copied."""
+    logged meanwhile are copied.  A Redis outage is waited out (queueing/workers.py)."""
     # Each job runs in a fork of this process (RQ's work-horse): build the context here,
     # once (settings, the engine, the REST client and its modules, the embedded Redis),
     # and every job inherits it rather than rereading config.yaml and rebuilding it
@@ -43,6 +79,7 @@ def worker(burst: bool, records_only: bool, count: int | None) -> None:
     # pools reconnect on a new pid.
     jobs = context.get()
     jobs.twilio.messages  # noqa: B018
+    quiet_housekeeping()
     prefix = jobs.settings.env.redis_prefix
     kinds = [recording.RECORDS] if records_only else [URGENT, recording.RECORDS, ROUTINE]
     names = [queue_name(prefix, kind) for kind in kinds]
@@ -89,8 +126,10 @@ def _copy_agent_states() -> None:
 
 @click.command("cron")
 def cron() -> None:
-    """Enqueue the scheduled jobs (queueing/cron.py) on time.  Run one."""
-    scheduler = CronScheduler(connection=hotline().queue_connection(patient=True))
+    """Enqueue the scheduled jobs (queueing/cron.py) on time.  Run one.  A Redis outage is
+    waited out (queueing/workers.py)."""
+    quiet_housekeeping()
+    scheduler = Cron(connection=hotline().queue_connection(patient=True))
     scheduler.load_config_from_file("queueing.cron")
     scheduler.start()
 
@@ -104,6 +143,14 @@ def records() -> None:
 def replay_spool() -> None:
     """Write the call records spooled while Redis was away (safe to run any time, twice)."""
     click.echo(f"replayed {recording.replay_spool(limit=10**9)} spooled record jobs")
+
+
+@records.command("purge")
+def purge() -> None:
+    """Purge what has passed its retention period now (the nightly job, run by hand)."""
+    from queueing.retention import purge_expired
+
+    click.echo(f"purged: {purge_expired(trigger='cli')}")
 
 
 @records.command("failed")

@@ -8,6 +8,8 @@
 - `requeue_stuck_sms` every 5 minutes;
 - `run_campaigns` once a day at aftercare.followup.run_time, hospital time (last
   month's follow-up campaign, created once, on the first run of the month);
+- `run_satisfaction` once a day at aftercare.satisfaction.run_time, hospital time (last
+  month's satisfaction samples, drawn once, and their texts);
 - `sweep_aftercare` every 5 minutes (lost notice and call jobs, missed deadlines);
 - `sweep_seats` every routing.sweep_seconds (the seats' timers, then dispatch);
 - `escalate_overdue_cases` every console.overdue_sweep_minutes (complaints past their deadline);
@@ -15,8 +17,19 @@
   seats and rosters for the coming staffing.horizon_days).
 - `replay_spool` every minute: call records spooled while Redis was away
   (queueing.recording), written once Redis (and so this scheduler) is back.
+- `sample_calls_for_review` once a day at quality.sample_time, hospital time: the
+  day before's quality sample (complaints and a share of each agent's recorded calls).
+- `build_monthly_report` once a day at 06:00, hospital time: last month's report for the
+  leadership, built and stored once (queueing.reports).
+- `purge_expired` once a day at retention.run_time, hospital time: what has passed
+  its retention period (records.retention), in batches, with a run row.
+- `sweep_waitlist` every minute: waitlist offers past their time go to the next patient,
+  offers not texted yet are texted (records.waitlist).
 - `copy_agent_states` every minute: the agents' state changes from the ACD's
   log stream into agent_state_changes (the occupancy figures read them).
+- `reconstruct_calls` every records.reconstruct_every_seconds (5 minutes): calls that lost their events, opening or final
+  status (a Redis that lost its data) completed from the spool and the carrier's Calls
+  API, and marked reconstructed (queueing/reconstruction.py).
 
 RQ matches a cron expression against the *scheduler process's local time*
 (rq/cron.py runs croniter on `now().astimezone()`), which is neither UTC nor
@@ -37,8 +50,14 @@ from rq import cron
 from queueing import ROUTINE, URGENT, context, queue_name
 from queueing.aftercare import run_campaigns, sweep_aftercare
 from queueing.complaints import escalate_overdue_cases
-from queueing.jobs import requeue_stuck_sms, send_reminders, sweep_seats
+from queueing.jobs import requeue_stuck_sms, send_reminders, sweep_seats, sweep_waitlist
+from queueing.quality import SAMPLE_TIMEOUT, sample_calls_for_review
+from queueing.reconstruction import SWEEP_TIMEOUT as RECONSTRUCT_TIMEOUT
+from queueing.reconstruction import reconstruct_calls
 from queueing.recording import RECORDS, copy_agent_states, replay_spool
+from queueing.reports import REPORT_TIMEOUT, build_monthly_report
+from queueing.retention import PURGE_TIMEOUT, purge_expired
+from queueing.satisfaction import SATISFACTION_TIMEOUT, run_satisfaction
 from queueing.staffing_jobs import STAFFING_TIMEOUT, nightly_staffing
 from settings import Settings
 
@@ -47,6 +66,8 @@ SWEEP_EVERY = 5 * 60
 CAMPAIGN_TIMEOUT = 30 * 60
 REPLAY_EVERY = 60
 AGENT_STATES_EVERY = 60
+MONTHLY_REPORT_AT = "06:00"  # hospital time: before the leadership's working day
+WAITLIST_EVERY = 60
 
 
 def reminder_cron(settings: Settings, day: date | None = None) -> str:
@@ -70,7 +91,10 @@ def register(settings: Settings) -> None:
     cron.register(requeue_stuck_sms, routine, interval=SWEEP_EVERY, job_timeout=120, name="requeue_stuck_sms")
     campaigns = daily_cron(settings, settings.aftercare.followup.run_time)
     cron.register(run_campaigns, routine, cron=campaigns, job_timeout=CAMPAIGN_TIMEOUT, name="run_campaigns")
+    surveys = daily_cron(settings, settings.aftercare.satisfaction.run_time)
+    cron.register(run_satisfaction, routine, cron=surveys, job_timeout=SATISFACTION_TIMEOUT, name="run_satisfaction")
     cron.register(sweep_aftercare, routine, interval=SWEEP_EVERY, job_timeout=300, name="sweep_aftercare")
+    cron.register(sweep_waitlist, routine, interval=WAITLIST_EVERY, job_timeout=120, name="sweep_waitlist")
     # The seats' timers (offers, wrap-ups, heartbeats), on the urgent queue: callers wait on it.
     urgent = queue_name(settings.env.redis_prefix, URGENT)
     cron.register(sweep_seats, urgent, interval=settings.routing.sweep_seconds, job_timeout=30, name="sweep_seats")
@@ -88,9 +112,23 @@ def register(settings: Settings) -> None:
         job_timeout=STAFFING_TIMEOUT,
         name="nightly_staffing",
     )
+    sample_at = daily_cron(settings, settings.quality.sample_time)
+    cron.register(
+        sample_calls_for_review, routine, cron=sample_at, job_timeout=SAMPLE_TIMEOUT, name="sample_calls_for_review"
+    )
+    # Last month's report for the leadership, built once (the page can build any month again).
+    report_at = daily_cron(settings, MONTHLY_REPORT_AT)
+    cron.register(
+        build_monthly_report, routine, cron=report_at, job_timeout=REPORT_TIMEOUT, name="build_monthly_report"
+    )
+    purge_at = daily_cron(settings, settings.retention.run_time)
+    cron.register(purge_expired, routine, cron=purge_at, job_timeout=PURGE_TIMEOUT, name="purge_expired")
     records = queue_name(settings.env.redis_prefix, RECORDS)
     cron.register(replay_spool, records, interval=REPLAY_EVERY, job_timeout=300, name="replay_spool")
     cron.register(copy_agent_states, records, interval=AGENT_STATES_EVERY, job_timeout=300, name="copy_agent_states")
+    # No Retry here (RQ's cron takes none): a sweep that failed is the next sweep's work.
+    every = settings.records.reconstruct_every_seconds
+    cron.register(reconstruct_calls, records, interval=every, job_timeout=RECONSTRUCT_TIMEOUT, name="reconstruct_calls")
 
 
 register(context.get().settings)

@@ -34,7 +34,6 @@ from twilio.base import values
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from extensions import Hotline
-from ivr.sms import language, queue_appointment_sms
 from queueing import (
     ROUTINE,
     SMS_TIMEOUT,
@@ -48,6 +47,7 @@ from records import aftercare, messages
 from records.db import begin_write
 from records.models import PatientNote, SmsMessage
 from records.patients import mask
+from wording.texts import language, queue_appointment_sms
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,30 @@ def requeue_stuck_sms() -> int:
     return len(stuck)
 
 
+# ---- waiting lists (issue 20) --------------------------------------------------------------
+
+
+def sweep_waitlist() -> int:
+    """Every minute (cron): offers nobody answered in time go to the next waiting patient,
+    places the hospital released in a session with a waiting list are offered, and every
+    standing offer not texted yet (a place freed by the phone's own cancellation) is
+    texted.  Conditional UPDATEs (records.waitlist) make two sweeps at once harmless."""
+    from records import waitlist
+    from wording.texts import text_offers
+
+    hotline = context.get()
+    now = hotline.now()
+    with hotline.sessions() as db:
+        begin_write(db)
+        waitlist.expire(db, now, hotline.settings.booking)
+        waitlist.offer_released(db, now, hotline.settings.booking)
+        ids = text_offers(db, hotline.settings, waitlist.untexted(db), now)
+        db.commit()
+    for message_id in ids:
+        enqueue_sms(_queue(hotline, URGENT), message_id, hotline.settings)
+    return len(ids)
+
+
 # ---- reminders ----------------------------------------------------------------------------
 
 
@@ -227,7 +251,7 @@ def call_reminder(appointment_id: int) -> str:
         if aftercare.is_opted_out(db, appointment.patient_id):
             return "opted out"
         number = appointment.patient.phones[0].e164
-        lang = language(appointment, settings)
+        lang = language(appointment.patient, settings)
     # No transaction open while the carrier works: it may ring our webhooks at once.
     call = hotline.twilio.calls.create(
         to=number,

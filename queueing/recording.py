@@ -17,8 +17,10 @@ killed mid-job (RQ retries the abandoned job) neither lose nor double anything.
 
 When Redis cannot take the job, the Recorder writes it to the record spool
 (records.spool) in the database; `replay_spool` applies the spooled jobs
-(the worker pool runs it at start, RQ's cron every minute, and
-`flask --app app records replay-spool` on demand).
+(the worker pool runs it at start; as soon as Redis is back after an outage,
+`replay_soon` has a records worker run it, asked by the workers and the cron scheduler
+when they reconnect and by a web process at the first job Redis takes after it spooled;
+RQ's cron every minute; and `flask --app app records replay-spool` on demand).
 
 `copy_agent_states` copies the agents' state changes, which the ACD's scripts log
 in a Redis stream, into agent_state_changes for the occupancy figures (at a
@@ -28,12 +30,14 @@ worker's start and every minute from RQ's cron).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from redis.exceptions import RedisError
 from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError
 from sqlalchemy.exc import SQLAlchemyError
 
 from queueing import context, queue_name
@@ -61,6 +65,7 @@ class Recorder:
         self.queue = queue
         self.sessions = sessions
         self.now = now
+        self.spooled = False  # since Redis last took a job (a hint: a lost one costs a minute)
 
     def open_call(
         self,
@@ -111,6 +116,11 @@ class Recorder:
 
     def _hand_over(self, job: str, call_sid: str, payload: dict[str, Any]) -> None:
         try:
+            if self.spooled:
+                # The first job Redis takes after this process spooled some: Redis is back,
+                # so the spool is written now rather than at the next minute's replay.
+                replay_soon(self.queue)
+                self.spooled = False
             self.queue.enqueue(
                 f"queueing.recording.{job}",
                 kwargs=payload,
@@ -129,6 +139,7 @@ class Recorder:
                 begin_write(session)
                 spool.spool(session, call_sid=call_sid, job=job, payload=payload, at=self.now())
                 session.commit()
+            self.spooled = True
         except SQLAlchemyError:
             # Neither Redis nor the database: nothing left to keep it in.  The caller
             # still gets the menus; the log says what was lost (no phone number in it).
@@ -212,6 +223,31 @@ def replay_spool(limit: int = 500) -> int:
     if replayed:
         log.info("replayed %d spooled record jobs", replayed)
     return replayed
+
+
+REPLAY_TIMEOUT = 300
+REPLAY_SOON = "replay_spool-soon"
+
+
+def replay_soon(queue: Queue) -> bool:
+    """Have a records worker replay the spool now: Redis is back after an outage (said by
+    a worker, the cron scheduler, or a web process that spooled jobs meanwhile).  One such
+    job waits at a time (a fixed id, deleted once done): many processes notice the same
+    outage.  False if one was waiting already."""
+    try:
+        queue.enqueue(
+            "queueing.recording.replay_spool",
+            kwargs={"limit": 10**9},
+            job_id=re.sub(r"[^A-Za-z0-9_-]", "_", f"{queue.name}-{REPLAY_SOON}"),  # RQ's alphabet for ids
+            unique=True,
+            job_timeout=REPLAY_TIMEOUT,
+            retry=RETRY,
+            result_ttl=0,
+            description="replay_spool after a Redis outage",
+        )
+    except DuplicateJobError:
+        return False
+    return True
 
 
 AGENT_LOG_BATCH = 500

@@ -1,10 +1,10 @@
 """`flask --app app staffing ...`: plan seats and rosters, show a day, try a what-if.
 
-    flask --app app staffing plan                       # tomorrow + config horizon, here, with a progress bar
-    flask --app app staffing plan --from 2026-12-01 --days 7 --service-level 0.9 --answer-seconds 15
-    flask --app app staffing plan --enqueue             # let an RQ worker compute it
-    flask --app app staffing show --day 2026-12-01      # the newest finished plan for a day
-    flask --app app staffing what-if --calls 300 --seats 20 --absent 3
+flask --app app staffing plan                       # tomorrow + config horizon, here, with a progress bar
+flask --app app staffing plan --from 2026-12-01 --days 7 --service-level 0.9 --answer-seconds 15
+flask --app app staffing plan --enqueue             # let an RQ worker compute it
+flask --app app staffing show --day 2026-12-01      # the newest finished plan for a day
+flask --app app staffing what-if --calls 300 --seats 20 --absent 3
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from contactcentre.simulation import what_if as simulate_what_if
+from contactcentre.staffing import StaffingInputError
 from extensions import hotline
-from queueing.simulation import what_if as simulate_what_if
-from queueing.staffing import StaffingInputError
 from queueing.staffing_jobs import compute_run, enqueue_staffing, routine_queue, run_inputs
 from records import staffing as records
 from records.db import begin_write
@@ -95,7 +95,9 @@ def show(day, queue_name) -> None:
     with app.sessions() as db:
         run = records.latest_run(db, wanted)
         if run is None:
-            raise click.ClickException(f"no finished staffing plan covers {wanted}: run `flask --app app staffing plan`")
+            raise click.ClickException(
+                f"no finished staffing plan covers {wanted}: run `flask --app app staffing plan`"
+            )
         rows = records.day_intervals(db, run.id, wanted, name)
         summary = run.summary.get("days", {}).get(f"{name}/{wanted.isoformat()}", {})
         predicted = run.summary.get("queues", {}).get(name, {})
@@ -123,7 +125,7 @@ def show(day, queue_name) -> None:
     if summary:
         click.echo(
             f"people per seat {summary['people_per_seat']:.2f}; the day's seat-hours staffed all month: "
-            f"{summary['people_for_month']:.1f} people"
+            f"{summary['people_for_month']:.1f} people after {run.inputs['shrinkage']:.0%} shrinkage"
         )
 
 

@@ -21,11 +21,11 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 
+from contactcentre import forecast as forecasting
+from contactcentre import roster as rosters
+from contactcentre.planning import DayPlan, QueueModel, plan_day
+from contactcentre.staffing import StaffingInputError, Targets
 from queueing import ROUTINE, context, queue_name
-from queueing import forecast as forecasting
-from queueing import roster as rosters
-from queueing.planning import DayPlan, QueueModel, plan_day
-from queueing.staffing import StaffingInputError, Targets
 from records import staffing as records
 from records.db import begin_write
 from settings import Staffing, _describe
@@ -100,12 +100,19 @@ def _rows(plan: DayPlan) -> tuple[list[dict], list[dict]]:
         perf = i.plan.performance
         rows.append(
             dict(
-                slot=i.slot, calls=i.calls, aht=i.aht, traffic=i.traffic, seats=i.plan.seats, met=i.plan.met,
+                slot=i.slot,
+                calls=i.calls,
+                aht=i.aht,
+                traffic=i.traffic,
+                seats=i.plan.seats,
+                met=i.plan.met,
                 service_level=finite(perf.service_level) if perf else None,
                 occupancy=finite(perf.occupancy) if perf else None,
                 asa=finite(perf.asa) if perf else None,
                 abandon=finite(perf.abandon_probability) if perf else None,
-                people=i.people, rostered=i.rostered, roster_seats=i.roster_seats,
+                people=i.people,
+                rostered=i.rostered,
+                roster_seats=i.roster_seats,
                 roster_service_level=finite(i.roster_performance.service_level) if i.roster_performance else None,
             )
         )
@@ -168,7 +175,9 @@ def compute_run(hotline, run_id: int, progress: Callable[[float, str], None] | N
         except Exception:
             db.rollback()
             begin_write(db)
-            records.fail_run(records.get_run(db, run_id), hotline.now(), "the computation stopped on an error (see the worker log)")
+            records.fail_run(
+                records.get_run(db, run_id), hotline.now(), "the computation stopped on an error (see the worker log)"
+            )
             db.commit()
             raise
         begin_write(db)
@@ -259,7 +268,11 @@ def nightly_staffing(first_day: str | None = None) -> str:
     with hotline.sessions() as db:
         begin_write(db)
         run = records.create_run(
-            db, inputs=run_inputs(config, routing=hotline.settings.routing), first_day=start, days=config.horizon_days, trigger="nightly",
+            db,
+            inputs=run_inputs(config, routing=hotline.settings.routing),
+            first_day=start,
+            days=config.horizon_days,
+            trigger="nightly",
             at=hotline.now(),
         )
         db.commit()

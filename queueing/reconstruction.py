@@ -1,0 +1,146 @@
+"""The reconstruction sweep: calls whose record lost part of the call, completed from what
+is known and marked as reconstructed rather than left silently truncated (issue 16).
+
+A Redis that lost its data (a FLUSHALL, a restart without persistence) loses the record
+jobs still queued with it: a call's opening, some of its events, its final status. Every
+records.reconstruct_every_seconds RQ's cron runs `reconstruct_calls` on the records queue, which
+
+1. replays the record spool first: what it holds is known, not reconstructed;
+2. finds the calls still without a final status, or known only by a placeholder,
+   records.reconstruct_after_minutes after their last event, and asks the carrier's Calls API (the app's Twilio client) for
+   their caller, final status and duration;
+3. finds the calls that ended in the last GAPS_LOOKBACK whose stored events show a loss
+   (records.calls.lost_events: a gap in their numbering, or Redis's numbering started
+   again);
+4. lists the carrier's finished calls of the last CARRIER_LOOKBACK to the hospital's
+   number that have no record at all, and opens one for each;
+
+and hands each to records.calls.reconstruct, one short transaction per call, with no
+HTTP request made inside a transaction.  Running it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from twilio.base.exceptions import TwilioException
+
+from queueing import context
+from queueing.recording import replay_spool
+from records import calls
+from records.db import begin_write
+from records.models import CallEvent, CallRecord
+
+log = logging.getLogger(__name__)
+
+SWEEP_TIMEOUT = 300
+LOOKBACK = timedelta(hours=24)  # how far back calls without a final status are looked for
+GAPS_LOOKBACK = timedelta(hours=1)  # ended calls whose events are checked (each about 10 times)
+CARRIER_LOOKBACK = timedelta(hours=2)  # the carrier's calls listed to find those with no record
+
+
+def reconstruct_calls() -> str:
+    hotline = context.get()
+    now = hotline.now()
+    # A final status callback comes seconds after the hang-up and a record job's retries
+    # are mostly over within minutes: after this, silence means it was lost (or the call
+    # goes on, which the carrier says).
+    quiet = timedelta(minutes=hotline.settings.records.reconstruct_after_minutes)
+    replay_spool(limit=10**9)
+    with hotline.sessions() as session:
+        unfinished, lost = _candidates(session, now, quiet)
+        recorded = set(unfinished) | set(lost)
+        known = {sid: _fetch(hotline.twilio, sid) for sid in unfinished}
+        for carrier_call in _unrecorded(session, hotline, now - quiet):
+            known[carrier_call.call_sid] = carrier_call
+        session.rollback()  # nothing held while the carrier answers
+        done = 0
+        for sid in recorded | set(known):
+            begin_write(session)
+            record = calls.reconstruct(session, sid, carrier=known.get(sid), lost=lost.get(sid), at=now)
+            session.commit()
+            done += record is not None and record.reconstructed
+    return f"{done} calls reconstructed or checked again, {len(unfinished)} without a final status"
+
+
+def _candidates(session, now: datetime, quiet: timedelta) -> tuple[list[str], dict[str, str]]:
+    """The calls to ask the carrier about, and those whose events show a loss (with why)."""
+    quiet_since = now - quiet
+    last_event = select(func.max(CallEvent.at)).where(CallEvent.call_id == CallRecord.id).scalar_subquery()
+    unfinished = session.execute(
+        select(CallRecord.id, CallRecord.call_sid).where(
+            CallRecord.started_at >= now - LOOKBACK,
+            CallRecord.started_at < quiet_since,
+            (CallRecord.status.not_in(calls.FINAL_STATUSES)) | (CallRecord.from_number == "unknown"),
+            func.coalesce(last_event, CallRecord.started_at) < quiet_since,
+        )
+    ).all()
+    ended = session.execute(
+        select(CallRecord.id, CallRecord.call_sid).where(
+            CallRecord.ended_at >= now - GAPS_LOOKBACK,
+            CallRecord.ended_at < quiet_since,
+            CallRecord.reconstructed.is_(False),
+        )
+    ).all()
+    sids = dict(unfinished) | dict(ended)
+    sequences: dict[int, list[int]] = {}
+    if sids:
+        rows = session.execute(select(CallEvent.call_id, CallEvent.sequence).where(CallEvent.call_id.in_(sids)))
+        for call_id, sequence in rows:
+            sequences.setdefault(call_id, []).append(sequence)
+    lost = {sids[call_id]: why for call_id in sids if (why := calls.lost_events(sequences.get(call_id, ())))}
+    return [sid for _, sid in unfinished], lost
+
+
+def _fetch(twilio, call_sid: str) -> calls.CarrierCall | None:
+    """The carrier's view of one call, or None if it cannot say now (the next sweep asks again)."""
+    try:
+        return _carrier_call(twilio.calls(call_sid).fetch())
+    except (TwilioException, OSError) as exc:
+        log.warning("call %s: the carrier's Calls API did not answer (%s)", call_sid, type(exc).__name__)
+        return None
+
+
+def _unrecorded(session, hotline, quiet_since: datetime) -> list[calls.CarrierCall]:
+    """The carrier's finished calls to the hospital's number, ended before `quiet_since`,
+    that have no record at all (every job of theirs was lost).  Only calls in: each one
+    opens a record at its first webhook, where the calls the hotline places include legs
+    to the agents' phones that never have one of their own."""
+    try:
+        # In UTC: twilio-python writes the datetime's wall time with a Z, whatever its zone.
+        since = (quiet_since - CARRIER_LOOKBACK).astimezone(UTC)
+        main_number = str(hotline.settings.hospital.main_number)
+        listed = hotline.twilio.calls.list(to=main_number, start_time_after=since, page_size=1000)
+    except (TwilioException, OSError) as exc:
+        log.warning("the carrier's calls not listed (%s)", type(exc).__name__)
+        return []
+    parents = [call for call in listed if not call.parent_call_sid]  # a dialled leg is part of its parent's record
+    finished = [
+        call
+        for call in map(_carrier_call, parents)
+        if call.status in calls.FINAL_STATUSES
+        and call.direction == "inbound"
+        and call.ended_at is not None
+        and call.ended_at < quiet_since
+    ]
+    if not finished:
+        return []
+    sids = [call.call_sid for call in finished]
+    found = set(session.scalars(select(CallRecord.call_sid).where(CallRecord.call_sid.in_(sids))))
+    return [call for call in finished if call.call_sid not in found]
+
+
+def _carrier_call(call) -> calls.CarrierCall:
+    direction = call.direction or "inbound"
+    return calls.CarrierCall(
+        call_sid=call.sid,
+        status=call.status or "",
+        from_number=call._from or "",  # twilio-python names it so ("from" is a keyword)
+        to_number=call.to or "",
+        direction=direction,
+        started_at=call.start_time,
+        ended_at=call.end_time,
+        duration_seconds=int(call.duration) if call.duration not in (None, "") else None,
+    )

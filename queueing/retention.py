@@ -1,0 +1,108 @@
+"""The nightly purge of what has passed its retention period (records.retention), run by
+RQ's cron at retention.run_time, or by `flask --app app records purge`.
+
+One RetentionRun row per run: its counts are written after every batch (one short
+transaction each), so the supervisor sees the progress, a run killed midway leaves what
+it did committed, and the next run finishes the rest.  Two runs at once would only race
+to blank the same rows (each batch's statements are idempotent), but a Redis lock keeps
+it to one anyway, so the counts of a run are its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+from twilio.base.exceptions import TwilioRestException
+
+from queueing import context
+from records import audit, retention
+from records.db import begin_write
+from records.models import RetentionRun
+
+log = logging.getLogger(__name__)
+
+PURGE_TIMEOUT = 2 * 3600
+LOCK_SECONDS = PURGE_TIMEOUT
+
+
+def purge_expired(trigger: str = "nightly") -> str:
+    """The RQ job: every kind of data past its period, in batches, with a run row."""
+    hotline = context.get()
+    lock = hotline.redis.lock(f"{hotline.settings.env.redis_prefix}retention:purge", timeout=LOCK_SECONDS)
+    if not lock.acquire(blocking=False):
+        return "another purge is running"
+    try:
+        with hotline.sessions() as db:
+            counts = purge(db, hotline.now, hotline.settings.retention, trigger, delete_recording(hotline.twilio))
+    finally:
+        lock.release()
+    return ", ".join(f"{kind} {count}" for kind, count in counts.items())
+
+
+def delete_recording(client):
+    """Delete one recording at the carrier: True when it is gone (deleted now, or before:
+    'not found' is what a second run hears after a run killed between the two steps)."""
+
+    def delete(sid: str) -> bool:
+        try:
+            client.recordings(sid).delete()
+        except TwilioRestException as exc:
+            if exc.status == 404:
+                return True
+            log.warning("retention: the carrier kept recording %s (%s %s)", sid, exc.status, exc.code)
+            return False
+        return True
+
+    return delete
+
+
+def purge(db: Session, clock, periods, trigger: str, delete_at_carrier) -> dict[str, int]:
+    """Run every step to the end, committing each batch and the run's counts with it."""
+    now = clock()
+    begin_write(db)
+    run = RetentionRun(started_at=now, trigger=trigger, status="running", counts={}, message="")
+    db.add(run)
+    db.commit()
+    cutoffs = retention.cutoffs(now, periods)
+    counts = {kind: 0 for kind in retention.KINDS}
+    kept: set[str] = set()  # recordings the carrier refused to delete: tried again next run
+    try:
+        for kind in retention.KINDS:
+            after = 0
+            while True:
+                begin_write(db)
+                if kind == "recordings":
+                    done = _recordings_batch(db, cutoffs[kind], periods.batch, delete_at_carrier, kept)
+                else:
+                    done, after = retention.STEPS[kind](db, cutoffs[kind], periods.batch, after)
+                counts[kind] += done
+                run.counts = dict(counts)
+                db.commit()
+                if done == 0:
+                    break
+    except Exception as exc:
+        db.rollback()
+        run.status, run.finished_at = "failed", clock()
+        run.message = f"{type(exc).__name__} during the purge; the next run goes on from here"
+        db.commit()
+        raise
+    run.status, run.finished_at = "done", clock()
+    run.message = f"{len(kept)} recordings kept by the carrier, tried again next run" if kept else ""
+    summary = ", ".join(f"{kind} {count}" for kind, count in counts.items())
+    audit.record_access(
+        db, staff_id=None, action="retention_purge", reason=f"保留期清理 retention purge #{run.id}: {summary}"
+    )
+    db.commit()
+    log.info("retention purge: %s", counts)
+    return counts
+
+
+def _recordings_batch(db: Session, cutoff: datetime, batch: int, delete_at_carrier, kept: set[str]) -> int:
+    """Delete a batch at the carrier and forget those gone; 0 when nothing more can go now
+    (a batch the carrier refused entirely would be found again at once: next run)."""
+    found = retention.expired_recordings(db, cutoff, batch)
+    gone = [item for item in found if item.sid not in kept and delete_at_carrier(item.sid)]
+    kept.update(item.sid for item in found if item not in gone)
+    return retention.forget_recordings(db, gone)
