@@ -18,13 +18,15 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import headers
+import limits
+import monitoring
 import settings as settings_module
 from extensions import Hotline, close_db
-from ivr.security import HotlineRequest
+from ivr.security import HotlineRequest, staff_pages_only, unchecked_webhooks
 from settings import Settings
 
 ROOT = Path(__file__).resolve().parent
@@ -35,73 +37,57 @@ def create_app(
     *,
     clock: Callable[[], datetime] | None = None,
 ) -> Flask:
-    if not isinstance(config, Settings):
-        try:
-            config = settings_module.load(config or os.environ.get("HOTLINE_CONFIG") or ROOT / "config.yaml")
-        except settings_module.ConfigError as error:
-            if config is not None:
-                raise
-            # Started by `flask` or gunicorn: say it plainly, without a traceback, and stop.
-            raise SystemExit(f"The hotline cannot start, its configuration is wrong:\n{error}") from None
-    settings = config
+    try:
+        if isinstance(config, Settings):
+            settings = config
+        else:
+            settings = settings_module.load(config or os.environ.get("HOTLINE_CONFIG") or ROOT / "config.yaml")
+        unchecked = unchecked_webhooks(settings.env)  # no TWILIO_AUTH_TOKEN: no start (ivr/security.py)
+    except settings_module.ConfigError as error:
+        if config is not None:
+            raise
+        # Started by `flask` or gunicorn: say it plainly, without a traceback, and stop.
+        raise SystemExit(f"The hotline cannot start, its configuration is wrong:\n{error}") from None
+    if unchecked:
+        logging.getLogger(__name__).warning(unchecked)
     app = Flask(__name__, instance_path=str(ROOT / "instance"))
     app.request_class = HotlineRequest  # no NUL in form fields or query arguments (ivr/security.py)
     app.extensions["hotline"] = Hotline(settings, Path(app.instance_path), clock)
     app.teardown_appcontext(close_db)
 
+    # Each area adds its pages, webhooks and commands.  In this order: a role lands on the
+    # first navigation link it sees (supervisors on the call log, agents on the console).
     import accounts
-
-    accounts.init_app(app, settings, Path(app.instance_path))
-    headers.init_app(app)  # CSP, frame, nosniff, referrer, HSTS over https (headers.py)
+    import aftercare
+    import booking_api
+    import ivr
+    import quality
+    import queueing
+    import records
+    import staffing
     import supervisor
 
-    supervisor.init_app(app)
+    accounts.init_app(app)  # log in, roles, CSRF, the navigation
+    headers.init_app(app)  # CSP, frame, nosniff, referrer, HSTS over https (headers.py)
+    limits.init_app(app)  # body size and JSON depth (limits.py)
+    supervisor.init_app(app)  # call log, wallboard, reports (issue 5)
+    ivr.init_app(app)  # the webhooks, the agents' API and console (issue 4), the call commands
+    aftercare.init_app(app)  # after care and outreach (issue 7)
+    booking_api.init_app(app)  # the hospital's web site and app book through it (issue 20)
+    quality.init_app(app)  # quality review of calls (质检); after the console: agents land on it
+    staffing.init_app(app)  # the staffing page and commands
+    records.init_app(app)  # seed, import and the other records commands
+    queueing.init_app(app)  # worker, cron
+    monitoring.init_app(app)  # /healthz, /readyz, /metrics (monitoring/)
 
-    from ivr.sms import bp as sms_blueprint
-    from ivr.webhooks import bp as ivr_blueprint
-    from ivr.webhooks import not_found
+    # Twilio signs the public URL; behind TRUSTED_PROXIES proxies (nginx: 1, default 0, see
+    # settings.Environment), believe their X-Forwarded-* headers, and no one else's.
+    if hops := settings.env.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops)
+    # Last, so every app-wide hook is registered: Twilio's requests skip the staff pages' session,
+    # CSRF, login and security headers (ivr/security.py); they keep the metrics and no-store.
+    from monitoring.metrics import WEBHOOK_HOOKS
 
-    # Twilio authenticates with X-Twilio-Signature, not with a browser's CSRF token.
-    for blueprint in (ivr_blueprint, sms_blueprint):
-        app.extensions["csrf"].exempt(blueprint)
-        app.register_blueprint(blueprint)
-
-    from ivr.agents.api import bp as agent_api_blueprint  # the seats (issue 4)
-
-    app.register_blueprint(agent_api_blueprint)
-
-    from ivr.agents.console import register as register_console
-
-    register_console(app)
-
-    import aftercare  # after care and outreach (issue 7)
-
-    aftercare.register(app)
-
-    @app.errorhandler(404)
-    @app.errorhandler(405)
-    def twiml_for_lost_webhooks(error):
-        # Twilio only ever calls /ivr/...; a wrong URL there must still answer TwiML.
-        if request.path.startswith("/ivr/"):
-            return not_found(error)
-        return error
-
-    from ivr.cli import register as register_call_commands
-    from queueing.cli import register as register_queue_commands
-    from records.cli import register as register_records_commands
-
-    register_records_commands(app)
-    register_call_commands(app)
-    register_queue_commands(app)
-    from queueing.staffing_cli import register as register_staffing_commands
-    from staffing import bp as staffing_blueprint
-
-    app.register_blueprint(staffing_blueprint)
-    accounts.add_link(app, "staffing.day", "人员排班 Staffing", "supervisor")
-
-    register_staffing_commands(app)
-
-    # Twilio signs the public URL; behind a TLS proxy, trust its X-Forwarded-* headers.
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
+    staff_pages_only(app, webhooks_need=(*WEBHOOK_HOOKS, headers.not_kept))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return app

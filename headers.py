@@ -13,11 +13,18 @@ a fresh CSP nonce per request).
   ProxyFix reads X-Forwarded-Proto).  No redirect to https here: TLS ends at the proxy,
   and the carrier and the tests speak plain http to the app.
 - Session cookie flags stay the login foundation's (accounts.init_app): passed through.
+- One page may connect further: the agent console with the Twilio softphone talks to Twilio's
+  signaling and insights servers (`allow_connections`, for that response only).  Its scripts
+  still come from this origin alone.
+- Cache-Control: no-store on every answer but a static file (one rule here rather than one
+  per view, so a page added later is covered): the call log, a patient's file, the CSV
+  exports and the TwiML that greets a caller by name must not stay in a shared
+  computer's browser cache or a proxy's (issue 22.6).  Talisman does not set it.
 """
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response, g, request
 from flask_talisman import Talisman
 
 CSP = {
@@ -33,7 +40,26 @@ CSP = {
 }
 
 
+def allow_connections(*sources: str) -> None:
+    """Let the page this request answers also open connections (fetch, WebSocket) to `sources`."""
+    g.csp_connect_sources = (*g.get("csp_connect_sources", ()), *sources)
+
+
+def _add_connect_sources(response):
+    sources = g.get("csp_connect_sources")
+    policy = response.headers.get("Content-Security-Policy")
+    if sources and policy:
+        directives = [part.strip() for part in policy.split(";")]
+        response.headers["Content-Security-Policy"] = "; ".join(
+            " ".join((part, *sources)) if part.split(" ", 1)[0] == "connect-src" else part for part in directives
+        )
+    return response
+
+
 def init_app(app: Flask) -> None:
+    # Registered before Talisman's own: Flask runs after_request functions last-registered
+    # first, so this one sees the header Talisman has just written.
+    app.after_request(_add_connect_sources)
     Talisman(
         app,
         force_https=False,
@@ -47,3 +73,10 @@ def init_app(app: Flask) -> None:
         session_cookie_http_only=app.config.get("SESSION_COOKIE_HTTPONLY", True),
         session_cookie_samesite=app.config.get("SESSION_COOKIE_SAMESITE", "Lax"),
     )
+    app.after_request(not_kept)
+
+
+def not_kept(response: Response) -> Response:
+    if request.endpoint != "static":
+        response.headers["Cache-Control"] = "no-store"
+    return response

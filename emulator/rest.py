@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import io
 import json
+import operator
 import wave
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -21,8 +23,9 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from .carrier import API_VERSION, rfc2822
+from .conferencing import BEEP_VALUES, ENDED_BY_API, event_words, flag
 from .flow import Fetch
-from .model import EmulatorError, Message, Queue, Recording
+from .model import Conference, EmulatorError, Message, Participant, Queue, Recording
 
 if TYPE_CHECKING:
     from .call import Call
@@ -40,8 +43,12 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
     def response(self) -> Response:
-        body = {"code": self.code, "message": self.message, "more_info": f"https://www.twilio.com/docs/errors/{self.code}",
-                "status": self.status}
+        body = {
+            "code": self.code,
+            "message": self.message,
+            "more_info": f"https://www.twilio.com/docs/errors/{self.code}",
+            "status": self.status,
+        }
         return _json(body, self.status)
 
 
@@ -59,35 +66,58 @@ def call_resource(carrier: Carrier, call: Call) -> dict[str, Any]:
     number = carrier.numbers.get(call.to if call.direction == "inbound" else call.from_)
     updated = call.log[-1].at if call.log else call.created
     return {
-        "sid": call.sid, "account_sid": call.account_sid, "parent_call_sid": call.parent_sid,
-        "to": call.to, "to_formatted": call.to, "from": call.from_, "from_formatted": call.from_,
-        "status": call.status, "direction": call.direction, "answered_by": call.answered_by,
-        "start_time": _time(carrier, call.answered_at), "end_time": _time(carrier, call.ended_at),
+        "sid": call.sid,
+        "account_sid": call.account_sid,
+        "parent_call_sid": call.parent_sid,
+        "to": call.to,
+        "to_formatted": call.to,
+        "from": call.from_,
+        "from_formatted": call.from_,
+        "status": call.status,
+        "direction": call.direction,
+        "answered_by": call.answered_by,
+        "start_time": _time(carrier, call.answered_at),
+        "end_time": _time(carrier, call.ended_at),
         "duration": str(call.duration) if call.ended else None,
-        "date_created": _time(carrier, call.created), "date_updated": _time(carrier, updated),
-        "api_version": API_VERSION, "forwarded_from": None, "caller_name": None, "queue_time": "0",
-        "price": None, "price_unit": "USD", "phone_number_sid": number.sid if number else None,
-        "group_sid": None, "trunk_sid": None, "uri": uri + ".json",
-        "subresource_uris": {name: f"{uri}/{name.title().replace('_', '')}.json"
-                             for name in ("notifications", "recordings", "events")},
+        "date_created": _time(carrier, call.created),
+        "date_updated": _time(carrier, updated),
+        "api_version": API_VERSION,
+        "forwarded_from": None,
+        "caller_name": None,
+        "queue_time": "0",
+        "price": None,
+        "price_unit": "USD",
+        "phone_number_sid": number.sid if number else None,
+        "group_sid": None,
+        "trunk_sid": None,
+        "uri": uri + ".json",
+        "subresource_uris": {
+            name: f"{uri}/{name.title().replace('_', '')}.json" for name in ("notifications", "recordings", "events")
+        },
     }
 
 
 def queue_resource(carrier: Carrier, queue: Queue) -> dict[str, Any]:
     uri = f"/{API_VERSION}/Accounts/{carrier.account_sid}/Queues/{queue.sid}"
     return {
-        "sid": queue.sid, "account_sid": carrier.account_sid, "friendly_name": queue.name,
-        "current_size": len(queue), "max_size": queue.max_size,
+        "sid": queue.sid,
+        "account_sid": carrier.account_sid,
+        "friendly_name": queue.name,
+        "current_size": len(queue),
+        "max_size": queue.max_size,
         "average_wait_time": queue.average_wait(carrier.clock.time()),
-        "date_created": _time(carrier, queue.created), "date_updated": _time(carrier, queue.created),
-        "uri": uri + ".json", "subresource_uris": {"members": uri + "/Members.json"},
+        "date_created": _time(carrier, queue.created),
+        "date_updated": _time(carrier, queue.created),
+        "uri": uri + ".json",
+        "subresource_uris": {"members": uri + "/Members.json"},
     }
 
 
 def member_resource(carrier: Carrier, queue: Queue, call: Call, position: int | None = None) -> dict[str, Any]:
     now = carrier.clock.time()
     return {
-        "call_sid": call.sid, "queue_sid": queue.sid,
+        "call_sid": call.sid,
+        "queue_sid": queue.sid,
         "date_enqueued": _time(carrier, queue.enqueued_at.get(call.sid, now)),
         "position": position if position is not None else queue.position(call),
         "wait_time": queue.wait_time(call, now),
@@ -95,14 +125,67 @@ def member_resource(carrier: Carrier, queue: Queue, call: Call, position: int | 
     }
 
 
+def conference_resource(carrier: Carrier, room: Conference) -> dict[str, Any]:
+    uri = f"/{API_VERSION}/Accounts/{carrier.account_sid}/Conferences/{room.sid}"
+    return {
+        "sid": room.sid,
+        "account_sid": room.account_sid,
+        "friendly_name": room.friendly_name,
+        "status": room.status,
+        "region": "us1",
+        "api_version": API_VERSION,
+        "date_created": _time(carrier, room.created),
+        "date_updated": _time(carrier, room.updated),
+        "reason_conference_ended": room.reason_ended,
+        "call_sid_ending_conference": room.call_sid_ending,
+        "uri": uri + ".json",
+        "subresource_uris": {"participants": uri + "/Participants.json", "recordings": uri + "/Recordings.json"},
+    }
+
+
+def participant_resource(carrier: Carrier, participant: Participant, created: bool = False) -> dict[str, Any]:
+    room = participant.conference
+    resource = {
+        "account_sid": carrier.account_sid,
+        "call_sid": participant.call.sid,
+        "label": participant.label,
+        "conference_sid": room.sid,
+        "status": participant.status,
+        "muted": participant.muted,
+        "hold": participant.hold,
+        "coaching": participant.coaching,
+        "call_sid_to_coach": participant.call_sid_to_coach if participant.coaching else None,
+        "start_conference_on_enter": participant.start_conference_on_enter,
+        "end_conference_on_exit": participant.end_conference_on_exit,
+        "date_created": _time(carrier, participant.created),
+        "date_updated": _time(carrier, participant.updated),
+        "uri": f"/{API_VERSION}/Accounts/{carrier.account_sid}/Conferences/{room.sid}/Participants/"
+        f"{participant.call.sid}.json",
+    }
+    if created:
+        resource["queue_time"] = "0"  # "only available in the response to a create participant request"
+    return resource
+
+
 def message_resource(carrier: Carrier, message: Message) -> dict[str, Any]:
     return {
-        "sid": message.sid, "account_sid": message.account_sid, "to": message.to, "from": message.from_,
-        "body": message.body, "status": message.status, "num_segments": str(message.num_segments), "num_media": "0",
-        "direction": "outbound-api", "api_version": API_VERSION, "price": None, "price_unit": "USD",
-        "error_code": message.error_code, "error_message": None,
+        "sid": message.sid,
+        "account_sid": message.account_sid,
+        "to": message.to,
+        "from": message.from_,
+        "body": message.body,
+        "status": message.status,
+        "num_segments": str(message.num_segments),
+        "num_media": "0",
+        "direction": "outbound-api",
+        "api_version": API_VERSION,
+        "price": None,
+        "price_unit": "USD",
+        "error_code": message.error_code,
+        "error_message": None,
         "messaging_service_sid": message.messaging_service_sid,
-        "date_created": _time(carrier, message.created), "date_updated": _time(carrier, carrier.clock.time()),
+        "date_created": _time(carrier, message.created),
+        "date_updated": _time(carrier, carrier.clock.time()),
         "date_sent": _time(carrier, message.sent),
         "uri": f"/{API_VERSION}/Accounts/{carrier.account_sid}/Messages/{message.sid}.json",
         "subresource_uris": {},
@@ -111,28 +194,51 @@ def message_resource(carrier: Carrier, message: Message) -> dict[str, Any]:
 
 def recording_resource(carrier: Carrier, recording: Recording) -> dict[str, Any]:
     return {
-        "sid": recording.sid, "account_sid": recording.account_sid, "call_sid": recording.call_sid,
-        "duration": str(recording.duration), "status": recording.status, "channels": recording.channels,
-        "source": recording.source, "start_time": _time(carrier, recording.start),
-        "date_created": _time(carrier, recording.start), "api_version": API_VERSION,
-        "media_url": recording.url, "uri": recording.url.split(carrier.api_base, 1)[-1] + ".json",
+        "sid": recording.sid,
+        "account_sid": recording.account_sid,
+        "call_sid": recording.call_sid,
+        "duration": str(recording.duration),
+        "status": recording.status,
+        "channels": recording.channels,
+        "source": recording.source,
+        "start_time": _time(carrier, recording.start),
+        "date_created": _time(carrier, recording.start),
+        "api_version": API_VERSION,
+        "media_url": recording.url,
+        "uri": recording.url.split(carrier.api_base, 1)[-1] + ".json",
     }
 
 
 def describe_call(carrier: Carrier, call: Call) -> dict[str, Any]:
     """A call as the control API and the phone see it."""
     return {
-        "sid": call.sid, "to": call.to, "from": call.from_, "direction": call.direction, "status": call.status,
-        "waiting_for": call.waiting_for, "gather": _plain(call.gather), "queue": call.queue,
+        "sid": call.sid,
+        "to": call.to,
+        "from": call.from_,
+        "direction": call.direction,
+        "status": call.status,
+        "waiting_for": call.waiting_for,
+        "gather": _plain(call.gather),
+        "queue": call.queue,
+        "conference": call.conference,
         "bridged_with": call.bridged_with.sid if call.bridged_with else None,
-        "duration": call.duration, "errors": list(call.errors), "time": carrier.clock.time(),
+        "duration": call.duration,
+        "errors": list(call.errors),
+        "time": carrier.clock.time(),
         "heard": [utterance_dict(u) for u in call.heard],
     }
 
 
 def utterance_dict(u: Any) -> dict[str, Any]:
-    return {"kind": u.kind, "text": u.text, "language": u.language, "voice": u.voice, "loop": u.loop,
-            "seconds": u.seconds}
+    return {
+        "kind": u.kind,
+        "text": u.text,
+        "language": u.language,
+        "voice": u.voice,
+        "loop": u.loop,
+        "seconds": u.seconds,
+        "speaker": u.speaker,
+    }
 
 
 def _plain(value: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -141,8 +247,17 @@ def _plain(value: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _page(key: str, items: list[dict[str, Any]], request: Request) -> dict[str, Any]:
     uri = request.path
-    return {key: items, "start": 0, "end": max(len(items) - 1, 0), "page": 0, "page_size": max(len(items), 50),
-            "uri": uri, "first_page_uri": uri, "next_page_uri": None, "previous_page_uri": None}
+    return {
+        key: items,
+        "start": 0,
+        "end": max(len(items) - 1, 0),
+        "page": 0,
+        "page_size": max(len(items), 50),
+        "uri": uri,
+        "first_page_uri": uri,
+        "next_page_uri": None,
+        "previous_page_uri": None,
+    }
 
 
 def silent_wav(seconds: int) -> bytes:
@@ -160,28 +275,41 @@ def silent_wav(seconds: int) -> bytes:
 class RestApp:
     def __init__(self, carrier: Carrier):
         self.carrier = carrier
-        self.routes = Map([
-            Rule(f"{ACCOUNT}/Calls.json", endpoint="calls", methods=["GET", "POST"]),
-            Rule(f"{ACCOUNT}/Calls/<sid>.json", endpoint="call", methods=["GET", "POST"]),
-            Rule(f"{ACCOUNT}/Queues.json", endpoint="queues", methods=["GET", "POST"]),
-            Rule(f"{ACCOUNT}/Queues/<sid>.json", endpoint="queue", methods=["GET", "POST"]),
-            Rule(f"{ACCOUNT}/Queues/<sid>/Members.json", endpoint="members", methods=["GET"]),
-            Rule(f"{ACCOUNT}/Queues/<sid>/Members/<member>.json", endpoint="member", methods=["GET", "POST"]),
-            Rule(f"{ACCOUNT}/Messages.json", endpoint="messages", methods=["GET", "POST"]),
-            Rule(f"{ACCOUNT}/Messages/<sid>.json", endpoint="message", methods=["GET"]),
-            Rule(f"{ACCOUNT}/Recordings/<sid>.json", endpoint="recording", methods=["GET"]),
-            Rule(f"{ACCOUNT}/Recordings/<sid>", endpoint="recording_audio", methods=["GET"]),
-            Rule("/_emulator", endpoint="ctl_index", methods=["GET"]),
-            Rule("/_emulator/numbers", endpoint="ctl_numbers", methods=["POST"]),
-            Rule("/_emulator/endpoints", endpoint="ctl_endpoints", methods=["POST"]),
-            Rule("/_emulator/calls", endpoint="ctl_calls", methods=["GET", "POST"]),
-            Rule("/_emulator/calls/<sid>", endpoint="ctl_call", methods=["GET"]),
-            Rule("/_emulator/calls/<sid>/<action>", endpoint="ctl_call_action", methods=["POST"]),
-            Rule("/_emulator/ringing", endpoint="ctl_ringing", methods=["GET"]),
-            Rule("/_emulator/queues", endpoint="ctl_queues", methods=["GET"]),
-            Rule("/_emulator/messages", endpoint="ctl_messages", methods=["GET"]),
-            Rule("/_emulator/advance", endpoint="ctl_advance", methods=["POST"]),
-        ], strict_slashes=False)
+        self.routes = Map(
+            [
+                Rule(f"{ACCOUNT}/Calls.json", endpoint="calls", methods=["GET", "POST"]),
+                Rule(f"{ACCOUNT}/Calls/<sid>.json", endpoint="call", methods=["GET", "POST"]),
+                Rule(f"{ACCOUNT}/Queues.json", endpoint="queues", methods=["GET", "POST"]),
+                Rule(f"{ACCOUNT}/Queues/<sid>.json", endpoint="queue", methods=["GET", "POST"]),
+                Rule(f"{ACCOUNT}/Queues/<sid>/Members.json", endpoint="members", methods=["GET"]),
+                Rule(f"{ACCOUNT}/Queues/<sid>/Members/<member>.json", endpoint="member", methods=["GET", "POST"]),
+                Rule(f"{ACCOUNT}/Conferences.json", endpoint="conferences", methods=["GET"]),
+                Rule(f"{ACCOUNT}/Conferences/<sid>.json", endpoint="conference", methods=["GET", "POST"]),
+                Rule(
+                    f"{ACCOUNT}/Conferences/<sid>/Participants.json", endpoint="participants", methods=["GET", "POST"]
+                ),
+                Rule(
+                    f"{ACCOUNT}/Conferences/<sid>/Participants/<member>.json",
+                    endpoint="participant",
+                    methods=["GET", "POST", "DELETE"],
+                ),
+                Rule(f"{ACCOUNT}/Messages.json", endpoint="messages", methods=["GET", "POST"]),
+                Rule(f"{ACCOUNT}/Messages/<sid>.json", endpoint="message", methods=["GET"]),
+                Rule(f"{ACCOUNT}/Recordings/<sid>.json", endpoint="recording", methods=["GET", "DELETE"]),
+                Rule(f"{ACCOUNT}/Recordings/<sid>", endpoint="recording_audio", methods=["GET"]),
+                Rule("/_emulator", endpoint="ctl_index", methods=["GET"]),
+                Rule("/_emulator/numbers", endpoint="ctl_numbers", methods=["POST"]),
+                Rule("/_emulator/endpoints", endpoint="ctl_endpoints", methods=["POST"]),
+                Rule("/_emulator/calls", endpoint="ctl_calls", methods=["GET", "POST"]),
+                Rule("/_emulator/calls/<sid>", endpoint="ctl_call", methods=["GET"]),
+                Rule("/_emulator/calls/<sid>/<action>", endpoint="ctl_call_action", methods=["POST"]),
+                Rule("/_emulator/ringing", endpoint="ctl_ringing", methods=["GET"]),
+                Rule("/_emulator/queues", endpoint="ctl_queues", methods=["GET"]),
+                Rule("/_emulator/messages", endpoint="ctl_messages", methods=["GET"]),
+                Rule("/_emulator/advance", endpoint="ctl_advance", methods=["POST"]),
+            ],
+            strict_slashes=False,
+        )
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
@@ -205,7 +333,11 @@ class RestApp:
         try:
             if not public:
                 auth = request.authorization
-                if auth is None or auth.username != self.carrier.account_sid or auth.password != self.carrier.auth_token:
+                if (
+                    auth is None
+                    or auth.username != self.carrier.account_sid
+                    or auth.password != self.carrier.auth_token
+                ):
                     raise ApiError(401, 20003, "Authenticate")
             if account != self.carrier.account_sid:
                 raise ApiError(404, 20404, f"The requested resource {request.path} was not found")
@@ -240,10 +372,15 @@ class RestApp:
         carrier = self.carrier
         if request.method == "GET":
             wanted = {key: request.args.get(key) for key in ("To", "From", "Status", "ParentCallSid")}
-            calls = [c for c in list(carrier.calls)
-                     if (not wanted["To"] or c.to == wanted["To"]) and (not wanted["From"] or c.from_ == wanted["From"])
-                     and (not wanted["Status"] or c.status == wanted["Status"])
-                     and (not wanted["ParentCallSid"] or c.parent_sid == wanted["ParentCallSid"])]
+            calls = [
+                c
+                for c in list(carrier.calls)
+                if (not wanted["To"] or c.to == wanted["To"])
+                and (not wanted["From"] or c.from_ == wanted["From"])
+                and (not wanted["Status"] or c.status == wanted["Status"])
+                and (not wanted["ParentCallSid"] or c.parent_sid == wanted["ParentCallSid"])
+                and _started(carrier, c.answered_at if c.answered_at is not None else c.created, request.args)
+            ]
             return _json(_page("calls", [call_resource(carrier, c) for c in reversed(calls)], request))
         form = request.form
         to, from_, url, twiml = form.get("To"), form.get("From"), form.get("Url"), form.get("Twiml")
@@ -256,14 +393,22 @@ class RestApp:
         if url and not url.startswith(("http://", "https://")):
             raise ApiError(400, 21205, f"Url is not a valid URL: {url}")
         timeout = _number(form.get("Timeout"), 60, "Timeout")
-        call = carrier._new_outbound(to, from_, form.get("StatusCallback"),
-                                     form.getlist("StatusCallbackEvent") or ["completed"],
-                                     form.get("StatusCallbackMethod", "POST"), form.get("FallbackUrl"),
-                                     form.get("FallbackMethod", "POST"))
+        call = carrier.new_outbound(
+            to,
+            from_,
+            form.get("StatusCallback"),
+            form.getlist("StatusCallbackEvent") or ["completed"],
+            form.get("StatusCallbackMethod", "POST"),
+            form.get("FallbackUrl"),
+            form.get("FallbackMethod", "POST"),
+        )
         first = Fetch(url, form.get("Method", "POST").upper()) if url else Fetch(None, twiml=twiml)
         resource = call_resource(carrier, call)  # as created: queued; the call runs after the answer
-        carrier._submit(lambda: carrier._start_outbound(call, first, min(timeout, 600), form.get("MachineDetection"),
-                                                         form.get("SendDigits")))
+        carrier.submit(
+            lambda: carrier.start_outbound(
+                call, first, min(timeout, 600), form.get("MachineDetection"), form.get("SendDigits")
+            )
+        )
         return _json(resource, 201)
 
     def call(self, request: Request, sid: str) -> Response:
@@ -277,7 +422,7 @@ class RestApp:
             if (url or twiml) and call.status != "in-progress":
                 raise ApiError(400, 21220, "Call is not in-progress. Cannot redirect.")
             method = form.get("Method", "POST")
-            self.carrier._submit(lambda: self.carrier._update(call, url, twiml, method, status))
+            self.carrier.submit(lambda: self.carrier.update(call, url, twiml, method, status))
         return _json(call_resource(self.carrier, call))
 
     # ---- Queues ----
@@ -292,7 +437,7 @@ class RestApp:
         if name in carrier.queues:  # Twilio's answer to a duplicate name is undocumented; we return the queue
             return _json(queue_resource(carrier, carrier.queues[name]), 201)
         # A new queue is one dict entry: safe to make from this thread, no driving needed.
-        return _json(queue_resource(carrier, carrier._queue(name, max_size)), 201)
+        return _json(queue_resource(carrier, carrier.queue_named(name, max_size)), 201)
 
     def queue(self, request: Request, sid: str) -> Response:
         queue = self._queue(sid)
@@ -314,16 +459,184 @@ class RestApp:
     def member(self, request: Request, sid: str, member: str) -> Response:
         queue = self._queue(sid)
         try:
-            queue, call = self.carrier._pick_member(queue, member)
+            queue, call = self.carrier.pick_member(queue, member)
         except LookupError:
-            raise ApiError(404, 20404, f"The requested resource /Queues/{sid}/Members/{member}.json was not found") from None
+            raise ApiError(
+                404, 20404, f"The requested resource /Queues/{sid}/Members/{member}.json was not found"
+            ) from None
         resource = member_resource(self.carrier, queue, call)
         if request.method == "POST":
             url = request.form.get("Url")
             if not url:
                 raise ApiError(400, 20001, "Missing required parameter Url in the post body")
             fetch = Fetch(url, request.form.get("Method", "POST").upper())
-            self.carrier._submit(lambda: self.carrier._redirect_member(queue, call, fetch))
+            self.carrier.submit(lambda: self.carrier.redirect_member(queue, call, fetch))
+        return _json(resource)
+
+    # ---- Conferences and their Participants ----
+    def _conference(self, sid: str, by_name: bool = False) -> Conference:
+        try:
+            room = self.carrier.conference(sid)
+        except LookupError:
+            room = None
+        if room is None or (not by_name and room.sid != sid):
+            raise ApiError(404, 20404, f"The requested resource /Conferences/{sid}.json was not found")
+        return room
+
+    def _existing(self, name: str) -> Conference | None:
+        try:
+            return self.carrier.conference(name)
+        except LookupError:
+            return None
+
+    def _member(self, sid: str, member: str) -> Participant:
+        found = self._conference(sid).participant(member)
+        if found is None:
+            raise ApiError(
+                404, 20404, f"The requested resource /Conferences/{sid}/Participants/{member}.json was not found"
+            )
+        return found
+
+    def conferences(self, request: Request) -> Response:
+        carrier = self.carrier
+        args = request.args
+        rooms = [
+            room
+            for room in list(carrier.conferences.values())
+            if args.get("FriendlyName") in (None, room.friendly_name)
+            and args.get("Status") in (None, room.status)
+            and _on_date(carrier, room.created, args, "DateCreated")
+            and _on_date(carrier, room.updated, args, "DateUpdated")
+        ]
+        rooms.sort(key=lambda room: room.created, reverse=True)
+        return _json(_page("conferences", [conference_resource(carrier, room) for room in rooms], request))
+
+    def conference(self, request: Request, sid: str) -> Response:
+        carrier = self.carrier
+        room = self._conference(sid)
+        resource = conference_resource(carrier, room)
+        if request.method == "POST":
+            form = request.form
+            status = form.get("Status")
+            if status and status != "completed":
+                raise ApiError(400, 20001, f"Invalid Status: {status}")
+            if status and room.status != "completed":
+                carrier.submit(lambda: carrier._rooms.end(room, ENDED_BY_API))
+                resource.update(status="completed", reason_conference_ended=ENDED_BY_API)
+            announce = form.get("AnnounceUrl")
+            if announce:
+                method = _method(form.get("AnnounceMethod"), "POST", "AnnounceMethod")
+                carrier.submit(
+                    lambda: carrier._rooms.announce(room, [p for p in room.connected if not p.hold], announce, method)
+                )
+        return _json(resource)
+
+    def participants(self, request: Request, sid: str) -> Response:
+        carrier = self.carrier
+        if request.method == "GET":
+            room = self._conference(sid)
+            wanted = {
+                name: request.args.get(key)
+                for name, key in (("muted", "Muted"), ("hold", "Hold"), ("coaching", "Coaching"))
+            }
+            members = [
+                p
+                for p in list(room.participants)
+                if all(value is None or getattr(p, name) == flag(value, False) for name, value in wanted.items())
+            ]
+            items = [participant_resource(carrier, p) for p in members]
+            return _json(_page("participants", items, request))
+        form = request.form
+        if not form.get("To"):
+            raise ApiError(400, 21201, "No 'To' number is specified")
+        if not form.get("From"):
+            raise ApiError(400, 21213, "No 'From' number is specified")
+        coaching, coached = _coaching(form)
+        # `sid` may be a FriendlyName: that conference is found, or created, by name.
+        existing = self._conference(sid, by_name=True) if sid.startswith("CF") else self._existing(sid)
+        if existing is not None and existing.status == "completed":
+            raise ApiError(400, 20001, f"Conference {sid} has ended")
+        if coached and (existing is None or existing.participant(coached) is None):
+            raise ApiError(400, 20001, f"CallSidToCoach {coached} is not a participant of this conference")
+        label = form.get("Label") or None
+        if label and existing is not None and existing.participant(label) is not None:
+            raise ApiError(400, 20001, f"Label {label!r} is already used in this conference")
+        beep = form.get("Beep", "true")
+        if beep not in BEEP_VALUES:
+            raise ApiError(400, 20001, f"Invalid Beep: {beep}")
+        timeout = min(max(_number(form.get("Timeout"), 60, "Timeout"), 5), 600)
+        options = {
+            "label": label,
+            "muted": flag(form.get("Muted"), False),
+            "beep": beep,
+            "start_conference_on_enter": flag(form.get("StartConferenceOnEnter"), True),
+            "end_conference_on_exit": flag(form.get("EndConferenceOnExit"), False),
+            "wait_url": form.get("WaitUrl"),
+            "wait_method": _method(form.get("WaitMethod"), "POST", "WaitMethod"),
+            "early_media": flag(form.get("EarlyMedia"), True),
+            "coaching": coaching,
+            "call_sid_to_coach": coached,
+        }
+        record = form.get("ConferenceRecord", "false")
+        room_settings = {
+            "status_callback": form.get("ConferenceStatusCallback"),
+            "status_callback_method": _method(
+                form.get("ConferenceStatusCallbackMethod"), "POST", "ConferenceStatusCallbackMethod"
+            ),
+            "status_callback_events": event_words(
+                form.getlist("ConferenceStatusCallbackEvent") or None, ("start", "end")
+            ),
+            "max_participants": int(_number(form.get("MaxParticipants"), 0, "MaxParticipants")) or None,
+            "record": record in ("true", "record-from-start"),
+            "recording_callback": form.get("ConferenceRecordingStatusCallback"),
+            "recording_callback_method": _method(
+                form.get("ConferenceRecordingStatusCallbackMethod"), "POST", "ConferenceRecordingStatusCallbackMethod"
+            ),
+            "recording_callback_events": event_words(
+                form.getlist("ConferenceRecordingStatusCallbackEvent") or None, ("completed",)
+            ),
+        }
+        try:
+            participant = carrier.new_participant(
+                sid,
+                form["To"],
+                form["From"],
+                form.get("StatusCallback"),
+                event_words(form.getlist("StatusCallbackEvent") or None, ("completed",)),
+                _method(form.get("StatusCallbackMethod"), "POST", "StatusCallbackMethod"),
+                options,
+                room_settings,
+            )
+        except LookupError:
+            raise ApiError(404, 20404, f"The requested resource /Conferences/{sid}.json was not found") from None
+        except EmulatorError as exc:
+            raise ApiError(400, 20001, str(exc)) from None
+        resource = participant_resource(carrier, participant, created=True)
+        carrier.submit(lambda: carrier.start_participant(participant, timeout))
+        return _json(resource, 201)
+
+    def participant(self, request: Request, sid: str, member: str) -> Response:
+        carrier = self.carrier
+        participant = self._member(sid, member)
+        resource = participant_resource(carrier, participant)
+        if request.method == "DELETE":
+            carrier.submit(lambda: carrier._rooms.kick(participant))
+            return Response(status=204)
+        if request.method == "POST":
+            changes = _participant_changes(request.form, participant)
+            if (
+                changes.get("call_sid_to_coach")
+                and participant.conference.participant(changes["call_sid_to_coach"]) is None
+            ):
+                raise ApiError(
+                    400, 20001, f"CallSidToCoach {changes['call_sid_to_coach']} is not a participant of this conference"
+                )
+            for name in ("muted", "hold", "coaching", "end_conference_on_exit"):
+                if name in changes:
+                    resource[name] = changes[name]
+            if "coaching" in changes:
+                resource["call_sid_to_coach"] = changes.get("call_sid_to_coach") if changes["coaching"] else None
+            carrier.submit(lambda: carrier._rooms.update(participant, changes))
         return _json(resource)
 
     # ---- Messages ----
@@ -335,7 +648,9 @@ class RestApp:
         if carrier._message_failures:
             status = carrier._message_failures.popleft()
             code = 20429 if status == 429 else 20500 if status >= 500 else 20001
-            raise ApiError(status, code, "Too Many Requests" if status == 429 else "Service unavailable (emulated failure)")
+            raise ApiError(
+                status, code, "Too Many Requests" if status == 429 else "Service unavailable (emulated failure)"
+            )
         form = request.form
         to, from_, service, body = form.get("To"), form.get("From"), form.get("MessagingServiceSid"), form.get("Body")
         if not to:
@@ -344,9 +659,9 @@ class RestApp:
             raise ApiError(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message")
         if not body and not form.get("MediaUrl"):
             raise ApiError(400, 21602, "Message body is required.")
-        message = carrier._new_message(to, body or "", from_, service, form.get("StatusCallback"))
+        message = carrier.new_message(to, body or "", from_, service, form.get("StatusCallback"))
         resource = message_resource(carrier, message)
-        carrier._submit(lambda: carrier._progress_message(message))
+        carrier.submit(lambda: carrier.progress_message(message))
         return _json(resource, 201)
 
     def message(self, request: Request, sid: str) -> Response:
@@ -360,6 +675,9 @@ class RestApp:
         recording = self.carrier.recordings.get(sid)
         if recording is None:
             raise ApiError(404, 20404, f"The requested resource /Recordings/{sid}.json was not found")
+        if request.method == "DELETE":  # Twilio answers 204 with no body; the media goes too
+            del self.carrier.recordings[sid]
+            return Response(status=204)
         return _json(recording_resource(self.carrier, recording))
 
     def recording_audio(self, request: Request, sid: str) -> Response:
@@ -373,21 +691,33 @@ class RestApp:
     # ---- control API ----
     def ctl_index(self, request: Request) -> Response:
         carrier = self.carrier
-        return _json({"account_sid": carrier.account_sid, "time": carrier.clock.time(),
-                      "now": carrier.clock.now().isoformat(), "numbers": sorted(carrier.numbers),
-                      "calls": len(carrier.calls)})
+        return _json(
+            {
+                "account_sid": carrier.account_sid,
+                "time": carrier.clock.time(),
+                "now": carrier.clock.now().isoformat(),
+                "numbers": sorted(carrier.numbers),
+                "calls": len(carrier.calls),
+            }
+        )
 
     def ctl_numbers(self, request: Request) -> Response:
         data = _body(request)
         events = data.get("status_events") or ["completed"]
         config = self.carrier.add_number(
-            data["number"], data["voice_url"], data.get("status_callback"),
-            events.split() if isinstance(events, str) else events, data.get("fallback_url"))
+            data["number"],
+            data["voice_url"],
+            data.get("status_callback"),
+            events.split() if isinstance(events, str) else events,
+            data.get("fallback_url"),
+        )
         return _json({"number": config.number, "sid": config.sid}, 201)
 
     def ctl_endpoints(self, request: Request) -> Response:
         data = _body(request)
-        endpoint = self.carrier.set_endpoint(data["target"], data.get("behaviour", "answer"), float(data.get("after", 0)))
+        endpoint = self.carrier.set_endpoint(
+            data["target"], data.get("behaviour", "answer"), float(data.get("after", 0))
+        )
         return _json({"target": endpoint.target, "behaviour": endpoint.behaviour, "after": endpoint.after}, 201)
 
     def ctl_calls(self, request: Request) -> Response:
@@ -405,7 +735,9 @@ class RestApp:
         data = _body(request)
         actions: dict[str, Callable[[], Any]] = {
             "press": lambda: call.press(str(data["digits"]), bool(data.get("barge_in", False))),
-            "speak": lambda: call.speak(data["text"], float(data.get("confidence", 0.9)), bool(data.get("barge_in", False))),
+            "speak": lambda: call.speak(
+                data["text"], float(data.get("confidence", 0.9)), bool(data.get("barge_in", False))
+            ),
             "silence": call.silence,
             "wait": lambda: call.wait(float(data["seconds"])),
             "hangup": call.hangup,
@@ -436,6 +768,81 @@ class RestApp:
 def _body(request: Request) -> dict[str, Any]:
     data = request.get_json(silent=True)
     return data if isinstance(data, dict) else request.form.to_dict()
+
+
+def _method(raw: str | None, default: str, name: str) -> str:
+    if raw in (None, ""):
+        return default
+    if raw.upper() not in ("GET", "POST"):
+        raise ApiError(400, 20001, f"Invalid {name}: {raw}")
+    return raw.upper()
+
+
+def _coaching(form: Any, current: Participant | None = None) -> tuple[bool, str | None]:
+    """Coaching and CallSidToCoach: coaching defaults to false unless CallSidToCoach is given,
+    and coaching=true needs a CallSidToCoach (Twilio's Participant docs)."""
+    coached = form.get("CallSidToCoach") or (current.call_sid_to_coach if current else None)
+    raw = form.get("Coaching")
+    coaching = (
+        flag(raw, bool(form.get("CallSidToCoach")))
+        if raw is not None or form.get("CallSidToCoach")
+        else (current.coaching if current else False)
+    )
+    if coaching and not coached:
+        raise ApiError(400, 20001, "CallSidToCoach is required when Coaching is true")
+    return coaching, coached if coaching else None
+
+
+def _participant_changes(form: Any, participant: Participant) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for key, name in (("Muted", "muted"), ("Hold", "hold"), ("EndConferenceOnExit", "end_conference_on_exit")):
+        if key in form:
+            changes[name] = flag(form[key], False)  # "anything other than true or false is false"
+    if "BeepOnExit" in form:
+        changes["beep_on_exit"] = flag(form["BeepOnExit"], False)
+    for key, name in (("HoldUrl", "hold_url"), ("WaitUrl", "wait_url"), ("AnnounceUrl", "announce_url")):
+        if key in form:
+            changes[name] = form[key]
+    for key, name, default in (
+        ("HoldMethod", "hold_method", "GET"),
+        ("WaitMethod", "wait_method", "POST"),
+        ("AnnounceMethod", "announce_method", "POST"),
+    ):
+        if key in form:
+            changes[name] = _method(form[key], default, key)
+    if "Coaching" in form or "CallSidToCoach" in form:
+        changes["coaching"], changes["call_sid_to_coach"] = _coaching(form, participant)
+    return changes
+
+
+def _on_date(carrier: Carrier, t: float, args: Any, name: str) -> bool:
+    """DateCreated / DateCreated< / DateCreated> (YYYY-MM-DD, UTC; '<' and '>' include the day)."""
+    day = carrier.clock.at(t).date().isoformat()
+    exact, before, after = args.get(name), args.get(name + "<"), args.get(name + ">")
+    return (exact is None or day == exact) and (before is None or day <= before) and (after is None or day >= after)
+
+
+def _started(carrier: Carrier, t: float, args: Any) -> bool:
+    """StartTime / StartTime< / StartTime> as Twilio's Calls list takes them: a day
+    (YYYY-MM-DD, UTC, '<' and '>' include it) or, as twilio-python sends start_time_before
+    and start_time_after, a moment (ISO 8601)."""
+    at = carrier.clock.at(t).astimezone(UTC)
+
+    def moment(raw: str) -> datetime:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(UTC)
+
+    exact = args.get("StartTime")
+    if exact is not None and at.date().isoformat() != exact[:10]:  # a day, however it is written
+        return False
+    for name, keeps in (("StartTime<", operator.le), ("StartTime>", operator.ge)):
+        raw = args.get(name)
+        if raw is None:
+            continue
+        if len(raw) == 10 and not keeps(at.date().isoformat(), raw):
+            return False
+        if len(raw) != 10 and not keeps(at, moment(raw)):
+            return False
+    return True
 
 
 def _number(raw: str | None, default: float, name: str) -> float:

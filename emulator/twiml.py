@@ -45,9 +45,24 @@ VERBS: dict[str, VerbSpec] = {
     "Pause": _spec({"length"}),
     "Gather": _spec(
         {
-            "input", "action", "method", "timeout", "speechTimeout", "maxSpeechTime", "numDigits", "finishOnKey",
-            "actionOnEmptyResult", "language", "hints", "partialResultCallback", "partialResultCallbackMethod",
-            "profanityFilter", "speechModel", "enhanced", "bargeIn", "debug",
+            "input",
+            "action",
+            "method",
+            "timeout",
+            "speechTimeout",
+            "maxSpeechTime",
+            "numDigits",
+            "finishOnKey",
+            "actionOnEmptyResult",
+            "language",
+            "hints",
+            "partialResultCallback",
+            "partialResultCallbackMethod",
+            "profanityFilter",
+            "speechModel",
+            "enhanced",
+            "bargeIn",
+            "debug",
         },
         {"Say", "Play", "Pause"},
     ),
@@ -58,8 +73,21 @@ VERBS: dict[str, VerbSpec] = {
     "Leave": _spec(set()),
     "Dial": _spec(
         {
-            "action", "method", "timeout", "hangupOnStar", "timeLimit", "callerId", "record", "trim",
-            "answerOnBridge", "ringTone", "recordingTrack", "sequential", "referUrl", "referMethod", "events",
+            "action",
+            "method",
+            "timeout",
+            "hangupOnStar",
+            "timeLimit",
+            "callerId",
+            "record",
+            "trim",
+            "answerOnBridge",
+            "ringTone",
+            "recordingTrack",
+            "sequential",
+            "referUrl",
+            "referMethod",
+            "events",
             "callReason",
         }
         | _RECORDING_CALLBACK,
@@ -67,8 +95,17 @@ VERBS: dict[str, VerbSpec] = {
     ),
     "Record": _spec(
         {
-            "action", "method", "timeout", "finishOnKey", "maxLength", "playBeep", "trim", "transcribe",
-            "transcribeCallback", "storageUrl", "storageUrlMethod",
+            "action",
+            "method",
+            "timeout",
+            "finishOnKey",
+            "maxLength",
+            "playBeep",
+            "trim",
+            "transcribe",
+            "transcribeCallback",
+            "storageUrl",
+            "storageUrlMethod",
         }
         | _RECORDING_CALLBACK,
     ),
@@ -78,13 +115,33 @@ NOUNS: dict[str, VerbSpec] = {
     "Number": _spec({"sendDigits", "url", "method", "byoc", "machineDetection", "amdStatusCallback"} | _CALLBACK),
     "Client": _spec({"url", "method"} | _CALLBACK, {"Identity", "Parameter"}, True),
     "Queue": _spec({"url", "method", "reservationSid", "postWorkActivitySid"}),
+    "Conference": _spec(
+        {
+            "muted",
+            "beep",
+            "startConferenceOnEnter",
+            "endConferenceOnExit",
+            "waitUrl",
+            "waitMethod",
+            "maxParticipants",
+            "record",
+            "region",
+            "coach",
+            "trim",
+            "eventCallbackUrl",
+            "jitterBufferSize",
+            "participantLabel",
+            "recordingConfigurationId",
+        }
+        | _CALLBACK
+        | _RECORDING_CALLBACK,
+    ),
 }
 
 # Real Twilio verbs and nouns this emulator does not execute: they are skipped
 # with a note in the log, not reported as schema errors (Twilio accepts them).
 UNSUPPORTED = frozenset(
-    {"Connect", "Refer", "Sms", "Message", "Start", "Stop", "Pay", "Prompt", "Echo", "Sip", "Conference",
-     "Application", "WhatsApp"}
+    {"Connect", "Refer", "Sms", "Message", "Start", "Stop", "Pay", "Prompt", "Echo", "Sip", "Application", "WhatsApp"}
 )
 
 

@@ -62,9 +62,7 @@ class Webhooks:
     def sign(self, url: str, params: dict[str, str] | None) -> str:
         return self.validator.compute_signature(url, params or {})
 
-    def request(
-        self, session: requests.Session, method: str, url: str, params: dict[str, str]
-    ) -> HttpResult:
+    def request(self, session: requests.Session, method: str, url: str, params: dict[str, str]) -> HttpResult:
         method = method.upper()
         url = strip_fragment(url)
         for _ in range(MAX_REDIRECTS + 1):
@@ -93,15 +91,24 @@ class Webhooks:
             kwargs = {"data": urlencode(params).encode("utf-8")}
         try:
             response = session.request(
-                method, target, headers=headers, allow_redirects=False,
-                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), **kwargs,
+                method,
+                target,
+                headers=headers,
+                allow_redirects=False,
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                **kwargs,
             )
         except requests.RequestException as exc:
             return HttpResult(url, method, params, error=twiml.HTTP_CONNECTION_FAILURE, reason=str(exc))
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         return HttpResult(
-            url=url, method=method, params=params, status=response.status_code,
-            content_type=content_type, body=response.content, reason=response.reason or "",
+            url=url,
+            method=method,
+            params=params,
+            status=response.status_code,
+            content_type=content_type,
+            body=response.content,
+            reason=response.reason or "",
             location=response.headers.get("Location"),
         )
 

@@ -1,5 +1,6 @@
 """Which count a call belongs to under `call_limits` (config.yaml): one count per caller's
-number, one shared count for withheld numbers, none for exempt numbers.
+number, none for exempt numbers, and for withheld numbers, which cannot be told apart, a
+separate hospital-wide budget that only a flood exhausts (settings.CallLimits says why).
 
 The counting itself is a moving window in Redis (`CallStore.calls_from`).  Flask-Limiter
 and `limits` count HTTP requests and answer 429; here the unit is a call (one `/ivr/voice`
@@ -20,6 +21,10 @@ WITHHELD = "withheld"
 class Count:
     key: str  # an E.164 number, or WITHHELD
     allowed: int  # calls within the window
+
+    @property
+    def withheld(self) -> bool:
+        return self.key == WITHHELD
 
 
 def count_for(from_number: str, limits: CallLimits, region: str) -> Count | None:

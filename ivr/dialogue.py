@@ -10,13 +10,19 @@ which does the rest the same way everywhere:
   Gather posts back to the same step, so one function both asks and answers;
 - no input falls through the Gather to a <Redirect> back to the step with
   `silence=1`;
-- `0` (or "人工", "operator") reaches a person, `*` repeats, `#` goes back;
+- `0` (or "人工", "operator") reaches a person, `*` repeats, `#` goes back to
+  where the caller came from; every menu ends with these keys, each said once
+  with one meaning (`Conversation._ending`);
+- when nobody can answer (out of hours, no agent with the skill logged in), `0`
+  offers what can happen instead, a message or a callback, and is not offered
+  where those are the choices;
 - no input or a wrong key says so and asks again; after `max_failures` in a
   row the caller is offered a person (or, out of hours, told the hours) —
   there is no loop without an exit.
 
-What a step needs travels in its URL (language, page, tries so far), so any
-web process can serve any step, with or without Redis.
+What a step needs travels in its URL (language, page, tries so far, and the
+trail of menus `#` goes back along), so any web process can serve any step,
+with or without Redis.
 """
 
 from __future__ import annotations
@@ -29,18 +35,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import speech
-from ivr.prompts import t
-from ivr.speaking import key_name
 from ivr.state import CallStore
 from records.directory import Directory
 from records.patients import CallerMatch
 from settings import Settings
+from wording.prompts import t
+from wording.speaking import key_name
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +98,39 @@ class Target:
 
 MAIN_MENU = Target("menu", "main")
 
+# ---- the way back ----------------------------------------------------------------------------
+# `#` goes back to where the caller came from: each choice taken in a menu adds the menu to
+# the trail (newest first), which travels in the URL as `back=` like the language and the
+# page.  A step reached in another way (a redirect after booking, a refusal) has an empty
+# trail, and `#` leads where the step says (`menu(back=...)`).
+MAX_TRAIL = 8  # menus remembered; older ones are dropped, the last one's own `back` applies
+_STEP_NAME = re.compile(r"[a-z_]{1,40}\.[a-z_]{1,40}\Z")
+_ARG_NAME = re.compile(r"[a-z_]{1,20}\Z")
+
+
+def encode_trail(trail: Sequence[Target]) -> str:
+    """'departments.detail;code=CARD;page=0|departments.start|menu.main'."""
+    return "|".join(
+        ";".join([target.name, *(f"{k}={quote(str(v), safe='')}" for k, v in sorted(target.args.items()))])
+        for target in trail[:MAX_TRAIL]
+    )
+
+
+def decode_trail(text: str | None) -> tuple[Target, ...]:
+    """The trail a URL carries; anything malformed (a URL is caller-controlled) ends it
+    there, and a step that does not exist is met like any unknown step (run_step)."""
+    trail: list[Target] = []
+    for part in (text or "")[:2000].split("|")[:MAX_TRAIL]:
+        name, *pairs = part.split(";")
+        if not _STEP_NAME.match(name):
+            break
+        args = dict(pair.partition("=")[::2] for pair in pairs)
+        if not all(_ARG_NAME.match(k) for k in args):
+            break
+        flow, _, step_name = name.partition(".")
+        trail.append(Target(flow, step_name, {k: unquote(v)[:200] for k, v in args.items()}))
+    return tuple(trail)
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -134,6 +173,7 @@ class Conversation:
     now: datetime
     base_url: str
     here: Target = MAIN_MENU
+    came_from: tuple[Target, ...] = ()  # the menus `#` goes back through, newest first
     heard: Heard = Heard()
     form: Mapping[str, str] = field(default_factory=dict)  # what the carrier posted
     preamble: list[Line] = field(default_factory=list)
@@ -141,6 +181,9 @@ class Conversation:
     directory_source: Callable[[], Directory] | None = None
     # SMS committed in this request, handed to the RQ workers once the response is built.
     texts_to_send: list[int] = field(default_factory=list)
+    # Why no person can answer this caller now ('closed', 'nobody'), or None when one can
+    # (ivr.flows.person.nobody_to_answer; None here: a person is offered).
+    availability: Callable[[Conversation], str | None] | None = None
 
     # ---- building blocks for steps ---------------------------------------------------------
 
@@ -154,6 +197,8 @@ class Conversation:
 
     def url(self, target: Target, **extra: object) -> str:
         args = {**target.args, "lang": self.lang, **{k: str(v) for k, v in extra.items()}}
+        if target == self.here and self.came_from:
+            args["back"] = encode_trail(self.came_from)
         query = urlencode(sorted(args.items()))
         return f"{self.base_url}/ivr/{target.flow}/{target.step}?{query}"
 
@@ -164,8 +209,9 @@ class Conversation:
         voice = self.settings.voice(lang or self.lang)
         node.say(text, voice=voice.voice, language=voice.say_language)
 
-    def go(self, target: Target, *preamble: Line) -> VoiceResponse:
-        """Continue at another step in this same request (no extra round trip)."""
+    def go(self, target: Target, *preamble: Line, came_from: tuple[Target, ...] = ()) -> VoiceResponse:
+        """Continue at another step in this same request (no extra round trip); `came_from`
+        is the trail `#` goes back along from there."""
         lang = target.args.get("lang", self.lang)
         if lang != self.lang:
             self.event("language", lang=lang)
@@ -173,6 +219,7 @@ class Conversation:
         moved = replace(
             self,
             here=Target(target.flow, target.step, args),
+            came_from=came_from[:MAX_TRAIL],
             lang=lang,
             heard=Heard(),
             form={},
@@ -182,6 +229,22 @@ class Conversation:
         self.events = moved.events
         self.texts_to_send = moved.texts_to_send
         return result
+
+    def forward(self, target: Target, *preamble: Line) -> VoiceResponse:
+        """Go on to `target` as the caller's choice here: `#` there comes back here.  Another
+        page of the same list keeps the trail (`#` leaves the list, not the page); the main
+        menu starts a new one."""
+        if target.name == MAIN_MENU.name:
+            trail: tuple[Target, ...] = ()
+        elif target.name == self.here.name:
+            trail = self.came_from
+        else:
+            trail = (self.here, *self.came_from)
+        return self.go(target, *preamble, came_from=trail)
+
+    def nobody_to_answer(self) -> str | None:
+        """Why no person can answer this caller now ('closed', 'nobody'), None if one can."""
+        return self.availability(self) if self.availability is not None else None
 
     def person_target(self, step: str = "transfer") -> Target:
         """A person, for a caller who is *here*: the seats' routing picks the queue from where
@@ -228,59 +291,73 @@ class Conversation:
         back: Target | None = MAIN_MENU,
         on_speech: Callable[[str], VoiceResponse | None] | None = None,
         give_up: Target | None = None,
+        person: bool = True,
     ) -> VoiceResponse:
-        """Ask, or act on the answer to, a menu.  `back` is where `#` leads (None at the top)."""
+        """Ask, or act on the answer to, a menu.  `back` is where `#` leads when the caller
+        did not come here by a choice (None at the top: no `#`).  `person=False` in a menu
+        whose choices are what a caller who asked for a person can have instead: there `0`
+        is not offered, and pressing it is a wrong key, so nothing loops back here."""
         heard = self.heard
+        way_back = self._way_back(back)
         if not heard.anything:
-            return self._ask(lines, choices, back)
+            return self._ask(lines, choices, way_back, person)
         dialogue = self.settings.dialogue
         if heard.digits:
             digits = heard.digits.strip()
             self.event("key", step=self.here.name, digits=digits[:20])
-            if digits == dialogue.person_key:
+            if digits == dialogue.person_key and person:
                 return self.go(self.person_target())
             if digits == dialogue.repeat_key:
-                return self._ask(lines, choices, back)
+                return self._ask(lines, choices, way_back, person)
             if digits == dialogue.back_key:
-                return self.go(back) if back else self._ask(lines, choices, back)
+                return self._go_back(way_back) if way_back else self._ask(lines, choices, way_back, person)
             for choice in choices:
                 if choice.key == digits:
-                    return self.go(choice.target)
+                    return self.forward(choice.target)
             wrong = key_name(digits, self.lang) if len(digits) == 1 else ""
-            return self._failed(self.line("invalid_key", key=wrong), lines, choices, back, give_up)
+            return self._failed(self.line("invalid_key", key=wrong), lines, choices, way_back, person, give_up)
         if heard.speech and heard.speech.strip():
             said = heard.speech.strip()[:500]
             self.event("speech", step=self.here.name, text=said, confidence=heard.confidence)
-            answer = self._understand(said, choices, back, on_speech)
+            answer = self._understand(said, choices, way_back, person, on_speech)
             if answer is not None:
-                return answer if isinstance(answer, VoiceResponse) else self._ask(lines, choices, back)
-            return self._failed(self.line("not_understood"), lines, choices, back, give_up)
+                return answer if isinstance(answer, VoiceResponse) else self._ask(lines, choices, way_back, person)
+            return self._failed(self.line("not_understood"), lines, choices, way_back, person, give_up)
         self.event("no_input", step=self.here.name)
-        return self._failed(self.line("no_input"), lines, choices, back, give_up)
+        return self._failed(self.line("no_input"), lines, choices, way_back, person, give_up)
 
-    def _understand(self, said, choices, back, on_speech) -> VoiceResponse | bool | None:
-        if speech.mentions(said, self._person_words()):
+    def _way_back(self, back: Target | None) -> tuple[Target, ...]:
+        """Where `#` leads, then the trail from there: the menu the caller came from, or `back`."""
+        if back is None:
+            return ()
+        return self.came_from or (back,)
+
+    def _go_back(self, way_back: tuple[Target, ...]) -> VoiceResponse:
+        return self.go(way_back[0], came_from=way_back[1:])
+
+    def _understand(self, said, choices, way_back, person, on_speech) -> VoiceResponse | bool | None:
+        if person and speech.mentions(said, self._person_words()):
             return self.go(self.person_target())
         spoken_key = SPOKEN_KEYS.get(speech.normalize(said))
         if spoken_key:
             for choice in choices:
                 if choice.key == spoken_key:
-                    return self.go(choice.target)
+                    return self.forward(choice.target)
         matches = speech.best_match(said, [(c, c.phrases) for c in choices if c.phrases])
         if len(matches) == 1:
-            return self.go(matches[0].target)
+            return self.forward(matches[0].target)
         if on_speech is not None:
             custom = on_speech(said)
             if custom is not None:
                 return custom
         if speech.mentions(said, REPEAT_WORDS):
             return True
-        if back and speech.mentions(said, BACK_WORDS):
-            return self.go(back)
+        if way_back and speech.mentions(said, BACK_WORDS):
+            return self._go_back(way_back)
         return None
 
-    def _failed(self, sorry: Line, lines, choices, back, give_up) -> VoiceResponse:
-        return self._retry(sorry, give_up, lambda: self._ask(lines, choices, back))
+    def _failed(self, sorry: Line, lines, choices, way_back, person, give_up) -> VoiceResponse:
+        return self._retry(sorry, give_up, lambda: self._ask(lines, choices, way_back, person))
 
     def _retry(self, sorry: Line, give_up: Target | None, ask: Callable[[], VoiceResponse]) -> VoiceResponse:
         """Say what went wrong and ask again, or, after max_failures in a row, give up
@@ -293,16 +370,32 @@ class Conversation:
         self.preamble = [sorry]
         return ask()
 
-    def _ask(self, lines, choices, back) -> VoiceResponse:
-        dialogue = self.settings.dialogue
+    def _ask(self, lines, choices, way_back, person) -> VoiceResponse:
         said = [Line(choice.label, self.lang) for choice in choices if choice.label]
-        said.append(self.line("person_option", key=dialogue.person_key))
-        said.append(self.line("repeat_option", key=key_name(dialogue.repeat_key, self.lang)))
-        if back is not None:
-            said.append(self.line("back_option", key=key_name(dialogue.back_key, self.lang)))
+        said += self._ending(way_back, person)
         hints = list(dict.fromkeys(phrase[:100] for choice in choices for phrase in choice.phrases))[:500]
         # One key ends a menu choice; '#' is our back key, not the end of input.
         return self._gather([*lines, *said], num_digits=1, finish_on_key="", hints=",".join(hints) or None)
+
+    def _ending(self, way_back: tuple[Target, ...], person: bool) -> list[Line]:
+        """The keys every menu ends with, each said once with its one meaning (the menu's own
+        lines offer its choices, never these keys): `0` as PERSON_OFFER says, `*`, and `#`
+        named by where it leads (BACK_TO)."""
+        dialogue = self.settings.dialogue
+        ending = []
+        if person:
+            offer = PERSON_OFFER[self.nobody_to_answer() is None][0]
+            ending.append(self.line(offer, key=dialogue.person_key))
+        ending.append(self.line("repeat_option", key=key_name(dialogue.repeat_key, self.lang)))
+        if way_back:
+            back_to = BACK_TO.get(way_back[0].name, "back_option")
+            ending.append(self.line(back_to, key=key_name(dialogue.back_key, self.lang)))
+        return ending
+
+    def person_offer_by_voice(self) -> Line:
+        """For number entry, where every key is data: how to reach a person (or, when nobody
+        can answer, a message or a callback) by voice."""
+        return self.line(PERSON_OFFER[self.nobody_to_answer() is None][1])
 
     def _gather(self, lines: Sequence[str | Line], **listen: object) -> VoiceResponse:
         """Say the preamble and `lines` inside a <Gather> that posts back to this step (with
@@ -371,6 +464,13 @@ class Conversation:
     def int_arg(self, value: str | None, default: int = 0) -> int:
         return int(value) if is_id(value) else default
 
+
+# What `0` offers (a key in a menu, a word during number entry), by whether a person can
+# answer now (Conversation.nobody_to_answer): when nobody can, the queue offers a message or
+# a callback instead, so that is what `0` is said to give.
+PERSON_OFFER = {True: ("person_option", "person_by_voice"), False: ("message_option", "message_by_voice")}
+# How `#` is offered, by where it leads; anywhere else it is "back one level".
+BACK_TO = {MAIN_MENU.name: "main_menu_option"}
 
 MAX_ID = 2**31 - 1  # the databases' INTEGER: a bigger number in a URL is nobody's id
 

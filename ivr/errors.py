@@ -10,8 +10,8 @@ from datetime import datetime
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.agents.hours import is_open
-from ivr.prompts import t
 from settings import Settings
+from wording.prompts import t
 
 
 def apology(settings: Settings, lang: str, now: datetime) -> VoiceResponse:

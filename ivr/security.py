@@ -3,16 +3,26 @@ X-Twilio-Signature (when TWILIO_AUTH_TOKEN is set)."""
 
 from __future__ import annotations
 
+import hmac
 import logging
-from urllib.parse import parse_qsl
+from collections.abc import Callable
+from urllib.parse import parse_qsl, urlsplit
 
-from flask import Request, Response, current_app, request
+import click
+from flask import Flask, Request, Response, current_app, request
+from flask.sessions import SecureCookieSessionInterface
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
+from werkzeug.exceptions import BadRequest
 
+from limits import json_refused
 from records.patients import mask
+from settings import ConfigError, Environment
 
 log = logging.getLogger(__name__)
+# Twilio's requests are a few dozen short fields; the longest (SpeechResult, an SMS Body of
+# at most 1,600 characters) keep a whole request within a few KiB.
+WEBHOOK_MAX_BYTES = 64 * 1024
 
 
 def public_url(request: Request, public_base_url: str | None) -> str:
@@ -27,10 +37,21 @@ def public_url(request: Request, public_base_url: str | None) -> str:
 
 
 def is_signed(request: Request, auth_token: str, public_base_url: str | None) -> bool:
+    """Whether the carrier signed this request.  Without a signature header nothing of the
+    body is read (nor logged): anyone can post 100 MiB, and reading it to refuse it is
+    what the attacker wants."""
     signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature:
+        log.warning(
+            "rejected unsigned or forged webhook: %s %s from %s (no signature: body not read)",
+            request.method,
+            request.path,
+            request.remote_addr,
+        )
+        return False
     url = public_url(request, public_base_url)
     params = _fields_as_sent(request) if request.method == "POST" else {}
-    if signature and RequestValidator(auth_token).validate(url, params, signature):
+    if _signs(auth_token, url, params, signature):
         return True
     log.warning(
         "rejected unsigned or forged webhook: %s %s from %s (call %s, caller %s)",
@@ -43,18 +64,86 @@ def is_signed(request: Request, auth_token: str, public_base_url: str | None) ->
     return False
 
 
+def _signs(auth_token: str, url: str, params: MultiDict | dict, signature: str) -> bool:
+    """Whether `signature` is the carrier's for this URL and form: one HMAC for what Twilio
+    sends (the public URL as configured).  twilio's RequestValidator.validate always
+    computes two (the URL with and without its default port, since Twilio has signed
+    both ways); here the other form is tried only when the first does not match, so only
+    a forged request (or one signed the other way) costs a second.  The HMAC itself is
+    still twilio's (compute_signature)."""
+    validator = RequestValidator(auth_token)
+    if hmac.compare_digest(validator.compute_signature(url, params).encode(), signature.encode()):
+        return True
+    other = _other_port_form(url)
+    return other is not None and hmac.compare_digest(
+        validator.compute_signature(other, params).encode(), signature.encode()
+    )
+
+
+def _other_port_form(url: str) -> str | None:
+    """The URL with its default port written if it had none, or without it if it had it
+    (what RequestValidator's add_port/remove_port give); None for another port."""
+    parts = urlsplit(url)
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    if parts.port is None and default is not None:
+        return parts._replace(netloc=f"{parts.netloc}:{default}").geturl()
+    if parts.port is not None and parts.port == default:
+        return parts._replace(netloc=parts.netloc.rsplit(":", 1)[0]).geturl()
+    return None
+
+
 def _fields_as_sent(request: Request) -> MultiDict:
     """The form exactly as the carrier signed it.  `request.form` has NULs taken out
-    (HotlineRequest, below), so a signed field holding one would no longer match."""
+    (HotlineRequest, below), so a signed field holding one would no longer match.
+    Parsed once: HotlineRequest builds `request.form` from these same fields."""
     if request.mimetype != "application/x-www-form-urlencoded":
         return request.form
-    body = request.get_data(cache=True).decode("utf-8", "replace")
-    return MultiDict(parse_qsl(body, keep_blank_values=True))
+    sent = request.__dict__.get("fields_as_sent")
+    if sent is None:
+        body = request.get_data(cache=True).decode("utf-8", "replace")
+        sent = request.__dict__["fields_as_sent"] = MultiDict(parse_qsl(body, keep_blank_values=True))
+    return sent
+
+
+INSECURE = (
+    "WEBHOOKS ARE NOT CHECKED: TWILIO_AUTH_TOKEN is unset and HOTLINE_INSECURE_WEBHOOKS=1, so anyone "
+    "who can reach this server can drive calls, read out the menus' answers and book in patients' names. "
+    "Set TWILIO_AUTH_TOKEN (the Twilio console, Account Info) and remove HOTLINE_INSECURE_WEBHOOKS."
+)
+REFUSED = (
+    "TWILIO_AUTH_TOKEN is not set, so the webhooks could not tell Twilio from anyone else "
+    "(X-Twilio-Signature).  Set TWILIO_AUTH_TOKEN (the Twilio console, Account Info).  Only for a test "
+    "bench on a closed network, HOTLINE_INSECURE_WEBHOOKS=1 starts it anyway."
+)
+
+
+def serving_requests() -> bool:
+    """Whether this app is built to serve requests: by gunicorn (or any WSGI server: no
+    command line of Flask's) or by `flask run`; not for `flask seed`, `worker`, `cron`,
+    `menus check`..., which serve no webhook and need no Twilio token."""
+    context = click.get_current_context(silent=True)
+    return context is None or context.find_root().invoked_subcommand == "run"
+
+
+def unchecked_webhooks(env: Environment, serving: bool | None = None) -> str | None:
+    """Start-up's verdict on the webhooks' protection: None when signatures are checked (or
+    the carrier is the local emulator, TWILIO_API_BASE: the demo and the tests, or the app
+    serves no request), the loud warning to log when HOTLINE_INSECURE_WEBHOOKS=1; otherwise
+    ConfigError (no start)."""
+    if env.twilio_auth_token or env.twilio_api_base:
+        return None
+    if not (serving_requests() if serving is None else serving):
+        return None
+    if env.hotline_insecure_webhooks:
+        return INSECURE
+    raise ConfigError(REFUSED)
 
 
 def require_signature() -> Response | None:
     """A blueprint's before_request for every Twilio-facing URL (voice and SMS):
-    403 unless signed, when TWILIO_AUTH_TOKEN is set."""
+    403 unless signed, when TWILIO_AUTH_TOKEN is set.  Bodies are capped at
+    WEBHOOK_MAX_BYTES first (RequestEntityTooLarge, 413, beyond), signed or not."""
+    request.max_content_length = WEBHOOK_MAX_BYTES
     env = current_app.extensions["hotline"].settings.env
     if env.twilio_auth_token and not is_signed(request, env.twilio_auth_token, env.public_base_url):
         return Response("Forbidden: invalid X-Twilio-Signature", status=403, mimetype="text/plain")
@@ -78,3 +167,62 @@ def _no_nul(value):
 
 class HotlineRequest(Request):
     parameter_storage_class = WithoutNul
+
+    def _load_form_data(self) -> None:
+        """The form from the fields the signature check has already parsed (once per
+        request), NULs taken out; any other request's form is werkzeug's."""
+        sent = self.__dict__.get("fields_as_sent")
+        if sent is None:
+            return super()._load_form_data()
+        self.__dict__["form"] = WithoutNul(sent.items(multi=True))
+        self.__dict__["files"] = ImmutableMultiDict()
+        return None
+
+    def on_json_loading_failed(self, e: ValueError | None):
+        """A JSON body that cannot be read is a 400 that says why, in both languages
+        (too deeply nested, or not JSON at all: limits.py)."""
+        if e is None:  # not sent as JSON: werkzeug's 415
+            return super().on_json_loading_failed(e)
+        raise BadRequest(json_refused(e))
+
+
+# ---- Twilio's requests skip the staff pages' machinery ------------------------------------
+
+
+def is_webhook(path: str) -> bool:
+    """Twilio's URLs (voice, SMS, follow-up call status): all under /ivr/."""
+    return path.startswith("/ivr/")
+
+
+class StaffSessions(SecureCookieSessionInterface):
+    """Staff sessions (the login cookie); the carrier has none, so its requests get
+    Flask's null session: no cookie read, signed or sent."""
+
+    def open_session(self, app: Flask, request: Request):
+        if is_webhook(request.path):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
+def staff_pages_only(app: Flask, webhooks_need: tuple[Callable, ...]) -> None:
+    """Run the app-wide hooks registered so far (Talisman's CSP nonce and headers, CSRF,
+    Flask-Login's cookie, the staff session's age limit...) for staff pages only, except
+    `webhooks_need` (metrics, Cache-Control: no-store).  The carrier authenticates with
+    X-Twilio-Signature (require_signature, on the webhooks' blueprints), reads TwiML, not
+    HTML, and keeps no cookie: the rest cost every webhook some 5 % of its CPU (issue 17).
+    Called at the end of create_app, so a hook added later is wrapped too."""
+    for functions in (app.before_request_funcs, app.after_request_funcs):
+        hooks = functions.get(None, [])
+        hooks[:] = [hook if hook in webhooks_need else _for_staff(hook, functions is app.after_request_funcs)
+                    for hook in hooks]  # fmt: skip
+    app.session_interface = StaffSessions()
+
+
+def _for_staff(hook: Callable, after: bool) -> Callable:
+    def staff_only(*args):
+        if is_webhook(request.path):
+            return args[0] if after else None
+        return hook(*args)
+
+    staff_only.__wrapped__ = hook
+    return staff_only

@@ -18,6 +18,8 @@ from rapidfuzz import fuzz
 T = TypeVar("T")
 FUZZY_THRESHOLD = 85
 _NOISE = re.compile(r"[\s\W_]+", re.UNICODE)
+_WORDS = re.compile(r"[a-z0-9]+")
+SHORT = 3  # letters: an English name this short must be said as a word
 
 
 def normalize(text: str) -> str:
@@ -37,9 +39,10 @@ def best_match(utterance: str, candidates: Sequence[tuple[T, Sequence[str]]]) ->
     said = normalize(utterance)
     if not said:
         return []
+    words = set(_WORDS.findall(unicodedata.normalize("NFKC", utterance).lower()))
     scored: list[tuple[float, int, T]] = []
     for index, (candidate, phrases) in enumerate(candidates):
-        score = max((_score(said, normalize(p)) for p in phrases if normalize(p)), default=0.0)
+        score = max((_score(said, normalize(p), words) for p in phrases if normalize(p)), default=0.0)
         if score:
             scored.append((score, index, candidate))
     if not scored:
@@ -52,7 +55,10 @@ def best_match(utterance: str, candidates: Sequence[tuple[T, Sequence[str]]]) ->
     return winners
 
 
-def _score(said: str, phrase: str) -> float:
+def _score(said: str, phrase: str, words: set[str]) -> float:
+    if phrase.isascii() and len(phrase) <= SHORT and phrase not in words:
+        # A short English name counts as a word of its own only: 'ENT' is not in 'patients'.
+        return 0.0
     if phrase in said:
         # A longer phrase inside the sentence is stronger evidence ("心血管内科" over "内科").
         return 1000.0 + len(phrase)

@@ -14,17 +14,44 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import redis
 
-from records.calls import Event
+from records.calls import Event, event_sequence
 
 if TYPE_CHECKING:
     from queueing.recording import Recorder
 
 log = logging.getLogger(__name__)
+
+# KEYS: the call's event list, its numbering epoch; ARGV: the TTL, then the events.
+# A new epoch (Redis's clock in ms, and always past the one it replaces) when the list is
+# missing: Redis lost what it had of this call, or this is the call's first event.  A list
+# without an epoch was numbered before epochs existed: its epoch is 0.  Returns {epoch,
+# the list's new length}.
+APPEND_EVENTS = """
+local epoch = redis.call('GET', KEYS[2])
+local kept = redis.call('EXISTS', KEYS[1]) == 1
+if (not epoch) and kept then
+  epoch = '0'  -- a call numbered before epochs (positions alone, until 0012): go on so
+  redis.call('SET', KEYS[2], epoch)
+elseif (not epoch) or (not kept) then
+  local now = redis.call('TIME')
+  local fresh = now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000))
+  if epoch and tonumber(fresh) <= tonumber(epoch) then
+    fresh = string.format('%.0f', tonumber(epoch) + 1)
+  end
+  epoch = fresh
+  redis.call('SET', KEYS[2], epoch)
+end
+local length = redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return {epoch, length}
+"""
 
 
 class CallStore:
@@ -33,6 +60,8 @@ class CallStore:
         self.prefix = prefix
         self.ttl = ttl_seconds
         self.recorder = recorder
+        # redis-py loads the script again by itself when Redis lost it (NOSCRIPT).
+        self._append = client.register_script(APPEND_EVENTS)
 
     def _key(self, call_sid: str, part: str) -> str:
         return f"{self.prefix}call:{call_sid}:{part}"
@@ -67,38 +96,77 @@ class CallStore:
             log.warning("call %s: caller state unavailable: %s", call_sid, exc)
             return {}
 
-    def add_events(self, call_sid: str, at: datetime, events: list[tuple[str, dict]]) -> None:
-        """Append a request's events in one round trip and have them recorded.  A
-        position in the list is the event's sequence number (RPUSH is atomic and
-        returns the new length, so two processes serving one call cannot give two
-        events the same number); that number makes recording them idempotent."""
+    def add_events(
+        self,
+        call_sid: str,
+        at: datetime,
+        events: list[tuple[str, dict]],
+        also: Callable[[redis.client.Pipeline], None] | None = None,
+    ) -> None:
+        """Append a request's events in one round trip and have them recorded.  An
+        event's sequence number is the call's numbering epoch times EPOCH_SPAN plus its
+        position in the list (RPUSH is atomic and returns the new length, so two processes
+        serving one call cannot give two events the same number); that number makes
+        recording them idempotent.  The epoch is kept beside the list and taken anew from
+        Redis's clock when Redis lost the call's keys (a restart without persistence, a
+        flush): the positions start again at 1, but in a later epoch, so the events after
+        the loss never collide with the ones already stored (issue 16).
+        `also` adds the request's other writes to the same round trip (after these)."""
         if not events:
+            if also is not None:
+                self._also(call_sid, also)
             return
-        key = self._key(call_sid, "events")
         payloads = [
             json.dumps({"at": at.isoformat(), "kind": kind, "detail": detail}, ensure_ascii=False, default=str)
             for kind, detail in events
         ]
         try:
             pipe = self.redis.pipeline(transaction=False)
-            pipe.rpush(key, *payloads)
-            pipe.expire(key, self.ttl)
-            length = int(pipe.execute()[0])
+            self._append(
+                keys=[self._key(call_sid, "events"), self._key(call_sid, "epoch")],
+                args=[self.ttl, *payloads],
+                client=pipe,
+            )
+            if also is not None:
+                also(pipe)
+            epoch, length = pipe.execute()[0]
         except redis.RedisError as exc:
             log.warning("call %s: %d events not kept in Redis: %s", call_sid, len(events), exc)
             if self.recorder is not None:
                 self.recorder.unnumbered_events(call_sid, at, events)
             return
         if self.recorder is not None:
-            first = length - len(events) + 1
-            numbered = [Event(first + i, at, kind, detail) for i, (kind, detail) in enumerate(events)]
+            first = int(length) - len(events) + 1
+            numbered = [
+                Event(event_sequence(int(epoch), first + i), at, kind, detail)
+                for i, (kind, detail) in enumerate(events)
+            ]
             self.recorder.events(call_sid, numbered)
 
+    def _also(self, call_sid: str, also: Callable[[redis.client.Pipeline], None]) -> None:
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            also(pipe)
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("call %s: state not kept: %s", call_sid, exc)
+
+    def keep_caller(self, pipe: redis.client.Pipeline, call_sid: str, number: str | None, patient_ids) -> None:
+        """`start`'s writes, added to a pipeline (the webhook's one round trip)."""
+        key = self._key(call_sid, "caller")
+        pipe.hset(key, mapping={"number": number or "", "matches": ",".join(map(str, patient_ids))})
+        pipe.expire(key, self.ttl)
+
     def events(self, call_sid: str) -> list[Event]:
-        raw = self.redis.lrange(self._key(call_sid, "events"), 0, -1)
+        """The call's events kept in Redis, numbered as they were recorded."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self._key(call_sid, "epoch"))
+        pipe.lrange(self._key(call_sid, "events"), 0, -1)
+        epoch, raw = pipe.execute()
         events = []
-        for sequence, item in enumerate(raw, start=1):
+        for position, item in enumerate(raw, start=1):
             data = json.loads(item)
+            sequence = event_sequence(int(epoch or 0), position)
             events.append(Event(sequence, datetime.fromisoformat(data["at"]), data["kind"], data["detail"]))
         return events
 
@@ -156,3 +224,27 @@ class CallStore:
         except redis.RedisError as exc:
             log.warning("identification failure not counted: %s", exc)
             return 10**6
+
+    def calls_from_and_read(
+        self, number: str | None, call_sid: str, now: float, window_seconds: int, key: str | None
+    ) -> tuple[int | None, str | None]:
+        """An incoming call in one round trip: counted against `number` as `calls_from` does
+        (None when there is no number to count, or Redis cannot say) and `key` read (the
+        caller's cached files: records.patients.CallerCache; None if absent or unreadable)."""
+        if number is None and key is None:
+            return None, None
+        counted = f"{self.prefix}calls-from:{number}"
+        try:
+            pipe = self.redis.pipeline()
+            if number is not None:
+                pipe.zremrangebyscore(counted, "-inf", now - window_seconds)
+                pipe.zadd(counted, {call_sid: now}, nx=True)
+                pipe.zcard(counted)
+                pipe.expire(counted, window_seconds)
+            if key is not None:
+                pipe.get(key)
+            answers = pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("calls from a number not counted, caller files not read: %s", exc)
+            return None, None
+        return (int(answers[2]) if number is not None else None), (answers[-1] if key is not None else None)

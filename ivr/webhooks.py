@@ -17,20 +17,24 @@ import uuid
 from flask import Blueprint, Response, request
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.exceptions import RequestEntityTooLarge
 
 import ivr.flows  # noqa: F401  (registers the steps)
 from extensions import get_db, hotline
-from ivr.call_limits import count_for
-from ivr.dialogue import Conversation, Heard, run_step
+from ivr.call_limits import Count, count_for
+from ivr.dialogue import MAIN_MENU, Conversation, Heard, decode_trail, run_step
 from ivr.errors import apology
 from ivr.flows.main import greet, too_many_calls
+from ivr.flows.person import nobody_to_answer
 from ivr.security import require_signature
-from records.patients import CallerMatch, get_patient, mask, match_caller
+from limits import too_large
+from monitoring import metrics
+from records.patients import CallerCache, CallerMatch, files_of, get_patient, mask, to_e164
 from settings import LANGUAGES
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ivr", __name__, url_prefix="/ivr")
-CONTROL_ARGS = ("lang", "f", "silence")
+CONTROL_ARGS = ("lang", "f", "silence", "back")
 
 
 bp.before_request(require_signature)
@@ -38,20 +42,27 @@ bp.before_request(require_signature)
 
 @bp.route("/voice", methods=["GET", "POST"])
 def voice() -> Response:
-    """A call comes in: find the caller's file, open the call's record, greet."""
+    """A call comes in: count it, find the caller's file, open the call's record, greet.
+    Redis: one round trip to count the call and read the caller's cached files, one to
+    keep the call's state with the greeting's events (and the files, if looked up)."""
     app = hotline()
     settings = app.settings
     call_sid = _call_sid()
     caller, patient = CallerMatch(None, ()), None
     from_number = request.values.get("From", "")
-    if _over_call_limit(from_number, call_sid):
+    e164 = to_e164(from_number, settings.hospital.phone_region)
+    over, cached = _arrival(from_number, call_sid, e164)
+    if over:
         # Logged like any call, but nothing more is looked up for it.
         _open_call(call_sid, from_number, caller, _language())
         conversation = _conversation(call_sid, _language())
-        return _answer(conversation, too_many_calls(conversation))
+        return _answer(conversation, too_many_calls(conversation, withheld=over.withheld))
+    looked_up = None
     try:
         db = get_db()
-        caller = match_caller(db, from_number, settings.hospital.phone_region)
+        if e164 is not None and cached is None:
+            cached = looked_up = files_of(db, e164)
+        caller = CallerMatch(e164, cached or ())
         patient = get_patient(db, caller.patient_id) if caller.patient_id else None
         lang = patient.preferred_language if patient and patient.preferred_language in LANGUAGES else _language()
         db.rollback()  # nothing to keep: the call's record is written by a worker
@@ -59,11 +70,16 @@ def voice() -> Response:
         # The menus can still help the caller without knowing who calls.
         log.exception("call %s from %s: caller not matched", call_sid, mask(from_number))
         get_db().rollback()
-        lang = _language()
+        caller, looked_up, lang = CallerMatch(e164, ()), None, _language()
     _open_call(call_sid, from_number, caller, lang)
-    app.calls.start(call_sid, number=caller.e164, patient_ids=caller.patient_ids)
+
+    def keep(pipe) -> None:
+        app.calls.keep_caller(pipe, call_sid, caller.e164, caller.patient_ids)
+        if looked_up is not None:
+            app.caller_cache.keep(pipe, e164, looked_up)
+
     conversation = _conversation(call_sid, lang)
-    return _answer(conversation, greet(conversation, patient))
+    return _answer(conversation, greet(conversation, patient), also=keep)
 
 
 @bp.route("/<flow>/<name>", methods=["GET", "POST"])
@@ -102,30 +118,66 @@ def apologise(error: Exception) -> Response:
     )
     if request.path.endswith("/status"):
         return Response(status=500)  # the carrier only logs it; the call is over
+    return _apology()
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def body_too_large(error: RequestEntityTooLarge) -> Response:
+    """A body over ivr.security.WEBHOOK_MAX_BYTES, refused unread.  No carrier sends one,
+    but a caller may be on the line: a voice step answers TwiML (the apology and a
+    person, as for any failure), since Twilio would play 'an application error has
+    occurred' and hang up on a 413.  The status callback (the call is over) gets the 413."""
+    log.warning("webhook %s: a body over %d bytes refused unread", request.path, request.max_content_length or 0)
+    if request.path == "/ivr/status":
+        return too_large(error)
+    return _apology()
+
+
+def _apology() -> Response:
     app = hotline()
+    metrics.apology_served()
     return _twiml(apology(app.settings, _language(), app.now()))
 
 
 def not_found(error: Exception) -> Response:
-    """Unknown /ivr/ URLs still answer TwiML (registered app-wide in create_app)."""
-    app = hotline()
-    return _twiml(apology(app.settings, _language(), app.now()))
+    """A URL under /ivr/ that no route takes (registered app-wide in create_app): its
+    signature is checked like every webhook's, then the caller hears what an unknown step
+    says, and the main menu."""
+    try:
+        refused = require_signature()
+    except RequestEntityTooLarge as too_long:  # an error handler's own error would be a 500
+        return body_too_large(too_long)
+    if refused is not None:
+        return refused
+    try:
+        conversation = _conversation(_call_sid(), _language())
+        conversation.event("error", reason="unknown URL", step=request.path[:80])
+        return _answer(conversation, conversation.go(MAIN_MENU, conversation.line("lost")))
+    except Exception as failure:  # an error handler's own error would be a 500
+        return apologise(failure)
 
 
 # ---- translation helpers ------------------------------------------------------------------
 
 
-def _over_call_limit(from_number: str, call_sid: str) -> bool:
+def _arrival(from_number: str, call_sid: str, e164: str | None) -> tuple[Count | None, tuple[int, ...] | None]:
+    """The count this call is over the limit of (or None), and the caller's cached files
+    (None when not cached), in one round trip."""
     app = hotline()
     limits = app.settings.call_limits
     count = count_for(from_number, limits, app.settings.hospital.phone_region)
-    if count is None:
-        return False
-    calls = app.calls.calls_from(count.key, call_sid, app.now().timestamp(), limits.window_minutes * 60)
-    if calls is None or calls <= count.allowed:
-        return False
+    calls, cached = app.calls.calls_from_and_read(
+        count.key if count is not None else None,
+        call_sid,
+        app.now().timestamp(),
+        limits.window_minutes * 60,
+        app.caller_cache.key(e164) if e164 is not None else None,
+    )
+    files = CallerCache.decode(cached)
+    if count is None or calls is None or calls <= count.allowed:
+        return None, files
     log.warning("call %s from %s: over the call limit (%d calls)", call_sid, mask(from_number), calls)
-    return True
+    return count, files
 
 
 def _open_call(call_sid: str, from_number: str, caller: CallerMatch, lang: str) -> None:
@@ -189,14 +241,16 @@ def _conversation(call_sid: str, lang: str) -> Conversation:
         lang=lang,
         now=app.now(),
         base_url=base.rstrip("/"),
+        came_from=decode_trail(request.args.get("back")),
         heard=heard,
         form=request.form,
         directory_source=app.directory,
+        availability=nobody_to_answer,
     )
 
 
-def _answer(conversation: Conversation, response: VoiceResponse) -> Response:
-    conversation.calls.add_events(conversation.call_sid, conversation.now, conversation.events)
+def _answer(conversation: Conversation, response: VoiceResponse, also=None) -> Response:
+    conversation.calls.add_events(conversation.call_sid, conversation.now, conversation.events, also=also)
     if conversation.texts_to_send:
         from queueing import enqueue_sms
 

@@ -1,6 +1,6 @@
 """The supervisors' pages: call log, call detail, wallboard, reports, access audit.
 
-Views translate: query string in, records.call_log and queueing.metrics called,
+Views translate: query string in, records.call_log and contactcentre.metrics called,
 a template out.  Every look at a patient's file, every search by patient, every
 voicemail played and every export leaves an audit row (records.audit).
 """
@@ -13,12 +13,14 @@ import logging
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 
+import redis
 from flask import (
     Blueprint,
     Response,
     abort,
     flash,
     jsonify,
+    redirect,
     render_template,
     request,
     stream_with_context,
@@ -26,17 +28,31 @@ from flask import (
 )
 from flask_login import current_user
 
-from accounts import role_required
+from accounts import background, role_required
+from contactcentre import metrics
 from extensions import get_db, hotline
-from queueing import metrics
-from records import agent_states, audit, call_log, seats
+from queueing import health
+from records import agent_states, audit, call_log, monthly, seats
 from records.call_log import Cursor, Filters
-from records.patients import mask
+from records.db import begin_write
+from records.patients import mask, to_e164
+from records.titles import STATE_TITLES, reason_title, state_title
 from supervisor import media
 
 log = logging.getLogger(__name__)
 bp = Blueprint("supervisor", __name__, url_prefix="/supervisor", template_folder="templates")
 DEFAULT_REASON = "通话质检 call review"
+
+
+@bp.context_processor
+def job_health() -> dict:
+    """Every supervisor page says when the processes that run the jobs are not running."""
+    return {"job_health": _job_health()}
+
+
+def _job_health() -> str:
+    app = hotline()
+    return health.check(app.queue_redis, app.settings.env.redis_prefix).line()
 
 
 # ---- call log -----------------------------------------------------------------------------------------
@@ -47,8 +63,8 @@ DEFAULT_REASON = "通话质检 call review"
 def calls():
     app, db = hotline(), get_db()
     filters, reason = _filters(), request.args.get("why", DEFAULT_REASON).strip()
-    if filters.names_a_patient and not reason:
-        flash("按患者查询须注明原因。Say why you search for a patient.", "error")
+    if filters.names_someone and not reason:
+        flash("按患者或电话查询须注明原因。Say why you search for a patient or a number.", "error")
         page = call_log.Page([], None)
     else:
         _audit_search(filters, reason, "search")
@@ -75,7 +91,8 @@ def calls():
         mask=mask,
         masked_name=_masked_name,
         next_url=_with_args(after=page.next.encode()) if page.next else None,
-        csv_url=_with_args(after=None, _endpoint="supervisor.calls_csv"),
+        # The export form carries the filters, and a reason of its own, typed, never suggested.
+        export_filters={k: v for k, v in request.args.items() if v and k not in ("after", "why")},
     )
 
 
@@ -83,11 +100,15 @@ def calls():
 @role_required("supervisor")
 def calls_csv():
     app = hotline()
-    filters, reason = _filters(), request.args.get("why", DEFAULT_REASON).strip() or DEFAULT_REASON
+    filters, reason = _filters(), request.args.get("why", "").strip()
+    if not reason:
+        flash("导出须注明原因。Say why you export the call log.", "error")
+        return redirect(_with_args(_endpoint="supervisor.calls", why=None))
     _audit_search(filters, reason, "export", always=True)
     zone, region = app.settings.hospital.zone, app.settings.hospital.phone_region
     header = ["call_sid", "started_at", "ended_at", "direction", "caller", "record_number", "outcome", "queues",
-              "agents", "dispositions", "waited_seconds", "duration_seconds", "menu_path", "sms_sent"]  # fmt: skip
+              "agents", "dispositions", "waited_seconds", "duration_seconds", "menu_path", "sms_sent",
+              "reconstructed"]  # fmt: skip
 
     def rows() -> Iterator[list]:
         yield header
@@ -116,6 +137,7 @@ def calls_csv():
                     call.duration_seconds if call.duration_seconds is not None else "",
                     call.menu_path,
                     row.texts,
+                    call.reconstructed_why if call.reconstructed else "",
                 ]
 
     filename = f"calls-{app.now():%Y%m%d-%H%M}.csv"
@@ -138,13 +160,12 @@ def call(call_sid: str):
         abort(404)
     reason = request.args.get("why", DEFAULT_REASON).strip() or DEFAULT_REASON
     if row.call.patient_id is not None:
-        audit.record_access(
-            db, staff_id=current_user.id, action="view_file", reason=reason,
-            patient_id=row.call.patient_id, call_sid=call_sid, at=app.now(),
-        )  # fmt: skip
-        db.commit()
+        _audit("view_file", reason, patient_id=row.call.patient_id, call_sid=call_sid)
     agent_ids = set(row.agent_ids) | {
-        e.detail.get("agent_id") for e in row.call.events if isinstance(e.detail.get("agent_id"), int)
+        e.detail.get(key)
+        for e in row.call.events
+        for key in ("agent_id", "to_agent", "staff_id")  # the talk's people (issue 14) by name
+        if isinstance(e.detail.get(key), int)
     }
     wrap_ups = seats.wrap_ups(db, call_sid)  # the agents' dispositions and notes
     agent_ids |= {wrap_up.staff_id for wrap_up in wrap_ups}
@@ -188,18 +209,14 @@ def recording(call_sid: str, recording_sid: str):
 
 def _play(call, url: str):
     """Audited, then streamed from the carrier (supervisor/media.py: never a redirect to it)."""
-    app, db = hotline(), get_db()
+    app = hotline()
     try:
         audio = media.open_recording(app.settings.env, url)
     except media.NotAvailable as exc:
         log.warning("call %s: recording not played: %s", call.call_sid, exc)
         abort(404)
     reason = request.args.get("why", DEFAULT_REASON).strip() or DEFAULT_REASON
-    audit.record_access(
-        db, staff_id=current_user.id, action="play_recording", reason=reason,
-        patient_id=call.patient_id, call_sid=call.call_sid, at=app.now(),
-    )  # fmt: skip
-    db.commit()
+    _audit("play_recording", reason, patient_id=call.patient_id, call_sid=call.call_sid)
     return Response(
         stream_with_context(audio.iter_content(64 * 1024)),
         mimetype=audio.headers.get("Content-Type", "audio/mpeg"),
@@ -225,6 +242,26 @@ def wallboard():
 @role_required("supervisor")
 def wallboard_data():
     return jsonify(_board())
+
+
+@bp.get("/wallboard/stream")
+@background  # an open wallboard is not someone at work: the idle logout runs on
+@role_required("supervisor")
+def wallboard_stream():
+    """A `change` event whenever an agent's state changes (queueing/push.py): the
+    wallboard then asks wallboard.json at once instead of at its next refresh."""
+    app = hotline()
+    if not getattr(type(app), "acd", None):
+        return jsonify(error="no ACD on this installation: the wallboard refreshes on a timer"), 404
+    from queueing import push
+
+    try:
+        body = push.open_stream(push.hub(app.redis, app.settings.env.redis_prefix), lambda change: True)
+    except push.Full:
+        return jsonify(error=push.FULL_MESSAGE), 503, {"Retry-After": "60"}
+    except redis.RedisError:
+        return jsonify(error="实时推送暂不可用 Live updates unavailable: the page refreshes on a timer"), 503
+    return Response(body, mimetype="text/event-stream", headers=push.HEADERS)
 
 
 def _board() -> dict:
@@ -254,9 +291,12 @@ def _board() -> dict:
     queues = []
     for queue in live["queues"]:
         figures = rows.get(queue["name"], metrics.Figures())
+        target = records.targets_for(queue["name"]).service_level_target
         queues.append(
             {
                 **queue,
+                "target": target,
+                "standing": service_standing(figures.service_level, target),
                 "longest_wait": round(queue.get("longest_wait") or 0),
                 "offered": figures.offered,
                 "answered": figures.answered,
@@ -266,9 +306,38 @@ def _board() -> dict:
             }
         )
     states: dict[str, int] = {}
+    titles = {q["name"]: q["title"] for q in live["queues"]}
     for agent in live["agents"]:
         states[agent["state"]] = states.get(agent["state"], 0) + 1
-    return {"at": now.isoformat(timespec="seconds"), "queues": queues, "agents": states, "agent_list": live["agents"]}
+        since = agent.get("since")
+        agent["state_title"] = state_title(agent["state"])
+        agent["reason_title"] = reason_title(agent.get("reason", ""), app.settings.console.break_reasons)
+        agent["queue_title"] = titles.get(agent.get("queue") or "")
+        agent["since_local"] = (
+            datetime.fromtimestamp(since, app.settings.hospital.zone).strftime("%H:%M:%S") if since else None
+        )
+        agent["in_state_seconds"] = max(0, round(now.timestamp() - since)) if since else None
+    return {
+        "at": now.isoformat(timespec="seconds"),
+        "queues": queues,
+        "agents": states,
+        "agent_list": live["agents"],
+        "state_titles": STATE_TITLES,
+        "health": _job_health(),
+    }
+
+
+NEAR = 0.1  # within ten points under the target: amber, not yet red
+
+
+def service_standing(level: float | None, target: float) -> str:
+    """A queue's service level today against its target: 'met', 'near' (within NEAR
+    below it) or 'missed'; 'none' before any call counts."""
+    if level is None:
+        return "none"
+    if level >= target:
+        return "met"
+    return "near" if level >= target - NEAR else "missed"
 
 
 def _live(now: datetime) -> dict | None:
@@ -288,7 +357,7 @@ def _live(now: datetime) -> dict | None:
 @bp.get("/reports")
 @role_required("supervisor")
 def reports():
-    from supervisor import charts
+    import charts
 
     app, db = hotline(), get_db()
     settings = app.settings.records
@@ -307,7 +376,7 @@ def reports():
     days = metrics.by_day(entries, zone, targets)
     queues = metrics.by_queue(entries, targets)
     agents = metrics.by_agent(entries, targets)
-    total = _sum(queues.values())
+    total = monthly.total(queues.values())
     if not queue:  # agents' idle time belongs to no one queue: occupancy only for them all
         _add_occupancy(db, begin, min(finish, app.now()), minutes, intervals, days, agents, total)
     names = call_log.staff_names(db, set(agents))
@@ -369,6 +438,7 @@ REPORT_COLUMNS = (
     ("average_abandon_time", "average abandon time seconds"),
     ("handled", "handled"),
     ("average_handle_time", "AHT seconds"),
+    ("average_hold_time", "average hold seconds"),
     ("missed_offers", "offers not answered"),
     ("average_survey_score", "satisfaction"),
     ("available_seconds", "available idle seconds"),
@@ -401,30 +471,9 @@ def _label(key) -> str:
     return key.isoformat() if hasattr(key, "isoformat") else str(key)
 
 
-def _sum(rows: Iterable[metrics.Figures]) -> metrics.Figures:
-    total = metrics.Figures()
-    for row in rows:
-        for name, value in vars(row).items():
-            if value is not None:
-                current = getattr(total, name)
-                setattr(total, name, value if current is None else current + value)
-    return total
-
-
 def _service_rules(db, start: datetime, end: datetime, now: datetime) -> list[tuple[object, metrics.RuleResult | None]]:
-    """Each configured hospital rule with its result over the report's period, or None
-    where this installation keeps no record of what the rule times."""
-    results = []
-    for rule in hotline().settings.records.service_rules:
-        items = _rule_items(db, rule.source, start, end)
-        within = timedelta(seconds=rule.within_seconds)
-        results.append((rule, None if items is None else metrics.service_rule(rule.name.en, within, items, now)))
-    return results
-
-
-def _rule_items(db, source: str, start: datetime, end: datetime) -> list[metrics.Item] | None:
-    rows = call_log.rule_items(db, source, start, end)
-    return None if rows is None else [metrics.Item(ref, begun, done) for ref, begun, done in rows]
+    """Each configured hospital rule with its result over the report's period (records.monthly)."""
+    return monthly.rule_results(db, hotline().settings, start, end, now)
 
 
 # ---- access audit ----------------------------------------------------------------------------------------
@@ -470,12 +519,26 @@ def _filters() -> Filters:
 
 
 def _audit_search(filters: Filters, reason: str, action: str, *, always: bool = False) -> None:
-    """Searching by patient (or exporting) is a look at patient data: audited."""
-    if not (filters.names_a_patient or always):
+    """Searching by patient or by phone number (or exporting) is a look at patient data:
+    audited, with whom it looked for (a number masked, as everywhere outside the file)."""
+    if not (filters.names_someone or always):
         return
+    region = hotline().settings.hospital.phone_region
+    named = []
+    if filters.patient.strip():
+        named.append(f"[patient: {filters.patient.strip()}]")
+    if filters.phone.strip():
+        named.append(f"[phone: {mask(to_e164(filters.phone, region) or filters.phone.strip())}]")
+    _audit(action, " ".join([reason, *named]))
+
+
+def _audit(action: str, reason: str, **about) -> None:
+    """One audit row, committed.  The request has already read (the login, the call), and
+    on SQLite a write in that same transaction fails at once with 'database is locked'
+    whenever the records worker is writing: begin_write ends the read and waits its turn."""
     db = get_db()
-    detail = f"{reason} [patient: {filters.patient.strip()}]" if filters.names_a_patient else reason
-    audit.record_access(db, staff_id=current_user.id, action=action, reason=detail, at=hotline().now())
+    begin_write(db)
+    audit.record_access(db, staff_id=current_user.id, action=action, reason=reason, at=hotline().now(), **about)
     db.commit()
 
 

@@ -10,7 +10,7 @@ both sides are still in the state it expects:
   `set_state`, `leave`, `logout` move one agent or one caller on.
 
 The decision *which* caller goes to *which* agent is the pure rule of
-ivr/agents/routing.py, taken on a snapshot; a pair that lost a race on the way
+contactcentre/routing.py, taken on a snapshot; a pair that lost a race on the way
 is refused by `reserve`, and the match is run again on a fresh snapshot.
 
 Keys (all under ``<REDIS_PREFIX>acd:``):
@@ -37,21 +37,25 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import redis
 
-from ivr.agents import routing
+from contactcentre import routing
 from settings import Routing
 
 log = logging.getLogger(__name__)
 
 AGENT_STATES = ("offline", "available", "reserved", "on_call", "wrap_up", "break")
+
 # Agents change state some hundred times a day each: 100,000 entries are days of
 # changes, time enough for the records job (every minute) to be down and catch up.
 AGENT_LOG_MAXLEN = 100_000
+# How old a reading of the logged-in skills a menu may speak from (ACD.skills_logged_in_lately).
+SKILLS_MAX_AGE = 2.0
 
 # ---- Lua ----------------------------------------------------------------------------------------
 # ARGV[1] is always the key prefix.
@@ -116,24 +120,89 @@ return {1, 'waiting'}
 """
 )
 
+_RESERVE_ONE = """
+local function reserve(entry, agent, now, expires)
+  local e = entry_key(entry)
+  local a = agent_key(agent)
+  if redis.call('hget', e, 'state') ~= 'waiting' then return 'caller_taken' end
+  if redis.call('hget', a, 'state') ~= 'available' then return 'agent_busy' end
+  if tonumber(redis.call('hget', e, 'not_before') or 0) > tonumber(now) then return 'not_yet' end
+  local queue = redis.call('hget', e, 'queue')
+  redis.call('zrem', p .. 'queue:' .. queue, entry)
+  redis.call('hset', e, 'state', 'offered', 'agent', agent, 'offered_at', now)
+  log_state(agent, 'reserved', '', now)
+  redis.call('hset', a, 'state', 'reserved', 'reason', '', 'since', now, 'offer', entry, 'offer_queue', queue,
+             'offer_expires', expires, 'offer_kind', '')
+  redis.call('zrem', p .. 'available', agent)
+  redis.call('zadd', p .. 'offers', tonumber(expires), agent)
+  return 'ok'
+end
+"""
+
 # ARGV: prefix, entry, agent, now, expires
-RESERVE = (
+RESERVE = _COMMON + _RESERVE_ONE + "return reserve(ARGV[2], ARGV[3], ARGV[4], ARGV[5])\n"
+
+# ARGV: prefix, now, expires, then entry/agent pairs.  -> per pair {status} or {'ok', queue, kind,
+# live_sid, number, lang}: every pair reserved (each checked as RESERVE checks it) and the offers'
+# details read, in one round trip.
+RESERVE_PAIRS = (
+    _COMMON
+    + _RESERVE_ONE
+    + """
+local out = {}
+for i = 4, #ARGV, 2 do
+  local status = reserve(ARGV[i], ARGV[i + 1], ARGV[2], ARGV[3])
+  if status == 'ok' then
+    local d = redis.call('hmget', entry_key(ARGV[i]), 'queue', 'kind', 'live_sid', 'number', 'lang')
+    out[#out + 1] = {status, d[1] or '', d[2] or 'call', d[3] or '', d[4] or '', d[5] or 'zh'}
+  else
+    out[#out + 1] = {status}
+  end
+end
+return out
+"""
+)
+
+# What dispatch decides from, in one round trip.  ARGV: prefix, heads per queue, then per queue
+# its name and the skills (comma-separated) that may ever take its callers.  -> {agents, queues}:
+# agents = {id, idle_since, skills JSON}...; queues = {name, truncated (0/1), entries}..., each
+# entry {id, priority, enqueued_at, not_before, declined}.  Only the queues some free agent may
+# serve are read, and only their first heads; an entry whose hash expired (a call long gone) is
+# cleared from its queue.
+SNAPSHOT = (
     _COMMON
     + """
-local e = entry_key(ARGV[2])
-local a = agent_key(ARGV[3])
-if redis.call('hget', e, 'state') ~= 'waiting' then return 'caller_taken' end
-if redis.call('hget', a, 'state') ~= 'available' then return 'agent_busy' end
-if tonumber(redis.call('hget', e, 'not_before') or 0) > tonumber(ARGV[4]) then return 'not_yet' end
-local queue = redis.call('hget', e, 'queue')
-redis.call('zrem', p .. 'queue:' .. queue, ARGV[2])
-redis.call('hset', e, 'state', 'offered', 'agent', ARGV[3], 'offered_at', ARGV[4])
-log_state(ARGV[3], 'reserved', '', ARGV[4])
-redis.call('hset', a, 'state', 'reserved', 'reason', '', 'since', ARGV[4], 'offer', ARGV[2], 'offer_queue', queue,
-           'offer_expires', ARGV[5])
-redis.call('zrem', p .. 'available', ARGV[3])
-redis.call('zadd', p .. 'offers', tonumber(ARGV[5]), ARGV[3])
-return 'ok'
+local ids = redis.call('zrange', p .. 'available', 0, -1, 'WITHSCORES')
+local agents, skills = {}, {}
+for i = 1, #ids, 2 do
+  local raw = redis.call('hget', agent_key(ids[i]), 'skills') or '{}'
+  agents[#agents + 1] = {ids[i], ids[i + 1], raw}
+  for skill, _ in pairs(cjson.decode(raw)) do skills[skill] = true end
+end
+local queues = {}
+if #agents == 0 then return {agents, queues} end
+local per_queue = tonumber(ARGV[2])
+for i = 3, #ARGV, 2 do
+  local served = false
+  for skill in string.gmatch(ARGV[i + 1], '[^,]+') do
+    if skills[skill] then served = true break end
+  end
+  if served then
+    local q = p .. 'queue:' .. ARGV[i]
+    local heads = redis.call('zrange', q, 0, per_queue - 1)
+    local entries = {}
+    for _, entry in ipairs(heads) do
+      local d = redis.call('hmget', entry_key(entry), 'queue', 'priority', 'enqueued_at', 'not_before', 'declined')
+      if d[1] then
+        entries[#entries + 1] = {entry, d[2] or '0', d[3] or '0', d[4] or '0', d[5] or ''}
+      else
+        redis.call('zrem', q, entry)
+      end
+    end
+    queues[#queues + 1] = {ARGV[i], #heads >= per_queue and 1 or 0, entries}
+  end
+end
+return {agents, queues}
 """
 )
 
@@ -272,7 +341,7 @@ local a = agent_key(id)
 local state = redis.call('hget', a, 'state') or 'offline'
 if state == 'on_call' then return {'on_call', ''} end
 local offer = ''
-if state == 'reserved' then
+if state == 'reserved' and redis.call('hget', a, 'offer_kind') ~= 'consult' then
   offer = redis.call('hget', a, 'offer')
   back_in_queue(offer)
 end
@@ -345,6 +414,56 @@ return {'retry', tostring(attempts)}
 )
 
 
+# A consult (issue 14): the agent on a call asks another agent.  The consulted agent is
+# reserved for the caller's entry (offer_kind 'consult': no expiry in `offers`, the consult
+# leg's own ring timeout ends it), goes on_call when their leg answers, and is freed (kept
+# in the idle line) when the consult ends without a transfer.
+# ARGV: prefix, entry, agent, now
+CONSULT_RESERVE = (
+    _COMMON
+    + """
+local a = agent_key(ARGV[3])
+if redis.call('hget', a, 'state') ~= 'available' then return 'agent_busy' end
+local queue = redis.call('hget', entry_key(ARGV[2]), 'queue') or ''
+log_state(ARGV[3], 'reserved', 'consult', ARGV[4])
+redis.call('hset', a, 'state', 'reserved', 'reason', 'consult', 'since', ARGV[4], 'offer', ARGV[2],
+           'offer_queue', queue, 'offer_expires', '', 'offer_kind', 'consult')
+redis.call('zrem', p .. 'available', ARGV[3])
+return 'ok'
+"""
+)
+
+# ARGV: prefix, entry, agent, now
+CONSULT_ANSWER = (
+    _COMMON
+    + """
+local a = agent_key(ARGV[3])
+if redis.call('hget', a, 'state') ~= 'reserved' or redis.call('hget', a, 'offer') ~= ARGV[2]
+   or redis.call('hget', a, 'offer_kind') ~= 'consult' then return 'no_offer' end
+local queue = redis.call('hget', a, 'offer_queue')
+log_state(ARGV[3], 'on_call', 'consult', ARGV[4])
+redis.call('hset', a, 'state', 'on_call', 'since', ARGV[4], 'call', ARGV[2], 'call_queue', queue,
+           'call_since', ARGV[4], 'offer', '', 'offer_queue', '', 'offer_expires', '', 'offer_kind', '')
+return 'ok'
+"""
+)
+
+# ARGV: prefix, entry, agent, now.  The consult ended without a transfer.
+CONSULT_END = (
+    _COMMON
+    + """
+local a = agent_key(ARGV[3])
+local state = redis.call('hget', a, 'state')
+local mine = (state == 'reserved' and redis.call('hget', a, 'offer') == ARGV[2])
+          or (state == 'on_call' and redis.call('hget', a, 'call') == ARGV[2])
+if not mine then return 'not_consulting' end
+redis.call('hset', a, 'offer_kind', '')
+to_available(ARGV[3], ARGV[4], redis.call('hget', a, 'idle_since') or ARGV[4])
+return 'ok'
+"""
+)
+
+
 # ---- Python side ---------------------------------------------------------------------------------
 
 
@@ -383,6 +502,15 @@ class ACD:
         register = client.register_script
         self._enqueue = register(ENQUEUE)
         self._reserve = register(RESERVE)
+        self._reserve_pairs = register(RESERVE_PAIRS)
+        self._snapshot = register(SNAPSHOT)
+        self.first_heads = 5  # queue heads dispatch reads first (more when needed: _decide)
+        # per queue, the skills that may ever take its callers (routing.queues_served's question)
+        self._reachable = [
+            (name, ",".join(sorted({config.skill} | {routing_settings.queues[o].skill for t in config.tiers
+                                                     for o in t.overflow})))
+            for name, config in routing_settings.queues.items()
+        ]  # fmt: skip
         self._answer = register(ANSWER)
         self._release = register(RELEASE)
         self._talk_end = register(TALK_END)
@@ -391,6 +519,11 @@ class ACD:
         self._logout = register(LOGOUT)
         self._leave = register(LEAVE)
         self._callback_failed = register(CALLBACK_FAILED)
+        self._consult_reserve = register(CONSULT_RESERVE)
+        self._consult_answer = register(CONSULT_ANSWER)
+        self._consult_end = register(CONSULT_END)
+        self._skills_seen: tuple[float, frozenset[str]] | None = None  # skills_logged_in_lately
+        self.skills_max_age = SKILLS_MAX_AGE
 
     # ---- callers --------------------------------------------------------------------------
 
@@ -407,7 +540,7 @@ class ACD:
     ) -> bool:
         """Put a caller in `queue`; False if they are already there (a repeated webhook)."""
         fields = ["patient_id", patient_id or "", "caller", caller, "lang", lang]
-        score = routing.rank_score(priority, now)
+        score = routing.rank_score(self.routing, priority, now)
         args = [self.p, entry, queue, priority, now, score, entry, self.entry_ttl, *fields]
         added, _ = self._enqueue(args=args)
         return bool(added)
@@ -477,6 +610,7 @@ class ACD:
         if skills is not None:
             fields += ["skills", json.dumps(skills, sort_keys=True)]
         status, current = self._set_state(args=[self.p, agent_id, state, reason[:40], now, *fields])
+        self._skills_seen = None
         return Result(status, detail={"state": current})
 
     def heartbeat(self, agent_id: int, now: float) -> bool:
@@ -512,8 +646,71 @@ class ACD:
 
     def logout(self, agent_id: int, now: float, reason: str = "heartbeat") -> Result:
         status, offer, *wrap = self._logout(args=[self.p, agent_id, now, reason])
+        self._skills_seen = None
         wrap_call, wrap_queue, wrapped = wrap or ("", "", "0")
         return Result(status, wrap_queue, float(wrapped), {"offer": offer, "wrap_call": wrap_call})
+
+    # ---- consults and conferences (issue 14) -------------------------------------------------
+
+    def consult_reserve(self, entry: str, agent_id: int, now: float) -> bool:
+        """Reserve an available agent to be consulted about `entry`'s call."""
+        return self._consult_reserve(args=[self.p, entry, agent_id, now]) == "ok"
+
+    def consult_answered(self, entry: str, agent_id: int, now: float) -> bool:
+        return self._consult_answer(args=[self.p, entry, agent_id, now]) == "ok"
+
+    def consult_ended(self, entry: str, agent_id: int, now: float) -> bool:
+        """The consult is over without a transfer: the consulted agent is free again."""
+        return self._consult_end(args=[self.p, entry, agent_id, now]) == "ok"
+
+    def handed_over(self, entry: str, agent_id: int) -> None:
+        """After a completed transfer the caller's entry belongs to `agent_id` (the previous
+        agent's talk_end, run first, marked it done)."""
+        self.redis.hset(self.p + "entry:" + entry, mapping={"state": "connected", "agent": agent_id})
+
+    # ---- what the agent has typed in a wrap-up not finished yet (issue 15) ----------------------
+
+    def save_draft(self, agent_id: int, call: str, notes: str) -> None:
+        """Kept so that a wrap-up the timer ends still has the notes typed (seats.sweep)."""
+        key = self.p + f"draft:{agent_id}"
+        self.redis.hset(key, mapping={"call": call, "notes": notes})
+        self.redis.expire(key, self.entry_ttl)
+
+    def take_draft(self, agent_id: int, call: str) -> str:
+        """The notes drafted for `call` (gone once taken); '' if none."""
+        key = self.p + f"draft:{agent_id}"
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hgetall(key)
+        pipe.delete(key)
+        draft = pipe.execute()[0]
+        return draft.get("notes", "") if draft.get("call") == call else ""
+
+    def talk(self, entry: str) -> dict[str, str]:
+        """The conference state of a caller's talk (issue 14), kept with their entry."""
+        return {k[5:]: v for k, v in self.entry(entry).items() if k.startswith("talk_")}
+
+    def set_talk(self, entry: str, **fields: object) -> None:
+        """Set (or, with None, clear) talk fields of `entry`: stored as talk_<name>."""
+        key = self.p + "entry:" + entry
+        clear = [f"talk_{name}" for name, value in fields.items() if value is None]
+        values = {f"talk_{name}": value for name, value in fields.items() if value is not None}
+        pipe = self.redis.pipeline(transaction=True)
+        if clear:
+            pipe.hdel(key, *clear)
+        if values:
+            pipe.hset(key, mapping=values)
+        pipe.execute()
+
+    def monitoring(self, staff_id: int) -> str | None:
+        """The entry whose talk this supervisor listens to, if any."""
+        return self.redis.get(self.p + f"monitoring:{staff_id}") or None
+
+    def set_monitoring(self, staff_id: int, entry: str | None) -> None:
+        key = self.p + f"monitoring:{staff_id}"
+        if entry is None:
+            self.redis.delete(key)
+        else:
+            self.redis.set(key, entry, ex=self.entry_ttl)
 
     # ---- matching ---------------------------------------------------------------------------
 
@@ -553,29 +750,74 @@ class ACD:
 
     def dispatch(self, now: float, *, rounds: int = 5) -> list[Offer]:
         """Offer waiting callers to free agents by the fairness rule; the offers made.
-        A pair refused by `reserve` (another process got there first) is matched again."""
+        Two round trips when nothing races it: the snapshot (one Lua script: the free
+        agents and the first heads of the queues they may serve) and the reservations (one
+        Lua script, each pair checked as `reserve` does).  A pair refused there (another
+        process got there first) is matched again."""
         offers: list[Offer] = []
         for _ in range(rounds):
-            agents = self.free_agents(now)
-            if not agents:
-                break
-            # Only queues some free agent may serve; enough heads per queue for every free
-            # agent, whatever the priority bands.
-            skills = {skill for agent in agents for skill in agent.skills}
-            queues = routing.queues_served(self.routing, skills)
-            callers = self.waiting(per_queue=20 + 5 * len(agents), queues=queues)
-            pairs = routing.match(self.routing, callers, agents, now)
+            pairs = self._decide(now)
             if not pairs:
                 break
-            lost = False
-            for caller, agent in pairs:
-                offer = self.reserve(caller.entry, agent.staff_id, now)
-                if offer is None:
-                    lost = True
-                else:
-                    offers.append(offer)
-            if not lost:
+            made = self._reserve_all(pairs, now)
+            offers += made
+            if len(made) == len(pairs):
                 break
+        return offers
+
+    def _decide(self, now: float) -> list[tuple[routing.Waiting, routing.FreeAgent]]:
+        """The pairs the rule makes of the free agents and the waiting callers, read lazily:
+        a few per queue first, more only while some agent is left unmatched and a queue had
+        more callers than were read."""
+        per_queue = self.first_heads
+        while True:
+            agents, queues = self._read_snapshot(per_queue)
+            if not agents:
+                return []
+            callers = [caller for _, _, entries in queues for caller in entries]
+            truncated = [entries[-1] for _, cut, entries in queues if cut and entries]
+            if truncated:
+                # Beyond the last caller read of a truncated queue, callers of other queues may
+                # rank below callers not read: match only those ranked before every such
+                # horizon, for which the rule's one greedy pass gives exactly what it would give
+                # on every caller (a caller's agent depends only on the callers ranked before).
+                horizon = min(routing.rank(self.routing, last) for last in truncated)
+                callers = [caller for caller in callers if routing.rank(self.routing, caller) <= horizon]
+            pairs = routing.match(self.routing, callers, agents, now)
+            if len(pairs) == len(agents) or not truncated or per_queue >= 100_000:
+                return pairs
+            per_queue *= 4
+
+    def _read_snapshot(self, per_queue: int) -> tuple[list[routing.FreeAgent], list[tuple[str, bool, list]]]:
+        args = [self.p, per_queue] + [part for pair in self._reachable for part in pair]
+        raw_agents, raw_queues = self._snapshot(args=args)
+        agents = [routing.FreeAgent(int(a), float(idle), json.loads(skills)) for a, idle, skills in raw_agents]
+        queues = []
+        for name, cut, entries in raw_queues:
+            callers = [
+                routing.Waiting(
+                    entry,
+                    name,
+                    int(prio),
+                    float(joined),
+                    float(not_before or 0),
+                    frozenset(int(part) for part in (declined or "").split(",") if part.isdigit()),
+                )
+                for entry, prio, joined, not_before, declined in entries
+            ]
+            queues.append((name, bool(int(cut)), callers))
+        return agents, queues
+
+    def _reserve_all(self, pairs: list[tuple[routing.Waiting, routing.FreeAgent]], now: float) -> list[Offer]:
+        expires = now + self.routing.reservation_expiry_seconds
+        args = [self.p, now, expires] + [part for caller, agent in pairs for part in (caller.entry, agent.staff_id)]
+        offers = []
+        for (caller, agent), answer in zip(pairs, self._reserve_pairs(args=args), strict=True):
+            if answer[0] != "ok":
+                continue
+            queue, kind, live_sid, number, lang = answer[1:]
+            offers.append(Offer(entry=caller.entry, agent_id=agent.staff_id, queue=queue, kind=kind,
+                                live_sid=live_sid, number=number, lang=lang, expires_at=expires))  # fmt: skip
         return offers
 
     def reserve(self, entry: str, agent_id: int, now: float) -> Offer | None:
@@ -632,6 +874,30 @@ class ACD:
     def logged_in(self) -> int:
         return int(self.redis.zcard(self.p + "agents"))
 
+    def skills_logged_in(self) -> frozenset[str]:
+        """The skills of the agents logged in, whatever their state (on a break or a call
+        they come back): with the opening hours, whether anybody can answer a queue."""
+        ids = self.redis.zrange(self.p + "agents", 0, -1)
+        if not ids:
+            skills: frozenset[str] = frozenset()
+        else:
+            pipe = self.redis.pipeline(transaction=False)
+            for agent_id in ids:
+                pipe.hget(self.p + f"agent:{agent_id}", "skills")
+            skills = frozenset(skill for raw in pipe.execute() for skill in json.loads(raw or "{}"))
+        self._skills_seen = (time.monotonic(), skills)
+        return skills
+
+    def skills_logged_in_lately(self) -> frozenset[str]:
+        """skills_logged_in as this process read it at most `skills_max_age` seconds ago: what a
+        menu says of '0 for a person' on every step, without a round trip (or, with agents
+        logged in, two and an HGET per agent) on each.  A queue's own check (joining it)
+        reads afresh; this process's logins and logouts forget the reading at once."""
+        seen = self._skills_seen
+        if seen is not None and time.monotonic() - seen[0] < self.skills_max_age:
+            return seen[1]
+        return self.skills_logged_in()
+
     def base_url(self) -> str | None:
         """Where the hotline's webhooks are, as last seen by a web process (for workers)."""
         return self.redis.get(self.p + "base_url")
@@ -643,7 +909,8 @@ class ACD:
 
     def snapshot(self, now: datetime | float) -> dict:
         """Queues (name, title, waiting, longest_wait seconds) and agents (staff_id,
-        display_name, state, reason, since), as the supervisors' wallboard shows them."""
+        display_name, state, reason, since; queue, and on a call its call_sid, the caller's
+        wait, the talk so far and whether it is a conference), as the wallboard shows them."""
         at = now.timestamp() if isinstance(now, datetime) else float(now)
         names = list(self.routing.queues)
         pipe = self.redis.pipeline(transaction=False)
@@ -663,15 +930,29 @@ class ACD:
         agents = []
         for agent_id in self._known_agents():
             data = self.agent(agent_id)
-            agents.append(
-                {
-                    "staff_id": agent_id,
-                    "display_name": data.get("name", ""),
-                    "state": data["state"],
-                    "reason": data.get("reason", ""),
-                    "since": float(data["since"]) if data.get("since") else None,
-                }
-            )
+            row = {
+                "staff_id": agent_id,
+                "display_name": data.get("name", ""),
+                "state": data["state"],
+                "reason": data.get("reason", ""),
+                "since": float(data["since"]) if data.get("since") else None,
+                "queue": data.get("call_queue") or data.get("offer_queue") or "",
+                "call_sid": None,
+                "caller_waited": None,
+                "talk_seconds": None,
+                "controls": False,
+            }
+            if data["state"] == "on_call" and data.get("call"):
+                # What a supervisor needs to pick a call to listen to (issue 14).
+                entry = self.entry(data["call"])
+                joined, answered = entry.get("enqueued_at"), entry.get("answered_at")
+                row.update(
+                    call_sid=data["call"],
+                    caller_waited=round(float(answered) - float(joined)) if joined and answered else None,
+                    talk_seconds=round(at - float(data.get("call_since") or at)),
+                    controls=entry.get("talk_conf") == "1",
+                )
+            agents.append(row)
         return {"queues": queues, "agents": agents}
 
     def queue_stats(self, names: Iterable[str], now: float) -> list[dict]:

@@ -13,17 +13,21 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, user_logged_out
 
-from accounts import role_required
+from accounts import background, role_required
 from extensions import get_db, hotline
+from headers import allow_connections
+from ivr.agents import desk
 from records import complaints, files
 from records.complaints import Actor, CaseError, NotAllowed
 from records.db import begin_write
-from records.patients import by_record_number
+from records.seats import NOT_GIVEN
+from settings import Localized
 
 bp = Blueprint("console", __name__)
 
 AGENTS = ("agent", "supervisor")  # supervisors take calls and work cases too
 TOKEN_TTL = 3600
+NOT_GIVEN_LABEL = Localized(zh="未填写（话后处理超时）", en="not given (wrap-up timed out)")
 
 
 @bp.app_template_filter("localtime")
@@ -47,6 +51,25 @@ def case_status(status: str) -> str:
     return CASE_STATUS.get(status, status)
 
 
+ERRAND_STATUS = {
+    "to_do": "待办 To do",
+    "sent": "已寄出 Sent",
+    "delivered": "已送达 Delivered",
+    "returned": "已退回 Returned",
+}
+
+
+@bp.app_template_filter("errand_status")
+def errand_status(status: str) -> str:
+    return ERRAND_STATUS.get(status, status)
+
+
+@bp.app_template_filter("case_kind")
+def case_kind(kind: str) -> str:
+    found = settings().console.case_type(kind)
+    return f"{found.label.zh} {found.label.en}" if found else kind
+
+
 def actor() -> Actor:
     return Actor(current_user.id, supervisor=current_user.role in ("supervisor", "admin"))
 
@@ -58,14 +81,30 @@ def settings():
 # ---- the console -------------------------------------------------------------------------------
 
 
+# Where the Twilio softphone connects besides this origin: its signaling WebSocket
+# (voice-js.<edge>.twilio.com, then the edge Twilio prefers for the agent), the insights
+# gateway (eventgw[.<home region>].twilio.com) and its ring and key tones (sdk.twilio.com).
+TWILIO_CONNECT = ("wss://*.twilio.com", "https://*.twilio.com")
+
+
 @bp.get("/agent")
-@role_required("agent")
+@role_required(*AGENTS)
 def console():
-    return render_template("console/console.html", console=settings().console)
+    phone = settings().console.phone
+    if phone.kind == "twilio":
+        allow_connections(*TWILIO_CONNECT)
+    return render_template(
+        "console/console.html",
+        console=settings().console,
+        phone=phone,
+        # The demo phone needs the carrier emulator; without it the console says so.
+        emulator=bool(settings().env.twilio_api_base),
+        console_id=desk.open_console(hotline(), current_user.id),  # one console per agent
+    )
 
 
 @bp.get("/agent/screen-pop")
-@role_required("agent")
+@role_required(*AGENTS)
 def screen_pop():
     """The caller's file for a call this agent is offered, on, or wrapping up (audited)."""
     call_sid = request.args.get("call_sid", "")
@@ -124,6 +163,7 @@ def _agent_has_call(call_sid: str) -> bool:
 def _render_file(db, summary, *, call_sid=None, fragment=False):
     owners = files.staff_names(db, [case.owner_id for case in summary.open_cases])
     dispositions = {item.code: item.label for item in settings().console.dispositions}
+    dispositions[NOT_GIVEN] = NOT_GIVEN_LABEL
     template = "console/_summary.html" if fragment else "console/file.html"
     return render_template(template, file=summary, owners=owners, call_sid=call_sid, dispositions=dispositions)
 
@@ -210,37 +250,52 @@ def all_cases():
 @bp.get("/agent/cases/new")
 @role_required(*AGENTS)
 def new_case():
-    return render_template("console/new_case.html", form=request.args)
+    return render_template(
+        "console/new_case.html", form=request.args, min_reason=_min_reason(), case_types=settings().console.case_types
+    )
 
 
 @bp.post("/agent/cases")
 @role_required(*AGENTS)
 def open_case():
+    """A case shows the patient's file: opened with a reason, audited (records.complaints).
+    From the wrap-up of a call the agent took, the call is the reason."""
     form = request.form
+    call_sid = form.get("call_sid", "").strip() or None
+    reason = form.get("reason", "")
+    if not reason.strip() and call_sid and _agent_has_call(call_sid):
+        reason = "投诉来电 complaint taken on the call"
+    kind = settings().console.case_type(form.get("kind") or "complaint")
+    if kind is None:
+        return _refused(form, "未知的个案类型 (unknown kind of case)")
     db = get_db()
     begin_write(db)
-    patient = by_record_number(
-        db, _digits(form.get("record_number", "")), settings().identification.record_number_prefix
-    )
-    if patient is None:
-        return _refused(form, "找不到该病历号 (no file with that record number)")
     try:
-        case = complaints.open_case(
+        case = complaints.open_case_for_record(
             db,
-            patient_id=patient.id,
+            record_number=_digits(form.get("record_number", "")),
+            record_number_prefix=settings().identification.record_number_prefix,
             actor=actor(),
             summary=form.get("summary", ""),
+            reason=reason,
             now=hotline().now(),
             deadline_days=settings().console.complaint_deadline_days,
-            call_sid=form.get("call_sid") or None,
+            min_reason=_min_reason(),
+            call_sid=call_sid,
+            kind=kind.code,
+            deadline=settings().console.case_deadline(kind.code),
+            errand=kind.errand,
+            address=form.get("address"),
         )
-        db.commit()
+        db.commit()  # the audit row stays, refused or not
     except CaseError as error:
         db.rollback()
         return _refused(form, str(error))
+    if case is None:
+        return _refused(form, complaints.NO_FILE)
     if _wants_json():
         return jsonify(id=case.id, url=url_for("console.case", case_id=case.id)), 201
-    flash(f"投诉 #{case.id} 已建立 (complaint case #{case.id} opened)", "ok")
+    flash(f"{case_kind(case.kind)} #{case.id} 已建立 (case #{case.id} opened)", "ok")
     return redirect(url_for("console.case", case_id=case.id))
 
 
@@ -252,7 +307,13 @@ def _refused(form, message: str):
     if _wants_json():
         return jsonify(error=message), 400
     flash(message, "error")
-    return render_template("console/new_case.html", form=form), 400
+    return render_template(
+        "console/new_case.html", form=form, min_reason=_min_reason(), case_types=settings().console.case_types
+    ), 400
+
+
+def _min_reason() -> int:
+    return settings().console.search_reason_min_length
 
 
 def _digits(text: str) -> str:
@@ -289,6 +350,7 @@ def case(case_id: int):
         overdue=complaints.is_overdue(found, hotline().now()),
         colleagues=[c for c in files.colleagues(db) if c[0] != found.owner_id],
         statuses=complaints.STATUSES,
+        errand_statuses=complaints.ERRAND_STATUSES,
     )
 
 
@@ -337,6 +399,18 @@ def link_call(case_id: int):
     )
 
 
+@bp.post("/agent/cases/<int:case_id>/errand")
+@role_required(*AGENTS)
+def update_errand(case_id: int):
+    status, tracking = request.form.get("errand_status", ""), request.form.get("tracking_number")
+    return _change(
+        case_id,
+        lambda db, case, who, now: complaints.update_errand(
+            db, case, actor=who, status=status, now=now, tracking_number=tracking
+        ),
+    )
+
+
 @bp.post("/agent/cases/<int:case_id>/handover")
 @role_required(*AGENTS)
 def hand_over(case_id: int):
@@ -356,6 +430,7 @@ def hand_over(case_id: int):
 
 
 @bp.get("/agent/token")
+@background
 @role_required(*AGENTS)
 def voice_token():
     """An access token for the Twilio Voice JavaScript SDK (the agent's softphone)."""
@@ -371,8 +446,8 @@ def voice_token():
     if missing:
         return jsonify(
             error="softphone not configured",
-            message=f"The Twilio Voice SDK needs {', '.join(missing)} in the environment; "
-            "until then, answer with the console's buttons.",
+            message=f"软电话未配置 The softphone is not configured: the hotline needs {', '.join(missing)} "
+            'in its environment (README, "The softphone with a real Twilio account").',
         ), 503
     identity = f"agent-{current_user.id}"
     token = AccessToken(
@@ -385,12 +460,17 @@ def voice_token():
 def register(app) -> None:
     """The console's pages and their links in the navigation bar (app.py calls this)."""
     from accounts import add_link
+    from ivr.agents import appointments  # booking at the desk (issue 20)
 
     app.register_blueprint(bp)
+    appointments.register(app)
     add_link(app, "console.console", "坐席 Console", "agent")
     add_link(app, "console.my_cases", "我的投诉 My cases", "agent", "supervisor")
     add_link(app, "console.all_cases", "全部投诉 All cases", "supervisor")
     add_link(app, "console.search", "查询档案 Find a file", "agent", "supervisor")
+    # A supervisor's console: the phone a listen rings, and calls if they take some.  After
+    # their other links: supervisors land on their first one.
+    add_link(app, "console.console", "我的电话 My phone", "supervisor")
     user_logged_out.connect(_go_offline, app)
 
 
@@ -398,7 +478,7 @@ def _go_offline(app, user) -> None:
     """An agent who logs out takes no more calls: offline now, not when the heartbeats
     stop (a call offered meanwhile would ring an empty seat).  Mid-call, the ACD refuses
     and the heartbeat timeout does it later; logging out never fails because of it."""
-    if getattr(user, "role", None) != "agent":
+    if getattr(user, "role", None) not in AGENTS:
         return
     from ivr.agents import desk
 

@@ -13,23 +13,64 @@ says the agent really picked up.
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import datetime
 
+import redis
 import requests
 from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException
 
 from extensions import Hotline
-from ivr.agents import seats
+from ivr.agents import seats, talks
 from records import seats as records_seats
+from records.db import begin_write
 from records.staff import get_staff
+from records.titles import reason_title, state_title
 
 log = logging.getLogger(__name__)
 STATES = ("available", "break", "offline")
+CONSOLE_SECONDS = 24 * 3600  # which console page counts, kept a working day and more
+
+
+# Why the desk refuses, in both languages (the console shows the message as it comes);
+# the code goes to the API's answer beside it, for scripts and tests.
+REFUSALS = {
+    "bad_state": "状态只能是 空闲、休息 或 离线 State must be one of {states}, not {state!r}",
+    "no_agent": "没有这位坐席 No such agent",
+    "no_skills": "该坐席尚未分配技能，请联系主管 This agent has no skills yet: ask a supervisor to give some",
+    "busy": "请先结束通话（或拒接正在振铃的来电） Finish the call (or decline the ringing one) first",
+    "wrap_up": "话后处理进行中，请先选择处理结果 Wrap-up is running: end it with a disposition first",
+    "not_ringing": "这通来电不在为您振铃（可能已被他人接听或已超时） "
+    "This call is not ringing for you (it may have been answered elsewhere or timed out)",
+    "not_on_call": "您当前没有这通电话 You are not on this call",
+    "phone_not_ringing": "您的电话尚未振铃，请稍后再试 Your phone is not ringing yet: try again in a moment",
+    "phone_failed": "电话未能接听 The phone could not be answered: {detail}",
+    "one_target": "请转给一个队列或一位坐席（二选一） Transfer to a queue or to an agent (one of them)",
+    "no_queue": "没有这个队列 No queue called {queue!r}",
+    "agent_unavailable": "该坐席现在不空闲 That agent is not available",
+    "bad_disposition": "处理结果只能是 Disposition must be one of {codes}",
+    "not_your_call": "这不是您接听的电话 This is not a call you took",
+    "wrap_up_over": "此通话的话后处理已结束 The wrap-up of this call is over",
+    "replaced": "您已在另一个窗口打开坐席页面，此窗口已停止工作 "
+    "This console was opened in another window: this one has stopped",
+}
 
 
 class DeskError(Exception):
-    """The agent cannot do that now; the message says why."""
+    """The agent cannot do that now; `code` is a key of REFUSALS, the message says why in both
+    languages.  A refusal worded where it happens (the call controls' in ivr/agents/talks.py)
+    comes as its message, code 'refused'."""
+
+    def __init__(self, code: str, **fields: object):
+        known = code in REFUSALS
+        super().__init__(REFUSALS[code].format(**fields) if known else code)
+        self.code = code if known else "refused"
+
+
+def _queue_title(routing, name: str) -> dict[str, str] | None:
+    queue = routing.queues.get(name)
+    return queue.title.model_dump() if queue else None
 
 
 def _iso(value: str | float | None, hotline: Hotline) -> str | None:
@@ -41,30 +82,50 @@ def _iso(value: str | float | None, hotline: Hotline) -> str | None:
 def set_state(hotline: Hotline, session: Session, staff_id: int, state: str, reason: str = "") -> dict:
     """available | break (with a reason) | offline.  Going available reads the agent's skills."""
     if state not in STATES:
-        raise DeskError(f"state must be one of {', '.join(STATES)}, not {state!r}")
+        raise DeskError("bad_state", states=", ".join(STATES), state=state)
     staff = get_staff(session, staff_id)
     if staff is None:
-        raise DeskError("no such agent")
+        raise DeskError("no_agent")
     skills = records_seats.agent_skills(session, staff_id)
     if state == "available" and not skills:
-        raise DeskError("this agent has no skills yet: ask a supervisor to give some")
+        raise DeskError("no_skills")
     now = hotline.now()
     reason = (reason or "").strip()[:40] if state == "break" else ("" if state == "available" else "logged_out")
     result = hotline.acd.set_state(
         staff_id, state, seats.epoch(now), reason=reason, name=staff.display_name, skills=skills
     )
     if result.status == "busy":
-        raise DeskError("finish the call (or decline the ringing one) first")
+        raise DeskError("busy")
     if result.status == "wrap_up":
-        raise DeskError("wrap-up is running: end it with a disposition first")
+        raise DeskError("wrap_up")
     if state == "available":
         seats.dispatch(hotline)
     return status(hotline, staff_id)
 
 
-def heartbeat(hotline: Hotline, staff_id: int) -> dict:
+def open_console(hotline: Hotline, staff_id: int) -> str:
+    """A console page opened for this agent becomes the one that counts: two would both ring,
+    both offer Answer and both save a wrap-up.  The older one learns so at its next heartbeat
+    (`heartbeat`) and stops."""
+    console_id = secrets.token_hex(8)
+    try:
+        hotline.redis.set(_console_key(hotline, staff_id), console_id, ex=CONSOLE_SECONDS)
+    except redis.RedisError:  # the page still opens; its status says the routing engine is away
+        log.warning("console for agent %s not registered: Redis unavailable", staff_id)
+    return console_id
+
+
+def heartbeat(hotline: Hotline, staff_id: int, console_id: str | None = None) -> dict:
+    """The console is alive; from a console another one replaced, nothing is done but saying so."""
+    current = hotline.redis.get(_console_key(hotline, staff_id)) if console_id else None
+    if current is not None and current != console_id:
+        return {"replaced": True, "message": REFUSALS["replaced"]}
     alive = hotline.acd.heartbeat(staff_id, seats.epoch(hotline.now()))
     return {"logged_in": alive, "state": hotline.acd.agent(staff_id)["state"]}
+
+
+def _console_key(hotline: Hotline, staff_id: int) -> str:
+    return f"{hotline.settings.env.redis_prefix}acd:console:{staff_id}"
 
 
 def status(hotline: Hotline, staff_id: int) -> dict:
@@ -77,12 +138,15 @@ def status(hotline: Hotline, staff_id: int) -> dict:
     result = {
         "staff_id": staff_id,
         "state": agent["state"],
+        "state_title": state_title(agent["state"]),  # both languages for the screen
         "reason": agent.get("reason", ""),
+        "reason_title": reason_title(agent.get("reason", ""), hotline.settings.console.break_reasons),
         "since": _iso(agent.get("since"), hotline),
         "queues": acd.queue_stats(mine, now),
         "offer": None,
         "call": None,
         "wrap_up": None,
+        "monitoring": None,
     }
     if agent["state"] == "reserved" and agent.get("offer"):
         entry = acd.entry(agent["offer"])
@@ -90,9 +154,10 @@ def status(hotline: Hotline, staff_id: int) -> dict:
         result["offer"] = {
             "call_sid": agent["offer"],
             "queue": agent.get("offer_queue", ""),
+            "queue_title": _queue_title(routing, agent.get("offer_queue", "")),
             "patient_id": int(entry["patient_id"]) if entry.get("patient_id") else None,
             "caller": entry.get("caller", ""),
-            "kind": entry.get("kind", "call"),
+            "kind": "consult" if agent.get("offer_kind") == "consult" else entry.get("kind", "call"),
             "expires_at": _iso(rings_until, hotline),
         }
     if agent["state"] == "on_call" and agent.get("call"):
@@ -100,10 +165,21 @@ def status(hotline: Hotline, staff_id: int) -> dict:
         result["call"] = {
             "call_sid": agent["call"],
             "queue": agent.get("call_queue", ""),
+            "queue_title": _queue_title(routing, agent.get("call_queue", "")),
             "patient_id": int(entry["patient_id"]) if entry.get("patient_id") else None,
             "caller": entry.get("caller", ""),
             "since": _iso(agent.get("call_since"), hotline),
+            **talks.view(acd.talk(agent["call"]), now, _outside_labels(hotline)),
         }
+    monitored = acd.monitoring(staff_id)
+    if monitored:
+        talk = acd.talk(monitored)
+        if talk.get("monitor_staff") == str(staff_id):
+            result["monitoring"] = {
+                "call_sid": monitored,
+                "mode": talk.get("monitor_mode") or "listen",
+                "state": "talking" if talks.answered(talk, "monitor") else "ringing",
+            }
     if agent["state"] == "wrap_up":
         result["wrap_up"] = {
             "call_sid": agent.get("wrap_call", ""),
@@ -125,14 +201,14 @@ def _skills(agent: dict) -> dict[str, int]:
 def _offer_of(hotline: Hotline, staff_id: int, call_sid: str) -> dict:
     agent = hotline.acd.agent(staff_id)
     if agent["state"] != "reserved" or agent.get("offer") != call_sid:
-        raise DeskError("this call is not ringing for you (it may have been answered elsewhere or timed out)")
+        raise DeskError("not_ringing")
     return agent
 
 
 def _call_of(hotline: Hotline, staff_id: int, call_sid: str) -> dict:
     agent = hotline.acd.agent(staff_id)
     if agent["state"] != "on_call" or agent.get("call") != call_sid:
-        raise DeskError("you are not on this call")
+        raise DeskError("not_on_call")
     return agent
 
 
@@ -153,17 +229,28 @@ def _answer_emulated_leg(base: str, staff_id: int) -> None:
     try:
         ringing = requests.get(f"{base}/_emulator/ringing", params={"target": f"client:agent-{staff_id}"}, timeout=10)
         if ringing.status_code != 200:
-            raise DeskError("your phone is not ringing yet: try again in a moment")
+            raise DeskError("phone_not_ringing")
         sid = ringing.json()["sid"]
         requests.post(f"{base}/_emulator/calls/{sid}/answer", json={}, timeout=10).raise_for_status()
     except requests.RequestException as exc:
-        raise DeskError(f"the phone could not be answered: {exc}") from None
+        raise DeskError("phone_failed", detail=exc) from None
 
 
 def decline(hotline: Hotline, staff_id: int, call_sid: str) -> dict:
     """Refuse the ringing offer: the caller goes back on hold in their place and is offered
     to the next agent (never again to this one); this agent stays available."""
-    _offer_of(hotline, staff_id, call_sid)
+    agent = _offer_of(hotline, staff_id, call_sid)
+    if agent.get("offer_kind") == "consult":  # asked to help a colleague: their caller stays with them
+        talk = hotline.acd.talk(call_sid)
+        if talk.get("consult_leg") and talk.get("consult_agent") == str(staff_id):
+            owner = talk.get("owner", "")
+            talks.consult_over(
+                hotline, call_sid, int(owner) if owner.isdigit() else None, talk["consult_leg"], "declined"
+            )
+            _hang_up(hotline, talk["consult_leg"])
+        else:
+            hotline.acd.consult_ended(call_sid, staff_id, seats.epoch(hotline.now()))
+        return status(hotline, staff_id)
     now = hotline.now()
     entry = hotline.acd.entry(call_sid)
     result = hotline.acd.release(call_sid, staff_id, seats.epoch(now), "declined")
@@ -180,6 +267,13 @@ def hangup(hotline: Hotline, staff_id: int, call_sid: str) -> dict:
     """End the talk from the console: the caller goes on to the post-call step, the agent
     to wrap-up."""
     _call_of(hotline, staff_id, call_sid)
+    talk = hotline.acd.talk(call_sid)
+    if talk.get("consult_leg") and talk.get("consult_agent") == str(staff_id):
+        # Consulted about a colleague's caller: only this consult ends; the caller stays with them.
+        owner = talk.get("owner", "")
+        talks.consult_over(hotline, call_sid, int(owner) if owner.isdigit() else None, talk["consult_leg"], "hung up")
+        _hang_up(hotline, talk["consult_leg"])
+        return status(hotline, staff_id)
     entry = hotline.acd.entry(call_sid)
     seats.talk_ended(hotline, call_sid, staff_id)
     if entry.get("live_sid"):
@@ -201,11 +295,11 @@ def transfer(
     to an available agent (whose phone rings now).  This agent goes to wrap-up."""
     routing = hotline.settings.routing
     if (queue is None) == (agent_id is None):
-        raise DeskError("transfer to a queue or to an agent (one of them)")
+        raise DeskError("one_target")
     if queue is not None and queue not in routing.queues:
-        raise DeskError(f"no queue called {queue!r}")
+        raise DeskError("no_queue", queue=queue)
     if agent_id is not None and (agent_id == staff_id or hotline.acd.agent(agent_id)["state"] != "available"):
-        raise DeskError("that agent is not available")
+        raise DeskError("agent_unavailable")
     agent = _call_of(hotline, staff_id, call_sid)
     entry = hotline.acd.entry(call_sid)
     now = hotline.now()
@@ -242,17 +336,31 @@ def wrap_up(
     available again).  A wrap-up the timer already ended still gets its notes."""
     codes = [item.code for item in hotline.settings.console.dispositions]  # one list, with its labels
     if disposition not in codes:
-        raise DeskError(f"disposition must be one of {', '.join(codes)}")
+        raise DeskError("bad_disposition", codes=", ".join(codes))
     agent = hotline.acd.agent(staff_id)
     wrapping = agent["state"] == "wrap_up" and agent.get("wrap_call") == call_sid
     if not wrapping and agent.get("wrap_call") != call_sid:
-        raise DeskError("this is not a call you took")
+        raise DeskError("not_your_call")
     now = hotline.now()
     queue = agent.get("wrap_queue", "")
-    records_seats.save_wrap_up(
-        session, call_sid=call_sid, staff_id=staff_id, queue=queue, disposition=disposition, notes=notes[:4000], at=now
-    )
+    # The request has read (the login, the agent): on SQLite a write in that same transaction
+    # fails at once, 'database is locked', while the records worker writes (issue 22.5).
+    begin_write(session)
+    late = None if wrapping else records_seats.unfinished_wrap_up(session, call_sid, staff_id)
+    if late is not None:  # the timer ran out first and saved the draft: this is the real one
+        late.disposition, late.notes, late.at = disposition, notes[:4000], now
+    else:
+        records_seats.save_wrap_up(
+            session,
+            call_sid=call_sid,
+            staff_id=staff_id,
+            queue=queue,
+            disposition=disposition,
+            notes=notes[:4000],
+            at=now,
+        )
     session.commit()
+    hotline.acd.take_draft(staff_id, call_sid)
     if wrapping:
         result = hotline.acd.end_wrap_up(staff_id, seats.epoch(now))
         if result.ok:
@@ -261,9 +369,138 @@ def wrap_up(
     return status(hotline, staff_id)
 
 
+def save_draft(hotline: Hotline, staff_id: int, call_sid: str, notes: str) -> dict:
+    """The notes typed so far in the wrap-up of `call_sid`, kept for the timer running out."""
+    agent = hotline.acd.agent(staff_id)
+    if agent["state"] != "wrap_up" or agent.get("wrap_call") != call_sid:
+        raise DeskError("wrap_up_over")
+    hotline.acd.save_draft(staff_id, call_sid, notes[:4000])
+    return {"saved": True}
+
+
 def _redirect(hotline: Hotline, live_sid: str, flow_step: str, **args: object) -> None:
     url = seats.step_url(seats.base_url(hotline), flow_step, **args)
     try:
         hotline.twilio.calls(live_sid).update(url=url, method="POST")
     except (TwilioException, requests.RequestException) as exc:
         log.info("call %s not redirected to %s: %s", live_sid, flow_step, exc)
+
+
+def _hang_up(hotline: Hotline, call_sid: str) -> None:
+    if call_sid == talks.PENDING:
+        return
+    try:
+        hotline.twilio.calls(call_sid).update(status="completed")
+    except (TwilioException, requests.RequestException) as exc:
+        log.info("leg %s not hung up: %s", call_sid, exc)
+
+
+# ---- call controls: the talk is a conference (issue 14, ivr/agents/talks.py) ------------------------------
+
+
+def _outside_labels(hotline: Hotline) -> dict[str, str]:
+    return {item.key: f"{item.label.zh} {item.label.en}" for item in hotline.settings.console.consult_numbers}
+
+
+def _owner(hotline: Hotline, staff_id: int, call_sid: str) -> dict:
+    """The ACD entry of the caller this agent is talking with; refused otherwise."""
+    agent = hotline.acd.agent(staff_id)
+    if agent["state"] != "on_call" or agent.get("call") != call_sid:
+        raise talks.TalkRefused("not_on_call")
+    talk = hotline.acd.talk(call_sid)
+    if talk.get("conf") == "1" and talk.get("owner") != str(staff_id):
+        raise talks.TalkRefused("not_on_call")  # consulted about it: the owner holds and transfers
+    return hotline.acd.entry(call_sid)
+
+
+def call_control(hotline: Hotline, staff_id: int, call_sid: str, action: str, **target: object) -> dict:
+    """hold | resume | consult (to_agent or outside) | consult_cancel | complete_transfer |
+    add_party (outside) | drop_party, by the agent who owns the talk."""
+    entry = _owner(hotline, staff_id, call_sid)
+    lang = entry.get("lang", "zh")
+    if action == "hold":
+        talks.hold(hotline, call_sid, staff_id, lang)
+    elif action == "resume":
+        talks.resume(hotline, call_sid, staff_id)
+    elif action == "consult":
+        talks.consult(
+            hotline,
+            call_sid,
+            staff_id,
+            to_agent=target.get("to_agent"),  # type: ignore[arg-type]
+            outside=target.get("outside"),
+            lang=lang,
+        )  # type: ignore[arg-type]
+    elif action == "consult_cancel":
+        talks.cancel_consult(hotline, call_sid, staff_id)
+    elif action == "complete_transfer":
+        talks.complete_transfer(hotline, call_sid, staff_id)
+    elif action == "add_party":
+        talks.add_party(hotline, call_sid, staff_id, target.get("outside"), lang)  # type: ignore[arg-type]
+    elif action == "drop_party":
+        talks.drop_party(hotline, call_sid, staff_id)
+    else:
+        raise ValueError(f"no call control {action!r}")
+    return status(hotline, staff_id)
+
+
+def directory(hotline: Hotline, staff_id: int) -> dict:
+    """Whom a consult or a third party can reach: the other agents (with their state) and
+    the configured outside numbers."""
+    snapshot = hotline.acd.snapshot(hotline.now())
+    agents = [
+        {"staff_id": a["staff_id"], "display_name": a["display_name"], "state": a["state"]}
+        for a in snapshot["agents"]
+        if a["staff_id"] != staff_id and a["state"] != "offline"
+    ]
+    outside = [{"key": n.key, "label": n.label.model_dump()} for n in hotline.settings.console.consult_numbers]
+    return {"agents": agents, "outside": outside}
+
+
+# ---- a supervisor on an agent's call (issue 14) ------------------------------------------------------------
+
+
+def listen(hotline: Hotline, session: Session, staff_id: int, call_sid: str, reason: str) -> dict:
+    """Ring the supervisor's phone into the talk, muted.  Every listen is audited (who, which
+    call, when, why), also one the carrier then refuses: the listen was asked for."""
+    from records.audit import record_access
+    from records.db import begin_write
+
+    reason = (reason or "").strip()
+    if len(reason) < hotline.settings.console.search_reason_min_length:
+        raise talks.TalkRefused("reason_needed")
+    entry = hotline.acd.entry(call_sid)
+    if entry.get("state") != "connected" or hotline.acd.talk(call_sid).get("conf") != "1":
+        raise talks.TalkRefused("not_talking")
+    if hotline.acd.monitoring(staff_id):
+        raise talks.TalkRefused("already_monitoring")
+    begin_write(session)
+    record_access(
+        session,
+        staff_id=staff_id,
+        action="listen_call",
+        reason=reason[:500],
+        patient_id=int(entry["patient_id"]) if entry.get("patient_id") else None,
+        call_sid=call_sid,
+        at=hotline.now(),
+    )
+    session.commit()
+    talks.listen(hotline, call_sid, staff_id, entry.get("lang", "zh"))
+    base = hotline.settings.env.twilio_api_base
+    if base:  # the local carrier emulator (the demo): the supervisor's emulated phone picks up
+        try:
+            _answer_emulated_leg(base.rstrip("/"), staff_id)
+        except DeskError as exc:
+            log.info("supervisor %s: emulated phone not answered: %s", staff_id, exc)
+    return status(hotline, staff_id)
+
+
+def monitor(hotline: Hotline, staff_id: int, call_sid: str, mode: str) -> dict:
+    """whisper | barge | stop, on the call this supervisor listens to."""
+    if mode == "stop":
+        talks.stop_monitoring(hotline, call_sid, staff_id)
+    elif mode in ("whisper", "barge"):
+        talks.coach(hotline, call_sid, staff_id, mode)
+    else:
+        raise ValueError(f"no monitoring mode {mode!r}")
+    return status(hotline, staff_id)

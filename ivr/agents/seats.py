@@ -19,10 +19,13 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 import requests
+from sqlalchemy.exc import SQLAlchemyError
 from twilio.base.exceptions import TwilioException
 
 from extensions import Hotline
 from ivr.agents.acd import Offer
+from records.db import begin_write
+from records.seats import NOT_GIVEN, save_wrap_up, wrap_ups
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +122,17 @@ def answered(hotline: Hotline, entry: str, agent_id: int) -> bool:
 
 
 def talk_ended(hotline: Hotline, entry: str, agent_id: int) -> bool:
+    """The agent's part of the talk is over: `talk_end` with the seconds talked and the seconds
+    the caller was held (issue 14; talk excludes hold, so talk + hold + wrap-up is the handling
+    time), then wrap-up."""
+    from ivr.agents.talks import held_seconds
+
     now = hotline.now()
+    hold = held_seconds(hotline.acd.talk(entry), epoch(now))
     result = hotline.acd.talk_end(entry, agent_id, epoch(now))
     if result.ok:
-        detail = {"queue": result.queue, "agent_id": agent_id, "talk": round(result.seconds), "hold": 0}
+        talk = max(0.0, result.seconds - hold)
+        detail = {"queue": result.queue, "agent_id": agent_id, "talk": round(talk), "hold": round(hold)}
         add_events(hotline, entry, now, ("talk_end", detail))
         if hotline.acd.agent(agent_id).get("state") == "available":  # no wrap-up for this queue
             add_events(hotline, entry, now, wrap_up_event(result.queue, agent_id, 0, ""))
@@ -160,6 +170,7 @@ def sweep(hotline: Hotline) -> dict[str, int]:
             wrapped += 1
             call_sid = result.detail["call"]
             add_events(hotline, call_sid, now, wrap_up_event(result.queue, agent_id, result.seconds, ""))
+            _keep_unfinished_wrap_up(hotline, agent_id, call_sid, result.queue, now)
     logged_out = 0
     for agent_id in acd.silent_agents(at):
         result = acd.logout(agent_id, at, "heartbeat")
@@ -169,6 +180,7 @@ def sweep(hotline: Hotline) -> dict[str, int]:
             if result.detail["wrap_call"]:  # the wrap-up it cut short still ends, once
                 event = wrap_up_event(result.queue, agent_id, result.seconds, "")
                 add_events(hotline, result.detail["wrap_call"], now, event)
+                _keep_unfinished_wrap_up(hotline, agent_id, result.detail["wrap_call"], result.queue, now)
             entry = result.detail["offer"]
             if entry:
                 data = acd.entry(entry)
@@ -178,6 +190,39 @@ def sweep(hotline: Hotline) -> dict[str, int]:
                     _back_to_hold(hotline, data["live_sid"], data)
     offers = dispatch(hotline)
     return {"expired": expired, "wrapped": wrapped, "logged_out": logged_out, "offers": len(offers)}
+
+
+def _keep_unfinished_wrap_up(hotline: Hotline, agent_id: int, call_sid: str, queue: str, now: datetime) -> None:
+    """The wrap-up timer ran out (or the console went silent) before the agent finished:
+    a wrap-up row with the notes typed so far (the console keeps them in the ACD as they are
+    typed) and the disposition 'not given', so nothing typed is lost and the call has its row."""
+    notes = hotline.acd.take_draft(agent_id, call_sid)
+    try:
+        with hotline.sessions() as session:
+            begin_write(session)
+            if not any(row.staff_id == agent_id for row in wrap_ups(session, call_sid)):
+                save_wrap_up(
+                    session,
+                    call_sid=call_sid,
+                    staff_id=agent_id,
+                    queue=queue,
+                    disposition=NOT_GIVEN,
+                    notes=notes,
+                    at=now,
+                )
+            session.commit()
+    except SQLAlchemyError:  # the sweep goes on; the wrap_up_end event still says it ended
+        log.warning("wrap-up of agent %s not saved", agent_id, exc_info=True)
+
+
+def redirect(hotline: Hotline, live_sid: str, flow_step: str, **args: object) -> bool:
+    """Send a live call to another step's TwiML; False if the carrier refused (it has ended)."""
+    try:
+        hotline.twilio.calls(live_sid).update(url=step_url(base_url(hotline), flow_step, **args), method="POST")
+        return True
+    except (TwilioException, requests.RequestException) as exc:
+        log.info("call %s not redirected to %s: %s", live_sid, flow_step, exc)
+        return False
 
 
 def _back_to_hold(hotline: Hotline, live_sid: str, entry: dict) -> None:

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import speaking
 from ivr.dialogue import MAIN_MENU, Choice, Conversation, Target, step
-from ivr.flows.booking import BOOKING, reference, send_text, too_late, what, when
+from ivr.flows.booking import BOOKING, gone, reference, send_text, too_late, what, when
 from ivr.flows.identify import patient_or_identify
 from records import booking
 from records.booking import Outcome
 from records.db import begin_write
 from records.models import Appointment
+from wording import speaking
 
 APPOINTMENTS = Target("appointments", "start")
 
@@ -55,7 +55,7 @@ def _own(conversation: Conversation, appointment: str) -> Appointment | VoiceRes
         return patient
     found = booking.find(conversation.db, patient.id, conversation.int_arg(appointment))
     if found is None or found.status != "booked":
-        return conversation.go(APPOINTMENTS, conversation.line("appointment_gone"))
+        return gone(conversation, booking.already(found) if found else Outcome.NOT_FOUND)
     return found
 
 
@@ -114,7 +114,7 @@ def cancelled(conversation: Conversation, appointment: str = "") -> VoiceRespons
         return conversation.menu([too_late(conversation)], back=APPOINTMENTS)
     if result.outcome is not Outcome.CANCELLED:
         db.rollback()
-        return conversation.go(APPOINTMENTS, conversation.line("appointment_gone"))
+        return gone(conversation, result.outcome)
     message = send_text(conversation, found, "cancellation")
     db.commit()
     if message is not None:

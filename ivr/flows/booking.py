@@ -10,19 +10,19 @@ caller is comes from the call's identification, never from the URL.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import speaking
-from ivr.dialogue import MAIN_MENU, Choice, Conversation, Line, Target, is_id, paged_choices, step
+from ivr.dialogue import MAIN_MENU, Choice, Conversation, Target, is_id, paged_choices, step
 from ivr.flows.departments import choose_department
 from ivr.flows.doctors import name_phrases, title
 from ivr.flows.identify import patient_or_identify
-from records import booking
+from records import booking, returning
 from records.booking import Outcome
 from records.db import begin_write
 from records.models import Appointment, ClinicSession, localized
+from wording import speaking
 
 BOOKING = Target("booking", "start")
 ANY_DOCTOR_KEY = "9"
@@ -75,10 +75,16 @@ def estimated_time(conversation: Conversation, appointment: Appointment) -> str 
 
 @step("booking", "start")
 def start(conversation: Conversation) -> VoiceResponse:
+    """The booking menu, just after identification.  A patient with an appointment coming
+    hears it first, with a key to cancel or change it; a returning patient is offered their
+    last doctor's first free session (a follow-up is usually with the same doctor), read
+    back in the offer; then specialist, exam, or all their appointments."""
     patient = patient_or_identify(conversation, "booking.start")
     if isinstance(patient, VoiceResponse):
         return patient
+    offers = [offer for offer in (_next_appointment(conversation, patient), _again(conversation, patient)) if offer]
     choices = [
+        *(choice for _, choice in offers if choice is not None),
         Choice(Target("booking", "departments"), "1", phrases=("专家", "门诊", "挂号", "specialist", "doctor")),
         Choice(Target("booking", "exams"), "2", phrases=("检查", "exam", "scan", "test")),
         Choice(
@@ -87,7 +93,64 @@ def start(conversation: Conversation) -> VoiceResponse:
             phrases=("我的预约", "取消", "改约", "my appointments", "cancel", "change"),
         ),
     ]
-    return conversation.menu([conversation.t("booking_start")], choices)
+    return conversation.menu([*(line for line, _ in offers), conversation.t("booking_start")], choices)
+
+
+# The keys of the offers made before the usual three (specialist 1, exam 2, appointments 3).
+NEXT_APPOINTMENT_KEY = "4"
+AGAIN_KEY = "5"
+
+
+def _next_appointment(conversation: Conversation, patient) -> tuple[str, Choice | None] | None:
+    """'Your next appointment is ...; to cancel or change it press 4' (its detail: cancel 1,
+    change 2).  Said only here, after identification, never to an unidentified caller."""
+    upcoming = booking.upcoming(conversation.db, patient.id, conversation.now)
+    if not upcoming:
+        return None
+    first, lang = upcoming[0], conversation.lang
+    said = {"day": speaking.day(first.date, lang), "when": when(conversation, first.session)}
+    said["what"] = what(first.session, lang)
+    cutoff = timedelta(minutes=conversation.settings.booking.cancel_cutoff_minutes)
+    if booking.starts_at(first, conversation.now) - conversation.now < cutoff:
+        # Too close to change by phone: said, but no key that could only be refused.
+        return conversation.t("next_appointment_soon", **said), None
+    line = conversation.t("next_appointment", **said, key=NEXT_APPOINTMENT_KEY)
+    target = Target("appointments", "detail", {"appointment": str(first.id)})
+    return line, Choice(target, NEXT_APPOINTMENT_KEY, phrases=("下一个预约", "next appointment"))
+
+
+def _again(conversation: Conversation, patient) -> tuple[str, Choice] | None:
+    """The doctor of the patient's last visit, with their first free session, unless the
+    patient already has an appointment coming with them: the key leads to the read-back."""
+    doctor_id = returning.last_doctor_id(conversation.db, patient.id, conversation.now)
+    if doctor_id is None:
+        return None
+    if any(a.doctor_id == doctor_id for a in booking.upcoming(conversation.db, patient.id, conversation.now)):
+        return None
+    session = first_free_session(conversation, {"doctor_ids": [doctor_id]})
+    if session is None:
+        return None
+    lang = conversation.lang
+    line = conversation.t(
+        "book_again_option",
+        what=what(session, lang),
+        day=speaking.day(session.date, lang),
+        when=when(conversation, session),
+        key=AGAIN_KEY,
+    )
+    doctor = session.doctor
+    phrases = ("再次预约", "还是这位医生", "same doctor", doctor.name_zh, doctor.name_en)
+    return line, Choice(Target("booking", "confirm", {"session": str(session.id)}), AGAIN_KEY, phrases=phrases)
+
+
+def first_free_session(conversation: Conversation, search: dict) -> ClinicSession | None:
+    """The earliest session with a free place for a booking search (see _what_is_wanted)."""
+    db, rules = conversation.db, conversation.settings.booking
+    days = booking.free_days(db, conversation.now, rules, limit=1, **search)
+    if not days:
+        return None
+    found = booking.free_sessions(db, days[0], conversation.now, rules, limit=1, **search)
+    return found[0] if found else None
 
 
 @step("booking", "departments")
@@ -122,13 +185,31 @@ def doctors(conversation: Conversation, department: str = "", page: str = "0") -
         phrases_of=name_phrases,
     )
     anyone = Choice(
-        Target("booking", "days", {"department": department}),
+        Target("booking", "first", {"department": department}),
         ANY_DOCTOR_KEY,
         conversation.t("any_doctor_option", key=ANY_DOCTOR_KEY),
         ("任意", "最早", "随便", "any doctor", "first available"),
     )
     intro = [conversation.t("doctors_in", department=localized(found, "name", lang)), *lines]
     return conversation.menu(intro, [anyone, *choices], back=Target("booking", "departments"))
+
+
+@step("booking", "first")
+def first(conversation: Conversation, department: str = "") -> VoiceResponse:
+    """The first available doctor: the department's earliest free session, read back at once
+    (2 there lists the department's days, for another day)."""
+    if isinstance(patient := patient_or_identify(conversation, "booking.start"), VoiceResponse):
+        return patient
+    search = _what_is_wanted(conversation, "", department, "")
+    if search is None:
+        return conversation.go(Target("booking", "departments"), conversation.line("unknown_department"))
+    session = first_free_session(conversation, search)
+    if session is None:
+        rules = conversation.settings.booking
+        return conversation.menu(
+            [conversation.t("no_free_days", days=rules.days_ahead)], back=Target("booking", "departments")
+        )
+    return conversation.go(Target("booking", "confirm", {"session": str(session.id), "department": department}))
 
 
 @step("booking", "exams")
@@ -164,7 +245,10 @@ def _what_is_wanted(conversation: Conversation, doctor: str, department: str, ex
 def days(
     conversation: Conversation, doctor: str = "", department: str = "", exam: str = "", move: str = ""
 ) -> VoiceResponse:
-    if isinstance(patient := patient_or_identify(conversation, "booking.start"), VoiceResponse):
+    # From a doctor's page (ivr/flows/doctors.py) the caller comes back here, to that doctor,
+    # once identified.
+    then = f"doctor:{doctor}" if doctor and not move else "booking.start"
+    if isinstance(patient := patient_or_identify(conversation, then), VoiceResponse):
         return patient
     search = _what_is_wanted(conversation, doctor, department, exam)
     if search is None:
@@ -175,6 +259,8 @@ def days(
     back = Target("appointments", "start") if move else BOOKING
     if not free:
         return conversation.menu([conversation.t("no_free_days", days=rules.days_ahead)], back=back)
+    if doctor:
+        return _doctor_sessions(conversation, search, free, move, back)
     lang = conversation.lang
     choices = [
         Choice(
@@ -186,6 +272,29 @@ def days(
         for i, day in enumerate(free, start=1)
     ]
     return conversation.menu([conversation.t("days_intro")], choices, back=back)
+
+
+def _doctor_sessions(
+    conversation: Conversation, search: dict, free: list[date], move: str, back: Target
+) -> VoiceResponse:
+    """One doctor's next free sessions, each with its day, in one list: a doctor holds one or
+    two sessions a day, so a list of days and then of that day's sessions cost the caller a
+    key and a menu for nothing (issue 20).  Many doctors (the first available) or an exam keep
+    days, then sessions."""
+    db, rules, lang = conversation.db, conversation.settings.booking, conversation.lang
+    found = [s for day in free for s in booking.free_sessions(db, day, conversation.now, rules, **search)]
+    choices = [
+        Choice(
+            Target("booking", "confirm", {"session": str(s.id), **({"move": move} if move else {})}),
+            str(i),
+            conversation.t(
+                "doctor_session_option", day=speaking.day(s.date, lang), period=when(conversation, s), key=i
+            ),
+            (speaking.day(s.date, "zh"), speaking.day(s.date, "en")),
+        )
+        for i, s in enumerate(found[: rules.days_offered], start=1)
+    ]
+    return conversation.menu([conversation.t("doctor_sessions_intro")], choices, back=back)
 
 
 @step("booking", "sessions")
@@ -218,7 +327,7 @@ def sessions(
 
 
 @step("booking", "confirm")
-def confirm(conversation: Conversation, session: str = "", move: str = "") -> VoiceResponse:
+def confirm(conversation: Conversation, session: str = "", move: str = "", department: str = "") -> VoiceResponse:
     if isinstance(patient := patient_or_identify(conversation, "booking.start"), VoiceResponse):
         return patient
     chosen = conversation.db.get(ClinicSession, conversation.int_arg(session)) if is_id(session) else None
@@ -226,6 +335,8 @@ def confirm(conversation: Conversation, session: str = "", move: str = "") -> Vo
         return conversation.go(BOOKING, conversation.line("lost"))
     lang = conversation.lang
     search = {"exam": chosen.exam_type.code} if chosen.exam_type else {"doctor": chosen.doctor.code}
+    if department and not move and conversation.directory.department(department) is not None:
+        search = {"department": department}  # from the first available doctor: the department's days
     again = Target("booking", "days", {**search, **({"move": move} if move else {})})
     prompt = "confirm_move" if move else "confirm_booking"
     text = conversation.t(
@@ -270,6 +381,9 @@ def book(conversation: Conversation, session: str = "", move: str = "") -> Voice
     if result.outcome is Outcome.TOO_LATE:
         db.rollback()
         return conversation.menu([too_late(conversation)], back=Target("appointments", "start"))
+    if result.outcome in ALREADY:
+        db.rollback()
+        return gone(conversation, result.outcome)
     if result.outcome not in (Outcome.BOOKED, Outcome.MOVED):
         db.rollback()
         conversation.event("booking_refused", outcome=str(result.outcome))
@@ -299,9 +413,24 @@ REFUSALS = {
 }
 
 
+# An appointment another call (or the patient's text) cancelled or moved first: said as
+# such, not as "not found", so the caller knows where they stand.
+ALREADY = {
+    Outcome.ALREADY_CANCELLED: "appointment_already_cancelled",
+    Outcome.ALREADY_MOVED: "appointment_already_moved",
+}
+
+
+def gone(conversation: Conversation, outcome: Outcome) -> VoiceResponse:
+    """Back to the caller's appointments, saying what became of the one they chose."""
+    conversation.event("appointment_gone", outcome=str(outcome))
+    return conversation.go(Target("appointments", "start"), conversation.line(ALREADY.get(outcome, "appointment_gone")))
+
+
 @step("booking", "done")
 def done(conversation: Conversation, appointment: str = "", moved: str = "") -> VoiceResponse:
-    """The booking reference, repeatable with *, then book another or leave."""
+    """The booking reference, repeatable with * (the menu's ending offers it, and # for the
+    main menu), then book another or leave."""
     if isinstance(patient := patient_or_identify(conversation, "booking.start"), VoiceResponse):
         return patient
     found = booking.find(conversation.db, patient.id, conversation.int_arg(appointment))
@@ -314,17 +443,24 @@ def done(conversation: Conversation, appointment: str = "", moved: str = "") -> 
         lines.append(estimate)
     if found.session.exam_type is not None:
         lines.append(conversation.t("preparation", text=localized(found.session.exam_type, "preparation", lang)))
-    lines.append(Line(conversation.t("after_booking"), lang))
-    return conversation.menu(lines, [Choice(BOOKING, "1")], back=MAIN_MENU)
+    another = Choice(BOOKING, "1", conversation.t("book_another_option", key="1"))
+    return conversation.menu(lines, [another], back=MAIN_MENU)
 
 
 def send_text(conversation: Conversation, appointment: Appointment, kind: str):
-    """Queue the SMS in this transaction (the patient's mobile, in their language); the
-    webhook hands it to the RQ workers once the transaction is committed."""
-    from ivr.sms import queue_appointment_sms
+    """Queue the SMS in this transaction (the patient's mobile, in the language of the call:
+    a caller who switched to English reads it in English); the webhook hands it to the RQ
+    workers once the transaction is committed."""
+    from wording.texts import queue_appointment_sms
 
     return queue_appointment_sms(
-        conversation.db, conversation.settings, appointment, kind, conversation.now, conversation.call_sid
+        conversation.db,
+        conversation.settings,
+        appointment,
+        kind,
+        conversation.now,
+        conversation.call_sid,
+        lang=conversation.lang,
     )
 
 

@@ -5,10 +5,10 @@ from collections.abc import Callable
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import speaking
 from ivr.dialogue import MAIN_MENU, Choice, Conversation, Target, paged_choices, step
 from records.directory import Department
 from records.models import localized
+from wording import speaking
 
 DEPARTMENTS = Target("departments", "start")
 

@@ -1,16 +1,20 @@
 """Doctor information: find a doctor by department or by saying the name; hear
-the title, department, specialties and the next clinic sessions."""
+the title, department, specialties and the next clinic sessions.  A doctor's list
+is also reached from a department's page: `#` goes back the way the caller came
+(the trail in the URL, ivr.dialogue), the `back=` here only when it is empty."""
 
 from __future__ import annotations
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import speaking, speech
+from ivr import speech
 from ivr.dialogue import Choice, Conversation, Target, paged_choices, step
 from ivr.flows.departments import choose_department
-from ivr.prompts import TITLES
+from records import booking
 from records.directory import Doctor
 from records.models import localized
+from wording import speaking
+from wording.prompts import TITLES
 
 DOCTORS = Target("doctors", "start")
 # Words callers put after a surname: 张医生, 王主任, Doctor Zhang.
@@ -47,11 +51,11 @@ def choose_among(conversation: Conversation, found: list[Doctor]) -> VoiceRespon
     if not found:
         return None
     if len(found) == 1:
-        return conversation.go(Target("doctors", "detail", {"code": found[0].code}))
+        return conversation.forward(Target("doctors", "detail", {"code": found[0].code}))
     if len(found) > conversation.settings.dialogue.page_size:
         return conversation.go(DOCTORS, conversation.line("too_many_doctors"))
     codes = ",".join(d.code for d in found)
-    return conversation.go(Target("doctors", "pick", {"codes": codes}))
+    return conversation.forward(Target("doctors", "pick", {"codes": codes}))
 
 
 @step("doctors", "start")
@@ -143,7 +147,21 @@ def doctor(conversation: Conversation, code: str = "", page: str = "0") -> Voice
         _sessions_sentence(conversation, found),
     ]
     back = Target("doctors", "list", {"department": found.department.code, "page": page})
-    return conversation.menu(lines, back=back)
+    return conversation.menu(lines, _book(conversation, found), back=back)
+
+
+BOOK_KEY = "1"
+
+
+def _book(conversation: Conversation, doctor: Doctor) -> list[Choice]:
+    """Booking this doctor (identification first, then their free days), offered only when
+    they have a free place to book: never a key that leads nowhere."""
+    rules = conversation.settings.booking
+    if not booking.free_days(conversation.db, conversation.now, rules, doctor_ids=[doctor.id], limit=1):
+        return []
+    label = conversation.t("book_doctor_option", key=BOOK_KEY)
+    target = Target("booking", "days", {"doctor": doctor.code})
+    return [Choice(target, BOOK_KEY, label, phrases=("预约", "挂号", "book", "appointment"))]
 
 
 def _sessions_sentence(conversation: Conversation, doctor: Doctor) -> str:

@@ -20,17 +20,17 @@ from __future__ import annotations
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from aftercare import nurse
-from aftercare.texts import addressee
 from extensions import hotline
-from ivr import speaking
+from ivr.agents import nurse
 from ivr.dialogue import Choice, Conversation, Line, Target, step
 from ivr.flows.identify import _month_day
-from ivr.prompts import FOLLOWUP_CALL
 from records import aftercare
 from records.db import begin_write
 from records.models import FollowUpTask
 from records.patients import to_e164
+from wording import speaking
+from wording.prompts import FOLLOWUP_CALL, fill
+from wording.texts import addressee
 
 
 def line(conversation: Conversation, prompt: str, **values: object) -> Line:
@@ -41,7 +41,7 @@ def line(conversation: Conversation, prompt: str, **values: object) -> Line:
         "phone": speaking.phone(settings.hospital.main_number, lang, settings.hospital.phone_region),
         "emergency": settings.hospital.emergency_number,
     }
-    return Line(FOLLOWUP_CALL[prompt][lang].format(**{**common, **values}), lang)
+    return Line(fill(FOLLOWUP_CALL[prompt][lang], lang, **{**common, **values}), lang)
 
 
 @step("followup", "start")

@@ -25,8 +25,20 @@ from ivr.dialogue import Conversation, Target, step
 from records.models import Patient
 from records.patients import by_record_number, get_patient, patients
 
-# Flows that may ask for identification, and where they continue afterwards.
+# Flows that may ask for identification, and where they continue afterwards.  Besides these,
+# `then=doctor:<code>` continues at booking that doctor (from the doctor's page): see next_step.
 NEXT_STEPS = {"booking.start": Target("booking", "start"), "appointments.start": Target("appointments", "start")}
+
+
+def next_step(conversation: Conversation, then: str) -> Target | None:
+    """Where a caller goes once identified; None for anything not known (`then` travels in
+    the URL, so it is checked against the flows and the directory, never trusted)."""
+    if then in NEXT_STEPS:
+        return NEXT_STEPS[then]
+    kind, _, code = then.partition(":")
+    if kind == "doctor" and len(code) <= 20 and conversation.directory.doctor(code) is not None:
+        return Target("booking", "days", {"doctor": code})
+    return None
 
 
 def patient_or_identify(conversation: Conversation, then: str) -> Patient | VoiceResponse:
@@ -47,7 +59,7 @@ def start(conversation: Conversation, then: str = "booking.start") -> VoiceRespo
     if failures >= conversation.settings.identification.failures_per_number:
         conversation.event("identity_locked")
         return conversation.go(Target("person", "transfer"), conversation.line("identity_locked"))
-    args = {"then": then if then in NEXT_STEPS else "booking.start"}
+    args = {"then": then if next_step(conversation, then) else "booking.start"}
     if matches:
         return conversation.go(Target("identify", "birthday", args))
     return conversation.go(Target("identify", "record_number", args))
@@ -55,7 +67,7 @@ def start(conversation: Conversation, then: str = "booking.start") -> VoiceRespo
 
 @step("identify", "birthday")
 def birthday(conversation: Conversation, then: str = "booking.start", tries: str = "0") -> VoiceResponse:
-    lines = [conversation.t("ask_birthday"), conversation.t("person_by_voice")]
+    lines = [conversation.t("ask_birthday"), conversation.person_offer_by_voice()]
 
     def check(digits: str) -> VoiceResponse:
         month_day = _month_day(digits)
@@ -74,7 +86,7 @@ def birthday(conversation: Conversation, then: str = "booking.start", tries: str
 
 @step("identify", "record_number")
 def record_number(conversation: Conversation, then: str = "booking.start", tries: str = "0") -> VoiceResponse:
-    lines = [conversation.t("ask_record_number"), conversation.t("person_by_voice")]
+    lines = [conversation.t("ask_record_number"), conversation.person_offer_by_voice()]
 
     def keep(digits: str) -> VoiceResponse:
         if not digits.isdigit() or len(digits) > 20:
@@ -90,7 +102,7 @@ def record_number(conversation: Conversation, then: str = "booking.start", tries
 def birth_date(
     conversation: Conversation, then: str = "booking.start", tries: str = "0", record: str = ""
 ) -> VoiceResponse:
-    lines = [conversation.t("ask_birth_date"), conversation.t("person_by_voice")]
+    lines = [conversation.t("ask_birth_date"), conversation.person_offer_by_voice()]
 
     def check(digits: str) -> VoiceResponse:
         born = _full_date(digits)
@@ -111,7 +123,7 @@ def _proven(conversation: Conversation, patient: Patient, then: str) -> VoiceRes
     if not conversation.calls.identify(conversation.call_sid, patient.id):
         return conversation.go(Target("person", "transfer"), conversation.line("identity_unavailable"))
     conversation.event("identified", patient_id=patient.id)
-    return conversation.go(NEXT_STEPS.get(then, NEXT_STEPS["booking.start"]))
+    return conversation.go(next_step(conversation, then) or NEXT_STEPS["booking.start"])
 
 
 def _wrong(conversation: Conversation, number: str, then: str, tries: str, again: str) -> VoiceResponse:

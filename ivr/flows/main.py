@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from ivr import speech
 from ivr.dialogue import MAIN_MENU, Choice, Conversation, Line, Target, step
+from ivr.flows.departments import phrases as department_phrases
+from ivr.flows.doctors import choose_among, find_by_name
 from ivr.flows.person import goodbye
-from ivr.prompts import t
 from records.models import Patient
 from settings import LANGUAGES
+from wording.prompts import t
 
 
 def greet(conversation: Conversation, patient: Patient | None) -> VoiceResponse:
@@ -29,13 +32,17 @@ def greet(conversation: Conversation, patient: Patient | None) -> VoiceResponse:
     return conversation.go(MAIN_MENU, welcome, emergency)
 
 
-def too_many_calls(conversation: Conversation) -> VoiceResponse:
+# What a call over its limit is told, by whether its number was withheld (ivr.call_limits).
+TOO_MANY = {False: "too_many_calls", True: "too_many_withheld"}
+
+
+def too_many_calls(conversation: Conversation, withheld: bool = False) -> VoiceResponse:
     """A number over its call limit (config call_limits): the emergency number first, since
     a frightened person redials too, then goodbye, without the menus or a seat."""
     settings = conversation.settings
-    conversation.event("call_limited")
+    conversation.event("call_limited", **({"withheld": True} if withheld else {}))
     emergency = conversation.line("emergency", number=settings.hospital.emergency_number)
-    later = conversation.line("too_many_calls", minutes=settings.call_limits.window_minutes)
+    later = conversation.line(TOO_MANY[withheld], minutes=settings.call_limits.window_minutes)
     return goodbye(conversation, emergency, later)
 
 
@@ -66,7 +73,49 @@ def config_menu(conversation: Conversation, name: str = "main") -> VoiceResponse
         key = settings.dialogue.language_key
         choices.append(Choice(target=Target("menu", "main", {"lang": other}), key=key))
         lines.append(Line(t("language_offer", other, key=key), other))
-    return conversation.menu(lines, choices, back=None if name == "main" else MAIN_MENU)
+    if name != "main":
+        return conversation.menu(lines, choices, back=MAIN_MENU)
+    said = (conversation.heard.speech or "").strip()[:500]
+    if said and not conversation.heard.digits and (first := named_first(conversation, said, menu)) is not None:
+        return first
+    return conversation.menu(lines, choices, back=None, on_speech=lambda said: named(conversation, said))
+
+
+# The main menu's options that a doctor's or department's name makes more precise: "张志远医生"
+# and "cardiology department" name the doctor and the department, not the lists.
+REFINED_BY_A_NAME = ("flow:doctors", "flow:departments")
+
+
+def named_first(conversation: Conversation, said: str, menu) -> VoiceResponse | None:
+    """A name said at the main menu, before the options' words ('医生', 'doctor', 'department'
+    would otherwise take the caller to a list, or tie with another option's word).  When one
+    other option's word was said too, that option: "投诉张医生" is a complaint, "预约张志远" a
+    booking.  None: neither, and the menu hears it as usual."""
+    wanted = [
+        option
+        for option in menu.options
+        if option.goto not in REFINED_BY_A_NAME
+        and speech.mentions(said, (*option.speech.zh, *option.speech.en, option.label.zh, option.label.en))
+    ]
+    if len(wanted) > 1:
+        return None
+    conversation.event("speech", step=conversation.here.name, text=said, confidence=conversation.heard.confidence)
+    found = conversation.forward(_target(wanted[0].goto)) if wanted else named(conversation, said)
+    if found is None:
+        conversation.events.pop()  # no name: the menu records what was said, with what it made of it
+    return found
+
+
+def named(conversation: Conversation, said: str) -> VoiceResponse | None:
+    """At the main menu a caller may name what they want instead of choosing a service: a
+    department ('心内科', 'cardiology') goes straight to its page, a doctor to theirs (or to
+    a choice between doctors of that name).  None: neither was named."""
+    directory = conversation.directory
+    departments = speech.best_match(said, [(d, department_phrases(d)) for d in directory.departments])
+    if len(departments) == 1:
+        conversation.event("named", department=departments[0].code)
+        return conversation.forward(Target("departments", "detail", {"code": departments[0].code}))
+    return choose_among(conversation, find_by_name(list(directory.doctors), said))
 
 
 def _target(goto: str) -> Target:

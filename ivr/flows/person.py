@@ -4,12 +4,19 @@ The caller joins the seats' queue for where they are (ivr/flows/queue.py does
 the waiting): English callers the English desk; from booking or their
 appointments, booking help; from a department, a doctor of it, its desk; from
 anywhere else, general enquiries.  Out of hours, or with nobody logged in, the
-queue offers a voicemail or a callback, with the opening hours."""
+queue offers a voicemail or a callback, with the opening hours; `nobody_to_answer`
+tells every menu so, and they offer that on `0` instead of a person."""
 
+import logging
+
+import redis
 from twilio.twiml.voice_response import VoiceResponse
 
+from ivr.agents import hours
 from ivr.agents.hours import holiday
 from ivr.dialogue import Conversation, Line, Target, step
+
+log = logging.getLogger(__name__)
 
 BOOKING_FLOWS = ("booking", "appointments", "identify")  # identification is asked before booking
 
@@ -29,6 +36,29 @@ def queue_for(conversation: Conversation, at: str, code: str) -> str:
     return routing.general_queue
 
 
+def nobody_to_answer(conversation: Conversation, queue: str | None = None) -> str | None:
+    """Why no person can answer this caller now, for `queue` or the queue `0` would join from
+    where they are: 'closed', 'nobody', or None when someone can (ivr.agents.hours)."""
+    offer_only = queue is None  # a menu's offer of a person: a reading of the seats a moment old will do
+    if queue is None:
+        target = conversation.person_target()
+        queue = queue_for(conversation, target.args.get("at", ""), target.args.get("code", ""))
+    try:
+        seats = _seats()
+        skills = seats.skills_logged_in_lately() if offer_only else seats.skills_logged_in()
+    except redis.RedisError as exc:
+        log.warning("call %s: the seats' state is unavailable: %s", conversation.call_sid, exc)
+        skills = None
+    settings = conversation.settings
+    return hours.nobody_to_answer(settings.seats, settings.routing, conversation.now, queue, skills)
+
+
+def _seats():
+    from extensions import hotline
+
+    return hotline().acd
+
+
 @step("person", "transfer")
 def transfer(conversation: Conversation, *preamble: Line, at: str = "", code: str = "") -> VoiceResponse:
     queue = queue_for(conversation, at, code)
@@ -38,8 +68,13 @@ def transfer(conversation: Conversation, *preamble: Line, at: str = "", code: st
 
 @step("person", "give_up")
 def give_up(conversation: Conversation, at: str = "", code: str = "") -> VoiceResponse:
-    """After too many failed tries in a menu."""
-    return transfer(conversation, conversation.line("give_up_transfer"), at=at, code=code)
+    """After too many failed tries in a menu (not promising a person nobody can be)."""
+    sorry = (
+        "give_up_transfer"
+        if nobody_to_answer(conversation, queue_for(conversation, at, code)) is None
+        else "give_up_no_person"
+    )
+    return transfer(conversation, conversation.line(sorry), at=at, code=code)
 
 
 def closed(conversation: Conversation, *preamble: Line) -> VoiceResponse:

@@ -26,12 +26,13 @@ from datetime import date
 import redis
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.agents import routing as rule
-from ivr.agents import seats
+from contactcentre import routing as rule
+from ivr.agents import seats, talks
 from ivr.agents.hours import holiday, is_open
 from ivr.dialogue import Choice, Conversation, Line, Target, step
-from ivr.speaking import key_name
+from ivr.flows.person import nobody_to_answer
 from records.patients import get_patient, mask
+from wording.speaking import key_name
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +104,10 @@ def join(conversation: Conversation, q: str = "") -> VoiceResponse:
     queue = _queue(conversation, q)
     app = _hotline()
     preamble = list(conversation.preamble)
-    if not is_open(conversation.settings.seats, conversation.now):
-        return conversation.go(Target("queue", "unavailable", {"q": queue, "why": "closed"}), *preamble)
+    why = nobody_to_answer(conversation, queue)
+    if why is not None:
+        return conversation.go(Target("queue", "unavailable", {"q": queue, "why": why}), *preamble)
     try:
-        if app.acd.logged_in() == 0:
-            return conversation.go(Target("queue", "unavailable", {"q": queue, "why": "nobody"}), *preamble)
         priority, patient_id, number = _caller_priority(conversation, queue)
         app.acd.remember_base_url(conversation.base_url)
         at = seats.epoch(conversation.now)
@@ -199,8 +199,8 @@ def _hold_message(conversation: Conversation, q: str) -> VoiceResponse:
             app.acd.mark_exit(conversation.call_sid, "timeout")
             response.leave()
             return response
-        if app.acd.logged_in() == 0:
-            app.acd.mark_exit(conversation.call_sid, "nobody")
+        if queue not in rule.queues_served(routing, set(app.acd.skills_logged_in())):
+            app.acd.mark_exit(conversation.call_sid, "nobody")  # the last agent who could take it left
             response.leave()
             return response
     position = app.acd.position(conversation.call_sid) or conversation.int_arg(
@@ -214,11 +214,7 @@ def _hold_message(conversation: Conversation, q: str) -> VoiceResponse:
     estimate = app.acd.estimated_wait(queue, position, now)
     if estimate is not None:
         minutes = rule.spoken_minutes(estimate)
-        lines.append(
-            conversation.line("queue_estimate_one")
-            if minutes == 1
-            else conversation.line("queue_estimate", minutes=minutes)
-        )
+        lines.append(conversation.line("queue_estimate", minutes=minutes))
     lines.append(conversation.line("callback_offer", key=key_name(routing.callback_key, conversation.lang)))
     gather = response.gather(
         input="dtmf",
@@ -346,7 +342,8 @@ def unavailable(conversation: Conversation, q: str = "", why: str = "busy") -> V
         Choice(Target("queue", "voicemail", here), "1", conversation.t("leave_message_option")),
         Choice(Target("queue", "callback_request", here), "2", conversation.t("callback_option")),
     ]
-    return conversation.menu(lines, choices, give_up=Target("person", "goodbye"))
+    # What the caller asked `0` for is not to be had: `0` is not offered here (person=False).
+    return conversation.menu(lines, choices, give_up=Target("person", "goodbye"), person=False)
 
 
 @step("queue", "callback_request")
@@ -413,10 +410,113 @@ def _dial_agent(conversation: Conversation, entry: str, agent: str) -> VoiceResp
         method="POST",
         timeout=routing.offer_timeout_seconds,
         answer_on_bridge=True,
+        # The hospital's number, not the caller's: a <Client> leg shows the <Dial>'s callerId,
+        # which would otherwise be the patient's full number (the SDK's call.parameters.From).
+        caller_id=conversation.settings.twilio.caller_id,
         **recording,
     )
     dial.client(f"agent-{agent}", url=conversation.url(Target("queue", "whisper", args)), method="POST")
     return response
+
+
+def _talk(conversation: Conversation, entry: str, agent: str) -> VoiceResponse:
+    """The talk with the agent as a conference named after the caller's entry (issue 14): the
+    agent's phone is rung into it by the REST API, the caller joins by TwiML.  If the carrier
+    refuses the agent's leg, the caller's call dials the agent directly, as before the call
+    controls (no hold or transfer for that talk, but the caller reaches the agent)."""
+    app = _hotline()
+    try:
+        talks.start(app, entry, int(agent), conversation.lang)
+    except talks.CarrierRefused as exc:
+        log.warning("call %s: agent %s not rung into a conference (%s): dialling directly", entry, agent, exc.detail)
+        app.acd.set_talk(entry, conf=None)
+        return _dial_agent(conversation, entry, agent)
+    routing = conversation.settings.routing
+    args = {"entry": entry, "agent": agent}
+    response = VoiceResponse()
+    recording = {}
+    if routing.record_calls:
+        conversation.say(response, conversation.t("calls_recorded"))
+        recording = {
+            "record": "record-from-start",
+            "recording_status_callback": conversation.url(Target("queue", "recorded", args)),
+            "recording_status_callback_event": "completed",
+        }
+    dial = response.dial(action=conversation.url(Target("queue", "bridged", args)), method="POST")
+    dial.conference(
+        entry,
+        start_conference_on_enter=True,
+        end_conference_on_exit=True,  # the caller hanging up ends the talk for everyone
+        beep="false",
+        wait_url=conversation.url(Target("queue", "ringing_wait", {})),
+        wait_method="POST",
+        **recording,
+    )
+    return response
+
+
+@step("queue", "ringing_wait")
+def ringing_wait(conversation: Conversation) -> VoiceResponse:
+    """What the caller hears in the conference while the agent's phone rings."""
+    return _music(conversation)
+
+
+@step("queue", "on_hold")
+def on_hold(conversation: Conversation) -> VoiceResponse:
+    """The holdUrl of a caller the agent put on hold (or a consult): the message, then music."""
+    response = VoiceResponse()
+    line = conversation.line("on_hold")
+    conversation.say(response, line.text, line.lang)
+    for verb in _music(conversation).verbs:
+        response.append(verb)
+    return response
+
+
+def _music(conversation: Conversation) -> VoiceResponse:
+    response = VoiceResponse()
+    routing = conversation.settings.routing
+    if routing.hold_music_url:
+        response.play(routing.hold_music_url)
+    else:
+        response.pause(length=routing.hold_message_seconds)
+    return response
+
+
+@step("queue", "leg")
+def leg(conversation: Conversation, entry: str = "", role: str = "", agent: str = "") -> VoiceResponse:
+    """The status callback of a leg the REST API rang into a talk (issue 14): the agent's
+    answer marks the offer answered (what the <Client> whisper did before); an agent's phone
+    that rang out puts the caller back on hold in their place; a consult, third party or
+    supervisor leg answering or ending changes the talk's state."""
+    app = _hotline()
+    status = conversation.form.get("CallStatus", "")
+    leg_sid = conversation.call_sid
+    if role == "agent" and agent.isdigit():
+        if status == "in-progress":
+            if not seats.answered(app, entry, int(agent)):
+                _hang_up(app, leg_sid)  # the reservation is gone: this leg must not reach the caller
+            else:  # the agent hears which queue the caller comes from, as the <Client> whisper said
+                talks.announce(app, entry, leg_sid, _url_of(conversation, "announce_queue", entry))
+        elif status in talks.UNANSWERED and seats.offer_missed(app, entry, int(agent), status):
+            data = app.acd.entry(entry)
+            if data.get("live_sid") and data.get("kind") == "call":
+                seats.redirect(
+                    app, data["live_sid"], "queue/hold_again", q=data.get("queue", ""), lang=conversation.lang
+                )
+            seats.dispatch(app)
+    elif role in talks.ROLES:
+        if status == "in-progress":
+            talks.leg_answered(app, entry, role, leg_sid)
+        elif status in (*talks.UNANSWERED, "completed"):
+            talks.leg_ended(app, entry, role, leg_sid, status)
+    return call_over()  # a status callback: the carrier ignores the answer
+
+
+def _hang_up(app, call_sid: str) -> None:
+    try:
+        app.twilio.calls(call_sid).update(status="completed")
+    except talks.CARRIER_ERRORS as exc:
+        log.info("leg %s not hung up: %s", call_sid, exc)
 
 
 def _offered(entry: str, agent: str) -> bool:
@@ -429,7 +529,23 @@ def connect(conversation: Conversation, entry: str = "", agent: str = "") -> Voi
     if not _offered(entry, agent):
         data = _hotline().acd.entry(entry)
         return hold(conversation, _queue(conversation, data.get("queue", "")), [])
-    return _dial_agent(conversation, entry, agent)
+    return _talk(conversation, entry, agent)
+
+
+def _url_of(conversation: Conversation, name: str, entry: str) -> str:
+    return conversation.url(Target("queue", name, {"entry": entry}))
+
+
+@step("queue", "announce_queue")
+def announce_queue(conversation: Conversation, entry: str = "") -> VoiceResponse:
+    """The announcement the agent alone hears as their talk starts: the caller's queue."""
+    response = VoiceResponse()
+    queue = _hotline().acd.entry(entry).get("queue", "")
+    if queue in conversation.settings.routing.queues:
+        conversation.say(response, conversation.t("agent_whisper", queue=_title(conversation, queue)))
+    else:  # the call is gone: a blank moment (never an empty answer; Say, Play, Pause only here)
+        response.pause(length=1)
+    return response
 
 
 @step("queue", "whisper")
@@ -454,21 +570,34 @@ def bridged(conversation: Conversation, entry: str = "", agent: str = "") -> Voi
     if not agent.isdigit():
         return conversation.go(POST_CALL)
     agent_id = int(agent)
+    if status == "answered":  # the talk was a conference (issue 14): it has ended
+        owner = app.acd.entry(entry).get("agent") or agent
+        if seats.talk_ended(app, entry, int(owner)):
+            return conversation.go(POST_CALL)
+        caller_gone = conversation.form.get("CallStatus") == "completed"
+        if caller_gone and app.acd.agent(agent_id).get("offer") == entry:
+            return _abandoned(conversation, entry)  # hung up while the agent's phone rang
+        return call_over() if caller_gone else conversation.go(POST_CALL)
     if status in ("completed", "answered") and conversation.form.get("DialBridged") != "false":
         seats.talk_ended(app, entry, agent_id)
         return conversation.go(POST_CALL)
     if status == "canceled":  # the caller hung up while the agent's phone rang: the agent is freed
-        gone = app.acd.leave(entry, seats.epoch(conversation.now), "left")
-        if gone.detail["was"] in ("waiting", "offered"):
-            conversation.event("abandon", queue=gone.queue, waited=round(gone.seconds))
-        seats.dispatch(app)
-        return call_over()
+        return _abandoned(conversation, entry)
     seats.offer_missed(app, entry, agent_id, status or "no-answer")
     data = app.acd.entry(entry)
     response = hold(conversation, _queue(conversation, data.get("queue", "")), [conversation.line("agent_missed")])
     _flush(conversation)
     seats.dispatch(app)
     return response
+
+
+def _abandoned(conversation: Conversation, entry: str) -> VoiceResponse:
+    app = _hotline()
+    gone = app.acd.leave(entry, seats.epoch(conversation.now), "left")
+    if gone.detail["was"] in ("waiting", "offered"):
+        conversation.event("abandon", queue=gone.queue, waited=round(gone.seconds))
+    seats.dispatch(app)
+    return call_over()
 
 
 @step("queue", "recorded")
@@ -481,14 +610,17 @@ def recorded(conversation: Conversation, entry: str = "", agent: str = "") -> Vo
             queue = _hotline().acd.entry(entry).get("queue", "") if entry else ""
         except redis.RedisError:  # the reference matters more than the queue's name
             queue = ""
-        conversation.event(
-            "recording",
-            queue=queue,
-            agent_id=conversation.int_arg(agent) or None,
-            recording_sid=sid,
-            recording_url=str(form.get("RecordingUrl", ""))[:500],
-            duration=conversation.int_arg(form.get("RecordingDuration"), 0),
-        )
+        detail = {
+            "queue": queue,
+            "agent_id": conversation.int_arg(agent) or None,
+            "recording_sid": sid,
+            "recording_url": str(form.get("RecordingUrl", ""))[:500],
+            "duration": conversation.int_arg(form.get("RecordingDuration"), 0),
+        }
+        if form.get("CallSid") or not entry:
+            conversation.event("recording", **detail)
+        else:  # a conference's recording carries no CallSid: it is kept with the caller's call
+            seats.add_events(_hotline(), entry, conversation.now, ("recording", detail))
     return call_over()  # a status callback: the carrier ignores the answer
 
 
@@ -511,7 +643,7 @@ def callback(conversation: Conversation, entry: str = "", agent: str = "") -> Vo
     if not _offered(entry, agent):
         data = app.acd.entry(entry)
         return hold(conversation, _queue(conversation, data.get("queue", "")), [greeting])
-    response = _dial_agent(conversation, entry, agent)
+    response = _talk(conversation, entry, agent)
     said = VoiceResponse()
     conversation.say(said, greeting.text, greeting.lang)
     for verb in response.verbs:

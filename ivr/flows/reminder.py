@@ -19,22 +19,22 @@ from __future__ import annotations
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import speaking
 from ivr.dialogue import Choice, Conversation, Line, Target, is_id, step
-from ivr.prompts import REMINDER_CALL, t
-from ivr.sms import addressee, period, queue_appointment_sms
 from records import booking, messages
 from records.booking import Outcome
 from records.db import begin_write
 from records.models import Appointment, localized
 from records.patients import to_e164
+from wording import speaking
+from wording.prompts import REMINDER_CALL, fill, t
+from wording.texts import addressee, period, queue_appointment_sms
 
 CONFIRM_WORDS = ("确认", "确定", "confirm", "yes")
 CANCEL_WORDS = ("取消", "cancel")
 
 
 def line(conversation: Conversation, prompt: str, **values: object) -> Line:
-    return Line(REMINDER_CALL[prompt][conversation.lang].format(**values), conversation.lang)
+    return Line(fill(REMINDER_CALL[prompt][conversation.lang], conversation.lang, **values), conversation.lang)
 
 
 @step("reminder", "start")
@@ -59,7 +59,7 @@ def ask(conversation: Conversation, appointment: str = "") -> VoiceResponse:
     if found is None:
         return _gone(conversation)
     hospital = conversation.settings.hospital.name(conversation.lang)
-    name = addressee(found, conversation.lang)
+    name = addressee(found.patient, conversation.lang)
     intro = line(conversation, "intro", hospital=hospital, name=name, **_when(conversation, found))
     choices = [
         Choice(_target("confirm", found), "1", line(conversation, "confirm_option").text, CONFIRM_WORDS),
@@ -114,7 +114,9 @@ def cancelled(conversation: Conversation, appointment: str = "") -> VoiceRespons
         return conversation.go(_target("too_late", found))
     if result.outcome is not Outcome.CANCELLED:
         return _gone(conversation)
-    sms = queue_appointment_sms(db, settings, found, "cancellation", conversation.now, conversation.call_sid)
+    sms = queue_appointment_sms(
+        db, settings, found, "cancellation", conversation.now, conversation.call_sid, lang=conversation.lang
+    )
     db.commit()
     if sms is not None:
         conversation.texts_to_send.append(sms.id)  # enqueued once the answer is ready
@@ -184,4 +186,3 @@ def _machine(conversation: Conversation) -> VoiceResponse:
 def _gone(conversation: Conversation) -> VoiceResponse:
     hospital = conversation.settings.hospital.name(conversation.lang)
     return bye(conversation, line(conversation, "gone", hospital=hospital))
-

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import speaking
 from ivr.dialogue import Choice, Conversation, Line, Target, step
-from ivr.prompts import SURVEY
 from records import aftercare
 from records.db import begin_write
+from wording import speaking
+from wording.prompts import SURVEY, fill
 
 SCORES = "12345"
 
@@ -27,7 +27,7 @@ def line(conversation: Conversation, prompt: str, **values: object) -> Line:
     settings = conversation.settings
     lang = conversation.lang
     phone = speaking.phone(settings.hospital.main_number, lang, settings.hospital.phone_region)
-    return Line(SURVEY[prompt][lang].format(phone=phone, **values), lang)
+    return Line(fill(SURVEY[prompt][lang], lang, phone=phone, **values), lang)
 
 
 @step("survey", "start")
