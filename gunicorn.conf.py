@@ -15,20 +15,61 @@ Why each one (measured with bash bench/webhooks.sh, figures in bench/README.md):
 - a larger first-generation threshold: a webhook allocates a few thousand objects
   (form parsing, TwiML, ORM rows) that die with the request; collecting every 700
   allocations ran the collector several times per request.
+- Prometheus' multiprocess mode (monitoring/metrics.py): each worker writes its figures
+  to files in PROMETHEUS_MULTIPROC_DIR and a scrape adds up every worker's, whichever
+  worker answers it.  The variable must be set before prometheus_client is imported,
+  so here, before the app is loaded (deploy/hotline-web.service sets it to a runtime
+  directory; otherwise a temporary one is made and removed at exit).  The directory is
+  emptied at start (figures of an earlier run would be added in), and child_exit lets
+  prometheus_client forget a dead worker's live gauges.
 """
 
 import gc
 import os
+import shutil
+import tempfile
+from pathlib import Path
+
+_made_metrics_dir = None
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _made_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hotline-metrics-")
 
 preload_app = True
+# gthread: a thread per request in flight, and idle keep-alive connections in a poller.
+# The live push (queueing/push.py: the consoles' and wallboards' server-sent events)
+# holds one thread per open stream, asleep until the ACD's agent log changes; the push
+# module refuses streams beyond HOTLINE_STREAMS_PER_PROCESS (default 60, a 503 the page
+# answers by polling), so 4 threads always remain for the webhooks and pages.  One web
+# process therefore carries 60 agents' consoles (bench/push.py measures the delay with
+# them all connected, figures in bench/README.md); more agents: more workers (-w).
+# Not gevent: psycopg, SQLAlchemy's pool and RQ would need monkey-patching for it.
 worker_class = "gthread"
-threads = 4
+threads = 4 + int(os.environ.get("HOTLINE_STREAMS_PER_PROCESS", "60"))
+
+
+def on_starting(server):
+    # Before the first fork; the preloaded app wrote nothing but zeros for the master.
+    # Only prometheus_client's own files (<kind>_<pid>.db), whatever else shares the folder.
+    for kind in ("counter", "gauge", "histogram", "summary"):
+        for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob(f"{kind}_*.db"):
+            stale.unlink()
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _made_metrics_dir:
+        shutil.rmtree(_made_metrics_dir, ignore_errors=True)
 
 
 def when_ready(server):
     # After the app is loaded (preload_app), before the first fork: data every worker would
     # otherwise load for itself on first use is loaded once and shared.
-    from ivr import speaking
+    from wording import speaking
 
     speaking.warm()
 

@@ -9,6 +9,13 @@ cd "$(dirname "$0")"
 source scripts/venv.sh
 
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .  # one layout for everyone: `ruff format .` before committing
+# The layers (.importlinter): the maths imports nothing of the hotline, records no web area
+# or job, no package imports one above it.  And the maths' types (mypy.ini).
+.venv/bin/lint-imports --no-cache
+.venv/bin/mypy
+# The menus in config.yaml: unreachable menus, dead ends, missing translations (ivr/menu_check.py).
+.venv/bin/flask --app app menus check
 # Three processes (HOTLINE_TEST_WORKERS): most of a test's time is spent waiting on a served
 # app, the emulator or a worker, so this is about twice as fast on two cores.  Each test file
 # stays in one process (--dist loadfile): the fuzz module counts its own requests.
