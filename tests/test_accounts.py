@@ -66,7 +66,7 @@ def test_roles_guard_pages_and_apis(guarded_app):
     anonymous = guarded_app.test_client()
     assert anonymous.get("/supervisor-only").status_code == 302
     api = anonymous.get("/agent/api/ping")
-    assert api.status_code == 401 and api.json == {"error": "not logged in"}
+    assert api.status_code == 401 and api.json == {"error": "未登录，请重新登录 Not logged in: log in again"}
     for who, page_status, api_status in ((agent, 403, 200), (supervisor, 200, 403), (admin, 200, 200)):
         client = guarded_app.test_client()
         log_in(client, who.username, who.password)
@@ -83,6 +83,76 @@ def test_after_too_many_wrong_passwords_even_the_right_one_waits(app, client_app
     assert "Too many failed attempts" in locked.get_data(as_text=True)
 
 
+def test_parallel_wrong_passwords_are_checked_at_most_the_limit(app, monkeypatch):
+    """Issue 22.3: 40 parallel wrong passwords were checked 12 times against a limit of 5:
+    every request read the count before any failure was added.  Each attempt is now
+    counted (one atomic INCR) before its password is checked.  The password check is
+    slowed here so the requests overlap as they would under a real attack."""
+    import threading
+    import time
+
+    import accounts.views
+
+    agent = make_staff(app, "agent")
+    limit = app.extensions["hotline"].settings.accounts.failed_logins
+    checked, real = [], accounts.views.authenticate
+
+    def slow_authenticate(*args, **kwargs):
+        checked.append(1)
+        time.sleep(0.2)  # scrypt takes its time too; the requests overlap meanwhile
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(accounts.views, "authenticate", slow_authenticate)
+    clients = [app.test_client() for _ in range(40)]
+    tokens = [csrf_token(client.get("/login").get_data(as_text=True)) for client in clients]
+    start, statuses = threading.Barrier(len(clients)), []
+
+    def guess(client, token):
+        start.wait()
+        form = {"username": agent.username, "password": "wrong-password", "csrf_token": token}
+        statuses.append(client.post("/login", data=form).status_code)
+
+    threads = [threading.Thread(target=guess, args=pair) for pair in zip(clients, tokens, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(checked) <= limit
+    assert sorted(statuses) == [401] * len(checked) + [429] * (len(clients) - len(checked))
+    # The owner, with the right password, waits too: the pause is per username.
+    assert log_in(app.test_client(), agent.username, agent.password).status_code == 429
+
+
+def test_spraying_guesses_over_many_usernames_pauses_that_address(app):
+    """Issue 22.3: a few guesses at each of many usernames never locked anything.  Wrong
+    passwords are also counted per address (accounts.failed_logins_per_address)."""
+    hotline = app.extensions["hotline"]
+    rules = hotline.settings.accounts.model_copy(update={"failed_logins_per_address": 6})
+    hotline.settings = hotline.settings.model_copy(update={"accounts": rules})
+    agent = make_staff(app, "agent")
+    sprayer = app.test_client()
+    sprayer.environ_base["REMOTE_ADDR"] = "10.0.0.66"
+    for n in range(6):
+        assert log_in(sprayer, f"staff{n}", "winter2026").status_code == 401
+    refused = log_in(sprayer, agent.username, agent.password)  # even a right guess, from there
+    assert refused.status_code == 429 and "Too many failed attempts" in refused.get_data(as_text=True)
+    colleague = app.test_client()
+    colleague.environ_base["REMOTE_ADDR"] = "10.0.0.67"
+    assert log_in(colleague, agent.username, agent.password).status_code == 302  # other addresses log in
+
+
+def test_right_passwords_do_not_count_as_failures(app):
+    agent = make_staff(app, "agent")
+    limit = app.extensions["hotline"].settings.accounts.failed_logins
+    for _ in range(limit + 3):
+        client = app.test_client()
+        assert log_in(client, agent.username, agent.password).status_code == 302
+    client = app.test_client()
+    for _ in range(limit - 1):
+        assert log_in(client, agent.username, "wrong-password").status_code == 401
+    assert log_in(client, agent.username, agent.password).status_code == 302  # one short of the limit
+
+
 def test_a_disabled_account_cannot_log_in(app, client_app):
     agent = make_staff(app, "agent", active=False)
     assert log_in(client_app, agent.username, agent.password).status_code == 401
@@ -92,6 +162,37 @@ def test_login_goes_back_only_to_pages_of_this_site(app, client_app):
     agent = make_staff(app, "agent")
     response = log_in(client_app, agent.username, agent.password, next_url="//evil.example/phish")
     assert response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    [
+        "/\t/evil.example",  # browsers drop tabs and line breaks: //evil.example
+        "/\n/evil.example",
+        "/\r\nSet-Cookie: stolen=1",  # a header of our own answer
+        "/\x00/evil.example",
+        "/\\evil.example",
+        "https://evil.example/",
+        "/ /evil.example",
+        "\t//evil.example",
+    ],
+)
+def test_login_never_sends_anyone_to_another_site(app, next_url):
+    """Issue 22.1: `next=/%09/evil.example` answered `Location: //evil.example` and a line
+    break in `next` a 500; both now land on this site's home page."""
+    agent = make_staff(app, "agent")
+    client = app.test_client()
+    form = client.get("/login", query_string={"next": next_url})
+    assert form.status_code == 200
+    assert 'name="next"' not in form.get_data(as_text=True)  # not carried into the form either
+    response = log_in(client, agent.username, agent.password, next_url=next_url)
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+def test_login_still_goes_back_to_the_page_asked_for(app, client_app):
+    agent = make_staff(app, "agent")
+    response = log_in(client_app, agent.username, agent.password, next_url="/agent/cases?closed=1")
+    assert response.headers["Location"] == "/agent/cases?closed=1"
 
 
 def test_a_session_ends_after_the_configured_hours_however_busy(app, client_app):
@@ -166,3 +267,22 @@ def test_logging_in_and_out_in_a_real_browser(app, server, page):
     assert page.locator(".who").inner_text() == "张主管 (supervisor)"
     page.get_by_role("button", name="退出 Log out").click()
     assert page.get_by_role("alert").inner_text() == "已退出。You are logged out."
+
+
+def test_an_open_console_does_not_keep_an_idle_session_alive(app, client_app):
+    """The console polls every few seconds; polls are not the agent at work (issue 15)."""
+    agent = make_staff(app, "agent")
+    log_in(client_app, agent.username, agent.password)
+    assert client_app.get("/agent").status_code == 200  # a page the agent opened: activity
+    with client_app.session_transaction() as session:
+        opened = session["active_at"]
+    for _ in range(3):
+        assert client_app.get("/agent/api/status").status_code == 200
+    with client_app.session_transaction() as session:
+        assert session["active_at"] == opened  # the polls did not count
+        session["active_at"] -= app.extensions["hotline"].settings.accounts.idle_minutes * 60 + 1
+    # Idle too long: the next poll finds the agent logged out (the console then reloads to
+    # the login page), and the agent takes no more calls.
+    assert client_app.get("/agent/api/status").status_code == 401
+    assert client_app.get("/agent").headers["Location"].startswith("/login")
+    assert app.extensions["hotline"].acd.agent(agent.id)["state"] == "offline"

@@ -118,6 +118,52 @@ def test_moving_keeps_the_old_place_until_the_new_one_is_booked(db, rules):
     assert session.booked == 0
 
 
+def test_a_second_cancel_or_move_is_told_what_became_of_it_and_gives_nothing_back(db, rules):
+    first, second = patients(db, 2)
+    session = a_session(db)
+    later = db.scalars(
+        select(ClinicSession).where(ClinicSession.doctor_id == session.doctor_id, ClinicSession.date > session.date)
+    ).first()
+    cancelled = booking.book(db, patient_id=first, session_id=session.id, now=OPEN, rules=rules).appointment
+    moved = booking.book(db, patient_id=second, session_id=session.id, now=OPEN, rules=rules).appointment
+    assert booking.cancel(db, patient_id=first, appointment_id=cancelled.id, now=OPEN, rules=rules).outcome is (
+        Outcome.CANCELLED
+    )
+    to_later = {"session_id": later.id, "now": OPEN, "rules": rules}
+    assert booking.move(db, patient_id=second, appointment_id=moved.id, **to_later).outcome is Outcome.MOVED
+    db.commit()
+    again = [
+        booking.cancel(db, patient_id=first, appointment_id=cancelled.id, now=OPEN, rules=rules),
+        booking.move(db, patient_id=first, appointment_id=cancelled.id, **to_later),
+        booking.cancel(db, patient_id=second, appointment_id=moved.id, now=OPEN, rules=rules),
+        booking.move(db, patient_id=second, appointment_id=moved.id, **to_later),
+    ]
+    assert [r.outcome for r in again] == [Outcome.ALREADY_CANCELLED] * 2 + [Outcome.ALREADY_MOVED] * 2
+    db.commit()
+    db.refresh(session)
+    db.refresh(later)
+    assert (session.booked, later.booked) == (0, 1)
+    notes = db.scalars(select(PatientNote.kind).where(PatientNote.patient_id.in_([first, second]))).all()
+    assert sorted(notes) == ["booked", "booked", "booked", "cancelled", "moved"]
+
+
+def test_a_count_of_booked_places_below_the_appointments_is_refused_as_full_not_a_crash(db, rules):
+    session = a_session(db)
+    session.held_back = 0  # every place number bookable by phone
+    db.commit()
+    people = patients(db, session.capacity + 1)
+    for p in people[:-1]:
+        assert booking.book(db, patient_id=p, session_id=session.id, now=OPEN, rules=rules).outcome is Outcome.BOOKED
+    db.refresh(session)
+    session.booked -= 1  # as a double release once left it (issue 16), or a hand edit
+    db.commit()
+    refused = booking.book(db, patient_id=people[-1], session_id=session.id, now=OPEN, rules=rules)
+    assert refused.outcome is Outcome.FULL  # every place number is taken: no StopIteration
+    db.commit()
+    db.refresh(session)
+    assert session.booked == session.capacity - 1  # the refusal took nothing
+
+
 def test_free_days_skip_full_sessions_and_respect_the_horizon(db, rules):
     session = a_session(db)
     days = booking.free_days(db, OPEN, rules, doctor_ids=[session.doctor_id])

@@ -6,13 +6,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from ivr import speaking
 from ivr.flows.booking import reference
 from records import booking, directory
 from records.db import begin_write
 from records.models import Appointment, ClinicSession, Patient, PatientNote, SmsMessage
 from tests.conftest import OPEN
-from tests.test_calls import MS_WANG
+from tests.test_calls import MS_WANG, assert_each_key_offered_once
+from wording import speaking
 
 MS_WANG_BIRTHDAY = "0502#"
 
@@ -36,7 +36,9 @@ def active(db, patient):
     # forget the loaded rows).
     db.rollback()
     db.expire_all()
-    return db.scalars(select(Appointment).where(Appointment.patient_id == patient.id, Appointment.status == "booked")).all()
+    return db.scalars(
+        select(Appointment).where(Appointment.patient_id == patient.id, Appointment.status == "booked")
+    ).all()
 
 
 def test_booking_a_specialist_reads_back_confirms_and_gives_the_reference(dial, db, ms_wang, settings, clock):
@@ -47,11 +49,8 @@ def test_booking_a_specialist_reads_back_confirms_and_gives_the_reference(dial, 
     call.speak("心内科")
     assert "最早可预约的医生请按9" in call.take_text()
     call.press("1")  # the first doctor of the list: D001
-    days = call.take_text()
-    assert f"{speaking.day(first_day, 'zh')}请按1" in days
-    call.press("1")
-    sessions = call.take_text()
-    assert "张志远主任医师" in sessions and "剩余" in sessions
+    sessions = call.take_text()  # his free sessions, each with its day, in one list
+    assert sessions.startswith(f"以下时段有号：{speaking.day(first_day, 'zh')}")
     call.press("1")
     read_back = call.take_text()
     assert read_back.startswith(f"您预约的是：{speaking.day(first_day, 'zh')}")
@@ -71,6 +70,43 @@ def test_booking_a_specialist_reads_back_confirms_and_gives_the_reference(dial, 
     assert reference(appointment.reference, "zh") in call.take_text()
 
 
+def test_after_booking_each_key_is_offered_once_with_one_meaning(dial, db, ms_wang):
+    # Issue 22, 12: star was offered twice, and hash meant both "the main menu" and "back".
+    call = identified(dial)
+    call.press("1")
+    call.take_text()
+    call.speak("心内科")
+    assert_each_key_offered_once(call.take_text())
+    for key in "11":  # the first doctor, his first session
+        call.press(key)
+        assert_each_key_offered_once(call.take_text())
+    call.press("1")  # confirm
+    heard = call.take_text()
+    assert heard.startswith("预约成功")
+    assert_each_key_offered_once(heard)
+    assert heard.endswith("继续预约请按1。留言或预约回电请按0。重听请按星号键。返回主菜单请按井号键。")
+    call.press("*")
+    assert call.take_text() == heard
+    call.press("#")
+    assert "医院介绍请按1" in call.take_text()
+
+
+def test_the_other_menus_after_an_action_offer_each_key_once(dial, db, ms_wang, settings, clock):
+    book_first_free(db, ms_wang, settings, clock)
+    call = identified(dial)
+    for key in "312":  # my appointments, the first one, change it (the days)
+        call.press(key)
+        assert_each_key_offered_once(call.take_text())
+    call.press("#")  # back to the appointment: cancel it
+    assert "更改预约请按2" in call.take_text()
+    call.press("1")
+    assert_each_key_offered_once(call.take_text())
+    call.press("1")
+    after = call.take_text()
+    assert after.startswith("预约已取消") and "您目前没有待就诊的预约" in after
+    assert_each_key_offered_once(after)
+
+
 def test_the_first_available_doctor(dial, db, ms_wang, settings, clock):
     ids = booking.department_doctor_ids(db, "CARD")
     first_day = booking.free_days(db, clock(), settings.booking, doctor_ids=ids)[0]
@@ -78,12 +114,14 @@ def test_the_first_available_doctor(dial, db, ms_wang, settings, clock):
     call = identified(dial)
     call.press("1")
     call.speak("心内科")
-    call.press("9")
-    call.press("1")
-    call.press("1")
+    call.take_text()
+    call.press("9")  # read back at once: the department's earliest free session
+    read_back = call.take_text()
+    assert read_back.startswith(f"您预约的是：{speaking.day(first_day, 'zh')}") and "心血管内科" in read_back
+    assert active(db, ms_wang) == []
     call.press("1")
     [appointment] = active(db, ms_wang)
-    # The first day offered, and on it the first session of any of the department's doctors.
+    # The first day with a free place, and on it the first session of any of the department's doctors.
     assert appointment.date == first_day
     assert appointment.session_id == first_session.id and appointment.doctor_id in ids
 
@@ -134,6 +172,28 @@ def test_hearing_and_cancelling_an_appointment(dial, db, ms_wang, settings, cloc
     assert ("cancellation", call.sid) in texts
 
 
+def test_a_caller_who_switched_to_english_hears_and_reads_english(dial, db, ms_wang, settings, clock):
+    # Issue 22, 21: Ms Wang's file says Mandarin, but she asked for English on this call: the
+    # confirmation text was in Mandarin, and she heard "You have 1 upcoming appointments".
+    book_first_free(db, ms_wang, settings, clock)
+    call = dial(MS_WANG)
+    call.press("9")
+    call.press("5")
+    call.press(MS_WANG_BIRTHDAY)
+    assert "To book a specialist, press 1." in call.take_text()
+    call.press("3")
+    assert "You have 1 upcoming appointment:" in call.take_text()
+    call.press("#")
+    call.press("1")
+    call.speak("cardiology")
+    for key in "111":  # the first doctor, his first session; confirm
+        call.press(key)
+    assert "You are booked." in call.take_text()
+    booked = [a for a in active(db, ms_wang) if a.call_sid == call.sid]
+    [sms] = db.scalars(select(SmsMessage).where(SmsMessage.appointment_id == booked[0].id)).all()
+    assert sms.body.startswith("【Minghu Demonstration Hospital】Ms Wang, you are booked:"), sms.body
+
+
 def test_cancelling_inside_the_cut_off_is_refused_with_the_reason(dial, db, ms_wang, settings, clock):
     appointment = book_first_free(db, ms_wang, settings, clock)
     clock.now = booking.starts_at(appointment, clock()) - timedelta(minutes=settings.booking.cancel_cutoff_minutes - 10)
@@ -153,10 +213,9 @@ def test_moving_an_appointment_to_another_day(dial, db, ms_wang, settings, clock
     call.press("3")
     call.press("1")
     call.press("2")  # change it
-    days = call.take_text()
-    assert "以下日期有号" in days
-    call.press("2")  # another day
-    call.press("1")
+    sessions = call.take_text()
+    assert "以下时段有号" in sessions
+    call.press("2")  # another session (the first is the one she has)
     assert "原预约将同时取消" in call.take_text()
     call.press("1")
     assert call.take_text().startswith("改约成功，原预约已取消。")
@@ -169,19 +228,26 @@ def test_a_session_that_fills_up_while_the_caller_listens(dial, db, ms_wang):
     call = identified(dial)
     call.press("1")
     call.speak("心内科")
-    call.press("1")
-    call.press("1")
-    call.press("1")
+    call.press("1")  # D001
+    call.press("1")  # his first session
     call.take_text()
     # Someone else takes every remaining place before Ms Wang presses 1.
     begin_write(db)
-    session = db.scalars(select(ClinicSession).where(ClinicSession.doctor_id == directory.load(db, OPEN).doctor("D001").id).order_by(ClinicSession.date)).first()
-    db.execute(ClinicSession.__table__.update().where(ClinicSession.id == session.id).values(booked=session.capacity - session.held_back))
+    session = db.scalars(
+        select(ClinicSession)
+        .where(ClinicSession.doctor_id == directory.load(db, OPEN).doctor("D001").id)
+        .order_by(ClinicSession.date)
+    ).first()
+    db.execute(
+        ClinicSession.__table__.update()
+        .where(ClinicSession.id == session.id)
+        .values(booked=session.capacity - session.held_back)
+    )
     db.commit()
     call.press("1")
     heard = call.take_text()
     assert heard.startswith("对不起，这个时段刚刚约满了，请重新选择。")
-    assert "以下日期有号" in heard
+    assert "以下时段有号" in heard
     assert active(db, ms_wang) == []
 
 
@@ -213,4 +279,4 @@ def test_a_doctor_with_every_day_full_says_so_and_offers_the_way_back(dial, db):
     assert "对不起，近14天内没有可预约的号源。" in heard
     assert "返回上一级请按井号键" in heard
     call.press("#")
-    assert "预约专家门诊请按1" in call.take_text()
+    assert "最早可预约的医生请按9" in call.take_text()  # back to the doctors the caller chose from

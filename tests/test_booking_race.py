@@ -1,11 +1,16 @@
-"""Capacity under real concurrency: 200 callers press 1 at the read-back of the same
-session at the same moment, through the hotline served by gunicorn with several worker
-processes (and threads), on SQLite and on PostgreSQL.  Exactly the 10 free places are
-given, each once, numbered on from the places already taken; everyone else hears that
-the session has just filled up, and nobody hears an apology.
+"""Capacity under real concurrency, through the hotline served by gunicorn with several
+worker processes (and threads), on SQLite and on PostgreSQL:
 
-The server runs on the real clock (hospital time), so the session is made for a day
-three days from today's real date."""
+- 200 callers press 1 at the read-back of the same session at the same moment: exactly
+  the 10 free places are given, each once, numbered on from the places already taken;
+  everyone else hears that the session has just filled up, and nobody hears an apology.
+- 30 calls cancel the same appointment at the same moment (a patient on two phones, a
+  carrier retrying): one place is given back, one text and one note are written, and
+  the other 29 hear that it is already cancelled.  The same for 30 moves of one
+  appointment to other days.
+
+The server runs on the real clock (hospital time), so the sessions are made for days
+from three days after today's real date."""
 
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ import urllib.request
 import uuid
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 import pytest
@@ -28,7 +35,7 @@ import queueing
 from ivr.state import CallStore
 from records.db import make_engine, make_sessions
 from records.messages import mobile_number
-from records.models import Appointment, ClinicSession, Doctor, Patient, SmsMessage
+from records.models import Appointment, ClinicSession, Doctor, Patient, PatientNote, SmsMessage
 from tests.conftest import AUTH_TOKEN
 from tests.gunicorn_server import Gunicorn
 
@@ -39,6 +46,12 @@ FREE = CAPACITY - TAKEN
 BOOKED = "预约成功"  # prompts 'booked' (zh)
 FULL = "刚刚约满"  # prompts 'session_full' (zh)
 HOSPITAL_NUMBER = "+861065281000"
+RACERS = 30  # calls cancelling (or moving) the same appointment at once
+MOVE_DAYS = 6  # sessions of the same doctor on the following days, where the movers ask to go
+CANCELLED = "预约已取消"  # prompts 'cancelled' (zh)
+ALREADY_CANCELLED = "这个预约已经取消"  # prompts 'appointment_already_cancelled' (zh)
+MOVED = "改约成功"  # prompts 'moved_ok' (zh)
+ALREADY_MOVED = "这个预约已经改约"  # prompts 'appointment_already_moved' (zh)
 
 
 def the_last_places(database_url: str, settings) -> tuple[int, dict[int, str]]:
@@ -119,27 +132,28 @@ def sms_queues(redis_url, redis_prefix):
         queue.delete(delete_jobs=True)
 
 
-def test_200_callers_race_for_the_last_10_places(database_url, redis_url, redis_prefix, environ, settings, sms_queues):
-    session_id, callers = the_last_places(database_url, settings)
-    # Each caller is already identified, as after the birthday check: identification has
-    # its own tests (test_identify.py), so the race starts at the read-back's "press 1".
+def identified_calls(redis_url, redis_prefix, settings, callers: dict[str, tuple[int, str]]) -> None:
+    """Each call ({CallSid: (patient id, phone)}) already identified, as after the birthday
+    check: identification has its own tests (test_identify.py), so a race starts at the
+    last "press 1"."""
     ttl = settings.dialogue.call_state_ttl_seconds
     store = CallStore(redis_lib.Redis.from_url(redis_url, decode_responses=True), redis_prefix, ttl)
-    calls = {}  # CallSid -> (patient id, phone)
-    for patient_id, phone in callers.items():
-        call_sid = "CA" + uuid.uuid4().hex
+    for call_sid, (patient_id, phone) in callers.items():
         store.start(call_sid, number=phone, patient_ids=(patient_id,))
         assert store.identify(call_sid, patient_id)
-        calls[call_sid] = (patient_id, phone)
 
+
+def race(environ, step: Callable[[int], str], calls: dict[str, tuple[int, str]]) -> tuple[dict[str, str], str]:
+    """Every call presses 1 at the same moment, through gunicorn, at step(n) (path and
+    query; n is the call's place in `calls`, for a race where each asks for something
+    else): what each caller heard, and the server's log."""
     heard: dict[str, str] = {}
     failures: list[str] = []
     with Gunicorn(environ, workers=4, threads=4) as server:
         assert len(server.workers()) == 4
-        url = f"{server.url}/ivr/booking/book?lang=zh&session={session_id}"
         start = threading.Barrier(len(calls))
 
-        def caller(call_sid: str, phone: str) -> None:
+        def caller(n: int, call_sid: str, phone: str) -> None:
             form = {
                 "AccountSid": environ["TWILIO_ACCOUNT_SID"],
                 "CallSid": call_sid,
@@ -152,19 +166,29 @@ def test_200_callers_race_for_the_last_10_places(database_url, redis_url, redis_
             }
             try:
                 start.wait(timeout=30)
-                heard[call_sid] = spoken(*post(url, form))
+                heard[call_sid] = spoken(*post(server.url + step(n), form))
             except Exception as exc:  # noqa: BLE001 - collected and shown below
                 failures.append(f"{call_sid}: {type(exc).__name__}: {exc}")
 
-        threads = [threading.Thread(target=caller, args=(sid, phone)) for sid, (_, phone) in calls.items()]
+        threads = [
+            threading.Thread(target=caller, args=(n, sid, phone)) for n, (sid, (_, phone)) in enumerate(calls.items())
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(90)
         server_log = server.output()
-
     assert not failures, "\n".join(failures[:10]) + f"\n--- gunicorn:\n{server_log[-3000:]}"
-    assert len(heard) == CALLERS
+    assert len(heard) == len(calls)
+    return heard, server_log
+
+
+def test_200_callers_race_for_the_last_10_places(database_url, redis_url, redis_prefix, environ, settings, sms_queues):
+    session_id, callers = the_last_places(database_url, settings)
+    calls = {"CA" + uuid.uuid4().hex: (patient_id, phone) for patient_id, phone in callers.items()}
+    identified_calls(redis_url, redis_prefix, settings, calls)
+    heard, server_log = race(environ, lambda _: f"/ivr/booking/book?lang=zh&session={session_id}", calls)
+
     outcomes = Counter(
         "booked" if BOOKED in text and FULL not in text else "full" if FULL in text and BOOKED not in text else text
         for text in heard.values()
@@ -198,3 +222,142 @@ def test_200_callers_race_for_the_last_10_places(database_url, redis_url, redis_
     # ... each handed to the SMS workers once, after its commit (no worker runs here).
     urgent = sms_queues[0]
     assert sorted(job.args[0] for job in urgent.get_jobs()) == sorted(texts)
+
+
+# ---- 30 cancels (or moves) of one appointment -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Booked:
+    appointment_id: int
+    session_id: int
+    patient_id: int
+    phone: str
+    targets: list[int]  # the same doctor's sessions on the following days (for moves)
+
+
+def one_appointment(database_url: str, settings, move_days: int = 0) -> Booked:
+    """A patient with a mobile, booked three days from now (hospital time) in a session
+    with 20 of its 30 places taken, and `move_days` sessions of the same doctor on the
+    days after with every place free.  The doctor has no other session on those days."""
+    engine = make_engine(database_url)
+    try:
+        with make_sessions(engine).begin() as db:
+            day = datetime.now(settings.hospital.zone).date() + timedelta(days=3)
+            days = [day + timedelta(days=n) for n in range(move_days + 1)]
+            busy = select(ClinicSession.doctor_id).where(
+                ClinicSession.date.between(days[0], days[-1]), ClinicSession.doctor_id.is_not(None)
+            )
+            doctor = db.scalars(select(Doctor).where(Doctor.id.not_in(busy)).order_by(Doctor.id)).first()
+            sessions = [
+                ClinicSession(
+                    doctor=doctor,
+                    date=d,
+                    start_time=time(8),
+                    end_time=time(12),
+                    capacity=CAPACITY,
+                    held_back=0,
+                    booked=TAKEN if d == day else 0,
+                )  # fmt: skip
+                for d in days
+            ]
+            db.add_all(sessions)
+            booked_then = select(Appointment.patient_id).where(Appointment.date.between(days[0], days[-1]))
+            free = db.scalars(select(Patient).where(Patient.id.not_in(booked_then)).order_by(Patient.id)).all()
+            patient = next(p for p in free if mobile_number(p) is not None)
+            others = [p for p in free if p is not patient][: TAKEN - 1]
+            now = datetime.now(settings.hospital.zone)
+            mine = None
+            for place, someone in enumerate([*others, patient], start=1):
+                appointment = Appointment(reference=f"9{place:07d}", patient=someone, session=sessions[0],
+                                          doctor_id=doctor.id, date=day, place=place, channel="window",
+                                          booked_at=now)  # fmt: skip
+                db.add(appointment)
+                mine = appointment
+            db.flush()
+            return Booked(mine.id, sessions[0].id, patient.id, mobile_number(patient), [s.id for s in sessions[1:]])
+    finally:
+        engine.dispose()
+
+
+def calls_from(booked: Booked) -> dict[str, tuple[int, str]]:
+    """RACERS calls from the patient's mobile (two phones, a retried callback: the same person)."""
+    return {"CA" + uuid.uuid4().hex: (booked.patient_id, booked.phone) for _ in range(RACERS)}
+
+
+def outcomes(heard: dict[str, str], won: str, lost: str) -> Counter:
+    return Counter(
+        "won" if won in text and lost not in text else "lost" if lost in text and won not in text else text
+        for text in heard.values()
+    )
+
+
+def test_30_calls_cancel_one_appointment_and_one_place_comes_back(
+    database_url, redis_url, redis_prefix, environ, settings, sms_queues
+):
+    booked = one_appointment(database_url, settings)
+    calls = calls_from(booked)
+    identified_calls(redis_url, redis_prefix, settings, calls)
+    step = f"/ivr/appointments/cancelled?lang=zh&appointment={booked.appointment_id}"
+    heard, server_log = race(environ, lambda _: step, calls)
+
+    said = outcomes(heard, CANCELLED, ALREADY_CANCELLED)
+    assert said == {"won": 1, "lost": RACERS - 1}, f"{said}\n--- gunicorn:\n{server_log[-3000:]}"
+    winner = next(sid for sid, text in heard.items() if CANCELLED in text)
+    engine = make_engine(database_url)
+    try:
+        with make_sessions(engine)() as db:
+            session = db.get(ClinicSession, booked.session_id)
+            active = select(func.count()).where(Appointment.session_id == session.id, Appointment.status == "booked")
+            assert session.booked == TAKEN - 1 == db.scalar(active)  # one place given back, once
+            assert db.get(Appointment, booked.appointment_id).status == "cancelled"
+            notes = db.execute(
+                select(PatientNote.kind, PatientNote.call_sid).where(PatientNote.call_sid.in_(list(calls)))
+            ).all()
+            assert notes == [("cancelled", winner)]  # one note in the patient's file, the winner's
+            texts = db.execute(select(SmsMessage.id, SmsMessage.kind, SmsMessage.call_sid)).all()
+            assert [(kind, sid) for _, kind, sid in texts] == [("cancellation", winner)]  # one text
+    finally:
+        engine.dispose()
+    assert [job.args[0] for job in sms_queues[0].get_jobs()] == [texts[0][0]]
+
+
+def test_30_calls_move_one_appointment_and_it_moves_once(
+    database_url, redis_url, redis_prefix, environ, settings, sms_queues
+):
+    booked = one_appointment(database_url, settings, move_days=MOVE_DAYS)
+    calls = calls_from(booked)
+    identified_calls(redis_url, redis_prefix, settings, calls)
+    # Each caller asks for one of the following days: a loser that got through would find a
+    # day where it is not already booked.
+    targets = booked.targets
+
+    def step(n: int) -> str:
+        return f"/ivr/booking/book?lang=zh&session={targets[n % len(targets)]}&move={booked.appointment_id}"
+
+    heard, server_log = race(environ, step, calls)
+
+    said = outcomes(heard, MOVED, ALREADY_MOVED)
+    assert said == {"won": 1, "lost": RACERS - 1}, f"{said}\n--- gunicorn:\n{server_log[-3000:]}"
+    winner = next(sid for sid, text in heard.items() if MOVED in text)
+    engine = make_engine(database_url)
+    try:
+        with make_sessions(engine)() as db:
+            old = db.get(Appointment, booked.appointment_id)
+            mine = db.scalars(
+                select(Appointment).where(Appointment.patient_id == booked.patient_id, Appointment.status == "booked")
+            ).all()
+            assert len(mine) == 1 and mine[0].call_sid == winner  # one appointment left: the new one
+            assert old.status == "moved" and old.moved_to_id == mine[0].id
+            assert db.get(ClinicSession, booked.session_id).booked == TAKEN - 1  # the old place given back once
+            taken = {s: db.get(ClinicSession, s).booked for s in targets}
+            assert taken == {s: int(s == mine[0].session_id) for s in targets}  # one new place taken
+            notes = db.execute(
+                select(PatientNote.kind, PatientNote.call_sid).where(PatientNote.call_sid.in_(list(calls)))
+            ).all()
+            assert sorted(notes) == [("booked", winner), ("moved", winner)]  # the one move's notes
+            texts = db.execute(select(SmsMessage.id, SmsMessage.kind, SmsMessage.call_sid)).all()
+            assert [(kind, sid) for _, kind, sid in texts] == [("moved", winner)]
+    finally:
+        engine.dispose()
+    assert [job.args[0] for job in sms_queues[0].get_jobs()] == [texts[0][0]]

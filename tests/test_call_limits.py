@@ -56,6 +56,31 @@ def test_the_call_over_the_limit_hears_the_emergency_number_and_goodbye(app):
     assert not turned_away(call(app, allowed + 1, from_="+8613800138000"))
 
 
+def test_sixty_one_strangers_with_withheld_numbers_are_all_answered(app):
+    # Issue 22, 15: withheld callers shared one count of 60 hospital-wide, so the 61st in ten
+    # minutes was told "your number has called several times" without ever having called.
+    for n in range(61):
+        root = call(app, n, from_="anonymous")
+        assert "欢迎致电" in spoken(root) and "来电过多" not in spoken(root), n
+
+
+def test_a_flood_of_withheld_calls_is_turned_away_with_words_for_a_withheld_caller(environ, clock):
+    settings = settings_module.load(ROOT / "config.yaml", environ=environ)
+    limits = settings.call_limits.model_copy(update={"withheld_calls": 2})
+    app = create_app(settings.model_copy(update={"call_limits": limits}), clock=clock)
+    try:
+        for n in range(2):
+            assert "欢迎致电" in spoken(call(app, n, from_="anonymous"))
+        root = call(app, 2, from_="")
+        said = spoken(root)
+        assert "目前来自隐藏号码的来电过多，请显示您的号码后再拨，或稍后再拨。" in said
+        assert "120" in said and not turned_away(root)  # never "your number has called several times"
+        assert verbs(root)[-1] == "Hangup" and "Gather" not in verbs(root)
+        assert not turned_away(call(app, 3, from_=NUMBER))  # a shown number has its own count
+    finally:
+        app.extensions["hotline"].engine.dispose()
+
+
 def test_the_carrier_retrying_one_call_counts_it_once(app):
     allowed = app.extensions["hotline"].settings.call_limits.calls_per_number
     for _ in range(allowed + 3):

@@ -2,15 +2,18 @@
 request, runs the TwiML it gets back, and we check what the caller hears and the
 record the call leaves."""
 
+import re
 from datetime import datetime
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivr import dialogue, speaking
-from ivr.prompts import TITLES
-from records import calls, directory
+from ivr import dialogue
+from records import call_log, calls, directory
 from tests.conftest import OPEN
+from wording import speaking
+from wording.prompts import TITLES
 
 UNKNOWN = "+8613912345678"
 MS_WANG = "13800138000"  # M00000001 王秀英, prefers Mandarin
@@ -30,6 +33,18 @@ def dialled(call) -> list[str]:
     ]
 
 
+def keys_offered(heard: str) -> list[str]:
+    """Every key the caller is told to press, in the order said ('请按1', 'press star')."""
+    names = {"星": "*", "井": "#", "star": "*", "hash": "#"}
+    said = re.findall(r"请按([0-9星井])|press (\d|star|hash)\b", heard)
+    return [names.get(zh or en, zh or en) for zh, en in said]
+
+
+def assert_each_key_offered_once(heard: str) -> None:
+    keys = keys_offered(heard)
+    assert keys and len(keys) == len(set(keys)), (keys, heard)
+
+
 # ---- the greeting ----------------------------------------------------------------------------
 
 
@@ -39,7 +54,8 @@ def test_the_greeting_names_the_hospital_says_120_once_and_offers_english(dial):
     assert "欢迎致电明湖示范医院" in heard
     assert heard.count("120") == 1
     assert "For English, press 9." in heard
-    assert "科室信息请按2" in heard and "人工服务请按0" in heard
+    # Nobody is logged in here (tests/acd log agents in): 0 offers what can happen instead.
+    assert "科室信息请按2" in heard and "留言或预约回电请按0" in heard and "人工服务" not in heard
     assert call.waiting_for == "gather"
     # The emergency notice is said once, not at every return to the menu.
     call.press("*")
@@ -126,6 +142,25 @@ def test_a_department_by_name_in_a_sentence(dial):
     call.take_text()
     call.speak("我想问一下心内科在哪里。")
     assert "心血管内科，位于门诊楼三层东区" in call.take_text()
+
+
+@pytest.mark.parametrize("said", ["心内科", "我想问一下心内科在哪里", "Cardiology"])
+def test_a_department_named_at_the_main_menu_goes_straight_there(dial, said):
+    call = dial(UNKNOWN)
+    call.take_text()
+    call.speak(said)
+    heard = call.take_text()
+    assert "心血管内科，位于门诊楼三层东区" in heard and "返回主菜单请按井号键" in heard
+    call.press("#")  # back where the caller named it, not a list they never heard
+    assert "医院介绍请按1" in call.take_text()
+
+
+def test_a_doctor_named_at_the_main_menu_goes_to_their_page(dial, db, clock):
+    doctor = directory.load(db, clock()).doctor("D001")
+    call = dial(UNKNOWN)
+    call.take_text()
+    call.speak(f"我找{doctor.name_zh}")
+    assert doctor.name_zh in call.take_text()
 
 
 def test_speech_that_names_no_department_is_answered_and_asked_again(dial):
@@ -219,6 +254,85 @@ def test_star_repeats_and_hash_goes_back_one_menu(dial):
     assert "请选择科室" in call.take_text()
 
 
+def test_hash_goes_back_the_way_the_caller_came(dial):
+    # Issue 22, 13: a department's doctors, reached from the department's page, used to go
+    # back to the doctor information menu's department list, a menu the caller never heard.
+    call = dial(UNKNOWN)
+    call.take_text()
+    call.press("2")
+    call.take_text()
+    call.press("8")  # page 2 of the departments
+    call.take_text()
+    call.press("1")
+    department = call.take_text()
+    call.press("1")  # its doctors
+    assert "的医生" in call.take_text()
+    call.press("#")
+    assert call.take_text() == department
+    call.press("#")
+    assert "第2页，共3页" in call.take_text()  # the page the caller chose it from
+    call.press("#")
+    heard = call.take_text()
+    assert "医院介绍请按1" in heard and "按科室查找医生" not in heard
+
+
+def test_hash_from_a_doctor_found_by_name_returns_to_the_choice_of_doctors(dial):
+    call = dial(UNKNOWN)
+    call.take_text()
+    call.press("3")
+    call.take_text()
+    call.speak("张医生")
+    choice = call.take_text()
+    assert "找到2位医生" in choice
+    call.press("2")
+    assert "张慧敏" in call.take_text()
+    call.press("#")
+    assert call.take_text() == choice
+    call.press("#")
+    assert "按科室查找医生请按1" in call.take_text()
+
+
+def test_a_hostile_trail_in_the_url_is_only_a_way_back(app):
+    from tests.test_webhooks import FORM, post
+    from tests.twiml import parse, spoken
+
+    for trail in ["x|y;;==", "menu.main;lang=en|" * 50, "departments.detail;code=%00%FF;page=999999999999", "a.b;c"]:
+        response = post(app.test_client(), "/ivr/departments/start?" + urlencode({"lang": "zh", "back": trail}))
+        assert response.status_code == 200 and "请选择科室" in spoken(parse(response.data))
+        back = post(
+            app.test_client(),
+            "/ivr/departments/start?" + urlencode({"lang": "zh", "back": trail}),
+            {**FORM, "Digits": "#"},
+        )
+        assert back.status_code == 200 and spoken(parse(back.data))
+
+
+@pytest.mark.parametrize(
+    "when",
+    [OPEN, datetime(2026, 11, 24, 23, 30, tzinfo=ZoneInfo("Asia/Shanghai"))],
+    ids=["nobody logged in", "out of hours"],
+)
+def test_when_nobody_can_answer_zero_offers_a_message_and_never_loops(dial, clock, when):
+    # Issue 22, 14: "press 0 for a person" was offered when nobody could answer, and 0 in
+    # the message-or-callback menu replayed it forever.
+    clock.now = when
+    call = dial(UNKNOWN)
+    heard = call.take_text()
+    assert "人工服务请按0" not in heard and "留言或预约回电请按0" in heard
+    call.press("2")
+    assert "留言或预约回电请按0" in call.take_text()
+    call.press("0")
+    options = call.take_text()
+    assert "留言请按1" in options and "由我们给您回电请按2" in options
+    assert "0" not in keys_offered(options)
+    presses = 0
+    while not call.ended:
+        call.press("0")
+        presses += 1
+        assert presses < 5, call.take_text()
+    assert call.take_text().endswith("感谢您的来电，再见。")
+
+
 def test_three_silences_in_opening_hours_put_the_caller_through_to_a_person(dial, carrier):
     # (With no agent logged in, 'a person' offers a voicemail or a callback: tests/acd.)
     call = dial(UNKNOWN)
@@ -229,7 +343,9 @@ def test_three_silences_in_opening_hours_put_the_caller_through_to_a_person(dial
     call.take_text()
     call.silence()
     heard = call.take_text()
-    assert "现在为您转接人工服务" in heard and "目前没有工作人员可以接听" in heard and "留言请按1" in heard
+    # Nobody is logged in: no promise of a person, the message or the callback instead.
+    assert heard.startswith("对不起，我们没能理解您的选择。") and "转接人工" not in heard
+    assert "目前没有工作人员可以接听" in heard and "留言请按1" in heard
 
 
 def test_three_failures_out_of_hours_give_the_hours_and_say_goodbye(dial, clock, settings):
@@ -332,6 +448,36 @@ def test_a_call_leaves_a_record_with_its_menu_path_linked_to_the_patient(dial, d
     assert kinds.count("key") == 2 and kinds.count("speech") == 1
 
 
+def test_a_caller_who_switches_to_english_is_recorded_in_english(dial, db, records_worker):
+    call = dial(UNKNOWN)
+    call.press("9")
+    call.press("1")
+    call.hangup()
+    records_worker.work()
+    db.rollback()
+    record = calls.find_call(db, call.sid)
+    assert record.language == "en" and record.outcome == "self_service"
+
+
+def test_a_caller_who_hangs_up_in_the_greeting_is_not_counted_as_self_service(dial, db, records_worker):
+    call = dial(MS_WANG)
+    call.wait(3)  # part of the greeting
+    call.hangup()
+    records_worker.work()
+    db.rollback()
+    record = calls.find_call(db, call.sid)
+    assert record.status == "completed" and record.outcome == "greeting_hangup"
+    # The supervisors' call log counts it apart (its outcome filter offers it).
+    assert "greeting_hangup" in call_log.OUTCOMES
+    assert supervisor_log(db, outcome="greeting_hangup") == [call.sid]
+    assert supervisor_log(db, outcome="self_service") == []
+
+
+def supervisor_log(db, **filters) -> list[str]:
+    page = call_log.search(db, call_log.Filters(**filters), after=None, limit=50, zone=ZoneInfo("Asia/Shanghai"))
+    return [row.call.call_sid for row in page.rows]
+
+
 def test_duplicate_status_callbacks_change_nothing(dial, db, carrier, records_worker):
     call = dial(UNKNOWN)
     call.press("0")
@@ -356,3 +502,71 @@ def test_callers_with_odd_numbers_are_answered_and_recorded(dial, db, raw, recor
     records_worker.work()
     record = calls.find_call(db, call.sid)
     assert record is not None and record.patient_id is None
+
+
+# ---- the caller match, cached in Redis (records.patients.CallerCache, issue 17) -------------------
+
+
+def _statements(app):
+    """The SQL statements the app runs from now on (a list that fills as it goes)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+    event.listen(app.extensions["hotline"].engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    return seen
+
+
+def test_a_second_call_from_a_number_matches_its_caller_without_the_database(dial, app):
+    assert dial(UNKNOWN).take_text().startswith("您好，欢迎致电")
+    seen = _statements(app)
+    assert dial(UNKNOWN).take_text().startswith("您好，欢迎致电")
+    assert not [s for s in seen if "patient_phones" in s], seen
+    dial(MS_WANG)
+    seen.clear()
+    assert dial(MS_WANG).take_text().startswith("王女士您好")  # her file is read, the match is not
+    assert not [s for s in seen if "patient_phones" in s], seen
+
+
+def test_a_patients_changed_number_is_recognised_at_once(dial, app):
+    from sqlalchemy import select
+
+    from records.models import Patient, PatientPhone
+
+    assert dial(MS_WANG).take_text().startswith("王女士您好")
+    assert dial("13600136000").take_text().startswith("您好，欢迎致电")  # both matches cached now
+    with app.extensions["hotline"].sessions.begin() as session:  # an edit of her file
+        patient = session.scalar(select(Patient).where(Patient.mrn == "M00000001"))
+        patient.phones = [PatientPhone(e164="+8613600136000")]
+    assert dial("13600136000").take_text().startswith("王女士您好")
+    assert dial(MS_WANG).take_text().startswith("您好，欢迎致电")
+
+
+def test_numbers_changed_by_an_import_are_recognised_at_once(dial, app, tmp_path):
+    from records import loader
+
+    stranger = "+8613912345678"
+    assert dial(stranger).take_text().startswith("您好，欢迎致电")
+    rows = (
+        "mrn,name_zh,name_en,family_name_zh,family_name_en,sex,birth_date,phones,language,category\n"
+        "M00000001,王秀英,Wang Xiuying,王,Wang,F,1948-05-02,+8613912345678,zh,standard\n"
+    )
+    (tmp_path / "patients.csv").write_text(rows, encoding="utf-8")
+    hotline = app.extensions["hotline"]
+    with hotline.sessions.begin() as session:
+        loader.load(session, loader.read(tmp_path / "patients.csv"), today=hotline.now().date())
+    assert dial(stranger).take_text().startswith("王女士您好")
+    assert dial(MS_WANG).take_text().startswith("您好，欢迎致电")
+
+
+def test_a_change_rolled_back_forgets_nothing_and_changes_nothing(dial, app):
+    from sqlalchemy import select
+
+    from records.models import Patient, PatientPhone
+
+    dial(MS_WANG)
+    with app.extensions["hotline"].sessions() as session:
+        patient = session.scalar(select(Patient).where(Patient.mrn == "M00000001"))
+        patient.phones = [PatientPhone(e164="+8613600136000")]
+        session.flush()
+        session.rollback()
+    assert dial(MS_WANG).take_text().startswith("王女士您好")

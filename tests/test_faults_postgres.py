@@ -50,7 +50,9 @@ def test_calls_go_on_while_the_database_is_away_and_their_records_land_after(dia
     call.press("1")  # the department's doctors
     assert APOLOGY not in call.take_text() and call.waiting_for == "gather"
     call.press("#")
-    assert departments in call.take_text()  # back, through the doctors' menus
+    assert "查询本科室医生请按1" in call.take_text()  # back to the department the caller came from
+    call.press("#")
+    assert departments in call.take_text()  # and to the list
 
     during = dial(MS_WANG)  # the caller's file cannot be looked up: a plain greeting, the menus work
     greeting = during.take_text()

@@ -32,9 +32,7 @@ def test_a_day_of_calls_leaves_no_names_or_numbers_in_the_logs(dial, carrier, ap
     wang.press("0502#")
     wang.press("1")
     wang.speak("心内科")
-    wang.press("9")
-    wang.press("1")
-    wang.press("1")
+    wang.press("9")  # the first available doctor: read back at once
     wang.press("1")
     wang.hangup()
 
@@ -73,3 +71,32 @@ def test_a_day_of_calls_leaves_no_names_or_numbers_in_the_logs(dial, carrier, ap
     found_names = [name for name in NAMES if name in text]
     found_numbers = [number for number in NUMBERS if number in digits_only(text)]
     assert found_names == [] and found_numbers == [], (found_names, found_numbers)
+
+
+def test_a_failed_statement_logs_its_sql_but_not_its_values(app, caplog):
+    """Issue 22.5: a wrap-up's SQL error line printed the agent's notes.  The engine hides
+    every statement's parameters (hide_parameters), in the error a view's traceback logs
+    and in SQLAlchemy's own statement log alike."""
+    from flask import Blueprint
+    from sqlalchemy import text
+
+    from extensions import get_db
+
+    secret = "患者诉说夜间胸闷 13800138000"
+    bp = Blueprint("failing", __name__)
+
+    @bp.get("/failing-statement")
+    def failing():
+        get_db().execute(text("INSERT INTO no_such_table (notes) VALUES (:notes)"), {"notes": secret})
+        return "unreachable"
+
+    app.register_blueprint(bp)
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # logged by Flask, as in production
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)  # the statement log too
+    try:
+        assert app.test_client().get("/failing-statement").status_code == 500
+    finally:
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.NOTSET)
+    assert "INSERT INTO no_such_table" in caplog.text  # the SQL is still there to debug with
+    assert "夜间胸闷" not in caplog.text and "13800138000" not in digits_only(caplog.text)

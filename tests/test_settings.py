@@ -55,6 +55,7 @@ def test_a_misspelt_key_is_named(data):
         ),
         (("dialogue", "back_key"), "0", "the special keys must all differ"),
         (("dialogue", "max_failures"), 0, "dialogue.max_failures: Input should be greater than or equal to 1"),
+        (("console", "phone", "kind"), "sip", "console.phone.kind: Input should be 'twilio' or 'emulator'"),
     ],
 )
 def test_wrong_values_say_what_was_expected(data, path, value, expected):
@@ -94,3 +95,23 @@ def test_create_app_refuses_a_bad_file(tmp_path):
     bad.write_text("hospital: [unclosed", encoding="utf-8")
     with pytest.raises(settings.ConfigError, match="not valid YAML"):
         create_app(bad)
+
+
+@pytest.mark.parametrize(
+    "section, field",
+    [
+        ("Booking", "reminder_time"),
+        ("Staffing", "nightly_at"),
+        ("FollowUp", "run_time"),
+        ("Satisfaction", "run_time"),
+        ("Quality", "sample_time"),
+        ("Retention", "run_time"),
+    ],
+)
+def test_every_daily_time_is_checked_and_refused_in_both_languages(section, field):
+    model = getattr(settings, section)
+    with pytest.raises(
+        pydantic.ValidationError, match="应为时刻，如 08:30。Expected a time of day like 08:30, got '25:61'"
+    ):
+        model(**{field: "25:61"})
+    assert getattr(model(**{field: "07:45"}), field) == "07:45"

@@ -18,13 +18,13 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from extensions import Hotline
-from ivr.sms import appointment_text, queue_appointment_sms
 from queueing import URGENT, context, enqueue_sms, queue_name, queues
 from queueing import jobs as job_functions
 from records import booking
 from records.booking import Outcome
 from records.models import Appointment, ClinicSession, ExamType, Patient, SmsMessage
 from tests.conftest import AUTH_TOKEN, OPEN
+from wording.texts import appointment_text, queue_appointment_sms
 
 MS_WANG, MR_LI, ZHANG_WEI, ZHANG_LI = "M00000001", "M00000002", "M00000003", "M00000004"
 MS_WANG_PHONE, FAMILY_PHONE = "+8613800138000", "+8613700001111"

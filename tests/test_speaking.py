@@ -7,10 +7,10 @@ import pytest
 
 import settings as settings_module
 from app import ROOT
-from ivr import speaking
 from ivr.dialogue import Line, _merge, paginate
 from ivr.errors import apology
 from tests.twiml import parse, spoken, verbs
+from wording import speaking
 
 
 def test_phone_numbers_are_read_digit_by_digit_in_groups():
@@ -62,3 +62,24 @@ def test_the_apology_out_of_hours_gives_the_hours(config):
     root = parse(str(apology(config, "zh", datetime(2026, 11, 24, 23, 0, tzinfo=ZoneInfo("Asia/Shanghai")))))
     assert "Dial" not in verbs(root)
     assert config.seats.hours_spoken("zh") in spoken(root)
+
+
+def test_spoken_dates_and_times_from_cached_patterns_say_what_babel_says():
+    """Dates and times come from patterns found once (wording/speaking.py, issue 17): the
+    words are Babel's format_skeleton's, for every day of a year and every 5 minutes."""
+    from datetime import timedelta
+
+    from babel.dates import format_skeleton
+
+    from wording.prompts import LOCALES
+
+    for lang, locale in LOCALES.items():
+        for offset in range(366):
+            value = date(2026, 1, 1) + timedelta(days=offset)
+            assert speaking.day(value, lang) == format_skeleton("MMMMdEEEE", value, locale=locale)
+        if lang == "zh":
+            continue  # said in words of its own (上午/下午), not Babel's
+        for minutes in range(0, 24 * 60, 5):
+            value = time(minutes // 60, minutes % 60)
+            expected = format_skeleton("hmm" if value.minute else "h a", value, locale=locale).replace("\u202f", " ")
+            assert speaking.clock(value, lang) == expected

@@ -31,3 +31,11 @@ def test_a_tie_returns_every_candidate():
 
 def test_full_width_text_is_folded():
     assert speech.normalize("ＣＡＲＤＩＯＬＯＧＹ　１") == "cardiology1"
+
+
+def test_a_short_english_name_counts_only_as_a_word_of_its_own():
+    departments = [("ENT", ["耳鼻喉科", "ENT"]), ("EYE", ["眼科", "eye"])]
+    assert speech.best_match("ENT please", departments) == ["ENT"]
+    assert speech.best_match("the eye clinic", departments) == ["EYE"]
+    assert speech.best_match("my patients records", departments) == []
+    assert speech.best_match("'; DROP TABLE patients; --", departments) == []

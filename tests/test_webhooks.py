@@ -41,7 +41,10 @@ def test_unsigned_or_forged_requests_are_refused_and_logged(app, headers, caplog
     assert "13912345678" not in caplog.text  # numbers are masked in logs
 
 
-def test_behind_a_proxy_the_forwarded_public_url_is_what_is_checked(app):
+def test_behind_a_proxy_the_forwarded_public_url_is_what_is_checked(environ, clock):
+    app = create_app(
+        settings_module.load(ROOT / "config.yaml", environ=environ | {"TRUSTED_PROXIES": "1"}), clock=clock
+    )
     public = "https://hotline.example.org"
     headers = {
         **signed(public + "/ivr/voice", FORM),
@@ -49,6 +52,7 @@ def test_behind_a_proxy_the_forwarded_public_url_is_what_is_checked(app):
         "X-Forwarded-Host": "hotline.example.org",
     }
     response = post(app.test_client(), "/ivr/voice", headers=headers)
+    app.extensions["hotline"].engine.dispose()
     assert response.status_code == 200
     action = parse(response.data).find("Gather").get("action")
     assert action.startswith("https://hotline.example.org/ivr/menu/main?")
@@ -72,6 +76,24 @@ def test_an_unknown_ivr_url_still_answers_twiml(app):
     response = post(app.test_client(), "/ivr/nowhere/at-all")
     assert response.status_code == 200
     assert "对不起" in spoken(parse(response.data))
+
+
+@pytest.mark.parametrize("path", ["/ivr/nowhere", "/ivr/a/b/c", "/ivr/", "/ivr/voice/", "/ivr/sms/incoming/more"])
+def test_an_unknown_ivr_url_checks_the_signature_like_every_other(app, path):
+    """Issue 22.9: URLs under /ivr/ that match no route answered 200 with TwiML before any
+    signature check.  Now: 403 unsigned or forged (any method), and signed, the apology of
+    an unknown step and the main menu."""
+    client = app.test_client()
+    assert client.post(path, data=FORM).status_code == 403
+    assert client.get(path).status_code == 403
+    assert post(client, path, headers={"X-Twilio-Signature": "Zm9yZ2Vk"}).status_code == 403
+    assert client.put("/ivr/voice", data=FORM).status_code == 403  # a method no route takes
+    response = post(client, path)
+    assert response.status_code == 200
+    root = parse(response.data)
+    assert spoken(root).startswith("对不起，这个选项暂时无法使用，为您返回主菜单。")
+    assert verbs(root) == ["Gather", "Redirect"]
+    assert "/ivr/menu/main" in root.find("Gather").get("action")
 
 
 def test_an_unknown_step_returns_to_the_main_menu(app):
@@ -98,7 +120,7 @@ def test_the_status_callback_answers_204_even_without_a_call(app):
 
 
 def test_without_an_auth_token_signatures_are_not_required(environ, clock):
-    environ = {k: v for k, v in environ.items() if k != "TWILIO_AUTH_TOKEN"}
+    environ = {k: v for k, v in environ.items() if k != "TWILIO_AUTH_TOKEN"} | {"HOTLINE_INSECURE_WEBHOOKS": "1"}
     app = create_app(settings_module.load(ROOT / "config.yaml", environ=environ), clock=clock)
     assert post(app.test_client(), "/ivr/voice", headers={}).status_code == 200
     app.extensions["hotline"].engine.dispose()
@@ -106,8 +128,14 @@ def test_without_an_auth_token_signatures_are_not_required(environ, clock):
 
 @pytest.mark.parametrize(
     "path",
-    ["/ivr/booking/days?doctor=D001", "/ivr/booking/sessions?doctor=D001&day=2026-11-26", "/ivr/booking/confirm?session=1",
-     "/ivr/booking/book?session=1", "/ivr/appointments/start", "/ivr/appointments/cancelled?appointment=1"],
+    [
+        "/ivr/booking/days?doctor=D001",
+        "/ivr/booking/sessions?doctor=D001&day=2026-11-26",
+        "/ivr/booking/confirm?session=1",
+        "/ivr/booking/book?session=1",
+        "/ivr/appointments/start",
+        "/ivr/appointments/cancelled?appointment=1",
+    ],
 )
 def test_booking_steps_ask_who_is_calling_first(app, path):
     """Reached without identification (a stale or crafted URL): the caller is asked who they are."""

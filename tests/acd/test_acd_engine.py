@@ -242,3 +242,56 @@ def test_no_double_assignment_with_many_processes_and_threads(acd, redis_url, re
     assert len(set(entries)) == len(entries) and len(set(agent_ids)) == len(agent_ids)  # ...and no caller two agents
     for entry, agent in offers:
         assert acd.agent(agent)["offer"] == entry and acd.entry(entry)["agent"] == str(agent)
+
+
+def test_dispatch_reading_queue_heads_lazily_offers_what_the_rule_gives_on_everyone(acd, rules):
+    """dispatch reads a few heads per queue (more only when needed); its offers are the pure
+    rule's on the whole snapshot (every waiting caller, every free agent), event after event:
+    priorities, tiers unlocking with the wait, overflow, declines and callbacks included."""
+    import random
+
+    from contactcentre import routing
+
+    rng = random.Random(17)
+    acd.first_heads = 2  # fewer than the 5 it reads first: the lazy path taken more often
+    names = list(rules.queues)
+    for number in range(300):
+        queue = rng.choice(names)
+        acd.enqueue(f"CA{number:04d}", queue, priority=rng.choice((0, 0, 0, 1, 2, 5)), now=T0 - rng.uniform(0, 300))
+    for number in range(300):  # most are callbacks whose next attempt is not due: heads nobody may take
+        if rng.random() < 0.8:
+            acd.leave(f"CA{number:04d}", T0, "callback")
+            acd.redis.hset(acd.p + f"entry:CA{number:04d}", "not_before", T0 + 10_000)
+    skills = {agent: {rules.queues[q].skill: rng.randint(1, 5) for q in rng.sample(names, rng.randint(1, 2))}
+              for agent in range(1, 41)}  # fmt: skip
+    now, offered = T0, 0
+    for agent, agent_skills in skills.items():
+        now += 1
+        login(acd, agent, agent_skills, at=now - rng.uniform(0, 50))
+        if agent % 4 == 0:  # several free at once
+            continue
+        free = acd.free_agents(now)
+        everyone = acd.waiting(per_queue=10_000)
+        expected = {(c.entry, a.staff_id) for c, a in routing.match(rules, everyone, free, now)}
+        made = {(offer.entry, offer.agent_id) for offer in acd.dispatch(now)}
+        assert made == expected
+        offered += len(made)
+        for entry, agent_id in made:
+            if agent_id % 3 == 0:  # a decline: the caller goes back, not to this agent again
+                acd.release(entry, agent_id, now, "declined")
+                acd.set_state(agent_id, "available", now)
+    assert offered > 20
+
+
+def test_a_caller_deeper_in_a_queue_than_dispatch_first_reads_still_comes_before_a_later_caller(acd):
+    """The first heads of `general` are callbacks not yet due; the caller behind them came
+    before `booking`'s first caller, and the agent (both skills) must get them, not the latter."""
+    acd.first_heads = 2
+    for number, at in ((1, 0), (2, 1), (3, 2)):
+        acd.enqueue(f"CAg{number}", "general", priority=0, now=T0 + at)
+    for number in (1, 2):
+        acd.redis.hset(acd.p + f"entry:CAg{number}", "not_before", T0 + 10_000)  # a callback, due later
+    acd.enqueue("CAb1", "booking", priority=0, now=T0 + 3)
+    acd.enqueue("CAb2", "booking", priority=0, now=T0 + 4)
+    login(acd, 1, {"general": 3, "booking": 3}, at=T0 + 5)
+    assert [(o.entry, o.agent_id) for o in acd.dispatch(T0 + 6)] == [("CAg3", 1)]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import settings as settings_module
-from ivr.agents.routing import FreeAgent, Waiting, eligible_skills, estimated_wait, match, priority
+from contactcentre.routing import FreeAgent, Waiting, eligible_skills, estimated_wait, match, priority
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,11 +21,43 @@ def pairs(rules, callers, agents, now=1000.0):
     return [(c.entry, a.staff_id) for c, a in match(rules, callers, agents, now)]
 
 
-def test_priority_before_time_waited(rules):
+def test_priority_is_a_head_start_in_seconds(rules):
+    points = rules.priorities
     early = Waiting("early", "general", 0, 100.0)
-    vip = Waiting("vip", "general", 2, 900.0)
+    # A VIP (2 points) who came a little later than the head start they are given goes first...
+    vip = Waiting("vip", "general", 2, 100.0 + 2 * points.seconds_per_point - 1)
     agent = FreeAgent(1, 0.0, {"general": 3})
     assert pairs(rules, [early, vip], [agent]) == [("vip", 1)]
+    # ... one who came later than that does not.
+    later = Waiting("vip", "general", 2, 100.0 + 2 * points.seconds_per_point + 1)
+    assert pairs(rules, [early, later], [agent]) == [("early", 1)]
+
+
+def test_no_priority_passes_a_caller_who_came_more_than_the_bound_earlier(rules):
+    bound = rules.priorities.max_head_start_seconds
+    assert 5 * rules.priorities.seconds_per_point > bound  # the cap is what decides here
+    early = Waiting("early", "general", 0, 100.0)
+    most = Waiting("complaint-vip-aged", "general", 5, 100.0 + bound + 1)
+    assert pairs(rules, [most, early], [FreeAgent(1, 0.0, {"general": 3})]) == [("early", 1)]
+
+
+def test_an_ordinary_caller_is_served_within_the_bound_while_priority_callers_keep_coming(rules):
+    """The review's morning: an ordinary caller at t=0, a VIP aged 70+ every minute, one
+    agent free every minute.  A strict priority order never served the ordinary caller."""
+    bound, minute = rules.priorities.max_head_start_seconds, 60.0
+    waiting = [Waiting("ordinary", "general", 0, 0.0)]
+    served_at = None
+    for n in range(1, 61):
+        now = n * minute
+        waiting.append(Waiting(f"aged-vip-{n}", "general", 3, now - minute / 2))
+        (caller, _agent), *_ = match(rules, waiting, [FreeAgent(n, now, {"general": 3})], now)
+        waiting.remove(caller)
+        if caller.entry == "ordinary":
+            served_at = now
+            break
+    assert served_at is not None, "the ordinary caller was never served"
+    # Within the bound, plus the wait for the next agent to free up.
+    assert served_at <= bound + minute
 
 
 def test_equal_priority_first_come_first_served(rules):

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ivr.agents import seats
+from tests.talking import talking
 
 UNKNOWN = "+8613912345678"
 MS_WANG = "+8613800138000"  # aged 70+
@@ -20,6 +21,12 @@ def on_duty(hotline, staff_id, skills, name=None):
         staff_id, "available", hotline.now().timestamp(), name=name or f"agent{staff_id}", skills=skills
     ).ok
     seats.dispatch(hotline)
+
+
+def on_break(hotline, staff_id, skills):
+    """Logged in with these skills, on a break: callers for their queues wait for them."""
+    now = hotline.now().timestamp()
+    assert hotline.acd.set_state(staff_id, "break", now, reason="meal", name=f"agent{staff_id}", skills=skills).ok
 
 
 def sweep(hotline, *alive):
@@ -59,7 +66,7 @@ def test_zero_at_a_department_reaches_an_available_agent_of_its_desk(dial, carri
     leg = ringing(carrier, 2)
     assert leg is not None and hotline.acd.agent(2)["state"] == "reserved"
     leg.answer()
-    assert call.waiting_for == "bridge" and call.bridged_with.sid == leg.sid
+    assert talking(call, leg)
     assert hotline.acd.agent(2)["state"] == "on_call"
     leg.wait(90)
     leg.hangup()
@@ -84,10 +91,10 @@ def test_a_recorded_talk_is_announced_before_the_agent_rings_and_kept_with_the_c
     on_duty(hotline, 1, {"general": 5})
     call = dial(UNKNOWN)
     call.press("0")
-    # Said in the TwiML that rings the agent, so a redirect cannot cut it: the <Dial> (the
-    # agent's phone) only starts once the caller has heard it.
+    # Said in the TwiML that joins the talk, so a redirect cannot cut it: the caller is only
+    # in the conference (and so heard by the agent) once they have heard it.
     assert call.take_text().endswith("为保证服务质量，您的通话将被录音。")
-    assert call.verbs[-2:] == ["Say", "Dial"]
+    assert call.verbs[-3:] == ["Say", "Dial", "Pause"]  # the Pause: the wait while the agent's phone rings
     leg = ringing(carrier, 1)
     leg.answer()
     leg.wait(60)
@@ -108,7 +115,7 @@ def test_two_callers_one_agent(dial, carrier, hotline):
     assert "您是下一位" in second.take_text()
     leg = ringing(carrier, 1)
     leg.answer()
-    assert first.bridged_with.sid == leg.sid
+    assert talking(first, leg)
     assert ringing(carrier, 1) is None  # one call at a time
     leg.wait(60)
     leg.hangup()
@@ -118,14 +125,14 @@ def test_two_callers_one_agent(dial, carrier, hotline):
     second_leg = ringing(carrier, 1)
     assert second_leg is not None
     second_leg.answer()
-    assert second.bridged_with.sid == second_leg.sid
+    assert talking(second, second_leg)
     assert kinds(hotline, second.sid)[:3] == ["enqueue", "offer", "answer"]
 
 
 def test_priority_beats_time_waited(dial, carrier, hotline):
     """Ms Wang (aged 70+) joins after another caller and is answered first."""
     first = dial(UNKNOWN)
-    on_duty(hotline, 9, {"booking": 3})  # somebody is logged in, busy with nothing general
+    on_break(hotline, 9, {"general": 3})  # somebody who can answer is logged in, not free yet
     first.press("0")
     wang = dial(MS_WANG)
     wang.press("0")
@@ -134,7 +141,7 @@ def test_priority_beats_time_waited(dial, carrier, hotline):
     on_duty(hotline, 1, {"general": 2})
     leg = ringing(carrier, 1)
     leg.answer()
-    assert wang.bridged_with.sid == leg.sid and first.queue == "general"
+    assert talking(wang, leg) and first.queue == "general"
 
 
 def test_overflow_after_the_threshold(dial, carrier, hotline, settings):
@@ -155,7 +162,7 @@ def test_overflow_after_the_threshold(dial, carrier, hotline, settings):
     leg = ringing(carrier, 1)
     assert leg is not None
     leg.answer()
-    assert call.bridged_with.sid == leg.sid
+    assert talking(call, leg)
     answer = next(detail for kind, detail in queue_events(hotline, call.sid) if kind == "answer")
     assert answer["queue"] == "booking" and answer["waited"] >= after
 
@@ -174,7 +181,7 @@ def test_a_missed_offer_moves_on_and_puts_the_agent_on_break(dial, carrier, hotl
     assert (agent["state"], agent["reason"]) == ("break", "missed")
     assert "工作人员暂时未能接听" in call.take_text()
     second.answer()
-    assert call.bridged_with.sid == second.sid
+    assert talking(call, second)
     events = queue_events(hotline, call.sid)
     assert [k for k, _ in events] == ["enqueue", "offer", "missed_offer", "offer", "answer"]
     assert events[2][1] == {"queue": "general", "agent_id": 1, "reason": "no-answer"}
@@ -255,7 +262,7 @@ def test_a_callback_keeps_the_place_and_connects(dial, carrier, hotline, setting
     assert hotline.acd.position(wang.sid) == 1  # not answered: keeps the place, retried later
     later_leg = ringing(carrier, 1)  # meanwhile the later caller is served
     later_leg.answer()
-    assert later.bridged_with.sid == later_leg.sid
+    assert talking(later, later_leg)
     later_leg.hangup()
     carrier.set_endpoint(MS_WANG, behaviour="answer")
     carrier.advance(settings.routing.callbacks.spacing_seconds)
@@ -267,7 +274,7 @@ def test_a_callback_keeps_the_place_and_connects(dial, carrier, hotline, setting
     assert "您之前请求回电" in patient.take_text()
     leg = ringing(carrier, 1)
     leg.answer()
-    assert patient.bridged_with.sid == leg.sid
+    assert talking(patient, leg)
     assert kinds(hotline, wang.sid) == ["enqueue", "callback_requested", "offer", "offer", "answer"]
 
 
@@ -312,7 +319,7 @@ def test_a_silent_console_is_logged_out_and_its_offer_moves_on(dial, carrier, ho
 
 
 def test_a_caller_who_hangs_up_on_hold_is_an_abandon(dial, carrier, hotline):
-    on_duty(hotline, 1, {"booking": 2})
+    on_break(hotline, 1, {"general": 2})
     call = dial(UNKNOWN)
     call.press("0")
     call.wait(12)
@@ -320,6 +327,25 @@ def test_a_caller_who_hangs_up_on_hold_is_an_abandon(dial, carrier, hotline):
     kind, detail = queue_events(hotline, call.sid)[-1]
     assert kind == "abandon" and detail["queue"] == "general" and 12 <= detail["waited"] <= 20  # the hold message too
     assert hotline.acd.position(call.sid) is None
+
+
+def test_with_nobody_logged_in_who_has_the_skill_zero_offers_a_message_not_a_person(dial, carrier, hotline):
+    # Issue 22, 14: a booking agent cannot take a general enquiry; the caller at the main
+    # menu (general enquiries) is offered what can happen, and is not queued for nobody.
+    on_duty(hotline, 1, {"booking": 3})
+    call = dial(UNKNOWN)
+    heard = call.take_text()
+    assert "留言或预约回电请按0" in heard and "人工服务请按0" not in heard
+    call.press("0")
+    options = call.take_text()
+    assert "目前没有工作人员可以接听" in options and "留言请按1" in options and "请按0" not in options
+    assert call.queue is None and kinds(hotline, call.sid) == []
+    call.press("0")
+    assert call.take_text().startswith("对不起，您按的0不是有效选项。")
+    # Somebody with the skill logs in, even on a break: now 0 offers a person.
+    on_break(hotline, 2, {"general": 1})
+    call.press("#")
+    assert "人工服务请按0" in call.take_text()
 
 
 def test_english_callers_reach_the_english_desk(dial, carrier, hotline):
@@ -333,7 +359,7 @@ def test_english_callers_reach_the_english_desk(dial, carrier, hotline):
 
 
 def test_max_wait_offers_voicemail_or_callback(dial, carrier, hotline, settings):
-    on_duty(hotline, 1, {"booking": 2})
+    on_break(hotline, 1, {"general": 2})
     call = dial(UNKNOWN)
     call.press("0")
     call.wait(settings.routing.queues["general"].max_wait_seconds + settings.routing.hold_message_seconds + 10)
@@ -363,7 +389,7 @@ def test_on_hold_with_the_routing_state_unreachable_the_caller_stays_queued(dial
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    on_duty(hotline, 1, {"booking": 2})
+    on_break(hotline, 1, {"general": 2})
     call = dial(UNKNOWN)
     call.press("0")
     call.take_text()

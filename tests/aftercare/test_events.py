@@ -13,10 +13,10 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from aftercare.events import ResultEvent, parse_batch
 from app import create_app
 from queueing import aftercare as jobs
 from records import aftercare
+from records.aftercare_events import ResultEvent, parse_batch
 from records.db import begin_write
 from records.models import Discharge, ResultReady, SmsMessage
 from tests.aftercare.conftest import MS_WANG_PHONE, TOKEN

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aftercare import rules
 from records import aftercare
+from records import aftercare_rules as rules
 from records.db import begin_write
 from records.models import FollowUpTask
 from tests.aftercare.conftest import add_discharges, tasks

@@ -16,6 +16,7 @@ from records.models import CallEvent, CallRecord, SurveyResponse
 from tests.acd.conftest import carrier, clock, environ, hotline, network  # noqa: F401  (the fixtures)
 from tests.acd.test_seats_calls import on_duty, ringing
 from tests.aftercare.conftest import MS_WANG_PHONE, add_discharges, tasks
+from tests.talking import in_talk
 
 UNKNOWN = "+8613912345678"
 
@@ -79,6 +80,6 @@ def test_a_worrying_answer_puts_the_patient_in_the_nurse_queue_for_a_callback(ca
     nurse = ringing(carrier, 5)
     assert nurse is not None
     nurse.answer()
-    assert callback.bridged_with is not None
+    assert in_talk(callback)
     events = [e.kind for e in hotline.calls.events(call.sid)]
     assert "callback_requested" in events and "offer" in events

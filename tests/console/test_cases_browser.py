@@ -20,6 +20,7 @@ def test_an_agent_opens_answers_and_closes_a_case_in_the_browser(app, server, pa
     page.get_by_role("link", name="新建投诉 Open a case").click()
     page.get_by_label("病历号 Record number").fill("M00000001")
     page.get_by_label("投诉内容 What the complaint is about").fill("候诊两小时无人告知")
+    page.get_by_label("建立原因 Why you open a case for this patient").fill("患者到服务台投诉")
     page.get_by_role("button", name="建立 Open case").click()
 
     expect(page.get_by_role("alert")).to_contain_text("已建立")

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from records.models import AuditEntry, ComplaintCase, WrapUp
 from records.seats import set_skills
 from tests.acd.conftest import carrier, clock, environ, hotline, network  # noqa: F401  (whole-call fixtures)
+from tests.talking import in_talk
 from tests.test_sms import MS_WANG, patient
 from tests.web import log_in_page, make_staff
 
@@ -51,7 +52,7 @@ def test_an_agent_takes_a_call_with_the_callers_file_on_screen_and_opens_a_compl
     page.get_by_role("button", name="接听 Answer").click()
     expect(page.locator("#call")).to_be_visible()
     expect(page.locator("#state")).to_have_text("通话中 On call")
-    assert call.bridged_with is not None  # the emulated agent leg picked up, bridged with Ms Wang
+    assert in_talk(call)  # the emulated agent leg picked up: in the talk with Ms Wang
     expect(pop.locator(".file-name")).to_contain_text("王秀英")  # the file stays while they talk
 
     page.get_by_role("button", name="挂断 Hang up").click()
@@ -70,6 +71,7 @@ def test_an_agent_takes_a_call_with_the_callers_file_on_screen_and_opens_a_compl
     expect(page.locator("#case-opened")).to_contain_text("投诉已建立 Complaint case opened")
     expect(page.locator("#state")).to_have_text("空闲 Available")  # wrap-up over, ready for the next caller
 
+    page.once("dialog", lambda dialog: dialog.accept())  # leaving the console: the browser asks first
     page.get_by_role("navigation").get_by_role("link", name="我的投诉 My cases").click()
     row = page.locator("tr.case-row", has_text="患者投诉药房取药排队一小时")
     expect(row).to_contain_text("王秀英")
@@ -87,8 +89,10 @@ def test_an_agent_takes_a_call_with_the_callers_file_on_screen_and_opens_a_compl
         "complaint",
         "患者投诉药房取药排队一小时",
     )
-    # One look at the file, for this call, however many times the console polled.
-    audit = db.scalars(select(AuditEntry)).all()
+    # One look at the file, for this call, however many times the console polled; and the
+    # case opened for her, with the call as its reason.
+    audit = db.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
     assert [(a.staff_id, a.action, a.patient_id, a.call_sid) for a in audit] == [
-        (agent.id, "view_file", wang, call.sid)
+        (agent.id, "view_file", wang, call.sid),
+        (agent.id, "open_case", wang, call.sid),
     ]

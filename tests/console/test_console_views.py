@@ -15,6 +15,7 @@ from records.db import begin_write
 from records.models import AuditEntry, ComplaintCase
 from records.patients import match_caller
 from tests.conftest import OPEN
+from tests.console.conftest import past_call
 from tests.test_sms import MS_WANG, patient
 from tests.web import csrf_token, log_in
 
@@ -97,7 +98,13 @@ def test_an_agent_opens_a_case_by_hand_and_hands_it_over(app, db, team):
     owner = client_for(app, team.agent)
     token = csrf_token(owner.get("/agent/cases/new").get_data(as_text=True))
     opened = owner.post(
-        "/agent/cases", data={"record_number": "M00000001", "summary": "检查报告迟迟未出", "csrf_token": token}
+        "/agent/cases",
+        data={
+            "record_number": "M00000001",
+            "summary": "检查报告迟迟未出",
+            "reason": "患者来信投诉",
+            "csrf_token": token,
+        },
     )
     assert opened.status_code == 302
     case_url = opened.headers["Location"]
@@ -117,10 +124,57 @@ def test_an_agent_opens_a_case_by_hand_and_hands_it_over(app, db, team):
 def test_an_unknown_record_number_opens_no_case(app, db, team):
     owner = client_for(app, team.agent)
     token = csrf_token(owner.get("/agent/cases/new").get_data(as_text=True))
-    refused = owner.post("/agent/cases", data={"record_number": "M99999999", "summary": "x", "csrf_token": token})
+    form = {"record_number": "M99999999", "summary": "x", "reason": "患者来信投诉", "csrf_token": token}
+    refused = owner.post("/agent/cases", data=form)
     assert refused.status_code == 400 and "找不到该病历号" in refused.get_data(as_text=True)
     db.rollback()
     assert db.scalars(select(ComplaintCase)).all() == []
+
+
+def flash_of(response) -> str:
+    return response.get_data(as_text=True).split('class="flash error"', 1)[1].split("</", 1)[0]
+
+
+def test_opening_a_case_for_a_patient_needs_a_reason_and_is_audited(app, db, team):
+    """Issue 22.4: a case showed any patient's name and record number with no reason and
+    no audit row."""
+    owner = client_for(app, team.agent)
+    token = csrf_token(owner.get("/agent/cases/new").get_data(as_text=True))
+    case = {"record_number": "M00000001", "summary": "检查报告迟迟未出", "csrf_token": token}
+    for reason in ("", "  ", "问"):  # none, blank, shorter than console.search_reason_min_length
+        refused = owner.post("/agent/cases", data={**case, "reason": reason})
+        assert refused.status_code == 400 and "say why you open a case for this patient" in flash_of(refused)
+        assert "王秀英" not in refused.get_data(as_text=True)
+    db.rollback()
+    assert db.scalars(select(ComplaintCase)).all() == [] and db.scalars(select(AuditEntry)).all() == []
+
+    opened = owner.post("/agent/cases", data={**case, "reason": "患者来信投诉检查报告"})
+    assert opened.status_code == 302 and "王秀英" in owner.get(opened.headers["Location"]).get_data(as_text=True)
+    db.rollback()
+    (entry,) = db.scalars(select(AuditEntry)).all()
+    assert (entry.action, entry.staff_id, entry.patient_id) == ("open_case", team.agent.id, patient(db, MS_WANG).id)
+    assert entry.reason == "患者来信投诉检查报告 [record number 00000001: opened]"
+
+
+def test_a_refused_case_never_tells_which_record_numbers_exist(app, db, team):
+    """Issue 22.4: an unknown record number got its own 400, so an agent could find out
+    which exist.  An unknown number and a real one the case cannot be for (the call it
+    came with is another patient's) now get the same answer, and both are audited."""
+    begin_write(db)
+    past_call(db, "13800138000", "CA-wang", 1)  # Ms Wang's call
+    db.commit()
+    owner = client_for(app, team.agent)
+    token = csrf_token(owner.get("/agent/cases/new").get_data(as_text=True))
+    base = {"summary": "排队太久", "reason": "来电投诉排队", "call_sid": "CA-wang", "csrf_token": token}
+    unknown = owner.post("/agent/cases", data={**base, "record_number": "M99999999"})
+    not_this_caller = owner.post("/agent/cases", data={**base, "record_number": "M00000002"})  # Mr Li exists
+    assert unknown.status_code == not_this_caller.status_code == 400
+    assert flash_of(unknown) == flash_of(not_this_caller)
+    assert "李明" not in not_this_caller.get_data(as_text=True)
+    db.rollback()
+    assert db.scalars(select(ComplaintCase)).all() == []
+    rows = db.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+    assert [(r.action, r.patient_id, r.call_sid) for r in rows] == [("open_case", None, "CA-wang")] * 2
 
 
 def test_a_search_then_opening_the_file_leaves_two_audit_rows(app, db, team):
@@ -234,3 +288,41 @@ def test_an_agent_who_logs_out_goes_offline_at_once(app, team):
     assert went.status_code == 200 and went.get_json()["state"] == "available"
     owner.post("/logout", data={"csrf_token": token})
     assert app.extensions["hotline"].acd.agent(team.agent.id)["state"] == "offline"
+
+
+def with_phone(environ, clock, kind: str):
+    loaded = settings_module.load(ROOT / "config.yaml", environ=environ)
+    console = loaded.console.model_copy(update={"phone": loaded.console.phone.model_copy(update={"kind": kind})})
+    configured = create_app(loaded.model_copy(update={"console": console}), clock=clock)
+    configured.config["TESTING"] = True
+    return configured
+
+
+@pytest.mark.parametrize("kind", ["twilio", "emulator"])
+def test_only_the_console_with_the_twilio_softphone_may_connect_to_twilio(environ, clock, team, kind):
+    """The softphone's signaling and insights are Twilio's servers: the console page's CSP
+    lets it reach them when it runs the SDK, and no other page (and no script source) opens up."""
+    configured = with_phone(environ, clock, kind)
+    client = client_for(configured, team.agent)
+    console = client.get("/agent")
+    connect = next(
+        part for part in console.headers["Content-Security-Policy"].split("; ") if part.startswith("connect-src")
+    )
+    sdk = "vendor/twilio-voice-sdk/twilio.min.js"
+    if kind == "twilio":
+        assert connect == "connect-src 'self' wss://*.twilio.com https://*.twilio.com"
+        assert sdk in console.get_data(as_text=True)
+    else:
+        assert connect == "connect-src 'self'"
+        assert sdk not in console.get_data(as_text=True)
+    assert "script-src 'self' 'nonce-" in console.headers["Content-Security-Policy"]
+    assert "twilio.com" not in client.get("/agent/cases").headers["Content-Security-Policy"]
+    configured.extensions["hotline"].engine.dispose()
+
+
+def test_the_demo_phone_without_the_carrier_emulator_says_calls_cannot_be_answered(environ, clock, team):
+    """console.phone.kind left at 'emulator' in production (no TWILIO_API_BASE): the agent is told."""
+    configured = with_phone({k: v for k, v in environ.items() if k != "TWILIO_API_BASE"}, clock, "emulator")
+    page = client_for(configured, team.agent).get("/agent").get_data(as_text=True)
+    assert "演示电话需要运营商模拟器 The demo phone needs the carrier emulator" in page
+    configured.extensions["hotline"].engine.dispose()

@@ -57,6 +57,32 @@ def test_the_screen_pop_shows_who_calls_their_visits_cases_and_calls(db, team, m
     assert audit_rows(db) == [(team.agent.id, "view_file", wang.id, call_sid, "来电弹屏")]
 
 
+def test_the_screen_pop_reads_the_file_in_three_statements_and_audits_it_in_the_first(db, team, ms_wangs_history):
+    """Issue 17: the phone rings while it loads.  On PostgreSQL the audit row is written by
+    the statement that reads the file; SQLite (no data-modifying CTE, no network) adds its INSERT."""
+    from sqlalchemy import event
+
+    sent: list[str] = []
+    engine = db.get_bind()
+    listener = lambda *args: sent.append(args[2])  # noqa: E731
+    wang = patient(db, MS_WANG)
+    begin_write(db)
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        pop = files.caller_summary(db, wang.id, staff_id=team.agent.id, reason="来电弹屏", now=OPEN)
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    db.commit()
+    reads = [s for s in sent if s.lstrip().upper().startswith(("SELECT", "WITH"))]
+    writes = [s for s in sent if s.lstrip().upper().startswith("INSERT")]
+    assert pop.upcoming and pop.last_visits and pop.last_calls
+    if engine.dialect.name == "postgresql":
+        assert len(sent) == len(reads) == 3 and "INSERT INTO audit_log" in reads[0]
+    else:
+        assert len(reads) == 3 and len(writes) == 1 and len(sent) == 4
+    assert audit_rows(db) == [(team.agent.id, "view_file", wang.id, None, "来电弹屏")]
+
+
 def test_the_screen_pop_holds_nothing_beyond_what_the_agent_needs():
     """No address, no identity number, no full phone, no birth date: the summary cannot carry them."""
     names = {field.name for field in fields(files.CallerSummary)}
@@ -74,6 +100,7 @@ def test_the_screen_pop_holds_nothing_beyond_what_the_agent_needs():
         "upcoming",
         "open_cases",
         "last_calls",
+        "waitlist",  # the waiting lists and their offers (issue 20): the agent books from them
     }
 
 

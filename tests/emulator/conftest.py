@@ -51,8 +51,14 @@ class FakeApp:
     def url(self, path: str) -> str:
         return self.base + path
 
-    def on(self, path: str, answer: str | Handler, status: int = 200, content_type: str = "text/xml",
-           headers: dict[str, str] | None = None) -> None:
+    def on(
+        self,
+        path: str,
+        answer: str | Handler,
+        status: int = 200,
+        content_type: str = "text/xml",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.routes[path] = (answer, status, content_type, headers or {})
 
     def twiml(self, path: str, body: str) -> None:
@@ -73,8 +79,15 @@ def _make_flask(app: FakeApp) -> Flask:
     @flask.route("/", defaults={"path": ""}, methods=["GET", "POST"])
     @flask.route("/<path:path>", methods=["GET", "POST"])
     def any_path(path: str) -> Response:
-        hit = Hit(request.method, "/" + path, request.url, request.form.to_dict(), request.args.to_dict(),
-                  dict(request.headers), request.cookies.to_dict())
+        hit = Hit(
+            request.method,
+            "/" + path,
+            request.url,
+            request.form.to_dict(),
+            request.args.to_dict(),
+            dict(request.headers),
+            request.cookies.to_dict(),
+        )
         app.hits.append(hit)
         route = app.routes.get(hit.path)
         if route is None:

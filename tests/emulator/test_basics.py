@@ -40,21 +40,27 @@ def test_the_default_clock_starts_at_the_real_now_in_utc():
 
 
 def test_parse_keeps_known_verbs_and_warns_about_the_rest():
-    doc = t.parse('<Response><Say loop="2" colour="red">Hi</Say><Shout>no</Shout><say>lower</say>'
-                  '<Gather><Say>menu</Say><Dial>1</Dial></Gather></Response>', url="http://x/doc")
+    doc = t.parse(
+        '<Response><Say loop="2" colour="red">Hi</Say><Shout>no</Shout><say>lower</say>'
+        "<Gather><Say>menu</Say><Dial>1</Dial></Gather></Response>",
+        url="http://x/doc",
+    )
     assert [n.verb for n in doc.verbs] == ["Say", "Gather"]
     assert doc.verbs[0].attrs == {"loop": "2"}
     assert [c.verb for c in doc.verbs[1].children] == ["Say"]
     assert len(doc.warnings) == 4  # colour, <Shout>, <say> (names are case-sensitive), <Dial> in <Gather>
 
 
-@pytest.mark.parametrize("body", [
-    " <?xml version='1.0'?><Response/>",  # whitespace before the declaration
-    "<Response><Say>a & b</Say></Response>",  # unescaped &
-    "<Reply><Say>hi</Say></Reply>",  # not <Response>
-    '<!DOCTYPE r [<!ENTITY a "aaaa">]><Response><Say>&a;</Say></Response>',
-    "",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        " <?xml version='1.0'?><Response/>",  # whitespace before the declaration
+        "<Response><Say>a & b</Say></Response>",  # unescaped &
+        "<Reply><Say>hi</Say></Reply>",  # not <Response>
+        '<!DOCTYPE r [<!ENTITY a "aaaa">]><Response><Say>&a;</Say></Response>',
+        "",
+    ],
+)
 def test_malformed_documents_are_rejected(body):
     with pytest.raises(t.TwimlError):
         t.parse(body)
@@ -78,8 +84,13 @@ def test_speaking_time_is_deterministic():
 
 def test_twilio_reference_vector():
     validator = RequestValidator("12345")
-    params = {"CallSid": "CA1234567890ABCDE", "Digits": "1234", "From": "+14158675309", "To": "+18005551212",
-              "Caller": "+14158675309"}
+    params = {
+        "CallSid": "CA1234567890ABCDE",
+        "Digits": "1234",
+        "From": "+14158675309",
+        "To": "+18005551212",
+        "Caller": "+14158675309",
+    }
     url = "https://mycompany.com/myapp.php?foo=1&bar=2"
     from emulator.webhooks import Webhooks
 

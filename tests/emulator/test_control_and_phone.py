@@ -14,11 +14,18 @@ from .conftest import HOTLINE
 
 
 def menu(app):
-    app.twiml("/voice", '<Say language="cmn-CN">欢迎致电</Say>'
-                        '<Gather input="dtmf speech" numDigits="1" action="/choice" language="cmn-CN">'
-                        '<Say language="cmn-CN">挂号请按1</Say></Gather><Redirect>/voice</Redirect>')
-    app.on("/choice", lambda hit: "<Response><Say>你选择了 {}</Say><Hangup/></Response>".format(
-        hit.form.get("Digits") or hit.form.get("SpeechResult")))
+    app.twiml(
+        "/voice",
+        '<Say language="cmn-CN">欢迎致电</Say>'
+        '<Gather input="dtmf speech" numDigits="1" action="/choice" language="cmn-CN">'
+        '<Say language="cmn-CN">挂号请按1</Say></Gather><Redirect>/voice</Redirect>',
+    )
+    app.on(
+        "/choice",
+        lambda hit: "<Response><Say>你选择了 {}</Say><Hangup/></Response>".format(
+            hit.form.get("Digits") or hit.form.get("SpeechResult")
+        ),
+    )
 
 
 def test_the_control_api_drives_a_call(app, carrier):
@@ -46,10 +53,18 @@ def test_the_control_api_configures_numbers_endpoints_and_time(app):
     base = carrier.serve() + "/_emulator"
     try:
         app.twiml("/voice", "<Dial><Client>agent7</Client></Dial>")
-        assert requests.post(base + "/numbers", data={"number": "+861000000001", "voice_url": app.url("/voice")},
-                             timeout=10).status_code == 201
-        assert requests.post(base + "/endpoints", json={"target": "+861000000002", "behaviour": "busy"},
-                             timeout=10).json()["behaviour"] == "busy"
+        assert (
+            requests.post(
+                base + "/numbers", data={"number": "+861000000001", "voice_url": app.url("/voice")}, timeout=10
+            ).status_code
+            == 201
+        )
+        assert (
+            requests.post(
+                base + "/endpoints", json={"target": "+861000000002", "behaviour": "busy"}, timeout=10
+            ).json()["behaviour"]
+            == "busy"
+        )
         caller = requests.post(base + "/calls", json={"to": "+861000000001"}, timeout=10).json()
         assert caller["waiting_for"] == "dial"
         ringing = requests.get(base + "/ringing", params={"target": "client:agent7"}, timeout=10).json()
@@ -66,7 +81,7 @@ def test_the_control_api_configures_numbers_endpoints_and_time(app):
 
 def test_the_phone_prints_prompts_and_reads_keys_speech_and_silence(app, carrier):
     menu(app)
-    typed = io.StringIO("\nnonsense\n\"挂号\n")
+    typed = io.StringIO('\nnonsense\n"挂号\n')
     out = io.StringIO()
     status = run_phone(carrier, to=HOTLINE, input=typed, output=out)
     text = out.getvalue()
@@ -104,9 +119,24 @@ def test_cli_call_with_an_in_process_carrier(app, monkeypatch, capsys):
 
 def test_cli_serve_runs_the_carrier_as_a_process(app, tmp_path):
     process = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "serve", "--port", "0", "--number", HOTLINE, "--voice-url", app.url("/voice"),
-         "--endpoint", "client:agent7=busy", "--realtime"],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "emulator",
+            "serve",
+            "--port",
+            "0",
+            "--number",
+            HOTLINE,
+            "--voice-url",
+            app.url("/voice"),
+            "--endpoint",
+            "client:agent7=busy",
+            "--realtime",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         banner = process.stdout.readline()
         assert banner.startswith("carrier emulator at http://127.0.0.1:")

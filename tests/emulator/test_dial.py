@@ -94,7 +94,9 @@ def test_several_nouns_ring_at_once_and_the_first_answer_wins(app, carrier):
 
 def test_dial_timeout_gives_no_answer_even_with_a_busy_leg(app, carrier):
     carrier.set_endpoint(NURSE, "busy")
-    call = dial(app, carrier, nouns=f"<Number>{NURSE}</Number><Client>agent7</Client>", attrs='action="/after" timeout="10"')
+    call = dial(
+        app, carrier, nouns=f"<Number>{NURSE}</Number><Client>agent7</Client>", attrs='action="/after" timeout="10"'
+    )
     call.wait(10)
     assert app.last("/after").form["DialCallStatus"] == "no-answer"
     assert [leg.status for leg in call.legs] == ["busy", "no-answer"]
@@ -124,8 +126,9 @@ def test_answer_on_bridge_keeps_the_caller_ringing_until_the_callee_answers(app,
 
 def test_the_whisper_url_plays_to_the_callee_before_the_bridge(app, carrier):
     carrier.set_endpoint(NURSE, "answer")
-    app.twiml("/whisper", '<Gather numDigits="1" action="/accept"><Say>A caller about cardiology</Say></Gather>'
-                          "<Hangup/>")
+    app.twiml(
+        "/whisper", '<Gather numDigits="1" action="/accept"><Say>A caller about cardiology</Say></Gather><Hangup/>'
+    )
     app.twiml("/accept", "<Say>Connecting</Say>")
     call = dial(app, carrier, nouns=f'<Number url="/whisper">{NURSE}</Number>')
     leg = call.legs[0]

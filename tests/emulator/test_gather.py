@@ -163,7 +163,9 @@ def test_inline_gather_in_a_wait_with_a_nested_pause(app, carrier):
 
 
 def test_speech_can_barge_in_too(app, carrier):
-    call = gather(app, carrier, 'input="speech" speechTimeout="1"', prompt="<Say>Tell us in a few words what you need</Say>")
+    call = gather(
+        app, carrier, 'input="speech" speechTimeout="1"', prompt="<Say>Tell us in a few words what you need</Say>"
+    )
     start = carrier.clock.time()
     call.speak("cardiology", barge_in=True)
     assert app.last("/got").form["SpeechResult"] == "cardiology"

@@ -39,8 +39,11 @@ def test_silence_after_speech_ends_the_recording(app, carrier):
 
 
 def test_an_empty_recording_falls_through_without_the_action(app, carrier):
-    call = record(app, carrier, 'action="/saved" recordingStatusCallback="/rec-status" '
-                                'recordingStatusCallbackEvent="completed absent"')
+    call = record(
+        app,
+        carrier,
+        'action="/saved" recordingStatusCallback="/rec-status" recordingStatusCallbackEvent="completed absent"',
+    )
     call.silence()
     assert app.to("/saved") == [] and call.take_text().endswith("Nothing recorded")
     assert app.last("/rec-status").form["RecordingStatus"] == "absent"
@@ -77,13 +80,20 @@ def test_the_recording_url_is_served(app, carrier):
 
 
 def test_configured_events_arrive_with_sequence_numbers_and_timestamps(app, carrier):
-    carrier.add_number("+861000000009", voice_url=app.url("/voice"), status_callback=app.url("/events"),
-                       status_events=("ringing", "answered", "completed"))
+    carrier.add_number(
+        "+861000000009",
+        voice_url=app.url("/voice"),
+        status_callback=app.url("/events"),
+        status_events=("ringing", "answered", "completed"),
+    )
     app.twiml("/voice", '<Say>Hello</Say><Pause length="10"/>')
     call = carrier.dial(to="+861000000009")
     hits = app.to("/events")
     assert [(h.form["CallStatus"], h.form["SequenceNumber"]) for h in hits] == [
-        ("ringing", "0"), ("in-progress", "1"), ("completed", "2")]
+        ("ringing", "0"),
+        ("in-progress", "1"),
+        ("completed", "2"),
+    ]
     done = hits[-1].form
     assert done["CallbackSource"] == "call-progress-events" and done["CallDuration"] == "11" and done["Duration"] == "1"
     assert done["SipResponseCode"] == "200"
@@ -104,8 +114,12 @@ def test_a_callback_can_be_posted_again_identically(app, carrier):
 
 
 def test_callbacks_can_be_held_and_delivered_out_of_order(app, carrier):
-    carrier.add_number("+861000000010", voice_url=app.url("/voice"), status_callback=app.url("/events"),
-                       status_events=("ringing", "answered", "completed"))
+    carrier.add_number(
+        "+861000000010",
+        voice_url=app.url("/voice"),
+        status_callback=app.url("/events"),
+        status_events=("ringing", "answered", "completed"),
+    )
     app.twiml("/voice", "<Say>Hello</Say>")
     carrier.hold_status_callbacks()
     call = carrier.dial(to="+861000000010")

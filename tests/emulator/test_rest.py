@@ -20,16 +20,23 @@ def client(carrier):
 
 def test_the_http_client_rewrites_only_twilio_hosts():
     http = http_client("http://127.0.0.1:5055/")
-    assert http.rewrite("https://api.twilio.com/2010-04-01/Accounts.json") == "http://127.0.0.1:5055/2010-04-01/Accounts.json"
+    assert (
+        http.rewrite("https://api.twilio.com/2010-04-01/Accounts.json")
+        == "http://127.0.0.1:5055/2010-04-01/Accounts.json"
+    )
     assert http.rewrite("https://api.us1.twilio.com/x") == "http://127.0.0.1:5055/x"
     assert http.rewrite("https://example.com/x") == "https://example.com/x"
 
 
 def test_calls_create_rings_an_endpoint_and_runs_the_url_once_answered(app, carrier, client):
     app.twiml("/agent", '<Gather numDigits="1" action="/agent-choice"><Say>Press 1 to take the call</Say></Gather>')
-    created = client.calls.create(to="client:agent7", from_=FROM, url=app.url("/agent"),
-                                  status_callback=app.url("/events"),
-                                  status_callback_event=["initiated", "ringing", "answered", "completed"])
+    created = client.calls.create(
+        to="client:agent7",
+        from_=FROM,
+        url=app.url("/agent"),
+        status_callback=app.url("/events"),
+        status_callback_event=["initiated", "ringing", "answered", "completed"],
+    )
     assert created.sid.startswith("CA") and created.status == "queued" and created.direction == "outbound-api"
     assert created.to == "client:agent7" and created._from == FROM
     leg = carrier.ringing("client:agent7")
@@ -49,10 +56,12 @@ def test_calls_create_with_twiml_and_machine_detection(app, carrier, client):
     carrier.set_endpoint("+8613900000001", "machine")
     carrier.set_endpoint("+8613900000002", "answer")
     app.twiml("/reminder", "<Say>Your appointment is tomorrow</Say>")
-    machine = client.calls.create(to="+8613900000001", from_=FROM, url=app.url("/reminder"),
-                                  machine_detection="DetectMessageEnd")
-    human = client.calls.create(to="+8613900000002", from_=FROM, twiml="<Response><Say>Hi there</Say></Response>",
-                                machine_detection="Enable")
+    machine = client.calls.create(
+        to="+8613900000001", from_=FROM, url=app.url("/reminder"), machine_detection="DetectMessageEnd"
+    )
+    human = client.calls.create(
+        to="+8613900000002", from_=FROM, twiml="<Response><Say>Hi there</Say></Response>", machine_detection="Enable"
+    )
     assert app.last("/reminder").form["AnsweredBy"] == "machine_end_beep"
     assert carrier.get_call(human.sid).answered_by == "human"
     carrier.advance(5)
@@ -116,11 +125,13 @@ def test_messages_progress_with_status_callbacks_and_can_fail_on_purpose(app, ca
     carrier.fail_next_messages(2, status=503)
     for _ in range(2):
         with pytest.raises(TwilioRestException) as failed:
-            client.messages.create(to="+8613800138000", from_=FROM, body="明天上午九点心内科复诊",
-                                   status_callback=app.url("/sms-status"))
+            client.messages.create(
+                to="+8613800138000", from_=FROM, body="明天上午九点心内科复诊", status_callback=app.url("/sms-status")
+            )
         assert failed.value.status == 503
-    message = client.messages.create(to="+8613800138000", from_=FROM, body="明天上午九点心内科复诊",
-                                     status_callback=app.url("/sms-status"))
+    message = client.messages.create(
+        to="+8613800138000", from_=FROM, body="明天上午九点心内科复诊", status_callback=app.url("/sms-status")
+    )
     assert message.status == "queued" and message.sid.startswith("SM") and message.num_segments == "1"
     assert carrier.messages[0].body == "明天上午九点心内科复诊" and len(carrier.messages) == 1
     carrier.advance(2)
@@ -129,8 +140,9 @@ def test_messages_progress_with_status_callbacks_and_can_fail_on_purpose(app, ca
     carrier.repost_status(message.sid, times=2)
     assert [h.form["MessageStatus"] for h in app.to("/sms-status")][-2:] == ["delivered", "delivered"]
     carrier.set_endpoint("+8613800000000", "fail")
-    client.messages.create(to="+8613800000000", messaging_service_sid="MG" + "1" * 32, body="x",
-                           status_callback=app.url("/sms-status"))
+    client.messages.create(
+        to="+8613800000000", messaging_service_sid="MG" + "1" * 32, body="x", status_callback=app.url("/sms-status")
+    )
     carrier.advance(2)
     assert app.last("/sms-status").form["MessageStatus"] == "undelivered"
     assert app.last("/sms-status").form["ErrorCode"] == "30003"
@@ -179,8 +191,13 @@ def test_an_outbound_call_answered_by_a_person_who_presses_keys(app, carrier, cl
     app.twiml("/confirm", '<Gather numDigits="1" action="/confirmed"><Say>Press 1 to confirm</Say></Gather>')
     app.twiml("/confirmed", "<Say>Confirmed</Say>")
     app.on("/broken", "x", status=500)
-    created = client.calls.create(to="+8613900000005", from_=FROM, url=app.url("/broken"),
-                                  fallback_url=app.url("/confirm"), status_callback=app.url("/events"))
+    created = client.calls.create(
+        to="+8613900000005",
+        from_=FROM,
+        url=app.url("/broken"),
+        fallback_url=app.url("/confirm"),
+        status_callback=app.url("/events"),
+    )
     call = carrier.get_call(created.sid)
     assert call.status == "ringing"
     call.wait(4)
@@ -212,3 +229,23 @@ def test_an_agent_called_through_rest_takes_the_caller_waiting_in_a_menu_on_hold
     assert done["DialCallStatus"] == "completed" and done["DialCallDuration"] == "90"
     assert app.last("/after-queue").form["QueueResult"] == "bridged"
     assert agent.status == "completed"  # its TwiML ran out after the Dial's action
+
+
+def test_the_calls_list_filters_by_start_time_as_twilio_does(app, carrier, client):
+    from datetime import timedelta
+
+    app.twiml("/hello", "<Say>Hello</Say>")
+    carrier.set_endpoint("+8613900000001", "answer")
+    carrier.set_endpoint("+8613900000002", "answer")
+    early = client.calls.create(to="+8613900000001", from_=FROM, url=app.url("/hello"))
+    carrier.advance(3600)
+    late = client.calls.create(to="+8613900000002", from_=FROM, url=app.url("/hello"))
+    carrier.advance(5)
+    started = carrier.clock.at(carrier.get_call(late.sid).answered_at)
+    # twilio-python sends a datetime as StartTime>=... in ISO 8601, a date as YYYY-MM-DD.
+    after = client.calls.list(start_time_after=started - timedelta(minutes=1))
+    assert [c.sid for c in after] == [late.sid]
+    before = client.calls.list(start_time_before=started - timedelta(minutes=1))
+    assert [c.sid for c in before] == [early.sid]
+    on_the_day = {c.sid for c in client.calls.list(start_time=started.date())}
+    assert late.sid in on_the_day and on_the_day <= {early.sid, late.sid}

@@ -12,8 +12,11 @@ APP_ERROR = "An application error has occurred."
 
 def test_say_play_pause_with_their_defaults_and_durations(app, carrier):
     carrier.set_media_duration(app.url("/hold.mp3"), 12)
-    app.twiml("/voice", '<Say>Hello there</Say><Say language="cmn-CN" voice="Polly.Zhiyu" loop="2">您好</Say>'
-                        '<Play>/hold.mp3</Play><Play digits="1w"/><Pause/><Pause length="3"/>')
+    app.twiml(
+        "/voice",
+        '<Say>Hello there</Say><Say language="cmn-CN" voice="Polly.Zhiyu" loop="2">您好</Say>'
+        '<Play>/hold.mp3</Play><Play digits="1w"/><Pause/><Pause length="3"/>',
+    )
     call = carrier.dial(to=HOTLINE)
     assert call.heard == [
         Utterance("say", "Hello there", "en-US", None, 1, 0.8),
@@ -48,7 +51,7 @@ def test_loop_zero_means_a_thousand_times(app, carrier):
 
 def test_redirect_resolves_relative_urls_against_the_document_and_honours_method(app, carrier):
     app.twiml("/voice", '<Redirect method="GET">menu/main?x=1</Redirect><Say>never</Say>')
-    app.twiml("/menu/main", '<Redirect>../end</Redirect>')
+    app.twiml("/menu/main", "<Redirect>../end</Redirect>")
     app.twiml("/end", "<Say>end</Say>")
     call = carrier.dial(to=HOTLINE)
     assert [h.path for h in app.hits if h.path != "/status"] == ["/voice", "/menu/main", "/end"]
@@ -89,15 +92,20 @@ def test_unknown_verbs_and_attributes_are_warnings_and_skipped(app, carrier):
     assert call.take_text() == "Hi there"
     assert call.errors == [12200, 12200]
     assert [entry.text for entry in call.log if entry.kind == "warning"] == [
-        "unknown attribute 'volume' on <Say>", "unknown verb <Dance>"]
+        "unknown attribute 'volume' on <Say>",
+        "unknown verb <Dance>",
+    ]
 
 
-@pytest.mark.parametrize(("answer", "code"), [
-    (("oops", 500, "text/xml"), 11200),
-    (("<Response>", 200, "text/xml"), 12100),
-    (("<Response><Say>hi</Say></Response>", 200, "application/json"), 12300),
-    (("", 200, "text/xml"), 12100),
-])
+@pytest.mark.parametrize(
+    ("answer", "code"),
+    [
+        (("oops", 500, "text/xml"), 11200),
+        (("<Response>", 200, "text/xml"), 12100),
+        (("<Response><Say>hi</Say></Response>", 200, "application/json"), 12300),
+        (("", 200, "text/xml"), 12100),
+    ],
+)
 def test_a_broken_answer_plays_the_application_error_and_ends_the_call(app, carrier, answer, code):
     app.on("/voice", answer[0], status=answer[1], content_type=answer[2])
     call = carrier.dial(to=HOTLINE)
@@ -157,7 +165,7 @@ def test_more_than_ten_redirects_is_error_11215(app, carrier):
 
 def test_cookies_set_by_the_app_come_back_for_the_rest_of_the_call(app, carrier):
     def voice(hit):
-        response = Response('<Response><Redirect>/next</Redirect></Response>', mimetype="text/xml")
+        response = Response("<Response><Redirect>/next</Redirect></Response>", mimetype="text/xml")
         response.set_cookie("session", "abc")
         return response
 

@@ -78,3 +78,39 @@ def media(carrier, recording_sid: str, call_sid: str, seconds: int) -> str:
     url = carrier.recording_url(recording_sid)
     carrier.recordings[recording_sid] = Recording(recording_sid, call_sid, carrier.account_sid, seconds, 0.0, url)
     return url
+
+
+def while_another_writes(database_url: str, request):
+    """`request()`'s result, called while another connection holds SQLite's write lock, as
+    the records worker does many times a second: BEGIN IMMEDIATE on a connection of its own,
+    released once the request has finished or after 3 s, whichever comes first (a request
+    that waits its turn then goes on; one that reads and then writes in the same transaction
+    fails at once with 'database is locked': SQLite does not wait for the lock when a read
+    transaction is open).  On PostgreSQL, just the request."""
+    import sqlite3
+    import threading
+
+    import sqlalchemy as sa
+
+    url = sa.make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        return request()
+    holder = sqlite3.connect(url.database, isolation_level=None, timeout=15)
+    holder.execute("BEGIN IMMEDIATE")
+    result: dict = {}
+
+    def run():
+        try:
+            result["answer"] = request()
+        except BaseException as error:  # re-raised in the test's thread
+            result["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(3)
+    holder.execute("COMMIT")
+    holder.close()
+    thread.join(60)
+    if "error" in result:
+        raise result["error"]
+    return result["answer"]

@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from queueing import metrics
-from queueing.metrics import Item, Thresholds
+from contactcentre import metrics
+from contactcentre.metrics import Item, Thresholds
 from records.entries import Entry
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -65,6 +65,7 @@ def test_every_definition_on_a_worked_morning():
     assert row.average_abandon_time == pytest.approx(58 / 3)  # (3 + 15 + 40) / 3
     assert row.handled == 3
     assert row.average_handle_time == pytest.approx(1220 / 3)  # (180 + 260 + 780) / 3
+    assert row.average_hold_time == pytest.approx(90 / 3)  # (30 + 0 + 60) / 3, part of AHT
     assert row.missed_offers == 1
 
 
@@ -94,6 +95,7 @@ def test_no_calls_gives_no_figures_rather_than_zero_or_a_hundred_percent():
         "abandon_rate_without_short",
         "average_abandon_time",
         "average_handle_time",
+        "average_hold_time",
     ):
         assert getattr(row, name) is None, name
     assert metrics.longest_wait([], at(0)) is None
@@ -210,7 +212,7 @@ def test_a_state_across_a_change_of_the_clocks_keeps_its_real_length(utc_start):
     7,200 s in four half-hour pieces, whatever the wall clock did."""
     from datetime import UTC
 
-    from queueing.metrics import Span
+    from contactcentre.metrics import Span
 
     paris = ZoneInfo("Europe/Paris")
     start = utc_start.replace(tzinfo=UTC).astimezone(paris)

@@ -93,7 +93,7 @@ def test_a_caller_still_queued_when_the_call_ended_abandoned():
 
 
 def test_a_message_left_out_of_hours_is_kept_but_never_offered():
-    from queueing import metrics
+    from contactcentre import metrics
 
     built = entries.build([ev(5, "voicemail", 1, queue="general", recording_sid="RE9", recording_url="u", duration=30)])
     assert [(e.result, e.voicemail_sid, e.left_at) for e in built] == [("voicemail", "RE9", None)]
@@ -137,7 +137,9 @@ def test_queue_events_from_the_acd_land_once_as_events_and_a_queue_entry(app, db
     records_worker.work()
     record, (entry,) = stored(db, "CAacd")
     assert [event.kind for event in record.events] == ["menu", "enqueue", "answer"]
-    assert [event.sequence for event in record.events] == [1, 2, 3]
+    # Numbered in one epoch, by their place in the call's list (ivr/state.py).
+    numbers = [calls.epoch_and_position(event.sequence) for event in record.events]
+    assert [position for _, position in numbers] == [1, 2, 3] and len({epoch for epoch, _ in numbers}) == 1
     assert (record.outcome, record.patient_id, record.from_number) == ("answered", 1, MS_WANG_PHONE)
     assert (entry.result, entry.waited, entry.agent_id) == ("answered", 12, 3)
     # Wrap-up comes after the caller hung up: the entry is completed, not doubled.

@@ -12,22 +12,10 @@ from sqlalchemy import select
 
 from records.models import AuditEntry
 from tests.conftest import OPEN
-from tests.records.helpers import make_call
+from tests.records.helpers import make_call, while_another_writes
 from tests.web import log_in, make_staff
 
 MS_WANG_PHONE = "+8613800138000"
-
-
-@pytest.fixture
-def media_carrier():
-    """The carrier emulator over HTTP, serving recordings' audio as Twilio's REST API does."""
-    from emulator import Carrier
-    from tests.conftest import AUTH_TOKEN
-
-    carrier = Carrier(account_sid="AC" + "1" * 32, auth_token=AUTH_TOKEN)
-    carrier.serve()
-    yield carrier
-    carrier.stop()
 
 
 @pytest.fixture
@@ -58,7 +46,9 @@ def a_morning(db, agent, media_carrier):
     make_call(db, "CA-a2", OPEN + timedelta(minutes=5), wait=30, agent_id=agent.id)
     make_call(db, "CA-a3", OPEN + timedelta(minutes=10), wait=12, result="abandon")
     make_call(db, "CA-a4", OPEN + timedelta(minutes=40), queue=None)
-    make_call(db, "CA-a5", OPEN + timedelta(minutes=45), wait=50, result="abandon", voicemail=True, carrier=media_carrier)
+    make_call(
+        db, "CA-a5", OPEN + timedelta(minutes=45), wait=50, result="abandon", voicemail=True, carrier=media_carrier
+    )
 
 
 def queue(board: dict, name: str) -> dict:
@@ -126,6 +116,19 @@ def test_a_search_by_patient_is_audited_with_its_reason(client, a_morning, db, s
     ]
     # No reason, no search.
     assert sids(client.get("/supervisor/calls?patient=M00000001&why=")) == []
+
+
+def test_a_patient_search_takes_wildcards_as_letters(client, a_morning, db):
+    """Issue 22.7: `patient=%` listed every patient's calls (LIKE wildcards unescaped);
+    `%`, `_` and `\\` are now letters a name would have to start with."""
+    make_call(db, "CA-li", OPEN + timedelta(minutes=50), phone="+8613910002000")  # Mr Li, another patient
+    assert sids(client.get("/supervisor/calls?patient=李&why=质检")) == ["CA-li"]
+    for pattern in ("%", "_", "%%", "_%", "\\%", "王%", "Wang%"):
+        assert sids(client.get("/supervisor/calls", query_string={"patient": pattern, "why": "质检"})) == [], pattern
+    # The same rule in the audit trail's patient filter.
+    client.get("/supervisor/calls/CA-a1?why=家属投诉")
+    assert "家属投诉" in client.get("/supervisor/audit?patient=王").get_data(as_text=True)
+    assert "家属投诉" not in client.get("/supervisor/audit?patient=%").get_data(as_text=True)
 
 
 def test_the_call_detail_shows_the_timeline_and_is_audited(client, a_morning, db, supervisor):
@@ -203,7 +206,7 @@ def test_a_recording_not_at_the_carrier_is_not_fetched_nor_counted_as_played(cli
 
 
 def test_the_csv_holds_the_filtered_set_and_the_export_is_audited(client, a_morning, db):
-    response = client.get("/supervisor/calls.csv?queue=general")
+    response = client.get("/supervisor/calls.csv?queue=general&why=月度质检")
     assert response.mimetype == "text/csv" and "attachment" in response.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
     response.close()  # a streamed response's request ends (and closes its session) when closed
@@ -211,7 +214,68 @@ def test_the_csv_holds_the_filtered_set_and_the_export_is_audited(client, a_morn
     assert rows[-1]["caller"] == "+86****00" and rows[-1]["record_number"] == "M00000001"
     assert rows[-1]["outcome"] == "answered" and rows[-1]["waited_seconds"] == "8"
     db.rollback()
-    assert db.scalars(select(AuditEntry.action)).all() == ["export"]
+    assert db.execute(select(AuditEntry.action, AuditEntry.reason)).all() == [("export", "月度质检")]
+
+
+def test_a_search_by_phone_number_is_audited_too(client, a_morning, db, supervisor):
+    """Issue 22.18: a phone-number search lists a patient's calls with the record number,
+    like a patient search, but wrote no audit row."""
+    assert sids(client.get("/supervisor/calls?phone=138 0013 8000&why=家属来电核实")) == ["CA-a1"]
+    db.rollback()
+    (entry,) = db.scalars(select(AuditEntry).where(AuditEntry.action == "search")).all()
+    assert (entry.staff_id, entry.reason) == (supervisor.id, "家属来电核实 [phone: +86****00]")  # masked, as in logs
+    response = client.get("/supervisor/calls?phone=13800138000&why=")
+    assert sids(response) == [] and "Say why you search" in response.get_data(as_text=True)
+    assert client.get("/supervisor/calls?queue=general").status_code == 200  # no one named: nothing to audit
+    db.rollback()
+    assert len(db.scalars(select(AuditEntry)).all()) == 1
+
+
+def test_an_export_asks_why_and_suggests_no_reason(client, a_morning, db):
+    """Issue 22.18: the export never asked why; its audit rows carried the reason the
+    search form had prefilled ('通话质检 call review')."""
+    html = client.get("/supervisor/calls?queue=general&why=通话质检 call review").get_data(as_text=True)
+    form = html.split('<form class="card export"', 1)[1].split("</form>", 1)[0]
+    assert 'action="/supervisor/calls.csv"' in form
+    assert 'name="queue" value="general"' in form  # the filters go with it
+    why = form.split('name="why"', 1)[1].split(">", 1)[0]
+    assert "required" in why and "value" not in why  # typed by the supervisor, never suggested
+    for asked in ("/supervisor/calls.csv?queue=general", "/supervisor/calls.csv?queue=general&why=%20"):
+        refused = client.get(asked, follow_redirects=True)
+        assert refused.mimetype == "text/html" and "导出须注明原因" in refused.get_data(as_text=True)
+        assert "Say why you export" in refused.get_data(as_text=True)
+    db.rollback()
+    assert db.scalars(select(AuditEntry)).all() == []
+    response = client.get("/supervisor/calls.csv?phone=13800138000&why=医务处调阅")
+    assert [
+        row["call_sid"] for row in csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff")))
+    ] == ["CA-a1"]
+    response.close()
+    db.rollback()
+    assert db.execute(select(AuditEntry.action, AuditEntry.reason)).all() == [
+        ("export", "医务处调阅 [phone: +86****00]")
+    ]
+
+
+def test_the_log_and_its_export_answer_while_the_records_worker_writes(client, a_morning, database_url, db):
+    """Issue 22.19: /supervisor/calls.csv answered 500 'database is locked' under the records
+    worker's writes on SQLite.  The cause was the audit row, written in the transaction the
+    request had opened to read (the login): SQLite fails such a write at once rather than
+    wait.  Every audited look in the call log now waits its turn (records.db.begin_write)."""
+
+    def export():
+        response = client.get("/supervisor/calls.csv?queue=general&why=质检抽查")
+        body = response.get_data(as_text=True)
+        response.close()
+        return response.status_code, body
+
+    status, body = while_another_writes(database_url, export)
+    assert status == 200 and "CA-a1" in body
+    for url in ("/supervisor/calls?patient=M00000001&why=投诉调查", "/supervisor/calls/CA-a1?why=质检"):
+        response = while_another_writes(database_url, lambda url=url: client.get(url))
+        assert response.status_code == 200 and "M00000001" in response.get_data(as_text=True), url
+    db.rollback()
+    assert db.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all() == ["export", "search", "view_file"]
 
 
 def test_the_wallboard_counts_today_per_queue(client, a_morning, app, records_worker, clock):
@@ -311,8 +375,7 @@ def test_a_booking_calls_texts_on_its_page_and_in_the_csv(client, dial, records_
     call = identified(dial)
     call.press("1")
     call.speak("心内科")
-    call.press("1")  # the first doctor, first day, first session
-    call.press("1")
+    call.press("1")  # the first doctor, then his first free session (days and times in one list)
     call.press("1")
     call.take_text()
     call.press("1")  # confirm
@@ -330,7 +393,7 @@ def test_a_booking_calls_texts_on_its_page_and_in_the_csv(client, dial, records_
     other = client.get("/supervisor/calls/CA-a1").get_data(as_text=True)
     assert "No texts sent during this call" in other
 
-    response = client.get("/supervisor/calls.csv")
+    response = client.get("/supervisor/calls.csv?why=短信核对")
     sent = {
         row["call_sid"]: row["sms_sent"]
         for row in csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff")))

@@ -41,11 +41,13 @@ def test_filter_the_log_and_open_a_call(page, server, supervisor, calls):
     page.get_by_role("button", name="查询 Search").click()
     rows = page.locator("tr[data-call]")
     expect(rows).to_have_count(1)
-    expect(rows.first.locator(".outcome")).to_have_text("abandoned")
+    expect(rows.first.locator(".outcome")).to_have_text("排队放弃 abandoned")  # both languages (issue 15)
     rows.first.get_by_role("link").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("CA-b2")
     expect(page.locator("tr.event.abandon")).to_have_count(1)
     expect(page.locator("tr.event.enqueue")).to_contain_text("general")
+    expect(page.locator("tr.event.enqueue .kind")).to_have_text("进入队列 joined the queue")
+    expect(page.locator("tr.event.abandon .kind")).to_have_text("排队放弃 abandoned")
 
 
 def test_the_wallboard_updates_itself_when_a_caller_joins_a_queue(
@@ -70,8 +72,9 @@ def test_the_wallboard_updates_itself_when_a_caller_joins_a_queue(
 
 def test_download_the_filtered_log_as_csv(page, server, supervisor, calls):
     page.goto(f"{server}/supervisor/calls?queue=general")
+    page.get_by_label("导出原因 Why you export").fill("月度质检抽查")
     with page.expect_download() as download:
-        page.get_by_role("link", name="导出 CSV Export").click()
+        page.get_by_role("button", name="导出 CSV Export").click()
     text = Path(download.value.path()).read_text(encoding="utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [row["call_sid"] for row in rows] == ["CA-b2", "CA-b1"]

@@ -8,9 +8,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from queueing import forecast, roster
-from queueing.forecast import Observed
-from queueing.staffing import StaffingInputError
+from contactcentre import forecast, roster
+from contactcentre.forecast import Observed
+from contactcentre.staffing import StaffingInputError
 
 SLOTS = 48
 MONDAY = date(2026, 10, 5)
@@ -41,8 +41,9 @@ def history(weeks: int, scale_of_week=lambda week: 1.0, holidays=(), holiday_sha
 def test_the_profile_follows_the_weekday_and_weights_recent_weeks_more():
     past = history(6, scale_of_week=lambda week: 1.0 + week * 0.1)  # growing 10% a week
     next_monday = MONDAY + timedelta(days=42)
-    result = forecast.forecast(past, [next_monday, next_monday + timedelta(days=5)], interval_minutes=30,
-                               recent_weight=0.5)
+    result = forecast.forecast(
+        past, [next_monday, next_monday + timedelta(days=5)], interval_minutes=30, recent_weight=0.5
+    )
     monday, saturday = result.days
     assert monday.source == "history" and not monday.holiday
     mondays = [d for d in past if d.day.weekday() == 0]
@@ -60,8 +61,9 @@ def test_holidays_get_the_share_measured_in_history():
     holiday = MONDAY + timedelta(days=16)  # a Wednesday
     past = history(5, holidays={holiday}, holiday_share=0.5)
     coming = MONDAY + timedelta(days=37)  # a Wednesday declared a holiday
-    result = forecast.forecast(past, [coming, coming + timedelta(days=7)], interval_minutes=30,
-                               holidays={holiday, coming})
+    result = forecast.forecast(
+        past, [coming, coming + timedelta(days=7)], interval_minutes=30, holidays={holiday, coming}
+    )
     assert result.holiday_factor == pytest.approx(0.5)
     off, usual = result.days
     assert off.holiday and off.calls[17] == pytest.approx(usual.calls[17] * 0.5)
@@ -87,7 +89,9 @@ def test_the_error_on_held_out_history_is_reported():
 def test_short_history_falls_back_to_the_volumes_in_config():
     volumes = {"mon": {"08:00-12:00": 60, "12:00-13:15": 40}}
     result = forecast.forecast(
-        history(1), [MONDAY + timedelta(days=14), MONDAY + timedelta(days=15)], interval_minutes=30,
+        history(1),
+        [MONDAY + timedelta(days=14), MONDAY + timedelta(days=15)],
+        interval_minutes=30,
         fallback=lambda day: forecast.config_volumes(volumes, day, 30),
     )
     monday, tuesday = result.days

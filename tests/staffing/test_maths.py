@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from queueing import staffing
-from queueing.staffing import StaffingInputError, Targets
+from contactcentre import staffing
+from contactcentre.staffing import StaffingInputError, Targets
 
 mp.mp.dps = 50
 TOLERANCE = 1e-9
@@ -43,18 +43,20 @@ def ref_erlang_c(n: int, a: float, aht: float, t: float):
 def ref_erlang_a(n: int, a: float, aht: float, patience: float, t: float, service_level: bool = True):
     """Erlang A from the birth-death chain truncated far out, and each waiting
     caller's answer within t: with j ahead of them their time to a seat is
-    Σ_{i=0..j} Exp(nμ+iθ) = -ln(Beta(nμ/θ, j+1))/θ, answered if before their patience."""
+    Σ_{i=0..j} Exp(nμ+iθ) = -ln(Beta(nμ/θ, j+1))/θ, answered if before their patience,
+    which happens with probability x/(x+j+1)·(1 - I_c(x+1, j+1)), x = nμ/θ, c = e^(-θt)."""
     mu, theta = 1 / mp.mpf(aht), 1 / mp.mpf(patience)
     lam = mp.mpf(a) * mu
     weights = [mp.mpf(1)]
+    total, negligible = mp.mpf(1), mp.mpf(10) ** -60
     k = 0
     while True:
         k += 1
         rate_out = min(k, n) * mu + max(0, k - n) * theta
         weights.append(weights[-1] * lam / rate_out)
-        if k > n and weights[-1] < mp.mpf(10) ** -60 * mp.fsum(weights):
+        total += weights[-1]
+        if k > n and weights[-1] < negligible * total:
             break
-    total = mp.fsum(weights)
     pi = [w / total for w in weights]
     wait = mp.fsum(pi[n:])
     abandon = theta * mp.fsum((k - n) * pi[k] for k in range(n, len(pi))) / lam
@@ -63,10 +65,22 @@ def ref_erlang_a(n: int, a: float, aht: float, patience: float, t: float, servic
     x = n * mu / theta
     c = mp.exp(-t * theta)
     within = mp.fsum(
-        pi[n + j] * x / (x + j + 1) * (1 - mp.betainc(x + 1, j + 1, 0, c, regularized=True))
-        for j in range(len(pi) - n)
+        pi[n + j] * x / (x + j + 1) * (1 - beta) for j, beta in enumerate(ref_beta_cdf(x + 1, c, len(pi) - n))
     )
     return wait, abandon, (1 - wait) + within
+
+
+def ref_beta_cdf(p, c, count: int):
+    """I_c(p, b) for b = 1..count, by the finite sum for a whole-number b,
+    I_c(p, b) = c^p · Σ_{k<b} (p)_k/k! · (1-c)^k, each b one term more than the last
+    (mpmath's betainc takes seconds a call at the 160,000 of fifty thousand Erlangs;
+    test_the_finite_beta_sum_is_mpmaths_betainc checks the two agree)."""
+    head, term, partial = c**p, mp.mpf(1), mp.mpf(0)
+    for k in range(count):
+        if k:
+            term *= (p + k - 1) / k * (1 - c)
+        partial += term
+        yield head * partial
 
 
 # ---- published figures --------------------------------------------------------------------
@@ -95,6 +109,14 @@ def test_the_worked_erlang_c_example():
 
 def test_people_per_seat_by_the_hospitals_formula():
     assert round(staffing.people_per_seat(24, 30, 8 * 21.75), 2) == 4.14
+
+
+@pytest.mark.parametrize(("seat_hours", "days", "monthly", "shrinkage"), [(183.5, 30, 174, 0.3), (24, 30, 174, 0.0)])
+def test_people_for_the_month_are_on_the_payroll_after_shrinkage(seat_hours, days, monthly, shrinkage):
+    on_the_phone = seat_hours * days / monthly
+    people = staffing.people_for_month(seat_hours, days, monthly, shrinkage)
+    assert people == pytest.approx(on_the_phone / (1 - shrinkage))
+    assert people * (1 - shrinkage) * monthly == pytest.approx(seat_hours * days)  # their hours on the phone
 
 
 # ---- against the 50-digit reference -------------------------------------------------------
@@ -140,6 +162,28 @@ def test_erlang_a_agrees_with_the_reference(n, a, patience):
     assert close(got.abandon_probability, abandon)
     assert close(got.service_level, sl)
     assert close(got.asa, abandon * patience)  # Little's law on the queue
+
+
+def test_the_finite_beta_sum_is_mpmaths_betainc():
+    for p, c in ((mp.mpf("3.7"), mp.mpf("0.3")), (mp.mpf("400.5"), mp.mpf("0.9")), (mp.mpf(5), mp.mpf("0.999"))):
+        sums = list(ref_beta_cdf(p, c, 40))
+        for b in (1, 2, 17, 40):
+            assert mp.almosteq(sums[b - 1], mp.betainc(p, b, 0, c, regularized=True), rel_eps=mp.mpf(10) ** -40)
+
+
+def test_erlang_a_under_heavy_overload_finds_the_least_seats_by_the_reference():
+    # 50,000 Erlangs, patient callers (600 s), 80% in 20 s and no occupancy cap: every seat
+    # is busy, so the occupancy sits at 100% and rounding must not decide the answer.
+    traffic, patience, targets = 50_000.0, 600, Targets(0.8, 20, max_occupancy=1.0)
+    plan = staffing.erlang_a_seats(traffic, 180, patience, targets)
+    assert plan.met and plan.performance.occupancy <= 1.0
+    for seats, meets in ((plan.seats, True), (plan.seats - 1, False)):
+        wait, abandon, sl = ref_erlang_a(seats, traffic, 180, patience, 20)
+        got = staffing.erlang_a(seats, traffic, 180, patience, 20)
+        assert close(got.wait_probability, wait) and close(got.abandon_probability, abandon)
+        assert close(got.service_level, sl)
+        assert (sl >= targets.service_level) is meets, (seats, sl)
+        assert got.occupancy <= 1.0
 
 
 def test_erlang_a_tends_to_erlang_c_as_callers_never_hang_up():
@@ -223,6 +267,8 @@ def test_more_traffic_never_needs_fewer_seats(traffic):
         (lambda: staffing.erlang_a(5, 4, 180, 0), "patience must be more than 0"),
         (lambda: staffing.people_for_seats(10, 1.0), "shrinkage"),
         (lambda: staffing.people_per_seat(25, 30, 174), "between 0 and 24"),
+        (lambda: staffing.people_for_month(100, 30, 174, 1.0), "shrinkage"),
+        (lambda: staffing.people_for_month(-1, 30, 174, 0.3), "cannot be negative"),
     ],
 )
 def test_bad_input_is_refused_with_a_clear_message(call, message):

@@ -23,8 +23,14 @@ TOMORROW = OPEN.date() + timedelta(days=1)
 
 def planned(db, settings, **targets) -> int:
     begin_write(db)
-    run = records.create_run(db, inputs=staffing_jobs.run_inputs(settings.staffing, targets), first_day=TOMORROW,
-                             days=1, trigger="nightly", at=OPEN)
+    run = records.create_run(
+        db,
+        inputs=staffing_jobs.run_inputs(settings.staffing, targets),
+        first_day=TOMORROW,
+        days=1,
+        trigger="nightly",
+        at=OPEN,
+    )
     db.commit()
     assert staffing_jobs.compute_staffing(run.id) == "done"
     return run.id
@@ -56,18 +62,30 @@ def test_the_day_shows_calls_seats_roster_and_people_per_seat(db, settings, supe
     busy_weeks(db, 3, {20: 40})
     run_id = planned(db, settings)
     html = supervisor.get(f"/staffing?day={TOMORROW}").get_data(as_text=True)
-    assert f"方案 <span class=\"en\">Plan</span> {run_id}" in html
+    assert f'方案 <span class="en">Plan</span> {run_id}' in html
     assert "<svg" in html and 'class="required"' in html and 'class="rostered"' in html
     row = re.search(r"<td>10:00</td><td>([\d.]+)</td><td>(\d+)</td>\s*<td class=\"seats\">(\d+)", html)
     ten = records.day_intervals(db, run_id, TOMORROW, "general")[20]
     assert float(row.group(1)) == pytest.approx(ten.calls, abs=0.05) and int(row.group(3)) == ten.seats
     assert "People per seat" in html and "People for the month" in html
+    run = db.get(StaffingRun, run_id)
+    day, inputs = run.summary["days"][f"general/{TOMORROW}"], run.inputs
+    month = re.search(r'id="people-for-month">([\d.]+)', html).group(1)
+    on_the_phone = day["required_seat_hours"] * inputs["open_days_per_month"] / inputs["statutory_monthly_hours"]
+    assert float(month) == pytest.approx(on_the_phone / (1 - inputs["shrinkage"]), abs=0.05)
+    assert f"/ (1 − {inputs['shrinkage']:.0%} shrinkage)" in html
 
 
 def test_targets_that_cannot_be_met_are_refused_with_a_message(db, supervisor):
     page = supervisor.get(f"/staffing?day={TOMORROW}").get_data(as_text=True)
-    form = {"csrf_token": csrf_token(page), "day": TOMORROW.isoformat(), "queue": "general",
-            "service_level": "100", "answer_seconds": "0", "max_occupancy": "85"}
+    form = {
+        "csrf_token": csrf_token(page),
+        "day": TOMORROW.isoformat(),
+        "queue": "general",
+        "service_level": "100",
+        "answer_seconds": "0",
+        "max_occupancy": "85",
+    }
     answer = supervisor.post("/staffing/recompute", data=form, follow_redirects=True)
     html = answer.get_data(as_text=True)
     assert answer.status_code == 200 and "Targets not valid, nothing recomputed" in html
@@ -118,8 +136,9 @@ def test_what_if_people_call_in_sick(db, settings, supervisor, worker):
     run_id = planned(db, settings)
     ten = records.day_intervals(db, run_id, TOMORROW, "general")[20]
     html = supervisor.get(f"/staffing?day={TOMORROW}&slot=20&absent=3").get_data(as_text=True)
-    shown = re.search(r'id="what-if-result">10:00: (\d+) / (\d+) .*?Erlang A: ([\d.]+)%.*?simulated: ([\d.]+)%',
-                      html, re.S)
+    shown = re.search(
+        r'id="what-if-result">10:00: (\d+) / (\d+) .*?Erlang A: ([\d.]+)%.*?simulated: ([\d.]+)%', html, re.S
+    )
     assert int(shown.group(2)) == ten.roster_seats and int(shown.group(1)) == ten.roster_seats - 3
     full = float(re.search(r"<td>10:00</td>.*?</tr>", html, re.S).group(0).split("<td>")[-1].split("%")[0])
     assert float(shown.group(3)) < full and abs(float(shown.group(3)) - float(shown.group(4))) < 10
@@ -132,11 +151,14 @@ def test_what_if_people_call_in_sick(db, settings, supervisor, worker):
 def test_the_chart_draws_every_interval_and_marks_the_ones_that_cannot_be_met():
     import xml.etree.ElementTree as ET
 
-    from staffing.chart import Point, day_chart
+    from charts import Point, day_chart
 
-    points = [Point(f"{h:02d}:00", calls, seats, rostered, sl, met)
-              for h, (calls, seats, rostered, sl, met) in enumerate(
-                  [(0, 0, 0, None, True), (40, 9, 10, 0.93, True), (400, 20, 20, 0.0, False), (10, 3, 2, 0.5, True)])]
+    points = [
+        Point(f"{h:02d}:00", calls, seats, rostered, sl, met)
+        for h, (calls, seats, rostered, sl, met) in enumerate(
+            [(0, 0, 0, None, True), (40, 9, 10, 0.93, True), (400, 20, 20, 0.0, False), (10, 3, 2, 0.5, True)]
+        )
+    ]
     svg = ET.fromstring(str(day_chart(points, target=0.8, title="general <today>")))
     ns = {"s": "http://www.w3.org/2000/svg"}
     bars = svg.findall("s:rect[@class='calls']", ns)

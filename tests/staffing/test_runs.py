@@ -24,16 +24,26 @@ TOMORROW = OPEN.date() + timedelta(days=1)  # a Wednesday
 
 def call(db, at: datetime, *, queue: str | None = None, talk: float = 0, wrap_up: float = 0) -> None:
     record = CallRecord(
-        call_sid="CA" + uuid.uuid4().hex, direction="inbound", from_number="+8613900000000",
-        to_number="+861065281000", language="zh", started_at=at, status="completed",
+        call_sid="CA" + uuid.uuid4().hex,
+        direction="inbound",
+        from_number="+8613900000000",
+        to_number="+861065281000",
+        language="zh",
+        started_at=at,
+        status="completed",
     )
     db.add(record)
     db.flush()
     if queue:
-        events = [("enqueue", {"queue": queue, "priority": 0}), ("talk_end", {"queue": queue, "talk": talk, "hold": 0}),
-                  ("wrap_up_end", {"queue": queue, "wrap_up": wrap_up})]
-        db.add_all(CallEvent(call_id=record.id, sequence=k, at=at + timedelta(seconds=k), kind=kind, detail=detail)
-                   for k, (kind, detail) in enumerate(events))
+        events = [
+            ("enqueue", {"queue": queue, "priority": 0}),
+            ("talk_end", {"queue": queue, "talk": talk, "hold": 0}),
+            ("wrap_up_end", {"queue": queue, "wrap_up": wrap_up}),
+        ]
+        db.add_all(
+            CallEvent(call_id=record.id, sequence=k, at=at + timedelta(seconds=k), kind=kind, detail=detail)
+            for k, (kind, detail) in enumerate(events)
+        )
 
 
 def busy_weeks(db, weeks: int, per_slot: dict[int, int], **kwargs) -> None:
@@ -50,8 +60,9 @@ def busy_weeks(db, weeks: int, per_slot: dict[int, int], **kwargs) -> None:
 
 def stored_run(db, settings, *, days: int = 2, **targets) -> int:
     begin_write(db)
-    run = records.create_run(db, inputs=run_inputs(settings.staffing, targets), first_day=TOMORROW, days=days,
-                             trigger="supervisor", at=OPEN)
+    run = records.create_run(
+        db, inputs=run_inputs(settings.staffing, targets), first_day=TOMORROW, days=days, trigger="supervisor", at=OPEN
+    )
     db.commit()
     return run.id
 
@@ -88,6 +99,13 @@ def test_a_run_forecasts_from_call_records_and_stores_every_interval(db, setting
     assert day["roster"]["covered"] and day["roster"]["status"] == "optimal"
     assert day["seat_hours_open"] == 1.0  # calls in two half hours
     assert day["people_per_seat"] == pytest.approx(1.0 * 30 / 174)
+    # People for the month: the day's seat-hours staffed every open day, after shrinkage.
+    inputs = run.inputs
+    seat_hours = sum(r.seats for r in rows) * inputs["interval_minutes"] / 60
+    assert day["required_seat_hours"] == pytest.approx(seat_hours)
+    on_the_phone = seat_hours * inputs["open_days_per_month"] / inputs["statutory_monthly_hours"]
+    assert inputs["shrinkage"] > 0
+    assert day["people_for_month"] == pytest.approx(on_the_phone / (1 - inputs["shrinkage"]))
 
 
 def test_queue_events_give_the_queues_calls_and_handle_time(db, settings, worker):
@@ -158,6 +176,9 @@ def test_the_cli_plans_shows_and_tries_a_what_if(app, db, worker):
     line = next(line for line in shown.output.splitlines() if line.startswith("10:00"))
     assert line.split()[1] == "40.0"
     assert "people per seat" in shown.output
+    run = records.latest_run(db, TOMORROW)
+    month = run.summary["days"][f"general/{TOMORROW}"]["people_for_month"]
+    assert f"staffed all month: {month:.1f} people after {run.inputs['shrinkage']:.0%} shrinkage" in shown.output
     assert "forecast from history, held-out MAPE 0.0%" in shown.output
 
     bad = runner.invoke(args=["staffing", "plan", "--service-level", "1.0"])

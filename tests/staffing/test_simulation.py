@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from queueing import simulation, staffing
-from queueing.staffing import StaffingInputError
+from contactcentre import simulation, staffing
+from contactcentre.staffing import StaffingInputError
 
 CASES = [
     # seats, Erlangs, handle time, mean patience

@@ -1,0 +1,144 @@
+"""Calls that lost part of their record (issue 16: a Redis that lost its data loses the
+record jobs queued with it) are completed by the reconstruction sweep from what is known,
+the carrier's Calls API here (the emulator's REST API), and the call's pages say
+"补全 Reconstructed" instead of showing a silently truncated call."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from emulator.clock import VirtualClock
+from queueing import context
+from records import calls
+from records.models import CallRecord
+from tests.conftest import AUTH_TOKEN, OPEN
+from tests.web import log_in, make_staff
+
+UNKNOWN = "+8613912345678"
+MS_WANG = "13800138000"
+
+
+@pytest.fixture
+def carrier(server, settings):
+    """The carrier emulator on the test's clock (its call times are the hotline's), its
+    REST API served for the sweep's Calls API requests."""
+    from emulator import Carrier
+
+    carrier = Carrier(account_sid=settings.env.twilio_account_sid, auth_token=AUTH_TOKEN, clock=VirtualClock(OPEN))
+    carrier.add_number(settings.hospital.main_number, voice_url=f"{server}/ivr/voice",
+                       status_callback=f"{server}/ivr/status", status_events=("completed",))  # fmt: skip
+    carrier.serve()
+    yield carrier
+    carrier.stop()
+
+
+@pytest.fixture
+def sweep(records_worker, carrier, clock, monkeypatch):
+    """The sweep as RQ's cron has a records worker run it, QUIET after the calls."""
+    from queueing.reconstruction import reconstruct_calls
+
+    monkeypatch.setenv("TWILIO_API_BASE", carrier.base_url)
+    context.reset(clock=clock)
+
+    def run() -> str:
+        clock.now += timedelta(minutes=15)
+        return reconstruct_calls()
+
+    return run
+
+
+def lose_queued_record_jobs(records_worker) -> None:
+    """What a FLUSHALL does to the record jobs still queued (this test's queue only)."""
+    assert records_worker.queue.count > 0
+    records_worker.queue.empty()
+
+
+def stored(db, sid):
+    db.rollback()
+    db.expire_all()
+    return calls.find_call(db, sid)
+
+
+def call_page(app, sid) -> str:
+    supervisor = make_staff(app, "supervisor")
+    client = app.test_client()
+    log_in(client, supervisor.username, supervisor.password)
+    return client.get(f"/supervisor/calls/{sid}").get_data(as_text=True)
+
+
+def test_a_call_whose_final_status_was_lost_is_completed_from_the_carrier(
+    app, dial, carrier, db, records_worker, sweep
+):
+    call = dial(UNKNOWN)
+    call.press("1")
+    records_worker.work()
+    call.hangup()
+    lose_queued_record_jobs(records_worker)  # the status callback's job
+    assert stored(db, call.sid).status == "in-progress"
+
+    sweep()
+    record = stored(db, call.sid)
+    ended = carrier.calls[-1]
+    assert (record.status, record.duration_seconds) == ("completed", ended.duration)
+    assert record.reconstructed and record.reconstructed_why == "final status from the carrier"
+    assert record.menu_path == "menu.main > introduction.start"  # what was stored is kept
+    html = call_page(app, call.sid)
+    assert "补全 Reconstructed: final status from the carrier" in html
+
+    sweep()  # again: nothing more to do, nothing said twice
+    again = stored(db, call.sid)
+    assert (again.status, again.reconstructed_why, again.status_sequence) == (
+        "completed",
+        "final status from the carrier",
+        record.status_sequence,
+    )
+
+
+def test_a_call_that_lost_events_is_marked_reconstructed(app, dial, db, records_worker, sweep):
+    call = dial(UNKNOWN)
+    call.press("2")
+    records_worker.work()
+    call.press("1")
+    lose_queued_record_jobs(records_worker)  # the department's details: their events job
+    call.press("#")
+    call.hangup()
+    records_worker.work()
+    record = stored(db, call.sid)
+    assert record.status == "completed" and not record.reconstructed
+
+    sweep()
+    record = stored(db, call.sid)
+    assert record.reconstructed and record.reconstructed_why == calls.EVENTS_MISSING
+    assert 'class="reconstructed"' in call_page(app, call.sid)
+
+
+def test_a_call_with_no_record_at_all_is_opened_from_the_carrier(dial, db, records_worker, sweep):
+    call = dial(MS_WANG)
+    call.press("1")
+    call.hangup()
+    lose_queued_record_jobs(records_worker)  # every job of the call
+    assert stored(db, call.sid) is None
+    other = dial(UNKNOWN)  # a whole call, left as it is
+    other.hangup()
+    records_worker.work()
+
+    sweep()
+    record = stored(db, call.sid)
+    assert (record.status, record.from_number, record.direction) == ("completed", "+8613800138000", "inbound")
+    assert record.patient is not None and record.patient.mrn == "M00000001"
+    assert record.reconstructed and "opened from the carrier" in record.reconstructed_why
+    assert not stored(db, other.sid).reconstructed
+    assert db.scalar(select(func.count()).select_from(CallRecord).where(CallRecord.reconstructed)) == 1
+
+
+def test_lost_events_are_told_by_their_numbers():
+    epoch, later = 1_764_990_000_000, 1_764_990_060_000
+    numbered = [calls.event_sequence(epoch, position) for position in (1, 2, 3)]
+    assert calls.lost_events(numbered) is None
+    assert calls.lost_events([numbered[0], numbered[2]]) == calls.EVENTS_MISSING
+    assert calls.lost_events([*numbered, calls.event_sequence(later, 1)]) == calls.LOST_FROM_REDIS
+    assert calls.lost_events([*numbered, 1_000_000_000 + 7 * 100]) is None  # spooled ones have no place
+    assert calls.lost_events([1, 2, 3]) is None and calls.lost_events([]) is None
