@@ -68,11 +68,11 @@ from twilio.request_validator import RequestValidator  # noqa: E402
 
 import settings as settings_module  # noqa: E402
 from bench import common  # noqa: E402
-from ivr import speaking  # noqa: E402
 from ivr.state import CallStore  # noqa: E402
 from records import booking, loader  # noqa: E402
 from records.db import make_engine, make_sessions, migrate  # noqa: E402
 from records.models import Appointment, ClinicSession, Department, Doctor, Patient  # noqa: E402
+from wording import speaking  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 PUBLIC_BASE = "https://hotline.example.org"  # PUBLIC_BASE_URL: what the signatures are computed over

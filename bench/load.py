@@ -23,7 +23,7 @@ What one run does:
     again, until `--duration` is over.  The mix: information (introduction, featured
     services), departments by key and by name, doctor lookup (by department, by
     name), booking by a demo patient (identification by birth date, the first
-    available doctor, the first day and session, confirm), and '0': a person
+    available doctor, whose earliest session is read back at once, confirm), and '0': a person
     (answered after a few seconds, a conversation, hang up) or, with the agent
     seats, the queue;
  4. every webhook request is timed at the carrier (the full HTTP round trip) with
@@ -116,9 +116,7 @@ DOCTORS_SPOKEN = ("张志远",)
 
 def scenario(rng: random.Random, patients: list[Caller], strangers: list[Caller]) -> tuple[str, Caller, list]:
     """One call of the mix: its name, who calls, and what they do (in order)."""
-    kind = rng.choices(
-        ["information", "departments", "doctors", "booking", "person"], weights=[20, 20, 20, 20, 20]
-    )[0]
+    kind = rng.choices(["information", "departments", "doctors", "booking", "person"], weights=[20, 20, 20, 20, 20])[0]
     caller = rng.choice(patients) if kind == "booking" or rng.random() < 0.4 else rng.choice(strangers)
     if kind == "information":
         steps = rng.choice([
@@ -138,9 +136,14 @@ def scenario(rng: random.Random, patients: list[Caller], strangers: list[Caller]
             [("press", "2"), ("speak", "心内科"), ("press", "1"), ("speak", rng.choice(DOCTORS_SPOKEN))],
         ])  # fmt: skip
     elif kind == "booking":
-        steps = [("press", "5"), ("press", caller.birthday_keys), ("press", "1"),
-                 ("speak", rng.choice(DEPARTMENTS_SPOKEN)), ("press", "9"), ("press", "1"), ("press", "1"),
-                 ("press", "1")]  # fmt: skip
+        steps = [
+            ("press", "5"),
+            ("press", caller.birthday_keys),
+            ("press", "1"),
+            ("speak", rng.choice(DEPARTMENTS_SPOKEN)),
+            ("press", "9"),
+            ("press", "1"),
+        ]  # fmt: skip  (9, the first available doctor, reads back the earliest session)
     else:
         steps = [("press", rng.choice(["1", "2"])), ("press", "0"), ("talk", rng.uniform(20, 120))]
     return kind, caller, steps
@@ -153,7 +156,7 @@ def _path(url: str) -> str:
 
 def play(carrier_factory, hotline_number: str, rng, patients, strangers, think: tuple[float, float]) -> dict:
     """One whole call; returns what happened to it."""
-    timings: list[tuple[str, float, int | None]] = []
+    timings: list[tuple[str, float, int | None, bool]] = []
     failures: list[str] = []
     carrier = carrier_factory()
     original = carrier.webhooks._once
@@ -161,7 +164,17 @@ def play(carrier_factory, hotline_number: str, rng, patients, strangers, think: 
     def timed(session, method, url, params):
         started = time.perf_counter()
         result = original(session, method, url, params)
-        timings.append((_path(url), time.perf_counter() - started, result.status))
+        # The fourth: whether the request carried the caller's keys or speech and the step took
+        # them (no apology): bench/faults.py checks that each one left its event.
+        took = bool(params) and ("Digits" in params or "SpeechResult" in params)
+        timings.append(
+            (
+                _path(url),
+                time.perf_counter() - started,
+                result.status,
+                took and not any(apology in result.text for apology in APOLOGIES),
+            )
+        )
         if result.status is None or result.status >= 400:
             failures.append(f"{method} {_path(url)}: {result.status or result.reason[:160]}")
         return result
@@ -196,7 +209,15 @@ def play(carrier_factory, hotline_number: str, rng, patients, strangers, think: 
     if call.errors:
         problems.append(f"carrier errors {sorted(set(call.errors))} ({kind})")
     return {"sid": call.sid, "kind": kind, "started": started, "ended": time.time(), "timings": timings,
-            "problems": problems, "status": call.status}  # fmt: skip
+            "problems": problems, "status": call.status, "from": call.from_, "to": call.to,
+            **{name: None if getattr(call, name) is None else carrier.clock.at(getattr(call, name)).timestamp()
+               for name in ("created", "answered_at", "ended_at")}}  # fmt: skip
+
+
+# Where each call is reported as it ends, for a benchmark that needs to know at once
+# (bench/faults.py: the carrier's Calls API).  A multiprocessing queue set before the caller
+# processes are forked, which inherit it.
+REPORT = None
 
 
 def caller_process(index: int, threads: int, deadline: float, config: dict) -> list[dict]:
@@ -225,6 +246,8 @@ def caller_process(index: int, threads: int, deadline: float, config: dict) -> l
                            "problems": [f"caller crashed: {type(exc).__name__}: {exc}"]}  # fmt: skip
             with lock:
                 results.append(outcome)
+            if REPORT is not None and outcome["sid"]:
+                REPORT.put({k: v for k, v in outcome.items() if k not in ("timings", "problems")})
 
     workers = [threading.Thread(target=run, args=(t,), daemon=True) for t in range(threads)]
     for worker in workers:
@@ -341,9 +364,12 @@ def memory_header(report: dict, frames: int) -> list[str]:
         f"Server: `{report['gunicorn']}`; {report['callers']} callers for {report['duration']} s, "
         f"{report['calls']} calls, errors {report['errors']}; snapshots at 10 s, 60 s, midway "
         f"({(60 + report['duration']) / 2:g} s) and the end ({report['duration']} s) of the load; "
-        + (f"tracemalloc tracing {frames} frames in each worker since its fork (which slows the workers: this "
-           "run's latency is not comparable with the others')." if frames else
-           "tracemalloc off (the allocators' counts only, pymalloc's included)."),
+        + (
+            f"tracemalloc tracing {frames} frames in each worker since its fork (which slows the workers: this "
+            "run's latency is not comparable with the others')."
+            if frames
+            else "tracemalloc off (the allocators' counts only, pymalloc's included)."
+        ),
         f"MALLOC_ARENA_MAX: {os.environ.get('MALLOC_ARENA_MAX', 'not set (glibc: up to 8 per core)')}. "
         f"The load's own sampler (every 10 s, as in the soak): the workers' RSS summed "
         f"{workers.get('rss_mib')} MiB from {report['memory'].get('from_s')} s to {report['memory'].get('to_s')} s, "
@@ -370,8 +396,11 @@ def check_records(engine: sa.Engine, dialled: set[str], wait_seconds: float = 30
         for row in rows:
             by_sid.setdefault(row[0], []).append(row)
         missing = sorted(dialled - by_sid.keys())
-        incomplete = sorted(sid for sid in dialled & by_sid.keys()
-                            if not all(r[1] == "completed" and r[2] and r[3] and r[4] > 0 for r in by_sid[sid]))
+        incomplete = sorted(
+            sid
+            for sid in dialled & by_sid.keys()
+            if not all(r[1] == "completed" and r[2] and r[3] and r[4] > 0 for r in by_sid[sid])
+        )
         if (not missing and not incomplete) or time.monotonic() > deadline:
             break
         time.sleep(2)
@@ -379,8 +408,9 @@ def check_records(engine: sa.Engine, dialled: set[str], wait_seconds: float = 30
         doubled_events = c.execute(sa.text(
             "SELECT count(*) FROM (SELECT call_id, sequence FROM call_events GROUP BY call_id, sequence "
             "HAVING count(*) > 1) d")).scalar()  # fmt: skip
-        overbooked = c.execute(sa.text(
-            "SELECT count(*) FROM clinic_sessions WHERE booked + held_back > capacity OR booked < 0")).scalar()
+        overbooked = c.execute(
+            sa.text("SELECT count(*) FROM clinic_sessions WHERE booked + held_back > capacity OR booked < 0")
+        ).scalar()
         mismatched = c.execute(sa.text(
             "SELECT count(*) FROM clinic_sessions s WHERE s.booked <> (SELECT count(*) FROM appointments a "
             "WHERE a.session_id = s.id AND a.status = 'booked')")).scalar()  # fmt: skip
@@ -401,20 +431,31 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--callers", type=int, default=100, help="concurrent callers (default 100)")
     p.add_argument("--duration", type=int, default=60, help="seconds of calls being started (default 60)")
-    p.add_argument("--warmup", type=int, default=10,
-                   help="seconds at the start whose calls are not in the latency figures (default 10)")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=10,
+        help="seconds at the start whose calls are not in the latency figures (default 10)",
+    )
     p.add_argument("--soak", action="store_true", help="10 minutes, with memory sampled every 10 s")
-    p.add_argument("--tracemalloc", type=int, nargs="?", const=memtrace.FRAMES, metavar="FRAMES",
-                   help="tracemalloc in each gunicorn worker (FRAMES deep, default 12; 0: only the "
-                        "allocators' counts), snapshots at 10 s, 60 s, midway and the end, compared in "
-                        "bench/results/memory.md (slows the workers: latency not comparable)")
+    p.add_argument(
+        "--tracemalloc",
+        type=int,
+        nargs="?",
+        const=memtrace.FRAMES,
+        metavar="FRAMES",
+        help="tracemalloc in each gunicorn worker (FRAMES deep, default 12; 0: only the "
+        "allocators' counts), snapshots at 10 s, 60 s, midway and the end, compared in "
+        "bench/results/memory.md (slows the workers: latency not comparable)",
+    )
     p.add_argument("--think", default="1,3", help="seconds a caller listens before each input, min,max (1,3)")
     p.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3)")
     p.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
     p.add_argument("--record-workers", type=int, default=2, help="call-record workers (default 2)")
     p.add_argument("--processes", type=int, default=2, help="load generator processes (default 2)")
-    p.add_argument("--postgres", default=os.environ.get("HOTLINE_TEST_POSTGRES",
-                                                        "postgresql://postgres@127.0.0.1:5432/test"))
+    p.add_argument(
+        "--postgres", default=os.environ.get("HOTLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+    )
     p.add_argument("--redis", default="redis://127.0.0.1:6379/14")
     p.add_argument("--seed", default="load")
     p.add_argument("--results", type=Path, default=BENCH / "results")
@@ -440,6 +481,7 @@ def main(argv=None) -> int:
         c.execute(sa.text(f'CREATE DATABASE "{name}"'))
     database_url = sa.make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
     prefix = f"load:{uuid.uuid4().hex[:8]}:"
+
     def seats_always_open(config: dict) -> None:
         week = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
         config["seats"]["opening_hours"] = {day: ["00:00-24:00"] for day in week}
@@ -458,8 +500,20 @@ def main(argv=None) -> int:
                        capture_output=True)  # fmt: skip
         port = common.free_port()
         url = f"http://127.0.0.1:{port}"
-        gunicorn_cmd = [str(VENV_BIN / "gunicorn"), "-w", str(args.workers), "-k", "gthread", "--threads",
-                        str(args.threads), "-b", f"127.0.0.1:{port}", "--log-level", "warning", "app:create_app()"]
+        gunicorn_cmd = [
+            str(VENV_BIN / "gunicorn"),
+            "-w",
+            str(args.workers),
+            "-k",
+            "gthread",
+            "--threads",
+            str(args.threads),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "app:create_app()",
+        ]
         traces = scratch / "tracemalloc"
         if args.tracemalloc is not None:
             traces.mkdir()
@@ -600,8 +654,9 @@ def memory_summary(memory: list[dict]) -> dict:
 def markdown(r: dict) -> str:
     m = r["machine"]
     lines = [
-        "# Load test: concurrent callers through the carrier emulator" if r["duration"] < 600 else
-        "# Soak: 10 minutes of steady calls",
+        "# Load test: concurrent callers through the carrier emulator"
+        if r["duration"] < 600
+        else "# Soak: 10 minutes of steady calls",
         "",
         f"`.venv/bin/python {r['command']}` on {r['date']}; machine: nproc {m['nproc']} ({m['cpu']}), Linux "
         f"{m['kernel']}, Python {m['python']}, load average before {m['load_before']}, after {m['load']} "

@@ -81,7 +81,9 @@ def _compiled_caches() -> list[int]:
     engine_type = getattr(sys.modules.get("sqlalchemy.engine.base"), "Engine", None)
     if engine_type is None:
         return []
-    return [len(o._compiled_cache) for o in gc.get_objects() if type(o) is engine_type and o._compiled_cache is not None]
+    return [
+        len(o._compiled_cache) for o in gc.get_objects() if type(o) is engine_type and o._compiled_cache is not None
+    ]
 
 
 def _status_kib(key: str) -> int:
@@ -111,9 +113,12 @@ def _pymalloc() -> dict:
         found = re.search(r"^# " + re.escape(name) + r"\s*=\s*([\d,]+)", text, re.M)
         return int(found.group(1).replace(",", "")) if found else -1
 
-    return {"arenas": number("arenas allocated current"), "arenas_highwater": number("arenas highwater mark"),
-            "allocated_blocks_bytes": number("bytes in allocated blocks"),
-            "available_blocks_bytes": number("bytes in available blocks")}
+    return {
+        "arenas": number("arenas allocated current"),
+        "arenas_highwater": number("arenas highwater mark"),
+        "allocated_blocks_bytes": number("bytes in allocated blocks"),
+        "available_blocks_bytes": number("bytes in available blocks"),
+    }
 
 
 def _mappings() -> dict[str, int]:
@@ -274,7 +279,11 @@ def report(folder: Path, windows: list[tuple[str, str]], detailed: list[tuple[st
     if not list(folder.glob("*.snap")):
         return "\n".join(lines) + "\n"
     for before, after in detailed:
-        lines += ["", f"## Python allocations that grew, {before} → {after} (live: each snapshot after gc.collect())", ""]
+        lines += [
+            "",
+            f"## Python allocations that grew, {before} → {after} (live: each snapshot after gc.collect())",
+            "",
+        ]
         for pid in workers:
             diff = compare(folder, pid, before, after)
             lines += [f"### worker {pid}: traced {_mib(diff['traced_diff'])} MiB", "",
@@ -283,7 +292,11 @@ def report(folder: Path, windows: list[tuple[str, str]], detailed: list[tuple[st
                       "| line | grew KiB | blocks | now KiB |", "| --- | ---: | ---: | ---: |"]  # fmt: skip
             lines += [f"| {where} | {size / 1024:+.1f} | {count:+d} | {now / 1024:.1f} |"
                       for where, size, count, now in diff["lines"]]  # fmt: skip
-            lines += ["", "Largest growing tracebacks (outermost first, the allocation last; gunicorn's frames left out):", ""]
+            lines += [
+                "",
+                "Largest growing tracebacks (outermost first, the allocation last; gunicorn's frames left out):",
+                "",
+            ]
             for size, count, frames in diff["tracebacks"]:
                 lines.append(f"- {size / 1024:+.1f} KiB in {count:+d} blocks: " + " → ".join(frames))
             lines.append("")

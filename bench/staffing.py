@@ -3,7 +3,7 @@
 1. A day of 96 intervals (15 minutes) x 20 queues, traffic drawn between 1 and 200
    Erlangs (seeded), SL 80% in 20 s, AHT 180 s, occupancy at most 85%, shrinkage 30%:
    seats per interval by pyworkforce's ErlangC.required_positions and by ours
-   (queueing.staffing.erlang_c_seats_many, and one interval at a time with
+   (contactcentre.staffing.erlang_c_seats_many, and one interval at a time with
    erlang_c_seats): the same seat counts?  How much faster?
 2. 10,000 and 50,000 Erlangs, with the 85% occupancy cap and without it (so the
    service level decides): seats and times, both libraries.
@@ -37,8 +37,8 @@ from pyworkforce.queuing import ErlangC  # noqa: E402
 from pyworkforce.scheduling import MinRequiredResources  # noqa: E402
 
 from bench import common  # noqa: E402
-from queueing import roster, staffing  # noqa: E402
-from queueing.staffing import Targets  # noqa: E402
+from contactcentre import roster, staffing  # noqa: E402
+from contactcentre.staffing import Targets  # noqa: E402
 
 INTERVAL_MINUTES = 15
 INTERVALS, QUEUES = 96, 20
@@ -123,9 +123,7 @@ def bench_large(repeat: int) -> list[dict]:
 
 def bench_rosters(people: list[list[int]], time_limit: float) -> dict:
     patterns = roster.shift_patterns(hours=[8], start_every_minutes=60, earliest_start=0, latest_end=24 * 60)
-    coverage = {
-        p.label: [int(p.covers(i, INTERVAL_MINUTES)) for i in range(INTERVALS)] for p in patterns
-    }
+    coverage = {p.label: [int(p.covers(i, INTERVAL_MINUTES)) for i in range(INTERVALS)] for p in patterns}
     ours_hours = their_hours = ours_time = their_time = 0.0
     ours_covered = their_covered = 0
     statuses_ours, statuses_theirs, gaps = [], [], []
@@ -245,17 +243,23 @@ def main() -> None:
     parser.add_argument("--roster-time-limit", type=float, default=20.0)
     args = parser.parse_args()
     day = bench_day(args.repeat)
-    print(f"day: pyworkforce {day['pyworkforce_seconds']:.4f} s, ours {day['ours_day_seconds']:.4f} s "
-          f"({day['speedup_day']:.1f}x), one by one {day['ours_one_by_one_seconds']:.4f} s "
-          f"({day['speedup_one_by_one']:.1f}x); seats differ in {day['seats_differ']}")
+    print(
+        f"day: pyworkforce {day['pyworkforce_seconds']:.4f} s, ours {day['ours_day_seconds']:.4f} s "
+        f"({day['speedup_day']:.1f}x), one by one {day['ours_one_by_one_seconds']:.4f} s "
+        f"({day['speedup_one_by_one']:.1f}x); seats differ in {day['seats_differ']}"
+    )
     large = bench_large(args.repeat)
     for row in large:
-        print(f"{row['traffic']:,.0f} Erlangs (occupancy {row['max_occupancy']:.0%}): ours {row['ours_seats']} seats "
-              f"in {row['ours_seconds']:.5f} s; pyworkforce {row['pyworkforce_seats']} in {row['pyworkforce_seconds']:.3f} s")
+        print(
+            f"{row['traffic']:,.0f} Erlangs (occupancy {row['max_occupancy']:.0%}): ours {row['ours_seats']} seats "
+            f"in {row['ours_seconds']:.5f} s; pyworkforce {row['pyworkforce_seats']} in {row['pyworkforce_seconds']:.3f} s"
+        )
     rosters_ = bench_rosters(day.pop("people"), args.roster_time_limit)
-    print(f"rosters: ours {rosters_['ours_person_hours']:.0f} person-hours in {rosters_['ours_seconds']:.2f} s, "
-          f"pyworkforce {rosters_['pyworkforce_person_hours']:.0f} in {rosters_['pyworkforce_seconds']:.2f} s; "
-          f"covered {rosters_['ours_covered_queues']} / {rosters_['pyworkforce_covered_queues']}")
+    print(
+        f"rosters: ours {rosters_['ours_person_hours']:.0f} person-hours in {rosters_['ours_seconds']:.2f} s, "
+        f"pyworkforce {rosters_['pyworkforce_person_hours']:.0f} in {rosters_['pyworkforce_seconds']:.2f} s; "
+        f"covered {rosters_['ours_covered_queues']} / {rosters_['pyworkforce_covered_queues']}"
+    )
     results = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": common.machine_line(load_when="at the end"),

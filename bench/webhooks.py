@@ -9,8 +9,12 @@ What one run does:
  1. a fresh database with the demo hospital (`flask --app app seed --demo`) on the
     machine's PostgreSQL (SQLite if it does not answer) and the machine's Redis
     (its own db number and key prefix, removed afterwards);
- 2. the baseline (bench/baseline_app.py) and then the hotline under the same
-    gunicorn command, one at a time on the same port;
+ 2. the hotline and two references under the same gunicorn command, each on its own
+    port: the bare baseline (bench/baseline_app.py: a fixed menu, no signature, no state)
+    and the minimal signed, stateful webhook (bench/minimal_app.py: RequestValidator, one
+    Redis pipeline of 5 commands, the same VoiceResponse); each round loads them in turn
+    and the report gives the server's CPU per request of each (medians of the rounds) and
+    the hotline's ratios to both;
  3. before loading each, walks every call scenario once with real requests and
     checks each answer is TwiML (the hotline: a <Gather> menu at every step, 204 at
     the status callback, 403 for a forged signature);
@@ -35,6 +39,7 @@ import shlex
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,6 +73,9 @@ AUTH_TOKEN = "bench-auth-token"
 HOSPITAL_NUMBER = "+861065281000"
 HOTLINE_APP = "app:create_app()"
 BASELINE_APP = "bench.baseline_app:app"
+MINIMAL_APP = "bench.minimal_app:app"  # the second reference: signed, one Redis pipeline (bench/minimal_app.py)
+APPS = ("baseline", "minimal", "hotline")  # the order the apps take turns in each round
+TARGET_CPU_RATIO = 1.25  # issue 17: the hotline's CPU per request over the minimal webhook's
 TARGET_RATIO = 0.7
 TARGET_P99_MS = 50.0
 # One worker: on 2 cores a second one only competes with PostgreSQL (bench/results/records_rate.md).
@@ -376,6 +384,9 @@ def load(
         wrk_p99_ms=wrk_["p99_us"] / 1000,
         socket_errors=sum(figures["errors"].values()) - figures["errors"]["status"],
         cpu=cpu,
+        # the server's CPU per answer in this round (ms): its CPU seconds over the sampled window,
+        # per request answered per second over the round's window
+        cpu_ms=1000 * cpu["server (gunicorn)"] / cpu["seconds"] / window["rps"] if cpu and window["rps"] else None,
         latencies=out.with_name(out.name + ".latencies"),
         command=shlex.join(command),
     )
@@ -402,7 +413,12 @@ def combine(rounds: list[dict]) -> dict:
     mean_ms = sum(latencies) / len(latencies) / 1000 if latencies else 0.0
     return {
         **total,
-        "rounds": [{"rps": r["rps"], "p99_ms": r["p99_ms"], "seconds": r["window"]["seconds"]} for r in rounds],
+        "rounds": [
+            {"rps": r["rps"], "p99_ms": r["p99_ms"], "seconds": r["window"]["seconds"], "cpu_ms": r["cpu_ms"]}
+            for r in rounds
+        ],
+        # the median over the rounds (the apps took turns): steadier than the mean on a shared machine
+        "cpu_ms": statistics.median(r["cpu_ms"] for r in rounds) if all(r["cpu_ms"] for r in rounds) else None,
         "window_seconds": seconds,
         "rps": total["requests"] / seconds if seconds else 0.0,
         "p50_ms": percentile(50),
@@ -563,14 +579,36 @@ def wrk_version() -> str:
 # ---- the report ----------------------------------------------------------------------------------
 
 
-def verdicts(hotline: dict, baseline: dict, checks_ok: bool) -> dict:
+def verdicts(hotline: dict, baseline: dict, checks_ok: bool, minimal: dict | None = None) -> dict:
     ratio = hotline["rps"] / baseline["rps"]
+    cpu = (hotline.get("cpu_ms"), baseline.get("cpu_ms"), (minimal or {}).get("cpu_ms"))
     return {
+        "cpu_over_baseline": cpu[0] / cpu[1] if cpu[0] and cpu[1] else None,
+        "cpu_over_minimal": cpu[0] / cpu[2] if cpu[0] and cpu[2] else None,
         "ratio": ratio,
         "ratio_met": ratio >= TARGET_RATIO,
         "p99_met": hotline["p99_ms"] < TARGET_P99_MS,
         "met": ratio >= TARGET_RATIO and hotline["p99_ms"] < TARGET_P99_MS and checks_ok,
     }
+
+
+def cpu_line(r: dict) -> str:
+    """The server's CPU per request of the three apps (medians of the rounds) and both ratios."""
+    h, b, mi, v = r["hotline"], r["baseline"], r.get("minimal") or {}, r["verdict"]
+    if not (h.get("cpu_ms") and b.get("cpu_ms") and mi.get("cpu_ms")):
+        return "Server CPU per request: not measured (rounds under 4 s)"
+    return (
+        f"Server CPU per request (median of the rounds): hotline **{h['cpu_ms']:.2f} ms**, minimal signed "
+        f"webhook {mi['cpu_ms']:.2f} ms, bare baseline {b['cpu_ms']:.2f} ms; hotline / minimal "
+        f"**{v['cpu_over_minimal']:.2f}** (target <= {TARGET_CPU_RATIO}: "
+        f"{'met' if v['cpu_over_minimal'] <= TARGET_CPU_RATIO else 'missed'}), hotline / baseline "
+        f"**{v['cpu_over_baseline']:.2f}**; by round: hotline "
+        + ", ".join(f"{x['cpu_ms']:.2f}" for x in h["rounds"])
+        + "; minimal "
+        + ", ".join(f"{x['cpu_ms']:.2f}" for x in mi["rounds"])
+        + "; baseline "
+        + ", ".join(f"{x['cpu_ms']:.2f}" for x in b["rounds"])
+    )
 
 
 def markdown(r: dict) -> str:
@@ -588,10 +626,10 @@ def markdown(r: dict) -> str:
         f"{m['wrk']}, {r['database']['version']}, Redis {r['redis']['version']}",
         f"- Command: `{r['command']}`",
         f"- Server (both apps, each on its own port, loaded one at a time): `{s['hotline_server']}`",
-        f"  (baseline: the same with `{BASELINE_APP}`)",
+        f"  (baseline: the same with `{BASELINE_APP}`, minimal signed webhook: with `{MINIMAL_APP}`)",
         f"- Load (both apps): `{s['wrk']}`: {s['connections']} connections, each one caller posting whole "
         f"calls step by step; {s['warmup']} s warm-up each, then {s['rounds']} rounds of {s['round_seconds']} s, "
-        "the apps taking turns (baseline, hotline, baseline, ...) so that whatever else the machine does "
+        "the apps taking turns (baseline, minimal, hotline, baseline, ...) so that whatever else the machine does "
         "disturbs both alike",
         f"- Signatures: {s['signatures']}",
         "",
@@ -601,7 +639,8 @@ def markdown(r: dict) -> str:
         "| non-2xx | socket errors | bad TwiML | bytes/answer |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name, f in (("hotline (whole calls)", h), ("baseline (fixed Gather)", b)):
+    named = (("hotline (whole calls)", h), ("minimal signed webhook", r.get("minimal")), ("baseline (fixed Gather)", b))
+    for name, f in ((name, f) for name, f in named if f):
         lines.append(
             f"| {name} | {f['rps']:.0f} | {f['p50_ms']:.1f} | {f['p90_ms']:.1f} | {f['p99_ms']:.1f} "
             f"| {f['max_ms']:.1f} | {f['requests']} | {f['wrk_rps']:.0f} | {f['wrk_p99_ms']:.1f} | {f['non2xx']} "
@@ -620,6 +659,7 @@ def markdown(r: dict) -> str:
         + ", ".join(f"{x['rps']:.0f}" for x in h["rounds"])
         + "; baseline "
         + ", ".join(f"{x['rps']:.0f}" for x in b["rounds"]),
+        f"- {cpu_line(r)}",
         f"- Ratio hotline / baseline requests per second: **{v['ratio']:.2f}** "
         f"(target ≥ {TARGET_RATIO}): {common.yes(v['ratio_met'])}",
         f"- Hotline p99 latency at {s['connections']} connections: **{h['p99_ms']:.1f} ms** "
@@ -801,6 +841,8 @@ def run(args, command, token, scratch, client, records_queue, db, servers, start
     )
     if token:
         env["TWILIO_AUTH_TOKEN"] = token
+    else:
+        env["HOTLINE_INSECURE_WEBHOOKS"] = "1"  # --unsigned: the hotline starts only when told to
     log = print
     load_before = common.loadavg()
     seed = subprocess.run([str(VENV_BIN / "flask"), "--app", "app", "seed", "--demo"], cwd=ROOT, env=env,
@@ -814,7 +856,7 @@ def run(args, command, token, scratch, client, records_queue, db, servers, start
     rng = random.Random(7)
     strangers = [f"+86139{rng.randrange(10**8):08d}" for _ in range(len(patients))]
     callers = patients + strangers
-    ports = {"hotline": common.free_port(), "baseline": common.free_port()}
+    ports = {name: common.free_port() for name in APPS}
     port = ports["hotline"]
     wrk_log_parts: list[str] = []
 
@@ -858,7 +900,21 @@ def run(args, command, token, scratch, client, records_queue, db, servers, start
     status, body, _ = post(ports["baseline"], "/ivr/voice", call_fields("CA" + uuid.uuid4().hex, strangers[0]), token)
     twiml_menu(status, body, "baseline")
     checks.append("The baseline answers a TwiML `<Gather>` menu (parsed as XML).")
-    server_of = {"hotline": hotline_server, "baseline": baseline_server}
+    minimal_server = Server(
+        gunicorn_command(args, MINIMAL_APP, ports["minimal"]), env, scratch / "minimal.log", ports["minimal"]
+    )
+    servers.append(minimal_server)
+    status, body, _ = post(ports["minimal"], "/ivr/voice", call_fields("CA" + uuid.uuid4().hex, strangers[0]), token)
+    twiml_menu(status, body, "minimal webhook")
+    if token:
+        forged = post(ports["minimal"], "/ivr/voice", call_fields("CA" + uuid.uuid4().hex, strangers[0]), token, "eA==")
+        if forged[0] != 403:
+            raise CheckFailed(f"the minimal webhook answered a forged signature with {forged[0]}, not 403")
+    checks.append(
+        "The minimal webhook answers a TwiML `<Gather>` menu"
+        + (" and refuses a forged signature (403)." if token else ".")
+    )
+    server_of = {"hotline": hotline_server, "baseline": baseline_server, "minimal": minimal_server}
 
     # -- the calls the load posts: distinct calls for the warm-up and for each round
     rounds = max(1, args.rounds)
@@ -877,17 +933,18 @@ def run(args, command, token, scratch, client, records_queue, db, servers, start
 
     # -- warm-up, then rounds taking turns: the baseline, then the hotline, with the same requests
     before = db.scalar("SELECT count(*) FROM call_records")
-    for name in ("baseline", "hotline"):
+    for name in APPS:
         load(args, ports[name], args.warmup, warm_pool, scratch / f"{name}-warm.json", scratch / f"{name}-warm.log")
     warm_figures = json.loads((scratch / "hotline-warm.json").read_text())
-    measured: dict[str, list[dict]] = {"baseline": [], "hotline": []}
+    measured: dict[str, list[dict]] = {name: [] for name in APPS}
     for number in range(rounds):
-        for name in ("baseline", "hotline"):
+        for name in APPS:
             out, wrk_log = scratch / f"{name}-{number}.json", scratch / f"{name}-{number}-wrk.log"
             figures = load(args, ports[name], round_seconds, pools[number], out, wrk_log, server_of[name])
             wrk_log_parts.append(f"## {name}, round {number + 1}\n" + wrk_log.read_text())
             measured[name].append(figures)
-            log(f"round {number + 1}, {name}: {figures['rps']:.0f} requests/s, p99 {figures['p99_ms']:.1f} ms")
+            cpu_ms = f", CPU {figures['cpu_ms']:.2f} ms/request" if figures["cpu_ms"] else ""
+            log(f"round {number + 1}, {name}: {figures['rps']:.0f} requests/s, p99 {figures['p99_ms']:.1f} ms{cpu_ms}")
     time.sleep(1.0)  # requests in flight when wrk stopped
     results = {name: combine(measured[name]) for name in measured}
     for name, figures in results.items():
@@ -897,8 +954,9 @@ def run(args, command, token, scratch, client, records_queue, db, servers, start
     written = write_records(args, env, scratch, records_queue)
     log(f"{written['jobs']} call-record jobs written in {written['seconds']:.1f} s by `{written['command']}`")
     results["records"] = count_records(db, client, args, before, warm_figures, results["hotline"], written)
-    baseline_server.stop()
-    servers.remove(baseline_server)
+    for reference in (baseline_server, minimal_server):
+        reference.stop()
+        servers.remove(reference)
     profile = None
     missed = not verdicts(results["hotline"], results["baseline"], True)["met"]
     if args.profile or (missed and not args.no_profile):
@@ -965,6 +1023,7 @@ def run(args, command, token, scratch, client, records_queue, db, servers, start
         "walks": [{"name": w.scenario.name, "steps": [describe(s) for s in w.steps[1:-1]]} for w in walks],
         "hotline": hotline,
         "baseline": baseline,
+        "minimal": results["minimal"],
         "records": records,
         "checks": checks,
         "checks_ok": checks_ok,
@@ -972,17 +1031,16 @@ def run(args, command, token, scratch, client, records_queue, db, servers, start
         "profile": profile,
         "seconds": round(time.monotonic() - started, 1),
     }
-    report["verdict"] = verdicts(hotline, baseline, checks_ok)
+    report["verdict"] = verdicts(hotline, baseline, checks_ok, results["minimal"])
     common.write_result(args.results / "webhooks.md", markdown(report))
     common.write_result(args.results / "webhooks.json", json.dumps(report, indent=2, ensure_ascii=False))
     (args.results / "webhooks-wrk.log").write_text("\n".join(wrk_log_parts))
-    server_logs = [
-        f"## {name}\n{(scratch / f'{name}.log').read_text(errors='replace')}" for name in ("hotline", "baseline")
-    ]
+    server_logs = [f"## {name}\n{(scratch / f'{name}.log').read_text(errors='replace')}" for name in APPS]
     (args.results / "webhooks-server.log").write_text("\n".join(server_logs))
     if profile is not None:
         (args.results / "webhooks-profile.md").write_text(profile_markdown(report), encoding="utf-8")
     v = report["verdict"]
+    log(cpu_line(report))
     log(f"ratio {v['ratio']:.2f} (target >= {TARGET_RATIO}: {'met' if v['ratio_met'] else 'missed'}), "
         f"hotline p99 {hotline['p99_ms']:.1f} ms (target < {TARGET_P99_MS:.0f}: "
         f"{'met' if v['p99_met'] else 'missed'}), checks {'passed' if checks_ok else 'FAILED'}; "
