@@ -12,7 +12,7 @@ from sqlalchemy import select
 from records.models import AuditEntry, ComplaintCase, WrapUp
 from records.seats import set_skills
 from tests.acd.conftest import carrier, clock, environ, hotline, network  # noqa: F401  (whole-call fixtures)
-from tests.talking import in_talk
+from tests.talking import in_talk, soon
 from tests.test_sms import MS_WANG, patient
 from tests.web import log_in_page, make_staff
 
@@ -52,7 +52,7 @@ def test_an_agent_takes_a_call_with_the_callers_file_on_screen_and_opens_a_compl
     page.get_by_role("button", name="接听 Answer").click()
     expect(page.locator("#call")).to_be_visible()
     expect(page.locator("#state")).to_have_text("通话中 On call")
-    assert in_talk(call)  # the emulated agent leg picked up: in the talk with Ms Wang
+    assert soon(lambda: in_talk(call))  # the emulated agent leg picked up: in the talk with Ms Wang
     expect(pop.locator(".file-name")).to_contain_text("王秀英")  # the file stays while they talk
 
     page.get_by_role("button", name="挂断 Hang up").click()

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from records.models import Appointment, AuditEntry, SmsMessage
 from records.seats import set_skills
 from tests.acd.conftest import carrier, clock, environ, hotline, network  # noqa: F401  (whole-call fixtures)
-from tests.talking import in_talk
+from tests.talking import in_talk, soon
 from tests.test_sms import MS_WANG, patient
 from tests.web import log_in_page, make_staff
 
@@ -32,7 +32,7 @@ def test_an_agent_books_for_the_caller_from_the_screen_pop(app, db, server, page
     expect(pop.locator(".file-name")).to_contain_text("王秀英")
     page.get_by_role("button", name="接听 Answer").click()
     expect(page.locator("#state")).to_have_text("通话中 On call")
-    assert in_talk(call)
+    assert soon(lambda: in_talk(call))
 
     # The booking page opens in a new tab: the console stays online.
     with page.context.expect_page() as opened:

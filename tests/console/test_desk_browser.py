@@ -17,7 +17,7 @@ from records.seats import NOT_GIVEN
 from tests.acd import conftest as whole_calls
 from tests.acd.test_agent_api import Console, agent_with
 from tests.acd.test_seats_calls import UNKNOWN, ringing, sweep
-from tests.talking import in_talk, talking
+from tests.talking import in_talk, soon, talking
 from tests.web import log_in_page, make_staff
 
 # The seats' whole-call fixtures: the carrier emulator serves the REST API, the clock is its own.
@@ -81,7 +81,7 @@ def test_hold_consult_and_complete_a_transfer_from_the_page(app, server, page, d
     first_leg = ringing(carrier, first.id)
     page.get_by_role("button", name="接听 Answer").click()
     expect(page.locator("#state")).to_have_text("通话中 On call")
-    assert talking(call, first_leg)
+    assert soon(lambda: talking(call, first_leg))
 
     # Hold, then back.
     page.get_by_role("button", name="保持 Hold").click()
@@ -106,7 +106,7 @@ def test_hold_consult_and_complete_a_transfer_from_the_page(app, server, page, d
     expect(page.locator("#problem")).to_have_text(
         "对方尚未接听，无法完成转接 The other party has not answered yet: the transfer cannot complete"
     )
-    assert in_talk(call)
+    assert soon(lambda: in_talk(call))
 
     second_leg = ringing(carrier, second.login.id)
     assert second.post("answer", call_sid=call.sid).get_json()["state"] == "on_call"
@@ -117,7 +117,7 @@ def test_hold_consult_and_complete_a_transfer_from_the_page(app, server, page, d
     expect(page.locator("#state")).to_have_text("话后处理 Wrap-up")
     expect(page.locator("#call")).to_be_hidden()
     expect(page.locator("#wrap-up")).to_be_visible()
-    assert first_leg.ended and talking(call, second_leg)
+    assert soon(lambda: first_leg.ended and talking(call, second_leg))
     kinds = [e.kind for e in hotline.calls.events(call.sid) if e.kind in ("hold", "resume", "consult", "transfer")]
     assert kinds == ["hold", "resume", "hold", "consult", "resume", "transfer"]
 
@@ -294,7 +294,7 @@ def test_a_supervisors_phone_is_the_console_and_shows_the_call_they_listen_to(ap
     expect(page.locator("#monitor-mode")).to_have_text("密语 Whispering to the agent")
     page.get_by_role("button", name="退出 Stop listening").click()
     expect(card).to_be_hidden()
-    assert in_talk(call)
+    assert soon(lambda: in_talk(call))
 
 
 def test_a_second_console_for_the_agent_stops_the_first(app, server, page):

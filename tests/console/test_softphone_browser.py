@@ -23,7 +23,7 @@ from app import ROOT
 from records.seats import set_skills
 from tests.acd import conftest as whole_calls
 from tests.faults import eventually
-from tests.talking import in_talk, talking
+from tests.talking import in_talk, soon, talking
 from tests.web import log_in_page, make_staff
 
 # The seats' whole-call fixtures: the carrier emulator serves the REST API, the clock is its own.
@@ -171,7 +171,7 @@ def test_an_agent_answers_mutes_and_hangs_up_through_the_phone(app, server, page
     expect(page.locator("#call")).to_be_visible()
     expect(page.locator("#state")).to_have_text("通话中 On call")
     # The agent hears the caller: the caller and the agent's leg are in the talk's conference.
-    assert talking(caller, carrier_side.leg)
+    assert soon(lambda: talking(caller, carrier_side.leg))
     assert fits(page, viewport["width"])
     hang_up = page.get_by_role("button", name="挂断 Hang up")
     box = hang_up.bounding_box()
@@ -249,7 +249,7 @@ def test_answer_pressed_before_the_browser_rings_takes_the_call_when_it_does(
     twilio.rings()
     twilio.picks_up()  # accepted as soon as it rang
     expect(page.locator("#state")).to_have_text("通话中 On call")
-    assert talking(caller, twilio.leg)
+    assert soon(lambda: talking(caller, twilio.leg))
 
 
 def claims(token: str) -> dict:
@@ -421,4 +421,4 @@ def test_a_supervisors_softphone_takes_the_listen_it_asked_for(
     twilio.picks_up()  # the page accepted it: the supervisor pressed Listen already
     expect(page.locator("#monitor-state")).to_have_text("已接通 Connected")
     assert page.evaluate("() => voiceDouble.log").count("accept") == 1
-    assert in_talk(caller)
+    assert soon(lambda: in_talk(caller))
