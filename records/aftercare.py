@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from records import aftercare_rules as rules
 from records.aftercare_events import BadBatch, Batch, DischargeEvent, Problem, ResultEvent
+from records.db import changed
 from records.models import (
     CallRecord,
     Discharge,
@@ -313,7 +314,8 @@ def task(db: Session, task_id: int) -> FollowUpTask | None:
 def claim_attempt(db: Session, task_id: int, now: datetime) -> bool:
     """Start one more call attempt, unless another job did or the task is over
     (a conditional UPDATE: two jobs for one task never both call)."""
-    taken = db.execute(
+    taken = changed(
+        db,
         update(FollowUpTask)
         .where(FollowUpTask.id == task_id, FollowUpTask.status.in_(("planned", "retry")))
         .values(
@@ -323,8 +325,8 @@ def claim_attempt(db: Session, task_id: int, now: datetime) -> bool:
             next_attempt_at=None,
             last_result=None,
         )
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     return bool(taken)
 
 

@@ -31,6 +31,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from records.db import changed
 from records.models import Appointment, ClinicSession, Doctor, ExamType, Patient, PatientNote
 from settings import Booking
 
@@ -195,12 +196,13 @@ def book(
 def _take_place(db: Session, target: ClinicSession, patient_id: int, rules: Booking) -> Outcome:
     # The write comes first: it takes the lock that serialises everyone booking this
     # session (and, on SQLite, every writer), so the checks below cannot race.
-    taken = db.execute(
+    taken = changed(
+        db,
         update(ClinicSession)
         .where(ClinicSession.id == target.id, _has_room())
         .values(booked=ClinicSession.booked + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     if not taken:
         return Outcome.FULL
     # One patient booking from two phones at once: serialise on the patient's row too.
@@ -382,12 +384,13 @@ def _give_up(db: Session, appointment: Appointment, status: str, now: datetime, 
     # nothing to update) and SQLite runs it under its write lock, so of any number of
     # calls exactly one sees a row count of 1 and gives the place back.  The object read
     # earlier may be stale (sessions keep objects across commits): it decides nothing.
-    given_up = db.execute(
+    given_up = changed(
+        db,
         update(Appointment)
         .where(Appointment.id == appointment.id, Appointment.status == "booked")
         .values(status=status, cancelled_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     # Read again when next asked: the winner's own status, or the one the winner left.
     db.expire(appointment, ["status", "cancelled_at"])
     if not given_up:

@@ -35,6 +35,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from records.audit import record_access
+from records.db import changed
 from records.models import CallRecord, CaseCall, CaseHandover, CaseNote, ComplaintCase, Patient, Staff
 from records.patients import by_record_number
 
@@ -373,12 +374,13 @@ def escalate_overdue(session: Session, now: datetime) -> list[int]:
     ).all()
     flagged = []
     for case_id in due:
-        result = session.execute(
+        escalated = changed(
+            session,
             update(ComplaintCase)
             .where(ComplaintCase.id == case_id, ComplaintCase.escalated_at.is_(None))
-            .values(escalated_at=now)
+            .values(escalated_at=now),
         )
-        if result.rowcount == 1:
+        if escalated == 1:
             flagged.append(case_id)
             session.add(
                 CaseNote(

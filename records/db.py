@@ -7,10 +7,11 @@ webhook, a CLI command, a job) owns the transaction.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -79,11 +80,23 @@ def insert_new(session: Session, model: type, rows: list[dict], unique: list[str
     fails the rest of the batch.  Both dialects spell it the same way, from different modules."""
     if not rows:
         return
+    statement: Executable
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        statement = postgresql_insert(model).on_conflict_do_nothing(index_elements=unique)
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    session.execute(insert(model).on_conflict_do_nothing(index_elements=unique), rows)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(model).on_conflict_do_nothing(index_elements=unique)
+    session.execute(statement, rows)
+
+
+def changed(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE and return how many rows it matched: the row count that
+    tells a conditional UPDATE's winner (1) from its losers (0).  Session.execute is typed
+    as returning a Result, which has no rowcount; for these statements it is a CursorResult."""
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:

@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from records.booking import describe
+from records.db import changed
 from records.models import Appointment, ClinicSession, Doctor, Patient, PatientNote, SmsMessage
 
 # How far along a message is; a status never replaces a further one.
@@ -79,12 +80,13 @@ def start_attempt(db: Session, message: SmsMessage) -> bool:
 
     A conditional UPDATE, so of two workers holding the same message only one
     goes on to send it."""
-    taken = db.execute(
+    taken = changed(
+        db,
         update(SmsMessage)
         .where(SmsMessage.id == message.id, SmsMessage.status.in_(OPEN), SmsMessage.attempts == message.attempts)
         .values(status="sending", attempts=SmsMessage.attempts + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     db.refresh(message)
     return bool(taken)
 
@@ -154,12 +156,13 @@ def stuck(db: Session, *, before: datetime, since: datetime) -> list[SmsMessage]
 
 def expire(db: Session, *, before: datetime) -> int:
     """Unsent messages too old to be worth sending (yesterday's reminder) fail for good."""
-    return db.execute(
+    return changed(
+        db,
         update(SmsMessage)
         .where(SmsMessage.status.in_(OPEN), SmsMessage.created_at < before)
         .values(status="failed", error="expired: not sent in time")
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
 
 
 # ---- reminders (queueing.jobs.send_reminders) ----------------------------------------------
@@ -175,12 +178,13 @@ def reminders_due(db: Session, day: date) -> list[int]:
 
 def claim_reminder(db: Session, appointment_id: int, now: datetime) -> Appointment | None:
     """Set reminded_at, unless another run of the reminders already did (conditional UPDATE)."""
-    taken = db.execute(
+    taken = changed(
+        db,
         update(Appointment)
         .where(Appointment.id == appointment_id, Appointment.status == "booked", Appointment.reminded_at.is_(None))
         .values(reminded_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     if not taken:
         return None
     query = _with_details(db).where(Appointment.id == appointment_id).execution_options(populate_existing=True)

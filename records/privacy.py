@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from records.db import changed
 from records.models import (
     Appointment,
     AuditEntry,
@@ -203,9 +204,7 @@ def _leave_waiting_lists(session: Session, patient: Patient) -> int:
     from records import waitlist
 
     waitlist.withdraw(session, patient.id, datetime.now(UTC))
-    return session.execute(
-        update(WaitlistEntry).where(WaitlistEntry.patient_id == patient.id).values(offer_to=None)
-    ).rowcount
+    return changed(session, update(WaitlistEntry).where(WaitlistEntry.patient_id == patient.id).values(offer_to=None))
 
 
 def erase(session: Session, patient: Patient) -> dict[str, int]:
@@ -218,34 +217,35 @@ def erase(session: Session, patient: Patient) -> dict[str, int]:
     call_sids = list(session.scalars(select(CallRecord.call_sid).where(CallRecord.id.in_(call_ids))))
     case_ids = list(session.scalars(select(ComplaintCase.id).where(ComplaintCase.patient_id == patient.id)))
     done = {
-        "call_events": session.execute(delete(CallEvent).where(CallEvent.call_id.in_(call_ids))).rowcount,
-        "calls": session.execute(
+        "call_events": changed(session, delete(CallEvent).where(CallEvent.call_id.in_(call_ids))),
+        "calls": changed(
+            session,
             update(CallRecord)
             .where(CallRecord.id.in_(call_ids))
-            .values(from_number=PURGED, patient_id=None, matched_patients=0)
-        ).rowcount,
-        "texts": session.execute(
+            .values(from_number=PURGED, patient_id=None, matched_patients=0),
+        ),
+        "texts": changed(
+            session,
             update(SmsMessage)
             .where(SmsMessage.patient_id == patient.id)
-            .values(body="", to_number=PURGED, patient_id=None)
-        ).rowcount,
-        "case_notes": session.execute(update(CaseNote).where(CaseNote.case_id.in_(case_ids)).values(text="")).rowcount,
-        "cases": session.execute(
-            update(ComplaintCase).where(ComplaintCase.id.in_(case_ids)).values(summary="", address=None)
-        ).rowcount,
+            .values(body="", to_number=PURGED, patient_id=None),
+        ),
+        "case_notes": changed(session, update(CaseNote).where(CaseNote.case_id.in_(case_ids)).values(text="")),
+        "cases": changed(
+            session, update(ComplaintCase).where(ComplaintCase.id.in_(case_ids)).values(summary="", address=None)
+        ),
         "waiting_lists": _leave_waiting_lists(session, patient),
-        "wrap_up_notes": session.execute(
-            update(WrapUp).where(WrapUp.call_sid.in_(call_sids)).values(notes="")
-        ).rowcount,
-        "file_notes": session.execute(delete(PatientNote).where(PatientNote.patient_id == patient.id)).rowcount,
-        "surveys": session.execute(
+        "wrap_up_notes": changed(session, update(WrapUp).where(WrapUp.call_sid.in_(call_sids)).values(notes="")),
+        "file_notes": changed(session, delete(PatientNote).where(PatientNote.patient_id == patient.id)),
+        "surveys": changed(
+            session,
             update(SurveyResponse)
             .where(SurveyResponse.patient_id == patient.id)
-            .values(patient_id=None, comment_recording_sid=None, comment_recording_url=None)
-        ).rowcount,
-        "follow_up_answers": session.execute(
-            update(FollowUpTask).where(FollowUpTask.patient_id == patient.id).values(answers={}, flags=[])
-        ).rowcount,
+            .values(patient_id=None, comment_recording_sid=None, comment_recording_url=None),
+        ),
+        "follow_up_answers": changed(
+            session, update(FollowUpTask).where(FollowUpTask.patient_id == patient.id).values(answers={}, flags=[])
+        ),
     }
     session.execute(update(CaseHandover).where(CaseHandover.case_id.in_(case_ids)).values(reason=""))
     session.flush()

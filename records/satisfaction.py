@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from records import aftercare_rules as rules
 from records import complaints
 from records.aftercare import CHUNK, opted_out_among
+from records.db import changed
 from records.models import (
     Appointment,
     ComplaintCase,
@@ -185,15 +186,16 @@ def answer(db: Session, token: str, *, score: int, comment: str | None, now: dat
     tabs) store one, and a link past its date stores none."""
     if score not in SCORES:
         raise ValueError(f"a score from 1 to 5, got {score!r}")
-    taken = db.execute(
+    taken = changed(
+        db,
         update(SatisfactionSurvey)
         .where(
             SatisfactionSurvey.token_hash == token_hash(token),
             SatisfactionSurvey.status == "sent",
             SatisfactionSurvey.expires_at > now,
         )
-        .values(status="answered", answered_at=now, score=score, comment=comment or None)
-    ).rowcount
+        .values(status="answered", answered_at=now, score=score, comment=comment or None),
+    )
     if taken == 1:
         return "answered"
     found = by_token(db, token)
@@ -324,11 +326,12 @@ def open_complaint(
         now=now,
         deadline_days=deadline_days,
     )
-    claimed = db.execute(
+    claimed = changed(
+        db,
         update(SatisfactionSurvey)
         .where(SatisfactionSurvey.id == survey_id, SatisfactionSurvey.case_id.is_(None))
-        .values(case_id=case.id)
-    ).rowcount
+        .values(case_id=case.id),
+    )
     if claimed != 1:
         raise complaints.CaseError("这条意见已经立案 (a case was already opened from this comment)")
     return case

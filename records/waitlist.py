@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from records import booking
+from records.db import changed
 from records.models import ClinicSession, Doctor, Patient, WaitlistEntry
 from settings import Booking
 
@@ -251,12 +252,13 @@ def waiting_count(db: Session, session_id: int) -> int:
 
 def _hold(db: Session, session_id: int) -> bool:
     return bool(
-        db.execute(
+        changed(
+            db,
             update(ClinicSession)
             .where(ClinicSession.id == session_id, booking._has_room())
             .values(offered=ClinicSession.offered + 1)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+            .execution_options(synchronize_session=False),
+        )
     )
 
 
@@ -271,12 +273,13 @@ def _release(db: Session, session_id: int) -> None:
 
 def _move(db: Session, entry: WaitlistEntry, was: str, to: str, now: datetime, *, where=(), **values) -> bool:
     """One conditional UPDATE: whoever finds the entry still `was` moves it on."""
-    moved = db.execute(
+    moved = changed(
+        db,
         update(WaitlistEntry)
         .where(WaitlistEntry.id == entry.id, WaitlistEntry.status == was, *where)
         .values(status=to, **values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     db.expire(entry)
     return bool(moved)
 
