@@ -549,7 +549,8 @@ class Survey(Frozen):
     comment_seconds: int = Field(60, ge=5, le=300)  # the longest recorded comment
 
 
-VISIT_TYPES = ("outpatient", "inpatient", "exam")
+VisitType = Literal["outpatient", "inpatient", "exam"]
+VISIT_TYPES: tuple[VisitType, ...] = ("outpatient", "inpatient", "exam")
 
 
 class Satisfaction(Frozen):
@@ -557,7 +558,7 @@ class Satisfaction(Frozen):
     type is asked by text how satisfied the patient was (a link to a one-question page)."""
 
     # Of each month's visits (a share per month is the same share of each half year's).
-    shares: dict[Literal["outpatient", "inpatient", "exam"], float] = {
+    shares: dict[VisitType, float] = {
         "outpatient": 0.10,
         "inpatient": 0.30,
         "exam": 0.10,

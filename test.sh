@@ -11,7 +11,7 @@ source scripts/venv.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .  # one layout for everyone: `ruff format .` before committing
 # The layers (.importlinter): the maths imports nothing of the hotline, records no web area
-# or job, no package imports one above it.  And the maths' types (mypy.ini).
+# or job, no package imports one above it.  And the types of the maths and the records (mypy.ini).
 .venv/bin/lint-imports --no-cache
 .venv/bin/mypy
 # The menus in config.yaml: unreachable menus, dead ends, missing translations (ivr/menu_check.py).

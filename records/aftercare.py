@@ -220,7 +220,7 @@ def notice_report(db: Session, *, since: datetime, until: datetime, now: datetim
     )
     found = list(db.scalars(query))
     sent = [r for r in found if r.notified_at is not None]
-    late = [r for r in sent if r.notified_at > r.due_at]
+    late = [r for r in found if r.notified_at is not None and r.notified_at > r.due_at]
     overdue = [
         r for r in found if r.notified_at is None and r.notice_status in ("pending", "failed") and now > r.due_at
     ]

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from types import GenericAlias
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter, ValidationError, field_validator
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 MAX_BATCH = 5000
 
@@ -88,7 +92,7 @@ def parse_batch(kind: type[E], data: Any) -> Batch[E]:
     if len(data) > MAX_BATCH:
         raise BadBatch([Problem(field="events", message=f"at most {MAX_BATCH} events a batch, got {len(data)}")])
     try:
-        events = TypeAdapter(list[kind]).validate_python(data)
+        events: list[E] = TypeAdapter(_list_of(kind)).validate_python(data)
     except ValidationError as error:
         raise BadBatch([_problem(e, prefix) for e in error.errors()]) from None
     seen: dict[str, int] = {}
@@ -104,11 +108,16 @@ def parse_batch(kind: type[E], data: Any) -> Batch[E]:
     return Batch(events, prefix)
 
 
+def _list_of(kind: type[E]) -> Any:
+    """list[kind], a type made at run time (which mypy cannot read as a type)."""
+    return GenericAlias(list, (kind,))
+
+
 def _where(prefix: str, index: int, field: str) -> str:
     return f"{prefix}[{index}].{field}" if prefix else field
 
 
-def _problem(error: dict, prefix: str) -> Problem:
+def _problem(error: ErrorDetails, prefix: str) -> Problem:
     location = list(error["loc"])
     index = location.pop(0) if location and isinstance(location[0], int) else None
     field = ".".join(str(part) for part in location) or "event"

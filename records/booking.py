@@ -185,7 +185,7 @@ def book(
         outcome = _take_place(db, target, patient_id, rules)
         if outcome is Outcome.BOOKED and (place := _free_place(db, target)) is None:
             outcome = Outcome.FULL  # the count had drifted: see _free_place
-        if outcome is not Outcome.BOOKED:
+        if outcome is not Outcome.BOOKED or place is None:  # place: None only with FULL (for mypy)
             savepoint.rollback()
             return Result(outcome)
         appointment = _new_appointment(db, target, patient_id, place, now, call_sid, channel, by_staff_id)
@@ -217,7 +217,7 @@ def _take_place(db: Session, target: ClinicSession, patient_id: int, rules: Book
     )
     if db.scalar(mine.where(same)):
         return Outcome.ALREADY_BOOKED
-    if db.scalar(mine) >= rules.max_bookings_per_day:
+    if db.execute(mine).scalar_one() >= rules.max_bookings_per_day:
         return Outcome.DAILY_LIMIT
     return Outcome.BOOKED
 
@@ -360,7 +360,7 @@ def move(
             channel=channel,
             by_staff_id=by_staff_id,
         )
-        if result.outcome is not Outcome.BOOKED:
+        if result.outcome is not Outcome.BOOKED or result.appointment is None:  # BOOKED has one (for mypy)
             savepoint.rollback()
             return Result(result.outcome)
         old.moved_to_id = result.appointment.id
@@ -429,7 +429,7 @@ def by(channel: str, staff_id: int | None) -> str:
 def describe(appointment: Appointment) -> str:
     """For the patient's file (not spoken): what and when, in the hospital's words."""
     session = appointment.session
-    what = session.doctor.code if session.doctor else session.exam_type.code
+    what = session.doctor_or_exam.code
     return f"{appointment.reference} {what} {appointment.date:%Y-%m-%d} {session.start_time:%H:%M} #{appointment.place}"
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import base64
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field, make_dataclass, replace
+from dataclasses import dataclass, field, fields, make_dataclass, replace
 from datetime import date, datetime, time, timedelta
-from typing import get_type_hints
+from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, exists, func, or_, select, tuple_
@@ -259,22 +259,24 @@ def rule_items(
     None); None for a source this installation keeps no record of."""
     kind = CASE_SOURCES.get(source) or (source.removeprefix("cases:") if source.startswith("cases:") else None)
     if kind is not None:  # a case of that kind: opened -> answered (records/complaints.py)
-        query = select(ComplaintCase.id, ComplaintCase.opened_at, ComplaintCase.answered_at).where(
+        cases = select(ComplaintCase.id, ComplaintCase.opened_at, ComplaintCase.answered_at).where(
             ComplaintCase.kind == kind, ComplaintCase.opened_at >= start, ComplaintCase.opened_at < end
         )
-        return [(f"#{row[0]}", row[1], row[2]) for row in session.execute(query.order_by(ComplaintCase.opened_at))]
+        return [(f"#{row[0]}", row[1], row[2]) for row in session.execute(cases.order_by(ComplaintCase.opened_at))]
     if source == "results_notices":  # results ready -> the patient notified (aftercare)
-        query = select(ResultReady.id, ResultReady.ready_at, ResultReady.notified_at).where(
+        notices = select(ResultReady.id, ResultReady.ready_at, ResultReady.notified_at).where(
             ResultReady.ready_at >= start, ResultReady.ready_at < end
         )
-        return [(f"R{row[0]}", row[1], row[2]) for row in session.execute(query.order_by(ResultReady.ready_at))]
+        return [(f"R{row[0]}", row[1], row[2]) for row in session.execute(notices.order_by(ResultReady.ready_at))]
     if source == "callbacks":  # callback requested -> an agent reached the patient
-        query = (
+        callbacks = (
             select(CallRecord.call_sid, QueueEntry.left_at, QueueEntry.answered_at)
             .join(CallRecord, CallRecord.id == QueueEntry.call_id)
             .where(QueueEntry.result == "callback", QueueEntry.left_at >= start, QueueEntry.left_at < end)
         )
-        return [(row[0], row[1], row[2]) for row in session.execute(query.order_by(QueueEntry.left_at))]
+        rows = session.execute(callbacks.order_by(QueueEntry.left_at))
+        # left_at is never NULL here (the query compares it): `if` tells mypy
+        return [(sid, left_at, answered_at) for sid, left_at, answered_at in rows if left_at is not None]
     return None
 
 
@@ -331,7 +333,7 @@ def texts_counts(session: Session, call_sids: list[str]) -> dict[str, int]:
         .where(SmsMessage.call_sid.in_(call_sids))
         .group_by(SmsMessage.call_sid)
     )
-    return {sid: count for sid, count in session.execute(query)}
+    return {sid: count for sid, count in session.execute(query) if sid is not None}
 
 
 def waiting_entries(session: Session) -> list[QueueEntry]:
@@ -344,8 +346,10 @@ def waiting_entries(session: Session) -> list[QueueEntry]:
 _Plain = make_dataclass("_Plain", list(get_type_hints(metrics.EntryLike).items()), frozen=True)
 
 
-def _plain(entry: QueueEntry) -> metrics.EntryLike:
-    return _Plain(**{name: getattr(entry, name) for name in _Plain.__dataclass_fields__})
+def _plain(entry: QueueEntry) -> Any:
+    """A _Plain: a metrics.EntryLike, and a dataclass (for replace), which mypy cannot see
+    in a class made at run time."""
+    return _Plain(**{attribute.name: getattr(entry, attribute.name) for attribute in fields(_Plain)})
 
 
 # ---- the access audit -----------------------------------------------------------------------------------
@@ -380,4 +384,4 @@ def audit_trail(
         query = query.where(AuditEntry.at >= start)
     if end is not None:
         query = query.where(AuditEntry.at < end)
-    return [tuple(row) for row in session.execute(query)]
+    return [(entry, who, file) for entry, who, file in session.execute(query)]

@@ -97,7 +97,9 @@ def open_call(
         with session.begin_nested():
             session.add(record)
     except IntegrityError:  # the same webhook, retried concurrently, won the race
-        return find_call(session, call_sid)
+        won = find_call(session, call_sid)
+        assert won is not None, "the winner's record is committed"
+        return won
     return record
 
 

@@ -138,6 +138,8 @@ def load(session: Session, now: datetime, days: int = 15) -> Directory:
         .order_by(models.ClinicSession.date, models.ClinicSession.start_time)
     )
     for s in session.scalars(query):
+        if s.doctor_id is None:  # the query excludes them: this tells mypy
+            continue
         sessions.setdefault(s.doctor_id, []).append(ClinicTime(s.date, s.start_time, s.end_time))
     doctors = tuple(
         Doctor(

@@ -172,14 +172,14 @@ def outcome(entries: list[Entry], ivr_outcome: str) -> str:
     return ivr_outcome
 
 
-def _int(value: object) -> int | None:
+def _int(value: Any) -> int | None:
     try:
         return int(value) if value is not None and value != "" else None
     except (TypeError, ValueError):
         return None
 
 
-def _float(value: object) -> float | None:
+def _float(value: Any) -> float | None:
     try:
         return float(value) if value is not None and value != "" else None
     except (TypeError, ValueError):

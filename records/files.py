@@ -385,7 +385,7 @@ def colleagues(session: Session) -> list[tuple[int, str, str]]:
         .where(Staff.active.is_(True), Staff.role.in_(("agent", "supervisor")))
         .order_by(Staff.role, Staff.display_name)
     )
-    return [tuple(row) for row in session.execute(query)]
+    return [(staff_id, name, role) for staff_id, name, role in session.execute(query)]
 
 
 def call_patient(session: Session, call_sid: str) -> tuple[int | None, int]:

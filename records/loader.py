@@ -13,12 +13,14 @@ codes and record numbers).
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -36,6 +38,9 @@ from sqlalchemy.orm import Session
 
 from records.models import ClinicSession, Department, Doctor, ExamType, FeaturedService, Patient, PatientPhone
 from records.patients import to_e164
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 SECTIONS = ("departments", "doctors", "services", "exams", "patients", "clinic_sessions")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -159,7 +164,7 @@ class SessionRow(Row):
 
     @field_validator("date")
     @classmethod
-    def _to_come(cls, value: date, info: ValidationInfo) -> date:
+    def _to_come(cls, value: datetime.date, info: ValidationInfo) -> datetime.date:
         today = (info.context or {}).get("today")
         if today is not None and value < today:
             raise ValueError(f"日期已过 {value} is before today ({today}): nobody can book a session in the past")
@@ -190,7 +195,11 @@ REFERENCES = {
     "exams": {"department": "departments"},
     "clinic_sessions": {"doctor": "doctors", "exam": "exams"},
 }
-REFERRED = {"departments": Department, "doctors": Doctor, "exams": ExamType}
+REFERRED: dict[str, type[Department | Doctor | ExamType]] = {
+    "departments": Department,
+    "doctors": Doctor,
+    "exams": ExamType,
+}
 UNKNOWN = {"departments": "科室不存在", "doctors": "医生不存在", "exams": "检查不存在"}
 
 # pydantic's error types, in Chinese; its English message follows.  Our own checks
@@ -242,7 +251,7 @@ class Hospital:
     codes: dict[str, set[str]] = field(default_factory=lambda: {s: set() for s in SECTIONS})
     references: list[tuple[int, str, str, str]] = field(default_factory=list)  # line, section, field, code
 
-    def error(self, extra: list[tuple[int, str]] = ()) -> ImportError_ | None:
+    def error(self, extra: Sequence[tuple[int, str]] = ()) -> ImportError_ | None:
         """Every problem in line order, each starting with the file and line; None if none."""
         problems = sorted([*self.problems, *extra], key=lambda problem: problem[0])
         if not problems:
@@ -408,7 +417,7 @@ def _note_codes(hospital: Hospital, section: str, line: int, data: dict) -> None
             hospital.references.append((line, section, name, code.strip()))
 
 
-def _field_error(error: dict[str, Any]) -> str:
+def _field_error(error: ErrorDetails) -> str:
     where = ".".join(str(part) for part in error["loc"]) or "row"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":

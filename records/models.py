@@ -148,6 +148,13 @@ class ClinicSession(Base):
     def free(self) -> int:
         return self.capacity - self.held_back - self.booked - self.offered
 
+    @property
+    def doctor_or_exam(self) -> Doctor | ExamType:
+        """Whom or what the session is for: exactly one of the two (the doctor_or_exam CHECK)."""
+        of = self.doctor or self.exam_type
+        assert of is not None, "the doctor_or_exam CHECK"
+        return of
+
 
 class ExamType(Base):
     """An examination booked by phone (ultrasound, CT, MRI, endoscopy...)."""

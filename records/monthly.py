@@ -187,11 +187,10 @@ def _followups(db: Session, month: str) -> dict | None:
 
 
 def _survey_average(db: Session, start: datetime, end: datetime) -> tuple[float | None, int]:
-    scores = db.scalars(
-        select(SurveyResponse.score).where(
-            SurveyResponse.at >= start, SurveyResponse.at < end, SurveyResponse.score.is_not(None)
-        )
-    ).all()
+    query = select(SurveyResponse.score).where(
+        SurveyResponse.at >= start, SurveyResponse.at < end, SurveyResponse.score.is_not(None)
+    )
+    scores = [score for score in db.scalars(query) if score is not None]  # `if`: for mypy
     return (sum(scores) / len(scores) if scores else None), len(scores)
 
 
@@ -254,12 +253,14 @@ def started(db: Session, month: str, now: datetime) -> None:
 
 def step_done(db: Session, month: str, step: str) -> None:
     report = stored(db, month)
+    assert report is not None, "started() stores it"
     report.step = step
     report.progress = round(100 * (STEPS.index(step) + 1) / len(STEPS))
 
 
 def finished(db: Session, month: str, data: dict, now: datetime) -> None:
     report = stored(db, month)
+    assert report is not None, "started() stores it"
     report.status, report.progress, report.figures, report.finished_at = "done", 100, data, now
 
 

@@ -194,7 +194,7 @@ def recordings_of(session: Session, patient: Patient) -> list[Recording]:
         )
     ).all()
     return [Recording(str(detail["recording_sid"]), "call_events", row_id) for row_id, detail in events] + [
-        Recording(sid, "survey_responses", row_id) for row_id, sid in comments
+        Recording(sid, "survey_responses", row_id) for row_id, sid in comments if sid is not None
     ]
 
 

@@ -41,6 +41,7 @@ def reviewable_calls(
             complaint=queue == complaint_queue or (disposition or "") in complaint_dispositions or bool(case),
         )
         for call_sid, agent_id, queue, disposition, case in rows
+        if agent_id is not None  # the query excludes NULL: this tells mypy
     ]
 
 

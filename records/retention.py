@@ -101,7 +101,7 @@ def expired_recordings(session: Session, cutoff: datetime, batch: int) -> list[R
         .order_by(SurveyResponse.at)
         .limit(max(batch - len(found), 0))
     ).all()
-    return found + [Recording(sid, "survey_responses", row_id) for row_id, sid in comments]
+    return found + [Recording(sid, "survey_responses", row_id) for row_id, sid in comments if sid is not None]
 
 
 def forget_recordings(session: Session, gone: list[Recording]) -> int:

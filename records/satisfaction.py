@@ -13,10 +13,11 @@ Functions take a Session and never commit: the caller owns the transaction.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Row, func, insert, null, select, update
 from sqlalchemy.orm import Session
 
 from records import aftercare_rules as rules
@@ -33,7 +34,7 @@ from records.models import (
     SatisfactionCampaign,
     SatisfactionSurvey,
 )
-from settings import Satisfaction
+from settings import Satisfaction, VisitType
 
 # What staff read for each visit type (the monthly report and the programme's pages).
 VISIT_NAMES = {"outpatient": "门诊 Outpatient", "inpatient": "住院 Inpatient", "exam": "检查 Exam"}
@@ -62,9 +63,10 @@ def token_hash(token: str) -> str:
 def visits(db: Session, visit_type: str, month: str) -> list[Visit]:
     """The month's visits of one type, each patient's last one only."""
     start, end = rules.month_bounds(month)
+    rows: Sequence[Row[int, int, str, int | None, date]]  # id, patient, department, doctor, day
     if visit_type == "inpatient":
         rows = db.execute(
-            select(Discharge.id, Discharge.patient_id, Discharge.ward, None, Discharge.discharged_on).where(
+            select(Discharge.id, Discharge.patient_id, Discharge.ward, null(), Discharge.discharged_on).where(
                 Discharge.discharged_on >= start, Discharge.discharged_on < end
             )
         ).all()
@@ -81,7 +83,7 @@ def visits(db: Session, visit_type: str, month: str) -> list[Visit]:
                 Appointment.id,
                 Appointment.patient_id,
                 func.coalesce(Department.name_zh, ExamType.name_zh),
-                None,
+                null(),
                 Appointment.date,
             )
             .join(ExamType, ExamType.id == Appointment.exam_type_id)
@@ -105,7 +107,7 @@ def campaign_for(db: Session, month: str, visit_type: str) -> SatisfactionCampai
 
 
 def create_campaign(
-    db: Session, month: str, visit_type: str, programme: Satisfaction, now: datetime
+    db: Session, month: str, visit_type: VisitType, programme: Satisfaction, now: datetime
 ) -> tuple[SatisfactionCampaign, bool]:
     """The month's sample of one visit type (False: it existed already, unchanged).  Patients
     who opted out are kept in the sample as 'opted_out', so it stays the one its seed draws."""
@@ -248,7 +250,10 @@ def rates(db: Session, months: list[str]) -> list[Rate]:
         .group_by(SatisfactionCampaign.id)
         .order_by(SatisfactionCampaign.month, SatisfactionCampaign.visit_type)
     ).all()
-    return [Rate(*row[:6], float(row[6]) if row[6] is not None else None) for row in rows]
+    return [
+        Rate(month, visit_type, visits, sampled, sent, answered, float(average) if average is not None else None)
+        for month, visit_type, visits, sampled, sent, answered, average in rows
+    ]
 
 
 def scores(db: Session, months: list[str], by: str, visit_type: str | None = None) -> list[Score]:

@@ -59,6 +59,7 @@ def call_history(
             .order_by(CallEvent.call_id, CallEvent.sequence)
         )
         entered: dict[int, tuple[date, int]] = {}
+        day_slot: tuple[date, int] | None
         for call_id, kind, at, detail in rows:
             if (detail or {}).get("queue") != queue:
                 continue

@@ -135,7 +135,7 @@ def withdraw(db: Session, patient_id: int, now: datetime) -> None:
 def offer_freed(db: Session, session_id: int, now: datetime, rules: Booking) -> tuple[WaitlistEntry, ...]:
     """Hold each free place of the session for the next waiting patient; the entries
     offered now (to be texted by the caller, after its commit)."""
-    offered = []
+    offered: list[WaitlistEntry] = []
     while True:
         entry = db.scalar(
             select(WaitlistEntry)
@@ -177,6 +177,7 @@ def answer(db: Session, entry: WaitlistEntry, *, accept: bool, now: datetime, ru
         )  # the rules said no (a booking with that doctor that day...): the next one is offered
         db.expire(entry, ["status"])
         return AnswerResult(Answer.REFUSED, entry, result.outcome, offer_freed(db, entry.session_id, now, rules))
+    assert result.appointment is not None, "BOOKED carries the appointment"
     entry.appointment_id = result.appointment.id
     return AnswerResult(Answer.BOOKED, entry, result.outcome)
 
@@ -293,5 +294,5 @@ def _details():
 
 
 def _describe(session: ClinicSession) -> str:
-    what = session.doctor.code if session.doctor else session.exam_type.code
+    what = session.doctor_or_exam.code
     return f"{what} {session.date:%Y-%m-%d} {session.start_time:%H:%M}"
