@@ -72,9 +72,11 @@ def enqueue_sms(queue: Queue, message_id: int, settings: Settings) -> None:
     If Redis cannot be reached the message simply stays 'queued' in the database,
     and `queueing.jobs.requeue_stuck_sms` (every few minutes) enqueues it again:
     the caller never hears about it."""
+    from queueing.jobs import send_sms  # here: queueing.jobs imports this module
+
     try:
         queue.enqueue(
-            "queueing.jobs.send_sms",
+            send_sms,
             message_id,
             job_timeout=SMS_TIMEOUT,
             retry=sms_retry(settings),
@@ -85,9 +87,11 @@ def enqueue_sms(queue: Queue, message_id: int, settings: Settings) -> None:
 
 
 def enqueue_reminder_call(queue: Queue, appointment_id: int) -> None:
+    from queueing.jobs import call_reminder  # here: queueing.jobs imports this module
+
     try:
         queue.enqueue(
-            "queueing.jobs.call_reminder",
+            call_reminder,
             appointment_id,
             job_timeout=CALL_TIMEOUT,
             retry=CALL_RETRIES,

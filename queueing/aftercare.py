@@ -52,7 +52,7 @@ def enqueue_notices(queue: Queue, result_ids: Iterable[int]) -> None:
         with queue.connection.pipeline() as pipe:
             for result_id in result_ids:
                 queue.enqueue(
-                    "queueing.aftercare.notify_result",
+                    notify_result,
                     result_id,
                     job_timeout=SMS_TIMEOUT * 2,
                     retry=NOTICE_RETRY,
@@ -72,9 +72,9 @@ def schedule_calls(queue: Queue, task_ids: Iterable[int], at: datetime | None, n
             for task_id in ids:
                 options = {"job_timeout": CALL_TIMEOUT, "description": f"follow-up call {task_id}", "pipeline": pipe}
                 if at is None or at <= now:
-                    queue.enqueue("queueing.aftercare.place_followup_call", task_id, **options)
+                    queue.enqueue(place_followup_call, task_id, **options)
                 else:
-                    queue.enqueue_at(at, "queueing.aftercare.place_followup_call", task_id, **options)
+                    queue.enqueue_at(at, place_followup_call, task_id, **options)
             pipe.execute()
     except RedisError as exc:
         log.warning("%d follow-up calls wait for the sweeper: Redis unavailable (%s)", len(ids), exc)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -88,12 +88,12 @@ class Recorder:
             "at": at.isoformat(),
             "direction": direction,
         }
-        self._hand_over("open_call", call_sid, payload)
+        self._hand_over(open_call, call_sid, payload)
 
     def events(self, call_sid: str, numbered: Sequence[calls.Event]) -> None:
         """Events Redis numbered (their position in the call's list)."""
         payload = {"call_sid": call_sid, "events": [_event_row(event) for event in numbered]}
-        self._hand_over("write_events", call_sid, payload)
+        self._hand_over(write_events, call_sid, payload)
 
     def unnumbered_events(self, call_sid: str, at: datetime, events: list[tuple[str, dict]]) -> None:
         """Events Redis could not even number: straight to the spool."""
@@ -112,9 +112,10 @@ class Recorder:
             "duration_seconds": duration_seconds,
             "at": at.isoformat(),
         }
-        self._hand_over("apply_status", call_sid, payload)
+        self._hand_over(apply_status, call_sid, payload)
 
-    def _hand_over(self, job: str, call_sid: str, payload: dict[str, Any]) -> None:
+    def _hand_over(self, job: Callable[..., str], call_sid: str, payload: dict[str, Any]) -> None:
+        """Enqueue the job (one of this module's three), or spool it under its name."""
         try:
             if self.spooled:
                 # The first job Redis takes after this process spooled some: Redis is back,
@@ -122,16 +123,16 @@ class Recorder:
                 replay_soon(self.queue)
                 self.spooled = False
             self.queue.enqueue(
-                f"queueing.recording.{job}",
+                job,
                 kwargs=payload,
                 job_timeout=JOB_TIMEOUT,
                 retry=RETRY,
-                description=f"{job} {call_sid}",
+                description=f"{job.__name__} {call_sid}",
                 failure_ttl=30 * 24 * 3600,  # a month to notice and retry it
             )
         except RedisError as exc:
-            log.warning("call %s: Redis unavailable (%s), %s spooled", call_sid, type(exc).__name__, job)
-            self._spool(job, call_sid, payload)
+            log.warning("call %s: Redis unavailable (%s), %s spooled", call_sid, type(exc).__name__, job.__name__)
+            self._spool(job.__name__, call_sid, payload)
 
     def _spool(self, job: str, call_sid: str, payload: dict[str, Any]) -> None:
         try:
@@ -236,7 +237,7 @@ def replay_soon(queue: Queue) -> bool:
     outage.  False if one was waiting already."""
     try:
         queue.enqueue(
-            "queueing.recording.replay_spool",
+            replay_spool,
             kwargs={"limit": 10**9},
             job_id=re.sub(r"[^A-Za-z0-9_-]", "_", f"{queue.name}-{REPLAY_SOON}"),  # RQ's alphabet for ids
             unique=True,

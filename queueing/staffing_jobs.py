@@ -61,7 +61,7 @@ def enqueue_staffing(queue: Queue, run_id: int) -> bool:
     """Have a worker compute a stored run; False when Redis cannot take it (the run stays queued)."""
     try:
         queue.enqueue(
-            "queueing.staffing_jobs.compute_staffing",
+            compute_staffing,
             run_id,
             job_timeout=STAFFING_TIMEOUT,
             retry=Retry(max=1, interval=60),
