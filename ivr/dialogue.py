@@ -181,6 +181,9 @@ class Conversation:
     directory_source: Callable[[], Directory] | None = None
     # SMS committed in this request, handed to the RQ workers once the response is built.
     texts_to_send: list[int] = field(default_factory=list)
+    # A cancellation or a move committed in this request held the freed place for a waiting
+    # patient: their text is handed to the RQ workers once the response is built.
+    offers_to_text: bool = False
     # Why no person can answer this caller now ('closed', 'nobody'), or None when one can
     # (ivr.flows.person.nobody_to_answer; None here: a person is offered).
     availability: Callable[[Conversation], str | None] | None = None
@@ -228,6 +231,7 @@ class Conversation:
         result = run_step(moved, target.flow, target.step, args)
         self.events = moved.events
         self.texts_to_send = moved.texts_to_send
+        self.offers_to_text = moved.offers_to_text
         return result
 
     def forward(self, target: Target, *preamble: Line) -> VoiceResponse:

@@ -222,8 +222,25 @@ def open_offer(db: Session, number: str, now: datetime) -> WaitlistEntry | None:
 
 def untexted(db: Session) -> list[WaitlistEntry]:
     """Offers whose text was not queued (made where no one words texts: the phone's own
-    cancellation); the sweep texts them."""
+    cancellation or move); the job queueing.jobs.text_waitlist_offers texts them at once,
+    and the sweep whatever that job missed."""
     return list(db.scalars(_details().where(WaitlistEntry.status == "offered", WaitlistEntry.offer_to.is_(None))))
+
+
+def claim_text(db: Session, entry: WaitlistEntry, number: str) -> bool:
+    """Note where the offer's text goes (a reply from that number answers it), by one
+    conditional UPDATE: of two workers (the job and the sweep, or two jobs) texting the same
+    offer at once, only the one whose row count is 1 queues the text; the other's UPDATE
+    waits for the first to commit (PostgreSQL's row lock; SQLite's write lock) and then
+    finds it texted."""
+    claimed = db.execute(
+        update(WaitlistEntry)
+        .where(WaitlistEntry.id == entry.id, WaitlistEntry.status == "offered", WaitlistEntry.offer_to.is_(None))
+        .values(offer_to=number)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.expire(entry, ["offer_to", "status"])
+    return bool(claimed)
 
 
 def for_patient(db: Session, patient_id: int, limit: int = 10) -> list[WaitlistEntry]:

@@ -393,6 +393,7 @@ def book(conversation: Conversation, session: str = "", move: str = "") -> Voice
     db.commit()
     if message is not None:
         conversation.texts_to_send.append(message.id)
+    conversation.offers_to_text = bool(result.offered)  # a move freed the old place
     conversation.event(str(result.outcome), appointment=result.appointment.id, reference=result.appointment.reference)
     done = {"appointment": str(result.appointment.id), **({"moved": "1"} if move else {})}
     return conversation.go(Target("booking", "done", done))
