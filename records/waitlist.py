@@ -57,18 +57,12 @@ class AnswerResult:
     offered: tuple[WaitlistEntry, ...] = ()  # the next patients offered the place
 
 
-def join(
-    db: Session,
-    *,
-    patient_id: int,
-    session_id: int,
-    now: datetime,
-    rules: Booking,
-    region: str = "CN",
-    channel: str = "phone",
-    by_staff_id: int | None = None,
-    call_sid: str | None = None,
-) -> tuple[Joined, WaitlistEntry | None]:
+def refusal(
+    db: Session, *, patient_id: int, session_id: int, now: datetime, rules: Booking, region: str = "CN"
+) -> tuple[Joined | None, WaitlistEntry | None]:
+    """Why the patient cannot join the session's waiting list (None: they can), and the entry
+    they already have there: what join checks, asked first by a menu that offers joining
+    only when it can happen."""
     from records.messages import mobile_number
 
     target = db.get(ClinicSession, session_id)
@@ -83,15 +77,37 @@ def join(
         return Joined.NOT_FULL, None
     if mobile_number(patient, region) is None:
         return Joined.NO_MOBILE, None
-    existing = db.scalar(
-        select(WaitlistEntry).where(
+    existing = standing(db, patient_id, session_id)
+    return (Joined.ALREADY_WAITING, existing) if existing is not None else (None, None)
+
+
+def standing(db: Session, patient_id: int, session_id: int) -> WaitlistEntry | None:
+    """The patient's entry on the session's waiting list, waiting or offered a place."""
+    return db.scalar(
+        _details().where(
             WaitlistEntry.session_id == session_id,
             WaitlistEntry.patient_id == patient_id,
             WaitlistEntry.status.in_(WAITING),
         )
     )
-    if existing is not None:
-        return Joined.ALREADY_WAITING, existing
+
+
+def join(
+    db: Session,
+    *,
+    patient_id: int,
+    session_id: int,
+    now: datetime,
+    rules: Booking,
+    region: str = "CN",
+    channel: str = "phone",
+    by_staff_id: int | None = None,
+    call_sid: str | None = None,
+) -> tuple[Joined, WaitlistEntry | None]:
+    refused, existing = refusal(db, patient_id=patient_id, session_id=session_id, now=now, rules=rules, region=region)
+    if refused is not None:
+        return refused, existing
+    target = db.get(ClinicSession, session_id)
     entry = WaitlistEntry(
         session_id=session_id,
         patient_id=patient_id,

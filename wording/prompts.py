@@ -297,6 +297,25 @@ PROMPTS: dict[str, dict[str, str | Plural]] = {
     },
     "too_far": {"zh": "对不起，这个日期暂不开放预约。", "en": "Sorry, that date is not open for booking yet."},
     "session_over": {"zh": "对不起，这个时段已经结束。", "en": "Sorry, that session is over."},
+    # Waiting lists by phone (ivr/flows/booking.py): offered only when the caller can join.
+    "session_just_full": {"zh": "对不起，这个时段刚刚约满了。", "en": "Sorry, that session has just filled up."},
+    "waitlist_option": {
+        "zh": "候补{day}{when}，有空位时短信通知您，请按{key}。",
+        "en": "To wait for a place on {day}, {when}, and be texted when one is freed, press {key}.",
+    },
+    "choose_again_option": {"zh": "重新选择请按{key}。", "en": "To choose again, press {key}."},
+    "waitlist_joined": {
+        "zh": "您已在候补名单中：{day}{when}，{what}。有空位时我们会发短信给您，请在{minutes}分钟内回复1预约。",
+        "en": plural(
+            "minutes",
+            one="You are on the waiting list for {what}, {day}, {when}. When a place is freed we will text you: reply 1 within {minutes} minute to book it.",
+            other="You are on the waiting list for {what}, {day}, {when}. When a place is freed we will text you: reply 1 within {minutes} minutes to book it.",
+        ),
+    },
+    "waitlist_no_mobile": {
+        "zh": "对不起，您的档案中没有手机号码，无法短信通知您空位。",
+        "en": "Sorry, there is no mobile number on your file to text you when a place is freed.",
+    },
     # Appointments
     "no_appointments": {"zh": "您目前没有待就诊的预约。", "en": "You have no upcoming appointments."},
     "book_now_option": {"zh": "现在预约请按1。", "en": "To book one now, press 1."},
