@@ -383,14 +383,16 @@ class Conversation:
 
     def _ending(self, way_back: tuple[Target, ...], person: bool) -> list[Line]:
         """The keys every menu ends with, each said once with its one meaning (the menu's own
-        lines offer its choices, never these keys): `0` as PERSON_OFFER says, `*`, and `#`
-        named by where it leads (BACK_TO)."""
+        lines offer its choices, never these keys): `0` as PERSON_OFFER says, `*` at the main
+        menu only (callers learn it there; it repeats every menu, issue 20's shorter
+        prompts), and `#` named by where it leads (BACK_TO)."""
         dialogue = self.settings.dialogue
         ending = []
         if person:
             offer = PERSON_OFFER[self.nobody_to_answer() is None][0]
             ending.append(self.line(offer, key=dialogue.person_key))
-        ending.append(self.line("repeat_option", key=key_name(dialogue.repeat_key, self.lang)))
+        if self.here.name == MAIN_MENU.name:  # said once, at the top: `*` repeats any menu
+            ending.append(self.line("repeat_option", key=key_name(dialogue.repeat_key, self.lang)))
         if way_back:
             back_to = BACK_TO.get(way_back[0].name, "back_option")
             ending.append(self.line(back_to, key=key_name(dialogue.back_key, self.lang)))
@@ -563,5 +565,6 @@ def paged_choices(
         label = "more_option" if number + 1 < pages else "from_start_option"
         following = Target(list_target.flow, list_target.step, {**list_target.args, "page": str((number + 1) % pages)})
         choices.append(Choice(following, more, conversation.t(label, key=more)))
-        lines.append(conversation.t("page_of", page=number + 1, pages=pages))
+        if number:  # the first page's "for more, press 8" says there is more
+            lines.append(conversation.t("page_of", page=number + 1, pages=pages))
     return choices, lines

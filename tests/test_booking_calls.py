@@ -84,11 +84,12 @@ def test_after_booking_each_key_is_offered_once_with_one_meaning(dial, db, ms_wa
     heard = call.take_text()
     assert heard.startswith("预约成功")
     assert_each_key_offered_once(heard)
-    assert heard.endswith("继续预约请按1。留言或预约回电请按0。重听请按星号键。返回主菜单请按井号键。")
+    assert "重听预约号请按星号键。" in heard  # said here: other menus leave * unsaid
+    assert heard.endswith("继续预约请按1。留言或预约回电请按0。返回主菜单请按井号键。")
     call.press("*")
     assert call.take_text() == heard
     call.press("#")
-    assert "医院介绍请按1" in call.take_text()
+    assert "医院介绍与特色服务请按1" in call.take_text()
 
 
 def test_the_other_menus_after_an_action_offer_each_key_once(dial, db, ms_wang, settings, clock):
@@ -351,6 +352,6 @@ def test_a_doctor_with_every_day_full_says_so_and_offers_the_way_back(dial, db, 
     heard = call.take_text()
     assert "对不起，近14天内没有可预约的号源。" in heard
     assert "候补" not in heard and "请按1" not in heard
-    assert "返回上一级请按井号键" in heard
+    assert "返回请按井号键" in heard
     call.press("#")
     assert "最早可预约的医生请按9" in call.take_text()  # back to the doctors the caller chose from

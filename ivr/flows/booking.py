@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.dialogue import MAIN_MENU, Choice, Conversation, Target, is_id, paged_choices, step
+from ivr.dialogue import MAIN_MENU, Choice, Conversation, Target, is_id, key_name, paged_choices, step
 from ivr.flows.departments import choose_department
 from ivr.flows.doctors import name_phrases, title
 from ivr.flows.identify import patient_or_identify
@@ -133,7 +133,7 @@ def _again(conversation: Conversation, patient) -> tuple[str, Choice] | None:
     lang = conversation.lang
     line = conversation.t(
         "book_again_option",
-        what=what(session, lang),
+        who=who(session, lang),
         day=speaking.day(session.date, lang),
         when=when(conversation, session),
         key=AGAIN_KEY,
@@ -179,9 +179,7 @@ def doctors(conversation: Conversation, department: str = "", page: str = "0") -
         conversation.int_arg(page),
         list_target=Target("booking", "doctors", {"department": department}),
         target_of=lambda d: Target("booking", "days", {"doctor": d.code}),
-        label_of=lambda d, key: conversation.t(
-            "doctor_choice", name=localized(d, "name", lang), title=title(d, lang), key=key
-        ),
+        label_of=lambda d, key: conversation.t("doctor_to_book", name=localized(d, "name", lang), key=key),
         phrases_of=name_phrases,
     )
     anyone = Choice(
@@ -190,7 +188,7 @@ def doctors(conversation: Conversation, department: str = "", page: str = "0") -
         conversation.t("any_doctor_option", key=ANY_DOCTOR_KEY),
         ("任意", "最早", "随便", "any doctor", "first available"),
     )
-    intro = [conversation.t("doctors_in", department=localized(found, "name", lang)), *lines]
+    intro = [conversation.t("doctors_to_book"), *lines]
     return conversation.menu(intro, [anyone, *choices], back=Target("booking", "departments"))
 
 
@@ -429,8 +427,8 @@ def gone(conversation: Conversation, outcome: Outcome) -> VoiceResponse:
 
 @step("booking", "done")
 def done(conversation: Conversation, appointment: str = "", moved: str = "") -> VoiceResponse:
-    """The booking reference, repeatable with * (the menu's ending offers it, and # for the
-    main menu), then book another or leave."""
+    """The booking reference, repeatable with * (said here: menus other than the main one
+    leave it unsaid), then book another, or # for the main menu."""
     if isinstance(patient := patient_or_identify(conversation, "booking.start"), VoiceResponse):
         return patient
     found = booking.find(conversation.db, patient.id, conversation.int_arg(appointment))
@@ -443,6 +441,7 @@ def done(conversation: Conversation, appointment: str = "", moved: str = "") -> 
         lines.append(estimate)
     if found.session.exam_type is not None:
         lines.append(conversation.t("preparation", text=localized(found.session.exam_type, "preparation", lang)))
+    lines.append(conversation.t("repeat_reference", key=key_name(conversation.settings.dialogue.repeat_key, lang)))
     another = Choice(BOOKING, "1", conversation.t("book_another_option", key="1"))
     return conversation.menu(lines, [another], back=MAIN_MENU)
 
