@@ -181,6 +181,9 @@ class Conversation:
     directory_source: Callable[[], Directory] | None = None
     # SMS committed in this request, handed to the RQ workers once the response is built.
     texts_to_send: list[int] = field(default_factory=list)
+    # A cancellation or a move committed in this request held the freed place for a waiting
+    # patient: their text is handed to the RQ workers once the response is built.
+    offers_to_text: bool = False
     # Why no person can answer this caller now ('closed', 'nobody'), or None when one can
     # (ivr.flows.person.nobody_to_answer; None here: a person is offered).
     availability: Callable[[Conversation], str | None] | None = None
@@ -228,6 +231,7 @@ class Conversation:
         result = run_step(moved, target.flow, target.step, args)
         self.events = moved.events
         self.texts_to_send = moved.texts_to_send
+        self.offers_to_text = moved.offers_to_text
         return result
 
     def forward(self, target: Target, *preamble: Line) -> VoiceResponse:
@@ -379,14 +383,16 @@ class Conversation:
 
     def _ending(self, way_back: tuple[Target, ...], person: bool) -> list[Line]:
         """The keys every menu ends with, each said once with its one meaning (the menu's own
-        lines offer its choices, never these keys): `0` as PERSON_OFFER says, `*`, and `#`
-        named by where it leads (BACK_TO)."""
+        lines offer its choices, never these keys): `0` as PERSON_OFFER says, `*` at the main
+        menu only (callers learn it there; it repeats every menu, issue 20's shorter
+        prompts), and `#` named by where it leads (BACK_TO)."""
         dialogue = self.settings.dialogue
         ending = []
         if person:
             offer = PERSON_OFFER[self.nobody_to_answer() is None][0]
             ending.append(self.line(offer, key=dialogue.person_key))
-        ending.append(self.line("repeat_option", key=key_name(dialogue.repeat_key, self.lang)))
+        if self.here.name == MAIN_MENU.name:  # said once, at the top: `*` repeats any menu
+            ending.append(self.line("repeat_option", key=key_name(dialogue.repeat_key, self.lang)))
         if way_back:
             back_to = BACK_TO.get(way_back[0].name, "back_option")
             ending.append(self.line(back_to, key=key_name(dialogue.back_key, self.lang)))
@@ -559,5 +565,6 @@ def paged_choices(
         label = "more_option" if number + 1 < pages else "from_start_option"
         following = Target(list_target.flow, list_target.step, {**list_target.args, "page": str((number + 1) % pages)})
         choices.append(Choice(following, more, conversation.t(label, key=more)))
-        lines.append(conversation.t("page_of", page=number + 1, pages=pages))
+        if number:  # the first page's "for more, press 8" says there is more
+            lines.append(conversation.t("page_of", page=number + 1, pages=pages))
     return choices, lines

@@ -9,7 +9,7 @@ Problems (the check fails):
   could not say that option).
 Warnings (listed, the check passes): a menu of more than MAX_OPTIONS options (callers
 remember about five; the key for the other language in the main menu is not counted).
-The demo hospital's main menu has six, as its plan lists them; a hospital may split it.
+The demo hospital's main menu has five (the introduction and the featured services share one).
 Figures: each menu's options as spoken, in seconds, per language (the keys every menu
 also offers, *, # and 0, are said after them).
 """

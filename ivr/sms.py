@@ -114,6 +114,8 @@ def answer(db: Session, settings: Settings, number: str | None, body: str, now: 
         db, patient_id=appointment.patient_id, appointment_id=appointment.id, now=now, rules=settings.booking
     )
     log.info("SMS reply from %s: cancel appointment %s: %s", mask(number), appointment.id, result.outcome)
+    # The freed place held for a waiting patient: texted once this commits (incoming()).
+    db.info.setdefault("hotline_offer_texts", []).extend(text_offers(db, settings, result.offered, now))
     if result.outcome is Outcome.CANCELLED:
         return say("reply_cancelled", settings, appointment, lang)
     if result.outcome is Outcome.TOO_LATE:

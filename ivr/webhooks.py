@@ -257,6 +257,10 @@ def _answer(conversation: Conversation, response: VoiceResponse, also=None) -> R
         app = hotline()
         for message_id in conversation.texts_to_send:
             enqueue_sms(app.queue, message_id, app.settings)
+    if conversation.offers_to_text:
+        from queueing import enqueue_waitlist_texts
+
+        enqueue_waitlist_texts(hotline().queue)
     return _twiml(response)
 
 

@@ -86,6 +86,27 @@ def enqueue_sms(queue: Queue, message_id: int, settings: Settings) -> None:
         log.warning("SMS %s stays queued for the sweeper: Redis unavailable (%s)", message_id, exc)
 
 
+WAITLIST_TEXTS_TIMEOUT = 30
+WAITLIST_TEXTS_RETRIES = Retry(max=3, interval=[5, 20, 60])
+
+
+def enqueue_waitlist_texts(queue: Queue) -> None:
+    """Have a worker text, at once, the waitlist offers a cancellation or a move just made
+    (records.booking's Result.offered).  Call it after the commit that made them.  Without
+    Redis the offers wait for the minute's sweep (queueing.jobs.sweep_waitlist)."""
+    from queueing.jobs import text_waitlist_offers
+
+    try:
+        queue.enqueue(
+            text_waitlist_offers,
+            job_timeout=WAITLIST_TEXTS_TIMEOUT,
+            retry=WAITLIST_TEXTS_RETRIES,
+            description="text the waitlist offers not texted yet",
+        )
+    except RedisError as exc:
+        log.warning("waitlist offers stay for the sweep: Redis unavailable (%s)", exc)
+
+
 def enqueue_reminder_call(queue: Queue, appointment_id: int) -> None:
     from queueing.jobs import call_reminder  # here: queueing.jobs imports this module
 

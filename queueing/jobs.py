@@ -174,13 +174,23 @@ def requeue_stuck_sms() -> int:
 # ---- waiting lists (issue 20) --------------------------------------------------------------
 
 
+def text_waitlist_offers() -> int:
+    """At once (enqueued by the call that freed a place: queueing.enqueue_waitlist_texts):
+    text the standing waitlist offers not texted yet.  Two of these jobs, or one and the
+    sweep, at once text each offer once: records.waitlist.claim_text."""
+    hotline = context.get()
+    with hotline.sessions() as db:
+        begin_write(db)
+        return _text_offers(hotline, db, hotline.now())
+
+
 def sweep_waitlist() -> int:
     """Every minute (cron): offers nobody answered in time go to the next waiting patient,
     places the hospital released in a session with a waiting list are offered, and every
-    standing offer not texted yet (a place freed by the phone's own cancellation) is
-    texted.  Conditional UPDATEs (records.waitlist) make two sweeps at once harmless."""
+    standing offer not texted yet is texted (the safety net of text_waitlist_offers: Redis
+    was away when the call that freed the place enqueued it, or the job failed for good).
+    Conditional UPDATEs (records.waitlist) make two sweeps at once harmless."""
     from records import waitlist
-    from wording.texts import text_offers
 
     hotline = context.get()
     now = hotline.now()
@@ -188,8 +198,16 @@ def sweep_waitlist() -> int:
         begin_write(db)
         waitlist.expire(db, now, hotline.settings.booking)
         waitlist.offer_released(db, now, hotline.settings.booking)
-        ids = text_offers(db, hotline.settings, waitlist.untexted(db), now)
-        db.commit()
+        return _text_offers(hotline, db, now)
+
+
+def _text_offers(hotline: Hotline, db, now) -> int:
+    """Queue the untexted offers' texts, commit, then hand them to the SMS workers."""
+    from records import waitlist
+    from wording.texts import text_offers
+
+    ids = text_offers(db, hotline.settings, waitlist.untexted(db), now)
+    db.commit()
     for message_id in ids:
         enqueue_sms(_queue(hotline, URGENT), message_id, hotline.settings)
     return len(ids)

@@ -57,6 +57,9 @@ class Outcome(StrEnum):
 class Result:
     outcome: Outcome
     appointment: Appointment | None = None
+    # Waiting patients the freed place (a cancellation, a move) is now held for: their
+    # texts are for the caller to send once this commits (records.waitlist).
+    offered: tuple = ()
 
 
 # ---- finding free places -------------------------------------------------------------------
@@ -318,10 +321,11 @@ def cancel(
     if starts_at(appointment, now) - now < timedelta(minutes=rules.cancel_cutoff_minutes):
         return Result(Outcome.TOO_LATE, appointment)
     with db.begin_nested():
-        if not _give_up(db, appointment, "cancelled", now, rules):
+        offered = _give_up(db, appointment, "cancelled", now, rules)
+        if offered is None:
             return Result(already(appointment), appointment)
         _note(db, patient_id, now, "cancelled", describe(appointment) + by(channel, by_staff_id), call_sid, appointment)
-    return Result(Outcome.CANCELLED, appointment)
+    return Result(Outcome.CANCELLED, appointment, offered)
 
 
 def move(
@@ -348,7 +352,8 @@ def move(
         # Given up first: that decides which of two calls moving (or cancelling) it goes on,
         # and 'one booking per doctor per day' no longer counts it.  A refused booking
         # rolls the savepoint back, and the appointment is booked again as it was.
-        if not _give_up(db, old, "moved", now, rules):
+        offered = _give_up(db, old, "moved", now, rules)
+        if offered is None:
             return Result(already(old), old)
         result = book(
             db,
@@ -373,12 +378,13 @@ def move(
             call_sid,
             result.appointment,
         )
-    return Result(Outcome.MOVED, result.appointment)
+    return Result(Outcome.MOVED, result.appointment, offered)
 
 
-def _give_up(db: Session, appointment: Appointment, status: str, now: datetime, rules: Booking) -> bool:
+def _give_up(db: Session, appointment: Appointment, status: str, now: datetime, rules: Booking) -> tuple | None:
     """Cancel the appointment (or set it aside for a move) and give its place back, if it
-    is still booked; False if another call (or text) got there first."""
+    is still booked: the waitlist entries offered the place (often none); None if another
+    call (or text) got there first."""
     # One conditional statement decides: PostgreSQL re-checks `status = 'booked'` once the
     # row lock is its own (a second caller waits for the first to commit, then finds
     # nothing to update) and SQLite runs it under its write lock, so of any number of
@@ -394,7 +400,7 @@ def _give_up(db: Session, appointment: Appointment, status: str, now: datetime, 
     # Read again when next asked: the winner's own status, or the one the winner left.
     db.expire(appointment, ["status", "cancelled_at"])
     if not given_up:
-        return False
+        return None
     db.execute(
         update(ClinicSession)
         .where(ClinicSession.id == appointment.session_id)
@@ -406,8 +412,7 @@ def _give_up(db: Session, appointment: Appointment, status: str, now: datetime, 
     # meanwhile.  A move rolled back undoes the offer with the rest.
     from records import waitlist  # it books through this module
 
-    waitlist.offer_freed(db, appointment.session_id, now, rules)
-    return True
+    return waitlist.offer_freed(db, appointment.session_id, now, rules)
 
 
 # What became of an appointment that is no longer booked, as the caller is told.

@@ -58,18 +58,12 @@ class AnswerResult:
     offered: tuple[WaitlistEntry, ...] = ()  # the next patients offered the place
 
 
-def join(
-    db: Session,
-    *,
-    patient_id: int,
-    session_id: int,
-    now: datetime,
-    rules: Booking,
-    region: str = "CN",
-    channel: str = "phone",
-    by_staff_id: int | None = None,
-    call_sid: str | None = None,
-) -> tuple[Joined, WaitlistEntry | None]:
+def refusal(
+    db: Session, *, patient_id: int, session_id: int, now: datetime, rules: Booking, region: str = "CN"
+) -> tuple[Joined | None, WaitlistEntry | None]:
+    """Why the patient cannot join the session's waiting list (None: they can), and the entry
+    they already have there: what join checks, asked first by a menu that offers joining
+    only when it can happen."""
     from records.messages import mobile_number
 
     target = db.get(ClinicSession, session_id)
@@ -84,15 +78,37 @@ def join(
         return Joined.NOT_FULL, None
     if mobile_number(patient, region) is None:
         return Joined.NO_MOBILE, None
-    existing = db.scalar(
-        select(WaitlistEntry).where(
+    existing = standing(db, patient_id, session_id)
+    return (Joined.ALREADY_WAITING, existing) if existing is not None else (None, None)
+
+
+def standing(db: Session, patient_id: int, session_id: int) -> WaitlistEntry | None:
+    """The patient's entry on the session's waiting list, waiting or offered a place."""
+    return db.scalar(
+        _details().where(
             WaitlistEntry.session_id == session_id,
             WaitlistEntry.patient_id == patient_id,
             WaitlistEntry.status.in_(WAITING),
         )
     )
-    if existing is not None:
-        return Joined.ALREADY_WAITING, existing
+
+
+def join(
+    db: Session,
+    *,
+    patient_id: int,
+    session_id: int,
+    now: datetime,
+    rules: Booking,
+    region: str = "CN",
+    channel: str = "phone",
+    by_staff_id: int | None = None,
+    call_sid: str | None = None,
+) -> tuple[Joined, WaitlistEntry | None]:
+    refused, existing = refusal(db, patient_id=patient_id, session_id=session_id, now=now, rules=rules, region=region)
+    if refused is not None:
+        return refused, existing
+    target = db.get(ClinicSession, session_id)
     entry = WaitlistEntry(
         session_id=session_id,
         patient_id=patient_id,
@@ -224,8 +240,25 @@ def open_offer(db: Session, number: str, now: datetime) -> WaitlistEntry | None:
 
 def untexted(db: Session) -> list[WaitlistEntry]:
     """Offers whose text was not queued (made where no one words texts: the phone's own
-    cancellation); the sweep texts them."""
+    cancellation or move); the job queueing.jobs.text_waitlist_offers texts them at once,
+    and the sweep whatever that job missed."""
     return list(db.scalars(_details().where(WaitlistEntry.status == "offered", WaitlistEntry.offer_to.is_(None))))
+
+
+def claim_text(db: Session, entry: WaitlistEntry, number: str) -> bool:
+    """Note where the offer's text goes (a reply from that number answers it), by one
+    conditional UPDATE: of two workers (the job and the sweep, or two jobs) texting the same
+    offer at once, only the one whose row count is 1 queues the text; the other's UPDATE
+    waits for the first to commit (PostgreSQL's row lock; SQLite's write lock) and then
+    finds it texted."""
+    claimed = db.execute(
+        update(WaitlistEntry)
+        .where(WaitlistEntry.id == entry.id, WaitlistEntry.status == "offered", WaitlistEntry.offer_to.is_(None))
+        .values(offer_to=number)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.expire(entry, ["offer_to", "status"])
+    return bool(claimed)
 
 
 def for_patient(db: Session, patient_id: int, limit: int = 10) -> list[WaitlistEntry]:

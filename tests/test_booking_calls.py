@@ -9,7 +9,7 @@ from sqlalchemy import select
 from ivr.flows.booking import reference
 from records import booking, directory
 from records.db import begin_write
-from records.models import Appointment, ClinicSession, Patient, PatientNote, SmsMessage
+from records.models import Appointment, ClinicSession, Patient, PatientNote, SmsMessage, WaitlistEntry
 from tests.conftest import OPEN
 from tests.test_calls import MS_WANG, assert_each_key_offered_once
 from wording import speaking
@@ -84,11 +84,12 @@ def test_after_booking_each_key_is_offered_once_with_one_meaning(dial, db, ms_wa
     heard = call.take_text()
     assert heard.startswith("预约成功")
     assert_each_key_offered_once(heard)
-    assert heard.endswith("继续预约请按1。留言或预约回电请按0。重听请按星号键。返回主菜单请按井号键。")
+    assert "重听预约号请按星号键。" in heard  # said here: other menus leave * unsaid
+    assert heard.endswith("继续预约请按1。留言或预约回电请按0。返回主菜单请按井号键。")
     call.press("*")
     assert call.take_text() == heard
     call.press("#")
-    assert "医院介绍请按1" in call.take_text()
+    assert "医院介绍与特色服务请按1" in call.take_text()
 
 
 def test_the_other_menus_after_an_action_offer_each_key_once(dial, db, ms_wang, settings, clock):
@@ -224,19 +225,20 @@ def test_moving_an_appointment_to_another_day(dial, db, ms_wang, settings, clock
     assert appointment.status == "moved" and appointment.moved_to_id == new.id
 
 
-def test_a_session_that_fills_up_while_the_caller_listens(dial, db, ms_wang):
+def fill_while_listening(dial, db):
+    """Ms Wang hears the read-back of Dr Zhang's first session; someone else then takes
+    every remaining place before she presses 1.  The call and the session."""
     call = identified(dial)
     call.press("1")
     call.speak("心内科")
     call.press("1")  # D001
     call.press("1")  # his first session
     call.take_text()
-    # Someone else takes every remaining place before Ms Wang presses 1.
     begin_write(db)
     session = db.scalars(
         select(ClinicSession)
         .where(ClinicSession.doctor_id == directory.load(db, OPEN).doctor("D001").id)
-        .order_by(ClinicSession.date)
+        .order_by(ClinicSession.date, ClinicSession.start_time)
     ).first()
     db.execute(
         ClinicSession.__table__.update()
@@ -244,10 +246,52 @@ def test_a_session_that_fills_up_while_the_caller_listens(dial, db, ms_wang):
         .values(booked=session.capacity - session.held_back)
     )
     db.commit()
+    return call, session
+
+
+def test_a_session_that_fills_up_while_the_caller_listens_offers_its_waiting_list(dial, db, ms_wang):
+    call, session = fill_while_listening(dial, db)
+    call.press("1")
+    heard = call.take_text()
+    day = speaking.day(session.date, "zh")
+    assert heard.startswith(f"对不起，这个时段刚刚约满了。候补{day}上午8点，有空位时短信通知您，请按1。重新选择请按2。")
+    assert_each_key_offered_once(heard)
+    assert active(db, ms_wang) == []
+    call.press("1")
+    joined = call.take_text()
+    assert joined.startswith(f"您已在候补名单中：{day}上午8点，心血管内科张志远主任医师。")
+    assert "请在30分钟内回复1预约" in joined
+    db.rollback()
+    [entry] = db.scalars(select(WaitlistEntry).where(WaitlistEntry.patient_id == ms_wang.id)).all()
+    assert (entry.session_id, entry.status, entry.channel, entry.call_sid) == (session.id, "waiting", "phone", call.sid)
+    call.press("*")  # heard again: she is not put on the list twice
+    assert call.take_text() == joined
+    assert len(db.scalars(select(WaitlistEntry)).all()) == 1
+    notes = db.scalars(select(PatientNote.kind).where(PatientNote.patient_id == ms_wang.id)).all()
+    assert notes == ["waitlist"]
+
+
+def test_choosing_again_instead_of_waiting(dial, db, ms_wang):
+    call, session = fill_while_listening(dial, db)
+    call.press("1")
+    call.take_text()
+    call.press("2")
+    heard = call.take_text()
+    assert heard.startswith("以下时段有号：") and speaking.day(session.date, "zh") + "上午" not in heard[:20]
+    db.rollback()
+    assert db.scalars(select(WaitlistEntry)).all() == []
+
+
+def test_with_waiting_lists_off_a_full_session_is_said_and_no_list_is_offered(dial, db, ms_wang, app):
+    hotline = app.extensions["hotline"]
+    hotline.settings = hotline.settings.model_copy(
+        update={"booking": hotline.settings.booking.model_copy(update={"waitlist": False})}
+    )
+    call, _session = fill_while_listening(dial, db)
     call.press("1")
     heard = call.take_text()
     assert heard.startswith("对不起，这个时段刚刚约满了，请重新选择。")
-    assert "以下时段有号" in heard
+    assert "以下时段有号" in heard and "候补" not in heard
     assert active(db, ms_wang) == []
 
 
@@ -262,21 +306,52 @@ def test_another_patients_appointment_is_never_read_out(dial, db, ms_wang, setti
     assert booking.find(db, ms_wang.id, theirs.id) is None
 
 
-def test_a_doctor_with_every_day_full_says_so_and_offers_the_way_back(dial, db):
+def every_day_full(db, code="D001"):
     begin_write(db)
-    doctor_id = directory.load(db, OPEN).doctor("D001").id
+    doctor_id = directory.load(db, OPEN).doctor(code).id
     db.execute(
         ClinicSession.__table__.update()
         .where(ClinicSession.doctor_id == doctor_id)
         .values(booked=ClinicSession.capacity - ClinicSession.held_back)
     )
     db.commit()
+    return db.scalars(
+        select(ClinicSession).where(ClinicSession.doctor_id == doctor_id).order_by(ClinicSession.date)
+    ).first()
+
+
+def test_a_doctor_with_every_day_full_offers_the_first_sessions_waiting_list(dial, db, ms_wang):
+    earliest = every_day_full(db)
     call = identified(dial)
     call.press("1")
     call.speak("心内科")
+    call.take_text()
+    call.press("1")  # D001
+    heard = call.take_text()
+    day = speaking.day(earliest.date, "zh")
+    assert heard.startswith(f"对不起，近14天内没有可预约的号源。候补{day}上午8点，有空位时短信通知您，请按1。")
+    assert_each_key_offered_once(heard)
+    call.press("1")
+    assert call.take_text().startswith(f"您已在候补名单中：{day}上午8点")
+    db.rollback()
+    [entry] = db.scalars(select(WaitlistEntry)).all()
+    assert (entry.patient_id, entry.session_id) == (ms_wang.id, earliest.id)
+
+
+def test_a_doctor_with_every_day_full_says_so_and_offers_the_way_back(dial, db, app):
+    hotline = app.extensions["hotline"]
+    hotline.settings = hotline.settings.model_copy(
+        update={"booking": hotline.settings.booking.model_copy(update={"waitlist": False})}
+    )
+    every_day_full(db)
+    call = identified(dial)
+    call.press("1")
+    call.speak("心内科")
+    call.take_text()
     call.press("1")  # D001
     heard = call.take_text()
     assert "对不起，近14天内没有可预约的号源。" in heard
-    assert "返回上一级请按井号键" in heard
+    assert "候补" not in heard and "请按1" not in heard
+    assert "返回请按井号键" in heard
     call.press("#")
     assert "最早可预约的医生请按9" in call.take_text()  # back to the doctors the caller chose from

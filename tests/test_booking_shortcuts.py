@@ -44,7 +44,7 @@ def test_the_next_appointment_is_said_first_after_identification_and_never_befor
     call.press(MS_WANG_BIRTHDAY)
     heard = call.take_text()
     assert heard.startswith(f"您的下一个预约是：{day}上午8点，心血管内科王建国主任医师。取消或更改请按4。")
-    assert "预约专家门诊请按1，预约检查请按2，查询、取消或更改预约请按3。" in heard
+    assert "预约专家门诊请按1，预约检查请按2，查询、取消或改约请按3。" in heard
     assert_each_key_offered_once(heard)
     call.press("4")
     detail = call.take_text()
@@ -99,7 +99,7 @@ def test_a_returning_patient_books_their_last_doctor_in_eight_keys(dial, db, ms_
     call.take_text()
     call.press(MS_WANG_BIRTHDAY)
     heard = call.take_text()
-    assert f"再次预约心血管内科张志远主任医师，最早{day}上午8点，请按5。" in heard
+    assert f"再次预约张志远主任医师，最早{day}上午8点，请按5。" in heard
     assert "下一个预约" not in heard  # the visit is past: nothing coming
     assert_each_key_offered_once(heard)
     call.press("5")
@@ -146,7 +146,7 @@ def test_a_doctor_named_at_the_main_menu_can_be_booked_from_their_page(dial, db,
     assert "张志远" in page and "预约这位医生请按1。" in page
     assert_each_key_offered_once(page)
     call.press("1")
-    assert "请输入患者的出生月份和日期" in call.take_text()  # identification first
+    assert "请输入患者出生的月和日" in call.take_text()  # identification first
     call.press(MS_WANG_BIRTHDAY)
     sessions = call.take_text()
     assert sessions.startswith(f"以下时段有号：{speaking.day(session.date, 'zh')}")
@@ -292,4 +292,4 @@ def test_booking_a_named_doctor_at_the_main_menu_is_booking(dial):
     call = dial(MS_WANG)
     call.take_text()
     call.speak("预约张志远")
-    assert "请输入患者的出生月份和日期" in call.take_text()
+    assert "请输入患者出生的月和日" in call.take_text()

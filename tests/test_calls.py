@@ -109,7 +109,7 @@ def test_the_introduction_then_back_to_the_main_menu(dial, settings):
     call.press("1")
     assert settings.hospital.introduction("zh") in call.take_text()
     call.press("#")
-    assert "医院介绍请按1" in call.take_text()
+    assert "医院介绍与特色服务请按1" in call.take_text()
 
 
 def test_departments_by_key_with_paging_and_details(dial, db):
@@ -118,12 +118,12 @@ def test_departments_by_key_with_paging_and_details(dial, db):
     call.take_text()
     call.press("2")
     page_one = call.take_text()
-    assert "第1页，共3页" in page_one
+    assert "第1页" not in page_one  # "for more, press 8" says there is more
     assert f"{everything[0].name_zh}请按1" in page_one
-    assert everything[7].name_zh not in page_one
+    assert everything[5].name_zh not in page_one  # five a page
     call.press("8")
     page_two = call.take_text()
-    assert f"{everything[7].name_zh}请按1" in page_two
+    assert "第2页，共3页" in page_two and f"{everything[5].name_zh}请按1" in page_two
     call.press("8")
     call.press("8")  # the last page offers the start again
     assert f"{everything[0].name_zh}请按1" in call.take_text()
@@ -152,7 +152,7 @@ def test_a_department_named_at_the_main_menu_goes_straight_there(dial, said):
     heard = call.take_text()
     assert "心血管内科，位于门诊楼三层东区" in heard and "返回主菜单请按井号键" in heard
     call.press("#")  # back where the caller named it, not a list they never heard
-    assert "医院介绍请按1" in call.take_text()
+    assert "医院介绍与特色服务请按1" in call.take_text()
 
 
 def test_a_doctor_named_at_the_main_menu_goes_to_their_page(dial, db, clock):
@@ -204,7 +204,7 @@ def test_a_surname_shared_by_two_doctors_asks_which(dial):
 
 def test_doctors_by_department_are_paged(dial, db):
     cardiology = directory.load(db, OPEN).doctors_in("CARD")
-    assert len(cardiology) > 7
+    assert len(cardiology) > 5
     call = dial(UNKNOWN)
     call.take_text()
     call.press("3")
@@ -214,17 +214,19 @@ def test_doctors_by_department_are_paged(dial, db):
     page_one = call.take_text()
     first = cardiology[0]
     assert f"{first.name_zh}，{TITLES[first.title]['zh']}，请按1" in page_one
-    assert cardiology[7].name_zh not in page_one
+    assert cardiology[5].name_zh not in page_one
     call.press("8")
-    assert cardiology[7].name_zh in call.take_text()
+    assert cardiology[5].name_zh in call.take_text()
 
 
 def test_featured_services(dial, db):
     services = directory.load(db, OPEN).services
     call = dial(UNKNOWN)
     call.take_text()
-    call.press("4")
-    call.take_text()
+    call.press("1")  # the introduction, then its featured services on 1
+    assert call.take_text().endswith("特色服务请按1。留言或预约回电请按0。返回主菜单请按井号键。")
+    call.press("1")
+    assert "本院特色服务" in call.take_text()
     call.press("1")
     assert services[0].description_zh in call.take_text()
 
@@ -273,7 +275,7 @@ def test_hash_goes_back_the_way_the_caller_came(dial):
     assert "第2页，共3页" in call.take_text()  # the page the caller chose it from
     call.press("#")
     heard = call.take_text()
-    assert "医院介绍请按1" in heard and "按科室查找医生" not in heard
+    assert "医院介绍与特色服务请按1" in heard and "按科室查找医生" not in heard
 
 
 def test_hash_from_a_doctor_found_by_name_returns_to_the_choice_of_doctors(dial):

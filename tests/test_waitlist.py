@@ -237,3 +237,81 @@ def test_a_reply_the_expiry_sweep_and_callers_racing_for_one_held_place_never_gi
         select(func.count()).where(Appointment.session_id == session.id, Appointment.status == "booked")
     )
     assert in_session <= 1  # only a waitlisted patient's booking: the rest of the count was filled by hand
+
+
+# ---- a freed place texted at once (the phone's cancellation enqueues text_waitlist_offers) ----
+
+
+@pytest.fixture
+def wang_holds_a_full_session(db, settings):
+    """Tomorrow's first session, full; Ms Wang holds one of its places; Mr Li, then Zhang Wei,
+    wait for it."""
+    session = a_session(db, TOMORROW)
+    wang = book(db, settings, MS_WANG, session)
+    db.refresh(session)
+    session.booked = session.capacity - session.held_back
+    db.commit()
+    for minutes, mrn in ((0, MR_LI), (1, ZHANG_WEI)):
+        joined, _entry = waitlist.join(
+            db, patient_id=patient(db, mrn).id, session_id=session.id, now=OPEN + timedelta(minutes=minutes),
+            rules=settings.booking,
+        )  # fmt: skip
+        assert joined is waitlist.Joined.JOINED
+    db.commit()
+    return session, wang
+
+
+def test_a_place_freed_by_a_phone_cancellation_is_texted_at_once(db, worker, carrier, dial, wang_holds_a_full_session):
+    from queueing import URGENT
+    from tests.test_booking_calls import identified
+
+    session, wang = wang_holds_a_full_session
+    call = identified(dial)
+    for key in "311":  # her appointments, the first, cancel it
+        call.press(key)
+    call.take_text()
+    call.press("1")  # confirmed
+    assert call.take_text().startswith("预约已取消")
+    call.hangup()
+    assert entries(db) == {MR_LI: "offered", ZHANG_WEI: "waiting"}
+    # The call enqueued the job by reference, with its timeout and retries.
+    [job] = [j for j in worker.queue(URGENT).jobs if j.func is jobs.text_waitlist_offers]
+    assert (job.timeout, job.retries_left, job.retry_intervals) == (30, 3, [5, 20, 60])
+    worker.work()  # the job, then the texts it queued
+    [offer] = sent_to(carrier, MR_LI_PHONE)
+    assert offer.startswith("【Minghu Demonstration Hospital】Mr Li, a place is free on Wednesday 25 November")
+    assert jobs.sweep_waitlist() == 0  # the sweep, a minute later, finds nothing left to text
+    assert jobs.text_waitlist_offers() == 0  # nor a second job
+    db.rollback()
+    kinds = db.scalars(select(SmsMessage.kind).where(SmsMessage.patient_id == patient(db, MR_LI).id)).all()
+    assert kinds == ["waitlist_offer"]
+
+
+def test_workers_texting_offers_at_once_text_each_offer_once(app, db, settings, worker, wang_holds_a_full_session):
+    """Two jobs and the sweep at once, each in its own thread and transaction, over the same
+    untexted offer: one text."""
+    import threading
+
+    from queueing import context
+
+    session, wang = wang_holds_a_full_session
+    booking.cancel(db, patient_id=wang.patient_id, appointment_id=wang.id, now=OPEN, rules=settings.booking)
+    db.commit()
+    context.get()  # built once, shared by the threads as by a worker's
+    runs = [jobs.text_waitlist_offers, jobs.text_waitlist_offers, jobs.sweep_waitlist]
+    barrier = threading.Barrier(len(runs))
+    texted: list[int] = []
+
+    def run(job):
+        barrier.wait()
+        texted.append(job())
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(texted) == [0, 0, 1]
+    db.rollback()
+    assert len(db.scalars(select(SmsMessage).where(SmsMessage.kind == "waitlist_offer")).all()) == 1
+    assert db.scalar(select(WaitlistEntry).where(WaitlistEntry.status == "offered")).offer_to == MR_LI_PHONE

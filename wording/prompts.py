@@ -91,8 +91,9 @@ PROMPTS: dict[str, dict[str, str | Plural]] = {
         "zh": "留言或预约回电请按{key}。",
         "en": "To leave a message or ask us to call you back, press {key}.",
     },
+    # Said at the main menu only (the key repeats any menu): ivr/dialogue.py _ending.
     "repeat_option": {"zh": "重听请按{key}号键。", "en": "To hear this again, press {key}."},
-    "back_option": {"zh": "返回上一级请按{key}号键。", "en": "To go back, press {key}."},
+    "back_option": {"zh": "返回请按{key}号键。", "en": "To go back, press {key}."},
     "more_option": {"zh": "更多选项请按{key}。", "en": "For more, press {key}."},
     "from_start_option": {"zh": "从头再听请按{key}。", "en": "To hear the list from the start, press {key}."},
     "no_input": {"zh": "对不起，没有收到您的选择。", "en": "Sorry, I didn't hear a choice."},
@@ -103,7 +104,7 @@ PROMPTS: dict[str, dict[str, str | Plural]] = {
     "mr": {"zh": "{family}先生", "en": "Mr {family}"},
     "ms": {"zh": "{family}女士", "en": "Ms {family}"},
     # Departments
-    "departments_intro": {"zh": "请选择科室，也可以直接说出科室名称。", "en": "Choose a department, or say its name."},
+    "departments_intro": {"zh": "请选择科室，或说出科室名称。", "en": "Choose a department, or say its name."},
     "page_of": {"zh": "第{page}页，共{pages}页。", "en": "Page {page} of {pages}."},
     "department_detail": {
         "zh": "{name}，位于{location}。门诊时间：{hours}。科室电话：{phone}。{description}",
@@ -148,6 +149,7 @@ PROMPTS: dict[str, dict[str, str | Plural]] = {
     },
     # Services and introduction
     "services_intro": {"zh": "本院特色服务：", "en": "Our featured services:"},
+    "services_option": {"zh": "特色服务请按{key}。", "en": "For our featured services, press {key}."},
     # A person
     "connecting": {"zh": "正在为您转接人工服务，请稍候。", "en": "Connecting you to a member of staff. Please hold."},
     "give_up_transfer": {
@@ -174,8 +176,8 @@ PROMPTS: dict[str, dict[str, str | Plural]] = {
     },
     # Identification: nothing about the patient is said before it succeeds.
     "ask_birthday": {
-        "zh": "为保护您的隐私，请输入患者的出生月份和日期，共四位数字，以井号键结束。例如3月5日出生，请输入0305。",
-        "en": "To protect your privacy, please key in the patient's month and day of birth, four digits, then press hash. For 5 March, key 0 3 0 5.",
+        "zh": "请输入患者出生的月和日，共四位数字，以井号键结束。例如3月5日，请输入0305。",
+        "en": "Please key in the patient's month and day of birth, four digits, then hash. For 5 March, key 0 3 0 5.",
     },
     "ask_record_number": {
         "zh": "请输入您的病历号中的数字，以井号键结束。",
@@ -210,7 +212,7 @@ PROMPTS: dict[str, dict[str, str | Plural]] = {
     },
     # Booking
     "booking_start": {
-        "zh": "预约专家门诊请按1，预约检查请按2，查询、取消或更改预约请按3。",
+        "zh": "预约专家门诊请按1，预约检查请按2，查询、取消或改约请按3。",
         "en": "To book a specialist, press 1. To book an exam, press 2. To hear, cancel or change your appointments, press 3.",
     },
     # After identification, before the booking menu (ivr/flows/booking.py start).
@@ -223,16 +225,18 @@ PROMPTS: dict[str, dict[str, str | Plural]] = {
         "en": "Your next appointment is {what}, {day}, {when}.",
     },
     "book_again_option": {
-        "zh": "再次预约{what}，最早{day}{when}，请按{key}。",
-        "en": "To book {what} again, first free {day}, {when}, press {key}.",
+        "zh": "再次预约{who}，最早{day}{when}，请按{key}。",
+        "en": "To book {who} again, first free {day}, {when}, press {key}.",
     },
     "booking_departments": {
-        "zh": "请选择要预约的科室，也可以直接说出科室名称。",
+        "zh": "请选择要预约的科室，或说出科室名称。",
         "en": "Choose the department to book, or say its name.",
     },
     "any_doctor_option": {"zh": "最早可预约的医生请按{key}。", "en": "For the first available doctor, press {key}."},
     "doctors_to_book": {"zh": "请选择医生：", "en": "Choose a doctor:"},
-    "exams_intro": {"zh": "请选择检查项目，也可以直接说出检查名称。", "en": "Choose the exam, or say its name."},
+    # The booking's doctor list: names only (the read-back says the title).
+    "doctor_to_book": {"zh": "{name}请按{key}。", "en": "For {name}, press {key}."},
+    "exams_intro": {"zh": "请选择检查项目，或说出检查名称。", "en": "Choose the exam, or say its name."},
     "days_intro": {"zh": "以下日期有号：", "en": "These days have free places:"},
     # One doctor's free sessions, days and times in one list (ivr/flows/booking.py _doctor_sessions).
     "doctor_sessions_intro": {"zh": "以下时段有号：", "en": "These sessions have free places:"},
@@ -283,6 +287,7 @@ PROMPTS: dict[str, dict[str, str | Plural]] = {
     "preparation": {"zh": "检查须知：{text}", "en": "Before the exam: {text}"},
     # After booking: the menu's own ending offers star (hear it again) and hash (the main menu).
     "book_another_option": {"zh": "继续预约请按{key}。", "en": "To book another, press {key}."},
+    "repeat_reference": {"zh": "重听预约号请按{key}号键。", "en": "To hear your reference again, press {key}."},
     "session_full": {
         "zh": "对不起，这个时段刚刚约满了，请重新选择。",
         "en": "Sorry, that session has just filled up. Please choose again.",
@@ -297,6 +302,25 @@ PROMPTS: dict[str, dict[str, str | Plural]] = {
     },
     "too_far": {"zh": "对不起，这个日期暂不开放预约。", "en": "Sorry, that date is not open for booking yet."},
     "session_over": {"zh": "对不起，这个时段已经结束。", "en": "Sorry, that session is over."},
+    # Waiting lists by phone (ivr/flows/booking.py): offered only when the caller can join.
+    "session_just_full": {"zh": "对不起，这个时段刚刚约满了。", "en": "Sorry, that session has just filled up."},
+    "waitlist_option": {
+        "zh": "候补{day}{when}，有空位时短信通知您，请按{key}。",
+        "en": "To wait for a place on {day}, {when}, and be texted when one is freed, press {key}.",
+    },
+    "choose_again_option": {"zh": "重新选择请按{key}。", "en": "To choose again, press {key}."},
+    "waitlist_joined": {
+        "zh": "您已在候补名单中：{day}{when}，{what}。有空位时我们会发短信给您，请在{minutes}分钟内回复1预约。",
+        "en": plural(
+            "minutes",
+            one="You are on the waiting list for {what}, {day}, {when}. When a place is freed we will text you: reply 1 within {minutes} minute to book it.",
+            other="You are on the waiting list for {what}, {day}, {when}. When a place is freed we will text you: reply 1 within {minutes} minutes to book it.",
+        ),
+    },
+    "waitlist_no_mobile": {
+        "zh": "对不起，您的档案中没有手机号码，无法短信通知您空位。",
+        "en": "Sorry, there is no mobile number on your file to text you when a place is freed.",
+    },
     # Appointments
     "no_appointments": {"zh": "您目前没有待就诊的预约。", "en": "You have no upcoming appointments."},
     "book_now_option": {"zh": "现在预约请按1。", "en": "To book one now, press 1."},

@@ -11,7 +11,7 @@ from datetime import date, datetime
 import phonenumbers
 from sqlalchemy.orm import Session
 
-from records import messages
+from records import messages, waitlist
 from records.models import Appointment, Patient, SmsMessage, WaitlistEntry, localized
 from settings import LANGUAGES, Settings
 from wording import speaking
@@ -116,12 +116,15 @@ def queue_appointment_sms(
 
 def text_offers(db: Session, settings: Settings, entries, now: datetime) -> list[int]:
     """Queue the text of each waitlist offer to the patient's mobile, in their language, and
-    note where it went (a reply from that number answers it).  No commit; then hand the ids
-    to queueing.enqueue_sms."""
+    note where it went (a reply from that number answers it), each offer claimed first by a
+    conditional UPDATE (records.waitlist.claim_text), so an offer is texted once however many
+    workers text offers at once.  No commit; then hand the ids to queueing.enqueue_sms."""
     ids = []
     for entry in entries:
         number = messages.mobile_number(entry.patient, settings.hospital.phone_region)
         if number is None:  # joined with a mobile since removed: the sweep lets the offer expire
+            continue
+        if not waitlist.claim_text(db, entry, number):  # texted by another worker meanwhile
             continue
         lang = language(entry.patient, settings)
         until = entry.offer_expires_at.astimezone(settings.hospital.zone)
@@ -129,7 +132,6 @@ def text_offers(db: Session, settings: Settings, entries, now: datetime) -> list
         message = messages.queue_sms(
             db, to_number=number, body=body, kind="waitlist_offer", now=now, patient_id=entry.patient_id
         )
-        entry.offer_to = number
         ids.append(message.id)
     return ids
 

@@ -119,5 +119,6 @@ def cancelled(conversation: Conversation, appointment: str = "") -> VoiceRespons
     db.commit()
     if message is not None:
         conversation.texts_to_send.append(message.id)
+    conversation.offers_to_text = bool(result.offered)
     conversation.event("cancelled", appointment=found.id, reference=found.reference)
     return conversation.go(APPOINTMENTS, conversation.line("cancelled"))

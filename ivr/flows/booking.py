@@ -14,11 +14,11 @@ from datetime import date, datetime, timedelta
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.dialogue import MAIN_MENU, Choice, Conversation, Target, is_id, paged_choices, step
+from ivr.dialogue import MAIN_MENU, Choice, Conversation, Target, is_id, key_name, paged_choices, step
 from ivr.flows.departments import choose_department
 from ivr.flows.doctors import name_phrases, title
 from ivr.flows.identify import patient_or_identify
-from records import booking, returning
+from records import booking, returning, waitlist
 from records.booking import Outcome
 from records.db import begin_write
 from records.models import Appointment, ClinicSession, localized
@@ -133,7 +133,7 @@ def _again(conversation: Conversation, patient) -> tuple[str, Choice] | None:
     lang = conversation.lang
     line = conversation.t(
         "book_again_option",
-        what=what(session, lang),
+        who=who(session, lang),
         day=speaking.day(session.date, lang),
         when=when(conversation, session),
         key=AGAIN_KEY,
@@ -179,9 +179,7 @@ def doctors(conversation: Conversation, department: str = "", page: str = "0") -
         conversation.int_arg(page),
         list_target=Target("booking", "doctors", {"department": department}),
         target_of=lambda d: Target("booking", "days", {"doctor": d.code}),
-        label_of=lambda d, key: conversation.t(
-            "doctor_choice", name=localized(d, "name", lang), title=title(d, lang), key=key
-        ),
+        label_of=lambda d, key: conversation.t("doctor_to_book", name=localized(d, "name", lang), key=key),
         phrases_of=name_phrases,
     )
     anyone = Choice(
@@ -190,7 +188,7 @@ def doctors(conversation: Conversation, department: str = "", page: str = "0") -
         conversation.t("any_doctor_option", key=ANY_DOCTOR_KEY),
         ("任意", "最早", "随便", "any doctor", "first available"),
     )
-    intro = [conversation.t("doctors_in", department=localized(found, "name", lang)), *lines]
+    intro = [conversation.t("doctors_to_book"), *lines]
     return conversation.menu(intro, [anyone, *choices], back=Target("booking", "departments"))
 
 
@@ -205,10 +203,7 @@ def first(conversation: Conversation, department: str = "") -> VoiceResponse:
         return conversation.go(Target("booking", "departments"), conversation.line("unknown_department"))
     session = first_free_session(conversation, search)
     if session is None:
-        rules = conversation.settings.booking
-        return conversation.menu(
-            [conversation.t("no_free_days", days=rules.days_ahead)], back=Target("booking", "departments")
-        )
+        return nothing_free(conversation, patient, search, Target("booking", "departments"))
     return conversation.go(Target("booking", "confirm", {"session": str(session.id), "department": department}))
 
 
@@ -257,8 +252,8 @@ def days(
     free = booking.free_days(conversation.db, conversation.now, rules, limit=rules.days_offered, **search)
     args = {k: v for k, v in {"doctor": doctor, "department": department, "exam": exam, "move": move}.items() if v}
     back = Target("appointments", "start") if move else BOOKING
-    if not free:
-        return conversation.menu([conversation.t("no_free_days", days=rules.days_ahead)], back=back)
+    if not free:  # a move keeps its appointment: no waiting list
+        return nothing_free(conversation, None if move else patient, search, back)
     if doctor:
         return _doctor_sessions(conversation, search, free, move, back)
     lang = conversation.lang
@@ -387,12 +382,15 @@ def book(conversation: Conversation, session: str = "", move: str = "") -> Voice
     if result.outcome not in (Outcome.BOOKED, Outcome.MOVED):
         db.rollback()
         conversation.event("booking_refused", outcome=str(result.outcome))
+        if result.outcome is Outcome.FULL and not move and may_wait(conversation, patient, chosen):
+            return conversation.go(Target("booking", "full", {"session": session}))
         return conversation.go(Target("booking", "days", search), conversation.line(REFUSALS[result.outcome]))
     kind = "moved" if result.outcome is Outcome.MOVED else "confirmation"
     message = send_text(conversation, result.appointment, kind)
     db.commit()
     if message is not None:
         conversation.texts_to_send.append(message.id)
+    conversation.offers_to_text = bool(result.offered)  # a move freed the old place
     conversation.event(str(result.outcome), appointment=result.appointment.id, reference=result.appointment.reference)
     done = {"appointment": str(result.appointment.id), **({"moved": "1"} if move else {})}
     return conversation.go(Target("booking", "done", done))
@@ -429,8 +427,8 @@ def gone(conversation: Conversation, outcome: Outcome) -> VoiceResponse:
 
 @step("booking", "done")
 def done(conversation: Conversation, appointment: str = "", moved: str = "") -> VoiceResponse:
-    """The booking reference, repeatable with * (the menu's ending offers it, and # for the
-    main menu), then book another or leave."""
+    """The booking reference, repeatable with * (said here: menus other than the main one
+    leave it unsaid), then book another, or # for the main menu."""
     if isinstance(patient := patient_or_identify(conversation, "booking.start"), VoiceResponse):
         return patient
     found = booking.find(conversation.db, patient.id, conversation.int_arg(appointment))
@@ -443,8 +441,129 @@ def done(conversation: Conversation, appointment: str = "", moved: str = "") -> 
         lines.append(estimate)
     if found.session.exam_type is not None:
         lines.append(conversation.t("preparation", text=localized(found.session.exam_type, "preparation", lang)))
+    lines.append(conversation.t("repeat_reference", key=key_name(conversation.settings.dialogue.repeat_key, lang)))
     another = Choice(BOOKING, "1", conversation.t("book_another_option", key="1"))
     return conversation.menu(lines, [another], back=MAIN_MENU)
+
+
+# ---- waiting lists (issue 20): offered only when the caller can join ---------------------------
+
+WAITLIST_KEY, CHOOSE_AGAIN_KEY = "1", "2"
+
+
+def may_wait(conversation: Conversation, patient, session: ClinicSession | None) -> bool:
+    """The hospital offers waiting lists by phone (booking.waitlist) and this patient could
+    join this session's (records.waitlist.refusal: full, not over, a mobile to text...)."""
+    if patient is None or session is None or not conversation.settings.booking.waitlist:
+        return False
+    refused, _ = waitlist.refusal(
+        conversation.db,
+        patient_id=patient.id,
+        session_id=session.id,
+        now=conversation.now,
+        rules=conversation.settings.booking,
+        region=conversation.settings.hospital.phone_region,
+    )
+    return refused is None
+
+
+def wait_choice(conversation: Conversation, session: ClinicSession) -> Choice:
+    lang = conversation.lang
+    label = conversation.t(
+        "waitlist_option", day=speaking.day(session.date, lang), when=when(conversation, session), key=WAITLIST_KEY
+    )
+    target = Target("booking", "wait", {"session": str(session.id)})
+    return Choice(target, WAITLIST_KEY, label, ("候补", "排队", "waiting list", "wait"))
+
+
+def nothing_free(conversation: Conversation, patient, search: dict, back: Target) -> VoiceResponse:
+    """No free place up to the horizon: said, with the earliest full session's waiting list
+    when the caller can join it (None for a patient: never offered)."""
+    db, rules = conversation.db, conversation.settings.booking
+    earliest = booking.sessions_ahead(db, conversation.now, rules, limit=1, **search)
+    choices = [wait_choice(conversation, s) for s in earliest if may_wait(conversation, patient, s)]
+    return conversation.menu([conversation.t("no_free_days", days=rules.days_ahead)], choices, back=back)
+
+
+@step("booking", "full")
+def full(conversation: Conversation, session: str = "") -> VoiceResponse:
+    """The session chosen filled up while the caller listened: its waiting list, or choose again."""
+    if isinstance(patient := patient_or_identify(conversation, "booking.start"), VoiceResponse):
+        return patient
+    chosen = conversation.db.get(ClinicSession, int(session)) if is_id(session) else None
+    if chosen is None:
+        return conversation.go(BOOKING, conversation.line("lost"))
+    search = {"exam": chosen.exam_type.code} if chosen.exam_type else {"doctor": chosen.doctor.code}
+    again = Target("booking", "days", search)
+    if not may_wait(conversation, patient, chosen):  # a place came free, or the caller joined meanwhile
+        return conversation.go(again, conversation.line("session_full"))
+    choose_again = Choice(again, CHOOSE_AGAIN_KEY, conversation.t("choose_again_option", key=CHOOSE_AGAIN_KEY))
+    return conversation.menu(
+        [conversation.t("session_just_full")], [wait_choice(conversation, chosen), choose_again], back=again
+    )
+
+
+# Where joining leads: the list the caller is now on, or, a place being free after all, its
+# read-back; the rest (races: the key was offered only when joining could happen) say why not.
+JOINED_GOES_TO = {
+    waitlist.Joined.JOINED: "waiting",
+    waitlist.Joined.ALREADY_WAITING: "waiting",
+    waitlist.Joined.NOT_FULL: "confirm",
+}
+NOT_JOINED = {
+    waitlist.Joined.NO_MOBILE: "waitlist_no_mobile",
+    waitlist.Joined.PAST: "session_over",
+    waitlist.Joined.TOO_FAR: "too_far",
+    waitlist.Joined.NOT_FOUND: "lost",
+}
+
+
+@step("booking", "wait")
+def wait(conversation: Conversation, session: str = "") -> VoiceResponse:
+    """Join the session's waiting list: reached only by its key where it was offered."""
+    if isinstance(patient := patient_or_identify(conversation, "booking.start"), VoiceResponse):
+        return patient
+    if not is_id(session) or not conversation.settings.booking.waitlist:
+        return conversation.go(BOOKING, conversation.line("lost"))
+    db = conversation.db
+    begin_write(db)
+    joined, _entry = waitlist.join(
+        db,
+        patient_id=patient.id,
+        session_id=int(session),
+        now=conversation.now,
+        rules=conversation.settings.booking,
+        region=conversation.settings.hospital.phone_region,
+        call_sid=conversation.call_sid,
+    )
+    if joined is waitlist.Joined.JOINED:
+        db.commit()
+    else:
+        db.rollback()
+    conversation.event("waitlist", outcome=str(joined), session=int(session))
+    if joined in JOINED_GOES_TO:
+        return conversation.go(Target("booking", JOINED_GOES_TO[joined], {"session": session}))
+    return conversation.go(BOOKING, conversation.line(NOT_JOINED[joined]))
+
+
+@step("booking", "waiting")
+def waiting(conversation: Conversation, session: str = "") -> VoiceResponse:
+    """What the caller waits for, and how the offer will come; then book another or leave."""
+    if isinstance(patient := patient_or_identify(conversation, "booking.start"), VoiceResponse):
+        return patient
+    entry = waitlist.standing(conversation.db, patient.id, int(session)) if is_id(session) else None
+    if entry is None:
+        return conversation.go(BOOKING)
+    lang, chosen = conversation.lang, entry.session
+    said = conversation.t(
+        "waitlist_joined",
+        day=speaking.day(chosen.date, lang),
+        when=when(conversation, chosen),
+        what=what(chosen, lang),
+        minutes=conversation.settings.booking.waitlist_offer_minutes,
+    )
+    another = Choice(BOOKING, "1", conversation.t("book_another_option", key="1"))
+    return conversation.menu([said], [another], back=MAIN_MENU)
 
 
 def send_text(conversation: Conversation, appointment: Appointment, kind: str):

@@ -120,6 +120,7 @@ def cancelled(conversation: Conversation, appointment: str = "") -> VoiceRespons
     db.commit()
     if sms is not None:
         conversation.texts_to_send.append(sms.id)  # enqueued once the answer is ready
+    conversation.offers_to_text = bool(result.offered)
     conversation.event("reminder", outcome="cancelled")
     return bye(conversation, line(conversation, "cancelled"))
 

@@ -190,7 +190,7 @@ def test_a_missed_offer_moves_on_and_puts_the_agent_on_break(dial, carrier, hotl
 def test_wrap_up_blocks_new_offers_until_it_ends(dial, carrier, hotline, settings):
     on_duty(hotline, 1, {"general": 2, "complaints": 2})
     complaint = dial(UNKNOWN)
-    complaint.press("6")  # the main menu's complaint key
+    complaint.press("4")  # the main menu's complaint key
     leg = ringing(carrier, 1)
     leg.answer()
     assert queue_events(hotline, complaint.sid)[0][1] == {"queue": "complaints", "priority": 2}
