@@ -109,6 +109,7 @@ def join(
     if refused is not None:
         return refused, existing
     target = db.get(ClinicSession, session_id)
+    assert target is not None  # join's checks above refuse a session that does not exist
     entry = WaitlistEntry(
         session_id=session_id,
         patient_id=patient_id,
@@ -251,12 +252,13 @@ def claim_text(db: Session, entry: WaitlistEntry, number: str) -> bool:
     offer at once, only the one whose row count is 1 queues the text; the other's UPDATE
     waits for the first to commit (PostgreSQL's row lock; SQLite's write lock) and then
     finds it texted."""
-    claimed = db.execute(
+    claimed = changed(
+        db,
         update(WaitlistEntry)
         .where(WaitlistEntry.id == entry.id, WaitlistEntry.status == "offered", WaitlistEntry.offer_to.is_(None))
         .values(offer_to=number)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     db.expire(entry, ["offer_to", "status"])
     return bool(claimed)
 
