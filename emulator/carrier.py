@@ -623,8 +623,8 @@ class Carrier:
             if not barge_in:
                 self._hear_out_prompt(call)
             call.note("event", text=f"said {text!r}")
-            if call.waiting_for == "conference" and call._participant is not None:
-                self._rooms.speech(call._participant, text)  # heard by whoever can hear them
+            if call.waiting_for == "conference" and call.participant is not None:
+                self._rooms.speech(call.participant, text)  # heard by whoever can hear them
                 until = self.clock.time() + twiml.speaking_seconds(text)  # the time it takes to say it
                 self._run_until(lambda: self.clock.time() >= until or call.ended)
                 self._settle(call)
@@ -684,10 +684,10 @@ class Carrier:
 
     def _hear_out_prompt(self, call: Call) -> None:
         """Before the caller's input, let the rest of the Gather's prompt play (unless it is endless)."""
-        until = call._prompt_until
+        until = call.prompt_until
         if until is None or until <= self.clock.time() or until - self.clock.time() > LONGEST_PROMPT_TO_WAIT_OUT:
             return
-        self._run_until(lambda: self.clock.time() >= until or call._prompt_until is None or call.ended)
+        self._run_until(lambda: self.clock.time() >= until or call.prompt_until is None or call.ended)
 
     # ==== machinery the call flows use ============================================================
     def _register(self, call: Call) -> None:
@@ -695,14 +695,14 @@ class Carrier:
         self.calls.append(call)
 
     def _spawn(self, call: Call, flow: Any) -> None:
-        call._process = Process(self, flow)
-        self.clock.call_soon(call._process.start)
+        call.process = Process(self, flow)
+        self.clock.call_soon(call.process.start)
 
     def send(self, call: Call, event: Event) -> None:
         """Deliver `event` to the call at this instant, after whatever is running now."""
 
         def deliver() -> None:
-            process = call._process
+            process = call.process
             if (process is None or not process.deliver(event)) and event.kind in ("dtmf", "speech"):
                 call.note("event", text=f"{event.kind} {event.value!r} ignored: nothing was listening")
 
@@ -710,14 +710,14 @@ class Carrier:
 
     def throw(self, call: Call, exc: BaseException) -> None:
         def deliver() -> None:
-            if call._process is not None:
-                call._process.interrupt(exc)
+            if call.process is not None:
+                call.process.interrupt(exc)
 
         self.clock.call_soon(deliver)
 
     def request(self, call: Call, method: str, url: str, params: dict[str, str], status: str | None = None) -> Any:
         full = {**self._call_params(call, status), **params}
-        result = self.webhooks.request(call._session, method, url, full)
+        result = self.webhooks.request(call.session, method, url, full)
         call.note(
             "fetch", url=url, method=method, params=full, status=result.status, body=result.text, error=result.error
         )
@@ -744,7 +744,7 @@ class Carrier:
     def set_status(self, call: Call, status: str) -> None:
         call.status = status
         call.note("status", text=status)
-        if call._participant is not None:
+        if call.participant is not None:
             self._rooms.call_status(call, status)
         event = STATUS_EVENTS.get(status)
         if event:
@@ -764,7 +764,7 @@ class Carrier:
         call.stop_waiting()
         call.gather = None
         self._status_event(call, "completed")
-        call._session.close()  # no more TwiML requests for this call (a closed session can still reconnect)
+        call.session.close()  # no more TwiML requests for this call (a closed session can still reconnect)
 
     def _status_event(self, call: Call, event: str) -> None:
         if not call.status_callback or event not in call.status_events:
@@ -772,9 +772,9 @@ class Carrier:
         now = self.clock.time()
         params = self._call_params(call)
         params.update(
-            CallbackSource="call-progress-events", SequenceNumber=str(call._sequence), Timestamp=rfc2822(self, now)
+            CallbackSource="call-progress-events", SequenceNumber=str(call.sequence), Timestamp=rfc2822(self, now)
         )
-        call._sequence += 1
+        call.sequence += 1
         if event == "completed":
             params.update(
                 CallDuration=str(call.duration),
@@ -886,7 +886,7 @@ class Carrier:
         if status in ("canceled", "completed"):
             if call.ended:
                 return
-            if call._process is None:  # still queued
+            if call.process is None:  # still queued
                 call.status, call.ended_at = "canceled", self.clock.time()
                 return
             ringing = call.status in ("queued", "initiated", "ringing")
@@ -945,7 +945,7 @@ class Carrier:
             call.queue = None
 
     def front_member(self, queue: Queue) -> Call | None:
-        return next((member for member in queue.members if member._queue_wait is queue), None)
+        return next((member for member in queue.members if member.queue_wait is queue), None)
 
     def watch_queue(self, queue: Queue, dialer: Call) -> None:
         self._queue_watchers.setdefault(queue.name, []).append(dialer)
@@ -960,7 +960,7 @@ class Carrier:
         self.leave_queue(queue, member)
 
         def deliver() -> None:
-            if member._queue_wait is queue and member._process is not None and member._process.interrupt(dequeued):
+            if member.queue_wait is queue and member.process is not None and member.process.interrupt(dequeued):
                 return
             self.send(dequeued.dialer, Event("leg-ended", member))
 
@@ -970,8 +970,8 @@ class Carrier:
         self.leave_queue(queue, member)
 
         def deliver() -> None:
-            if member._queue_wait is queue and member._process is not None:
-                member._process.interrupt(Redirected(fetch, "dequeue"))
+            if member.queue_wait is queue and member.process is not None:
+                member.process.interrupt(Redirected(fetch, "dequeue"))
 
         self.clock.call_soon(deliver)
 
@@ -982,7 +982,7 @@ class Carrier:
         if member == "Front":
             call = self.front_member(queue)
         else:
-            call = next((m for m in queue.members if m.sid == member and m._queue_wait is queue), None)
+            call = next((m for m in queue.members if m.sid == member and m.queue_wait is queue), None)
         if call is None:
             raise LookupError(f"no member {member} in queue {queue.name!r}")
         return queue, call

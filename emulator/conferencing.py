@@ -157,7 +157,7 @@ class Conferences:
         participant = Participant(call, room, via=via, created=now, updated=now, **options)
         room.participants.append(participant)
         room.history.append(participant)
-        call._participant = participant
+        call.participant = participant
         return participant
 
     def join(self, participant: Participant) -> None:
@@ -244,7 +244,7 @@ class Conferences:
 
     def call_status(self, call: Call, status: str) -> None:
         """Follow a dialled participant's call: queued -> connecting -> ringing."""
-        participant = getattr(call, "_participant", None)
+        participant = call.participant
         if participant is not None and participant.dialling:
             participant.status = {"initiated": "connecting", "ringing": "ringing"}.get(status, participant.status)
             participant.updated = self.now
@@ -350,7 +350,7 @@ class Conferences:
 
     def _tell(self, participant: Participant) -> None:
         """Wake the participant's flow: what it should hear (or whether it is still in) changed."""
-        if participant.call._listening:
+        if participant.call.listening:
             self.carrier.throw(participant.call, ConferenceChanged())
 
     # ---- callbacks and recordings ----------------------------------------------------------------
