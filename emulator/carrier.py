@@ -73,7 +73,7 @@ class Carrier:
         self.queues: dict[str, Queue] = {}
         self.messages: list[Message] = []
         self.recordings: dict[str, Recording] = {}
-        self._rooms = Conferences(self)
+        self.conferencing = Conferences(self)  # the rooms and what happens in them (flow.py and rest.py use it too)
         self.media: dict[str, float] = {}  # Play URL -> seconds (default twiml.DEFAULT_PLAY_SECONDS)
         self.held_status_callbacks: list[Delivery] = []
         self.base_url: str | None = None  # set by serve()
@@ -81,9 +81,9 @@ class Carrier:
         self._driver = threading.RLock()
         self._inbox: deque[Callable[[], None]] = deque()
         self._holding = False
-        self._message_failures: deque[int] = deque()
+        self.message_failures: deque[int] = deque()  # fail_next_messages: rest.py answers these statuses first
         self._queue_watchers: dict[str, list[Call]] = {}
-        self._callback_session = requests.Session()
+        self.callback_session = requests.Session()  # status callbacks (of calls, messages, conferences)
         self._server: Any = None
         self._server_thread: threading.Thread | None = None
         self._ticker_stop: threading.Event | None = None
@@ -145,7 +145,7 @@ class Carrier:
             "NumSegments": "1",
             "ApiVersion": API_VERSION,
         }
-        result = self.webhooks.request(self._callback_session, "POST", number.sms_url, params)
+        result = self.webhooks.request(self.callback_session, "POST", number.sms_url, params)
         if result.status != 200:
             raise RuntimeError(f"the app answered the text with HTTP {result.status}: {result.text[:200]}")
         if not result.body.strip():
@@ -185,7 +185,7 @@ class Carrier:
             call.status_callback_method = number.status_callback_method
             call.status_events = number.status_events
             call.fallback_url, call.fallback_method = number.fallback_url, number.fallback_method
-            self._register(call)
+            self.register(call)
             self._spawn(call, CallFlow(self, call).inbound(Fetch(number.voice_url, number.voice_method)))
             self._settle(call)
         return call
@@ -287,11 +287,11 @@ class Carrier:
     @property
     def conferences(self) -> dict[str, Conference]:
         """Every conference by SID, ended ones too."""
-        return self._rooms.rooms
+        return self.conferencing.rooms
 
     def conference(self, sid_or_name: str) -> Conference:
         """A conference by SID, or by the name of one that has not ended; LookupError if none."""
-        return self._rooms.get(sid_or_name)
+        return self.conferencing.get(sid_or_name)
 
     def add_participant(
         self,
@@ -358,7 +358,7 @@ class Carrier:
         end_conference_on_exit, coaching, call_sid_to_coach."""
         with self._driving():
             found = self.participant(conference, participant)
-            self._rooms.update(found, changes)
+            self.conferencing.update(found, changes)
             self._settle(found.call)
         return found
 
@@ -366,21 +366,21 @@ class Carrier:
         """What DELETE /Conferences/{sid}/Participants/{CallSid or label}.json does."""
         with self._driving():
             found = self.participant(conference, participant)
-            self._rooms.kick(found)
+            self.conferencing.kick(found)
             self._settle(found.call)
 
     def end_conference(self, conference: str) -> Conference:
         """What POST /Conferences/{sid}.json with Status=completed does."""
         with self._driving():
             room = self.conference(conference)
-            self._rooms.end(room, ENDED_BY_API)
+            self.conferencing.end(room, ENDED_BY_API)
         return room
 
     def announce(self, conference: str, url: str, method: str = "POST") -> None:
         """What POST /Conferences/{sid}.json with AnnounceUrl does: everyone present hears it."""
         with self._driving():
             room = self.conference(conference)
-            self._rooms.announce(room, [p for p in room.connected if not p.hold], url, method)
+            self.conferencing.announce(room, [p for p in room.connected if not p.hold], url, method)
 
     # ==== messages ============================================================================
     def send_message(
@@ -398,7 +398,7 @@ class Carrier:
 
     def fail_next_messages(self, n: int, status: int = 500) -> None:
         """The next `n` POST /Messages.json requests fail with HTTP `status` (to test the app's retries)."""
-        self._message_failures.extend([status] * n)
+        self.message_failures.extend([status] * n)
 
     # ==== status callbacks: duplicates and disorder ==========================================================
     def hold_status_callbacks(self, hold: bool = True) -> None:
@@ -624,7 +624,7 @@ class Carrier:
                 self._hear_out_prompt(call)
             call.note("event", text=f"said {text!r}")
             if call.waiting_for == "conference" and call.participant is not None:
-                self._rooms.speech(call.participant, text)  # heard by whoever can hear them
+                self.conferencing.speech(call.participant, text)  # heard by whoever can hear them
                 until = self.clock.time() + twiml.speaking_seconds(text)  # the time it takes to say it
                 self._run_until(lambda: self.clock.time() >= until or call.ended)
                 self._settle(call)
@@ -690,7 +690,8 @@ class Carrier:
         self._run_until(lambda: self.clock.time() >= until or call.prompt_until is None or call.ended)
 
     # ==== machinery the call flows use ============================================================
-    def _register(self, call: Call) -> None:
+    def register(self, call: Call) -> None:
+        """Make a new call known to the carrier: listed in `calls`, found by get_call and by its callbacks."""
         self._by_sid[call.sid] = call
         self.calls.append(call)
 
@@ -745,7 +746,7 @@ class Carrier:
         call.status = status
         call.note("status", text=status)
         if call.participant is not None:
-            self._rooms.call_status(call, status)
+            self.conferencing.call_status(call, status)
         event = STATUS_EVENTS.get(status)
         if event:
             self._status_event(call, event)
@@ -791,7 +792,7 @@ class Carrier:
             self._deliver(delivery)
 
     def _deliver(self, delivery: Delivery) -> None:
-        result = self.webhooks.request(self._callback_session, delivery.method, delivery.url, delivery.params)
+        result = self.webhooks.request(self.callback_session, delivery.method, delivery.url, delivery.params)
         delivery.responses.append(result.status)
         call = self._by_sid.get(delivery.sid)
         if call is None:
@@ -838,7 +839,7 @@ class Carrier:
         call.status_events = tuple(events) or ("completed",)
         call.status_callback_method = callback_method.upper()
         call.fallback_url, call.fallback_method = fallback_url, fallback_method.upper()
-        self._register(call)
+        self.register(call)
         return call
 
     def new_participant(
@@ -854,12 +855,16 @@ class Carrier:
     ) -> Participant:
         """The call and participant of a Participants API request (made at once, in the
         request's thread, so that its answer can carry their SIDs)."""
-        room = self._rooms.get(conference) if conference.startswith("CF") else self._rooms.find_or_create(conference)
+        room = (
+            self.conferencing.get(conference)
+            if conference.startswith("CF")
+            else self.conferencing.find_or_create(conference)
+        )
         if room.status == "completed":
             raise EmulatorError(f"conference {room.sid} has ended")
-        self._rooms.configure(room, room_settings)
+        self.conferencing.configure(room, room_settings)
         call = self.new_outbound(to, from_, status_callback, events, callback_method, None, "POST")
-        return self._rooms.add(room, call, "api", options)
+        return self.conferencing.add(room, call, "api", options)
 
     def start_participant(self, participant: Participant, timeout: float) -> None:
         call = participant.call
@@ -910,7 +915,7 @@ class Carrier:
             leg.status_events = tuple(events) or ("completed",)
             leg.status_callback_method = noun.attrs.get("statusCallbackMethod", "POST").upper()
         parent.legs.append(leg)
-        self._register(leg)
+        self.register(leg)
         self._spawn(leg, CallFlow(self, leg).dial_leg(parent, noun, doc_url))
         return leg
 

@@ -298,7 +298,7 @@ class Conferences:
         for _ in range(MAX_ANNOUNCE_REDIRECTS):
             if nxt is None or flow is None:
                 break
-            result = carrier.webhooks.request(carrier._callback_session, nxt[1], nxt[0], params)
+            result = carrier.webhooks.request(carrier.callback_session, nxt[1], nxt[0], params)
             doc, code, reason = interpret(result)
             if doc is None:
                 failed = f"{nxt[0]}: {reason}"

@@ -156,7 +156,7 @@ class CallFlow:
     def conference_participant(self, participant: Participant, ring_timeout: float) -> Flow:
         """A call placed by POST .../Participants.json: ring, join the conference once answered,
         and hang up when it leaves it (it has no TwiML of its own to go on with)."""
-        call, rooms = self.call, self.carrier._rooms
+        call, rooms = self.call, self.carrier.conferencing
         try:
             outcome = yield from self.ring(ring_timeout)
         except CallOver as over:  # canceled (the conference ended, or DELETE) while ringing
@@ -810,7 +810,7 @@ class CallFlow:
         """<Dial><Conference>: join the named room; the Dial ends when the call leaves it
         (removed, the conference ended, '*' with hangupOnStar), then the action or the next verb."""
         call, carrier = self.call, self.carrier
-        rooms = carrier._rooms
+        rooms = carrier.conferencing
         if not noun.text:
             call.error(twiml.SCHEMA_WARNING, "<Conference> without a name")
             return DialOutcome("failed")
@@ -888,7 +888,7 @@ class CallFlow:
                     else:
                         event = yield Wait(None, frozenset({"dtmf"} if hangup_on_star else ()))
                         if event.value == "*":
-                            self.carrier._rooms.leave(participant, LEFT_BY_KEY)
+                            self.carrier.conferencing.leave(participant, LEFT_BY_KEY)
                 except ConferenceChanged:
                     continue
         finally:
