@@ -147,8 +147,8 @@ class Conferences:
             room.recording_callback = settings["recording_callback"]
             room.recording_callback_method = settings.get("recording_callback_method") or "POST"
             room.recording_callback_events = settings.get("recording_callback_events") or ("completed",)
-        if settings.get("max_participants") and not room._configured:
-            room._configured = True
+        if settings.get("max_participants") and not room.configured:
+            room.configured = True
             room.max_participants = int(settings["max_participants"])
 
     # ---- participants coming and going ------------------------------------------------------------
@@ -365,10 +365,10 @@ class Conferences:
             "ConferenceSid": room.sid,
             "FriendlyName": room.friendly_name,
             "StatusCallbackEvent": event,
-            "SequenceNumber": str(room._sequence),
+            "SequenceNumber": str(room.sequence),
             "Timestamp": rfc2822(carrier, self.now),
         }
-        room._sequence += 1
+        room.sequence += 1
         if participant is not None:
             params.update(
                 CallSid=participant.call.sid,
