@@ -258,15 +258,18 @@ class Call:
         return self
 
     def hangup(self) -> Call:
+        """Hang up (a call ringing to be answered by hand is declined: busy)."""
         self._carrier.hangup(self)
         return self
 
     # --- a ringing call this side can pick up -------------------------------------------------------
     def answer(self) -> Call:
+        """Pick up a call ringing to be answered by hand (waiting_for == 'answer')."""
         self._carrier.answer_by_hand(self)
         return self
 
     def reject(self) -> Call:
+        """Decline a call ringing to be answered by hand."""
         self._carrier.reject_by_hand(self)
         return self
 

@@ -164,6 +164,7 @@ class Carrier:
         return endpoint
 
     def endpoint(self, target: str) -> Endpoint:
+        """What a dialled number or client does: as set by set_endpoint, else rings until answered by hand."""
         return self.endpoints.get(target) or Endpoint(target)
 
     def set_media_duration(self, url: str, seconds: float) -> None:
@@ -171,6 +172,7 @@ class Carrier:
         self.media[url] = seconds
 
     def media_seconds(self, url: str) -> float:
+        """How long a <Play> of `url` lasts (set_media_duration, else DEFAULT_PLAY_SECONDS)."""
         return self.media.get(url, twiml.DEFAULT_PLAY_SECONDS)
 
     # ==== calls ===============================================================================
@@ -218,6 +220,7 @@ class Carrier:
         return call
 
     def get_call(self, sid: str) -> Call:
+        """A call by its SID, ended ones too; LookupError if none."""
         try:
             return self._by_sid[sid]
         except KeyError:
@@ -266,10 +269,12 @@ class Carrier:
 
     # ==== queues ==============================================================================
     def create_queue(self, friendly_name: str, max_size: int = 1000) -> Queue:
+        """What POST /Queues.json does: the queue of that name, made if new."""
         with self._driving():
             return self.queue_named(friendly_name, max_size)
 
     def queue_by_sid(self, sid: str) -> Queue:
+        """A queue by its SID; LookupError if none."""
         for queue in list(self.queues.values()):
             if queue.sid == sid:
                 return queue
@@ -391,6 +396,7 @@ class Carrier:
         messaging_service_sid: str | None = None,
         status_callback: str | None = None,
     ) -> Message:
+        """What POST /Messages.json does: queue a text, then sent and delivered on the clock."""
         message = self.new_message(to, body, from_, messaging_service_sid, status_callback)
         with self._driving():
             self.progress_message(message)
@@ -468,6 +474,7 @@ class Carrier:
         return self.base_url
 
     def stop(self) -> None:
+        """Stop serving (serve) and the real-time clock (start_realtime)."""
         if self._ticker_stop is not None:
             self._ticker_stop.set()
             self._ticker_stop = None
@@ -526,9 +533,11 @@ class Carrier:
 
     @property
     def api_base(self) -> str:
+        """The REST API's root: where this carrier serves, else Twilio's."""
         return self.base_url or TWILIO_API
 
     def recording_url(self, sid: str) -> str:
+        """Where a recording's audio is served (its RecordingUrl), under api_base."""
         return f"{self.api_base}/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{sid}"
 
     # ==== driving ===============================================================================
@@ -608,6 +617,7 @@ class Carrier:
 
     # ==== the person on the line (Call's public methods land here) ================================
     def press(self, call: Call, digits: str, barge_in: bool) -> None:
+        """Call.press: the person presses keys, then the call runs until it needs them again."""
         with self._driving():
             require_live(call)
             if not barge_in:
@@ -618,6 +628,7 @@ class Carrier:
             self._settle(call)
 
     def speak(self, call: Call, text: str, confidence: float, barge_in: bool) -> None:
+        """Call.speak: the person says something (to a Gather, a Record, or a conference)."""
         with self._driving():
             require_live(call)
             if not barge_in:
@@ -639,6 +650,7 @@ class Carrier:
             self._settle(call)
 
     def silence(self, call: Call) -> None:
+        """Call.silence: no input, the Gather or Record times out."""
         with self._driving():
             require_live(call)
             if call.waiting_for == "gather":
@@ -651,11 +663,13 @@ class Carrier:
             self._settle(call)
 
     def wait(self, call: Call, seconds: float) -> None:
+        """Call.wait: let `seconds` pass for everyone, then run until the call needs its person."""
         with self._driving():
             self._advance(seconds)
             self._settle(call)
 
     def hangup(self, call: Call) -> None:
+        """Call.hangup: the person hangs up (or declines a call ringing to be answered by hand)."""
         with self._driving():
             if call.ended:
                 return
@@ -667,6 +681,7 @@ class Carrier:
             self._settle(call)
 
     def answer_by_hand(self, call: Call) -> None:
+        """Call.answer: pick up a call ringing to be answered by hand."""
         with self._driving():
             if call.waiting_for != "answer":
                 raise EmulatorError(f"{call.sid} is not ringing for someone to answer (status {call.status})")
@@ -675,6 +690,7 @@ class Carrier:
             self._settle(call)
 
     def reject_by_hand(self, call: Call) -> None:
+        """Call.reject: decline a call ringing to be answered by hand."""
         with self._driving():
             if call.waiting_for != "answer":
                 raise EmulatorError(f"{call.sid} is not ringing (status {call.status})")
@@ -710,6 +726,8 @@ class Carrier:
         self.clock.call_soon(deliver)
 
     def throw(self, call: Call, exc: BaseException) -> None:
+        """Throw `exc` into the call where it waits, at this instant, after whatever is running now."""
+
         def deliver() -> None:
             if call.process is not None:
                 call.process.interrupt(exc)
@@ -717,6 +735,7 @@ class Carrier:
         self.clock.call_soon(deliver)
 
     def request(self, call: Call, method: str, url: str, params: dict[str, str], status: str | None = None) -> Any:
+        """Request the call's TwiML (with the call's standard parameters) and log the fetch."""
         full = {**self._call_params(call, status), **params}
         result = self.webhooks.request(call.session, method, url, full)
         call.note(
@@ -743,6 +762,7 @@ class Carrier:
         return params
 
     def set_status(self, call: Call, status: str) -> None:
+        """Set the call's status: logged, followed by its conference, its status callback posted if asked for."""
         call.status = status
         call.note("status", text=status)
         if call.participant is not None:
@@ -752,11 +772,13 @@ class Carrier:
             self._status_event(call, event)
 
     def answer(self, call: Call) -> None:
+        """The call is answered (once): in-progress from now."""
         if call.answered_at is None:
             call.answered_at = self.clock.time()
             self.set_status(call, "in-progress")
 
     def finish(self, call: Call, status: str) -> None:
+        """End the call with `status` (once), posting its completed callback."""
         if call.ended:
             return
         call.ended_at = self.clock.time()
@@ -785,6 +807,7 @@ class Carrier:
         self.post(call, Delivery(call.sid, call.status_callback, call.status_callback_method, params))
 
     def post(self, owner: Call | Message | Conference, delivery: Delivery) -> None:
+        """Post a status callback of `owner`, or hold it (hold_status_callbacks)."""
         owner.deliveries.append(delivery)
         if self._holding:
             self.held_status_callbacks.append(delivery)
@@ -834,6 +857,7 @@ class Carrier:
         fallback_url: str | None,
         fallback_method: str,
     ) -> Call:
+        """A call the app places (REST), registered but not started (start_outbound starts it)."""
         call = Call(self, sid=new_sid("CA"), direction="outbound-api", to=to, from_=from_)
         call.status_callback = status_callback
         call.status_events = tuple(events) or ("completed",)
@@ -867,12 +891,14 @@ class Carrier:
         return self.conferencing.add(room, call, "api", options)
 
     def start_participant(self, participant: Participant, timeout: float) -> None:
+        """Start dialling a participant added by the Participants API."""
         call = participant.call
         if call.ended:
             return
         self._spawn(call, CallFlow(self, call).conference_participant(participant, timeout))
 
     def participant(self, conference: str, participant: str) -> Participant:
+        """A participant by CallSid or label in a conference by SID or name; LookupError if none."""
         found = self.conference(conference).participant(participant)
         if found is None:
             raise LookupError(f"no participant {participant} in conference {conference}")
@@ -881,6 +907,7 @@ class Carrier:
     def start_outbound(
         self, call: Call, first: Fetch, timeout: float, machine_detection: str | None, send_digits: str | None
     ) -> None:
+        """Start a call made by new_outbound (unless it was canceled while queued)."""
         if call.ended:  # canceled while queued: Twilio fires no callbacks
             return
         if send_digits:
@@ -888,6 +915,7 @@ class Carrier:
         self._spawn(call, CallFlow(self, call).outbound(first, timeout, machine_detection))
 
     def update(self, call: Call, url: str | None, twiml_text: str | None, method: str, status: str | None) -> None:
+        """What POST /Calls/{sid}.json does: end the call, or redirect it to new TwiML."""
         if status in ("canceled", "completed"):
             if call.ended:
                 return
@@ -920,9 +948,11 @@ class Carrier:
         return leg
 
     def bridge(self, a: Call, b: Call) -> None:
+        """Connect two calls: each is bridged_with the other."""
         a.bridged_with, b.bridged_with = b, a
 
     def unbridge(self, call: Call) -> None:
+        """Disconnect the call from the one it was bridged with."""
         other = call.bridged_with
         call.bridged_with = None
         if other is not None and other.bridged_with is call:
@@ -930,6 +960,7 @@ class Carrier:
 
     # ---- queues ----
     def queue_named(self, name: str, max_size: int | None = None) -> Queue:
+        """The queue of that name, made if new (<Enqueue>, <Dial><Queue>, the REST API)."""
         queue = self.queues.get(name)
         if queue is None:
             queue = Queue(name, max_size or 1000, created=self.clock.time())
@@ -937,6 +968,7 @@ class Carrier:
         return queue
 
     def join_queue(self, queue: Queue, call: Call) -> None:
+        """Put the call at the back of the queue, and tell the <Dial><Queue>s watching it."""
         queue.members.append(call)
         queue.enqueued_at[call.sid] = self.clock.time()
         call.queue = queue.name
@@ -944,18 +976,22 @@ class Carrier:
             self.send(dialer, Event("member-arrived", queue.name))
 
     def leave_queue(self, queue: Queue, call: Call) -> None:
+        """Take the call out of the queue (if it is still in)."""
         if call in queue.members:
             queue.members.remove(call)
         if call.queue == queue.name:
             call.queue = None
 
     def front_member(self, queue: Queue) -> Call | None:
+        """The first member waiting in the queue's wait loop, if any."""
         return next((member for member in queue.members if member.queue_wait is queue), None)
 
     def watch_queue(self, queue: Queue, dialer: Call) -> None:
+        """A <Dial><Queue> waits for a member: tell `dialer` when one arrives."""
         self._queue_watchers.setdefault(queue.name, []).append(dialer)
 
     def unwatch_queue(self, queue: Queue, dialer: Call) -> None:
+        """The <Dial><Queue> no longer waits for a member of the queue."""
         watchers = self._queue_watchers.get(queue.name, [])
         if dialer in watchers:
             watchers.remove(dialer)
@@ -972,6 +1008,7 @@ class Carrier:
         self.clock.call_soon(deliver)
 
     def redirect_member(self, queue: Queue, member: Call, fetch: Fetch) -> None:
+        """Take the member out of the queue into new TwiML (the REST Members API)."""
         self.leave_queue(queue, member)
 
         def deliver() -> None:
@@ -993,6 +1030,7 @@ class Carrier:
         return queue, call
 
     def queue_params(self, queue: Queue, call: Call) -> dict[str, str]:
+        """The Queue* parameters of a request about the call waiting in the queue."""
         now = self.clock.time()
         return {
             "QueueSid": queue.sid,
@@ -1007,6 +1045,7 @@ class Carrier:
     def store_recording(
         self, call: Call, duration: int, start: float, text: str = "", source: str = "RecordVerb"
     ) -> Recording:
+        """Keep a recording of the call (<Record>, a Dial's or a conference's)."""
         sid = new_sid("RE")
         recording = Recording(sid, call.sid, self.account_sid, duration, start, self.recording_url(sid), text, source)
         self.recordings[sid] = recording
@@ -1014,6 +1053,7 @@ class Carrier:
         return recording
 
     def recording_callback(self, call: Call, url: str, method: str, recording: Recording | None, status: str) -> None:
+        """Post a recording status callback about the call."""
         params = {
             "AccountSid": self.account_sid,
             "CallSid": call.sid,
@@ -1035,6 +1075,7 @@ class Carrier:
     def new_message(
         self, to: str, body: str, from_: str | None, service: str | None, status_callback: str | None
     ) -> Message:
+        """A text the app sends, listed in `messages` (progress_message moves it on)."""
         message = Message(
             new_sid("SM"), self.account_sid, to, from_, body, service, status_callback, created=self.clock.time()
         )

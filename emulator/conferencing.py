@@ -153,6 +153,7 @@ class Conferences:
 
     # ---- participants coming and going ------------------------------------------------------------
     def add(self, room: Conference, call: Call, via: str, options: dict[str, Any]) -> Participant:
+        """A participant for the call in the room (present or being dialled), not yet joined."""
         now = self.now
         participant = Participant(call, room, via=via, created=now, updated=now, **options)
         room.participants.append(participant)
@@ -212,6 +213,7 @@ class Conferences:
         self._tell(participant)
 
     def end(self, room: Conference, reason: str, by: Participant | None = None) -> None:
+        """End the conference (once) for `reason`: calls being dialled are canceled, the others leave, conference-end is posted."""
         if room.status == "completed":
             return
         now = self.now

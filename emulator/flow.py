@@ -97,10 +97,12 @@ class CallFlow:
 
     # ==== entry points ======================================================================
     def inbound(self, first: Fetch) -> Flow:
+        """An inbound call (carrier.dial): ringing, then the number's TwiML."""
         self.carrier.set_status(self.call, "ringing")
         yield from self.run(first)
 
     def outbound(self, first: Fetch, ring_timeout: float, machine_detection: str | None) -> Flow:
+        """A call the app places (REST): ring the endpoint, then run its TwiML once answered."""
         try:
             outcome = yield from self.ring(ring_timeout)
         except CallOver as over:  # canceled or completed through REST while ringing
