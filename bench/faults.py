@@ -581,8 +581,7 @@ def tell_carrier(carrier: Carrier, calls) -> None:
         origin = carrier.clock.start.timestamp()
         for name in ("created", "answered_at", "ended_at"):
             setattr(call, name, None if ended[name] is None else ended[name] - origin)
-        carrier._by_sid[call.sid] = call  # the emulator's own index, as it keeps the calls it placed
-        carrier.calls.append(call)
+        carrier.register(call)  # into the emulator's own index and list, as it keeps the calls it placed
 
 
 def call_all(harness: Harness, args, deadline: float) -> list[dict]:

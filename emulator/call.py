@@ -95,6 +95,7 @@ class Process:
         self._token = 0
 
     def start(self) -> None:
+        """Run the generator up to its first wait (the carrier schedules this when the call starts)."""
         self._resume(lambda: next(self.gen))
 
     def deliver(self, event: Event) -> bool:
@@ -105,6 +106,7 @@ class Process:
         return True
 
     def interrupt(self, exc: BaseException) -> bool:
+        """Throw `exc` into the call where it waits; False if it is not waiting (running or done)."""
         if self.done or self.wait is None:
             return False
         self._resume(lambda: self.gen.throw(exc))
@@ -182,17 +184,17 @@ class Call:
         self.status_events: tuple[str, ...] = ("completed",)
         self.fallback_url: str | None = None
         self.fallback_method = "POST"
-        # Internals.
-        self._process: Process | None = None
-        self._session = requests.Session()  # cookies persist for the call, as with Twilio
-        self._sequence = 0
-        self._heard_mark = 0
-        self._human = False  # waiting on a person (or test), not on the clock
-        self._depends_on: list[Call] = []  # calls whose person this call is effectively waiting for
-        self._prompt_until: float | None = None  # end of a Gather's nested prompts
-        self._queue_wait: Any = None  # the Queue while this call sits in its wait loop
-        self._participant: Any = None  # its latest model.Participant, if it ever was in a conference
-        self._listening = False  # in its conference loop: ConferenceChanged may be thrown in
+        self._heard_mark = 0  # take_heard() starts here
+        # Kept by the carrier, its call flows and its conferences (carrier.py, flow.py, conferencing.py).
+        self.process: Process | None = None  # the running flow, once the call has started
+        self.session = requests.Session()  # cookies persist for the call, as with Twilio
+        self.sequence = 0  # SequenceNumber of its next status callback
+        self.human = False  # waiting on a person (or test), not on the clock
+        self.depends_on: list[Call] = []  # calls whose person this call is effectively waiting for
+        self.prompt_until: float | None = None  # end of a Gather's nested prompts
+        self.queue_wait: Any = None  # the Queue while this call sits in its wait loop
+        self.participant: Any = None  # its latest model.Participant, if it ever was in a conference
+        self.listening = False  # in its conference loop: ConferenceChanged may be thrown in
 
     def __repr__(self) -> str:
         return f"<Call {self.sid} {self.from_}->{self.to} {self.status} waiting_for={self.waiting_for}>"
@@ -256,46 +258,54 @@ class Call:
         return self
 
     def hangup(self) -> Call:
+        """Hang up (a call ringing to be answered by hand is declined: busy)."""
         self._carrier.hangup(self)
         return self
 
     # --- a ringing call this side can pick up -------------------------------------------------------
     def answer(self) -> Call:
+        """Pick up a call ringing to be answered by hand (waiting_for == 'answer')."""
         self._carrier.answer_by_hand(self)
         return self
 
     def reject(self) -> Call:
+        """Decline a call ringing to be answered by hand."""
         self._carrier.reject_by_hand(self)
         return self
 
     # --- used by the flow -------------------------------------------------------------------------
     def wait_for(self, kind: str | None, human: bool = True) -> None:
+        """Mark what the call now waits for (None: nothing); `human`: a person must act, not the clock."""
         self.waiting_for = kind
-        self._human = human if kind else False
+        self.human = human if kind else False
 
     def stop_waiting(self) -> None:
+        """The call waits for nothing any more."""
         self.wait_for(None)
 
     def needs_person(self, seen: set[str] | None = None) -> bool:
         """Whether running the clock further would skip over something a person (the test)
         should do: this call, or a call it is waiting on, is waiting for input."""
-        if self.ended or self._human:
+        if self.ended or self.human:
             return True
         seen = seen or set()
         seen.add(self.sid)
-        return any(not other.ended and other.sid not in seen and other.needs_person(seen) for other in self._depends_on)
+        return any(not other.ended and other.sid not in seen and other.needs_person(seen) for other in self.depends_on)
 
     def note(self, kind: str, **fields: Any) -> LogEntry:
+        """Add an entry to the call's log, stamped with the clock's time."""
         entry = LogEntry(at=self._carrier.clock.time(), kind=kind, **fields)
         self.log.append(entry)
         return entry
 
     def error(self, code: int, text: str) -> None:
+        """Record a Twilio error or warning code for the call, and log it."""
         self.errors.append(code)
         self.note("warning" if code in WARNINGS else "error", error=code, text=text)
 
 
 def require_live(call: Call) -> None:
+    """Raise EmulatorError if the call has ended: the person on the line can act only on a live call."""
     if call.ended:
         raise EmulatorError(f"{call.sid} has ended ({call.status})")
 

@@ -73,7 +73,7 @@ class Carrier:
         self.queues: dict[str, Queue] = {}
         self.messages: list[Message] = []
         self.recordings: dict[str, Recording] = {}
-        self._rooms = Conferences(self)
+        self.conferencing = Conferences(self)  # the rooms and what happens in them (flow.py and rest.py use it too)
         self.media: dict[str, float] = {}  # Play URL -> seconds (default twiml.DEFAULT_PLAY_SECONDS)
         self.held_status_callbacks: list[Delivery] = []
         self.base_url: str | None = None  # set by serve()
@@ -81,9 +81,9 @@ class Carrier:
         self._driver = threading.RLock()
         self._inbox: deque[Callable[[], None]] = deque()
         self._holding = False
-        self._message_failures: deque[int] = deque()
+        self.message_failures: deque[int] = deque()  # fail_next_messages: rest.py answers these statuses first
         self._queue_watchers: dict[str, list[Call]] = {}
-        self._callback_session = requests.Session()
+        self.callback_session = requests.Session()  # status callbacks (of calls, messages, conferences)
         self._server: Any = None
         self._server_thread: threading.Thread | None = None
         self._ticker_stop: threading.Event | None = None
@@ -145,7 +145,7 @@ class Carrier:
             "NumSegments": "1",
             "ApiVersion": API_VERSION,
         }
-        result = self.webhooks.request(self._callback_session, "POST", number.sms_url, params)
+        result = self.webhooks.request(self.callback_session, "POST", number.sms_url, params)
         if result.status != 200:
             raise RuntimeError(f"the app answered the text with HTTP {result.status}: {result.text[:200]}")
         if not result.body.strip():
@@ -164,6 +164,7 @@ class Carrier:
         return endpoint
 
     def endpoint(self, target: str) -> Endpoint:
+        """What a dialled number or client does: as set by set_endpoint, else rings until answered by hand."""
         return self.endpoints.get(target) or Endpoint(target)
 
     def set_media_duration(self, url: str, seconds: float) -> None:
@@ -171,6 +172,7 @@ class Carrier:
         self.media[url] = seconds
 
     def media_seconds(self, url: str) -> float:
+        """How long a <Play> of `url` lasts (set_media_duration, else DEFAULT_PLAY_SECONDS)."""
         return self.media.get(url, twiml.DEFAULT_PLAY_SECONDS)
 
     # ==== calls ===============================================================================
@@ -185,7 +187,7 @@ class Carrier:
             call.status_callback_method = number.status_callback_method
             call.status_events = number.status_events
             call.fallback_url, call.fallback_method = number.fallback_url, number.fallback_method
-            self._register(call)
+            self.register(call)
             self._spawn(call, CallFlow(self, call).inbound(Fetch(number.voice_url, number.voice_method)))
             self._settle(call)
         return call
@@ -218,6 +220,7 @@ class Carrier:
         return call
 
     def get_call(self, sid: str) -> Call:
+        """A call by its SID, ended ones too; LookupError if none."""
         try:
             return self._by_sid[sid]
         except KeyError:
@@ -266,10 +269,12 @@ class Carrier:
 
     # ==== queues ==============================================================================
     def create_queue(self, friendly_name: str, max_size: int = 1000) -> Queue:
+        """What POST /Queues.json does: the queue of that name, made if new."""
         with self._driving():
             return self.queue_named(friendly_name, max_size)
 
     def queue_by_sid(self, sid: str) -> Queue:
+        """A queue by its SID; LookupError if none."""
         for queue in list(self.queues.values()):
             if queue.sid == sid:
                 return queue
@@ -287,11 +292,11 @@ class Carrier:
     @property
     def conferences(self) -> dict[str, Conference]:
         """Every conference by SID, ended ones too."""
-        return self._rooms.rooms
+        return self.conferencing.rooms
 
     def conference(self, sid_or_name: str) -> Conference:
         """A conference by SID, or by the name of one that has not ended; LookupError if none."""
-        return self._rooms.get(sid_or_name)
+        return self.conferencing.get(sid_or_name)
 
     def add_participant(
         self,
@@ -358,7 +363,7 @@ class Carrier:
         end_conference_on_exit, coaching, call_sid_to_coach."""
         with self._driving():
             found = self.participant(conference, participant)
-            self._rooms.update(found, changes)
+            self.conferencing.update(found, changes)
             self._settle(found.call)
         return found
 
@@ -366,21 +371,21 @@ class Carrier:
         """What DELETE /Conferences/{sid}/Participants/{CallSid or label}.json does."""
         with self._driving():
             found = self.participant(conference, participant)
-            self._rooms.kick(found)
+            self.conferencing.kick(found)
             self._settle(found.call)
 
     def end_conference(self, conference: str) -> Conference:
         """What POST /Conferences/{sid}.json with Status=completed does."""
         with self._driving():
             room = self.conference(conference)
-            self._rooms.end(room, ENDED_BY_API)
+            self.conferencing.end(room, ENDED_BY_API)
         return room
 
     def announce(self, conference: str, url: str, method: str = "POST") -> None:
         """What POST /Conferences/{sid}.json with AnnounceUrl does: everyone present hears it."""
         with self._driving():
             room = self.conference(conference)
-            self._rooms.announce(room, [p for p in room.connected if not p.hold], url, method)
+            self.conferencing.announce(room, [p for p in room.connected if not p.hold], url, method)
 
     # ==== messages ============================================================================
     def send_message(
@@ -391,6 +396,7 @@ class Carrier:
         messaging_service_sid: str | None = None,
         status_callback: str | None = None,
     ) -> Message:
+        """What POST /Messages.json does: queue a text, then sent and delivered on the clock."""
         message = self.new_message(to, body, from_, messaging_service_sid, status_callback)
         with self._driving():
             self.progress_message(message)
@@ -398,7 +404,7 @@ class Carrier:
 
     def fail_next_messages(self, n: int, status: int = 500) -> None:
         """The next `n` POST /Messages.json requests fail with HTTP `status` (to test the app's retries)."""
-        self._message_failures.extend([status] * n)
+        self.message_failures.extend([status] * n)
 
     # ==== status callbacks: duplicates and disorder ==========================================================
     def hold_status_callbacks(self, hold: bool = True) -> None:
@@ -468,6 +474,7 @@ class Carrier:
         return self.base_url
 
     def stop(self) -> None:
+        """Stop serving (serve) and the real-time clock (start_realtime)."""
         if self._ticker_stop is not None:
             self._ticker_stop.set()
             self._ticker_stop = None
@@ -526,9 +533,11 @@ class Carrier:
 
     @property
     def api_base(self) -> str:
+        """The REST API's root: where this carrier serves, else Twilio's."""
         return self.base_url or TWILIO_API
 
     def recording_url(self, sid: str) -> str:
+        """Where a recording's audio is served (its RecordingUrl), under api_base."""
         return f"{self.api_base}/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{sid}"
 
     # ==== driving ===============================================================================
@@ -608,6 +617,7 @@ class Carrier:
 
     # ==== the person on the line (Call's public methods land here) ================================
     def press(self, call: Call, digits: str, barge_in: bool) -> None:
+        """Call.press: the person presses keys, then the call runs until it needs them again."""
         with self._driving():
             require_live(call)
             if not barge_in:
@@ -618,13 +628,14 @@ class Carrier:
             self._settle(call)
 
     def speak(self, call: Call, text: str, confidence: float, barge_in: bool) -> None:
+        """Call.speak: the person says something (to a Gather, a Record, or a conference)."""
         with self._driving():
             require_live(call)
             if not barge_in:
                 self._hear_out_prompt(call)
             call.note("event", text=f"said {text!r}")
-            if call.waiting_for == "conference" and call._participant is not None:
-                self._rooms.speech(call._participant, text)  # heard by whoever can hear them
+            if call.waiting_for == "conference" and call.participant is not None:
+                self.conferencing.speech(call.participant, text)  # heard by whoever can hear them
                 until = self.clock.time() + twiml.speaking_seconds(text)  # the time it takes to say it
                 self._run_until(lambda: self.clock.time() >= until or call.ended)
                 self._settle(call)
@@ -639,6 +650,7 @@ class Carrier:
             self._settle(call)
 
     def silence(self, call: Call) -> None:
+        """Call.silence: no input, the Gather or Record times out."""
         with self._driving():
             require_live(call)
             if call.waiting_for == "gather":
@@ -651,11 +663,13 @@ class Carrier:
             self._settle(call)
 
     def wait(self, call: Call, seconds: float) -> None:
+        """Call.wait: let `seconds` pass for everyone, then run until the call needs its person."""
         with self._driving():
             self._advance(seconds)
             self._settle(call)
 
     def hangup(self, call: Call) -> None:
+        """Call.hangup: the person hangs up (or declines a call ringing to be answered by hand)."""
         with self._driving():
             if call.ended:
                 return
@@ -667,6 +681,7 @@ class Carrier:
             self._settle(call)
 
     def answer_by_hand(self, call: Call) -> None:
+        """Call.answer: pick up a call ringing to be answered by hand."""
         with self._driving():
             if call.waiting_for != "answer":
                 raise EmulatorError(f"{call.sid} is not ringing for someone to answer (status {call.status})")
@@ -675,6 +690,7 @@ class Carrier:
             self._settle(call)
 
     def reject_by_hand(self, call: Call) -> None:
+        """Call.reject: decline a call ringing to be answered by hand."""
         with self._driving():
             if call.waiting_for != "answer":
                 raise EmulatorError(f"{call.sid} is not ringing (status {call.status})")
@@ -684,40 +700,44 @@ class Carrier:
 
     def _hear_out_prompt(self, call: Call) -> None:
         """Before the caller's input, let the rest of the Gather's prompt play (unless it is endless)."""
-        until = call._prompt_until
+        until = call.prompt_until
         if until is None or until <= self.clock.time() or until - self.clock.time() > LONGEST_PROMPT_TO_WAIT_OUT:
             return
-        self._run_until(lambda: self.clock.time() >= until or call._prompt_until is None or call.ended)
+        self._run_until(lambda: self.clock.time() >= until or call.prompt_until is None or call.ended)
 
     # ==== machinery the call flows use ============================================================
-    def _register(self, call: Call) -> None:
+    def register(self, call: Call) -> None:
+        """Make a new call known to the carrier: listed in `calls`, found by get_call and by its callbacks."""
         self._by_sid[call.sid] = call
         self.calls.append(call)
 
     def _spawn(self, call: Call, flow: Any) -> None:
-        call._process = Process(self, flow)
-        self.clock.call_soon(call._process.start)
+        call.process = Process(self, flow)
+        self.clock.call_soon(call.process.start)
 
     def send(self, call: Call, event: Event) -> None:
         """Deliver `event` to the call at this instant, after whatever is running now."""
 
         def deliver() -> None:
-            process = call._process
+            process = call.process
             if (process is None or not process.deliver(event)) and event.kind in ("dtmf", "speech"):
                 call.note("event", text=f"{event.kind} {event.value!r} ignored: nothing was listening")
 
         self.clock.call_soon(deliver)
 
     def throw(self, call: Call, exc: BaseException) -> None:
+        """Throw `exc` into the call where it waits, at this instant, after whatever is running now."""
+
         def deliver() -> None:
-            if call._process is not None:
-                call._process.interrupt(exc)
+            if call.process is not None:
+                call.process.interrupt(exc)
 
         self.clock.call_soon(deliver)
 
     def request(self, call: Call, method: str, url: str, params: dict[str, str], status: str | None = None) -> Any:
+        """Request the call's TwiML (with the call's standard parameters) and log the fetch."""
         full = {**self._call_params(call, status), **params}
-        result = self.webhooks.request(call._session, method, url, full)
+        result = self.webhooks.request(call.session, method, url, full)
         call.note(
             "fetch", url=url, method=method, params=full, status=result.status, body=result.text, error=result.error
         )
@@ -742,20 +762,23 @@ class Carrier:
         return params
 
     def set_status(self, call: Call, status: str) -> None:
+        """Set the call's status: logged, followed by its conference, its status callback posted if asked for."""
         call.status = status
         call.note("status", text=status)
-        if call._participant is not None:
-            self._rooms.call_status(call, status)
+        if call.participant is not None:
+            self.conferencing.call_status(call, status)
         event = STATUS_EVENTS.get(status)
         if event:
             self._status_event(call, event)
 
     def answer(self, call: Call) -> None:
+        """The call is answered (once): in-progress from now."""
         if call.answered_at is None:
             call.answered_at = self.clock.time()
             self.set_status(call, "in-progress")
 
     def finish(self, call: Call, status: str) -> None:
+        """End the call with `status` (once), posting its completed callback."""
         if call.ended:
             return
         call.ended_at = self.clock.time()
@@ -764,7 +787,7 @@ class Carrier:
         call.stop_waiting()
         call.gather = None
         self._status_event(call, "completed")
-        call._session.close()  # no more TwiML requests for this call (a closed session can still reconnect)
+        call.session.close()  # no more TwiML requests for this call (a closed session can still reconnect)
 
     def _status_event(self, call: Call, event: str) -> None:
         if not call.status_callback or event not in call.status_events:
@@ -772,9 +795,9 @@ class Carrier:
         now = self.clock.time()
         params = self._call_params(call)
         params.update(
-            CallbackSource="call-progress-events", SequenceNumber=str(call._sequence), Timestamp=rfc2822(self, now)
+            CallbackSource="call-progress-events", SequenceNumber=str(call.sequence), Timestamp=rfc2822(self, now)
         )
-        call._sequence += 1
+        call.sequence += 1
         if event == "completed":
             params.update(
                 CallDuration=str(call.duration),
@@ -784,6 +807,7 @@ class Carrier:
         self.post(call, Delivery(call.sid, call.status_callback, call.status_callback_method, params))
 
     def post(self, owner: Call | Message | Conference, delivery: Delivery) -> None:
+        """Post a status callback of `owner`, or hold it (hold_status_callbacks)."""
         owner.deliveries.append(delivery)
         if self._holding:
             self.held_status_callbacks.append(delivery)
@@ -791,7 +815,7 @@ class Carrier:
             self._deliver(delivery)
 
     def _deliver(self, delivery: Delivery) -> None:
-        result = self.webhooks.request(self._callback_session, delivery.method, delivery.url, delivery.params)
+        result = self.webhooks.request(self.callback_session, delivery.method, delivery.url, delivery.params)
         delivery.responses.append(result.status)
         call = self._by_sid.get(delivery.sid)
         if call is None:
@@ -833,12 +857,13 @@ class Carrier:
         fallback_url: str | None,
         fallback_method: str,
     ) -> Call:
+        """A call the app places (REST), registered but not started (start_outbound starts it)."""
         call = Call(self, sid=new_sid("CA"), direction="outbound-api", to=to, from_=from_)
         call.status_callback = status_callback
         call.status_events = tuple(events) or ("completed",)
         call.status_callback_method = callback_method.upper()
         call.fallback_url, call.fallback_method = fallback_url, fallback_method.upper()
-        self._register(call)
+        self.register(call)
         return call
 
     def new_participant(
@@ -854,20 +879,26 @@ class Carrier:
     ) -> Participant:
         """The call and participant of a Participants API request (made at once, in the
         request's thread, so that its answer can carry their SIDs)."""
-        room = self._rooms.get(conference) if conference.startswith("CF") else self._rooms.find_or_create(conference)
+        room = (
+            self.conferencing.get(conference)
+            if conference.startswith("CF")
+            else self.conferencing.find_or_create(conference)
+        )
         if room.status == "completed":
             raise EmulatorError(f"conference {room.sid} has ended")
-        self._rooms.configure(room, room_settings)
+        self.conferencing.configure(room, room_settings)
         call = self.new_outbound(to, from_, status_callback, events, callback_method, None, "POST")
-        return self._rooms.add(room, call, "api", options)
+        return self.conferencing.add(room, call, "api", options)
 
     def start_participant(self, participant: Participant, timeout: float) -> None:
+        """Start dialling a participant added by the Participants API."""
         call = participant.call
         if call.ended:
             return
         self._spawn(call, CallFlow(self, call).conference_participant(participant, timeout))
 
     def participant(self, conference: str, participant: str) -> Participant:
+        """A participant by CallSid or label in a conference by SID or name; LookupError if none."""
         found = self.conference(conference).participant(participant)
         if found is None:
             raise LookupError(f"no participant {participant} in conference {conference}")
@@ -876,6 +907,7 @@ class Carrier:
     def start_outbound(
         self, call: Call, first: Fetch, timeout: float, machine_detection: str | None, send_digits: str | None
     ) -> None:
+        """Start a call made by new_outbound (unless it was canceled while queued)."""
         if call.ended:  # canceled while queued: Twilio fires no callbacks
             return
         if send_digits:
@@ -883,10 +915,11 @@ class Carrier:
         self._spawn(call, CallFlow(self, call).outbound(first, timeout, machine_detection))
 
     def update(self, call: Call, url: str | None, twiml_text: str | None, method: str, status: str | None) -> None:
+        """What POST /Calls/{sid}.json does: end the call, or redirect it to new TwiML."""
         if status in ("canceled", "completed"):
             if call.ended:
                 return
-            if call._process is None:  # still queued
+            if call.process is None:  # still queued
                 call.status, call.ended_at = "canceled", self.clock.time()
                 return
             ringing = call.status in ("queued", "initiated", "ringing")
@@ -910,14 +943,16 @@ class Carrier:
             leg.status_events = tuple(events) or ("completed",)
             leg.status_callback_method = noun.attrs.get("statusCallbackMethod", "POST").upper()
         parent.legs.append(leg)
-        self._register(leg)
+        self.register(leg)
         self._spawn(leg, CallFlow(self, leg).dial_leg(parent, noun, doc_url))
         return leg
 
     def bridge(self, a: Call, b: Call) -> None:
+        """Connect two calls: each is bridged_with the other."""
         a.bridged_with, b.bridged_with = b, a
 
     def unbridge(self, call: Call) -> None:
+        """Disconnect the call from the one it was bridged with."""
         other = call.bridged_with
         call.bridged_with = None
         if other is not None and other.bridged_with is call:
@@ -925,6 +960,7 @@ class Carrier:
 
     # ---- queues ----
     def queue_named(self, name: str, max_size: int | None = None) -> Queue:
+        """The queue of that name, made if new (<Enqueue>, <Dial><Queue>, the REST API)."""
         queue = self.queues.get(name)
         if queue is None:
             queue = Queue(name, max_size or 1000, created=self.clock.time())
@@ -932,6 +968,7 @@ class Carrier:
         return queue
 
     def join_queue(self, queue: Queue, call: Call) -> None:
+        """Put the call at the back of the queue, and tell the <Dial><Queue>s watching it."""
         queue.members.append(call)
         queue.enqueued_at[call.sid] = self.clock.time()
         call.queue = queue.name
@@ -939,18 +976,22 @@ class Carrier:
             self.send(dialer, Event("member-arrived", queue.name))
 
     def leave_queue(self, queue: Queue, call: Call) -> None:
+        """Take the call out of the queue (if it is still in)."""
         if call in queue.members:
             queue.members.remove(call)
         if call.queue == queue.name:
             call.queue = None
 
     def front_member(self, queue: Queue) -> Call | None:
-        return next((member for member in queue.members if member._queue_wait is queue), None)
+        """The first member waiting in the queue's wait loop, if any."""
+        return next((member for member in queue.members if member.queue_wait is queue), None)
 
     def watch_queue(self, queue: Queue, dialer: Call) -> None:
+        """A <Dial><Queue> waits for a member: tell `dialer` when one arrives."""
         self._queue_watchers.setdefault(queue.name, []).append(dialer)
 
     def unwatch_queue(self, queue: Queue, dialer: Call) -> None:
+        """The <Dial><Queue> no longer waits for a member of the queue."""
         watchers = self._queue_watchers.get(queue.name, [])
         if dialer in watchers:
             watchers.remove(dialer)
@@ -960,18 +1001,19 @@ class Carrier:
         self.leave_queue(queue, member)
 
         def deliver() -> None:
-            if member._queue_wait is queue and member._process is not None and member._process.interrupt(dequeued):
+            if member.queue_wait is queue and member.process is not None and member.process.interrupt(dequeued):
                 return
             self.send(dequeued.dialer, Event("leg-ended", member))
 
         self.clock.call_soon(deliver)
 
     def redirect_member(self, queue: Queue, member: Call, fetch: Fetch) -> None:
+        """Take the member out of the queue into new TwiML (the REST Members API)."""
         self.leave_queue(queue, member)
 
         def deliver() -> None:
-            if member._queue_wait is queue and member._process is not None:
-                member._process.interrupt(Redirected(fetch, "dequeue"))
+            if member.queue_wait is queue and member.process is not None:
+                member.process.interrupt(Redirected(fetch, "dequeue"))
 
         self.clock.call_soon(deliver)
 
@@ -982,12 +1024,13 @@ class Carrier:
         if member == "Front":
             call = self.front_member(queue)
         else:
-            call = next((m for m in queue.members if m.sid == member and m._queue_wait is queue), None)
+            call = next((m for m in queue.members if m.sid == member and m.queue_wait is queue), None)
         if call is None:
             raise LookupError(f"no member {member} in queue {queue.name!r}")
         return queue, call
 
     def queue_params(self, queue: Queue, call: Call) -> dict[str, str]:
+        """The Queue* parameters of a request about the call waiting in the queue."""
         now = self.clock.time()
         return {
             "QueueSid": queue.sid,
@@ -1002,6 +1045,7 @@ class Carrier:
     def store_recording(
         self, call: Call, duration: int, start: float, text: str = "", source: str = "RecordVerb"
     ) -> Recording:
+        """Keep a recording of the call (<Record>, a Dial's or a conference's)."""
         sid = new_sid("RE")
         recording = Recording(sid, call.sid, self.account_sid, duration, start, self.recording_url(sid), text, source)
         self.recordings[sid] = recording
@@ -1009,6 +1053,7 @@ class Carrier:
         return recording
 
     def recording_callback(self, call: Call, url: str, method: str, recording: Recording | None, status: str) -> None:
+        """Post a recording status callback about the call."""
         params = {
             "AccountSid": self.account_sid,
             "CallSid": call.sid,
@@ -1030,6 +1075,7 @@ class Carrier:
     def new_message(
         self, to: str, body: str, from_: str | None, service: str | None, status_callback: str | None
     ) -> Message:
+        """A text the app sends, listed in `messages` (progress_message moves it on)."""
         message = Message(
             new_sid("SM"), self.account_sid, to, from_, body, service, status_callback, created=self.clock.time()
         )

@@ -147,17 +147,18 @@ class Conferences:
             room.recording_callback = settings["recording_callback"]
             room.recording_callback_method = settings.get("recording_callback_method") or "POST"
             room.recording_callback_events = settings.get("recording_callback_events") or ("completed",)
-        if settings.get("max_participants") and not room._configured:
-            room._configured = True
+        if settings.get("max_participants") and not room.configured:
+            room.configured = True
             room.max_participants = int(settings["max_participants"])
 
     # ---- participants coming and going ------------------------------------------------------------
     def add(self, room: Conference, call: Call, via: str, options: dict[str, Any]) -> Participant:
+        """A participant for the call in the room (present or being dialled), not yet joined."""
         now = self.now
         participant = Participant(call, room, via=via, created=now, updated=now, **options)
         room.participants.append(participant)
         room.history.append(participant)
-        call._participant = participant
+        call.participant = participant
         return participant
 
     def join(self, participant: Participant) -> None:
@@ -212,6 +213,7 @@ class Conferences:
         self._tell(participant)
 
     def end(self, room: Conference, reason: str, by: Participant | None = None) -> None:
+        """End the conference (once) for `reason`: calls being dialled are canceled, the others leave, conference-end is posted."""
         if room.status == "completed":
             return
         now = self.now
@@ -244,7 +246,7 @@ class Conferences:
 
     def call_status(self, call: Call, status: str) -> None:
         """Follow a dialled participant's call: queued -> connecting -> ringing."""
-        participant = getattr(call, "_participant", None)
+        participant = call.participant
         if participant is not None and participant.dialling:
             participant.status = {"initiated": "connecting", "ringing": "ringing"}.get(status, participant.status)
             participant.updated = self.now
@@ -298,7 +300,7 @@ class Conferences:
         for _ in range(MAX_ANNOUNCE_REDIRECTS):
             if nxt is None or flow is None:
                 break
-            result = carrier.webhooks.request(carrier._callback_session, nxt[1], nxt[0], params)
+            result = carrier.webhooks.request(carrier.callback_session, nxt[1], nxt[0], params)
             doc, code, reason = interpret(result)
             if doc is None:
                 failed = f"{nxt[0]}: {reason}"
@@ -350,7 +352,7 @@ class Conferences:
 
     def _tell(self, participant: Participant) -> None:
         """Wake the participant's flow: what it should hear (or whether it is still in) changed."""
-        if participant.call._listening:
+        if participant.call.listening:
             self.carrier.throw(participant.call, ConferenceChanged())
 
     # ---- callbacks and recordings ----------------------------------------------------------------
@@ -365,10 +367,10 @@ class Conferences:
             "ConferenceSid": room.sid,
             "FriendlyName": room.friendly_name,
             "StatusCallbackEvent": event,
-            "SequenceNumber": str(room._sequence),
+            "SequenceNumber": str(room.sequence),
             "Timestamp": rfc2822(carrier, self.now),
         }
-        room._sequence += 1
+        room.sequence += 1
         if participant is not None:
             params.update(
                 CallSid=participant.call.sid,

@@ -97,10 +97,12 @@ class CallFlow:
 
     # ==== entry points ======================================================================
     def inbound(self, first: Fetch) -> Flow:
+        """An inbound call (carrier.dial): ringing, then the number's TwiML."""
         self.carrier.set_status(self.call, "ringing")
         yield from self.run(first)
 
     def outbound(self, first: Fetch, ring_timeout: float, machine_detection: str | None) -> Flow:
+        """A call the app places (REST): ring the endpoint, then run its TwiML once answered."""
         try:
             outcome = yield from self.ring(ring_timeout)
         except CallOver as over:  # canceled or completed through REST while ringing
@@ -156,7 +158,7 @@ class CallFlow:
     def conference_participant(self, participant: Participant, ring_timeout: float) -> Flow:
         """A call placed by POST .../Participants.json: ring, join the conference once answered,
         and hang up when it leaves it (it has no TwiML of its own to go on with)."""
-        call, rooms = self.call, self.carrier._rooms
+        call, rooms = self.call, self.carrier.conferencing
         try:
             outcome = yield from self.ring(ring_timeout)
         except CallOver as over:  # canceled (the conference ended, or DELETE) while ringing
@@ -474,7 +476,7 @@ class CallFlow:
         call = self.call
         settings = self.gather_settings(node, doc)
         accepts = frozenset(settings["input"].split())
-        before = (call.waiting_for, call._human)
+        before = (call.waiting_for, call.human)
         call.gather = settings
         call.wait_for("gather")
         try:
@@ -484,7 +486,7 @@ class CallFlow:
             result = yield from self.gather_input(first, settings)
         finally:
             call.gather = None
-            call._prompt_until = None
+            call.prompt_until = None
             call.wait_for(*before)
         if result is None:
             call.note("event", verb="Gather", text="no input")
@@ -499,7 +501,7 @@ class CallFlow:
     def gather_prompts(self, node: Node, doc: Document, accepts: frozenset[str]) -> Flow:
         """Play the nested Say/Play/Pause; input during them (barge-in) stops them and counts."""
         prompts = [self.utterance_for(child, doc) for child in node.children]
-        self.call._prompt_until = self.now + sum(u.seconds for u in prompts)
+        self.call.prompt_until = self.now + sum(u.seconds for u in prompts)
         # All of the menu is in `heard` from the start, so a test reads it before choosing
         # (a barge-in still cuts the audio short on the clock).
         self.call.heard.extend(prompts)
@@ -508,7 +510,7 @@ class CallFlow:
             if event is not TIMEOUT:
                 self.call.note("event", verb="Gather", text=f"barge-in during {utterance.kind}")
                 return event
-        self.call._prompt_until = None
+        self.call.prompt_until = None
         return None
 
     def gather_input(self, first: Any, settings: dict[str, Any]) -> Flow:
@@ -597,7 +599,7 @@ class CallFlow:
 
     def wait_in_queue(self, queue: Queue, wait_url: str | None, method: str) -> Flow:
         """The waitUrl loop: its TwiML runs, and is requested again whenever it runs out."""
-        self.call._queue_wait = queue
+        self.call.queue_wait = queue
         try:
             if wait_url == "":
                 yield from until_interrupted()  # silence until dequeued, redirected or hung up
@@ -623,7 +625,7 @@ class CallFlow:
                 if self.now == started:
                     yield Wait(EMPTY_WAIT_GUARD)
         finally:
-            self.call._queue_wait = None
+            self.call.queue_wait = None
 
     def bridged_from_queue(self, dequeued: Dequeued, queue: Queue, enqueued: float) -> Flow:
         """Picked by a <Dial><Queue>: hear the Queue url's TwiML, then talk until the bridge ends."""
@@ -701,7 +703,7 @@ class CallFlow:
         call, carrier = self.call, self.carrier
         caller_id = dial.attrs.get("callerId") or (call.from_ if call.direction == "inbound" else call.to)
         legs = [carrier.start_leg(call, noun, caller_id, doc.url) for noun in nouns]
-        call._depends_on = legs
+        call.depends_on = legs
         call.wait_for("dial")  # ringing takes the time a test lets pass (call.wait), like a queue does
         deadline = self.now + settings["timeout"]
         pending, results, winner, timed_out = list(legs), [], None, False
@@ -726,7 +728,7 @@ class CallFlow:
                 return DialOutcome(dial_failure(results, timed_out), legs[-1].sid if legs else None)
             if call.status == "ringing":  # answerOnBridge: the caller is answered when the callee is
                 carrier.answer(call)
-            call._depends_on = [winner]
+            call.depends_on = [winner]
             call.wait_for("dial", human=False)  # the whisper plays to the callee: the clock runs
             carrier.send(winner, Event("connect", call))
             event = yield Wait(None, frozenset({"leg-bridged", "leg-ended"}))
@@ -754,7 +756,7 @@ class CallFlow:
                 outcome = DialOutcome("canceled", legs[-1].sid if legs else None)
             raise _DialEnded(exc, outcome, notify=isinstance(exc, CallOver)) from None
         finally:
-            call._depends_on = []
+            call.depends_on = []
 
     def dial_queue(self, noun: Node, settings: dict[str, Any], doc: Document) -> Flow:
         """<Dial><Queue>: bridge to the caller at the front (waiting up to `timeout` for one)."""
@@ -783,7 +785,7 @@ class CallFlow:
                 member = candidate
                 enqueued = queue.enqueued_at.get(member.sid, self.now)
                 carrier.take_from_queue(queue, member, Dequeued(call, url, method, queue))
-                call._depends_on = [member]
+                call.depends_on = [member]
                 call.wait_for("dial", human=False)
                 event = yield Wait(None, frozenset({"leg-bridged", "leg-ended"}))
                 if event.kind == "leg-bridged":
@@ -804,13 +806,13 @@ class CallFlow:
             )
             raise _DialEnded(exc, outcome, notify=isinstance(exc, CallOver)) from None
         finally:
-            call._depends_on = []
+            call.depends_on = []
 
     def dial_conference(self, noun: Node, settings: dict[str, Any], doc: Document) -> Flow:
         """<Dial><Conference>: join the named room; the Dial ends when the call leaves it
         (removed, the conference ended, '*' with hangupOnStar), then the action or the next verb."""
         call, carrier = self.call, self.carrier
-        rooms = carrier._rooms
+        rooms = carrier.conferencing
         if not noun.text:
             call.error(twiml.SCHEMA_WARNING, "<Conference> without a name")
             return DialOutcome("failed")
@@ -877,7 +879,7 @@ class CallFlow:
         the hold music while on hold, and the others (see conferencing.audience) otherwise."""
         call = self.call
         call.wait_for("conference")
-        call._listening = True
+        call.listening = True
         try:
             while participant.connected:
                 try:
@@ -888,11 +890,11 @@ class CallFlow:
                     else:
                         event = yield Wait(None, frozenset({"dtmf"} if hangup_on_star else ()))
                         if event.value == "*":
-                            self.carrier._rooms.leave(participant, LEFT_BY_KEY)
+                            self.carrier.conferencing.leave(participant, LEFT_BY_KEY)
                 except ConferenceChanged:
                     continue
         finally:
-            call._listening = False
+            call.listening = False
             call.stop_waiting()
 
     def conference_music(self, url: str | None, method: str, mode: Mode) -> Flow:
@@ -964,7 +966,7 @@ class CallFlow:
         trim = node.attrs.get("trim", "trim-silence") != "do-not-trim"
         if node.attrs.get("playBeep", "true").lower() != "false":
             yield Wait(self.hear("play", "beep", seconds=twiml.BEEP_SECONDS).seconds)
-        before = (call.waiting_for, call._human)
+        before = (call.waiting_for, call.human)
         call.wait_for("record")
         start = self.now
         speech: list[tuple[float, float, str]] = []

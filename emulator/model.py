@@ -303,8 +303,9 @@ class Conference:
     deliveries: list[Delivery] = field(default_factory=list)  # its status callbacks
     errors: list[int] = field(default_factory=list)
     recordings: list[Recording] = field(default_factory=list)
-    _sequence: int = 0
-    _configured: bool = False
+    # Kept by conferencing.Conferences.
+    sequence: int = 0  # SequenceNumber of its next status callback
+    configured: bool = False  # a participant has set max_participants (the first to give it wins)
 
     @property
     def connected(self) -> list[Participant]:

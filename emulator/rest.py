@@ -521,13 +521,15 @@ class RestApp:
             if status and status != "completed":
                 raise ApiError(400, 20001, f"Invalid Status: {status}")
             if status and room.status != "completed":
-                carrier.submit(lambda: carrier._rooms.end(room, ENDED_BY_API))
+                carrier.submit(lambda: carrier.conferencing.end(room, ENDED_BY_API))
                 resource.update(status="completed", reason_conference_ended=ENDED_BY_API)
             announce = form.get("AnnounceUrl")
             if announce:
                 method = _method(form.get("AnnounceMethod"), "POST", "AnnounceMethod")
                 carrier.submit(
-                    lambda: carrier._rooms.announce(room, [p for p in room.connected if not p.hold], announce, method)
+                    lambda: carrier.conferencing.announce(
+                        room, [p for p in room.connected if not p.hold], announce, method
+                    )
                 )
         return _json(resource)
 
@@ -620,7 +622,7 @@ class RestApp:
         participant = self._member(sid, member)
         resource = participant_resource(carrier, participant)
         if request.method == "DELETE":
-            carrier.submit(lambda: carrier._rooms.kick(participant))
+            carrier.submit(lambda: carrier.conferencing.kick(participant))
             return Response(status=204)
         if request.method == "POST":
             changes = _participant_changes(request.form, participant)
@@ -636,7 +638,7 @@ class RestApp:
                     resource[name] = changes[name]
             if "coaching" in changes:
                 resource["call_sid_to_coach"] = changes.get("call_sid_to_coach") if changes["coaching"] else None
-            carrier.submit(lambda: carrier._rooms.update(participant, changes))
+            carrier.submit(lambda: carrier.conferencing.update(participant, changes))
         return _json(resource)
 
     # ---- Messages ----
@@ -645,8 +647,8 @@ class RestApp:
         if request.method == "GET":
             found = [m for m in list(carrier.messages) if request.args.get("To") in (None, m.to)]
             return _json(_page("messages", [message_resource(carrier, m) for m in reversed(found)], request))
-        if carrier._message_failures:
-            status = carrier._message_failures.popleft()
+        if carrier.message_failures:
+            status = carrier.message_failures.popleft()
             code = 20429 if status == 429 else 20500 if status >= 500 else 20001
             raise ApiError(
                 status, code, "Too Many Requests" if status == 429 else "Service unavailable (emulated failure)"
