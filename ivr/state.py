@@ -28,21 +28,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# KEYS: the call's event list, its numbering epoch, and (if the request carries Twilio's
-# I-Twilio-Idempotency-Token) the mark of this request's batch; ARGV: the TTL, then the events.
+# KEYS: the call's event list, its numbering epoch, the marks of its requests' batches (a
+# hash); ARGV: the TTL, this batch's mark ('' when the request carries no Twilio
+# I-Twilio-Idempotency-Token), then the events.
 # A new epoch (Redis's clock in ms, and always past the one it replaces) when the list is
 # missing: Redis lost what it had of this call, or this is the call's first event.  A list
 # without an epoch was numbered before epochs existed: its epoch is 0.  A batch whose mark is
 # already there is the same request sent again (nginx resending a webhook whose server died
 # mid-request, the carrier retrying it): nothing is appended, and it gets the first sending's
-# numbers.  Returns {epoch, the first event's position, how many events have positions}.
+# numbers.  Returns {epoch, the first event's position, how many events have positions,
+# 1 if sent again}.
 APPEND_EVENTS = """
-local count = #ARGV - 1
-if KEYS[3] then
-  local sent = redis.call('GET', KEYS[3])
+local count = #ARGV - 2
+if ARGV[2] ~= '' then
+  local sent = redis.call('HGET', KEYS[3], ARGV[2])
   if sent then
     local epoch, first, counted = string.match(sent, '^(%d+):(%d+):(%d+)$')
-    return {epoch, tonumber(first), tonumber(counted)}
+    return {epoch, tonumber(first), tonumber(counted), 1}
   end
 end
 local epoch = redis.call('GET', KEYS[2])
@@ -59,27 +61,28 @@ elseif (not epoch) or (not kept) then
   epoch = fresh
   redis.call('SET', KEYS[2], epoch)
 end
-local length = redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))
+local length = redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 local first = length - count + 1
-if KEYS[3] then
-  redis.call('SET', KEYS[3], epoch .. ':' .. first .. ':' .. count, 'EX', ARGV[1])
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[3], ARGV[2], epoch .. ':' .. first .. ':' .. count)
+  redis.call('EXPIRE', KEYS[3], ARGV[1])
 end
-return {epoch, first, count}
+return {epoch, first, count, 0}
 """
 
 
-def _sending() -> str | None:
+def _sending() -> str:
     """Which batch of events of which request this is, when the request carries Twilio's
     I-Twilio-Idempotency-Token (the same on every sending of one webhook request): the token
     and the batch's place among the request's batches, which a request sent again makes in
-    the same order.  None outside a request, or without the header."""
+    the same order.  '' outside a request, or without the header."""
     if not has_request_context():
-        return None
+        return ""
     token = request.headers.get("I-Twilio-Idempotency-Token", "")[:128]
     if not token:
-        return None
+        return ""
     g.hotline_event_batches = batch = g.get("hotline_event_batches", 0) + 1
     return f"{token}:{batch}"
 
@@ -150,22 +153,20 @@ class CallStore:
             json.dumps({"at": at.isoformat(), "kind": kind, "detail": detail}, ensure_ascii=False, default=str)
             for kind, detail in events
         ]
-        keys = [self._key(call_sid, "events"), self._key(call_sid, "epoch")]
-        if sending := _sending():
-            keys.append(self._key(call_sid, f"sent:{sending}"))
+        keys = [self._key(call_sid, "events"), self._key(call_sid, "epoch"), self._key(call_sid, "sent")]
         try:
             pipe = self.redis.pipeline(transaction=False)
-            self._append(keys=keys, args=[self.ttl, *payloads], client=pipe)
+            self._append(keys=keys, args=[self.ttl, _sending(), *payloads], client=pipe)
             if also is not None:
                 also(pipe)
-            epoch, first, count = pipe.execute()[0]
+            epoch, first, count, again = pipe.execute()[0]
         except redis.RedisError as exc:
             log.warning("call %s: %d events not kept in Redis: %s", call_sid, len(events), exc)
             if self.recorder is not None:
                 self.recorder.unnumbered_events(call_sid, at, events)
             return
-        if count < len(events):
-            log.info("call %s: a request sent again: its events take the first sending's numbers", call_sid)
+        if again:
+            log.info("call %s: a request sent again: its events keep the first sending's numbers", call_sid)
         if self.recorder is not None:
             # A request sent again records its events under the first sending's numbers (as
             # many as those had): stored once either way (records.calls.record_events), and
