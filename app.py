@@ -25,8 +25,8 @@ import headers
 import limits
 import monitoring
 import settings as settings_module
-from extensions import Hotline, close_db
-from ivr.security import HotlineRequest, staff_pages_only, unchecked_webhooks
+from extensions import Hotline, close_db, refuse_unless_sentinels_answer
+from ivr.security import HotlineRequest, serving_requests, staff_pages_only, unchecked_webhooks
 from settings import Settings
 
 ROOT = Path(__file__).resolve().parent
@@ -48,6 +48,11 @@ def create_app(
             raise
         # Started by `flask` or gunicorn: say it plainly, without a traceback, and stop.
         raise SystemExit(f"The hotline cannot start, its configuration is wrong:\n{error}") from None
+    if config is None and serving_requests():
+        # A web server (gunicorn, `flask run`) under Redis Sentinel: sentinels that cannot be
+        # reached or refuse the password are said now, not at the first call (`flask worker`
+        # and `cron` check the same as they start: queueing/cli.py).
+        refuse_unless_sentinels_answer(settings.env)
     if unchecked:
         logging.getLogger(__name__).warning(unchecked)
     app = Flask(__name__, instance_path=str(ROOT / "instance"))

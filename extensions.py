@@ -4,7 +4,8 @@ Twilio REST client, the clock.  The RQ worker builds the same object from the
 environment (queueing/context.py), without Flask.
 
 Everything is created on first use: importing this module or calling
-create_app touches no network.
+create_app touches no network (but for the sentinels, asked once when a web server
+or a worker starts under Redis Sentinel: `refuse_unless_sentinels_answer`).
 
 `get_db()` gives the request its session on `g`, closed at teardown, as in the
 Flask tutorial's flaskr."""
@@ -44,15 +45,79 @@ def connect(env, **options) -> redis.Redis:
     (and a connection to a demoted master is refused as read-only and dropped)."""
     if not env.redis_sentinels:
         return redis.Redis.from_url(env.redis_url, **options)
+    return sentinels(env, **options).master_for(env.redis_sentinel_service, **options)
+
+
+def sentinels(env, **options):
+    """redis-py's Sentinel client for REDIS_SENTINELS.  The sentinels get
+    REDIS_SENTINEL_PASSWORD (their own `requirepass`); the master and the replicas they
+    name get REDIS_URL's username, password and database (its host is the sentinels' to say)."""
     from redis.sentinel import Sentinel
 
-    # REDIS_URL, if set, gives the master's password and database; its host is the sentinels' to say.
     known = redis.connection.parse_url(env.redis_url) if env.redis_url else {}
     credentials = {k: known[k] for k in ("username", "password", "db") if known.get(k) is not None}
     # The sentinels themselves answer quickly or not at all (the timeouts, not the decoding).
-    timeouts = {k: options[k] for k in ("socket_timeout", "socket_connect_timeout") if k in options}
-    sentinel = Sentinel(env.sentinel_addresses, sentinel_kwargs=timeouts or {"socket_timeout": 5})
-    return sentinel.master_for(env.redis_sentinel_service, **credentials, **options)
+    asking = {k: options[k] for k in ("socket_timeout", "socket_connect_timeout") if k in options}
+    asking = asking or {"socket_timeout": 5}
+    if env.redis_sentinel_password:
+        asking["password"] = env.redis_sentinel_password
+    return Sentinel(env.sentinel_addresses, sentinel_kwargs=asking, **credentials)
+
+
+def refuse_unless_sentinels_answer(env) -> None:
+    """Start-up under Redis Sentinel (web servers, workers, the scheduler): stop with
+    `sentinels_refusal`'s message, without a traceback, if there is one."""
+    if env.redis_sentinels and (refusal := sentinels_refusal(env)):
+        raise SystemExit(refusal)
+
+
+def sentinels_refusal(env, timeout: float = 3) -> str | None:
+    """Start-up's check of REDIS_SENTINELS (None: go on): each sentinel asked where the master
+    is, the master then asked once with REDIS_URL's password.  The message, in Chinese and
+    English, when no sentinel tells (unreachable, a password refused or missing, the service
+    unknown to them) or the master refuses the password; a sentinel that fails while another
+    answers is logged, not refused (a sentinel down is what the others are there for)."""
+    service = env.redis_sentinel_service
+    manager = sentinels(env, socket_timeout=timeout, socket_connect_timeout=timeout)
+    problems: list[str] = []
+    master = None
+    for (host, port), client in zip(env.sentinel_addresses, manager.sentinels, strict=True):
+        try:
+            answer = client.sentinel_get_master_addr_by_name(service)
+        except redis.AuthenticationError as exc:
+            if env.redis_sentinel_password:
+                why = f"拒绝了密码 refused REDIS_SENTINEL_PASSWORD ({exc})"
+            else:
+                why = f"要求密码 asks for a password: set REDIS_SENTINEL_PASSWORD ({exc})"
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            why = f"连接不上 cannot be reached ({type(exc).__name__}: {exc})"
+        except redis.ResponseError as exc:
+            why = f"回答错误 answered with an error ({exc})"
+        else:
+            if answer:
+                master = master or (answer[0], int(answer[1]))
+                continue
+            why = f"不认识服务 does not watch {service!r} (REDIS_SENTINEL_SERVICE)"
+        problems.append(f"  {host}:{port}: {why}")
+    if master is None:
+        return (
+            f"Redis 哨兵都没有告诉热线主服务器在哪里，热线不能启动。\n"
+            f"The hotline cannot start: no Redis sentinel (REDIS_SENTINELS) said where the master of "
+            f"{service!r} is.\n" + "\n".join(problems)
+        )
+    for problem in problems:
+        log.warning("a Redis sentinel does not answer, the others do:%s", problem)
+    try:
+        manager.master_for(service, socket_timeout=timeout, socket_connect_timeout=timeout).ping()
+    except redis.AuthenticationError as exc:
+        return (
+            f"Redis 主服务器 {master[0]}:{master[1]} 拒绝了 REDIS_URL 的密码，热线不能启动。\n"
+            f"The hotline cannot start: the Redis master the sentinels name ({master[0]}:{master[1]}) "
+            f"refused the password in REDIS_URL ({exc})."
+        )
+    except redis.RedisError as exc:  # down for a moment (a failover): the processes wait it out
+        log.warning("the Redis master %s:%s does not answer yet: %s", *master, exc)
+    return None
 
 
 @dataclass

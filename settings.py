@@ -930,6 +930,9 @@ class Environment(Frozen):
     # password and database number (redis://:password@ignored/0), if any.
     redis_sentinels: str | None = None
     redis_sentinel_service: str = "hotline"
+    # The sentinels' own password (their `requirepass`), if they have one; the master's and
+    # the replicas' is REDIS_URL's.
+    redis_sentinel_password: str | None = None
     public_base_url: str | None = None
     twilio_api_base: str | None = None  # the local carrier emulator, e.g. http://127.0.0.1:5055
     redis_prefix: str = "hotline:"

@@ -535,6 +535,19 @@ http {{
             proxy_next_upstream_tries 2;
             proxy_next_upstream_timeout 5s;
         }}
+        location /ivr/ {{
+            proxy_pass http://hotline_web;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_connect_timeout 2s;
+            proxy_read_timeout 15s;
+            proxy_next_upstream error timeout non_idempotent;
+            proxy_next_upstream_tries 2;
+            proxy_next_upstream_timeout 5s;
+        }}
     }}
 }}
 """

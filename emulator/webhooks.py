@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
@@ -79,7 +80,8 @@ class Webhooks:
         return HttpResult(url, method, params, error=twiml.TOO_MANY_REDIRECTS, reason="too many redirects")
 
     def _once(self, session: requests.Session, method: str, url: str, params: dict[str, str]) -> HttpResult:
-        headers = {"User-Agent": USER_AGENT}
+        # Twilio's: the same on every sending of one request (its retries), a new one for the next.
+        headers = {"User-Agent": USER_AGENT, "I-Twilio-Idempotency-Token": uuid.uuid4().hex}
         if method == "GET":
             target = _with_query(url, params)
             headers["X-Twilio-Signature"] = self.sign(target, {})

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import redis
+from flask import g, has_request_context, request
 
 from records.calls import Event, event_sequence
 
@@ -27,12 +28,25 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# KEYS: the call's event list, its numbering epoch; ARGV: the TTL, then the events.
+# KEYS: the call's event list, its numbering epoch, the marks of its requests' batches (a
+# hash); ARGV: the TTL, this batch's mark ('' when the request carries no Twilio
+# I-Twilio-Idempotency-Token), then the events.
 # A new epoch (Redis's clock in ms, and always past the one it replaces) when the list is
 # missing: Redis lost what it had of this call, or this is the call's first event.  A list
-# without an epoch was numbered before epochs existed: its epoch is 0.  Returns {epoch,
-# the list's new length}.
+# without an epoch was numbered before epochs existed: its epoch is 0.  A batch whose mark is
+# already there is the same request sent again (nginx resending a webhook whose server died
+# mid-request, the carrier retrying it): nothing is appended, and it gets the first sending's
+# numbers.  Returns {epoch, the first event's position, how many events have positions,
+# 1 if sent again}.
 APPEND_EVENTS = """
+local count = #ARGV - 2
+if ARGV[2] ~= '' then
+  local sent = redis.call('HGET', KEYS[3], ARGV[2])
+  if sent then
+    local epoch, first, counted = string.match(sent, '^(%d+):(%d+):(%d+)$')
+    return {epoch, tonumber(first), tonumber(counted), 1}
+  end
+end
 local epoch = redis.call('GET', KEYS[2])
 local kept = redis.call('EXISTS', KEYS[1]) == 1
 if (not epoch) and kept then
@@ -47,11 +61,30 @@ elseif (not epoch) or (not kept) then
   epoch = fresh
   redis.call('SET', KEYS[2], epoch)
 end
-local length = redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))
+local length = redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
-return {epoch, length}
+local first = length - count + 1
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[3], ARGV[2], epoch .. ':' .. first .. ':' .. count)
+  redis.call('EXPIRE', KEYS[3], ARGV[1])
+end
+return {epoch, first, count, 0}
 """
+
+
+def _sending() -> str:
+    """Which batch of events of which request this is, when the request carries Twilio's
+    I-Twilio-Idempotency-Token (the same on every sending of one webhook request): the token
+    and the batch's place among the request's batches, which a request sent again makes in
+    the same order.  '' outside a request, or without the header."""
+    if not has_request_context():
+        return ""
+    token = request.headers.get("I-Twilio-Idempotency-Token", "")[:128]
+    if not token:
+        return ""
+    g.hotline_event_batches = batch = g.get("hotline_event_batches", 0) + 1
+    return f"{token}:{batch}"
 
 
 class CallStore:
@@ -120,26 +153,27 @@ class CallStore:
             json.dumps({"at": at.isoformat(), "kind": kind, "detail": detail}, ensure_ascii=False, default=str)
             for kind, detail in events
         ]
+        keys = [self._key(call_sid, "events"), self._key(call_sid, "epoch"), self._key(call_sid, "sent")]
         try:
             pipe = self.redis.pipeline(transaction=False)
-            self._append(
-                keys=[self._key(call_sid, "events"), self._key(call_sid, "epoch")],
-                args=[self.ttl, *payloads],
-                client=pipe,
-            )
+            self._append(keys=keys, args=[self.ttl, _sending(), *payloads], client=pipe)
             if also is not None:
                 also(pipe)
-            epoch, length = pipe.execute()[0]
+            epoch, first, count, again = pipe.execute()[0]
         except redis.RedisError as exc:
             log.warning("call %s: %d events not kept in Redis: %s", call_sid, len(events), exc)
             if self.recorder is not None:
                 self.recorder.unnumbered_events(call_sid, at, events)
             return
+        if again:
+            log.info("call %s: a request sent again: its events keep the first sending's numbers", call_sid)
         if self.recorder is not None:
-            first = int(length) - len(events) + 1
+            # A request sent again records its events under the first sending's numbers (as
+            # many as those had): stored once either way (records.calls.record_events), and
+            # the first sending's, had its record job been lost with its server, are filled in.
             numbered = [
-                Event(event_sequence(int(epoch), first + i), at, kind, detail)
-                for i, (kind, detail) in enumerate(events)
+                Event(event_sequence(int(epoch), int(first) + i), at, kind, detail)
+                for i, (kind, detail) in enumerate(events[: int(count)])
             ]
             self.recorder.events(call_sid, numbered)
 

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from rq.worker_pool import WorkerPool
 from sqlalchemy.exc import SQLAlchemyError
 
-from extensions import hotline
+from extensions import hotline, refuse_unless_sentinels_answer
 from queueing import ROUTINE, URGENT, context, queue_name, recording
 from queueing.workers import Cron, SimpleWorker, Worker
 
@@ -78,6 +78,7 @@ def worker(burst: bool, records_only: bool, count: int | None) -> None:
     # forked children drop the engine's pool (queueing/context.py) and redis-py's
     # pools reconnect on a new pid.
     jobs = context.get()
+    refuse_unless_sentinels_answer(jobs.settings.env)  # under Sentinel: they answer, or no start
     jobs.twilio.messages  # noqa: B018
     quiet_housekeeping()
     prefix = jobs.settings.env.redis_prefix
@@ -128,6 +129,7 @@ def _copy_agent_states() -> None:
 def cron() -> None:
     """Enqueue the scheduled jobs (queueing/cron.py) on time.  Run one.  A Redis outage is
     waited out (queueing/workers.py)."""
+    refuse_unless_sentinels_answer(hotline().settings.env)  # under Sentinel: they answer, or no start
     quiet_housekeeping()
     scheduler = Cron(connection=hotline().queue_connection(patient=True))
     scheduler.load_config_from_file("queueing.cron")

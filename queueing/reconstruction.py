@@ -10,13 +10,15 @@ records.reconstruct_every_seconds RQ's cron runs `reconstruct_calls` on the reco
    records.reconstruct_after_minutes after their last event, and asks the carrier's Calls API (the app's Twilio client) for
    their caller, final status and duration;
 3. finds the calls that ended in the last GAPS_LOOKBACK whose stored events show a loss
-   (records.calls.lost_events: a gap in their numbering, or Redis's numbering started
-   again);
+   (records.calls.lost_events: a gap in their numbering, Redis's numbering started
+   again, or a completed call in with no event at all);
 4. lists the carrier's finished calls of the last CARRIER_LOOKBACK to the hospital's
    number that have no record at all, and opens one for each;
 
 and hands each to records.calls.reconstruct, one short transaction per call, with no
-HTTP request made inside a transaction.  Running it again changes nothing.
+HTTP request made inside a transaction.  Running it again changes nothing.  A record job
+that comes after all (retried, spooled) still writes the call's own data over what was
+filled in, and takes the reason back (records.calls.apply_status says how).
 """
 
 from __future__ import annotations
@@ -78,19 +80,26 @@ def _candidates(session, now: datetime, quiet: timedelta) -> tuple[list[str], di
         )
     ).all()
     ended = session.execute(
-        select(CallRecord.id, CallRecord.call_sid).where(
+        select(CallRecord.id, CallRecord.call_sid, CallRecord.direction, CallRecord.status).where(
             CallRecord.ended_at >= now - GAPS_LOOKBACK,
             CallRecord.ended_at < quiet_since,
             CallRecord.reconstructed.is_(False),
         )
     ).all()
-    sids = dict(unfinished) | dict(ended)
+    # A completed call in with no event lost them all; an unfinished one is known to be
+    # completed only once the carrier says so (records.calls.reconstruct checks it then).
+    completed_in = {row.id for row in ended if row.direction == "inbound" and row.status == "completed"}
+    sids = dict(unfinished) | {row.id: row.call_sid for row in ended}
     sequences: dict[int, list[int]] = {}
     if sids:
         rows = session.execute(select(CallEvent.call_id, CallEvent.sequence).where(CallEvent.call_id.in_(sids)))
         for call_id, sequence in rows:
             sequences.setdefault(call_id, []).append(sequence)
-    lost = {sids[call_id]: why for call_id in sids if (why := calls.lost_events(sequences.get(call_id, ())))}
+    lost = {
+        sids[call_id]: why
+        for call_id in sids
+        if (why := calls.lost_events(sequences.get(call_id, ()), completed_call_in=call_id in completed_in))
+    }
     return [sid for _, sid in unfinished], lost
 
 

@@ -5,7 +5,10 @@ twice or out of order, and webhooks may be retried:
 - a call is opened once per CallSid;
 - events carry their sequence number in the call, stored at most once each;
 - a status is applied only if its SequenceNumber is newer, and a final status
-  is never replaced by an earlier, non-final one.
+  is never replaced by an earlier, non-final one;
+- what the reconstruction sweep filled in from the carrier (`reconstruct`) gives way to
+  the call's own data when its late job comes, and the reason goes with it (the rule is
+  in `apply_status`).
 """
 
 from __future__ import annotations
@@ -73,8 +76,12 @@ def open_call(
     """The call's record, created on its first webhook (a retried webhook finds it)."""
     existing = find_call(session, call_sid)
     if existing is not None:
-        if _is_placeholder(existing) and from_number != "unknown":
-            # Its events or status were written first (jobs run in any order): fill it in.
+        from_carrier = _reasons(existing) & {CALLER_FROM_CARRIER, OPENED_FROM_CARRIER}
+        if (_is_placeholder(existing) or from_carrier) and from_number != "unknown":
+            # Its events or status were written first (jobs run in any order), or the sweep
+            # filled it in from the carrier before this job came: the call's own opening wins.
+            for why in from_carrier:
+                _unmark(existing, why)
             existing.direction = direction[:16]
             existing.from_number = (caller.e164 or from_number or "unknown")[:64]
             existing.to_number = (to_number or "")[:64]
@@ -116,6 +123,8 @@ def record_events(session: Session, call_sid: str, events: Iterable[Event], at: 
     # A duplicate callback, a retried job or a replayed spool row stores nothing twice.
     insert_new(session, CallEvent, rows, ["call_id", "sequence"])
     summarise(session, record)
+    if _reasons(record) & EVENTS_REASONS:
+        _recheck_events(session, record)
     return record
 
 
@@ -145,7 +154,31 @@ def apply_status(
     duration_seconds: int | None,
     at: datetime,
 ) -> CallRecord:
+    """The carrier's status callback: applied if it is newer than the one on record (by
+    its SequenceNumber), and a final status is never replaced by an earlier, non-final one.
+
+    A late final status after a reconstruction: when the sweep (`reconstruct`) completed the
+    call from the carrier's Calls API because its status job was lost or late, and the call's
+    own final status callback then arrives (a retried or spooled job), the call's own data wins
+    whatever the numbers say: its status, end and duration replace the carrier's, its
+    SequenceNumber becomes the record's, and the reason "final status from the carrier" is
+    taken back (a record with no reason left is no longer reconstructed).  The same rule holds
+    for the call's other parts: a late opening (`open_call`) replaces the caller the sweep took
+    from the carrier and takes back "caller from the carrier" / "no record: opened from the
+    carrier"; late events (`record_events`) take back "events missing" / "no events kept" once
+    the stored events no longer show a loss.  "Redis lost the call's state mid-call" stays: a
+    second numbering epoch is never undone."""
     record = find_call(session, call_sid, lock=True) or _placeholder(session, call_sid, at)
+    if status in FINAL_STATUSES and FINAL_FROM_CARRIER in _reasons(record):
+        # The call's own final status, after the sweep took one from the carrier: it wins.
+        record.status = status[:16]
+        if sequence is not None:
+            record.status_sequence = sequence
+        record.ended_at = at
+        record.duration_seconds = duration_seconds
+        _unmark(record, FINAL_FROM_CARRIER)
+        summarise(session, record)
+        return record
     if record.status in FINAL_STATUSES and status not in FINAL_STATUSES:
         return record  # a late 'ringing' after 'completed'
     if sequence is not None and sequence <= record.status_sequence:
@@ -184,13 +217,25 @@ class CarrierCall:
 FIRST_REDIS_EPOCH = 10**12
 LOST_FROM_REDIS = "Redis lost the call's state mid-call"
 EVENTS_MISSING = "events missing"
+NO_EVENTS = "no events kept"
+FINAL_FROM_CARRIER = "final status from the carrier"
+CALLER_FROM_CARRIER = "caller from the carrier"
+OPENED_FROM_CARRIER = "no record: opened from the carrier"
+# The reasons about a call's events that its own late events can take back.
+EVENTS_REASONS = frozenset({EVENTS_MISSING, NO_EVENTS})
 
 
-def lost_events(sequences: Iterable[int]) -> str | None:
+def lost_events(sequences: Iterable[int], *, completed_call_in: bool = False) -> str | None:
     """Why a call's stored events show some were lost, or None: no sign of it.  Redis
     numbers a call's events 1, 2, 3... in one epoch; a second epoch means Redis lost the
     call's keys (and with them, most likely, the record jobs still queued), a gap in an
-    epoch's positions means a record job was lost."""
+    epoch's positions means a record job was lost.  A completed call in (`completed_call_in`)
+    with no event at all lost them all: the hotline's answer to a call in always leaves one
+    (the greeting's menu, or the limit that turned it away); a call out that was not answered
+    has none of its own."""
+    sequences = list(sequences)
+    if not sequences:
+        return NO_EVENTS if completed_call_in else None
     epochs: dict[int, list[int]] = {}
     for sequence in sequences:
         epoch, position = epoch_and_position(sequence)
@@ -217,25 +262,50 @@ def reconstruct(
         if carrier is None or carrier.status not in FINAL_STATUSES:
             return None  # nothing known of it yet, or the call goes on: a later sweep sees it
         record = _open_from_carrier(session, carrier, at)
-        _mark(record, "no record: opened from the carrier")
+        _mark(record, OPENED_FROM_CARRIER)
     if lost:
         _mark(record, lost)
-    if carrier is None:
-        return record  # nothing known but its events
-    if _is_placeholder(record) and carrier.from_number:
-        _fill_from_carrier(session, record, carrier)
-        _mark(record, "caller from the carrier")
-    if record.status not in FINAL_STATUSES and carrier.status in FINAL_STATUSES:
-        apply_status(
-            session,
-            call_sid,
-            status=carrier.status,
-            sequence=None,
-            duration_seconds=carrier.duration_seconds,
-            at=carrier.ended_at or at,
-        )
-        _mark(record, "final status from the carrier")
+    if carrier is not None:
+        if _is_placeholder(record) and carrier.from_number:
+            _fill_from_carrier(session, record, carrier)
+            _mark(record, CALLER_FROM_CARRIER)
+        if record.status not in FINAL_STATUSES and carrier.status in FINAL_STATUSES:
+            apply_status(
+                session,
+                call_sid,
+                status=carrier.status,
+                sequence=None,
+                duration_seconds=carrier.duration_seconds,
+                at=carrier.ended_at or at,
+            )
+            _mark(record, FINAL_FROM_CARRIER)
+    if not lost and _completed_call_in(record) and not _sequences(session, record):
+        _mark(record, NO_EVENTS)  # completed now, and every event it had was lost
     return record
+
+
+def _completed_call_in(record: CallRecord) -> bool:
+    return record.direction == "inbound" and record.status == "completed"
+
+
+def _sequences(session: Session, record: CallRecord) -> list[int]:
+    session.flush()
+    return list(session.scalars(select(CallEvent.sequence).where(CallEvent.call_id == record.id)))
+
+
+def _recheck_events(session: Session, record: CallRecord) -> None:
+    """The call's own events came after the sweep said some were lost: say what the stored
+    events show now (nothing, if the late ones filled the gap)."""
+    now = lost_events(_sequences(session, record), completed_call_in=_completed_call_in(record))
+    for why in _reasons(record) & EVENTS_REASONS:
+        if why != now:
+            _unmark(record, why)
+    if now is not None:
+        _mark(record, now)
+
+
+def _reasons(record: CallRecord) -> set[str]:
+    return {reason for reason in (record.reconstructed_why or "").split("; ") if reason}
 
 
 def _mark(record: CallRecord, why: str) -> None:
@@ -244,6 +314,14 @@ def _mark(record: CallRecord, why: str) -> None:
         return  # said already
     record.reconstructed = True
     record.reconstructed_why = "; ".join([*reasons, why])[:200]
+
+
+def _unmark(record: CallRecord, why: str) -> None:
+    """The call's own data came for what the reconstruction had filled in: its reason goes,
+    and with the last one the mark."""
+    reasons = [reason for reason in (record.reconstructed_why or "").split("; ") if reason and reason != why]
+    record.reconstructed_why = "; ".join(reasons)
+    record.reconstructed = bool(reasons)
 
 
 def _carrier_caller(session: Session, carrier: CarrierCall) -> CallerMatch:

@@ -39,10 +39,11 @@ class OwnRedis:
     append-only file synced on every write, as production's Redis with AOF: started
     again, it has everything it had."""
 
-    def __init__(self, *, persistent: bool = False):
+    def __init__(self, *, persistent: bool = False, password: str | None = None):
         self.persistent = persistent
+        self.password = password  # its requirepass (and masterauth, should it become a replica)
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.url = f"redis://{f':{password}@' if password else ''}127.0.0.1:{self.port}/0"
         self.dir = Path(tempfile.mkdtemp(prefix="hotline-redis-"))
         self.process: subprocess.Popen | None = None
 
@@ -58,6 +59,8 @@ class OwnRedis:
         aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
         command = [self.executable(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *aof,
                    "--dir", str(self.dir)]  # fmt: skip
+        if self.password:
+            command += ["--requirepass", self.password, "--masterauth", self.password]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not _answers(self.port):
@@ -91,7 +94,9 @@ class Sentinel:
     master is at 127.0.0.1:master_port; it finds the replicas through the master.  Quick to
     decide (a master silent for 1 s is down), as a test needs."""
 
-    def __init__(self, service: str, master_port: int, folder: Path):
+    def __init__(self, service: str, master_port: int, folder: Path, *, password: str | None = None,
+                 auth_pass: str | None = None):  # fmt: skip
+        """`password`: the sentinel's own (requirepass); `auth_pass`: the master's and replicas'."""
         import redis
 
         self.service = service
@@ -102,12 +107,14 @@ class Sentinel:
             f"sentinel monitor {service} 127.0.0.1 {master_port} 1\n"
             f"sentinel down-after-milliseconds {service} 1000\n"
             f"sentinel failover-timeout {service} 10000\n"
+            + (f"requirepass {password}\n" if password else "")
+            + (f"sentinel auth-pass {service} {auth_pass}\n" if auth_pass else "")
         )
         executable = shutil.which("redis-server") or "redis-server"
         self.process = subprocess.Popen([executable, str(config), "--sentinel"], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)  # fmt: skip
         eventually(lambda: _answers(self.port), "answering")
-        self.client = redis.Redis(port=self.port, decode_responses=True)
+        self.client = redis.Redis(port=self.port, password=password, decode_responses=True)
 
     def master(self) -> tuple[str, int]:
         host, port = self.client.sentinel_get_master_addr_by_name(self.service)
@@ -202,7 +209,8 @@ def _reset(s: socket.socket) -> None:
 ROOT = Path(__file__).resolve().parent.parent
 # What the parent's environment must not pass on: the test says what it wants.
 OWN = ("DATABASE_URL", "REDIS_URL", "REDIS_PREFIX", "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "PUBLIC_BASE_URL",
-       "TWILIO_API_BASE", "HOTLINE_CONFIG")  # fmt: skip
+       "TWILIO_API_BASE", "HOTLINE_CONFIG", "REDIS_SENTINELS", "REDIS_SENTINEL_SERVICE",
+       "REDIS_SENTINEL_PASSWORD")  # fmt: skip
 
 
 class Flask:

@@ -5,7 +5,7 @@ the carrier's Calls API here (the emulator's REST API), and the call's pages say
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -142,3 +142,103 @@ def test_lost_events_are_told_by_their_numbers():
     assert calls.lost_events([*numbered, calls.event_sequence(later, 1)]) == calls.LOST_FROM_REDIS
     assert calls.lost_events([*numbered, 1_000_000_000 + 7 * 100]) is None  # spooled ones have no place
     assert calls.lost_events([1, 2, 3]) is None and calls.lost_events([]) is None
+
+
+def hold_back(records_worker, *jobs: str) -> list:
+    """Take the queued record jobs of these kinds off the queue (lost, or late: a retry or the
+    spool brings them back later), and let the rest run."""
+    queue = records_worker.queue
+    held = [job for job in queue.get_jobs() if job.func_name.rsplit(".", 1)[-1] in jobs]
+    assert held, f"no {jobs} job queued"
+    for job in held:
+        queue.remove(job)
+    records_worker.work()
+    return held
+
+
+def arrive_late(records_worker, held: list) -> None:
+    for job in held:
+        records_worker.queue.enqueue_job(job)
+    records_worker.work()
+
+
+@pytest.mark.parametrize("status_lost", [False, True], ids=["status-kept", "status-lost-too"])
+def test_a_completed_call_in_whose_events_were_all_lost_is_marked_reconstructed(
+    app, dial, db, records_worker, sweep, status_lost
+):
+    call = dial(UNKNOWN)
+    call.press("1")
+    call.hangup()
+    events = hold_back(records_worker, "write_events", *(["apply_status"] if status_lost else []))
+    record = stored(db, call.sid)
+    assert record.events == [] and not record.reconstructed
+    assert (record.status == "completed") is not status_lost
+
+    sweep()
+    record = stored(db, call.sid)
+    assert (record.status, record.direction, record.reconstructed) == ("completed", "inbound", True)
+    expected = ["final status from the carrier"] if status_lost else []
+    assert record.reconstructed_why == "; ".join([*expected, calls.NO_EVENTS])
+    assert "补全 Reconstructed" in call_page(app, call.sid)
+    sweep()  # again: nothing said twice
+    assert stored(db, call.sid).reconstructed_why == record.reconstructed_why
+
+    # The events come after all (a retried job): the call's own events take the reason back.
+    arrive_late(records_worker, [job for job in events if job.func_name.endswith("write_events")])
+    record = stored(db, call.sid)
+    assert record.menu_path == "menu.main > introduction.start"
+    assert record.reconstructed is status_lost
+    assert record.reconstructed_why == "; ".join(expected)
+
+
+def test_a_call_out_not_answered_has_no_events_and_is_not_reconstructed(db, records_worker, sweep, app):
+    """No events is a loss only for a completed call in: a reminder call nobody answered has none."""
+    hotline = app.extensions["hotline"]
+    with hotline.sessions() as session:
+        calls._placeholder(session, "CAout", hotline.now())
+        record = calls.find_call(session, "CAout")
+        record.direction, record.from_number, record.to_number = "outbound-api", "+862000000000", "+8613800138000"
+        calls.apply_status(session, "CAout", status="no-answer", sequence=1, duration_seconds=0, at=hotline.now())
+        session.commit()
+    sweep()
+    assert not stored(db, "CAout").reconstructed
+
+
+def test_late_record_jobs_after_the_sweep_the_calls_own_data_wins_and_the_reasons_are_taken_back(
+    dial, db, records_worker, sweep
+):
+    call = dial(MS_WANG)
+    call.press("1")
+    call.hangup()
+    # The opening and the final status are late (a database away, their retries waiting):
+    # the events made a placeholder record, which the sweep completes from the carrier.
+    late = hold_back(records_worker, "open_call", "apply_status")
+    sweep()
+    record = stored(db, call.sid)
+    assert record.reconstructed_why == "caller from the carrier; final status from the carrier"
+    assert record.status == "completed" and record.patient.mrn == "M00000001"
+    status = next(job for job in late if job.func_name.endswith("apply_status")).kwargs
+    opening = next(job for job in late if job.func_name.endswith("open_call")).kwargs
+    # By the numbers alone the late callback would be refused as old (the sweep's status took
+    # the next number after the placeholder's): the rule says the call's own data wins.
+    assert status["sequence"] <= record.status_sequence
+
+    arrive_late(records_worker, late)
+    record = stored(db, call.sid)
+    # The call's own status callback replaces what the carrier's Calls API said, whatever the
+    # numbers; its own opening replaces the caller taken from the carrier.
+    assert (record.status, record.status_sequence, record.duration_seconds) == (
+        "completed",
+        status["sequence"],
+        status["duration_seconds"],
+    )
+    assert record.ended_at == datetime.fromisoformat(status["at"])
+    assert (record.language, record.patient.mrn) == (opening["language"], "M00000001")
+    assert (record.reconstructed, record.reconstructed_why) == (False, "")
+    assert record.menu_path == "menu.main > introduction.start"
+
+    sweep()  # the sweep checks the call again and finds nothing lost
+    assert not stored(db, call.sid).reconstructed
+    arrive_late(records_worker, late)  # and the same jobs once more change nothing
+    again = stored(db, call.sid)
+    assert (again.status_sequence, again.reconstructed) == (status["sequence"], False)
