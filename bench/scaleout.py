@@ -124,6 +124,7 @@ def main(argv=None) -> int:
         services = {name: (s.starts - 1, s.alive()) for name, s in harness.services.items()}
         left = harness.left()
         shown = faults.examples(calls, harness.kept({c.sid for c in calls}), started)
+        has_reconstructed = harness.reconstructed_column() is not None
     finally:
         harness.stop()
     failed = [o for o in outcomes if o["problems"]]
@@ -147,7 +148,7 @@ def main(argv=None) -> int:
         + (f"; web1's process group SIGKILLed at {args.kill_at:g} s and left dead" if args.kill_at else "")
         + (f"; SENTINEL FAILOVER at {args.failover_at:g} s" if args.failover_at else ""),
         "",
-        *faults.table(tallies, events, started, with_reconstructed=False),
+        *faults.table(tallies, events, started, with_reconstructed=has_reconstructed),
         "",
         f"calls with a failed webhook or the apology (caller errors): {len(failed)} of {len(calls)}",
         "webhook answers not 2xx/3xx: " + (", ".join(f"{k or 'no answer'} {v}" for k, v in statuses.items()) or "none"),
