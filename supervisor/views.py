@@ -303,49 +303,73 @@ def wallboard_stream():
 
 def _board() -> dict:
     """Per queue: callers waiting, longest wait, service level and abandon rate today; agents by state."""
-    app, db = hotline(), get_db()
-    now = app.now()
-    midnight = datetime.combine(now.date(), time(), now.tzinfo)
-    today = call_log.clip(call_log.entries_between(db, midnight, now + timedelta(seconds=1)), midnight, now)
-    records = app.settings.records
-    rows = metrics.by_queue(today, lambda queue: _thresholds(records, queue))
+    db, now = get_db(), hotline().now()
+    rows = _today_by_queue(db, now)
     live = _live(now)
     if live is None:  # no ACD on this installation: what the records say is waiting
-        waiting = call_log.waiting_entries(db)
-        names = sorted({e.queue for e in waiting} | set(rows))
-        live = {
-            "queues": [
-                {
-                    "name": name,
-                    "title": {"zh": name, "en": name},
-                    "waiting": sum(1 for e in waiting if e.queue == name),
-                    "longest_wait": metrics.longest_wait([e for e in waiting if e.queue == name], now) or 0,
-                }
-                for name in names
-            ],
-            "agents": [],
-        }
-    queues = []
-    for queue in live["queues"]:
-        figures = rows.get(queue["name"], metrics.Figures())
-        target = records.targets_for(queue["name"]).service_level_target
-        queues.append(
-            {
-                **queue,
-                "target": target,
-                "standing": service_standing(figures.service_level, target),
-                "longest_wait": round(queue.get("longest_wait") or 0),
-                "offered": figures.offered,
-                "answered": figures.answered,
-                "abandoned": figures.abandoned,
-                "service_level": figures.service_level,
-                "abandon_rate": figures.abandon_rate,
-            }
-        )
+        live = _waiting_in_records(db, rows, now)
+    return {
+        "at": now.isoformat(timespec="seconds"),
+        "queues": [_queue_today(queue, rows.get(queue["name"], metrics.Figures())) for queue in live["queues"]],
+        "agents": _agents_by_state(live["agents"]),
+        "agent_list": _agents_titled(live, now),
+        "state_titles": STATE_TITLES,
+        "health": _job_health(),
+    }
+
+
+def _today_by_queue(db, now: datetime) -> dict[str, metrics.Figures]:
+    """Each queue's figures from midnight until now."""
+    records = hotline().settings.records
+    midnight = datetime.combine(now.date(), time(), now.tzinfo)
+    today = call_log.clip(call_log.entries_between(db, midnight, now + timedelta(seconds=1)), midnight, now)
+    return metrics.by_queue(today, lambda queue: _thresholds(records, queue))
+
+
+def _waiting_in_records(db, rows: dict, now: datetime) -> dict:
+    """The board's live part without an ACD: the callers the records say are waiting, per queue, no agents."""
+    waiting = call_log.waiting_entries(db)
+    names = sorted({e.queue for e in waiting} | set(rows))
+    return {"queues": [_waiting_in(name, waiting, now) for name in names], "agents": []}
+
+
+def _waiting_in(name: str, waiting: list, now: datetime) -> dict:
+    return {
+        "name": name,
+        "title": {"zh": name, "en": name},
+        "waiting": sum(1 for e in waiting if e.queue == name),
+        "longest_wait": metrics.longest_wait([e for e in waiting if e.queue == name], now) or 0,
+    }
+
+
+def _queue_today(queue: dict, figures: metrics.Figures) -> dict:
+    """A queue's live figures with today's, and its service level against its target."""
+    target = hotline().settings.records.targets_for(queue["name"]).service_level_target
+    return {
+        **queue,
+        "target": target,
+        "standing": service_standing(figures.service_level, target),
+        "longest_wait": round(queue.get("longest_wait") or 0),
+        "offered": figures.offered,
+        "answered": figures.answered,
+        "abandoned": figures.abandoned,
+        "service_level": figures.service_level,
+        "abandon_rate": figures.abandon_rate,
+    }
+
+
+def _agents_by_state(agents: list[dict]) -> dict[str, int]:
     states: dict[str, int] = {}
+    for agent in agents:
+        states[agent["state"]] = states.get(agent["state"], 0) + 1
+    return states
+
+
+def _agents_titled(live: dict, now: datetime) -> list[dict]:
+    """The live agents, each given the titles of its state, break reason and queue, and how long in its state."""
+    app = hotline()
     titles = {q["name"]: q["title"] for q in live["queues"]}
     for agent in live["agents"]:
-        states[agent["state"]] = states.get(agent["state"], 0) + 1
         since = agent.get("since")
         agent["state_title"] = state_title(agent["state"])
         agent["reason_title"] = reason_title(agent.get("reason", ""), app.settings.console.break_reasons)
@@ -354,14 +378,7 @@ def _board() -> dict:
             datetime.fromtimestamp(since, app.settings.hospital.zone).strftime("%H:%M:%S") if since else None
         )
         agent["in_state_seconds"] = max(0, round(now.timestamp() - since)) if since else None
-    return {
-        "at": now.isoformat(timespec="seconds"),
-        "queues": queues,
-        "agents": states,
-        "agent_list": live["agents"],
-        "state_titles": STATE_TITLES,
-        "health": _job_health(),
-    }
+    return live["agents"]
 
 
 NEAR = 0.1  # within ten points under the target: amber, not yet red
