@@ -93,26 +93,30 @@ def _what_if(rows, inputs: dict, queue: str) -> dict:
     absent_text = request.args.get("absent", "3")
     answer = {"slot": slot, "absent": absent_text, "row": row}
     if row is None:
-        answer["error"] = "no such interval in this plan"
-        return answer
-    patience = next((q["patience_seconds"] for q in inputs["queues"] if q["name"] == queue), 120)
-    seats = row.roster_seats if row.roster_seats is not None else row.seats
+        return {**answer, "error": "no such interval in this plan"}
     try:
-        absent = int(absent_text)
-        answer["result"] = simulation.what_if(
-            calls=row.calls,
-            aht=row.aht,
-            interval_seconds=inputs["interval_minutes"] * 60,
-            seats=seats,
-            absent=absent,
-            patience=patience,
-            answer_seconds=inputs["targets"]["answer_seconds"],
-        )
+        answer["result"] = _with_absent(row, inputs, queue, absent_text)
     except ValueError as exc:  # StaffingInputError is one; so is a number that is not a number
         answer["error"] = (
             str(exc) if isinstance(exc, StaffingInputError) else f"absent: expected a whole number, got {absent_text!r}"
         )
     return answer
+
+
+def _with_absent(row, inputs: dict, queue: str, absent_text: str):
+    """The interval's rostered (else planned) seats, `absent_text` of them off sick."""
+    patience = next((q["patience_seconds"] for q in inputs["queues"] if q["name"] == queue), 120)
+    seats = row.roster_seats if row.roster_seats is not None else row.seats
+    absent = int(absent_text)
+    return simulation.what_if(
+        calls=row.calls,
+        aht=row.aht,
+        interval_seconds=inputs["interval_minutes"] * 60,
+        seats=seats,
+        absent=absent,
+        patience=patience,
+        answer_seconds=inputs["targets"]["answer_seconds"],
+    )
 
 
 def _share(name: str) -> float | None:
