@@ -14,34 +14,53 @@ from flask_login import current_user, login_user, logout_user
 from redis.exceptions import RedisError
 
 from extensions import get_db, hotline
+from records.models import Staff
 from records.staff import authenticate
 
 bp = Blueprint("accounts", __name__, template_folder="templates")
 log = logging.getLogger(__name__)
 
 
+# What a refused login is told, and its status, by why it was refused.
+REFUSED = {
+    "paused": ("登录失败次数过多，请稍后再试。Too many failed attempts: try again later.", 429),
+    "wrong": ("用户名或密码不正确。Wrong username or password.", 401),
+}
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if request.method == "GET":
         return render_template("accounts/login.html", next=_safe_next(request.args.get("next")))
-    username = request.form.get("username", "").strip().lower()
-    password = request.form.get("password", "")
+    staff, refused = _checked(request.form.get("username", "").strip().lower(), request.form.get("password", ""))
+    if staff is None:
+        message, status = REFUSED[refused]
+        flash(message, "error")
+        return render_template("accounts/login.html", next=_safe_next(request.form.get("next"))), status
+    _log_in(staff)
+    return redirect(_safe_next(request.form.get("next")) or url_for("accounts.home"))
+
+
+def _checked(username: str, password: str) -> tuple[Staff | None, str]:
+    """The staff member with this password, or why the login is refused: 'paused' or 'wrong'."""
     counters = _counters(username)
     if not _count_attempt(counters):
         _uncount(counters)  # refused unchecked: not a wrong password
-        flash("登录失败次数过多，请稍后再试。Too many failed attempts: try again later.", "error")
-        return render_template("accounts/login.html", next=_safe_next(request.form.get("next"))), 429
+        return None, "paused"
     staff = authenticate(get_db(), username, password)
     if staff is None:
         log.info("failed login for a staff username")  # the name itself is not logged
-        flash("用户名或密码不正确。Wrong username or password.", "error")
-        return render_template("accounts/login.html", next=_safe_next(request.form.get("next"))), 401
+        return None, "wrong"
     _uncount(counters)  # the right password: not a failure
+    return staff, ""
+
+
+def _log_in(staff: Staff) -> None:
+    """A fresh session for the staff member (nothing of the one before kept), stamped with when they logged in."""
     session.clear()
     login_user(staff)
     session.permanent = True
     session["logged_in_at"] = datetime.now(UTC).timestamp()
-    return redirect(_safe_next(request.form.get("next")) or url_for("accounts.home"))
 
 
 @bp.post("/logout")

@@ -45,23 +45,35 @@ def answer(token: str):
     survey = satisfaction.by_token(db, token)
     now = hotline().now()
     if survey is None or survey.status != "sent" or survey.expires_at <= now:
-        outcome = "unknown" if survey is None else "answered_before" if survey.status == "answered" else "expired"
-        status, message = OUTCOMES[outcome]
-        return render_template("aftercare/survey_answer.html", message=message), status
+        return _told(_closed(survey))
     if request.method == "GET":
         return render_template("aftercare/survey_answer.html", survey=survey, limit=_comment_limit())
-    score = request.form.get("score", "")
-    comment = request.form.get("comment", "").strip()
+    score, comment = request.form.get("score", ""), request.form.get("comment", "").strip()
     if score not in {"1", "2", "3", "4", "5"} or len(comment) > _comment_limit():
-        error = f"请选择1到5分，意见最多{_comment_limit()}字。Choose a score from 1 to 5; at most {_comment_limit()} characters."
-        return render_template(
-            "aftercare/survey_answer.html", survey=survey, limit=_comment_limit(), error=error, comment=comment
-        ), 422
+        return _ask_again(survey, comment)
     begin_write(db)
     outcome = satisfaction.answer(db, token, score=int(score), comment=comment or None, now=now)
     db.commit()
+    return _told(outcome)
+
+
+def _closed(survey) -> str:
+    """Why a link takes no answer: no such survey, answered already, or past its date (or not sent)."""
+    return "unknown" if survey is None else "answered_before" if survey.status == "answered" else "expired"
+
+
+def _told(outcome: str):
+    """The patient's page for what became of the answer (OUTCOMES), with its status."""
     status, message = OUTCOMES[outcome]
     return render_template("aftercare/survey_answer.html", message=message), status
+
+
+def _ask_again(survey, comment: str):
+    """The form again, its comment kept, when the score or the comment's length is not valid."""
+    error = f"请选择1到5分，意见最多{_comment_limit()}字。Choose a score from 1 to 5; at most {_comment_limit()} characters."
+    return render_template(
+        "aftercare/survey_answer.html", survey=survey, limit=_comment_limit(), error=error, comment=comment
+    ), 422
 
 
 def _comment_limit() -> int:
@@ -77,9 +89,18 @@ def results():
     app, db = hotline(), get_db()
     today = app.now().astimezone(app.settings.hospital.zone).date()
     month = _month(request.args.get("month", ""), rules.previous_month(today))
-    months = _months_to(month, TREND_MONTHS)
     return render_template(
         "aftercare/satisfaction.html",
+        **_month_results(db, month, _months_to(month, TREND_MONTHS)),
+        visit_names=satisfaction.VISIT_NAMES,
+        visit_types=VISIT_TYPES,
+        zone=app.settings.hospital.zone,
+    )
+
+
+def _month_results(db, month: str, months: list[str]) -> dict:
+    """Response rates and scores by month over the trend's months; by department and doctor, and comments, for one."""
+    return dict(
         month=month,
         months=months,
         rates=satisfaction.rates(db, months),
@@ -87,9 +108,6 @@ def results():
         by_department=satisfaction.scores(db, [month], "department"),
         by_doctor=satisfaction.scores(db, [month], "doctor"),
         comments=satisfaction.comments(db, [month]),
-        visit_names=satisfaction.VISIT_NAMES,
-        visit_types=VISIT_TYPES,
-        zone=app.settings.hospital.zone,
     )
 
 
@@ -97,17 +115,26 @@ def results():
 @role_required("supervisor")
 def open_complaint(survey_id: int):
     """A comment becomes a complaint case owned by whoever clicked (first contact owns it)."""
-    app, db = hotline(), get_db()
+    db = get_db()
     begin_write(db)
-    actor = complaints.Actor(current_user.id, supervisor=True)
     try:
-        case = satisfaction.open_complaint(
-            db, survey_id, actor=actor, now=app.now(), deadline_days=app.settings.console.complaint_deadline_days
-        )
+        case = _case_from_comment(db, survey_id)
     except complaints.CaseError as refused:
         db.rollback()
         flash(str(refused), "error")
         return redirect(url_for("satisfaction.results", month=request.form.get("month", "")))
+    db.commit()
+    flash(f"已立案 {case.id}。Complaint case {case.id} opened: it is yours until closed.", "info")
+    return redirect(url_for("console.case", case_id=case.id))
+
+
+def _case_from_comment(db, survey_id: int):
+    """The case opened by the supervisor who clicked, with its audit row (nothing if it is refused)."""
+    app = hotline()
+    actor = complaints.Actor(current_user.id, supervisor=True)
+    case = satisfaction.open_complaint(
+        db, survey_id, actor=actor, now=app.now(), deadline_days=app.settings.console.complaint_deadline_days
+    )
     record_access(
         db,
         staff_id=current_user.id,
@@ -115,9 +142,7 @@ def open_complaint(survey_id: int):
         reason=f"satisfaction survey comment {survey_id}",
         patient_id=case.patient_id,
     )
-    db.commit()
-    flash(f"已立案 {case.id}。Complaint case {case.id} opened: it is yours until closed.", "info")
-    return redirect(url_for("console.case", case_id=case.id))
+    return case
 
 
 @bp.get("/aftercare/satisfaction/week")
@@ -127,24 +152,43 @@ def week():
     zone = app.settings.hospital.zone
     today = app.now().astimezone(zone).date()
     monday = _monday(request.args.get("week", ""), today - timedelta(days=today.weekday() + 7))
+    return render_template(
+        "aftercare/satisfaction_week.html",
+        **_week_summary(db, monday, zone),
+        visit_names=satisfaction.VISIT_NAMES,
+        zone=zone,
+    )
+
+
+def _week_summary(db, monday: date, zone) -> dict:
+    """One ISO week's answers to the programme and the after-call survey's scores per queue."""
     since = datetime.combine(monday, time(), zone)
     until = since + timedelta(days=7)
     answers = satisfaction.answers_between(db, since=since, until=until)
-    after_calls = aftercare.survey_scores(db, since=since, by="queue", until=until)
-    return render_template(
-        "aftercare/satisfaction_week.html",
+    return dict(
+        **_week_names(monday),
+        answers=answers,
+        **_opinions(answers),
+        after_calls=aftercare.survey_scores(db, since=since, by="queue", until=until),
+    )
+
+
+def _week_names(monday: date) -> dict:
+    """The week shown and the weeks before and after it, written 2026-W48."""
+    return dict(
         monday=monday,
         week=f"{monday:%G-W%V}",
         previous=f"{monday - timedelta(days=7):%G-W%V}",
         following=f"{monday + timedelta(days=7):%G-W%V}",
-        answers=answers,
+    )
+
+
+def _opinions(answers) -> dict:
+    return dict(
         average=sum(a.score for a in answers) / len(answers) if answers else None,
         unhappy=[a for a in answers if a.score <= 2],
         by_department=_by_department(answers),
-        after_calls=after_calls,
         comments=[a for a in answers if a.comment],
-        visit_names=satisfaction.VISIT_NAMES,
-        zone=zone,
     )
 
 

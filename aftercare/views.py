@@ -34,22 +34,25 @@ SURVEY_DAYS = 30
 @role_required("supervisor")
 def campaigns() -> str:
     app = hotline()
-    db = get_db()
-    now = app.now()
-    progress = [aftercare.progress(db, campaign) for campaign in aftercare.campaigns(db)]
-    notices = aftercare.notice_report(db, since=now - timedelta(days=NOTICE_DAYS), until=now, now=now)
-    since = now - timedelta(days=SURVEY_DAYS)
     return render_template(
         "aftercare/campaigns.html",
-        progress=progress,
+        **_campaign_figures(get_db(), app.now()),
+        zone=app.settings.hospital.zone,
+        questions={q.id: q.prompt("zh") for q in app.settings.aftercare.followup.questions},
+    )
+
+
+def _campaign_figures(db, now) -> dict:
+    """The campaigns' progress, the flags for a nurse, the week's notices and the month's survey scores."""
+    since = now - timedelta(days=SURVEY_DAYS)
+    return dict(
+        progress=[aftercare.progress(db, campaign) for campaign in aftercare.campaigns(db)],
+        notices=aftercare.notice_report(db, since=now - timedelta(days=NOTICE_DAYS), until=now, now=now),
         flags=aftercare.flags_waiting(db),
-        notices=notices,
         notice_days=NOTICE_DAYS,
         by_queue=aftercare.survey_scores(db, since=since, by="queue"),
         by_agent=aftercare.survey_scores(db, since=since, by="agent"),
         survey_days=SURVEY_DAYS,
-        zone=app.settings.hospital.zone,
-        questions={q.id: q.prompt("zh") for q in app.settings.aftercare.followup.questions},
     )
 
 
@@ -83,45 +86,39 @@ def export(month: str) -> Response:
     record_access(db, staff_id=current_user.id, action="export", reason=f"follow-up campaign {month} (CSV)")
     db.commit()
     zone = hotline().settings.hospital.zone
+    tasks = [_task_row(task, zone) for task in aftercare.campaign_tasks(db, campaign.id)]
+    return _download([TASK_COLUMNS, *tasks], f"followup-{month}.csv")
+
+
+TASK_COLUMNS = ["task", "record_number", "ward", "discharged_on", "status", "attempts", "last_result", "reached_at",
+                "flagged", "flags", "nurse_requested_at", "nurse_done_at"]  # fmt: skip
+
+
+def _task_row(task, zone) -> list:
+    """One follow-up task by record number: no name, no phone number."""
+    return [
+        task.id,
+        task.patient.mrn,
+        task.discharge.ward,
+        task.discharge.discharged_on.isoformat(),
+        task.status,
+        task.attempts,
+        task.last_result or "",
+        _local(task.reached_at, zone),
+        "yes" if task.flagged else "no",
+        " ".join(task.flags or []),
+        _local(task.nurse_requested_at, zone),
+        _local(task.nurse_done_at, zone),
+    ]
+
+
+def _download(rows: list[list], filename: str) -> Response:
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            "task",
-            "record_number",
-            "ward",
-            "discharged_on",
-            "status",
-            "attempts",
-            "last_result",
-            "reached_at",
-            "flagged",
-            "flags",
-            "nurse_requested_at",
-            "nurse_done_at",
-        ]
-    )
-    for task in aftercare.campaign_tasks(db, campaign.id):
-        writer.writerow(
-            [
-                task.id,
-                task.patient.mrn,
-                task.discharge.ward,
-                task.discharge.discharged_on.isoformat(),
-                task.status,
-                task.attempts,
-                task.last_result or "",
-                _local(task.reached_at, zone),
-                "yes" if task.flagged else "no",
-                " ".join(task.flags or []),
-                _local(task.nurse_requested_at, zone),
-                _local(task.nurse_done_at, zone),
-            ]
-        )
+    csv.writer(out).writerows(rows)
     return Response(
         "\ufeff" + out.getvalue(),  # a BOM, so spreadsheet programs read the Chinese ward names
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="followup-{month}.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
@@ -131,25 +128,36 @@ def opt_outs():
     if request.method == "GET":
         return render_template("aftercare/opt_outs.html")
     db = get_db()
-    mrn = request.form.get("mrn", "").strip()
-    reason = request.form.get("reason", "").strip()
-    action = request.form.get("action", "opt_out")
+    mrn, reason = (request.form.get(field, "").strip() for field in ("mrn", "reason"))
     begin_write(db)
     patient = aftercare.patient_by_mrn(db, mrn) if mrn else None
     if patient is None or not reason:
         flash("请填写有效的病历号和原因。Give a valid record number and a reason.", "error")
         return render_template("aftercare/opt_outs.html", mrn=mrn, reason=reason), 422
-    now = hotline().now()
-    if action == "opt_in":
-        changed = aftercare.opt_in(db, patient.id, now=now, by_staff_id=current_user.id)
-        done = "已恢复回访和通知。Follow-ups allowed again." if changed else "该患者未退订。Not opted out."
-    else:
-        changed = aftercare.opt_out(db, patient.id, channel="agent", now=now, by_staff_id=current_user.id, note=reason)
-        done = "已退订回访和通知。Opted out." if changed else "该患者已退订。Already opted out."
-    record_access(db, staff_id=current_user.id, action=action, reason=reason, patient_id=patient.id)
+    done = _opt_out_or_in(db, patient, request.form.get("action", "opt_out"), reason)
     db.commit()
     flash(f"{patient.mrn}: {done}", "info")
     return redirect(url_for("aftercare.opt_outs"))
+
+
+# What the agent is told, by what was asked (anything but 'opt_in' opts out) and whether it changed anything.
+OPTED = {
+    ("opt_in", True): "已恢复回访和通知。Follow-ups allowed again.",
+    ("opt_in", False): "该患者未退订。Not opted out.",
+    ("opt_out", True): "已退订回访和通知。Opted out.",
+    ("opt_out", False): "该患者已退订。Already opted out.",
+}
+
+
+def _opt_out_or_in(db, patient, action: str, reason: str) -> str:
+    """Opt the patient out of follow-ups (or back in), with the reason in the audit log; what became of it."""
+    now = hotline().now()
+    if action == "opt_in":
+        changed = aftercare.opt_in(db, patient.id, now=now, by_staff_id=current_user.id)
+    else:
+        changed = aftercare.opt_out(db, patient.id, channel="agent", now=now, by_staff_id=current_user.id, note=reason)
+    record_access(db, staff_id=current_user.id, action=action, reason=reason, patient_id=patient.id)
+    return OPTED["opt_in" if action == "opt_in" else "opt_out", bool(changed)]
 
 
 def _local(value, zone) -> str:

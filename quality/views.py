@@ -55,19 +55,21 @@ def review(review_id: int):
     form = app.settings.quality.forms.get(item.form)
     if form is None:
         abort(404)
-    row = call_log.call_detail(db, item.call_sid)
-    names = call_log.staff_names(db, {item.agent_id})
-    recordings = [r for r in call_log.recordings(row.call) if r.agent_id in (None, item.agent_id)] if row else []
     return render_template(
         "quality/review.html",
-        review=item,
+        **_review_page(db, item),
         form=form,
-        call=row.call if row else None,
-        recordings=recordings,
-        agent=names.get(item.agent_id, "?"),
         zone=app.settings.hospital.zone,
         answers=scorecard.ANSWERS,
     )
+
+
+def _review_page(db, item: QualityReview) -> dict:
+    """The reviewed call, its recordings with the agent (or with no agent) and the agent's name."""
+    row = call_log.call_detail(db, item.call_sid)
+    names = call_log.staff_names(db, {item.agent_id})
+    recordings = [r for r in call_log.recordings(row.call) if r.agent_id in (None, item.agent_id)] if row else []
+    return dict(review=item, call=row.call if row else None, recordings=recordings, agent=names.get(item.agent_id, "?"))
 
 
 @bp.post("/reviews/<int:review_id>")
@@ -84,6 +86,14 @@ def score(review_id: int):
     if missing:
         flash(f"请为每一项评分（缺 {len(missing)} 项）。Answer every item ({len(missing)} left).", "error")
         return redirect(url_for("quality.review", review_id=review_id))
+    result = _save_score(db, item, form, answers)
+    flash(_saved(result))
+    return redirect(url_for("quality.reviews"))
+
+
+def _save_score(db, item: QualityReview, form, answers: dict) -> scorecard.Score:
+    """The review scored, with the reviewer's comment and an audit row, committed."""
+    app = hotline()
     begin_write(db)
     result = scorecard.score(form, answers)
     quality.save_score(db, item, answers, result, request.form.get("comment", "").strip()[:2000], app.now())
@@ -92,9 +102,13 @@ def score(review_id: int):
         call_sid=item.call_sid, at=app.now(),
     )  # fmt: skip
     db.commit()
+    return result
+
+
+def _saved(result: scorecard.Score) -> str:
+    """What the reviewer is told: the score and whether it passed."""
     verdict = "合格 passed" if result.passed else "不合格 failed"
-    flash(f"已保存：{result.percent if result.percent is not None else '—'}%，{verdict}。Saved.")
-    return redirect(url_for("quality.reviews"))
+    return f"已保存：{result.percent if result.percent is not None else '—'}%，{verdict}。Saved."
 
 
 @bp.get("/reviews/<int:review_id>/recording/<recording_sid>")
@@ -111,12 +125,22 @@ def recording(review_id: int, recording_sid: str):
         audio = media.open_recording(app.settings.env, found.url)
     except media.NotAvailable:
         abort(404)
+    _audit_playback(db, item, row.call)
+    return _streamed(audio)
+
+
+def _audit_playback(db, item: QualityReview, call) -> None:
+    app = hotline()
     begin_write(db)  # after reading: on SQLite, a write in the reading transaction fails while others write
     audit.record_access(
         db, staff_id=current_user.id, action="play_recording", reason=f"质检评分 quality review #{item.id}",
-        patient_id=row.call.patient_id, call_sid=item.call_sid, at=app.now(),
+        patient_id=call.patient_id, call_sid=item.call_sid, at=app.now(),
     )  # fmt: skip
     db.commit()
+
+
+def _streamed(audio) -> Response:
+    """The carrier's audio passed on to the browser's player, kept in no cache."""
     return Response(
         stream_with_context(audio.iter_content(64 * 1024)),
         mimetype=audio.headers.get("Content-Type", "audio/mpeg"),
@@ -163,16 +187,22 @@ def calibration(call_sid: str):
     if not rows:
         abort(404)
     form = app.settings.quality.forms.get(rows[0].form)
-    names = call_log.staff_names(db, {r.reviewer_id for r in rows if r.reviewer_id} | {rows[0].agent_id})
+    return render_template("quality/calibration.html", reviews=rows, form=form, **_calibration(db, rows, form))
+
+
+def _calibration(db, rows: list[QualityReview], form) -> dict:
+    """Who reviewed the call, who else could (not the agent), and the items on which their scores differ."""
+    agent_id = rows[0].agent_id
+    names = call_log.staff_names(db, {r.reviewer_id for r in rows if r.reviewer_id} | {agent_id})
     candidates = db.scalars(
         select(Staff).where(Staff.role.in_(quality.REVIEWER_ROLES), Staff.active.is_(True)).order_by(Staff.id)
     ).all()
     taken = {r.reviewer_id for r in rows}
-    others = [staff for staff in candidates if staff.id not in taken and staff.id != rows[0].agent_id]
     scored = [r for r in rows if r.status != "assigned"]
-    differs = {q.id for q in form.questions if len({r.answers.get(q.id) for r in scored}) > 1} if form else set()
-    return render_template(
-        "quality/calibration.html", reviews=rows, form=form, names=names, others=others, differs=differs
+    return dict(
+        names=names,
+        others=[staff for staff in candidates if staff.id not in taken and staff.id != agent_id],
+        differs={q.id for q in form.questions if len({r.answers.get(q.id) for r in scored}) > 1} if form else set(),
     )
 
 

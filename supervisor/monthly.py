@@ -29,18 +29,37 @@ bp = Blueprint("monthly", __name__, url_prefix="/supervisor/monthly", template_f
 @bp.get("")
 @role_required("supervisor")
 def report():
-    app, db = hotline(), get_db()
     month = _month(request.args.get("month", ""))
+    stored, data = _report_data(get_db(), month)
+    return render_template("supervisor/monthly.html", **_report_page(month, stored, data))
+
+
+def _report_data(db, month: str) -> tuple:
+    """The month's stored report and its figures: stored once built, else computed now."""
+    app = hotline()
     stored = monthly.stored(db, month)
     data = stored.figures if stored is not None and stored.status == "done" else None
-    data = data or monthly.figures(db, app.settings, month, app.now())
-    return render_template(
-        "supervisor/monthly.html",
+    return stored, data or monthly.figures(db, app.settings, month, app.now())
+
+
+def _report_page(month: str, stored, data: dict) -> dict:
+    app = hotline()
+    return dict(
         month=month,
         stored=stored,
         building=stored is not None and stored.status in ("queued", "running"),
         data=data,
         total=metrics.Figures(**data["total"]),
+        **_report_charts(month, data),
+        zone=app.settings.hospital.zone,
+        case_types={item.code: item for item in app.settings.console.case_types},
+        step_names=monthly.STEP_NAMES,
+        visit_names=VISIT_NAMES,
+    )
+
+
+def _report_charts(month: str, data: dict) -> dict:
+    return dict(
         chart=charts.intervals_chart(
             [day for day, _, _ in data["days"]],
             [offered for _, offered, _ in data["days"]],
@@ -53,10 +72,6 @@ def report():
             [round(average) for _, average, _, _ in data["quality"]],
             f"{month} 质检平均分 Quality score by agent (%)",
         ),
-        zone=app.settings.hospital.zone,
-        case_types={item.code: item for item in app.settings.console.case_types},
-        step_names=monthly.STEP_NAMES,
-        visit_names=VISIT_NAMES,
     )
 
 

@@ -11,7 +11,8 @@ import csv
 import io
 import logging
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
 
 import redis
 from flask import (
@@ -27,7 +28,9 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from markupsafe import Markup
 
+import charts
 from accounts import background, role_required
 from contactcentre import metrics
 from extensions import get_db, hotline
@@ -61,32 +64,37 @@ def _job_health() -> str:
 @bp.get("/calls")
 @role_required("supervisor")
 def calls():
-    app, db = hotline(), get_db()
     filters, reason = _filters(), request.args.get("why", DEFAULT_REASON).strip()
     if filters.names_someone and not reason:
         flash("按患者或电话查询须注明原因。Say why you search for a patient or a number.", "error")
         page = call_log.Page([], None)
     else:
         _audit_search(filters, reason, "search")
-        page = call_log.search(
-            db,
-            filters,
-            after=Cursor.decode(request.args.get("after")),
-            limit=app.settings.records.page_size,
-            zone=app.settings.hospital.zone,
-            region=app.settings.hospital.phone_region,
-        )
-    names = call_log.staff_names(db, {a for row in page.rows for a in row.agent_ids})
-    return render_template(
-        "supervisor/calls.html",
+        page = _search(filters)
+    return render_template("supervisor/calls.html", **_call_log_page(page, filters, reason))
+
+
+def _search(filters: Filters) -> call_log.Page:
+    """One page of the call log, from the cursor in the query string."""
+    app = hotline()
+    return call_log.search(
+        get_db(),
+        filters,
+        after=Cursor.decode(request.args.get("after")),
+        limit=app.settings.records.page_size,
+        zone=app.settings.hospital.zone,
+        region=app.settings.hospital.phone_region,
+    )
+
+
+def _call_log_page(page: call_log.Page, filters: Filters, reason: str) -> dict:
+    app, db = hotline(), get_db()
+    return dict(
         page=page,
         filters=filters,
         reason=reason,
-        names=names,
-        agents=call_log.agents(db),
-        queues=list(app.settings.routing.queues),
-        dispositions=app.settings.console.dispositions,
-        outcomes=call_log.OUTCOMES,
+        names=call_log.staff_names(db, {a for row in page.rows for a in row.agent_ids}),
+        **_filter_choices(),
         zone=app.settings.hospital.zone,
         mask=mask,
         masked_name=_masked_name,
@@ -96,56 +104,75 @@ def calls():
     )
 
 
+def _filter_choices() -> dict:
+    """What the call log's filter form offers to choose from."""
+    app = hotline()
+    return dict(
+        agents=call_log.agents(get_db()),
+        queues=list(app.settings.routing.queues),
+        dispositions=app.settings.console.dispositions,
+        outcomes=call_log.OUTCOMES,
+    )
+
+
+CALL_LOG_COLUMNS = ["call_sid", "started_at", "ended_at", "direction", "caller", "record_number", "outcome", "queues",
+                    "agents", "dispositions", "waited_seconds", "duration_seconds", "menu_path", "sms_sent",
+                    "reconstructed"]  # fmt: skip
+
+
 @bp.get("/calls.csv")
 @role_required("supervisor")
 def calls_csv():
-    app = hotline()
     filters, reason = _filters(), request.args.get("why", "").strip()
     if not reason:
         flash("导出须注明原因。Say why you export the call log.", "error")
         return redirect(_with_args(_endpoint="supervisor.calls", why=None))
     _audit_search(filters, reason, "export", always=True)
+    filename = f"calls-{hotline().now():%Y%m%d-%H%M}.csv"
+    return _download(stream_with_context(_csv(_call_log_rows(filters))), filename)
+
+
+def _call_log_rows(filters: Filters) -> Iterator[list]:
+    """The export's header, then one row per call (staff names looked up as they first appear)."""
+    app = hotline()
     zone, region = app.settings.hospital.zone, app.settings.hospital.phone_region
-    header = ["call_sid", "started_at", "ended_at", "direction", "caller", "record_number", "outcome", "queues",
-              "agents", "dispositions", "waited_seconds", "duration_seconds", "menu_path", "sms_sent",
-              "reconstructed"]  # fmt: skip
+    yield CALL_LOG_COLUMNS
+    names: dict[int, str] = {}
+    # Its own session, closed when the stream ends: the request's (get_db) is closed when
+    # the view returns, before the body is streamed, and reusing it would leave its
+    # connection to the garbage collector.
+    with app.sessions() as db:
+        for row in call_log.every_row(db, filters, zone=zone, region=region):
+            missing = set(row.agent_ids) - names.keys()
+            if missing:
+                names.update(call_log.staff_names(db, missing))
+            yield _call_log_row(row, names, zone)
 
-    def rows() -> Iterator[list]:
-        yield header
-        names: dict[int, str] = {}
-        # Its own session, closed when the stream ends: the request's (get_db) is closed when
-        # the view returns, before the body is streamed, and reusing it would leave its
-        # connection to the garbage collector.
-        with app.sessions() as db:
-            for row in call_log.every_row(db, filters, zone=zone, region=region):
-                call = row.call
-                missing = set(row.agent_ids) - names.keys()
-                if missing:
-                    names.update(call_log.staff_names(db, missing))
-                yield [
-                    call.call_sid,
-                    call.started_at.astimezone(zone).isoformat(timespec="seconds"),
-                    call.ended_at.astimezone(zone).isoformat(timespec="seconds") if call.ended_at else "",
-                    call.direction,
-                    mask(call.from_number),
-                    call.patient.mrn if call.patient else "",
-                    call.outcome or "",
-                    " ".join(row.queues),
-                    " ".join(names.get(a, str(a)) for a in row.agent_ids),
-                    " ".join(row.dispositions),
-                    " ".join(f"{e.waited:.0f}" for e in row.entries if e.waited is not None),
-                    call.duration_seconds if call.duration_seconds is not None else "",
-                    call.menu_path,
-                    row.texts,
-                    call.reconstructed_why if call.reconstructed else "",
-                ]
 
-    filename = f"calls-{app.now():%Y%m%d-%H%M}.csv"
-    return Response(
-        stream_with_context(_csv(rows())),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+def _call_log_row(row, names: dict[int, str], zone) -> list:
+    call = row.call
+    return [
+        call.call_sid,
+        call.started_at.astimezone(zone).isoformat(timespec="seconds"),
+        call.ended_at.astimezone(zone).isoformat(timespec="seconds") if call.ended_at else "",
+        call.direction,
+        mask(call.from_number),
+        call.patient.mrn if call.patient else "",
+        call.outcome or "",
+        " ".join(row.queues),
+        " ".join(names.get(a, str(a)) for a in row.agent_ids),
+        " ".join(row.dispositions),
+        " ".join(f"{e.waited:.0f}" for e in row.entries if e.waited is not None),
+        call.duration_seconds if call.duration_seconds is not None else "",
+        call.menu_path,
+        row.texts,
+        call.reconstructed_why if call.reconstructed else "",
+    ]
+
+
+def _download(body, filename: str) -> Response:
+    """A CSV file the browser saves rather than shows."""
+    return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 # ---- one call ------------------------------------------------------------------------------------------
@@ -154,35 +181,46 @@ def calls_csv():
 @bp.get("/calls/<call_sid>")
 @role_required("supervisor")
 def call(call_sid: str):
-    app, db = hotline(), get_db()
+    db = get_db()
     row = call_log.call_detail(db, call_sid)
     if row is None:
         abort(404)
-    reason = request.args.get("why", DEFAULT_REASON).strip() or DEFAULT_REASON
+    reason = _why()
     if row.call.patient_id is not None:
         _audit("view_file", reason, patient_id=row.call.patient_id, call_sid=call_sid)
-    agent_ids = set(row.agent_ids) | {
-        e.detail.get(key)
-        for e in row.call.events
-        for key in ("agent_id", "to_agent", "staff_id")  # the talk's people (issue 14) by name
-        if isinstance(e.detail.get(key), int)
-    }
     wrap_ups = seats.wrap_ups(db, call_sid)  # the agents' dispositions and notes
-    agent_ids |= {wrap_up.staff_id for wrap_up in wrap_ups}
-    events = sorted(row.call.events, key=lambda event: (event.at, event.sequence))
-    return render_template(
-        "supervisor/call.html",
+    return render_template("supervisor/call.html", **_call_page(row, wrap_ups, reason))
+
+
+def _call_page(row, wrap_ups, reason: str) -> dict:
+    db, call_sid = get_db(), row.call.call_sid
+    return dict(
         row=row,
-        events=events,
-        names=call_log.staff_names(db, agent_ids),
+        events=sorted(row.call.events, key=lambda event: (event.at, event.sequence)),
+        names=call_log.staff_names(db, _people_on(row) | {wrap_up.staff_id for wrap_up in wrap_ups}),
         cases=call_log.complaint_cases(db, call_sid),
         texts=call_log.texts_sent(db, call_sid),
         recordings=call_log.recordings(row.call),
         wrap_ups=wrap_ups,
-        zone=app.settings.hospital.zone,
+        zone=hotline().settings.hospital.zone,
         reason=reason,
         mask=mask,
     )
+
+
+def _people_on(row) -> set[int]:
+    """The staff the call reached: its agents and the talk's people (issue 14), to show by name."""
+    return set(row.agent_ids) | {
+        e.detail.get(key)
+        for e in row.call.events
+        for key in ("agent_id", "to_agent", "staff_id")
+        if isinstance(e.detail.get(key), int)
+    }
+
+
+def _why() -> str:
+    """Why the supervisor opens the file: as asked, or a call review."""
+    return request.args.get("why", DEFAULT_REASON).strip() or DEFAULT_REASON
 
 
 @bp.get("/calls/<call_sid>/voicemail/<int:position>")
@@ -215,8 +253,7 @@ def _play(call, url: str):
     except media.NotAvailable as exc:
         log.warning("call %s: recording not played: %s", call.call_sid, exc)
         abort(404)
-    reason = request.args.get("why", DEFAULT_REASON).strip() or DEFAULT_REASON
-    _audit("play_recording", reason, patient_id=call.patient_id, call_sid=call.call_sid)
+    _audit("play_recording", _why(), patient_id=call.patient_id, call_sid=call.call_sid)
     return Response(
         stream_with_context(audio.iter_content(64 * 1024)),
         mimetype=audio.headers.get("Content-Type", "audio/mpeg"),
@@ -266,49 +303,73 @@ def wallboard_stream():
 
 def _board() -> dict:
     """Per queue: callers waiting, longest wait, service level and abandon rate today; agents by state."""
-    app, db = hotline(), get_db()
-    now = app.now()
-    midnight = datetime.combine(now.date(), time(), now.tzinfo)
-    today = call_log.clip(call_log.entries_between(db, midnight, now + timedelta(seconds=1)), midnight, now)
-    records = app.settings.records
-    rows = metrics.by_queue(today, lambda queue: _thresholds(records, queue))
+    db, now = get_db(), hotline().now()
+    rows = _today_by_queue(db, now)
     live = _live(now)
     if live is None:  # no ACD on this installation: what the records say is waiting
-        waiting = call_log.waiting_entries(db)
-        names = sorted({e.queue for e in waiting} | set(rows))
-        live = {
-            "queues": [
-                {
-                    "name": name,
-                    "title": {"zh": name, "en": name},
-                    "waiting": sum(1 for e in waiting if e.queue == name),
-                    "longest_wait": metrics.longest_wait([e for e in waiting if e.queue == name], now) or 0,
-                }
-                for name in names
-            ],
-            "agents": [],
-        }
-    queues = []
-    for queue in live["queues"]:
-        figures = rows.get(queue["name"], metrics.Figures())
-        target = records.targets_for(queue["name"]).service_level_target
-        queues.append(
-            {
-                **queue,
-                "target": target,
-                "standing": service_standing(figures.service_level, target),
-                "longest_wait": round(queue.get("longest_wait") or 0),
-                "offered": figures.offered,
-                "answered": figures.answered,
-                "abandoned": figures.abandoned,
-                "service_level": figures.service_level,
-                "abandon_rate": figures.abandon_rate,
-            }
-        )
+        live = _waiting_in_records(db, rows, now)
+    return {
+        "at": now.isoformat(timespec="seconds"),
+        "queues": [_queue_today(queue, rows.get(queue["name"], metrics.Figures())) for queue in live["queues"]],
+        "agents": _agents_by_state(live["agents"]),
+        "agent_list": _agents_titled(live, now),
+        "state_titles": STATE_TITLES,
+        "health": _job_health(),
+    }
+
+
+def _today_by_queue(db, now: datetime) -> dict[str, metrics.Figures]:
+    """Each queue's figures from midnight until now."""
+    records = hotline().settings.records
+    midnight = datetime.combine(now.date(), time(), now.tzinfo)
+    today = call_log.clip(call_log.entries_between(db, midnight, now + timedelta(seconds=1)), midnight, now)
+    return metrics.by_queue(today, lambda queue: _thresholds(records, queue))
+
+
+def _waiting_in_records(db, rows: dict, now: datetime) -> dict:
+    """The board's live part without an ACD: the callers the records say are waiting, per queue, no agents."""
+    waiting = call_log.waiting_entries(db)
+    names = sorted({e.queue for e in waiting} | set(rows))
+    return {"queues": [_waiting_in(name, waiting, now) for name in names], "agents": []}
+
+
+def _waiting_in(name: str, waiting: list, now: datetime) -> dict:
+    return {
+        "name": name,
+        "title": {"zh": name, "en": name},
+        "waiting": sum(1 for e in waiting if e.queue == name),
+        "longest_wait": metrics.longest_wait([e for e in waiting if e.queue == name], now) or 0,
+    }
+
+
+def _queue_today(queue: dict, figures: metrics.Figures) -> dict:
+    """A queue's live figures with today's, and its service level against its target."""
+    target = hotline().settings.records.targets_for(queue["name"]).service_level_target
+    return {
+        **queue,
+        "target": target,
+        "standing": service_standing(figures.service_level, target),
+        "longest_wait": round(queue.get("longest_wait") or 0),
+        "offered": figures.offered,
+        "answered": figures.answered,
+        "abandoned": figures.abandoned,
+        "service_level": figures.service_level,
+        "abandon_rate": figures.abandon_rate,
+    }
+
+
+def _agents_by_state(agents: list[dict]) -> dict[str, int]:
     states: dict[str, int] = {}
+    for agent in agents:
+        states[agent["state"]] = states.get(agent["state"], 0) + 1
+    return states
+
+
+def _agents_titled(live: dict, now: datetime) -> list[dict]:
+    """The live agents, each given the titles of its state, break reason and queue, and how long in its state."""
+    app = hotline()
     titles = {q["name"]: q["title"] for q in live["queues"]}
     for agent in live["agents"]:
-        states[agent["state"]] = states.get(agent["state"], 0) + 1
         since = agent.get("since")
         agent["state_title"] = state_title(agent["state"])
         agent["reason_title"] = reason_title(agent.get("reason", ""), app.settings.console.break_reasons)
@@ -317,14 +378,7 @@ def _board() -> dict:
             datetime.fromtimestamp(since, app.settings.hospital.zone).strftime("%H:%M:%S") if since else None
         )
         agent["in_state_seconds"] = max(0, round(now.timestamp() - since)) if since else None
-    return {
-        "at": now.isoformat(timespec="seconds"),
-        "queues": queues,
-        "agents": states,
-        "agent_list": live["agents"],
-        "state_titles": STATE_TITLES,
-        "health": _job_health(),
-    }
+    return live["agents"]
 
 
 NEAR = 0.1  # within ten points under the target: amber, not yet red
@@ -357,68 +411,112 @@ def _live(now: datetime) -> dict | None:
 @bp.get("/reports")
 @role_required("supervisor")
 def reports():
-    import charts
-
     app, db = hotline(), get_db()
-    settings = app.settings.records
-    zone = app.settings.hospital.zone
-    today = app.now().date()
-    start = _date(request.args.get("start")) or today
-    end = _date(request.args.get("end")) or start
-    if end < start:
-        start, end = end, start
-    minutes = 15 if request.args.get("interval") == "15" else settings.report_interval_minutes
-    queue = request.args.get("queue", "")
-    begin, finish = datetime.combine(start, time(), zone), datetime.combine(end + timedelta(days=1), time(), zone)
-    entries = call_log.clip(call_log.entries_between(db, begin, finish, queue), begin, finish)
+    period = ReportPeriod.asked(request.args, app.settings.records, app.settings.hospital.zone, app.now().date())
+    figures = _report_figures(db, period)
+    if request.args.get("format") == "csv":
+        return _report_csv(figures, period, request.args.get("table", "interval"))
+    return render_template("supervisor/reports.html", **_report_page(db, period, figures))
+
+
+@dataclass(frozen=True)
+class ReportPeriod:
+    """The days, the interval length and the queue a report covers, from its query string."""
+
+    start: date
+    end: date
+    minutes: int
+    queue: str
+    zone: tzinfo
+
+    @classmethod
+    def asked(cls, args, settings, zone: tzinfo, today: date) -> ReportPeriod:
+        start = _date(args.get("start")) or today
+        end = _date(args.get("end")) or start
+        if end < start:
+            start, end = end, start
+        minutes = 15 if args.get("interval") == "15" else settings.report_interval_minutes
+        return cls(start, end, minutes, args.get("queue", ""), zone)
+
+    @property
+    def begin(self) -> datetime:
+        return datetime.combine(self.start, time(), self.zone)
+
+    @property
+    def finish(self) -> datetime:
+        return datetime.combine(self.end + timedelta(days=1), time(), self.zone)
+
+
+@dataclass
+class ReportFigures:
+    """The report's figures per interval, day, queue and agent, their total, the agents' names."""
+
+    intervals: dict
+    days: dict
+    queues: dict
+    agents: dict
+    total: metrics.Figures
+    names: dict[int, str]
+
+
+def _report_figures(db, period: ReportPeriod) -> ReportFigures:
+    settings = hotline().settings.records
+    begin, finish, minutes = period.begin, period.finish, period.minutes
+    entries = call_log.clip(call_log.entries_between(db, begin, finish, period.queue), begin, finish)
     targets = lambda name: _thresholds(settings, name)  # noqa: E731
-    intervals = metrics.by_interval(entries, minutes, zone, targets)
-    days = metrics.by_day(entries, zone, targets)
+    intervals = metrics.by_interval(entries, minutes, period.zone, targets)
+    days = metrics.by_day(entries, period.zone, targets)
     queues = metrics.by_queue(entries, targets)
     agents = metrics.by_agent(entries, targets)
     total = monthly.total(queues.values())
-    if not queue:  # agents' idle time belongs to no one queue: occupancy only for them all
-        _add_occupancy(db, begin, min(finish, app.now()), minutes, intervals, days, agents, total)
-    names = call_log.staff_names(db, set(agents))
-    kind = request.args.get("format")
-    if kind == "csv":
-        table = request.args.get("table", "interval")
-        source = {"interval": intervals, "day": days, "queue": queues, "agent": agents}.get(table, intervals)
-        label = (lambda key: names.get(key, str(key))) if table == "agent" else _label
-        filename = f"report-{table}-{start:%Y%m%d}-{end:%Y%m%d}.csv"
-        return Response(
-            _csv(_report_rows(source, label)),
-            mimetype="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-        )
+    if not period.queue:  # agents' idle time belongs to no one queue: occupancy only for them all
+        _add_occupancy(db, begin, min(finish, hotline().now()), minutes, intervals, days, agents, total)
+    return ReportFigures(intervals, days, queues, agents, total, call_log.staff_names(db, set(agents)))
+
+
+def _report_csv(figures: ReportFigures, period: ReportPeriod, table: str) -> Response:
+    """One of the report's tables as a CSV file (per interval unless another is asked for)."""
+    tables = {"interval": figures.intervals, "day": figures.days, "queue": figures.queues, "agent": figures.agents}
+    names = figures.names
+    label = (lambda key: names.get(key, str(key))) if table == "agent" else _label
+    filename = f"report-{table}-{period.start:%Y%m%d}-{period.end:%Y%m%d}.csv"
+    return _download(_csv(_report_rows(tables.get(table, figures.intervals), label)), filename)
+
+
+def _report_page(db, period: ReportPeriod, figures: ReportFigures) -> dict:
+    intervals, agents, names = figures.intervals, figures.agents, figures.names
     slots = sorted(intervals)
-    chart = charts.intervals_chart(
-        [f"{slot:%H:%M}" if start == end else f"{slot:%m-%d %H:%M}" for slot in slots],
+    agent_ids = sorted(agents, key=lambda a: (-agents[a].answered, names.get(a, str(a))))
+    return dict(
+        start=period.start, end=period.end, minutes=period.minutes, queue=period.queue, total=figures.total,
+        intervals=[(f"{slot:%Y-%m-%d %H:%M}", intervals[slot]) for slot in slots],
+        days=[(day.isoformat(), day_figures) for day, day_figures in sorted(figures.days.items())],
+        queues=sorted(figures.queues.items()),
+        agents=[(names.get(a, str(a)), agents[a]) for a in agent_ids],
+        chart=_intervals_chart(period, intervals, slots), agent_chart=_agents_chart(agents, agent_ids, names),
+        rules=_service_rules(db, period.begin, period.finish, hotline().now()),
+        queue_names=list(hotline().settings.routing.queues), settings=hotline().settings.records,
+        csv_url=lambda table: _with_args(format="csv", table=table),
+    )  # fmt: skip
+
+
+def _intervals_chart(period: ReportPeriod, intervals: dict, slots: list) -> Markup:
+    return charts.intervals_chart(
+        [f"{slot:%H:%M}" if period.start == period.end else f"{slot:%m-%d %H:%M}" for slot in slots],
         [intervals[slot].offered for slot in slots],
         [intervals[slot].service_level for slot in slots],
-        settings.targets.service_level_target,
+        hotline().settings.records.targets.service_level_target,
         "接入量与服务水平 Offered calls and service level",
     )
-    agent_ids = sorted(agents, key=lambda a: (-agents[a].answered, names.get(a, str(a))))
-    agent_chart = charts.agents_chart(
+
+
+def _agents_chart(agents: dict, agent_ids: list, names: dict[int, str]) -> Markup:
+    return charts.agents_chart(
         [names.get(a, str(a)) for a in agent_ids],
         [agents[a].answered for a in agent_ids],
         "每位坐席接听量与占用率 Answered and occupancy per agent",
         [agents[a].occupancy for a in agent_ids],
     )
-    rules = _service_rules(db, begin, finish, app.now())
-    return render_template(
-        "supervisor/reports.html",
-        start=start, end=end, minutes=minutes, queue=queue, total=total,
-        intervals=[(f"{slot:%Y-%m-%d %H:%M}", intervals[slot]) for slot in slots],
-        days=[(day.isoformat(), figures) for day, figures in sorted(days.items())],
-        queues=sorted(queues.items()),
-        agents=[(names.get(a, str(a)), agents[a]) for a in agent_ids],
-        chart=chart, agent_chart=agent_chart, rules=rules,
-        queue_names=list(app.settings.routing.queues),
-        csv_url=lambda table: _with_args(format="csv", table=table),
-        settings=settings,
-    )  # fmt: skip
 
 
 REPORT_COLUMNS = (
@@ -483,19 +581,23 @@ def _service_rules(db, start: datetime, end: datetime, now: datetime) -> list[tu
 @role_required("supervisor")
 def audit_view():
     app, db = hotline(), get_db()
-    zone = app.settings.hospital.zone
+    entries = call_log.audit_trail(db, **_audit_filters(app.settings.hospital.zone))
+    return render_template(
+        "supervisor/audit.html", entries=entries, zone=app.settings.hospital.zone, staff=call_log.agents(db),
+        masked_name=_masked_name,
+    )  # fmt: skip
+
+
+def _audit_filters(zone) -> dict:
+    """The audit trail's filters from the query string: whose looks, which action, which patient, which days."""
     start, end = _date(request.args.get("start")), _date(request.args.get("end"))
     staff = request.args.get("staff", "")
-    entries = call_log.audit_trail(
-        db,
+    return dict(
         staff_id=int(staff) if staff.isdigit() else None,
         action=request.args.get("action", ""),
         patient=request.args.get("patient", ""),
         start=datetime.combine(start, time(), zone) if start else None,
         end=datetime.combine(end + timedelta(days=1), time(), zone) if end else None,
-    )
-    return render_template(
-        "supervisor/audit.html", entries=entries, zone=zone, staff=call_log.agents(db), masked_name=_masked_name
     )
 
 
