@@ -28,7 +28,7 @@ class Sendings:
 
     def __init__(self, call):
         self.sent: list[tuple[str, str, dict, str]] = []
-        session = call._session
+        session = call.session
         original = session.request
 
         def request(method, url, headers=None, data=None, **kwargs):
