@@ -8,7 +8,17 @@ from __future__ import annotations
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.dialogue import MAIN_MENU, Choice, Conversation, Target, step
-from ivr.flows.booking import BOOKING, gone, reference, send_text, too_late, what, when
+from ivr.flows.booking import (
+    BOOKING,
+    gone,
+    hand_texts_to_workers,
+    reference,
+    same_doctor_or_exam,
+    send_text,
+    too_late,
+    what,
+    when,
+)
 from ivr.flows.identify import patient_or_identify
 from records import booking
 from records.booking import Outcome
@@ -30,8 +40,13 @@ def start(conversation: Conversation) -> VoiceResponse:
         return conversation.menu(
             [conversation.t("no_appointments"), conversation.t("book_now_option")], [Choice(BOOKING, "1")]
         )
+    intro = conversation.t("appointments_intro", count=len(upcoming))
+    return conversation.menu([intro], _appointment_choices(conversation, upcoming), back=MAIN_MENU)
+
+
+def _appointment_choices(conversation: Conversation, upcoming: list[Appointment]) -> list[Choice]:
     lang = conversation.lang
-    choices = [
+    return [
         Choice(
             Target("appointments", "detail", {"appointment": str(a.id)}),
             str(i),
@@ -45,7 +60,6 @@ def start(conversation: Conversation) -> VoiceResponse:
         )
         for i, a in enumerate(upcoming, start=1)
     ]
-    return conversation.menu([conversation.t("appointments_intro", count=len(upcoming))], choices, back=MAIN_MENU)
 
 
 def _own(conversation: Conversation, appointment: str) -> Appointment | VoiceResponse:
@@ -63,8 +77,17 @@ def _own(conversation: Conversation, appointment: str) -> Appointment | VoiceRes
 def detail(conversation: Conversation, appointment: str = "") -> VoiceResponse:
     if isinstance(found := _own(conversation, appointment), VoiceResponse):
         return found
+    text = _detail(conversation, found)
+    choices = [
+        Choice(Target("appointments", "cancel", {"appointment": appointment}), "1"),
+        Choice(Target("booking", "days", {**same_doctor_or_exam(found.session), "move": appointment}), "2"),
+    ]
+    return conversation.menu([text], choices, back=APPOINTMENTS)
+
+
+def _detail(conversation: Conversation, found: Appointment) -> str:
     lang = conversation.lang
-    text = conversation.t(
+    return conversation.t(
         "appointment_detail",
         day=speaking.day(found.date, lang),
         when=when(conversation, found.session),
@@ -72,13 +95,6 @@ def detail(conversation: Conversation, appointment: str = "") -> VoiceResponse:
         place=found.place,
         reference=reference(found.reference, lang),
     )
-    session = found.session
-    same = {"exam": session.exam_type.code} if session.exam_type else {"doctor": session.doctor.code}
-    choices = [
-        Choice(Target("appointments", "cancel", {"appointment": appointment}), "1"),
-        Choice(Target("booking", "days", {**same, "move": appointment}), "2"),
-    ]
-    return conversation.menu([text], choices, back=APPOINTMENTS)
 
 
 @step("appointments", "cancel")
@@ -97,28 +113,33 @@ def cancelled(conversation: Conversation, appointment: str = "") -> VoiceRespons
     """Reached only by pressing 1 at the cancel confirmation."""
     if isinstance(found := _own(conversation, appointment), VoiceResponse):
         return found
-    rules = conversation.settings.booking
     db = conversation.db
     begin_write(db)
-    result = booking.cancel(
-        db,
+    result = _cancel(conversation, found)
+    if result.outcome is not Outcome.CANCELLED:
+        db.rollback()
+        return _not_cancelled(conversation, result.outcome, found)
+    message = send_text(conversation, found, "cancellation")
+    db.commit()
+    hand_texts_to_workers(conversation, message, result.offered)
+    conversation.event("cancelled", appointment=found.id, reference=found.reference)
+    return conversation.go(APPOINTMENTS, conversation.line("cancelled"))
+
+
+def _cancel(conversation: Conversation, found: Appointment) -> booking.Result:
+    return booking.cancel(
+        conversation.db,
         patient_id=found.patient_id,
         appointment_id=found.id,
         now=conversation.now,
-        rules=rules,
+        rules=conversation.settings.booking,
         call_sid=conversation.call_sid,
     )
-    if result.outcome is Outcome.TOO_LATE:
-        db.rollback()
+
+
+def _not_cancelled(conversation: Conversation, outcome: Outcome, found: Appointment) -> VoiceResponse:
+    """Nothing was written: too late to cancel by phone, or another call got there first."""
+    if outcome is Outcome.TOO_LATE:  # inside the cut-off: said, with the hours, here
         conversation.event("cancel_refused", appointment=found.id)
         return conversation.menu([too_late(conversation)], back=APPOINTMENTS)
-    if result.outcome is not Outcome.CANCELLED:
-        db.rollback()
-        return gone(conversation, result.outcome)
-    message = send_text(conversation, found, "cancellation")
-    db.commit()
-    if message is not None:
-        conversation.texts_to_send.append(message.id)
-    conversation.offers_to_text = bool(result.offered)
-    conversation.event("cancelled", appointment=found.id, reference=found.reference)
-    return conversation.go(APPOINTMENTS, conversation.line("cancelled"))
+    return gone(conversation, outcome)

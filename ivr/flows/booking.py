@@ -25,6 +25,7 @@ from records.models import Appointment, ClinicSession, localized
 from wording import speaking
 
 BOOKING = Target("booking", "start")
+DEPARTMENTS = Target("booking", "departments")
 ANY_DOCTOR_KEY = "9"
 
 
@@ -83,17 +84,20 @@ def start(conversation: Conversation) -> VoiceResponse:
     if isinstance(patient, VoiceResponse):
         return patient
     offers = [offer for offer in (_next_appointment(conversation, patient), _again(conversation, patient)) if offer]
-    choices = [
-        *(choice for _, choice in offers if choice is not None),
-        Choice(Target("booking", "departments"), "1", phrases=("专家", "门诊", "挂号", "specialist", "doctor")),
-        Choice(Target("booking", "exams"), "2", phrases=("检查", "exam", "scan", "test")),
-        Choice(
-            Target("appointments", "start"),
-            "3",
-            phrases=("我的预约", "取消", "改约", "my appointments", "cancel", "change"),
-        ),
-    ]
+    choices = [*(choice for _, choice in offers if choice is not None), *USUAL_CHOICES]
     return conversation.menu([*(line for line, _ in offers), conversation.t("booking_start")], choices)
+
+
+# Specialist, exam, or all the caller's appointments: after the offers (NEXT_APPOINTMENT_KEY, AGAIN_KEY).
+USUAL_CHOICES = (
+    Choice(Target("booking", "departments"), "1", phrases=("专家", "门诊", "挂号", "specialist", "doctor")),
+    Choice(Target("booking", "exams"), "2", phrases=("检查", "exam", "scan", "test")),
+    Choice(
+        Target("appointments", "start"),
+        "3",
+        phrases=("我的预约", "取消", "改约", "my appointments", "cancel", "change"),
+    ),
+)
 
 
 # The keys of the offers made before the usual three (specialist 1, exam 2, appointments 3).
@@ -168,28 +172,29 @@ def departments(conversation: Conversation, page: str = "0") -> VoiceResponse:
 
 @step("booking", "doctors")
 def doctors(conversation: Conversation, department: str = "", page: str = "0") -> VoiceResponse:
-    found = conversation.directory.department(department)
-    if found is None:
-        return conversation.go(Target("booking", "departments"), conversation.line("unknown_department"))
-    lang = conversation.lang
-    staff = conversation.directory.doctors_in(department)
+    if conversation.directory.department(department) is None:
+        return conversation.go(DEPARTMENTS, conversation.line("unknown_department"))
     choices, lines = paged_choices(
         conversation,
-        staff,
+        conversation.directory.doctors_in(department),
         conversation.int_arg(page),
         list_target=Target("booking", "doctors", {"department": department}),
         target_of=lambda d: Target("booking", "days", {"doctor": d.code}),
-        label_of=lambda d, key: conversation.t("doctor_to_book", name=localized(d, "name", lang), key=key),
+        label_of=lambda d, key: conversation.t("doctor_to_book", name=localized(d, "name", conversation.lang), key=key),
         phrases_of=name_phrases,
     )
-    anyone = Choice(
+    intro = [conversation.t("doctors_to_book"), *lines]
+    return conversation.menu(intro, [_any_doctor(conversation, department), *choices], back=DEPARTMENTS)
+
+
+def _any_doctor(conversation: Conversation, department: str) -> Choice:
+    """The first available doctor of the department (booking.first), before its doctors."""
+    return Choice(
         Target("booking", "first", {"department": department}),
         ANY_DOCTOR_KEY,
         conversation.t("any_doctor_option", key=ANY_DOCTOR_KEY),
         ("任意", "最早", "随便", "any doctor", "first available"),
     )
-    intro = [conversation.t("doctors_to_book"), *lines]
-    return conversation.menu(intro, [anyone, *choices], back=Target("booking", "departments"))
 
 
 @step("booking", "first")
@@ -200,7 +205,7 @@ def first(conversation: Conversation, department: str = "") -> VoiceResponse:
         return patient
     search = _what_is_wanted(conversation, "", department, "")
     if search is None:
-        return conversation.go(Target("booking", "departments"), conversation.line("unknown_department"))
+        return conversation.go(DEPARTMENTS, conversation.line("unknown_department"))
     session = first_free_session(conversation, search)
     if session is None:
         return nothing_free(conversation, patient, search, Target("booking", "departments"))
@@ -240,22 +245,29 @@ def _what_is_wanted(conversation: Conversation, doctor: str, department: str, ex
 def days(
     conversation: Conversation, doctor: str = "", department: str = "", exam: str = "", move: str = ""
 ) -> VoiceResponse:
-    # From a doctor's page (ivr/flows/doctors.py) the caller comes back here, to that doctor,
-    # once identified.
+    """From a doctor's page (ivr/flows/doctors.py) the caller comes back here, to that doctor, once identified."""
     then = f"doctor:{doctor}" if doctor and not move else "booking.start"
     if isinstance(patient := patient_or_identify(conversation, then), VoiceResponse):
         return patient
-    search = _what_is_wanted(conversation, doctor, department, exam)
-    if search is None:
+    if (search := _what_is_wanted(conversation, doctor, department, exam)) is None:
         return conversation.go(BOOKING, conversation.line("lost"))
     rules = conversation.settings.booking
     free = booking.free_days(conversation.db, conversation.now, rules, limit=rules.days_offered, **search)
-    args = {k: v for k, v in {"doctor": doctor, "department": department, "exam": exam, "move": move}.items() if v}
     back = Target("appointments", "start") if move else BOOKING
     if not free:  # a move keeps its appointment: no waiting list
         return nothing_free(conversation, None if move else patient, search, back)
-    if doctor:
-        return _doctor_sessions(conversation, search, free, move, back)
+    return _days_menu(conversation, search, free, _chosen(doctor, department, exam, move), back)
+
+
+def _chosen(doctor: str, department: str, exam: str, move: str) -> dict[str, str]:
+    """What the caller has chosen so far, carried in the URLs of the days and sessions."""
+    return {k: v for k, v in {"doctor": doctor, "department": department, "exam": exam, "move": move}.items() if v}
+
+
+def _days_menu(conversation: Conversation, search: dict, free: list[date], args: dict, back: Target) -> VoiceResponse:
+    """The free days to choose from; for one doctor, their free sessions at once (_doctor_sessions)."""
+    if args.get("doctor"):
+        return _doctor_sessions(conversation, search, free, args.get("move", ""), back)
     lang = conversation.lang
     choices = [
         Choice(
@@ -299,16 +311,20 @@ def sessions(
     if isinstance(patient := patient_or_identify(conversation, "booking.start"), VoiceResponse):
         return patient
     search = _what_is_wanted(conversation, doctor, department, exam)
-    on = _date(day)
-    args = {k: v for k, v in {"doctor": doctor, "department": department, "exam": exam, "move": move}.items() if v}
-    if search is None or on is None:
+    args = _chosen(doctor, department, exam, move)
+    if search is None or (on := _date(day)) is None:
         return conversation.go(BOOKING, conversation.line("lost"))
     free = booking.free_sessions(
         conversation.db, on, conversation.now, conversation.settings.booking, limit=7, **search
     )
     if not free:
         return conversation.go(Target("booking", "days", args), conversation.line("session_full"))
-    lang = conversation.lang
+    return _sessions_menu(conversation, on, free, args)
+
+
+def _sessions_menu(conversation: Conversation, on: date, free: list[ClinicSession], args: dict) -> VoiceResponse:
+    """The day's free sessions, each with its time, who and how many places are left."""
+    lang, move = conversation.lang, args.get("move", "")
     choices = [
         Choice(
             Target("booking", "confirm", {"session": str(s.id), **({"move": move} if move else {})}),
@@ -328,17 +344,30 @@ def confirm(conversation: Conversation, session: str = "", move: str = "", depar
     chosen = conversation.db.get(ClinicSession, conversation.int_arg(session)) if is_id(session) else None
     if chosen is None:
         return conversation.go(BOOKING, conversation.line("lost"))
-    lang = conversation.lang
-    search = {"exam": chosen.exam_type.code} if chosen.exam_type else {"doctor": chosen.doctor.code}
+    again = _other_days(conversation, chosen, move, department)
+    yes = Choice(Target("booking", "book", {"session": session, **({"move": move} if move else {})}), "1")
+    return conversation.menu([_read_back(conversation, chosen, move)], [yes, Choice(again, "2")], back=again)
+
+
+def _other_days(conversation: Conversation, chosen: ClinicSession, move: str, department: str) -> Target:
+    """Where 2 at the read-back leads: the days of the same doctor or exam, or, for the first
+    available doctor, the department's days."""
+    search = same_doctor_or_exam(chosen)
     if department and not move and conversation.directory.department(department) is not None:
         search = {"department": department}  # from the first available doctor: the department's days
-    again = Target("booking", "days", {**search, **({"move": move} if move else {})})
+    return Target("booking", "days", {**search, **({"move": move} if move else {})})
+
+
+def _read_back(conversation: Conversation, chosen: ClinicSession, move: str) -> str:
+    lang = conversation.lang
     prompt = "confirm_move" if move else "confirm_booking"
-    text = conversation.t(
+    return conversation.t(
         prompt, day=speaking.day(chosen.date, lang), when=when(conversation, chosen), what=what(chosen, lang)
     )
-    yes = Choice(Target("booking", "book", {"session": session, **({"move": move} if move else {})}), "1")
-    return conversation.menu([text], [yes, Choice(again, "2")], back=again)
+
+
+# A place taken, and the text that tells the patient so.
+TEXT_SAYING = {Outcome.BOOKED: "confirmation", Outcome.MOVED: "moved"}
 
 
 @step("booking", "book")
@@ -346,54 +375,68 @@ def book(conversation: Conversation, session: str = "", move: str = "") -> Voice
     """Take the place (or move to it) — reached only by pressing 1 at the read-back."""
     if isinstance(patient := patient_or_identify(conversation, "booking.start"), VoiceResponse):
         return patient
-    if not is_id(session):
-        return conversation.go(BOOKING, conversation.line("lost"))
-    db, rules = conversation.db, conversation.settings.booking
-    chosen = db.get(ClinicSession, int(session))
+    chosen = conversation.db.get(ClinicSession, int(session)) if is_id(session) else None
     if chosen is None:
         return conversation.go(BOOKING, conversation.line("lost"))
-    search = {"exam": chosen.exam_type.code} if chosen.exam_type else {"doctor": chosen.doctor.code}
-    begin_write(db)
+    begin_write(conversation.db)
+    result = _take(conversation, patient.id, chosen.id, move)
+    if result.outcome not in TEXT_SAYING:
+        conversation.db.rollback()
+        return _refused(conversation, result.outcome, patient, chosen, session, move)
+    message = send_text(conversation, result.appointment, TEXT_SAYING[result.outcome])
+    conversation.db.commit()
+    return _booked(conversation, result, message, move)
+
+
+def _take(conversation: Conversation, patient_id: int, session_id: int, move: str) -> booking.Result:
+    """A new appointment in the session, or, with `move`, that appointment moved to it."""
+    db, rules, now, call_sid = conversation.db, conversation.settings.booking, conversation.now, conversation.call_sid
     if is_id(move):
-        result = booking.move(
+        return booking.move(
             db,
-            patient_id=patient.id,
+            patient_id=patient_id,
             appointment_id=int(move),
-            session_id=chosen.id,
-            now=conversation.now,
+            session_id=session_id,
+            now=now,
             rules=rules,
-            call_sid=conversation.call_sid,
+            call_sid=call_sid,
         )
-    else:
-        result = booking.book(
-            db,
-            patient_id=patient.id,
-            session_id=chosen.id,
-            now=conversation.now,
-            rules=rules,
-            call_sid=conversation.call_sid,
-        )
-    if result.outcome is Outcome.TOO_LATE:
-        db.rollback()
+    return booking.book(db, patient_id=patient_id, session_id=session_id, now=now, rules=rules, call_sid=call_sid)
+
+
+def _refused(
+    conversation: Conversation, outcome: Outcome, patient, chosen: ClinicSession, session: str, move: str
+) -> VoiceResponse:
+    """The place was not taken (nothing was written): what the caller hears, and where they
+    choose again (REFUSALS: another day of the same doctor or exam; ALREADY: their appointments)."""
+    if outcome is Outcome.TOO_LATE:  # inside the cut-off: no day can be chosen instead
         return conversation.menu([too_late(conversation)], back=Target("appointments", "start"))
-    if result.outcome in ALREADY:
-        db.rollback()
-        return gone(conversation, result.outcome)
-    if result.outcome not in (Outcome.BOOKED, Outcome.MOVED):
-        db.rollback()
-        conversation.event("booking_refused", outcome=str(result.outcome))
-        if result.outcome is Outcome.FULL and not move and may_wait(conversation, patient, chosen):
-            return conversation.go(Target("booking", "full", {"session": session}))
-        return conversation.go(Target("booking", "days", search), conversation.line(REFUSALS[result.outcome]))
-    kind = "moved" if result.outcome is Outcome.MOVED else "confirmation"
-    message = send_text(conversation, result.appointment, kind)
-    db.commit()
-    if message is not None:
-        conversation.texts_to_send.append(message.id)
-    conversation.offers_to_text = bool(result.offered)  # a move freed the old place
+    if outcome in ALREADY:  # another call (or a text) cancelled or moved it first
+        return gone(conversation, outcome)
+    conversation.event("booking_refused", outcome=str(outcome))
+    if outcome is Outcome.FULL and not move and may_wait(conversation, patient, chosen):
+        return conversation.go(Target("booking", "full", {"session": session}))
+    return conversation.go(Target("booking", "days", same_doctor_or_exam(chosen)), conversation.line(REFUSALS[outcome]))
+
+
+def _booked(conversation: Conversation, result: booking.Result, message, move: str) -> VoiceResponse:
+    hand_texts_to_workers(conversation, message, result.offered)  # a move freed the old place
     conversation.event(str(result.outcome), appointment=result.appointment.id, reference=result.appointment.reference)
     done = {"appointment": str(result.appointment.id), **({"moved": "1"} if move else {})}
     return conversation.go(Target("booking", "done", done))
+
+
+def hand_texts_to_workers(conversation: Conversation, message, offered: tuple) -> None:
+    """After the commit: the text queued in it, and the offers to waiting patients of a place
+    it freed, are handed to the RQ workers once the response is built."""
+    if message is not None:
+        conversation.texts_to_send.append(message.id)
+    conversation.offers_to_text = bool(offered)
+
+
+def same_doctor_or_exam(session: ClinicSession) -> dict[str, str]:
+    """The days step's search for another session of the same doctor or exam."""
+    return {"exam": session.exam_type.code} if session.exam_type else {"doctor": session.doctor.code}
 
 
 def too_late(conversation: Conversation) -> str:
@@ -434,6 +477,11 @@ def done(conversation: Conversation, appointment: str = "", moved: str = "") -> 
     found = booking.find(conversation.db, patient.id, conversation.int_arg(appointment))
     if found is None:
         return conversation.go(BOOKING)
+    return conversation.menu(_booked_lines(conversation, found, moved), [book_another(conversation)], back=MAIN_MENU)
+
+
+def _booked_lines(conversation: Conversation, found: Appointment, moved: str) -> list[str]:
+    """The place and reference, the estimated time, an exam's preparation, and how to hear it again."""
     lang = conversation.lang
     prompt = "moved_ok" if moved else "booked"
     lines = [conversation.t(prompt, place=found.place, reference=reference(found.reference, lang))]
@@ -442,8 +490,11 @@ def done(conversation: Conversation, appointment: str = "", moved: str = "") -> 
     if found.session.exam_type is not None:
         lines.append(conversation.t("preparation", text=localized(found.session.exam_type, "preparation", lang)))
     lines.append(conversation.t("repeat_reference", key=key_name(conversation.settings.dialogue.repeat_key, lang)))
-    another = Choice(BOOKING, "1", conversation.t("book_another_option", key="1"))
-    return conversation.menu(lines, [another], back=MAIN_MENU)
+    return lines
+
+
+def book_another(conversation: Conversation) -> Choice:
+    return Choice(BOOKING, "1", conversation.t("book_another_option", key="1"))
 
 
 # ---- waiting lists (issue 20): offered only when the caller can join ---------------------------
@@ -493,8 +544,7 @@ def full(conversation: Conversation, session: str = "") -> VoiceResponse:
     chosen = conversation.db.get(ClinicSession, int(session)) if is_id(session) else None
     if chosen is None:
         return conversation.go(BOOKING, conversation.line("lost"))
-    search = {"exam": chosen.exam_type.code} if chosen.exam_type else {"doctor": chosen.doctor.code}
-    again = Target("booking", "days", search)
+    again = Target("booking", "days", same_doctor_or_exam(chosen))
     if not may_wait(conversation, patient, chosen):  # a place came free, or the caller joined meanwhile
         return conversation.go(again, conversation.line("session_full"))
     choose_again = Choice(again, CHOOSE_AGAIN_KEY, conversation.t("choose_again_option", key=CHOOSE_AGAIN_KEY))
@@ -527,19 +577,29 @@ def wait(conversation: Conversation, session: str = "") -> VoiceResponse:
         return conversation.go(BOOKING, conversation.line("lost"))
     db = conversation.db
     begin_write(db)
+    joined = _join(conversation, patient.id, int(session))
+    if joined is waitlist.Joined.JOINED:
+        db.commit()
+    else:
+        db.rollback()
+    return _after_joining(conversation, joined, session)
+
+
+def _join(conversation: Conversation, patient_id: int, session_id: int) -> waitlist.Joined:
     joined, _entry = waitlist.join(
-        db,
-        patient_id=patient.id,
-        session_id=int(session),
+        conversation.db,
+        patient_id=patient_id,
+        session_id=session_id,
         now=conversation.now,
         rules=conversation.settings.booking,
         region=conversation.settings.hospital.phone_region,
         call_sid=conversation.call_sid,
     )
-    if joined is waitlist.Joined.JOINED:
-        db.commit()
-    else:
-        db.rollback()
+    return joined
+
+
+def _after_joining(conversation: Conversation, joined: waitlist.Joined, session: str) -> VoiceResponse:
+    """Where joining leads (JOINED_GOES_TO), or why the caller is not on the list (NOT_JOINED)."""
     conversation.event("waitlist", outcome=str(joined), session=int(session))
     if joined in JOINED_GOES_TO:
         return conversation.go(Target("booking", JOINED_GOES_TO[joined], {"session": session}))
@@ -554,16 +614,18 @@ def waiting(conversation: Conversation, session: str = "") -> VoiceResponse:
     entry = waitlist.standing(conversation.db, patient.id, int(session)) if is_id(session) else None
     if entry is None:
         return conversation.go(BOOKING)
-    lang, chosen = conversation.lang, entry.session
-    said = conversation.t(
+    return conversation.menu([_waiting_for(conversation, entry.session)], [book_another(conversation)], back=MAIN_MENU)
+
+
+def _waiting_for(conversation: Conversation, chosen: ClinicSession) -> str:
+    lang = conversation.lang
+    return conversation.t(
         "waitlist_joined",
         day=speaking.day(chosen.date, lang),
         when=when(conversation, chosen),
         what=what(chosen, lang),
         minutes=conversation.settings.booking.waitlist_offer_minutes,
     )
-    another = Choice(BOOKING, "1", conversation.t("book_another_option", key="1"))
-    return conversation.menu([said], [another], back=MAIN_MENU)
 
 
 def send_text(conversation: Conversation, appointment: Appointment, kind: str):

@@ -57,8 +57,17 @@ def department(conversation: Conversation, code: str = "", page: str = "0") -> V
     found = conversation.directory.department(code)
     if found is None:
         return conversation.go(back, conversation.line("unknown_department"))
+    doctors = Choice(
+        Target("doctors", "list", {"department": found.code}),
+        key="1",
+        label=conversation.t("department_doctors_option", key="1"),
+    )
+    return conversation.menu([_about(conversation, found)], [doctors], back=back)
+
+
+def _about(conversation: Conversation, found: Department) -> str:
     lang = conversation.lang
-    text = conversation.t(
+    return conversation.t(
         "department_detail",
         name=localized(found, "name", lang),
         location=localized(found, "location", lang),
@@ -66,9 +75,3 @@ def department(conversation: Conversation, code: str = "", page: str = "0") -> V
         phone=speaking.phone(found.phone, lang),
         description=localized(found, "description", lang),
     )
-    doctors = Choice(
-        Target("doctors", "list", {"department": found.code}),
-        key="1",
-        label=conversation.t("department_doctors_option", key="1"),
-    )
-    return conversation.menu([text], [doctors], back=back)

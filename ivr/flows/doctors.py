@@ -82,26 +82,32 @@ def doctors_in(conversation: Conversation, department: str = "", page: str = "0"
     found = conversation.directory.department(department)
     if found is None:
         return conversation.go(Target("doctors", "departments"), conversation.line("unknown_department"))
-    lang = conversation.lang
     staff = conversation.directory.doctors_in(department)
-    here = Target("doctors", "list", {"department": department})
-    choices, lines = paged_choices(
-        conversation,
-        staff,
-        conversation.int_arg(page),
-        list_target=here,
-        target_of=lambda d: Target("doctors", "detail", {"code": d.code, "page": page}),
-        label_of=lambda d, key: conversation.t(
-            "doctor_choice", name=localized(d, "name", lang), title=title(d, lang), key=key
-        ),
-        phrases_of=name_phrases,
-    )
-    intro = conversation.t("doctors_in", department=localized(found, "name", lang))
+    choices, lines = _doctor_pages(conversation, staff, department, page)
+    intro = conversation.t("doctors_in", department=localized(found, "name", conversation.lang))
     return conversation.menu(
         [intro, *lines],
         choices,
         back=Target("doctors", "departments"),
         on_speech=lambda said: choose_among(conversation, find_by_name(staff, said)),
+    )
+
+
+def _doctor_pages(
+    conversation: Conversation, staff: list[Doctor], department: str, page: str
+) -> tuple[list[Choice], list[str]]:
+    """The department's doctors a page at a time, each by name and title."""
+    lang = conversation.lang
+    return paged_choices(
+        conversation,
+        staff,
+        conversation.int_arg(page),
+        list_target=Target("doctors", "list", {"department": department}),
+        target_of=lambda d: Target("doctors", "detail", {"code": d.code, "page": page}),
+        label_of=lambda d, key: conversation.t(
+            "doctor_choice", name=localized(d, "name", lang), title=title(d, lang), key=key
+        ),
+        phrases_of=name_phrases,
     )
 
 
@@ -111,23 +117,25 @@ def pick(conversation: Conversation, codes: str = "") -> VoiceResponse:
     found = [d for d in (conversation.directory.doctor(code) for code in wanted) if d is not None]
     if not found:
         return conversation.go(DOCTORS, conversation.line("unknown_doctor"))
-    lang = conversation.lang
-    choices = [
-        Choice(
-            Target("doctors", "detail", {"code": d.code}),
-            key=str(i),
-            label=conversation.t(
-                "doctor_pick",
-                department=localized(d.department, "name", lang),
-                name=localized(d, "name", lang),
-                title=title(d, lang),
-                key=i,
-            ),
-            phrases=name_phrases(d),
-        )
-        for i, d in enumerate(found, start=1)
-    ]
+    choices = [_picked(conversation, d, i) for i, d in enumerate(found, start=1)]
     return conversation.menu([conversation.t("doctors_matched", count=len(found))], choices, back=DOCTORS)
+
+
+def _picked(conversation: Conversation, d: Doctor, i: int) -> Choice:
+    """One of the doctors with the name the caller said, told apart by department and title."""
+    lang = conversation.lang
+    return Choice(
+        Target("doctors", "detail", {"code": d.code}),
+        key=str(i),
+        label=conversation.t(
+            "doctor_pick",
+            department=localized(d.department, "name", lang),
+            name=localized(d, "name", lang),
+            title=title(d, lang),
+            key=i,
+        ),
+        phrases=name_phrases(d),
+    )
 
 
 @step("doctors", "detail")
@@ -135,19 +143,20 @@ def doctor(conversation: Conversation, code: str = "", page: str = "0") -> Voice
     found = conversation.directory.doctor(code)
     if found is None:
         return conversation.go(DOCTORS, conversation.line("unknown_doctor"))
-    lang = conversation.lang
-    lines = [
-        conversation.t(
-            "doctor_detail",
-            name=localized(found, "name", lang),
-            title=title(found, lang),
-            department=localized(found.department, "name", lang),
-            specialties=localized(found, "specialties", lang),
-        ),
-        _sessions_sentence(conversation, found),
-    ]
+    lines = [_about(conversation, found), _sessions_sentence(conversation, found)]
     back = Target("doctors", "list", {"department": found.department.code, "page": page})
     return conversation.menu(lines, _book(conversation, found), back=back)
+
+
+def _about(conversation: Conversation, doctor: Doctor) -> str:
+    lang = conversation.lang
+    return conversation.t(
+        "doctor_detail",
+        name=localized(doctor, "name", lang),
+        title=title(doctor, lang),
+        department=localized(doctor.department, "name", lang),
+        specialties=localized(doctor, "specialties", lang),
+    )
 
 
 BOOK_KEY = "1"

@@ -18,6 +18,8 @@ to /ivr/followup/call-status (ivr/followup_status.py).
 
 from __future__ import annotations
 
+import functools
+
 from twilio.twiml.voice_response import VoiceResponse
 
 from extensions import hotline
@@ -47,24 +49,29 @@ def line(conversation: Conversation, prompt: str, **values: object) -> Line:
 @step("followup", "start")
 def start(conversation: Conversation, task: str = "", attempt: str = "") -> VoiceResponse:
     """The patient's phone was answered (by someone, or something)."""
-    found = _task(conversation, task, attempt, first=True)
-    if found is None:
+    if _task(conversation, task, attempt, first=True) is None:
         return _say_and_hang_up(conversation, line(conversation, "gone"))
-    db = conversation.db
-    begin_write(db)
-    found = _task(conversation, task, attempt, first=True)
-    if found is None:
+    begin_write(conversation.db)
+    if (found := _task(conversation, task, attempt, first=True)) is None:
         return _say_and_hang_up(conversation, line(conversation, "gone"))
     _open_record(conversation, found)
+    machine = _answered_by_machine(conversation)
+    if machine:
+        aftercare.attempt_result(conversation.db, found, "machine")
+    conversation.db.commit()
+    return _to_machine(conversation) if machine else conversation.go(_target("identify", found))
+
+
+def _answered_by_machine(conversation: Conversation) -> bool:
+    """The carrier's answering-machine detection heard a machine (or a fax)."""
     answered_by = conversation.form.get("AnsweredBy", "")
-    machine = answered_by.startswith("machine") or answered_by == "fax"
-    if machine:
-        aftercare.attempt_result(db, found, "machine")
-    db.commit()
-    if machine:
-        conversation.event("followup", outcome="machine")
-        return _say_and_hang_up(conversation, line(conversation, "machine"))
-    return conversation.go(_target("identify", found))
+    return answered_by.startswith("machine") or answered_by == "fax"
+
+
+def _to_machine(conversation: Conversation) -> VoiceResponse:
+    """Only what anyone may hear: the hospital's name and number, nothing about health."""
+    conversation.event("followup", outcome="machine")
+    return _say_and_hang_up(conversation, line(conversation, "machine"))
 
 
 @step("followup", "identify")
@@ -72,27 +79,35 @@ def identify(conversation: Conversation, task: str = "", attempt: str = "", trie
     found = _task(conversation, task, attempt)
     if found is None:
         return _say_and_hang_up(conversation, line(conversation, "gone"))
-    patient = found.patient
-    name = addressee(patient, conversation.lang)
-    lines = [line(conversation, "who", name=name)]
-
-    def check(digits: str) -> VoiceResponse:
-        month_day = _month_day(digits)
-        if month_day is None:
-            return conversation.failed_entry(line(conversation, "not_a_date"), lines, _target("not_identified", found))
-        if month_day == (patient.birth_date.month, patient.birth_date.day):
-            begin_write(conversation.db)
-            aftercare.reached(conversation.db, found, conversation.now)
-            conversation.db.commit()
-            conversation.event("identified", patient_id=patient.id)
-            return conversation.go(_target("question", found, n="0"))
-        conversation.event("identity_mismatch")
-        wrong = conversation.int_arg(tries) + 1
-        if wrong >= conversation.settings.identification.attempts_per_call:
-            return conversation.go(_target("not_identified", found))
-        return conversation.go(_target("identify", found, tries=str(wrong)), line(conversation, "wrong"))
-
+    lines = [line(conversation, "who", name=addressee(found.patient, conversation.lang))]
+    check = functools.partial(_birthday_keyed, conversation, found, lines, tries)
     return conversation.entry(lines, check, back=None, give_up=_target("not_identified", found))
+
+
+def _birthday_keyed(
+    conversation: Conversation, found: FollowUpTask, lines: list[Line], tries: str, digits: str
+) -> VoiceResponse:
+    """The patient's month and day of birth: on to the questions; otherwise asked again, until
+    the attempts per call are spent."""
+    patient = found.patient
+    month_day = _month_day(digits)
+    if month_day is None:
+        return conversation.failed_entry(line(conversation, "not_a_date"), lines, _target("not_identified", found))
+    if month_day == (patient.birth_date.month, patient.birth_date.day):
+        return _identified(conversation, found)
+    conversation.event("identity_mismatch")
+    wrong = conversation.int_arg(tries) + 1
+    if wrong >= conversation.settings.identification.attempts_per_call:
+        return conversation.go(_target("not_identified", found))
+    return conversation.go(_target("identify", found, tries=str(wrong)), line(conversation, "wrong"))
+
+
+def _identified(conversation: Conversation, found: FollowUpTask) -> VoiceResponse:
+    begin_write(conversation.db)
+    aftercare.reached(conversation.db, found, conversation.now)
+    conversation.db.commit()
+    conversation.event("identified", patient_id=found.patient.id)
+    return conversation.go(_target("question", found, n="0"))
 
 
 @step("followup", "not_identified")
@@ -133,21 +148,31 @@ def answer(conversation: Conversation, task: str = "", attempt: str = "", n: str
     asked = followup.questions[index]
     worrying = aftercare.record_answer(db, found, asked.id, key, followup)
     if worrying:
-        number = to_e164(conversation.form.get("To", ""), conversation.settings.hospital.phone_region)
-        nurse.request_callback(
-            db,
-            hotline(),
-            found,
-            number=number or found.patient.phones[0].e164,
-            call_sid=found.last_call_sid or conversation.call_sid,
-            now=conversation.now,
-            base_url=conversation.base_url,
-        )
+        _nurse_to_call_back(conversation, found)
     db.commit()
     conversation.event("followup_answer", question=asked.id, worrying=worrying)
-    if index + 1 < len(followup.questions):
-        return conversation.go(_target("question", found, n=str(index + 1)))
-    return conversation.go(_target("end", found))
+    return conversation.go(_after(found, index, len(followup.questions)))
+
+
+def _nurse_to_call_back(conversation: Conversation, found: FollowUpTask) -> None:
+    """A worrying answer: a nurse calls back, on the number this call reached."""
+    number = to_e164(conversation.form.get("To", ""), conversation.settings.hospital.phone_region)
+    nurse.request_callback(
+        conversation.db,
+        hotline(),
+        found,
+        number=number or found.patient.phones[0].e164,
+        call_sid=found.last_call_sid or conversation.call_sid,
+        now=conversation.now,
+        base_url=conversation.base_url,
+    )
+
+
+def _after(found: FollowUpTask, index: int, questions: int) -> Target:
+    """The next question, or the end after the last."""
+    if index + 1 < questions:
+        return _target("question", found, n=str(index + 1))
+    return _target("end", found)
 
 
 @step("followup", "end")

@@ -17,6 +17,7 @@ The proven identity is kept in the call's Redis state; flows that need it call
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 
 from twilio.twiml.voice_response import VoiceResponse
@@ -68,20 +69,21 @@ def start(conversation: Conversation, then: str = "booking.start") -> VoiceRespo
 @step("identify", "birthday")
 def birthday(conversation: Conversation, then: str = "booking.start", tries: str = "0") -> VoiceResponse:
     lines = [conversation.t("ask_birthday"), conversation.person_offer_by_voice()]
+    return conversation.entry(lines, functools.partial(_birthday_keyed, conversation, lines, then, tries))
 
-    def check(digits: str) -> VoiceResponse:
-        month_day = _month_day(digits)
-        if month_day is None:
-            return conversation.failed_entry(conversation.line("not_a_date"), lines)
-        number, matches = conversation.calls.matches(conversation.call_sid)
-        born = [p for p in patients(conversation.db, matches) if (p.birth_date.month, p.birth_date.day) == month_day]
-        if len(born) == 1:
-            return _proven(conversation, born[0], then)
-        if len(born) > 1:  # twins sharing a phone: the record number tells them apart
-            return conversation.go(Target("identify", "record_number", {"then": then, "tries": tries}))
-        return _wrong(conversation, number, then, tries, "birthday")
 
-    return conversation.entry(lines, check)
+def _birthday_keyed(conversation: Conversation, lines: list, then: str, tries: str, digits: str) -> VoiceResponse:
+    """The month and day of birth of one of the patient files the caller's number belongs to."""
+    month_day = _month_day(digits)
+    if month_day is None:
+        return conversation.failed_entry(conversation.line("not_a_date"), lines)
+    number, matches = conversation.calls.matches(conversation.call_sid)
+    born = [p for p in patients(conversation.db, matches) if (p.birth_date.month, p.birth_date.day) == month_day]
+    if len(born) == 1:
+        return _proven(conversation, born[0], then)
+    if len(born) > 1:  # twins sharing a phone: the record number tells them apart
+        return conversation.go(Target("identify", "record_number", {"then": then, "tries": tries}))
+    return _wrong(conversation, number, then, tries, "birthday")
 
 
 @step("identify", "record_number")
@@ -103,20 +105,22 @@ def birth_date(
     conversation: Conversation, then: str = "booking.start", tries: str = "0", record: str = ""
 ) -> VoiceResponse:
     lines = [conversation.t("ask_birth_date"), conversation.person_offer_by_voice()]
+    return conversation.entry(lines, functools.partial(_birth_date_keyed, conversation, lines, then, tries))
 
-    def check(digits: str) -> VoiceResponse:
-        born = _full_date(digits)
-        if born is None:
-            return conversation.failed_entry(conversation.line("not_a_date"), lines)
-        prefix = conversation.settings.identification.record_number_prefix
-        record = conversation.calls.record_number(conversation.call_sid)
-        patient = by_record_number(conversation.db, record, prefix)
-        number, matches = conversation.calls.matches(conversation.call_sid)
-        if patient is not None and patient.birth_date == born:
-            return _proven(conversation, patient, then)
-        return _wrong(conversation, number, then, tries, "record_number")
 
-    return conversation.entry(lines, check)
+def _birth_date_keyed(conversation: Conversation, lines: list, then: str, tries: str, digits: str) -> VoiceResponse:
+    """The full birth date, checked together with the record number keyed before it (so the
+    hotline never says whether a record number exists)."""
+    born = _full_date(digits)
+    if born is None:
+        return conversation.failed_entry(conversation.line("not_a_date"), lines)
+    prefix = conversation.settings.identification.record_number_prefix
+    record = conversation.calls.record_number(conversation.call_sid)
+    patient = by_record_number(conversation.db, record, prefix)
+    number, matches = conversation.calls.matches(conversation.call_sid)
+    if patient is not None and patient.birth_date == born:
+        return _proven(conversation, patient, then)
+    return _wrong(conversation, number, then, tries, "record_number")
 
 
 def _proven(conversation: Conversation, patient: Patient, then: str) -> VoiceResponse:

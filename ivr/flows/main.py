@@ -53,12 +53,25 @@ def main_menu(conversation: Conversation) -> VoiceResponse:
 
 @step("menu", "show")
 def config_menu(conversation: Conversation, name: str = "main") -> VoiceResponse:
-    settings = conversation.settings
-    menu = settings.menus.get(name)
+    menu = conversation.settings.menus.get(name)
     if menu is None:
         return conversation.go(MAIN_MENU, conversation.line("lost"))
+    choices = _options(conversation, menu)
+    lines: list[str | Line] = [conversation.t("or_say")]
+    if name != "main":
+        return conversation.menu(lines, choices, back=MAIN_MENU)
+    other_language, offer = _other_language(conversation)
+    choices, lines = [*choices, other_language], [*lines, offer]
+    said = (conversation.heard.speech or "").strip()[:500]
+    if said and not conversation.heard.digits and (first := named_first(conversation, said, menu)) is not None:
+        return first
+    return conversation.menu(lines, choices, back=None, on_speech=lambda said: named(conversation, said))
+
+
+def _options(conversation: Conversation, menu) -> list[Choice]:
+    """A menu's options as config.yaml writes them: a key, a label, and the words for each."""
     lang = conversation.lang
-    choices = [
+    return [
         Choice(
             target=_target(option.goto),
             key=option.key,
@@ -67,18 +80,15 @@ def config_menu(conversation: Conversation, name: str = "main") -> VoiceResponse
         )
         for option in menu.options
     ]
-    lines: list[str | Line] = [conversation.t("or_say")]
-    if name == "main":
-        other = next(code for code in LANGUAGES if code != lang)
-        key = settings.dialogue.language_key
-        choices.append(Choice(target=Target("menu", "main", {"lang": other}), key=key))
-        lines.append(Line(t("language_offer", other, key=key), other))
-    if name != "main":
-        return conversation.menu(lines, choices, back=MAIN_MENU)
-    said = (conversation.heard.speech or "").strip()[:500]
-    if said and not conversation.heard.digits and (first := named_first(conversation, said, menu)) is not None:
-        return first
-    return conversation.menu(lines, choices, back=None, on_speech=lambda said: named(conversation, said))
+
+
+def _other_language(conversation: Conversation) -> tuple[Choice, Line]:
+    """The main menu's offer of the other language: its key, said in that language."""
+    other = next(code for code in LANGUAGES if code != conversation.lang)
+    key = conversation.settings.dialogue.language_key
+    return Choice(target=Target("menu", "main", {"lang": other}), key=key), Line(
+        t("language_offer", other, key=key), other
+    )
 
 
 # The main menu's options that a doctor's or department's name makes more precise: "张志远医生"

@@ -30,7 +30,7 @@ from contactcentre import routing as rule
 from ivr.agents import seats, talks
 from ivr.agents.hours import holiday, is_open
 from ivr.dialogue import Choice, Conversation, Line, Target, step
-from ivr.flows.person import nobody_to_answer
+from ivr.flows.person import goodbye, nobody_to_answer
 from records.patients import get_patient, mask
 from wording.speaking import key_name
 
@@ -104,9 +104,20 @@ def join(conversation: Conversation, q: str = "") -> VoiceResponse:
     queue = _queue(conversation, q)
     app = _hotline()
     preamble = list(conversation.preamble)
-    why = nobody_to_answer(conversation, queue)
-    if why is not None:
+    if (why := nobody_to_answer(conversation, queue)) is not None:
         return conversation.go(Target("queue", "unavailable", {"q": queue, "why": why}), *preamble)
+    if not _enqueued(conversation, app, queue):
+        return operator(conversation, preamble)
+    _flush(conversation)
+    lines = [*preamble, conversation.line("queue_joined", queue=_title(conversation, queue))]
+    response = hold(conversation, queue, lines)
+    _dispatch_after_joining(conversation, app, queue)
+    return response
+
+
+def _enqueued(conversation: Conversation, app, queue: str) -> bool:
+    """Into the ACD's queue with the caller's priority; False when Redis, where the queues
+    live, cannot be reached (the caller is put through to the operator instead)."""
     try:
         priority, patient_id, number = _caller_priority(conversation, queue)
         app.acd.remember_base_url(conversation.base_url)
@@ -122,18 +133,17 @@ def join(conversation: Conversation, q: str = "") -> VoiceResponse:
         )
     except redis.RedisError as exc:
         log.warning("call %s: the seats' queues are unavailable (%s): ringing the operator", conversation.call_sid, exc)
-        return operator(conversation, preamble)
+        return False
     if added:
         conversation.event("enqueue", queue=queue, priority=priority)
-    _flush(conversation)
-    response = hold(
-        conversation, queue, [*preamble, conversation.line("queue_joined", queue=_title(conversation, queue))]
-    )
+    return True
+
+
+def _dispatch_after_joining(conversation: Conversation, app, queue: str) -> None:
     try:
         seats.dispatch(app)
     except Exception:  # the caller is queued; the sweep dispatches again in a few seconds
         log.exception("call %s: dispatch after joining %s failed", conversation.call_sid, queue)
-    return response
 
 
 def operator(conversation: Conversation, preamble: list[Line]) -> VoiceResponse:
@@ -255,23 +265,37 @@ def left(conversation: Conversation, q: str = "") -> VoiceResponse:
     app = _hotline()
     if result in ("redirected", "redirected-from-bridged", "bridged", "bridging-in-process"):
         return ignored()  # Twilio ignores this answer and follows the redirect
-    sid = conversation.call_sid
-    reason = app.acd.entry(sid).get("exit", "") if result == "leave" else ""
-    now = seats.epoch(conversation.now)
+    reason = app.acd.entry(conversation.call_sid).get("exit", "") if result == "leave" else ""
     if result == "hangup":
-        gone = app.acd.leave(sid, now, "left")
-        if gone.detail["was"] in ("waiting", "offered"):
-            conversation.event("abandon", queue=gone.queue, waited=round(gone.seconds))
-        if gone.detail["agent"]:
-            seats.dispatch(app)
-        return call_over()
+        return _hung_up_on_hold(conversation, app)
     if reason == "callback":
         return callback_requested(conversation, queue)
-    gone = app.acd.leave(sid, now, "left")
-    if gone.detail["was"] in ("waiting", "offered"):
-        conversation.event("queue_timeout", queue=gone.queue, waited=round(gone.seconds))
+    return _timed_out(conversation, app, queue, reason)
+
+
+def _timed_out(conversation: Conversation, app, queue: str, reason: str) -> VoiceResponse:
+    """Left at the maximum wait, or as the last agent who could answer logged out (`reason`
+    'nobody'): a voicemail or a callback instead."""
+    _leave_queue(conversation, app, "left", "queue_timeout")
     why = "nobody" if reason == "nobody" else "busy"
     return conversation.go(Target("queue", "unavailable", {"q": queue, "why": why}))
+
+
+def _hung_up_on_hold(conversation: Conversation, app) -> VoiceResponse:
+    """Abandoned; an agent the caller was being offered to is free for the next caller."""
+    gone = _leave_queue(conversation, app, "left", "abandon")
+    if gone.detail["agent"]:
+        seats.dispatch(app)
+    return call_over()
+
+
+def _leave_queue(conversation: Conversation, app, how: str, event: str):
+    """Out of the ACD's queue (`how`: 'left', 'callback'); `event` says so, with the wait, for a
+    caller who was still waiting (not one an agent had answered)."""
+    gone = app.acd.leave(conversation.call_sid, seats.epoch(conversation.now), how)
+    if gone.detail["was"] in ("waiting", "offered"):
+        conversation.event(event, queue=gone.queue, waited=round(gone.seconds))
+    return gone
 
 
 def callback_requested(conversation: Conversation, queue: str) -> VoiceResponse:
@@ -314,8 +338,6 @@ def callback_requested(conversation: Conversation, queue: str) -> VoiceResponse:
     lines = [conversation.line("callback_confirmed", last4=" ".join(number[-4:]))]
     if not is_open(conversation.settings.seats, conversation.now):
         lines.append(Line(conversation.settings.seats.hours_spoken(conversation.lang), conversation.lang))
-    from ivr.flows.person import goodbye
-
     return goodbye(conversation, *lines)
 
 
@@ -325,18 +347,8 @@ def callback_requested(conversation: Conversation, queue: str) -> VoiceResponse:
 @step("queue", "unavailable")
 def unavailable(conversation: Conversation, q: str = "", why: str = "busy") -> VoiceResponse:
     queue = _queue(conversation, q)
-    seats_config = conversation.settings.seats
-    lines: list[str | Line] = []
-    if why == "closed":
-        day_off = holiday(seats_config, conversation.now)
-        lines.append(
-            conversation.line("closed_holiday", holiday=day_off(conversation.lang))
-            if day_off
-            else conversation.line("closed")
-        )
-    else:
-        lines.append(conversation.line("seats_empty" if why == "nobody" else "seats_busy"))
-    lines.append(Line(seats_config.hours_spoken(conversation.lang), conversation.lang))
+    hours = Line(conversation.settings.seats.hours_spoken(conversation.lang), conversation.lang)
+    lines: list[str | Line] = [_why_nobody_answers(conversation, why), hours]
     here = {"q": queue}
     choices = [
         Choice(Target("queue", "voicemail", here), "1", conversation.t("leave_message_option")),
@@ -344,6 +356,18 @@ def unavailable(conversation: Conversation, q: str = "", why: str = "busy") -> V
     ]
     # What the caller asked `0` for is not to be had: `0` is not offered here (person=False).
     return conversation.menu(lines, choices, give_up=Target("person", "goodbye"), person=False)
+
+
+def _why_nobody_answers(conversation: Conversation, why: str) -> Line:
+    """Closed (a holiday said by name), nobody logged in who could answer, or all busy."""
+    if why != "closed":
+        return conversation.line("seats_empty" if why == "nobody" else "seats_busy")
+    day_off = holiday(conversation.settings.seats, conversation.now)
+    return (
+        conversation.line("closed_holiday", holiday=day_off(conversation.lang))
+        if day_off
+        else conversation.line("closed")
+    )
 
 
 @step("queue", "callback_request")
@@ -381,8 +405,6 @@ def voicemail_saved(conversation: Conversation, q: str = "") -> VoiceResponse:
     conversation.event("voicemail", queue=queue, recording_sid=sid[:64], recording_url=url[:500], duration=duration)
     if form.get("Digits") == "hangup":
         return call_over()
-    from ivr.flows.person import goodbye
-
     return goodbye(conversation, conversation.line("voicemail_saved"))
 
 
@@ -490,26 +512,30 @@ def leg(conversation: Conversation, entry: str = "", role: str = "", agent: str 
     supervisor leg answering or ending changes the talk's state."""
     app = _hotline()
     status = conversation.form.get("CallStatus", "")
-    leg_sid = conversation.call_sid
     if role == "agent" and agent.isdigit():
-        if status == "in-progress":
-            if not seats.answered(app, entry, int(agent)):
-                _hang_up(app, leg_sid)  # the reservation is gone: this leg must not reach the caller
-            else:  # the agent hears which queue the caller comes from, as the <Client> whisper said
-                talks.announce(app, entry, leg_sid, _url_of(conversation, "announce_queue", entry))
-        elif status in talks.UNANSWERED and seats.offer_missed(app, entry, int(agent), status):
-            data = app.acd.entry(entry)
-            if data.get("live_sid") and data.get("kind") == "call":
-                seats.redirect(
-                    app, data["live_sid"], "queue/hold_again", q=data.get("queue", ""), lang=conversation.lang
-                )
-            seats.dispatch(app)
+        _agent_leg(conversation, app, entry, int(agent), status)
     elif role in talks.ROLES:
         if status == "in-progress":
-            talks.leg_answered(app, entry, role, leg_sid)
+            talks.leg_answered(app, entry, role, conversation.call_sid)
         elif status in (*talks.UNANSWERED, "completed"):
-            talks.leg_ended(app, entry, role, leg_sid, status)
+            talks.leg_ended(app, entry, role, conversation.call_sid, status)
     return call_over()  # a status callback: the carrier ignores the answer
+
+
+def _agent_leg(conversation: Conversation, app, entry: str, agent: int, status: str) -> None:
+    """The agent's phone answered (the offer is marked answered), or rang out (the caller back
+    on hold in their place, and the next agent sought)."""
+    leg_sid = conversation.call_sid
+    if status == "in-progress":
+        if not seats.answered(app, entry, agent):
+            _hang_up(app, leg_sid)  # the reservation is gone: this leg must not reach the caller
+        else:  # the agent hears which queue the caller comes from, as the <Client> whisper said
+            talks.announce(app, entry, leg_sid, _url_of(conversation, "announce_queue", entry))
+    elif status in talks.UNANSWERED and seats.offer_missed(app, entry, agent, status):
+        data = app.acd.entry(entry)
+        if data.get("live_sid") and data.get("kind") == "call":
+            seats.redirect(app, data["live_sid"], "queue/hold_again", q=data.get("queue", ""), lang=conversation.lang)
+        seats.dispatch(app)
 
 
 def _hang_up(app, call_sid: str) -> None:
@@ -571,18 +597,27 @@ def bridged(conversation: Conversation, entry: str = "", agent: str = "") -> Voi
         return conversation.go(POST_CALL)
     agent_id = int(agent)
     if status == "answered":  # the talk was a conference (issue 14): it has ended
-        owner = app.acd.entry(entry).get("agent") or agent
-        if seats.talk_ended(app, entry, int(owner)):
-            return conversation.go(POST_CALL)
-        caller_gone = conversation.form.get("CallStatus") == "completed"
-        if caller_gone and app.acd.agent(agent_id).get("offer") == entry:
-            return _abandoned(conversation, entry)  # hung up while the agent's phone rang
-        return call_over() if caller_gone else conversation.go(POST_CALL)
+        return _conference_ended(conversation, app, entry, agent)
     if status in ("completed", "answered") and conversation.form.get("DialBridged") != "false":
         seats.talk_ended(app, entry, agent_id)
         return conversation.go(POST_CALL)
     if status == "canceled":  # the caller hung up while the agent's phone rang: the agent is freed
         return _abandoned(conversation, entry)
+    return _agent_missed(conversation, app, entry, agent_id, status)
+
+
+def _conference_ended(conversation: Conversation, app, entry: str, agent: str) -> VoiceResponse:
+    owner = app.acd.entry(entry).get("agent") or agent
+    if seats.talk_ended(app, entry, int(owner)):
+        return conversation.go(POST_CALL)
+    caller_gone = conversation.form.get("CallStatus") == "completed"
+    if caller_gone and app.acd.agent(int(agent)).get("offer") == entry:
+        return _abandoned(conversation, entry)  # hung up while the agent's phone rang
+    return call_over() if caller_gone else conversation.go(POST_CALL)
+
+
+def _agent_missed(conversation: Conversation, app, entry: str, agent_id: int, status: str) -> VoiceResponse:
+    """The agent's phone rang out: back on hold in the caller's place, and the next agent sought."""
     seats.offer_missed(app, entry, agent_id, status or "no-answer")
     data = app.acd.entry(entry)
     response = hold(conversation, _queue(conversation, data.get("queue", "")), [conversation.line("agent_missed")])
@@ -606,22 +641,28 @@ def recorded(conversation: Conversation, entry: str = "", agent: str = "") -> Vo
     form = conversation.form
     sid = str(form.get("RecordingSid", ""))[:64]
     if sid and form.get("RecordingStatus", "completed") == "completed":
-        try:
-            queue = _hotline().acd.entry(entry).get("queue", "") if entry else ""
-        except redis.RedisError:  # the reference matters more than the queue's name
-            queue = ""
-        detail = {
-            "queue": queue,
-            "agent_id": conversation.int_arg(agent) or None,
-            "recording_sid": sid,
-            "recording_url": str(form.get("RecordingUrl", ""))[:500],
-            "duration": conversation.int_arg(form.get("RecordingDuration"), 0),
-        }
+        detail = _recording(conversation, entry, agent, sid)
         if form.get("CallSid") or not entry:
             conversation.event("recording", **detail)
         else:  # a conference's recording carries no CallSid: it is kept with the caller's call
             seats.add_events(_hotline(), entry, conversation.now, ("recording", detail))
     return call_over()  # a status callback: the carrier ignores the answer
+
+
+def _recording(conversation: Conversation, entry: str, agent: str, sid: str) -> dict:
+    """The recording's reference, with the caller's queue and the agent."""
+    form = conversation.form
+    try:
+        queue = _hotline().acd.entry(entry).get("queue", "") if entry else ""
+    except redis.RedisError:  # the reference matters more than the queue's name
+        queue = ""
+    return {
+        "queue": queue,
+        "agent_id": conversation.int_arg(agent) or None,
+        "recording_sid": sid,
+        "recording_url": str(form.get("RecordingUrl", ""))[:500],
+        "duration": conversation.int_arg(form.get("RecordingDuration"), 0),
+    }
 
 
 @step("queue", "after_call")
@@ -660,12 +701,12 @@ def callback_status(conversation: Conversation, entry: str = "", agent: str = ""
     if status in ("busy", "no-answer", "failed", "canceled") and agent.isdigit():
         result = app.acd.callback_failed(entry, int(agent), seats.epoch(conversation.now))
         if result.status == "given_up":
-            seats.add_events(
-                app,
-                entry,
-                conversation.now,
-                ("callback_failed", {"queue": result.queue, "attempts": result.detail["attempts"]}),
-            )
+            seats.add_events(app, entry, conversation.now, _given_up(result))
         log.info("callback %s: %s (%s)", entry, status, result.status)
         seats.dispatch(app)
     return call_over()
+
+
+def _given_up(result) -> tuple[str, dict]:
+    """The call's event for a callback tried as often as configured, never answered."""
+    return ("callback_failed", {"queue": result.queue, "attempts": result.detail["attempts"]})

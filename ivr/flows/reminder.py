@@ -20,6 +20,7 @@ from __future__ import annotations
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.dialogue import Choice, Conversation, Line, Target, is_id, step
+from ivr.flows.booking import hand_texts_to_workers
 from records import booking, messages
 from records.booking import Outcome
 from records.db import begin_write
@@ -97,32 +98,38 @@ def cancel(conversation: Conversation, appointment: str = "") -> VoiceResponse:
 @step("reminder", "cancelled")
 def cancelled(conversation: Conversation, appointment: str = "") -> VoiceResponse:
     begin_write(conversation.db)
-    found = _booked(conversation, appointment)
-    if found is None:
+    if (found := _booked(conversation, appointment)) is None:
         return _gone(conversation)
     db, settings = conversation.db, conversation.settings
-    result = booking.cancel(
-        db,
-        patient_id=found.patient_id,
-        appointment_id=found.id,
-        now=conversation.now,
-        rules=settings.booking,
-        call_sid=conversation.call_sid,
-    )
-    if result.outcome is Outcome.TOO_LATE:
-        conversation.event("reminder", outcome="too_late")
-        return conversation.go(_target("too_late", found))
+    result = _cancel(conversation, found)
     if result.outcome is not Outcome.CANCELLED:
-        return _gone(conversation)
+        return _not_cancelled(conversation, result.outcome, found)
     sms = queue_appointment_sms(
         db, settings, found, "cancellation", conversation.now, conversation.call_sid, lang=conversation.lang
     )
     db.commit()
-    if sms is not None:
-        conversation.texts_to_send.append(sms.id)  # enqueued once the answer is ready
-    conversation.offers_to_text = bool(result.offered)
+    hand_texts_to_workers(conversation, sms, result.offered)  # enqueued once the answer is ready
     conversation.event("reminder", outcome="cancelled")
     return bye(conversation, line(conversation, "cancelled"))
+
+
+def _cancel(conversation: Conversation, found: Appointment) -> booking.Result:
+    return booking.cancel(
+        conversation.db,
+        patient_id=found.patient_id,
+        appointment_id=found.id,
+        now=conversation.now,
+        rules=conversation.settings.booking,
+        call_sid=conversation.call_sid,
+    )
+
+
+def _not_cancelled(conversation: Conversation, outcome: Outcome, found: Appointment) -> VoiceResponse:
+    """Inside the cut-off only a person can help (too_late); otherwise it was not there to cancel."""
+    if outcome is Outcome.TOO_LATE:
+        conversation.event("reminder", outcome="too_late")
+        return conversation.go(_target("too_late", found))
+    return _gone(conversation)
 
 
 @step("reminder", "too_late")

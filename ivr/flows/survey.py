@@ -52,18 +52,23 @@ def score(conversation: Conversation, queue: str = "", agent: str = "", value: s
     agent_id = int(agent) if agent.isdigit() and len(agent) <= 9 else None  # a staff id fits an INTEGER
     db = conversation.db
     begin_write(db)
+    _keep_score(conversation, int(value), agent_id, queue)
+    db.commit()
+    conversation.event("survey", score=int(value), agent_id=agent_id, queue=queue or None)
+    return conversation.go(Target("survey", "more"), line(conversation, "thanks_score"))
+
+
+def _keep_score(conversation: Conversation, value: int, agent_id: int | None, queue: str) -> None:
+    """With the call's record, the agent, the queue and (if known) the patient."""
     aftercare.survey_score(
-        db,
+        conversation.db,
         call_sid=conversation.call_sid,
-        score=int(value),
+        score=value,
         agent_id=agent_id,
         queue=queue or None,
         patient_id=_patient(conversation),
         now=conversation.now,
     )
-    db.commit()
-    conversation.event("survey", score=int(value), agent_id=agent_id, queue=queue or None)
-    return conversation.go(Target("survey", "more"), line(conversation, "thanks_score"))
 
 
 @step("survey", "more")
@@ -82,17 +87,15 @@ def comment(conversation: Conversation) -> VoiceResponse:
     response = VoiceResponse()
     for said in [*conversation.preamble, line(conversation, "record", seconds=seconds)]:
         conversation.say(response, said.text, said.lang)
-    response.record(
-        action=conversation.url(Target("survey", "recorded")),
-        method="POST",
-        max_length=seconds,
-        finish_on_key="#",
-        play_beep=True,
-        timeout=5,
-    )
+    _record(response, conversation.url(Target("survey", "recorded")), seconds)
     # Nothing recorded (silence): the Record falls through to here.
     response.redirect(conversation.url(Target("survey", "bye")), method="POST")
     return response
+
+
+def _record(response: VoiceResponse, action: str, seconds: int) -> None:
+    """The comment: after a beep, up to `seconds`, ended by '#' (or 5 seconds of silence)."""
+    response.record(action=action, method="POST", max_length=seconds, finish_on_key="#", play_beep=True, timeout=5)
 
 
 @step("survey", "recorded")
