@@ -39,8 +39,8 @@ from rq.registry import FailedJobRegistry
 from rq.utils import now
 from sqlalchemy import func, select
 
+from acd.distributor import AGENT_STATES
 from extensions import Hotline, hotline
-from ivr.agents.acd import AGENT_STATES
 from ivr.dialogue import STEPS
 from queueing import ROUTINE, URGENT, queue_name
 from queueing.recording import RECORDS

@@ -14,9 +14,9 @@ from flask import Blueprint, abort, current_app, flash, jsonify, redirect, rende
 from flask_login import current_user, user_logged_out
 
 from accounts import background, role_required
+from acd import desk
 from extensions import get_db, hotline
 from headers import allow_connections
-from ivr.agents import desk
 from records import complaints, files
 from records.complaints import Actor, CaseError, NotAllowed
 from records.db import begin_write
@@ -480,7 +480,7 @@ def _go_offline(app, user) -> None:
     and the heartbeat timeout does it later; logging out never fails because of it."""
     if getattr(user, "role", None) not in AGENTS:
         return
-    from ivr.agents import desk
+    from acd import desk
 
     try:
         desk.set_state(hotline(), get_db(), user.id, "offline")
