@@ -22,7 +22,7 @@ from sqlalchemy import select
 from accounts import role_required
 from extensions import get_db, hotline
 from ivr.agents.console import AGENTS, _agent_has_call, _caller_of
-from ivr.sms import enqueue_texts
+from queueing import enqueue_texts
 from records import booking, waitlist
 from records.audit import record_access
 from records.booking import Outcome
