@@ -65,6 +65,7 @@ def create_app(
     import accounts
     import aftercare
     import booking_api
+    import console
     import ivr
     import quality
     import queueing
@@ -76,7 +77,8 @@ def create_app(
     headers.init_app(app)  # CSP, frame, nosniff, referrer, HSTS over https (headers.py)
     limits.init_app(app)  # body size and JSON depth (limits.py)
     supervisor.init_app(app)  # call log, wallboard, reports (issue 5)
-    ivr.init_app(app)  # the webhooks, the agents' API and console (issue 4), the call commands
+    ivr.init_app(app)  # the webhooks, the call commands
+    console.init_app(app)  # the agents' console and its API (issue 4), booking at the desk
     aftercare.init_app(app)  # after care and outreach (issue 7)
     booking_api.init_app(app)  # the hospital's web site and app book through it (issue 20)
     quality.init_app(app)  # quality review of calls (质检); after the console: agents land on it

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from extensions import get_db, hotline
-from ivr.sms import enqueue_texts
+from queueing import enqueue_texts
 from records import booking, waitlist
 from records.booking import Outcome
 from records.db import begin_write

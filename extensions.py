@@ -226,8 +226,8 @@ class Hotline:
 
     @cached_property
     def acd(self):
-        """The automatic call distributor (ivr/agents/acd.py): routing state in Redis."""
-        from ivr.agents.acd import ACD
+        """The automatic call distributor (acd/distributor.py): routing state in Redis."""
+        from acd.distributor import ACD
 
         return ACD(self.redis, self.settings.env.redis_prefix, self.settings.routing)
 

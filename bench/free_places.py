@@ -724,7 +724,18 @@ def measure_http(args, data: DataSet, domain: dict, client: redis.Redis, scratch
 # ---- the report ------------------------------------------------------------------------------------
 
 
-SERVED = ("app.py", "extensions.py", "settings.py", "config.yaml", "ivr", "records", "queueing")  # what the server runs
+SERVED = (
+    "app.py",
+    "extensions.py",
+    "settings.py",
+    "counters.py",
+    "config.yaml",
+    "ivr",
+    "acd",
+    "console",
+    "records",
+    "queueing",
+)  # what the server runs
 
 
 def git(*args: str) -> str:

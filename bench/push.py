@@ -11,7 +11,7 @@ Writes bench/results/push.md.
 2. Every agent logs in (requests.Session, the real login form) and opens
    /agent/api/stream, as the console's EventSource does; one more stream is opened to
    check the process refuses it (503: that browser polls).
-3. Rounds: one agent's state is changed through the ACD (ivr/agents/acd.py, as a sweep
+3. Rounds: one agent's state is changed through the ACD (acd/distributor.py, as a sweep
    or another web process would); timed from just before the change to that agent's
    client reading the `change` event, then to its GET /agent/api/status showing the new
    state (what the console does on the event).  Then bursts: every agent changed at
@@ -41,8 +41,8 @@ import redis  # noqa: E402
 import requests  # noqa: E402
 
 import settings as settings_module  # noqa: E402
+from acd.distributor import ACD  # noqa: E402
 from bench import common  # noqa: E402
-from ivr.agents.acd import ACD  # noqa: E402
 from records.db import make_engine, make_sessions, migrate  # noqa: E402
 from records.staff import create_staff  # noqa: E402
 from tests.gunicorn_server import Gunicorn  # noqa: E402

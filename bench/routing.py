@@ -4,7 +4,7 @@ Writes bench/results/routing.md from what it measured.
     .venv/bin/python bench/routing.py                      # REDIS_URL or redis://127.0.0.1:6379/15
     .venv/bin/python bench/routing.py --events 2000 --calls 200
 
-1. **Decision** (ivr/agents/acd.py, Redis + Lua, this process): 20 queues (the config's
+1. **Decision** (acd/distributor.py, Redis + Lua, this process): 20 queues (the config's
    plus generated desks, each with tiers), 500 agents with 1-3 skills at levels 1-5 and
    5,000 waiting callers spread over the queues with mixed priorities and join times.
    Most agents are on a call; the event timed is the one that makes routing work: an
@@ -45,9 +45,9 @@ import redis  # noqa: E402
 import yaml  # noqa: E402
 
 import settings as settings_module  # noqa: E402
+from acd.distributor import ACD  # noqa: E402
 from bench import common  # noqa: E402
 from contactcentre import routing  # noqa: E402
-from ivr.agents.acd import ACD  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "routing.md"
 T0 = 1_800_000_000.0

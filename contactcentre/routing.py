@@ -29,7 +29,7 @@ Who is served first, and by whom (docs/routing.md says the same in prose):
    for a caller who will not come, and a caller never skips ahead of a caller of
    higher rank who could take the same agent.
 
-The ACD (ivr/agents/acd.py) reads a snapshot from Redis, asks `match` for the
+The ACD (acd/distributor.py) reads a snapshot from Redis, asks `match` for the
 pairs, and reserves each pair with an atomic Lua script that checks both sides
 are still free; a pair that lost a race is dropped and the match is run again.
 """

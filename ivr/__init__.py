@@ -1,4 +1,5 @@
-"""The Twilio-facing webhooks (ivr.webhooks), the voice flows (ivr.flows) and seats (ivr.agents)."""
+"""The Twilio-facing webhooks (ivr.webhooks, ivr.sms) and the voice flows (ivr.flows); the seats
+they hand callers to are the call distributor's (acd/), the agents' console is console/."""
 
 from __future__ import annotations
 
@@ -6,9 +7,7 @@ from flask import Flask, request
 
 
 def init_app(app: Flask) -> None:
-    """The voice and text webhooks, the agents' API and console, the call commands."""
-    from ivr.agents.api import bp as agent_api_blueprint  # the seats (issue 4)
-    from ivr.agents.console import register as register_console
+    """The voice and text webhooks, the call commands."""
     from ivr.cli import register as register_call_commands
     from ivr.sms import bp as sms_blueprint
     from ivr.webhooks import bp as ivr_blueprint
@@ -18,8 +17,6 @@ def init_app(app: Flask) -> None:
     for blueprint in (ivr_blueprint, sms_blueprint):
         app.extensions["csrf"].exempt(blueprint)
         app.register_blueprint(blueprint)
-    app.register_blueprint(agent_api_blueprint)
-    register_console(app)
 
     @app.errorhandler(404)
     @app.errorhandler(405)

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.agents.hours import is_open
+from acd.hours import is_open
 from settings import Settings
 from wording.prompts import t
 

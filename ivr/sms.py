@@ -25,6 +25,7 @@ from extensions import get_db, hotline
 from ivr.dialogue import is_id
 from ivr.security import require_signature
 from limits import too_large
+from queueing import enqueue_texts
 from records import aftercare, booking, messages, waitlist
 from records.booking import Outcome
 from records.db import begin_write
@@ -75,15 +76,6 @@ def incoming() -> Response:
     db.commit()
     enqueue_texts(app, db.info.pop("hotline_offer_texts", []))
     return _reply(text)
-
-
-def enqueue_texts(app, ids: list[int]) -> None:
-    """Hand committed texts to the SMS workers (without Redis they stay queued for the
-    stuck-SMS sweep)."""
-    from queueing import enqueue_sms
-
-    for message_id in ids:
-        enqueue_sms(app.queue, message_id, app.settings)
 
 
 def answer(db: Session, settings: Settings, number: str | None, body: str, now: datetime) -> str:

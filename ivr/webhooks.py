@@ -20,6 +20,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import RequestEntityTooLarge
 
 import ivr.flows  # noqa: F401  (registers the steps)
+from counters import apology_served
 from extensions import get_db, hotline
 from ivr.call_limits import Count, count_for
 from ivr.dialogue import MAIN_MENU, Conversation, Heard, decode_trail, run_step
@@ -28,7 +29,6 @@ from ivr.flows.main import greet, too_many_calls
 from ivr.flows.person import nobody_to_answer
 from ivr.security import require_signature
 from limits import too_large
-from monitoring import metrics
 from records.patients import CallerCache, CallerMatch, files_of, get_patient, mask, to_e164
 from settings import LANGUAGES
 
@@ -135,7 +135,7 @@ def body_too_large(error: RequestEntityTooLarge) -> Response:
 
 def _apology() -> Response:
     app = hotline()
-    metrics.apology_served()
+    apology_served()
     return _twiml(apology(app.settings, _language(), app.now()))
 
 

@@ -2,7 +2,7 @@
 
 Two kinds of figure:
 
-- Counted by the web processes as requests pass: webhook latency by route
+- Counted by the web processes as requests pass (counters.py): webhook latency by route
   (`hotline_webhook_duration_seconds`) and apologies served (`hotline_apologies_total`).
   Under gunicorn each worker is its own process: prometheus_client's multiprocess mode
   keeps each process's values in files under PROMETHEUS_MULTIPROC_DIR (gunicorn.conf.py
@@ -30,7 +30,7 @@ import time
 from datetime import timedelta
 
 from flask import Blueprint, Flask, Response, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from rq import Queue
@@ -39,8 +39,9 @@ from rq.registry import FailedJobRegistry
 from rq.utils import now
 from sqlalchemy import func, select
 
+from acd.distributor import AGENT_STATES
+from counters import WEBHOOK_SECONDS
 from extensions import Hotline, hotline
-from ivr.agents.acd import AGENT_STATES
 from ivr.dialogue import STEPS
 from queueing import ROUTINE, URGENT, queue_name
 from queueing.recording import RECORDS
@@ -49,14 +50,6 @@ from records.models import CallRecord, RecordSpool, SmsMessage
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
 
-# A webhook must answer well inside Twilio's 15 s; the target is 100 ms at p99.
-WEBHOOK_SECONDS = Histogram(
-    "hotline_webhook_duration_seconds",
-    "Time to answer a webhook, by route",
-    ["route"],
-    buckets=(0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 15),
-)
-APOLOGIES = Counter("hotline_apologies_total", "Callers who heard the apology (something broke in a webhook)")
 SMS_STATUSES = ("queued", "sending", "sent", "delivered", "undelivered", "failed")
 
 
@@ -64,10 +57,6 @@ def init_app(app: Flask) -> None:
     app.before_request(_start_clock)
     app.after_request(_observe)
     app.register_blueprint(bp)
-
-
-def apology_served() -> None:
-    APOLOGIES.inc()
 
 
 def route_label() -> str:

@@ -86,6 +86,13 @@ def enqueue_sms(queue: Queue, message_id: int, settings: Settings) -> None:
         log.warning("SMS %s stays queued for the sweeper: Redis unavailable (%s)", message_id, exc)
 
 
+def enqueue_texts(app, ids: list[int]) -> None:
+    """Hand committed texts to the SMS workers (without Redis they stay queued for the
+    stuck-SMS sweep)."""
+    for message_id in ids:
+        enqueue_sms(app.queue, message_id, app.settings)
+
+
 WAITLIST_TEXTS_TIMEOUT = 30
 WAITLIST_TEXTS_RETRIES = Retry(max=3, interval=[5, 20, 60])
 

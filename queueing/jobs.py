@@ -305,7 +305,7 @@ def sweep_seats() -> dict[str, int]:
     """Every routing.sweep_seconds: end expired reservations (the agent goes on break
     'missed'), finished wrap-ups and silent consoles, then offer waiting callers to free
     agents.  Idempotent: each change is a Lua script that checks the state first."""
-    from ivr.agents import seats
+    from acd import seats
 
     done = seats.sweep(context.get())
     if any(done.values()):

@@ -1,6 +1,6 @@
 """Live push (issue 15): server-sent events for the console and the wallboard, fed by
 the stream the ACD already writes, `<prefix>acd:agent_log` (every change of an agent's
-state, from whichever process made it: ivr/agents/acd.py).
+state, from whichever process made it: acd/distributor.py).
 
 One reader thread per web process (a Hub) does a short blocking XREAD of that stream
 and wakes every open event stream of the process; each stream picks what it wants (the

@@ -779,7 +779,7 @@ Index("ix_call_records_patient_started_at", CallRecord.patient_id, CallRecord.st
 class AgentStateChange(Base):
     """An agent's state from `at` until their next change: available, reserved,
     on_call, wrap_up, break (with a reason) or offline.  Copied from the ACD's agent
-    log stream, where the Lua script making the change writes it (ivr/agents/acd.py),
+    log stream, where the Lua script making the change writes it (acd/distributor.py),
     by queueing.recording.copy_agent_states; `stream_id` (the entry's id in the stream)
     makes every copy after the first store nothing."""
 

@@ -90,7 +90,7 @@ def title(table: dict[str, dict[str, str]], code: str | None) -> str:
     return f"{found['zh']} {found['en']}" if found else code
 
 
-# An agent's states (ivr/agents/acd.py AGENT_STATES) as staff read them: the console, the
+# An agent's states (acd/distributor.py AGENT_STATES) as staff read them: the console, the
 # wallboard, the agent API.
 STATE_TITLES = {
     "offline": {"zh": "离线", "en": "Offline"},

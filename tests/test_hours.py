@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import settings
+from acd.hours import holiday, is_open
 from app import ROOT
-from ivr.agents.hours import holiday, is_open
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 

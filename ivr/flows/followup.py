@@ -22,8 +22,8 @@ import functools
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from acd import nurse
 from extensions import hotline
-from ivr.agents import nurse
 from ivr.dialogue import Choice, Conversation, Line, Target, step
 from ivr.flows.identify import _month_day
 from records import aftercare

@@ -12,8 +12,8 @@ import logging
 import redis
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.agents import hours
-from ivr.agents.hours import holiday
+from acd import hours
+from acd.hours import holiday
 from ivr.dialogue import Conversation, Line, Target, step
 
 log = logging.getLogger(__name__)

@@ -26,9 +26,9 @@ from datetime import date
 import redis
 from twilio.twiml.voice_response import VoiceResponse
 
+from acd import seats, talks
+from acd.hours import holiday, is_open
 from contactcentre import routing as rule
-from ivr.agents import seats, talks
-from ivr.agents.hours import holiday, is_open
 from ivr.dialogue import Choice, Conversation, Line, Target, step
 from ivr.flows.person import goodbye, nobody_to_answer
 from records.patients import get_patient, mask

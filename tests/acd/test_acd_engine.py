@@ -11,7 +11,7 @@ import pytest
 import redis as redis_lib
 
 import settings as settings_module
-from ivr.agents.acd import ACD
+from acd.distributor import ACD
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_800_000_000.0

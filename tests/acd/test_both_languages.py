@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from ivr.agents import desk, talks
+from acd import desk, talks
 from records.titles import EVENT_TITLES, OUTCOME_TITLES, REASON_TITLES, STATE_TITLES
 from tests.acd.test_agent_api import Console, agent_with
 from tests.web import log_in, make_staff

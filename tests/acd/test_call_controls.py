@@ -239,7 +239,7 @@ def test_call_controls_refuse_without_a_call_and_never_drop_the_caller(app, dial
 def test_if_the_conference_cannot_be_made_the_caller_still_reaches_the_agent(app, dial, carrier, hotline, monkeypatch):
     from twilio.base.exceptions import TwilioRestException
 
-    from ivr.agents import talks
+    from acd import talks
 
     def refused(*args, **kwargs):
         raise TwilioRestException(503, "https://api.twilio.com/…/Participants.json", "Service unavailable")

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivr.agents import seats
+from acd import seats
 from tests.talking import talking
 
 UNKNOWN = "+8613912345678"

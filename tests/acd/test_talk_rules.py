@@ -1,11 +1,11 @@
-"""The talk's rules (ivr/agents/talks.py), pure: what may be done to a talk in which state,
+"""The talk's rules (acd/talks.py), pure: what may be done to a talk in which state,
 the time on hold, and what the console is shown."""
 
 from __future__ import annotations
 
 import pytest
 
-from ivr.agents.talks import PENDING, REFUSALS, Request, answered, held_seconds, refusal, view
+from acd.talks import PENDING, REFUSALS, Request, answered, held_seconds, refusal, view
 
 TALK = {"conf": "1", "owner": "7", "agent_leg": "CA-agent", "hold_total": "0"}
 

@@ -1,4 +1,4 @@
-"""After care with the human seats (ivr/agents): the survey after a real agent call,
+"""After care with the human seats (acd/): the survey after a real agent call,
 and a worrying follow-up answer that puts the patient into the nurse queue as a
 callback, which rings a nurse once the patient answers.  The seats' whole-call
 fixtures (tests/acd/conftest.py): the carrier's REST API, its clock as the hotline's."""

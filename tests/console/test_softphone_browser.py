@@ -393,7 +393,7 @@ def test_a_supervisors_softphone_takes_the_listen_it_asked_for(
     """Before issue 14's follow-up only agents could open the console, so a supervisor's
     listen rang nobody with real Twilio.  Their console ("My phone") registers their identity
     and takes the monitor leg they asked for without a second click."""
-    from ivr.agents import desk
+    from acd import desk
     from tests.acd.test_agent_api import Console
 
     # With the emulator the server would pick the supervisor's leg up itself (the demo); here

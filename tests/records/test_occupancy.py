@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from ivr.agents import desk, seats
+from acd import desk, seats
 from queueing import recording
 from records.models import AgentStateChange
 from tests.conftest import OPEN

@@ -178,7 +178,7 @@ def _epoch(when: datetime) -> float:
 
 
 def _url(hotline: Hotline, flow_step: str, **args: object) -> str:
-    from ivr.agents import seats
+    from acd import seats
 
     return seats.step_url(seats.base_url(hotline), flow_step, **args)
 
@@ -312,7 +312,7 @@ def _check(hotline: Hotline, entry: str, request: Request) -> dict[str, str]:
 
 
 def _event(hotline: Hotline, entry: str, kind: str, **detail: object) -> None:
-    from ivr.agents import seats
+    from acd import seats
 
     queue = hotline.acd.entry(entry).get("queue", "")
     seats.add_events(hotline, entry, hotline.now(), (kind, {"queue": queue, **detail}))
@@ -436,7 +436,7 @@ def complete_transfer(hotline: Hotline, entry: str, agent_id: int) -> None:
     """The consulted party keeps the caller.  In an order where each step done leaves the
     caller with somebody: the consulted party becomes an owner, this agent stops being one,
     the caller comes off hold, the ACD moves the call, and only then this agent leaves."""
-    from ivr.agents import seats
+    from acd import seats
 
     talk = _check(hotline, entry, Request("complete_transfer"))
     new_leg, old_leg = talk["consult_leg"], talk["agent_leg"]

@@ -1,7 +1,7 @@
 """The agent console: the web page an agent works the phone from, the screen pop, the
 file search, complaint cases, and the Twilio Voice SDK token.
 
-The routing engine (ivr/agents ACD, its JSON API under /agent/api/) owns the agent's
+The routing engine (the ACD in acd/, its JSON API under /agent/api/) owns the agent's
 state, offers and calls; this page's script (static/console.js) talks to that API
 directly and asks this blueprint only for what is the patient's: the screen pop for
 the call it is offered, files found by a search, and cases.  Views are a few lines:
@@ -11,19 +11,19 @@ the rules live in records.files and records.complaints.
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
-from flask_login import current_user, user_logged_out
+from flask_login import current_user
 
 from accounts import background, role_required
+from acd import desk
 from extensions import get_db, hotline
 from headers import allow_connections
-from ivr.agents import desk
 from records import complaints, files
 from records.complaints import Actor, CaseError, NotAllowed
 from records.db import begin_write
 from records.seats import NOT_GIVEN
 from settings import Localized
 
-bp = Blueprint("console", __name__)
+bp = Blueprint("console", __name__, template_folder="templates")
 
 AGENTS = ("agent", "supervisor")  # supervisors take calls and work cases too
 TOKEN_TTL = 3600
@@ -457,30 +457,13 @@ def voice_token():
     return jsonify(token=token.to_jwt(), identity=identity, ttl=TOKEN_TTL)
 
 
-def register(app) -> None:
-    """The console's pages and their links in the navigation bar (app.py calls this)."""
-    from accounts import add_link
-    from ivr.agents import appointments  # booking at the desk (issue 20)
-
-    app.register_blueprint(bp)
-    appointments.register(app)
-    add_link(app, "console.console", "坐席 Console", "agent")
-    add_link(app, "console.my_cases", "我的投诉 My cases", "agent", "supervisor")
-    add_link(app, "console.all_cases", "全部投诉 All cases", "supervisor")
-    add_link(app, "console.search", "查询档案 Find a file", "agent", "supervisor")
-    # A supervisor's console: the phone a listen rings, and calls if they take some.  After
-    # their other links: supervisors land on their first one.
-    add_link(app, "console.console", "我的电话 My phone", "supervisor")
-    user_logged_out.connect(_go_offline, app)
-
-
 def _go_offline(app, user) -> None:
     """An agent who logs out takes no more calls: offline now, not when the heartbeats
     stop (a call offered meanwhile would ring an empty seat).  Mid-call, the ACD refuses
     and the heartbeat timeout does it later; logging out never fails because of it."""
     if getattr(user, "role", None) not in AGENTS:
         return
-    from ivr.agents import desk
+    from acd import desk
 
     try:
         desk.set_state(hotline(), get_db(), user.id, "offline")

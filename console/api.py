@@ -24,8 +24,8 @@ The talk's controls (issue 14; docs/console.md has the shapes), each answering t
 
 A refusal (not ringing for you, wrap-up running...) is 409 with {error}, in Chinese and
 English for the call controls; bad input 400 with {error}; the phone network refusing a
-call control 502 (the call is unchanged).  Views only translate: ivr/agents/desk.py and
-ivr/agents/talks.py do the work.
+call control 502 (the call is unchanged).  Views only translate: acd/desk.py and
+acd/talks.py do the work.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from flask import Blueprint, Response, jsonify, request
 from flask_login import current_user
 
 from accounts import background, role_required, still_active
+from acd import desk, talks
 from extensions import get_db, hotline
-from ivr.agents import desk, talks
 from queueing import push
 
 log = logging.getLogger(__name__)

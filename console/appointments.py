@@ -4,7 +4,7 @@ them (callers aged 70+ often ask a person), and puts them on a full session's wa
 The same records.booking functions as the phone (one front door for every channel): the
 same capacity, limits and refusals, said in the phone's own words (wording.prompts), with the
 channel 'agent' and the agent recorded on the appointment.  Server-rendered pages, linked
-from the screen pop and from a file found by a search (templates/console/_summary.html).
+from the screen pop and from a file found by a search (console/templates/console/_summary.html).
 
 Who may: the agent on the patient's call (the screen pop's call), or an agent who opened
 the file (screen pop or search, audited 'view_file') within console.booking_grant_minutes.
@@ -20,9 +20,9 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from accounts import role_required
+from console.views import AGENTS, _agent_has_call, _caller_of
 from extensions import get_db, hotline
-from ivr.agents.console import AGENTS, _agent_has_call, _caller_of
-from ivr.sms import enqueue_texts
+from queueing import enqueue_texts
 from records import booking, waitlist
 from records.audit import record_access
 from records.booking import Outcome
@@ -31,7 +31,7 @@ from records.models import AuditEntry, ExamType, Patient, WaitlistEntry
 from wording.prompts import t
 from wording.texts import queue_appointment_sms, text_offers
 
-bp = Blueprint("desk_booking", __name__)
+bp = Blueprint("desk_booking", __name__, template_folder="templates")
 
 
 def both(key: str, **values: object) -> str:
@@ -277,7 +277,3 @@ def leave_waitlist(patient_id: int, entry_id: int):
     enqueue_texts(app, ids)
     flash("已退出候补 (no longer waiting)", "ok")
     return _back(patient_id)
-
-
-def register(app) -> None:
-    app.register_blueprint(bp)

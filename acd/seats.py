@@ -22,8 +22,8 @@ import requests
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.base.exceptions import TwilioException
 
+from acd.distributor import Offer
 from extensions import Hotline
-from ivr.agents.acd import Offer
 from records.db import begin_write
 from records.seats import NOT_GIVEN, save_wrap_up, wrap_ups
 
@@ -125,7 +125,7 @@ def talk_ended(hotline: Hotline, entry: str, agent_id: int) -> bool:
     """The agent's part of the talk is over: `talk_end` with the seconds talked and the seconds
     the caller was held (issue 14; talk excludes hold, so talk + hold + wrap-up is the handling
     time), then wrap-up."""
-    from ivr.agents.talks import held_seconds
+    from acd.talks import held_seconds
 
     now = hotline.now()
     hold = held_seconds(hotline.acd.talk(entry), epoch(now))

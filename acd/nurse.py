@@ -3,7 +3,7 @@
 A worrying answer flags the task and puts the patient into the nurse queue
 (settings aftercare.followup.nurse_queue, a queue of the routing engine) as a
 callback: the ACD offers it to the next free agent with the nurse skill and
-rings the patient back on the number the follow-up call reached (ivr/agents).
+rings the patient back on the number the follow-up call reached (acd/).
 The ACD entry is the follow-up call's sid, so its queue events land on that
 call's record, on the patient's file.
 

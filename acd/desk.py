@@ -21,8 +21,8 @@ import requests
 from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException
 
+from acd import seats, talks
 from extensions import Hotline
-from ivr.agents import seats, talks
 from records import seats as records_seats
 from records.db import begin_write
 from records.staff import get_staff
@@ -59,7 +59,7 @@ REFUSALS = {
 
 class DeskError(Exception):
     """The agent cannot do that now; `code` is a key of REFUSALS, the message says why in both
-    languages.  A refusal worded where it happens (the call controls' in ivr/agents/talks.py)
+    languages.  A refusal worded where it happens (the call controls' in acd/talks.py)
     comes as its message, code 'refused'."""
 
     def __init__(self, code: str, **fields: object):
@@ -395,7 +395,7 @@ def _hang_up(hotline: Hotline, call_sid: str) -> None:
         log.info("leg %s not hung up: %s", call_sid, exc)
 
 
-# ---- call controls: the talk is a conference (issue 14, ivr/agents/talks.py) ------------------------------
+# ---- call controls: the talk is a conference (issue 14, acd/talks.py) ------------------------------
 
 
 def _outside_labels(hotline: Hotline) -> dict[str, str]:
