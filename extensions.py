@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
 import rq
@@ -27,6 +28,7 @@ from redis.retry import Retry
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from acd.distributor import ACD
 from ivr.state import CallStore
 from queueing import URGENT, queue_name
 from records.db import make_engine, make_sessions
@@ -34,6 +36,11 @@ from records.directory import Directory
 from records.directory import load as load_directory
 from records.patients import CallerCache, when_numbers_change
 from settings import Settings
+
+if TYPE_CHECKING:  # imported where first used (recorder: queueing's context imports this module)
+    from twilio.rest import Client
+
+    from queueing.recording import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -193,14 +200,15 @@ class Hotline:
         return rq.Queue(records_queue_name(self.settings.env.redis_prefix), connection=self.queue_redis)
 
     @cached_property
-    def recorder(self):
-        """Call-record work for the worker pool, spooled in the database when Redis is away."""
+    def recorder(self) -> Recorder:
+        """Call-record work for the worker pool, spooled in the database when Redis is away.
+        (queueing.recording imports this module for the jobs' context: imported here, no cycle.)"""
         from queueing.recording import Recorder
 
         return Recorder(self.records_queue, self.sessions, self.now)
 
     @cached_property
-    def twilio(self):
+    def twilio(self) -> Client:
         """The REST client; with TWILIO_API_BASE, it talks to the local carrier emulator."""
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
@@ -225,10 +233,8 @@ class Hotline:
         )
 
     @cached_property
-    def acd(self):
+    def acd(self) -> ACD:
         """The automatic call distributor (acd/distributor.py): routing state in Redis."""
-        from acd.distributor import ACD
-
         return ACD(self.redis, self.settings.env.redis_prefix, self.settings.routing)
 
     def directory(self) -> Directory:

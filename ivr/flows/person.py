@@ -38,7 +38,7 @@ def queue_for(conversation: Conversation, at: str, code: str) -> str:
 
 def nobody_to_answer(conversation: Conversation, queue: str | None = None) -> str | None:
     """Why no person can answer this caller now, for `queue` or the queue `0` would join from
-    where they are: 'closed', 'nobody', or None when someone can (ivr.agents.hours)."""
+    where they are: 'closed', 'nobody', or None when someone can (acd.hours)."""
     offer_only = queue is None  # a menu's offer of a person: a reading of the seats a moment old will do
     if queue is None:
         target = conversation.person_target()
