@@ -115,7 +115,7 @@ def cancelled(conversation: Conversation, appointment: str = "") -> VoiceRespons
         return found
     db = conversation.db
     begin_write(db)
-    result = _cancel(conversation, found)
+    result = cancel_by_phone(conversation, found)
     if result.outcome is not Outcome.CANCELLED:
         db.rollback()
         return _not_cancelled(conversation, result.outcome, found)
@@ -126,7 +126,8 @@ def cancelled(conversation: Conversation, appointment: str = "") -> VoiceRespons
     return conversation.go(APPOINTMENTS, conversation.line("cancelled"))
 
 
-def _cancel(conversation: Conversation, found: Appointment) -> booking.Result:
+def cancel_by_phone(conversation: Conversation, found: Appointment) -> booking.Result:
+    """The caller's cancellation of one of their appointments (this menu's and the reminder call's)."""
     return booking.cancel(
         conversation.db,
         patient_id=found.patient_id,

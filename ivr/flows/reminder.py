@@ -20,8 +20,9 @@ from __future__ import annotations
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.dialogue import Choice, Conversation, Line, Target, is_id, step
+from ivr.flows.appointments import cancel_by_phone
 from ivr.flows.booking import hand_texts_to_workers
-from records import booking, messages
+from records import messages
 from records.booking import Outcome
 from records.db import begin_write
 from records.models import Appointment, localized
@@ -101,7 +102,7 @@ def cancelled(conversation: Conversation, appointment: str = "") -> VoiceRespons
     if (found := _booked(conversation, appointment)) is None:
         return _gone(conversation)
     db, settings = conversation.db, conversation.settings
-    result = _cancel(conversation, found)
+    result = cancel_by_phone(conversation, found)
     if result.outcome is not Outcome.CANCELLED:
         return _not_cancelled(conversation, result.outcome, found)
     sms = queue_appointment_sms(
@@ -111,17 +112,6 @@ def cancelled(conversation: Conversation, appointment: str = "") -> VoiceRespons
     hand_texts_to_workers(conversation, sms, result.offered)  # enqueued once the answer is ready
     conversation.event("reminder", outcome="cancelled")
     return bye(conversation, line(conversation, "cancelled"))
-
-
-def _cancel(conversation: Conversation, found: Appointment) -> booking.Result:
-    return booking.cancel(
-        conversation.db,
-        patient_id=found.patient_id,
-        appointment_id=found.id,
-        now=conversation.now,
-        rules=conversation.settings.booking,
-        call_sid=conversation.call_sid,
-    )
 
 
 def _not_cancelled(conversation: Conversation, outcome: Outcome, found: Appointment) -> VoiceResponse:
