@@ -411,22 +411,28 @@ def voicemail_saved(conversation: Conversation, q: str = "") -> VoiceResponse:
 # ---- the bridge to the agent ---------------------------------------------------------------------
 
 
+def _recorded(conversation: Conversation, response: VoiceResponse, args: dict, record: str) -> dict:
+    """With `routing.record_calls`: the caller is told, and the attributes that record the talk
+    (a <Dial>'s or a <Conference>'s; `record` is how each spells it).  Said in the TwiML that
+    joins the agent, so nothing can cut it short (a redirect by the REST API interrupts whatever
+    the caller is hearing): every way to an agent passes here.  The recording's callback comes
+    whatever ends the talk (the Dial's action does not when the console's hang-up redirects
+    the caller)."""
+    if not conversation.settings.routing.record_calls:
+        return {}
+    conversation.say(response, conversation.t("calls_recorded"))
+    return {
+        "record": record,
+        "recording_status_callback": conversation.url(Target("queue", "recorded", args)),
+        "recording_status_callback_event": "completed",
+    }
+
+
 def _dial_agent(conversation: Conversation, entry: str, agent: str) -> VoiceResponse:
     routing = conversation.settings.routing
     args = {"entry": entry, "agent": agent}
     response = VoiceResponse()
-    recording = {}
-    if routing.record_calls:
-        # In the TwiML that rings the agent, so nothing can cut it short (a redirect by the
-        # REST API interrupts whatever the caller is hearing): every way to an agent passes here.
-        conversation.say(response, conversation.t("calls_recorded"))
-        # The recording's callback comes whatever ends the talk (the Dial's action does not
-        # when the console's hang-up redirects the caller).
-        recording = {
-            "record": "record-from-answer-dual",
-            "recording_status_callback": conversation.url(Target("queue", "recorded", args)),
-            "recording_status_callback_event": "completed",
-        }
+    recording = _recorded(conversation, response, args, "record-from-answer-dual")
     dial = response.dial(
         action=conversation.url(Target("queue", "bridged", args)),
         method="POST",
@@ -453,17 +459,9 @@ def _talk(conversation: Conversation, entry: str, agent: str) -> VoiceResponse:
         log.warning("call %s: agent %s not rung into a conference (%s): dialling directly", entry, agent, exc.detail)
         app.acd.set_talk(entry, conf=None)
         return _dial_agent(conversation, entry, agent)
-    routing = conversation.settings.routing
     args = {"entry": entry, "agent": agent}
     response = VoiceResponse()
-    recording = {}
-    if routing.record_calls:
-        conversation.say(response, conversation.t("calls_recorded"))
-        recording = {
-            "record": "record-from-start",
-            "recording_status_callback": conversation.url(Target("queue", "recorded", args)),
-            "recording_status_callback_event": "completed",
-        }
+    recording = _recorded(conversation, response, args, "record-from-start")
     dial = response.dial(action=conversation.url(Target("queue", "bridged", args)), method="POST")
     dial.conference(
         entry,
