@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from sqlalchemy import cast, insert, literal, null, select, union_all
+from sqlalchemy import Integer, bindparam, cast, insert, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
 from records.audit import record_access
@@ -143,21 +143,19 @@ def caller_summary(
     file with its phones and open cases (on PostgreSQL the audit row is written by the same
     statement, a data-modifying CTE that inserts it only if the file exists; SQLite, which
     has neither such CTEs nor a network round trip, writes it with its own INSERT), the
-    visits (past and coming, and the waiting lists: one UNION ALL) and the last calls with their wrap-ups."""
+    visits (past and coming, and the waiting lists: one UNION ALL) and the last calls with
+    their wrap-ups.  The statements are built once, at import, with bound parameters:
+    building them for each pop cost more time than SQLite took to run them (issue 17)."""
     reason = (reason or "").strip()
     if not reason:
         raise ValueError("an access to patient data needs a reason")
-    query = (
-        select(Patient, PatientPhone.e164, ComplaintCase)
-        .outerjoin(PatientPhone, PatientPhone.patient_id == Patient.id)
-        .outerjoin(ComplaintCase, (ComplaintCase.patient_id == Patient.id) & (ComplaintCase.status != "closed"))
-        .where(Patient.id == patient_id)
-        .order_by(PatientPhone.id, ComplaintCase.deadline_at, ComplaintCase.id)
-    )
     audited_here = session.get_bind().dialect.name == "postgresql"
+    found = {"patient_id": patient_id}
     if audited_here:
-        query = query.add_cte(_audit_if_found(patient_id, staff_id=staff_id, reason=reason, call_sid=call_sid, at=now))
-    rows = session.execute(query).all()
+        audit = {"at": now, "staff_id": staff_id, "reason": reason[:2000], "call_sid": call_sid}
+        rows = session.execute(FILE_AND_AUDIT, found | audit).all()
+    else:
+        rows = session.execute(FILE, found).all()
     if not rows:
         return None
     patient = rows[0][0]
@@ -191,31 +189,42 @@ def caller_summary(
     )
 
 
-def _audit_if_found(patient_id: int, *, staff_id: int, reason: str, call_sid: str | None, at: datetime):
+# ---- the screen pop's statements, built once (bound parameters in :name) ----------------------
+
+FILE = (
+    select(Patient, PatientPhone.e164, ComplaintCase)
+    .outerjoin(PatientPhone, PatientPhone.patient_id == Patient.id)
+    .outerjoin(ComplaintCase, (ComplaintCase.patient_id == Patient.id) & (ComplaintCase.status != "closed"))
+    .where(Patient.id == bindparam("patient_id"))
+    .order_by(PatientPhone.id, ComplaintCase.deadline_at, ComplaintCase.id)
+)
+
+
+def _audit_if_found():
     """The 'view_file' audit row (records.audit.record_access's), inserted by the statement
     that reads the file, and only if there is a file: a CTE for PostgreSQL."""
     columns = AuditEntry.__table__.c
     found = select(
-        literal(at, columns.at.type),
-        literal(staff_id, columns.staff_id.type),
+        bindparam("at", type_=columns.at.type),
+        bindparam("staff_id", type_=columns.staff_id.type),
         literal("view_file", columns.action.type),
         Patient.id,
-        literal(call_sid, columns.call_sid.type),
-        literal(reason[:2000], columns.reason.type),
-    ).where(Patient.id == patient_id)
+        bindparam("call_sid", type_=columns.call_sid.type),
+        bindparam("reason", type_=columns.reason.type),
+    ).where(Patient.id == bindparam("patient_id"))
     written = insert(AuditEntry).from_select(["at", "staff_id", "action", "patient_id", "call_sid", "reason"], found)
     return written.returning(AuditEntry.id).cte("audit")
 
 
-def _visits(
-    session: Session, patient_id: int, now: datetime, *, limit: int
-) -> tuple[tuple[Visit, ...], tuple[Visit, ...], tuple[Waiting, ...]]:
+FILE_AND_AUDIT = FILE.add_cte(_audit_if_found())
+
+
+def _visits_statement():
     """Past visits (appointments kept, status booked, before today, newest first), coming
     ones (booked, today on) and the waiting lists the patient is or lately was on (newest
     first), in one statement; the index the visits need is ix_appointments_patient_booked
     (migration 0017_screen_pop_index)."""
-    today = now.date()
-    booked = (Appointment.patient_id == patient_id) & (Appointment.status == "booked")
+    booked = (Appointment.patient_id == bindparam("patient_id")) & (Appointment.status == "booked")
     names = (
         Department.name_zh.label("department_zh"),
         Department.name_en.label("department_en"),
@@ -233,7 +242,7 @@ def _visits(
             .outerjoin(Doctor, Doctor.id == ClinicSession.doctor_id)
             .outerjoin(Department, Department.id == Doctor.department_id)
             .outerjoin(ExamType, ExamType.id == ClinicSession.exam_type_id)
-            .limit(limit)
+            .limit(bindparam("limit", type_=Integer()))
         )
 
     def visits(past: bool):
@@ -247,6 +256,7 @@ def _visits(
             cast(null(), when).label("joined_at"),
             *names,
         ).select_from(Appointment)
+        today = bindparam("today", type_=Appointment.date.type)
         if past:
             query = query.where(booked, Appointment.date < today)
             query = query.order_by(Appointment.date.desc(), ClinicSession.start_time.desc())
@@ -266,12 +276,22 @@ def _visits(
             *names,
         )
         .select_from(WaitlistEntry)
-        .where(WaitlistEntry.patient_id == patient_id)
+        .where(WaitlistEntry.patient_id == bindparam("patient_id"))
         .order_by(WaitlistEntry.joined_at.desc(), WaitlistEntry.id.desc()),
         WaitlistEntry.session_id,
     )
+    return union_all(visits(True), visits(False), select(waiting.subquery()))
+
+
+VISITS = _visits_statement()
+
+
+def _visits(
+    session: Session, patient_id: int, now: datetime, *, limit: int
+) -> tuple[tuple[Visit, ...], tuple[Visit, ...], tuple[Waiting, ...]]:
+    """The patient's visits past and coming and waiting lists (VISITS), each part in its order."""
     found: dict[str, list] = {"past": [], "upcoming": [], "waiting": []}
-    for row in session.execute(union_all(visits(True), visits(False), select(waiting.subquery()))):
+    for row in session.execute(VISITS, {"patient_id": patient_id, "today": now.date(), "limit": limit}):
         if row.doctor_zh is not None:
             what_zh, what_en = f"{row.department_zh} · {row.doctor_zh}", f"{row.department_en} · {row.doctor_en}"
         else:
@@ -288,28 +308,31 @@ def _visits(
     return tuple(past), tuple(upcoming), tuple(lists)
 
 
-def _calls(session: Session, patient_id: int, *, exclude: str | None, limit: int) -> list[PastCall]:
-    """The patient's last calls with the agent's wrap-up code (records.seats: the last one of
-    each call wins), in one statement."""
-    disposition = (
+# The patient's last calls with the agent's wrap-up code (records.seats: the last one of each
+# call wins), but the call on the line (:exclude; '' when none: no CallSid is empty).
+LAST_CALLS = (
+    select(
+        CallRecord.call_sid,
+        CallRecord.started_at,
+        CallRecord.duration_seconds,
+        CallRecord.outcome,
         select(WrapUp.disposition)
         .where(WrapUp.call_sid == CallRecord.call_sid)
         .order_by(WrapUp.id.desc())
         .limit(1)
         .scalar_subquery()
-    )
-    query = select(
-        CallRecord.call_sid,
-        CallRecord.started_at,
-        CallRecord.duration_seconds,
-        CallRecord.outcome,
-        disposition.label("disposition"),
+        .label("disposition"),
         CallRecord.menu_path,
-    ).where(CallRecord.patient_id == patient_id)
-    if exclude:
-        query = query.where(CallRecord.call_sid != exclude)
-    query = query.order_by(CallRecord.started_at.desc(), CallRecord.id.desc()).limit(limit)
-    return [PastCall(*row) for row in session.execute(query)]
+    )
+    .where(CallRecord.patient_id == bindparam("patient_id"), CallRecord.call_sid != bindparam("exclude"))
+    .order_by(CallRecord.started_at.desc(), CallRecord.id.desc())
+    .limit(bindparam("limit", type_=Integer()))
+)
+
+
+def _calls(session: Session, patient_id: int, *, exclude: str | None, limit: int) -> list[PastCall]:
+    found = session.execute(LAST_CALLS, {"patient_id": patient_id, "exclude": exclude or "", "limit": limit})
+    return [PastCall(*row) for row in found]
 
 
 def search(
