@@ -15,7 +15,10 @@ For each database:
     committed (as the screen-pop view does: the audit row is written), for patients drawn
     at random, after a warm-up; then the same for records.files.search by phone number.
 The figures are wall-clock times on whatever machine runs it; the machine is named in
-the results.
+the results.  With `--against REV` the pops alternate, in the same run, between this tree's
+caller_summary and records/files.py as it was at git revision REV (the reference), each
+also timed in this thread's CPU time (time.thread_time), which the machine's load
+stretches less than the wall clock.
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ import argparse
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import types
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -163,6 +168,48 @@ def build(url: str, settings, *, patients: int, calls: int, appointments: int, c
     return {"ids": ids, "agent_id": agent.id, "now": now}
 
 
+def at_revision(rev: str):
+    """records/files.py as it was at git revision `rev`, imported under its own name."""
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:records/files.py"], check=True, capture_output=True, text=True
+    ).stdout
+    module = types.ModuleType(f"files_at_{rev}")
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    exec(compile(source, f"{rev}:records/files.py", "exec"), module.__dict__)
+    return module
+
+
+def timed_against(url: str, data: dict, runs: int, seed: int, reference) -> dict:
+    """Pops alternating between this tree's caller_summary and the reference's: wall and CPU ms."""
+    rng = random.Random(seed)
+    sessions = make_sessions(make_engine(url))
+    figures: dict[str, dict[str, list[float]]] = {
+        "this tree": {"wall": [], "cpu": []},
+        "reference": {"wall": [], "cpu": []},
+    }
+    for n in range(2 * (runs + runs // 10)):
+        name, module = ("reference", reference) if n % 2 else ("this tree", files)
+        patient_id = rng.choice(data["ids"])
+        wall, cpu = time.perf_counter(), time.thread_time()
+        with sessions() as db:
+            begin_write(db)
+            module.caller_summary(
+                db, patient_id, staff_id=data["agent_id"], reason="bench", call_sid=f"CAab{n}", now=data["now"]
+            )
+            db.commit()
+        if n >= 2 * (runs // 10):  # after the warm-up
+            figures[name]["wall"].append((time.perf_counter() - wall) * 1000)
+            figures[name]["cpu"].append((time.thread_time() - cpu) * 1000)
+    return {
+        name: {
+            "p50": statistics.median(f["wall"]),
+            "p99": common.percentile(f["wall"], 0.99),
+            "cpu": statistics.median(f["cpu"]),
+        }
+        for name, f in figures.items()
+    }
+
+
 def timed(url: str, data: dict, runs: int, seed: int) -> dict:
     rng = random.Random(seed)
     engine = make_engine(url)
@@ -212,7 +259,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
+    parser.add_argument("--against", metavar="REV", help="alternate with records/files.py at this git revision")
     args = parser.parse_args()
+    reference = at_revision(args.against) if args.against else None
     settings = settings_module.load(ROOT / "config.yaml", environ={})
     sizes = dict(patients=args.patients, calls=args.calls, appointments=args.appointments, cases=args.cases)
     results = {}
@@ -237,6 +286,8 @@ def main() -> None:
             data = build(url, settings, seed=args.seed, **sizes)
             print(f"{kind}: data built in {time.perf_counter() - started:.0f} s")
             results[kind] = timed(url, data, args.runs, args.seed)
+            if reference is not None:
+                results[kind]["against"] = timed_against(url, data, args.runs, args.seed, reference)
             print(kind, results[kind])
         finally:
             if kind == "postgresql":
@@ -246,8 +297,10 @@ def main() -> None:
 
 
 def write(results: dict, sizes: dict, args) -> None:
-    command = "$ .venv/bin/python bench/screen_pop.py" + "".join(
-        f" --{name} {getattr(args, name)}" for name in ("patients", "calls", "appointments", "cases", "runs")
+    command = (
+        "$ .venv/bin/python bench/screen_pop.py"
+        + "".join(f" --{name} {getattr(args, name)}" for name in ("patients", "calls", "appointments", "cases", "runs"))
+        + (f" --against {args.against}" if args.against else "")
     )
     lines = [
         "# Screen pop benchmark",
@@ -277,6 +330,18 @@ def write(results: dict, sizes: dict, args) -> None:
         + ", ".join(f"{kind} {common.yes(f['pop']['p99'] < 20)}" for kind, f in results.items())
         + ". Its statements are counted from the session's first to its last (the commit not included).",
     ]
+    if args.against:
+        lines += [
+            "",
+            f"Side by side, in the same run: pops alternating between this tree and records/files.py at "
+            f"{args.against} (the reference), {args.runs} each; CPU is this thread's time (time.thread_time).",
+            "",
+            "| database | code | caller_summary p50 | p99 | CPU p50 |",
+            "|---|---|---|---|---|",
+        ]
+        for kind, figures in results.items():
+            for name, pop in figures["against"].items():
+                lines.append(f"| {kind} | {name} | {pop['p50']:.1f} ms | {pop['p99']:.1f} ms | {pop['cpu']:.2f} ms |")
     common.write_result(RESULTS, lines)
     print("\n".join(lines))
 
