@@ -106,9 +106,9 @@ SCENARIOS = (
         "doctors by department",
         (("digits", "3"), ("digits", "1"), ("digits", "2"), ("digits", "1")),
     ),
-    Scenario(  # silence first (the Redirect), then featured services, one of them, back
+    Scenario(  # silence first (the Redirect), then the introduction, its featured services, one of them, back
         "silence, then services",
-        (("silence", ""), ("digits", "4"), ("digits", "1"), ("digits", "#")),
+        (("silence", ""), ("digits", "1"), ("digits", "1"), ("digits", "1"), ("digits", "#")),
     ),
     Scenario(  # English, departments, the next page, one department
         "English, paged departments",
