@@ -13,6 +13,7 @@ Flask tutorial's flaskr."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,11 +27,13 @@ from flask import current_app, g
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from acd.distributor import ACD
 from ivr.state import CallStore
 from queueing import URGENT, queue_name
+from records import booking
 from records.db import make_engine, make_sessions
 from records.directory import Directory
 from records.directory import load as load_directory
@@ -134,6 +137,7 @@ class Hotline:
     clock: Callable[[], datetime] | None = None
     _sessions: sessionmaker[Session] | None = field(default=None, repr=False)
     _directory: Directory | None = field(default=None, repr=False)
+    _free_places: tuple[float, frozenset[int]] | None = field(default=None, repr=False)
 
     @cached_property
     def engine(self) -> Engine:
@@ -252,6 +256,23 @@ class Hotline:
             with self.sessions() as session:
                 current = self._directory = load_directory(session, now)
         return current
+
+    def doctors_with_free_places(self) -> frozenset[int]:
+        """The doctors with a free place to book (records.booking), read again when older
+        than booking.free_places_max_age_seconds.  Unreadable (the database away): nobody,
+        so no page offers a booking that cannot be made."""
+        rules, moment = self.settings.booking, time.monotonic()
+        reading = self._free_places
+        if reading is not None and moment - reading[0] < rules.free_places_max_age_seconds:
+            return reading[1]
+        try:
+            with self.sessions() as session:
+                doctors = booking.doctors_with_free_places(session, self.now(), rules)
+        except SQLAlchemyError as exc:
+            log.warning("free places unreadable: %s", type(exc).__name__)
+            return frozenset()
+        self._free_places = (moment, doctors)  # one reference replaced: threads may race, both right
+        return doctors
 
     def now(self) -> datetime:
         """Now, in the hospital's time zone."""

@@ -259,6 +259,10 @@ class Booking(Frozen):
     waitlist_offer_minutes: int = Field(30, ge=1, le=24 * 60)
     # Callers offered a full session's waiting list by phone (the desk always may offer it).
     waitlist: bool = True
+    # A doctor's page offers to book them when they have a free place, from a reading this
+    # old at most (per web process): menu steps read no SQL (issue 17).  A place taken since
+    # is found taken when the caller chooses a day; one freed is offered this much later.
+    free_places_max_age_seconds: int = Field(5, ge=0, le=300)
 
 
 class Identification(Frozen):

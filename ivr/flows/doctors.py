@@ -10,7 +10,6 @@ from twilio.twiml.voice_response import VoiceResponse
 from ivr import speech
 from ivr.dialogue import Choice, Conversation, Target, paged_choices, step
 from ivr.flows.departments import choose_department
-from records import booking
 from records.directory import Doctor
 from records.models import localized
 from wording import speaking
@@ -165,12 +164,17 @@ BOOK_KEY = "1"
 def _book(conversation: Conversation, doctor: Doctor) -> list[Choice]:
     """Booking this doctor (identification first, then their free days), offered only when
     they have a free place to book: never a key that leads nowhere."""
-    rules = conversation.settings.booking
-    if not booking.free_days(conversation.db, conversation.now, rules, doctor_ids=[doctor.id], limit=1):
+    if doctor.id not in _doctors_with_free_places():
         return []
     label = conversation.t("book_doctor_option", key=BOOK_KEY)
     target = Target("booking", "days", {"doctor": doctor.code})
     return [Choice(target, BOOK_KEY, label, phrases=("预约", "挂号", "book", "appointment"))]
+
+
+def _doctors_with_free_places() -> frozenset[int]:
+    from extensions import hotline  # as acd's seats in ivr/flows/person.py: a reading kept by the app
+
+    return hotline().doctors_with_free_places()
 
 
 def _sessions_sentence(conversation: Conversation, doctor: Doctor) -> str:
