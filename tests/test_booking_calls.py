@@ -85,7 +85,7 @@ def test_after_booking_each_key_is_offered_once_with_one_meaning(dial, db, ms_wa
     assert heard.startswith("预约成功")
     assert_each_key_offered_once(heard)
     assert "重听预约号请按星号键。" in heard  # said here: other menus leave * unsaid
-    assert heard.endswith("继续预约请按1。留言或预约回电请按0。返回主菜单请按井号键。")
+    assert heard.endswith("继续预约请按1。留言或回电请按0。返回主菜单请按井号键。")
     call.press("*")
     assert call.take_text() == heard
     call.press("#")

@@ -1,6 +1,7 @@
 """Booking by phone: a specialist (department → doctor or the first available →
 day → session) or an exam (exam → day → session), read back and confirmed with
-1; the booking reference is spoken digit by digit and sent by SMS.
+1 (a returning patient's offer of their last doctor says it all, and its key books);
+the booking reference is spoken digit by digit and sent by SMS.
 
 Moving an appointment (from ivr/flows/appointments.py) runs through the same
 day and session steps with `move=<appointment id>`, and the confirmation moves
@@ -125,7 +126,9 @@ def _next_appointment(conversation: Conversation, patient) -> tuple[str, Choice 
 
 def _again(conversation: Conversation, patient) -> tuple[str, Choice] | None:
     """The doctor of the patient's last visit, with their first free session, unless the
-    patient already has an appointment coming with them: the key leads to the read-back."""
+    patient already has an appointment coming with them.  The offer says all the read-back
+    would (department, doctor, day, time), so its key books: a second read-back of what was
+    just said cost a returning patient 15 s and a key (issue 20, bench/booking_keys.py)."""
     doctor_id = returning.last_doctor_id(conversation.db, patient.id, conversation.now)
     if doctor_id is None:
         return None
@@ -137,14 +140,14 @@ def _again(conversation: Conversation, patient) -> tuple[str, Choice] | None:
     lang = conversation.lang
     line = conversation.t(
         "book_again_option",
-        who=who(session, lang),
+        what=what(session, lang),
         day=speaking.day(session.date, lang),
         when=when(conversation, session),
         key=AGAIN_KEY,
     )
-    doctor = session.doctor
-    phrases = ("再次预约", "还是这位医生", "same doctor", doctor.name_zh, doctor.name_en)
-    return line, Choice(Target("booking", "confirm", {"session": str(session.id)}), AGAIN_KEY, phrases=phrases)
+    # Not the doctor's name: said at this menu, it may ask for another day, and the key books.
+    phrases = ("再次预约", "还是这位医生", "same doctor", "book again")
+    return line, Choice(Target("booking", "book", {"session": str(session.id)}), AGAIN_KEY, phrases=phrases)
 
 
 def first_free_session(conversation: Conversation, search: dict) -> ClinicSession | None:
@@ -372,7 +375,8 @@ TEXT_SAYING = {Outcome.BOOKED: "confirmation", Outcome.MOVED: "moved"}
 
 @step("booking", "book")
 def book(conversation: Conversation, session: str = "", move: str = "") -> VoiceResponse:
-    """Take the place (or move to it) — reached only by pressing 1 at the read-back."""
+    """Take the place (or move to it) — reached only by pressing 1 at the read-back, or the
+    returning patient's key after an offer that said it all (_again)."""
     if isinstance(patient := patient_or_identify(conversation, "booking.start"), VoiceResponse):
         return patient
     chosen = conversation.db.get(ClinicSession, int(session)) if is_id(session) else None
