@@ -323,6 +323,17 @@ PROMPTS: dict[str, dict[str, str | Plural]] = {
         "zh": "对不起，您的档案中没有手机号码，无法短信通知您空位。",
         "en": "Sorry, there is no mobile number on your file to text you when a place is freed.",
     },
+    # booking.waitlist: false (records.waitlist.is_open): the desk and the booking API refuse
+    # joining in these words; the phone never offers it.
+    "waitlist_closed": {
+        "zh": "对不起，本院暂不提供候补。",
+        "en": "Sorry, the hospital does not offer waiting lists at the moment.",
+    },
+    "waitlist_not_full": {
+        "zh": "该时段还有空位，请直接预约。",
+        "en": "That session has a free place: book it instead.",
+    },
+    "no_such_session": {"zh": "对不起，没有找到这个时段。", "en": "Sorry, there is no such session."},
     # Appointments
     "no_appointments": {"zh": "您目前没有待就诊的预约。", "en": "You have no upcoming appointments."},
     "book_now_option": {"zh": "现在预约请按1。", "en": "To book one now, press 1."},

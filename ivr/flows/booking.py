@@ -321,8 +321,17 @@ def sessions(
         conversation.db, on, conversation.now, conversation.settings.booking, limit=7, **search
     )
     if not free:
-        return conversation.go(Target("booking", "days", args), conversation.line("session_full"))
+        return _day_full(conversation, on, search, args)
     return _sessions_menu(conversation, on, free, args)
+
+
+def _day_full(conversation: Conversation, on: date, search: dict, args: dict) -> VoiceResponse:
+    """The day filled up since it was listed: its first session, with its waiting list."""
+    rules = conversation.settings.booking
+    full = booking.sessions_ahead(conversation.db, conversation.now, rules, day=on, limit=1, **search)
+    if full:
+        return _full_now(conversation, full[0], args.get("move", ""))
+    return conversation.go(Target("booking", "days", args), conversation.line("session_full"))
 
 
 def _sessions_menu(conversation: Conversation, on: date, free: list[ClinicSession], args: dict) -> VoiceResponse:
@@ -347,9 +356,21 @@ def confirm(conversation: Conversation, session: str = "", move: str = "", depar
     chosen = conversation.db.get(ClinicSession, conversation.int_arg(session)) if is_id(session) else None
     if chosen is None:
         return conversation.go(BOOKING, conversation.line("lost"))
+    if chosen.free <= 0:  # filled up since it was listed: no read-back whose 1 could only be refused
+        return _full_now(conversation, chosen, move)
     again = _other_days(conversation, chosen, move, department)
     yes = Choice(Target("booking", "book", {"session": session, **({"move": move} if move else {})}), "1")
     return conversation.menu([_read_back(conversation, chosen, move)], [yes, Choice(again, "2")], back=again)
+
+
+def _full_now(conversation: Conversation, chosen: ClinicSession, move: str) -> VoiceResponse:
+    """A session full when the caller reaches it: its waiting list right there (the full step
+    offers it when the caller can join, else says so and lists the other days); a move keeps
+    its appointment, so it only chooses again."""
+    if move:
+        again = Target("booking", "days", {**same_doctor_or_exam(chosen), "move": move})
+        return conversation.go(again, conversation.line("session_full"))
+    return conversation.go(Target("booking", "full", {"session": str(chosen.id)}))
 
 
 def _other_days(conversation: Conversation, chosen: ClinicSession, move: str, department: str) -> Target:
@@ -507,9 +528,10 @@ WAITLIST_KEY, CHOOSE_AGAIN_KEY = "1", "2"
 
 
 def may_wait(conversation: Conversation, patient, session: ClinicSession | None) -> bool:
-    """The hospital offers waiting lists by phone (booking.waitlist) and this patient could
-    join this session's (records.waitlist.refusal: full, not over, a mobile to text...)."""
-    if patient is None or session is None or not conversation.settings.booking.waitlist:
+    """This patient could join this session's waiting list (records.waitlist.refusal: the
+    hospital offers waiting lists, booking.waitlist; the session full, not over, a mobile to
+    text...)."""
+    if patient is None or session is None:
         return False
     refused, _ = waitlist.refusal(
         conversation.db,
@@ -565,6 +587,7 @@ JOINED_GOES_TO = {
     waitlist.Joined.NOT_FULL: "confirm",
 }
 NOT_JOINED = {
+    waitlist.Joined.CLOSED: "waitlist_closed",
     waitlist.Joined.NO_MOBILE: "waitlist_no_mobile",
     waitlist.Joined.PAST: "session_over",
     waitlist.Joined.TOO_FAR: "too_far",
@@ -577,7 +600,7 @@ def wait(conversation: Conversation, session: str = "") -> VoiceResponse:
     """Join the session's waiting list: reached only by its key where it was offered."""
     if isinstance(patient := patient_or_identify(conversation, "booking.start"), VoiceResponse):
         return patient
-    if not is_id(session) or not conversation.settings.booking.waitlist:
+    if not is_id(session):
         return conversation.go(BOOKING, conversation.line("lost"))
     db = conversation.db
     begin_write(db)
