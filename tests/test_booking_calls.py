@@ -48,10 +48,7 @@ def test_booking_a_specialist_reads_back_confirms_and_gives_the_reference(dial, 
     call.press("1")
     call.speak("心内科")
     assert "最早可预约的医生请按9" in call.take_text()
-    call.press("1")  # the first doctor of the list: D001
-    sessions = call.take_text()  # his free sessions, each with its day, in one list
-    assert sessions.startswith(f"以下时段有号：{speaking.day(first_day, 'zh')}")
-    call.press("1")
+    call.press("1")  # the first doctor of the list: D001, his first free session read back at once
     read_back = call.take_text()
     assert read_back.startswith(f"您预约的是：{speaking.day(first_day, 'zh')}")
     assert "心血管内科张志远主任医师" in read_back and "确认预约请按1" in read_back
@@ -77,7 +74,7 @@ def test_after_booking_each_key_is_offered_once_with_one_meaning(dial, db, ms_wa
     call.take_text()
     call.speak("心内科")
     assert_each_key_offered_once(call.take_text())
-    for key in "11":  # the first doctor, his first session
+    for key in "1":  # the first doctor: his first session read back
         call.press(key)
         assert_each_key_offered_once(call.take_text())
     call.press("1")  # confirm
@@ -187,7 +184,7 @@ def test_a_caller_who_switched_to_english_hears_and_reads_english(dial, db, ms_w
     call.press("#")
     call.press("1")
     call.speak("cardiology")
-    for key in "111":  # the first doctor, his first session; confirm
+    for key in "11":  # the first doctor (his first session read back); confirm
         call.press(key)
     assert "You are booked." in call.take_text()
     booked = [a for a in active(db, ms_wang) if a.call_sid == call.sid]
@@ -231,8 +228,7 @@ def fill_while_listening(dial, db):
     call = identified(dial)
     call.press("1")
     call.speak("心内科")
-    call.press("1")  # D001
-    call.press("1")  # his first session
+    call.press("1")  # D001: his first session read back
     call.take_text()
     begin_write(db)
     session = db.scalars(

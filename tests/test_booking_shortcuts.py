@@ -146,17 +146,16 @@ def test_a_doctor_named_at_the_main_menu_can_be_booked_from_their_page(dial, db,
     call.press("1")
     assert "请输入患者出生月日" in call.take_text()  # identification first
     call.press(MS_WANG_BIRTHDAY)
-    sessions = call.take_text()
-    assert sessions.startswith(f"以下时段有号：{speaking.day(session.date, 'zh')}")
-    call.press("1")
-    assert "心血管内科张志远主任医师" in call.take_text()
+    read_back = call.take_text()  # his first free session, read back at once
+    assert read_back.startswith(f"您预约的是：{speaking.day(session.date, 'zh')}上午8点，心血管内科张志远主任医师。")
+    assert "确认预约请按1，重新选择请按2。" in read_back
     call.press("1")
     assert call.take_text().startswith("预约成功")
     [appointment] = active(db, ms_wang)
     assert appointment.session_id == session.id
 
 
-def test_an_identified_caller_goes_from_a_doctors_page_straight_to_the_days(dial, db, ms_wang):
+def test_an_identified_caller_goes_from_a_doctors_page_to_the_first_session_and_2_lists_the_others(dial, db, ms_wang):
     call = identified(dial)
     call.press("#")  # the main menu
     call.take_text()
@@ -165,7 +164,10 @@ def test_an_identified_caller_goes_from_a_doctors_page_straight_to_the_days(dial
     call.press("1")  # 张志远's page
     assert "预约这位医生请按1" in call.take_text()
     call.press("1")
+    assert call.take_text().startswith("您预约的是：")
+    call.press("2")  # another session of his
     assert call.take_text().startswith("以下时段有号：")
+    assert active(db, ms_wang) == []
 
 
 def test_a_doctor_with_no_free_place_is_not_offered_for_booking(dial, db, clock):
@@ -218,8 +220,7 @@ def test_every_booking_prompt_can_be_interrupted_by_a_key(dial, db, ms_wang, set
         call.press(key, barge_in=True)
     call.speak("心内科", barge_in=True)
     call.take_heard()
-    call.press("1", barge_in=True)  # D001 at once, while the doctors are read
-    call.press("1", barge_in=True)  # his first session
+    call.press("1", barge_in=True)  # D001 at once, while the doctors are read: his first session
     call.press("1", barge_in=True)  # confirm
     assert "预约成功" in call.take_text()
     assert len(active(db, ms_wang)) == 2
@@ -251,8 +252,9 @@ def test_a_doctor_named_in_english_at_the_main_menu_can_be_booked(dial, db, ms_w
     page = call.take_text()
     assert "Zhang Zhiyuan" in page and "To book this doctor, press 1." in page
     call.press("1")
+    call.take_text()
     call.press(MS_WANG_BIRTHDAY)
-    assert "These sessions have free places" in call.take_text()
+    assert call.take_text().startswith("You are booking Chief Physician Zhang Zhiyuan, Cardiology,")
 
 
 # ---- names at the main menu, before the options' words ----------------------------------------

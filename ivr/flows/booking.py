@@ -182,7 +182,7 @@ def doctors(conversation: Conversation, department: str = "", page: str = "0") -
         conversation.directory.doctors_in(department),
         conversation.int_arg(page),
         list_target=Target("booking", "doctors", {"department": department}),
-        target_of=lambda d: Target("booking", "days", {"doctor": d.code}),
+        target_of=lambda d: Target("booking", "first", {"doctor": d.code}),
         label_of=lambda d, key: conversation.t("doctor_to_book", name=localized(d, "name", conversation.lang), key=key),
         phrases_of=name_phrases,
     )
@@ -201,18 +201,22 @@ def _any_doctor(conversation: Conversation, department: str) -> Choice:
 
 
 @step("booking", "first")
-def first(conversation: Conversation, department: str = "") -> VoiceResponse:
-    """The first available doctor: the department's earliest free session, read back at once
-    (2 there lists the department's days, for another day)."""
-    if isinstance(patient := patient_or_identify(conversation, "booking.start"), VoiceResponse):
+def first(conversation: Conversation, department: str = "", doctor: str = "") -> VoiceResponse:
+    """The earliest free session, read back at once: of the department's doctors (the first
+    available doctor; 2 there lists the department's days) or of the doctor chosen (2 lists
+    their sessions).  A caller choosing a doctor mostly takes their first session: the list
+    of sessions before it cost a key and 21 s (issue 20, bench/booking_keys.py)."""
+    then = f"doctor:{doctor}" if doctor else "booking.start"
+    if isinstance(patient := patient_or_identify(conversation, then), VoiceResponse):
         return patient
-    search = _what_is_wanted(conversation, "", department, "")
+    search = _what_is_wanted(conversation, doctor, "" if doctor else department, "")
     if search is None:
-        return conversation.go(DEPARTMENTS, conversation.line("unknown_department"))
+        return conversation.go(DEPARTMENTS, conversation.line("unknown_doctor" if doctor else "unknown_department"))
     session = first_free_session(conversation, search)
     if session is None:
-        return nothing_free(conversation, patient, search, Target("booking", "departments"))
-    return conversation.go(Target("booking", "confirm", {"session": str(session.id), "department": department}))
+        return nothing_free(conversation, patient, search, BOOKING if doctor else DEPARTMENTS)
+    chosen = {"session": str(session.id), **({} if doctor else {"department": department})}
+    return conversation.go(Target("booking", "confirm", chosen))
 
 
 @step("booking", "exams")
