@@ -112,6 +112,24 @@ def test_a_returning_patient_books_their_last_doctor_in_seven_keys(dial, db, ms_
     assert new.session_id == session.id and new.call_sid == call.sid
 
 
+def test_a_returning_patient_hears_the_offer_in_english(dial, db, ms_wang, settings, clock):
+    book_first_free(db, ms_wang, settings, clock, code="D001")
+    clock.now = clock.now + timedelta(days=7)
+    session = first_free(db, settings, clock(), "D001")
+    call = dial(MS_WANG)
+    call.press("9")
+    call.press("5")
+    call.take_text()
+    call.press(MS_WANG_BIRTHDAY)
+    heard = call.take_text()
+    day = speaking.day(session.date, "en")
+    assert heard.startswith(
+        f"To book Chief Physician Zhang Zhiyuan, Cardiology again, {day}, morning, from 8 am, press 5."
+    ), heard
+    call.press("5")
+    assert call.take_text().startswith("You are booked.")
+
+
 def test_the_last_doctor_is_not_offered_again_when_already_booked_with_them(dial, db, ms_wang, settings, clock):
     book_first_free(db, ms_wang, settings, clock, code="D001")
     clock.now = clock.now + timedelta(days=7)
