@@ -1,7 +1,8 @@
-"""Booking by phone: a specialist (department → doctor or the first available →
-day → session) or an exam (exam → day → session), read back and confirmed with
-1 (a returning patient's offer of their last doctor says it all, and its key books);
-the booking reference is spoken digit by digit and sent by SMS.
+"""Booking by phone: a specialist (department → a doctor, or the first available
+doctor → their earliest free session, with 2 for the others) or an exam (exam → day →
+session), read back and confirmed with 1 (a returning patient's offer of their last
+doctor says it all, and its key books); the booking reference is spoken digit by digit
+and sent by SMS.  A session full when the caller reaches it offers its waiting list.
 
 Moving an appointment (from ivr/flows/appointments.py) runs through the same
 day and session steps with `move=<appointment id>`, and the confirmation moves
