@@ -5,6 +5,7 @@ CSRF (no browser).  docs/booking.md has the examples.
 
     GET  /api/v1/booking/places?department=CARD | doctor=D001 | exam=US [&day=2026-11-25]
     POST /api/v1/booking/appointments  {"mrn": "M00000001", "birth_date": "1948-05-02", "session_id": 42}
+    POST /api/v1/booking/waitlist      the same body: a full session's waiting list (booking.waitlist)
 
 The patient is named by record number and birth date (as the phone identifies a caller):
 a pair that does not match is refused as one, never saying which part was wrong.
@@ -121,10 +122,9 @@ def places() -> Response:
     return jsonify(places=[_place(s) for s in found if s.free > 0])
 
 
-@bp.post("/appointments")
-@token_required
-def book() -> Response:
-    app, db = hotline(), get_db()
+def _patient_and_session(db) -> tuple[Patient, int] | Response:
+    """The patient the body names (record number and birth date, as one) and the session id,
+    in a write transaction begun here; or the refusal."""
     body = request.get_json(silent=True) if request.is_json else None
     if not isinstance(body, dict):
         return _error(400, "请求体应为 JSON 对象", "expected a JSON object")
@@ -136,6 +136,16 @@ def book() -> Response:
     if patient is None or patient.birth_date.isoformat() != born.strip():
         db.rollback()
         return _error(404, "病历号与出生日期不符", "no patient with that record number and birth date")
+    return patient, session_id
+
+
+@bp.post("/appointments")
+@token_required
+def book() -> Response:
+    app, db = hotline(), get_db()
+    if isinstance(found := _patient_and_session(db), Response):
+        return found
+    patient, session_id = found
     now = app.now()
     result = booking.book(
         db, patient_id=patient.id, session_id=session_id, now=now, rules=app.settings.booking, channel="api"
@@ -143,7 +153,9 @@ def book() -> Response:
     if result.outcome is not Outcome.BOOKED:
         db.rollback()
         key, status = REFUSED[result.outcome]
-        return _error(status, t(key, "zh"), t(key, "en"), outcome=str(result.outcome))
+        # A full session: whether the app may offer its waiting list (POST /waitlist).
+        more = {"waitlist": waitlist.is_open(app.settings.booking)} if result.outcome is Outcome.FULL else {}
+        return _error(status, t(key, "zh"), t(key, "en"), outcome=str(result.outcome), **more)
     appointment = result.appointment
     sms = queue_appointment_sms(db, app.settings, appointment, "confirmation", now)
     offers = text_offers(db, app.settings, waitlist.untexted(db), now)
@@ -156,6 +168,39 @@ def book() -> Response:
         **{k: v for k, v in _place(appointment.session).items() if k != "free"},
     )
     response.status_code = 201
+    return response
+
+
+# Why the patient is not on the waiting list: the words (wording.prompts) and the HTTP status.
+NOT_JOINED = {
+    waitlist.Joined.CLOSED: ("waitlist_closed", 403),  # booking.waitlist: false
+    waitlist.Joined.NOT_FULL: ("waitlist_not_full", 409),
+    waitlist.Joined.NO_MOBILE: ("waitlist_no_mobile", 422),
+    waitlist.Joined.PAST: ("session_over", 422),
+    waitlist.Joined.TOO_FAR: ("too_far", 422),
+    waitlist.Joined.NOT_FOUND: ("no_such_session", 404),
+}
+
+
+@bp.post("/waitlist")
+@token_required
+def join_waitlist() -> Response:
+    """A full session's waiting list: 201 joined (texted when a place is freed), 200 already on it."""
+    app, db = hotline(), get_db()
+    if isinstance(found := _patient_and_session(db), Response):
+        return found
+    patient, session_id = found
+    rules, region = app.settings.booking, app.settings.hospital.phone_region
+    joined, entry = waitlist.join(
+        db, patient_id=patient.id, session_id=session_id, now=app.now(), rules=rules, region=region, channel="api"
+    )
+    if joined not in (waitlist.Joined.JOINED, waitlist.Joined.ALREADY_WAITING):
+        db.rollback()
+        key, status = NOT_JOINED[joined]
+        return _error(status, t(key, "zh"), t(key, "en"), outcome=str(joined))
+    db.commit()
+    response = jsonify(outcome=str(joined), status=entry.status, session_id=session_id)
+    response.status_code = 201 if joined is waitlist.Joined.JOINED else 200
     return response
 
 

@@ -257,7 +257,8 @@ class Booking(Frozen):
     # A place freed in a full session is offered to its waiting list by SMS: the first waiting
     # patient has this long to reply 1 (the place is held for them), then the next.
     waitlist_offer_minutes: int = Field(30, ge=1, le=24 * 60)
-    # Callers offered a full session's waiting list by phone (the desk always may offer it).
+    # Waiting lists at all, at every front door: the phone, the desk and the booking API
+    # (read only by records.waitlist.is_open).
     waitlist: bool = True
     # A doctor's page offers to book them when they have a free place, from a reading this
     # old at most (per web process): menu steps read no SQL (issue 17).  A place taken since

@@ -57,9 +57,10 @@ REFUSED = {
 }
 
 JOINED = {
+    waitlist.Joined.CLOSED: both("waitlist_closed"),
     waitlist.Joined.JOINED: "已加入候补，有空位时将短信通知患者 (on the waiting list: the patient is texted when a place is freed)",
     waitlist.Joined.ALREADY_WAITING: "患者已在候补名单中 (the patient is already waiting for this session)",
-    waitlist.Joined.NOT_FULL: "该时段还有空位，请直接预约 (there is a free place: book it)",
+    waitlist.Joined.NOT_FULL: both("waitlist_not_full"),
     waitlist.Joined.NO_MOBILE: "患者没有手机号码，无法短信通知空位 (no mobile number on file: the offer comes by text)",
     waitlist.Joined.PAST: t("session_over", "zh") + " " + t("session_over", "en"),
     waitlist.Joined.TOO_FAR: t("too_far", "zh") + " " + t("too_far", "en"),
@@ -154,6 +155,7 @@ def page(patient_id: int):
         found=found,
         searched=searched,
         waiting=waiting,
+        waitlist_open=waitlist.is_open(rules),  # off: no key to join, and joining is refused
         move=request.args.get("move", ""),
         directory=app.directory(),
         exams=booking.exam_types(db),

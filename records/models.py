@@ -712,7 +712,7 @@ class WaitlistEntry(Base):
     session_id: Mapped[int] = mapped_column(ForeignKey("clinic_sessions.id"))
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     joined_at: Mapped[datetime]
-    channel: Mapped[str] = mapped_column(String(12))  # phone | agent
+    channel: Mapped[str] = mapped_column(String(12))  # phone | agent | api
     by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     call_sid: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(12), default="waiting")

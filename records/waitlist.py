@@ -34,6 +34,7 @@ WAITING = ("waiting", "offered")
 
 
 class Joined(StrEnum):
+    CLOSED = "closed"  # the hospital offers no waiting lists (booking.waitlist: false)
     JOINED = "joined"
     ALREADY_WAITING = "already_waiting"
     NOT_FULL = "not_full"  # a place is free: book it instead
@@ -58,6 +59,13 @@ class AnswerResult:
     offered: tuple[WaitlistEntry, ...] = ()  # the next patients offered the place
 
 
+def is_open(rules: Booking) -> bool:
+    """Whether the hospital offers waiting lists at all: the one reading of `booking.waitlist`,
+    for every front door (the phone, the desk, the booking API), through `refusal` and `join`.
+    Off, nobody joins; patients already waiting keep their place and their offers."""
+    return rules.waitlist
+
+
 def refusal(
     db: Session, *, patient_id: int, session_id: int, now: datetime, rules: Booking, region: str = "CN"
 ) -> tuple[Joined | None, WaitlistEntry | None]:
@@ -66,6 +74,8 @@ def refusal(
     only when it can happen."""
     from records.messages import mobile_number
 
+    if not is_open(rules):
+        return Joined.CLOSED, None
     target = db.get(ClinicSession, session_id)
     patient = db.get(Patient, patient_id)
     if target is None or patient is None:

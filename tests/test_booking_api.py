@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from records.models import Appointment, ClinicSession, SmsMessage
+from records.models import Appointment, ClinicSession, SmsMessage, WaitlistEntry
 from tests.test_sms import MS_WANG, TOMORROW, a_session, patient
 
 TOKEN = "hospital-app-token-1"
@@ -101,3 +101,50 @@ def test_a_bad_token_is_refused(app, db, headers):
     assert client.get("/api/v1/booking/places?doctor=D001", headers=headers).status_code == 401
     db.rollback()
     assert not db.scalars(select(Appointment)).all()
+
+
+def full_session(db):
+    session = a_session(db, TOMORROW)
+    session.booked = session.capacity - session.held_back
+    db.commit()
+    return session
+
+
+def test_the_app_puts_a_patient_on_a_full_sessions_waiting_list(app, db):
+    session = full_session(db)
+    client = app.test_client()
+    body = {"mrn": MS_WANG, "birth_date": "1948-05-02", "session_id": session.id}
+    refused = client.post("/api/v1/booking/appointments", json=body, headers=AUTH)
+    assert refused.status_code == 409 and refused.get_json()["waitlist"] is True  # the app may offer it
+    joined = client.post("/api/v1/booking/waitlist", json=body, headers=AUTH)
+    assert joined.status_code == 201, joined.get_json()
+    assert joined.get_json() == {"outcome": "joined", "status": "waiting", "session_id": session.id}
+    again = client.post("/api/v1/booking/waitlist", json=body, headers=AUTH)
+    assert again.status_code == 200 and again.get_json()["outcome"] == "already_waiting"
+    db.rollback()
+    [entry] = db.scalars(select(WaitlistEntry)).all()
+    assert (entry.patient_id, entry.session_id, entry.channel) == (patient(db, MS_WANG).id, session.id, "api")
+    free = a_session(db, TOMORROW, nth=1)
+    not_full = client.post("/api/v1/booking/waitlist", json={**body, "session_id": free.id}, headers=AUTH)
+    assert not_full.status_code == 409 and not_full.get_json()["outcome"] == "not_full"
+    assert "请直接预约" in not_full.get_json()["error"] and "book it instead" in not_full.get_json()["error"]
+
+
+def test_with_waiting_lists_off_the_api_refuses_joining_in_both_languages(app, db):
+    hotline = app.extensions["hotline"]
+    hotline.settings = hotline.settings.model_copy(
+        update={"booking": hotline.settings.booking.model_copy(update={"waitlist": False})}
+    )
+    session = full_session(db)
+    client = app.test_client()
+    body = {"mrn": MS_WANG, "birth_date": "1948-05-02", "session_id": session.id}
+    refused = client.post("/api/v1/booking/appointments", json=body, headers=AUTH)
+    assert refused.status_code == 409 and refused.get_json()["waitlist"] is False
+    closed = client.post("/api/v1/booking/waitlist", json=body, headers=AUTH)
+    assert closed.status_code == 403
+    answer = closed.get_json()
+    assert answer["outcome"] == "closed"
+    assert answer["error_zh"] == "对不起，本院暂不提供候补。"
+    assert answer["error_en"] == "Sorry, the hospital does not offer waiting lists at the moment."
+    db.rollback()
+    assert db.scalars(select(WaitlistEntry)).all() == []

@@ -48,10 +48,7 @@ def test_booking_a_specialist_reads_back_confirms_and_gives_the_reference(dial, 
     call.press("1")
     call.speak("心内科")
     assert "最早可预约的医生请按9" in call.take_text()
-    call.press("1")  # the first doctor of the list: D001
-    sessions = call.take_text()  # his free sessions, each with its day, in one list
-    assert sessions.startswith(f"以下时段有号：{speaking.day(first_day, 'zh')}")
-    call.press("1")
+    call.press("1")  # the first doctor of the list: D001, his first free session read back at once
     read_back = call.take_text()
     assert read_back.startswith(f"您预约的是：{speaking.day(first_day, 'zh')}")
     assert "心血管内科张志远主任医师" in read_back and "确认预约请按1" in read_back
@@ -77,7 +74,7 @@ def test_after_booking_each_key_is_offered_once_with_one_meaning(dial, db, ms_wa
     call.take_text()
     call.speak("心内科")
     assert_each_key_offered_once(call.take_text())
-    for key in "11":  # the first doctor, his first session
+    for key in "1":  # the first doctor: his first session read back
         call.press(key)
         assert_each_key_offered_once(call.take_text())
     call.press("1")  # confirm
@@ -85,7 +82,7 @@ def test_after_booking_each_key_is_offered_once_with_one_meaning(dial, db, ms_wa
     assert heard.startswith("预约成功")
     assert_each_key_offered_once(heard)
     assert "重听预约号请按星号键。" in heard  # said here: other menus leave * unsaid
-    assert heard.endswith("继续预约请按1。留言或预约回电请按0。返回主菜单请按井号键。")
+    assert heard.endswith("继续预约请按1。留言或回电请按0。返回主菜单请按井号键。")
     call.press("*")
     assert call.take_text() == heard
     call.press("#")
@@ -187,7 +184,7 @@ def test_a_caller_who_switched_to_english_hears_and_reads_english(dial, db, ms_w
     call.press("#")
     call.press("1")
     call.speak("cardiology")
-    for key in "111":  # the first doctor, his first session; confirm
+    for key in "11":  # the first doctor (his first session read back); confirm
         call.press(key)
     assert "You are booked." in call.take_text()
     booked = [a for a in active(db, ms_wang) if a.call_sid == call.sid]
@@ -231,8 +228,7 @@ def fill_while_listening(dial, db):
     call = identified(dial)
     call.press("1")
     call.speak("心内科")
-    call.press("1")  # D001
-    call.press("1")  # his first session
+    call.press("1")  # D001: his first session read back
     call.take_text()
     begin_write(db)
     session = db.scalars(
@@ -293,6 +289,70 @@ def test_with_waiting_lists_off_a_full_session_is_said_and_no_list_is_offered(di
     assert heard.startswith("对不起，这个时段刚刚约满了，请重新选择。")
     assert "以下时段有号" in heard and "候补" not in heard
     assert active(db, ms_wang) == []
+
+
+def test_a_read_back_heard_again_after_its_session_filled_offers_the_waiting_list_right_there(dial, db, ms_wang):
+    # Before: the read-back again, its "确认预约请按1" an option that could only be refused.
+    call, session = fill_while_listening(dial, db)
+    call.press("*")
+    heard = call.take_text()
+    day = speaking.day(session.date, "zh")
+    assert heard.startswith(f"对不起，这个时段刚刚约满了。候补{day}上午8点，有空位时短信通知您，请按1。重新选择请按2。")
+    assert "确认预约" not in heard
+    assert_each_key_offered_once(heard)
+    call.press("1")
+    assert call.take_text().startswith(f"您已在候补名单中：{day}上午8点，心血管内科张志远主任医师。")
+    db.rollback()
+    [entry] = db.scalars(select(WaitlistEntry)).all()
+    assert (entry.patient_id, entry.session_id, entry.status) == (ms_wang.id, session.id, "waiting")
+    assert active(db, ms_wang) == []
+
+
+def test_with_waiting_lists_off_a_read_back_heard_again_after_its_session_filled_says_nothing_of_waiting(
+    dial, db, ms_wang, app
+):
+    hotline = app.extensions["hotline"]
+    hotline.settings = hotline.settings.model_copy(
+        update={"booking": hotline.settings.booking.model_copy(update={"waitlist": False})}
+    )
+    call, session = fill_while_listening(dial, db)
+    call.press("*")
+    heard = call.take_text()
+    assert heard.startswith("对不起，这个时段刚刚约满了，请重新选择。以下时段有号：")
+    assert "候补" not in heard and "确认预约" not in heard
+    db.rollback()
+    assert db.scalars(select(WaitlistEntry)).all() == [] and active(db, ms_wang) == []
+
+
+def test_a_day_that_filled_up_offers_its_first_sessions_waiting_list(dial, db, ms_wang):
+    call = identified(dial)
+    call.press("1")
+    call.speak("心内科")
+    call.press("9")  # the first available doctor's read-back
+    call.press("2")  # another day: the department's days
+    call.take_text()
+    call.press("1")  # the first day's sessions
+    assert "可预约的时段" in call.take_text()
+    doctors = [d.id for d in directory.load(db, OPEN).doctors_in("CARD")]
+    begin_write(db)
+    first_day = db.scalar(
+        select(ClinicSession.date)
+        .where(
+            ClinicSession.doctor_id.in_(doctors),
+            ClinicSession.booked + ClinicSession.held_back < ClinicSession.capacity,
+        )
+        .order_by(ClinicSession.date)
+    )
+    db.execute(
+        ClinicSession.__table__.update()
+        .where(ClinicSession.doctor_id.in_(doctors), ClinicSession.date == first_day)
+        .values(booked=ClinicSession.capacity - ClinicSession.held_back)
+    )
+    db.commit()
+    call.press("*")  # the day's sessions again: none free now
+    heard = call.take_text()
+    assert heard.startswith(f"对不起，这个时段刚刚约满了。候补{speaking.day(first_day, 'zh')}上午8点")
+    assert_each_key_offered_once(heard)
 
 
 def test_another_patients_appointment_is_never_read_out(dial, db, ms_wang, settings, clock, app, server):

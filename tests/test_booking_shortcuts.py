@@ -88,7 +88,7 @@ def test_without_appointments_the_booking_menu_is_as_before(dial, db, ms_wang):
 # ---- a returning patient: their last doctor first ------------------------------------------------
 
 
-def test_a_returning_patient_books_their_last_doctor_in_eight_keys(dial, db, ms_wang, settings, clock):
+def test_a_returning_patient_books_their_last_doctor_in_seven_keys(dial, db, ms_wang, settings, clock):
     visit = book_first_free(db, ms_wang, settings, clock, code="D001")  # 张志远, cardiology
     clock.now = clock.now + timedelta(days=7)  # a week after the visit
     assert visit.date < clock.now.date()
@@ -99,19 +99,35 @@ def test_a_returning_patient_books_their_last_doctor_in_eight_keys(dial, db, ms_
     call.take_text()
     call.press(MS_WANG_BIRTHDAY)
     heard = call.take_text()
-    assert f"再次预约张志远主任医师，最早{day}上午8点，请按5。" in heard
+    # The offer is the read-back: department, doctor, day and time, then its key.
+    assert heard.startswith(f"心血管内科张志远主任医师，{day}上午8点，再次预约请按5。")
     assert "下一个预约" not in heard  # the visit is past: nothing coming
+    assert [a.id for a in active(db, ms_wang)] == [visit.id]  # nothing booked before the caller presses it
     assert_each_key_offered_once(heard)
     call.press("5")
-    read_back = call.take_text()
-    assert read_back.startswith(f"您预约的是：{day}上午8点，心血管内科张志远主任医师。确认预约请按1")
-    assert [a.id for a in active(db, ms_wang)] == [visit.id]  # nothing booked before the caller confirms
-    call.press("1")
     assert call.take_text().startswith("预约成功")
     keys = [e.text.removeprefix("pressed ") for e in call.log if e.kind == "event" and e.text.startswith("pressed ")]
-    assert len("".join(keys)) == 8
+    assert len("".join(keys)) == 7
     [new] = [a for a in active(db, ms_wang) if a.id != visit.id]
     assert new.session_id == session.id and new.call_sid == call.sid
+
+
+def test_a_returning_patient_hears_the_offer_in_english(dial, db, ms_wang, settings, clock):
+    book_first_free(db, ms_wang, settings, clock, code="D001")
+    clock.now = clock.now + timedelta(days=7)
+    session = first_free(db, settings, clock(), "D001")
+    call = dial(MS_WANG)
+    call.press("9")
+    call.press("5")
+    call.take_text()
+    call.press(MS_WANG_BIRTHDAY)
+    heard = call.take_text()
+    day = speaking.day(session.date, "en")
+    assert heard.startswith(
+        f"To book Chief Physician Zhang Zhiyuan, Cardiology again, {day}, morning, from 8 am, press 5."
+    ), heard
+    call.press("5")
+    assert call.take_text().startswith("You are booked.")
 
 
 def test_the_last_doctor_is_not_offered_again_when_already_booked_with_them(dial, db, ms_wang, settings, clock):
@@ -146,19 +162,18 @@ def test_a_doctor_named_at_the_main_menu_can_be_booked_from_their_page(dial, db,
     assert "张志远" in page and "预约这位医生请按1。" in page
     assert_each_key_offered_once(page)
     call.press("1")
-    assert "请输入患者出生的月和日" in call.take_text()  # identification first
+    assert "请输入患者出生月日" in call.take_text()  # identification first
     call.press(MS_WANG_BIRTHDAY)
-    sessions = call.take_text()
-    assert sessions.startswith(f"以下时段有号：{speaking.day(session.date, 'zh')}")
-    call.press("1")
-    assert "心血管内科张志远主任医师" in call.take_text()
+    read_back = call.take_text()  # his first free session, read back at once
+    assert read_back.startswith(f"您预约的是：{speaking.day(session.date, 'zh')}上午8点，心血管内科张志远主任医师。")
+    assert "确认预约请按1，重新选择请按2。" in read_back
     call.press("1")
     assert call.take_text().startswith("预约成功")
     [appointment] = active(db, ms_wang)
     assert appointment.session_id == session.id
 
 
-def test_an_identified_caller_goes_from_a_doctors_page_straight_to_the_days(dial, db, ms_wang):
+def test_an_identified_caller_goes_from_a_doctors_page_to_the_first_session_and_2_lists_the_others(dial, db, ms_wang):
     call = identified(dial)
     call.press("#")  # the main menu
     call.take_text()
@@ -167,7 +182,10 @@ def test_an_identified_caller_goes_from_a_doctors_page_straight_to_the_days(dial
     call.press("1")  # 张志远's page
     assert "预约这位医生请按1" in call.take_text()
     call.press("1")
+    assert call.take_text().startswith("您预约的是：")
+    call.press("2")  # another session of his
     assert call.take_text().startswith("以下时段有号：")
+    assert active(db, ms_wang) == []
 
 
 def test_a_doctor_with_no_free_place_is_not_offered_for_booking(dial, db, clock):
@@ -220,8 +238,7 @@ def test_every_booking_prompt_can_be_interrupted_by_a_key(dial, db, ms_wang, set
         call.press(key, barge_in=True)
     call.speak("心内科", barge_in=True)
     call.take_heard()
-    call.press("1", barge_in=True)  # D001 at once, while the doctors are read
-    call.press("1", barge_in=True)  # his first session
+    call.press("1", barge_in=True)  # D001 at once, while the doctors are read: his first session
     call.press("1", barge_in=True)  # confirm
     assert "预约成功" in call.take_text()
     assert len(active(db, ms_wang)) == 2
@@ -253,8 +270,9 @@ def test_a_doctor_named_in_english_at_the_main_menu_can_be_booked(dial, db, ms_w
     page = call.take_text()
     assert "Zhang Zhiyuan" in page and "To book this doctor, press 1." in page
     call.press("1")
+    call.take_text()
     call.press(MS_WANG_BIRTHDAY)
-    assert "These sessions have free places" in call.take_text()
+    assert call.take_text().startswith("You are booking Chief Physician Zhang Zhiyuan, Cardiology,")
 
 
 # ---- names at the main menu, before the options' words ----------------------------------------
@@ -292,4 +310,4 @@ def test_booking_a_named_doctor_at_the_main_menu_is_booking(dial):
     call = dial(MS_WANG)
     call.take_text()
     call.speak("预约张志远")
-    assert "请输入患者出生的月和日" in call.take_text()
+    assert "请输入患者出生月日" in call.take_text()

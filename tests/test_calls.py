@@ -55,7 +55,7 @@ def test_the_greeting_names_the_hospital_says_120_once_and_offers_english(dial):
     assert heard.count("120") == 1
     assert "For English, press 9." in heard
     # Nobody is logged in here (tests/acd log agents in): 0 offers what can happen instead.
-    assert "科室信息请按2" in heard and "留言或预约回电请按0" in heard and "人工服务" not in heard
+    assert "科室信息请按2" in heard and "留言或回电请按0" in heard and "人工服务" not in heard
     assert call.waiting_for == "gather"
     # The emergency notice is said once, not at every return to the menu.
     call.press("*")
@@ -224,7 +224,7 @@ def test_featured_services(dial, db):
     call = dial(UNKNOWN)
     call.take_text()
     call.press("1")  # the introduction, then its featured services on 1
-    assert call.take_text().endswith("特色服务请按1。留言或预约回电请按0。返回主菜单请按井号键。")
+    assert call.take_text().endswith("特色服务请按1。留言或回电请按0。返回主菜单请按井号键。")
     call.press("1")
     assert "本院特色服务" in call.take_text()
     call.press("1")
@@ -320,9 +320,9 @@ def test_when_nobody_can_answer_zero_offers_a_message_and_never_loops(dial, cloc
     clock.now = when
     call = dial(UNKNOWN)
     heard = call.take_text()
-    assert "人工服务请按0" not in heard and "留言或预约回电请按0" in heard
+    assert "人工服务请按0" not in heard and "留言或回电请按0" in heard
     call.press("2")
-    assert "留言或预约回电请按0" in call.take_text()
+    assert "留言或回电请按0" in call.take_text()
     call.press("0")
     options = call.take_text()
     assert "留言请按1" in options and "由我们给您回电请按2" in options

@@ -64,7 +64,7 @@ def test_redis_stopped_mid_call_the_menus_go_on_and_zero_reaches_the_operator(
     call.press("#")  # back to the departments
     # The same list; without the seats' state 0 rings the operator, so it offers a person
     # (with Redis, nobody was logged in: a message or a callback).
-    assert call.take_text() == departments.replace("留言或预约回电请按0", "人工服务请按0")
+    assert call.take_text() == departments.replace("留言或回电请按0", "人工服务请按0")
 
     late = dial(MS_WANG)  # a call that comes in while Redis is down is greeted as usual
     assert "王女士您好" in late.take_text() and late.waiting_for == "gather"

@@ -12,7 +12,7 @@ def to_booking(call):
 
 def test_a_known_number_confirms_with_month_and_day(dial):
     call = dial(MS_WANG)  # 王秀英, born 1948-05-02
-    assert "请输入患者出生的月和日" in to_booking(call)
+    assert "请输入患者出生月日" in to_booking(call)
     call.press("0502#")
     assert "预约专家门诊请按1" in call.take_text()
 
@@ -30,7 +30,7 @@ def test_a_date_that_does_not_exist_is_named_and_asked_again(dial):
     call.press("0230#")
     heard = call.take_text()
     assert heard.startswith("对不起，您输入的不是有效的日期。")
-    assert "请输入患者出生的月和日" in heard
+    assert "请输入患者出生月日" in heard
 
 
 def test_both_members_of_a_family_number_can_identify(dial):
@@ -88,7 +88,7 @@ def test_a_number_that_fails_too_often_is_locked_out(dial, settings):
     assert "该号码暂时无法通过电话核实身份" in to_booking(call)
     # Another number is not affected.
     other = dial(FAMILY)
-    assert "请输入患者出生的月和日" in to_booking(other)
+    assert "请输入患者出生月日" in to_booking(other)
 
 
 def test_nothing_is_said_about_a_patient_before_identification(dial):

@@ -165,6 +165,23 @@ def test_joining_needs_a_full_session_and_a_mobile(db, settings):
     assert not db.scalars(select(SmsMessage)).all()
 
 
+def test_with_waiting_lists_off_nobody_joins_and_those_waiting_keep_their_offers(db, settings, full_session):
+    session, zhang = full_session
+    off = settings.booking.model_copy(update={"waitlist": False})
+    assert not waitlist.is_open(off) and waitlist.is_open(settings.booking)
+    li = patient(db, "M00000004").id
+    assert waitlist.refusal(db, patient_id=li, session_id=session.id, now=OPEN, rules=off) == (
+        waitlist.Joined.CLOSED,
+        None,
+    )
+    assert waitlist.join(db, patient_id=li, session_id=session.id, now=OPEN, rules=off)[0] is waitlist.Joined.CLOSED
+    db.commit()
+    assert entries(db) == {MS_WANG: "waiting", MR_LI: "waiting"}  # nobody else joined
+    booking.cancel(db, patient_id=zhang.patient_id, appointment_id=zhang.id, now=OPEN, rules=off)
+    db.commit()
+    assert entries(db) == {MS_WANG: "offered", MR_LI: "waiting"}  # the patients already waiting keep theirs
+
+
 def test_erasing_a_file_takes_the_patient_off_waiting_lists_and_releases_a_held_place(db, settings, full_session):
     from records import privacy
 

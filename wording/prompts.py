@@ -62,7 +62,7 @@ PROMPTS: dict[str, dict[str, str | Plural]] = {
         "en": "Hello {name}, and thank you for calling {hospital}.",
     },
     "emergency": {
-        "zh": "如遇紧急医疗情况，请立即挂机，拨打{number}急救电话。",
+        "zh": "如遇紧急情况，请立即挂机，拨打{number}。",
         "en": "If this is a medical emergency, hang up now and dial {number}.",
     },
     "too_many_calls": {
@@ -88,7 +88,7 @@ PROMPTS: dict[str, dict[str, str | Plural]] = {
     # The person key when nobody can answer (out of hours, nobody with the skill logged in):
     # it leads to the queue's message-or-callback menu, so that is what it offers.
     "message_option": {
-        "zh": "留言或预约回电请按{key}。",
+        "zh": "留言或回电请按{key}。",
         "en": "To leave a message or ask us to call you back, press {key}.",
     },
     # Said at the main menu only (the key repeats any menu): ivr/dialogue.py _ending.
@@ -176,8 +176,8 @@ PROMPTS: dict[str, dict[str, str | Plural]] = {
     },
     # Identification: nothing about the patient is said before it succeeds.
     "ask_birthday": {
-        "zh": "请输入患者出生的月和日，共四位数字，以井号键结束。例如3月5日，请输入0305。",
-        "en": "Please key in the patient's month and day of birth, four digits, then hash. For 5 March, key 0 3 0 5.",
+        "zh": "请输入患者出生月日，如3月5日输入0305，以井号键结束。",
+        "en": "Please key in the patient's month and day of birth, then hash. For 5 March, key 0 3 0 5.",
     },
     "ask_record_number": {
         "zh": "请输入您的病历号中的数字，以井号键结束。",
@@ -207,7 +207,7 @@ PROMPTS: dict[str, dict[str, str | Plural]] = {
     },
     "person_by_voice": {"zh": "如需人工服务，请说“人工”。", "en": "To speak to a person, say 'operator'."},
     "message_by_voice": {
-        "zh": "如需留言或预约回电，请说“人工”。",
+        "zh": "留言或回电请说“人工”。",
         "en": "To leave a message or ask us to call you back, say 'operator'.",
     },
     # Booking
@@ -224,9 +224,11 @@ PROMPTS: dict[str, dict[str, str | Plural]] = {
         "zh": "您的下一个预约是：{day}{when}，{what}。",
         "en": "Your next appointment is {what}, {day}, {when}.",
     },
+    # A returning patient's last doctor, their first free session said in full (department,
+    # doctor, day, time): the read-back itself, so its key books (ivr/flows/booking.py _again).
     "book_again_option": {
-        "zh": "再次预约{who}，最早{day}{when}，请按{key}。",
-        "en": "To book {who} again, first free {day}, {when}, press {key}.",
+        "zh": "{what}，{day}{when}，再次预约请按{key}。",
+        "en": "To book {what} again, {day}, {when}, press {key}.",
     },
     "booking_departments": {
         "zh": "请选择要预约的科室，或说出科室名称。",
@@ -321,6 +323,17 @@ PROMPTS: dict[str, dict[str, str | Plural]] = {
         "zh": "对不起，您的档案中没有手机号码，无法短信通知您空位。",
         "en": "Sorry, there is no mobile number on your file to text you when a place is freed.",
     },
+    # booking.waitlist: false (records.waitlist.is_open): the desk and the booking API refuse
+    # joining in these words; the phone never offers it.
+    "waitlist_closed": {
+        "zh": "对不起，本院暂不提供候补。",
+        "en": "Sorry, the hospital does not offer waiting lists at the moment.",
+    },
+    "waitlist_not_full": {
+        "zh": "该时段还有空位，请直接预约。",
+        "en": "That session has a free place: book it instead.",
+    },
+    "no_such_session": {"zh": "对不起，没有找到这个时段。", "en": "Sorry, there is no such session."},
     # Appointments
     "no_appointments": {"zh": "您目前没有待就诊的预约。", "en": "You have no upcoming appointments."},
     "book_now_option": {"zh": "现在预约请按1。", "en": "To book one now, press 1."},

@@ -1,6 +1,8 @@
-"""Booking by phone: a specialist (department → doctor or the first available →
-day → session) or an exam (exam → day → session), read back and confirmed with
-1; the booking reference is spoken digit by digit and sent by SMS.
+"""Booking by phone: a specialist (department → a doctor, or the first available
+doctor → their earliest free session, with 2 for the others) or an exam (exam → day →
+session), read back and confirmed with 1 (a returning patient's offer of their last
+doctor says it all, and its key books); the booking reference is spoken digit by digit
+and sent by SMS.  A session full when the caller reaches it offers its waiting list.
 
 Moving an appointment (from ivr/flows/appointments.py) runs through the same
 day and session steps with `move=<appointment id>`, and the confirmation moves
@@ -125,7 +127,9 @@ def _next_appointment(conversation: Conversation, patient) -> tuple[str, Choice 
 
 def _again(conversation: Conversation, patient) -> tuple[str, Choice] | None:
     """The doctor of the patient's last visit, with their first free session, unless the
-    patient already has an appointment coming with them: the key leads to the read-back."""
+    patient already has an appointment coming with them.  The offer says all the read-back
+    would (department, doctor, day, time), so its key books: a second read-back of what was
+    just said cost a returning patient 15 s and a key (issue 20, bench/booking_keys.py)."""
     doctor_id = returning.last_doctor_id(conversation.db, patient.id, conversation.now)
     if doctor_id is None:
         return None
@@ -137,14 +141,14 @@ def _again(conversation: Conversation, patient) -> tuple[str, Choice] | None:
     lang = conversation.lang
     line = conversation.t(
         "book_again_option",
-        who=who(session, lang),
+        what=what(session, lang),
         day=speaking.day(session.date, lang),
         when=when(conversation, session),
         key=AGAIN_KEY,
     )
-    doctor = session.doctor
-    phrases = ("再次预约", "还是这位医生", "same doctor", doctor.name_zh, doctor.name_en)
-    return line, Choice(Target("booking", "confirm", {"session": str(session.id)}), AGAIN_KEY, phrases=phrases)
+    # Not the doctor's name: said at this menu, it may ask for another day, and the key books.
+    phrases = ("再次预约", "还是这位医生", "same doctor", "book again")
+    return line, Choice(Target("booking", "book", {"session": str(session.id)}), AGAIN_KEY, phrases=phrases)
 
 
 def first_free_session(conversation: Conversation, search: dict) -> ClinicSession | None:
@@ -179,7 +183,7 @@ def doctors(conversation: Conversation, department: str = "", page: str = "0") -
         conversation.directory.doctors_in(department),
         conversation.int_arg(page),
         list_target=Target("booking", "doctors", {"department": department}),
-        target_of=lambda d: Target("booking", "days", {"doctor": d.code}),
+        target_of=lambda d: Target("booking", "first", {"doctor": d.code}),
         label_of=lambda d, key: conversation.t("doctor_to_book", name=localized(d, "name", conversation.lang), key=key),
         phrases_of=name_phrases,
     )
@@ -198,18 +202,22 @@ def _any_doctor(conversation: Conversation, department: str) -> Choice:
 
 
 @step("booking", "first")
-def first(conversation: Conversation, department: str = "") -> VoiceResponse:
-    """The first available doctor: the department's earliest free session, read back at once
-    (2 there lists the department's days, for another day)."""
-    if isinstance(patient := patient_or_identify(conversation, "booking.start"), VoiceResponse):
+def first(conversation: Conversation, department: str = "", doctor: str = "") -> VoiceResponse:
+    """The earliest free session, read back at once: of the department's doctors (the first
+    available doctor; 2 there lists the department's days) or of the doctor chosen (2 lists
+    their sessions).  A caller choosing a doctor mostly takes their first session: the list
+    of sessions before it cost a key and 21 s (issue 20, bench/booking_keys.py)."""
+    then = f"doctor:{doctor}" if doctor else "booking.start"
+    if isinstance(patient := patient_or_identify(conversation, then), VoiceResponse):
         return patient
-    search = _what_is_wanted(conversation, "", department, "")
+    search = _what_is_wanted(conversation, doctor, "" if doctor else department, "")
     if search is None:
-        return conversation.go(DEPARTMENTS, conversation.line("unknown_department"))
+        return conversation.go(DEPARTMENTS, conversation.line("unknown_doctor" if doctor else "unknown_department"))
     session = first_free_session(conversation, search)
     if session is None:
-        return nothing_free(conversation, patient, search, Target("booking", "departments"))
-    return conversation.go(Target("booking", "confirm", {"session": str(session.id), "department": department}))
+        return nothing_free(conversation, patient, search, BOOKING if doctor else DEPARTMENTS)
+    chosen = {"session": str(session.id), **({} if doctor else {"department": department})}
+    return conversation.go(Target("booking", "confirm", chosen))
 
 
 @step("booking", "exams")
@@ -318,8 +326,17 @@ def sessions(
         conversation.db, on, conversation.now, conversation.settings.booking, limit=7, **search
     )
     if not free:
-        return conversation.go(Target("booking", "days", args), conversation.line("session_full"))
+        return _day_full(conversation, on, search, args)
     return _sessions_menu(conversation, on, free, args)
+
+
+def _day_full(conversation: Conversation, on: date, search: dict, args: dict) -> VoiceResponse:
+    """The day filled up since it was listed: its first session, with its waiting list."""
+    rules = conversation.settings.booking
+    full = booking.sessions_ahead(conversation.db, conversation.now, rules, day=on, limit=1, **search)
+    if full:
+        return _full_now(conversation, full[0], args.get("move", ""))
+    return conversation.go(Target("booking", "days", args), conversation.line("session_full"))
 
 
 def _sessions_menu(conversation: Conversation, on: date, free: list[ClinicSession], args: dict) -> VoiceResponse:
@@ -344,9 +361,21 @@ def confirm(conversation: Conversation, session: str = "", move: str = "", depar
     chosen = conversation.db.get(ClinicSession, conversation.int_arg(session)) if is_id(session) else None
     if chosen is None:
         return conversation.go(BOOKING, conversation.line("lost"))
+    if chosen.free <= 0:  # filled up since it was listed: no read-back whose 1 could only be refused
+        return _full_now(conversation, chosen, move)
     again = _other_days(conversation, chosen, move, department)
     yes = Choice(Target("booking", "book", {"session": session, **({"move": move} if move else {})}), "1")
     return conversation.menu([_read_back(conversation, chosen, move)], [yes, Choice(again, "2")], back=again)
+
+
+def _full_now(conversation: Conversation, chosen: ClinicSession, move: str) -> VoiceResponse:
+    """A session full when the caller reaches it: its waiting list right there (the full step
+    offers it when the caller can join, else says so and lists the other days); a move keeps
+    its appointment, so it only chooses again."""
+    if move:
+        again = Target("booking", "days", {**same_doctor_or_exam(chosen), "move": move})
+        return conversation.go(again, conversation.line("session_full"))
+    return conversation.go(Target("booking", "full", {"session": str(chosen.id)}))
 
 
 def _other_days(conversation: Conversation, chosen: ClinicSession, move: str, department: str) -> Target:
@@ -372,7 +401,8 @@ TEXT_SAYING = {Outcome.BOOKED: "confirmation", Outcome.MOVED: "moved"}
 
 @step("booking", "book")
 def book(conversation: Conversation, session: str = "", move: str = "") -> VoiceResponse:
-    """Take the place (or move to it) — reached only by pressing 1 at the read-back."""
+    """Take the place (or move to it) — reached only by pressing 1 at the read-back, or the
+    returning patient's key after an offer that said it all (_again)."""
     if isinstance(patient := patient_or_identify(conversation, "booking.start"), VoiceResponse):
         return patient
     chosen = conversation.db.get(ClinicSession, int(session)) if is_id(session) else None
@@ -503,9 +533,10 @@ WAITLIST_KEY, CHOOSE_AGAIN_KEY = "1", "2"
 
 
 def may_wait(conversation: Conversation, patient, session: ClinicSession | None) -> bool:
-    """The hospital offers waiting lists by phone (booking.waitlist) and this patient could
-    join this session's (records.waitlist.refusal: full, not over, a mobile to text...)."""
-    if patient is None or session is None or not conversation.settings.booking.waitlist:
+    """This patient could join this session's waiting list (records.waitlist.refusal: the
+    hospital offers waiting lists, booking.waitlist; the session full, not over, a mobile to
+    text...)."""
+    if patient is None or session is None:
         return False
     refused, _ = waitlist.refusal(
         conversation.db,
@@ -561,6 +592,7 @@ JOINED_GOES_TO = {
     waitlist.Joined.NOT_FULL: "confirm",
 }
 NOT_JOINED = {
+    waitlist.Joined.CLOSED: "waitlist_closed",
     waitlist.Joined.NO_MOBILE: "waitlist_no_mobile",
     waitlist.Joined.PAST: "session_over",
     waitlist.Joined.TOO_FAR: "too_far",
@@ -573,7 +605,7 @@ def wait(conversation: Conversation, session: str = "") -> VoiceResponse:
     """Join the session's waiting list: reached only by its key where it was offered."""
     if isinstance(patient := patient_or_identify(conversation, "booking.start"), VoiceResponse):
         return patient
-    if not is_id(session) or not conversation.settings.booking.waitlist:
+    if not is_id(session):
         return conversation.go(BOOKING, conversation.line("lost"))
     db = conversation.db
     begin_write(db)

@@ -162,12 +162,12 @@ BOOK_KEY = "1"
 
 
 def _book(conversation: Conversation, doctor: Doctor) -> list[Choice]:
-    """Booking this doctor (identification first, then their free days), offered only when
-    they have a free place to book: never a key that leads nowhere."""
+    """Booking this doctor (identification first, then their first free session read back),
+    offered only when they have a free place to book: never a key that leads nowhere."""
     if doctor.id not in _doctors_with_free_places():
         return []
     label = conversation.t("book_doctor_option", key=BOOK_KEY)
-    target = Target("booking", "days", {"doctor": doctor.code})
+    target = Target("booking", "first", {"doctor": doctor.code})
     return [Choice(target, BOOK_KEY, label, phrases=("预约", "挂号", "book", "appointment"))]
 
 

@@ -38,7 +38,7 @@ def next_step(conversation: Conversation, then: str) -> Target | None:
         return NEXT_STEPS[then]
     kind, _, code = then.partition(":")
     if kind == "doctor" and len(code) <= 20 and conversation.directory.doctor(code) is not None:
-        return Target("booking", "days", {"doctor": code})
+        return Target("booking", "first", {"doctor": code})
     return None
 
 

@@ -335,7 +335,7 @@ def test_with_nobody_logged_in_who_has_the_skill_zero_offers_a_message_not_a_per
     on_duty(hotline, 1, {"booking": 3})
     call = dial(UNKNOWN)
     heard = call.take_text()
-    assert "留言或预约回电请按0" in heard and "人工服务请按0" not in heard
+    assert "留言或回电请按0" in heard and "人工服务请按0" not in heard
     call.press("0")
     options = call.take_text()
     assert "目前没有工作人员可以接听" in options and "留言请按1" in options and "请按0" not in options

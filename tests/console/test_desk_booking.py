@@ -125,3 +125,26 @@ def test_a_full_session_is_refused_and_its_waiting_list_joined_and_the_freed_pla
     db.rollback()
     file_page = agent.get(f"/agent/patients/{wang}/appointments").get_data(as_text=True)
     assert "已通知空位 offered" in file_page
+
+
+def test_with_waiting_lists_off_the_desk_offers_no_key_to_join_and_refuses_joining(app, db, team):
+    hotline = app.extensions["hotline"]
+    hotline.settings = hotline.settings.model_copy(
+        update={"booking": hotline.settings.booking.model_copy(update={"waitlist": False})}
+    )
+    wang = patient(db, MS_WANG).id
+    session = a_session(db, TOMORROW)
+    fill(db, session)
+    agent = client_for(app, team.agent)
+    token = open_file(agent, wang)
+    page = agent.get(f"/agent/patients/{wang}/appointments?doctor={session.doctor.code}").get_data(as_text=True)
+    assert "约满 full" in page and "加入候补" not in page
+    refused = agent.post(
+        f"/agent/patients/{wang}/waitlist", data={"session_id": session.id, "csrf_token": token}, follow_redirects=True
+    )
+    text = refused.get_data(as_text=True)
+    assert "对不起，本院暂不提供候补。" in text and "the hospital does not offer waiting lists" in text
+    db.rollback()
+    assert db.scalars(select(WaitlistEntry)).all() == []
+    actions = db.scalars(select(AuditEntry.action).where(AuditEntry.patient_id == wang)).all()
+    assert "waitlist_for_patient" not in actions
