@@ -29,6 +29,7 @@ from records.booking import Outcome
 from records.db import begin_write
 from records.models import AuditEntry, ExamType, Patient, WaitlistEntry
 from wording.prompts import t
+from wording.refusals import ALREADY, REFUSALS
 from wording.texts import queue_appointment_sms, text_offers
 
 bp = Blueprint("desk_booking", __name__, template_folder="templates")
@@ -44,17 +45,8 @@ def _too_late() -> str:
     return both("too_late_to_change", hours=int(hours) if hours.is_integer() else round(hours, 1))
 
 
-# What the agent is told for each refusal: the phone's words (ivr/flows/booking.py's REFUSALS).
-REFUSED = {
-    Outcome.FULL: "session_full",
-    Outcome.ALREADY_BOOKED: "already_booked",
-    Outcome.DAILY_LIMIT: "daily_limit",
-    Outcome.TOO_FAR: "too_far",
-    Outcome.PAST: "session_over",
-    Outcome.NOT_FOUND: "appointment_gone",
-    Outcome.ALREADY_CANCELLED: "appointment_already_cancelled",
-    Outcome.ALREADY_MOVED: "appointment_already_moved",
-}
+# What the agent is told for each refusal: the phone's words (wording/refusals.py).
+REFUSED = REFUSALS | ALREADY
 
 JOINED = {
     waitlist.Joined.CLOSED: both("waitlist_closed"),

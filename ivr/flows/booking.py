@@ -25,6 +25,7 @@ from records.booking import Outcome
 from records.db import begin_write
 from records.models import Appointment, ClinicSession, localized
 from wording import speaking
+from wording.refusals import ALREADY, REFUSALS
 
 BOOKING = Target("booking", "start")
 DEPARTMENTS = Target("booking", "departments")
@@ -472,24 +473,6 @@ def same_doctor_or_exam(session: ClinicSession) -> dict[str, str]:
 def too_late(conversation: Conversation) -> str:
     hours = conversation.settings.booking.cancel_cutoff_minutes / 60
     return conversation.t("too_late_to_change", hours=int(hours) if hours.is_integer() else round(hours, 1))
-
-
-REFUSALS = {
-    Outcome.FULL: "session_full",
-    Outcome.ALREADY_BOOKED: "already_booked",
-    Outcome.DAILY_LIMIT: "daily_limit",
-    Outcome.TOO_FAR: "too_far",
-    Outcome.PAST: "session_over",
-    Outcome.NOT_FOUND: "appointment_gone",
-}
-
-
-# An appointment another call (or the patient's text) cancelled or moved first: said as
-# such, not as "not found", so the caller knows where they stand.
-ALREADY = {
-    Outcome.ALREADY_CANCELLED: "appointment_already_cancelled",
-    Outcome.ALREADY_MOVED: "appointment_already_moved",
-}
 
 
 def gone(conversation: Conversation, outcome: Outcome) -> VoiceResponse:
