@@ -26,18 +26,6 @@ def environ(environ, media_carrier):
 
 
 @pytest.fixture
-def supervisor(app):
-    return make_staff(app, "supervisor", display_name="主管甲")
-
-
-@pytest.fixture
-def client(app, supervisor):
-    client = app.test_client()
-    log_in(client, supervisor.username, supervisor.password)
-    return client
-
-
-@pytest.fixture
 def two_patients(db, supervisor, media_carrier):
     """Ms Wang (the first demo patient) with one of every kind of row and a recording at the
     carrier; another patient with a text of their own."""
