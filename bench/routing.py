@@ -18,10 +18,13 @@ Writes bench/results/routing.md from what it measured.
    the same 5,000 callers wait in Redis (in queues the test agents do not serve), 20
    agents are free for general enquiries; each call dials the hotline, presses 0, and
    the time is measured from the key press to the agent's phone ringing (the webhook that
-   queues the caller, dispatch, the REST redirect to the emulator, the TwiML that dials
-   the agent's <Client>), then from the agent's pick-up to the bridge (the whisper webhook
-   that marks the answer).  Wall-clock time: the emulator's virtual clock makes the
-   spoken prompts free, the HTTP round trips are real.
+   queues the caller, dispatch, the REST redirect to the emulator, the `connect` webhook
+   whose Participants API request rings the agent's <Client> into the talk's conference,
+   issue 14), then from the agent's pick-up to the two talking in that conference with the
+   offer marked answered (the agent leg's status callback, `queue/leg`).  Wall-clock time:
+   the emulator's virtual clock makes the spoken prompts free, the HTTP round trips are
+   real.  Before issue 14 the talk was a <Dial> bridge (`Call.bridged_with`); a talk is a
+   conference now, so the check is `tests.talking.talking`.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ import settings as settings_module  # noqa: E402
 from acd.distributor import ACD  # noqa: E402
 from bench import common  # noqa: E402
 from contactcentre import routing  # noqa: E402
+from tests.talking import talking  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "routing.md"
 T0 = 1_800_000_000.0
@@ -230,7 +234,8 @@ def offer_path(redis_url: str, calls: int) -> dict:
             started = time.perf_counter()
             leg.answer()
             to_bridge.append(time.perf_counter() - started)
-            assert call.bridged_with is not None
+            assert talking(call, leg), f"call {i}: not in the agent's conference ({call.waiting_for})"
+            assert acd.agent(agent_of(leg))["state"] == "on_call", f"call {i}: the answer was not marked"
             leg.hangup()
             for agent in range(1, 21):
                 acd.heartbeat(agent, hotline.now().timestamp())
@@ -246,6 +251,11 @@ def offer_path(redis_url: str, calls: int) -> dict:
         http.shutdown()
         carrier.stop()
         forget(redis.Redis.from_url(redis_url), prefix)
+
+
+def agent_of(leg) -> int:
+    """The staff id of the agent whose phone `leg` is (`client:agent-7` -> 7)."""
+    return int(leg.to.rsplit("-", 1)[-1])
 
 
 def forget(client: redis.Redis, prefix: str) -> None:
