@@ -493,6 +493,16 @@ class Result:
         return self.status == "ok"
 
 
+def _reachable_skills(routing_settings: Routing) -> list[tuple[str, str]]:
+    """Per queue, the skills that may ever take its callers (routing.queues_served's question),
+    comma-separated, as the snapshot script reads them."""
+    return [
+        (name, ",".join(sorted({config.skill} | {routing_settings.queues[o].skill for t in config.tiers
+                                                 for o in t.overflow})))
+        for name, config in routing_settings.queues.items()
+    ]  # fmt: skip
+
+
 # The wallboard's call columns of an agent who is not on a call.
 NOT_ON_A_CALL = {"call_sid": None, "caller_waited": None, "talk_seconds": None, "controls": False}
 
@@ -510,18 +520,18 @@ class ACD:
         self.p = prefix + "acd:"
         self.routing = routing_settings
         self.entry_ttl = entry_ttl
-        register = client.register_script
+        self.first_heads = 5  # queue heads dispatch reads first (more when needed: _decide)
+        self._reachable = _reachable_skills(routing_settings)
+        self._skills_seen: tuple[float, frozenset[str]] | None = None  # skills_logged_in_lately
+        self.skills_max_age = SKILLS_MAX_AGE
+        self._register_scripts(client.register_script)
+
+    def _register_scripts(self, register) -> None:
+        """The Lua scripts, each one round trip and atomic: the snapshot, and one per change of state."""
         self._enqueue = register(ENQUEUE)
         self._reserve = register(RESERVE)
         self._reserve_pairs = register(RESERVE_PAIRS)
         self._snapshot = register(SNAPSHOT)
-        self.first_heads = 5  # queue heads dispatch reads first (more when needed: _decide)
-        # per queue, the skills that may ever take its callers (routing.queues_served's question)
-        self._reachable = [
-            (name, ",".join(sorted({config.skill} | {routing_settings.queues[o].skill for t in config.tiers
-                                                     for o in t.overflow})))
-            for name, config in routing_settings.queues.items()
-        ]  # fmt: skip
         self._answer = register(ANSWER)
         self._release = register(RELEASE)
         self._talk_end = register(TALK_END)
@@ -533,8 +543,6 @@ class ACD:
         self._consult_reserve = register(CONSULT_RESERVE)
         self._consult_answer = register(CONSULT_ANSWER)
         self._consult_end = register(CONSULT_END)
-        self._skills_seen: tuple[float, frozenset[str]] | None = None  # skills_logged_in_lately
-        self.skills_max_age = SKILLS_MAX_AGE
 
     # ---- callers --------------------------------------------------------------------------
 
