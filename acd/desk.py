@@ -81,6 +81,20 @@ def _iso(value: str | float | None, hotline: Hotline) -> str | None:
 
 def set_state(hotline: Hotline, session: Session, staff_id: int, state: str, reason: str = "") -> dict:
     """available | break (with a reason) | offline.  Going available reads the agent's skills."""
+    name, skills = _agent_for(session, staff_id, state)
+    now = hotline.now()
+    reason = (reason or "").strip()[:40] if state == "break" else ("" if state == "available" else "logged_out")
+    result = hotline.acd.set_state(staff_id, state, seats.epoch(now), reason=reason, name=name, skills=skills)
+    if result.status in ("busy", "wrap_up"):  # on a call, or its wrap-up: the refusal of that name
+        raise DeskError(result.status)
+    if state == "available":
+        seats.dispatch(hotline)
+    return status(hotline, staff_id)
+
+
+def _agent_for(session: Session, staff_id: int, state: str) -> tuple[str, dict[str, int]]:
+    """The agent's name and skills, or the refusal: a state that does not exist, nobody by
+    that id, or going available with no skills (no queue would ever reach them)."""
     if state not in STATES:
         raise DeskError("bad_state", states=", ".join(STATES), state=state)
     staff = get_staff(session, staff_id)
@@ -89,18 +103,7 @@ def set_state(hotline: Hotline, session: Session, staff_id: int, state: str, rea
     skills = records_seats.agent_skills(session, staff_id)
     if state == "available" and not skills:
         raise DeskError("no_skills")
-    now = hotline.now()
-    reason = (reason or "").strip()[:40] if state == "break" else ("" if state == "available" else "logged_out")
-    result = hotline.acd.set_state(
-        staff_id, state, seats.epoch(now), reason=reason, name=staff.display_name, skills=skills
-    )
-    if result.status == "busy":
-        raise DeskError("busy")
-    if result.status == "wrap_up":
-        raise DeskError("wrap_up")
-    if state == "available":
-        seats.dispatch(hotline)
-    return status(hotline, staff_id)
+    return staff.display_name, skills
 
 
 def open_console(hotline: Hotline, staff_id: int) -> str:
@@ -129,64 +132,96 @@ def _console_key(hotline: Hotline, staff_id: int) -> str:
 
 
 def status(hotline: Hotline, staff_id: int) -> dict:
-    acd = hotline.acd
-    routing = hotline.settings.routing
-    agent = acd.agent(staff_id)
+    agent = hotline.acd.agent(staff_id)
     now = seats.epoch(hotline.now())
+    return {
+        **_agent_view(hotline, staff_id, agent, now),
+        "offer": _offer_view(hotline, agent, now),
+        "call": _call_view(hotline, agent, now),
+        "wrap_up": _wrap_up_view(hotline, agent),
+        "monitoring": _monitoring_view(hotline, staff_id),
+    }
+
+
+def _agent_view(hotline: Hotline, staff_id: int, agent: dict, now: float) -> dict:
+    """The agent's state and reason, titled in both languages for the screen, and the queues
+    their skills serve."""
+    routing = hotline.settings.routing
     skills = _skills(agent)
     mine = [name for name, queue in routing.queues.items() if queue.skill in skills]
-    result = {
+    return {
         "staff_id": staff_id,
         "state": agent["state"],
         "state_title": state_title(agent["state"]),  # both languages for the screen
         "reason": agent.get("reason", ""),
         "reason_title": reason_title(agent.get("reason", ""), hotline.settings.console.break_reasons),
         "since": _iso(agent.get("since"), hotline),
-        "queues": acd.queue_stats(mine, now),
-        "offer": None,
-        "call": None,
-        "wrap_up": None,
-        "monitoring": None,
+        "queues": hotline.acd.queue_stats(mine, now),
     }
-    if agent["state"] == "reserved" and agent.get("offer"):
-        entry = acd.entry(agent["offer"])
-        rings_until = float(agent.get("since") or now) + routing.offer_timeout_seconds
-        result["offer"] = {
-            "call_sid": agent["offer"],
-            "queue": agent.get("offer_queue", ""),
-            "queue_title": _queue_title(routing, agent.get("offer_queue", "")),
-            "patient_id": int(entry["patient_id"]) if entry.get("patient_id") else None,
-            "caller": entry.get("caller", ""),
-            "kind": "consult" if agent.get("offer_kind") == "consult" else entry.get("kind", "call"),
-            "expires_at": _iso(rings_until, hotline),
-        }
-    if agent["state"] == "on_call" and agent.get("call"):
-        entry = acd.entry(agent["call"])
-        result["call"] = {
-            "call_sid": agent["call"],
-            "queue": agent.get("call_queue", ""),
-            "queue_title": _queue_title(routing, agent.get("call_queue", "")),
-            "patient_id": int(entry["patient_id"]) if entry.get("patient_id") else None,
-            "caller": entry.get("caller", ""),
-            "since": _iso(agent.get("call_since"), hotline),
-            **talks.view(acd.talk(agent["call"]), now, _outside_labels(hotline)),
-        }
-    monitored = acd.monitoring(staff_id)
-    if monitored:
-        talk = acd.talk(monitored)
-        if talk.get("monitor_staff") == str(staff_id):
-            result["monitoring"] = {
-                "call_sid": monitored,
-                "mode": talk.get("monitor_mode") or "listen",
-                "state": "talking" if talks.answered(talk, "monitor") else "ringing",
-            }
-    if agent["state"] == "wrap_up":
-        result["wrap_up"] = {
-            "call_sid": agent.get("wrap_call", ""),
-            "queue": agent.get("wrap_queue", ""),
-            "ends_at": _iso(agent.get("wrap_until"), hotline),
-        }
-    return result
+
+
+def _caller_view(entry: dict) -> dict:
+    return {
+        "patient_id": int(entry["patient_id"]) if entry.get("patient_id") else None,
+        "caller": entry.get("caller", ""),
+    }
+
+
+def _offer_view(hotline: Hotline, agent: dict, now: float) -> dict | None:
+    """The call ringing for the agent, and until when it rings."""
+    if agent["state"] != "reserved" or not agent.get("offer"):
+        return None
+    routing = hotline.settings.routing
+    entry = hotline.acd.entry(agent["offer"])
+    rings_until = float(agent.get("since") or now) + routing.offer_timeout_seconds
+    return {
+        "call_sid": agent["offer"],
+        "queue": agent.get("offer_queue", ""),
+        "queue_title": _queue_title(routing, agent.get("offer_queue", "")),
+        **_caller_view(entry),
+        "kind": "consult" if agent.get("offer_kind") == "consult" else entry.get("kind", "call"),
+        "expires_at": _iso(rings_until, hotline),
+    }
+
+
+def _call_view(hotline: Hotline, agent: dict, now: float) -> dict | None:
+    """The call the agent is on, with what its talk allows now (hold, consult, a third party)."""
+    if agent["state"] != "on_call" or not agent.get("call"):
+        return None
+    entry = hotline.acd.entry(agent["call"])
+    return {
+        "call_sid": agent["call"],
+        "queue": agent.get("call_queue", ""),
+        "queue_title": _queue_title(hotline.settings.routing, agent.get("call_queue", "")),
+        **_caller_view(entry),
+        "since": _iso(agent.get("call_since"), hotline),
+        **talks.view(hotline.acd.talk(agent["call"]), now, _outside_labels(hotline)),
+    }
+
+
+def _wrap_up_view(hotline: Hotline, agent: dict) -> dict | None:
+    if agent["state"] != "wrap_up":
+        return None
+    return {
+        "call_sid": agent.get("wrap_call", ""),
+        "queue": agent.get("wrap_queue", ""),
+        "ends_at": _iso(agent.get("wrap_until"), hotline),
+    }
+
+
+def _monitoring_view(hotline: Hotline, staff_id: int) -> dict | None:
+    """The talk this supervisor listens to (or whispers in, or has barged into)."""
+    monitored = hotline.acd.monitoring(staff_id)
+    if not monitored:
+        return None
+    talk = hotline.acd.talk(monitored)
+    if talk.get("monitor_staff") != str(staff_id):
+        return None
+    return {
+        "call_sid": monitored,
+        "mode": talk.get("monitor_mode") or "listen",
+        "state": "talking" if talks.answered(talk, "monitor") else "ringing",
+    }
 
 
 def _skills(agent: dict) -> dict[str, int]:
@@ -241,16 +276,15 @@ def decline(hotline: Hotline, staff_id: int, call_sid: str) -> dict:
     to the next agent (never again to this one); this agent stays available."""
     agent = _offer_of(hotline, staff_id, call_sid)
     if agent.get("offer_kind") == "consult":  # asked to help a colleague: their caller stays with them
-        talk = hotline.acd.talk(call_sid)
-        if talk.get("consult_leg") and talk.get("consult_agent") == str(staff_id):
-            owner = talk.get("owner", "")
-            talks.consult_over(
-                hotline, call_sid, int(owner) if owner.isdigit() else None, talk["consult_leg"], "declined"
-            )
-            _hang_up(hotline, talk["consult_leg"])
-        else:
+        if not _end_consult(hotline, staff_id, call_sid, "declined"):
             hotline.acd.consult_ended(call_sid, staff_id, seats.epoch(hotline.now()))
         return status(hotline, staff_id)
+    _declined(hotline, staff_id, call_sid)
+    return status(hotline, staff_id)
+
+
+def _declined(hotline: Hotline, staff_id: int, call_sid: str) -> None:
+    """The caller's offer released: back on hold in their place, and the next agent sought."""
     now = hotline.now()
     entry = hotline.acd.entry(call_sid)
     result = hotline.acd.release(call_sid, staff_id, seats.epoch(now), "declined")
@@ -260,31 +294,32 @@ def decline(hotline: Hotline, staff_id: int, call_sid: str) -> dict:
         if entry.get("kind") == "call" and entry.get("live_sid"):
             _redirect(hotline, entry["live_sid"], "queue/hold_again", q=result.queue, lang=entry.get("lang", "zh"))
         seats.dispatch(hotline)
-    return status(hotline, staff_id)
+
+
+def _end_consult(hotline: Hotline, staff_id: int, call_sid: str, how: str) -> bool:
+    """This agent's consult about a colleague's caller ends (`how`: 'declined', 'hung up'); the
+    caller stays with the colleague.  False when this agent is not the consult's."""
+    talk = hotline.acd.talk(call_sid)
+    if not (talk.get("consult_leg") and talk.get("consult_agent") == str(staff_id)):
+        return False
+    owner = talk.get("owner", "")
+    talks.consult_over(hotline, call_sid, int(owner) if owner.isdigit() else None, talk["consult_leg"], how)
+    _hang_up(hotline, talk["consult_leg"])
+    return True
 
 
 def hangup(hotline: Hotline, staff_id: int, call_sid: str) -> dict:
     """End the talk from the console: the caller goes on to the post-call step, the agent
     to wrap-up."""
     _call_of(hotline, staff_id, call_sid)
-    talk = hotline.acd.talk(call_sid)
-    if talk.get("consult_leg") and talk.get("consult_agent") == str(staff_id):
-        # Consulted about a colleague's caller: only this consult ends; the caller stays with them.
-        owner = talk.get("owner", "")
-        talks.consult_over(hotline, call_sid, int(owner) if owner.isdigit() else None, talk["consult_leg"], "hung up")
-        _hang_up(hotline, talk["consult_leg"])
+    # Consulted about a colleague's caller: only this consult ends; the caller stays with them.
+    if _end_consult(hotline, staff_id, call_sid, "hung up"):
         return status(hotline, staff_id)
     entry = hotline.acd.entry(call_sid)
     seats.talk_ended(hotline, call_sid, staff_id)
     if entry.get("live_sid"):
-        _redirect(
-            hotline,
-            entry["live_sid"],
-            "queue/after_call",
-            entry=call_sid,
-            agent=staff_id,
-            lang=entry.get("lang", "zh"),
-        )
+        args = {"entry": call_sid, "agent": staff_id, "lang": entry.get("lang", "zh")}
+        _redirect(hotline, entry["live_sid"], "queue/after_call", **args)
     return status(hotline, staff_id)
 
 
@@ -293,13 +328,7 @@ def transfer(
 ) -> dict:
     """Hand the caller to another queue (they wait there with their priority) or straight
     to an available agent (whose phone rings now).  This agent goes to wrap-up."""
-    routing = hotline.settings.routing
-    if (queue is None) == (agent_id is None):
-        raise DeskError("one_target")
-    if queue is not None and queue not in routing.queues:
-        raise DeskError("no_queue", queue=queue)
-    if agent_id is not None and (agent_id == staff_id or hotline.acd.agent(agent_id)["state"] != "available"):
-        raise DeskError("agent_unavailable")
+    _check_transfer(hotline, staff_id, queue, agent_id)
     agent = _call_of(hotline, staff_id, call_sid)
     entry = hotline.acd.entry(call_sid)
     now = hotline.now()
@@ -308,25 +337,51 @@ def transfer(
     detail = {"queue": from_queue, **({"to_queue": queue} if queue else {"to_agent": agent_id})}
     seats.talk_ended(hotline, call_sid, staff_id)
     seats.add_events(hotline, call_sid, now, ("transfer", detail))
+    _requeue(hotline, call_sid, entry, target_queue, now)
+    if agent_id is not None and _ring_agent(hotline, call_sid, agent_id, now):
+        return status(hotline, staff_id)
+    _wait_in(hotline, call_sid, entry, target_queue)
+    return status(hotline, staff_id)
+
+
+def _wait_in(hotline: Hotline, call_sid: str, entry: dict, queue: str) -> None:
+    """The transferred caller on hold in `queue`, and the next free agent sought."""
     lang = entry.get("lang", "zh")
+    _redirect(hotline, entry.get("live_sid") or call_sid, "queue/hold_again", q=queue, lang=lang)
+    seats.dispatch(hotline)
+
+
+def _check_transfer(hotline: Hotline, staff_id: int, queue: str | None, agent_id: int | None) -> None:
+    """One target: a queue that exists, or another agent who is available now."""
+    if (queue is None) == (agent_id is None):
+        raise DeskError("one_target")
+    if queue is not None and queue not in hotline.settings.routing.queues:
+        raise DeskError("no_queue", queue=queue)
+    if agent_id is not None and (agent_id == staff_id or hotline.acd.agent(agent_id)["state"] != "available"):
+        raise DeskError("agent_unavailable")
+
+
+def _requeue(hotline: Hotline, call_sid: str, entry: dict, queue: str, now: datetime) -> None:
+    """The caller into `queue` with the priority they had; a called-back patient's live call
+    stays the one the ACD redirects."""
     hotline.acd.enqueue(
         call_sid,
-        target_queue,
+        queue,
         priority=int(entry.get("priority") or 0),
         now=seats.epoch(now),
         patient_id=int(entry["patient_id"]) if entry.get("patient_id") else None,
         caller=entry.get("caller", ""),
-        lang=lang,
+        lang=entry.get("lang", "zh"),
     )
     if entry.get("live_sid") and entry["live_sid"] != call_sid:
         hotline.acd.callback_connected(call_sid, entry["live_sid"])
-    if agent_id is not None:
-        offer = hotline.acd.reserve(call_sid, agent_id, seats.epoch(now))
-        if offer is not None and seats.ring(hotline, offer, now):
-            return status(hotline, staff_id)
-    _redirect(hotline, entry.get("live_sid") or call_sid, "queue/hold_again", q=target_queue, lang=lang)
-    seats.dispatch(hotline)
-    return status(hotline, staff_id)
+
+
+def _ring_agent(hotline: Hotline, call_sid: str, agent_id: int, now: datetime) -> bool:
+    """The caller offered to `agent_id` now; False if the agent was taken meanwhile or the
+    phone could not ring (the caller then waits in the queue)."""
+    offer = hotline.acd.reserve(call_sid, agent_id, seats.epoch(now))
+    return offer is not None and seats.ring(hotline, offer, now)
 
 
 def wrap_up(
@@ -334,32 +389,9 @@ def wrap_up(
 ) -> dict:
     """Record the disposition (from config) and notes, and end wrap-up now (the agent is
     available again).  A wrap-up the timer already ended still gets its notes."""
-    codes = [item.code for item in hotline.settings.console.dispositions]  # one list, with its labels
-    if disposition not in codes:
-        raise DeskError("bad_disposition", codes=", ".join(codes))
-    agent = hotline.acd.agent(staff_id)
-    wrapping = agent["state"] == "wrap_up" and agent.get("wrap_call") == call_sid
-    if not wrapping and agent.get("wrap_call") != call_sid:
-        raise DeskError("not_your_call")
+    wrapping, queue = _wrap_up_of(hotline, staff_id, call_sid, disposition)
     now = hotline.now()
-    queue = agent.get("wrap_queue", "")
-    # The request has read (the login, the agent): on SQLite a write in that same transaction
-    # fails at once, 'database is locked', while the records worker writes (issue 22.5).
-    begin_write(session)
-    late = None if wrapping else records_seats.unfinished_wrap_up(session, call_sid, staff_id)
-    if late is not None:  # the timer ran out first and saved the draft: this is the real one
-        late.disposition, late.notes, late.at = disposition, notes[:4000], now
-    else:
-        records_seats.save_wrap_up(
-            session,
-            call_sid=call_sid,
-            staff_id=staff_id,
-            queue=queue,
-            disposition=disposition,
-            notes=notes[:4000],
-            at=now,
-        )
-    session.commit()
+    _save_wrap_up(session, staff_id, call_sid, queue, disposition, notes[:4000], now, wrapping)
     hotline.acd.take_draft(staff_id, call_sid)
     if wrapping:
         result = hotline.acd.end_wrap_up(staff_id, seats.epoch(now))
@@ -367,6 +399,42 @@ def wrap_up(
             seats.add_events(hotline, call_sid, now, seats.wrap_up_event(queue, staff_id, result.seconds, disposition))
             seats.dispatch(hotline)
     return status(hotline, staff_id)
+
+
+def _wrap_up_of(hotline: Hotline, staff_id: int, call_sid: str, disposition: str) -> tuple[bool, str]:
+    """Whether the agent is wrapping `call_sid` up now (False: its timer ended it first) and
+    its queue; refused for a disposition not in the config or a call this agent did not take."""
+    codes = [item.code for item in hotline.settings.console.dispositions]  # one list, with its labels
+    if disposition not in codes:
+        raise DeskError("bad_disposition", codes=", ".join(codes))
+    agent = hotline.acd.agent(staff_id)
+    wrapping = agent["state"] == "wrap_up" and agent.get("wrap_call") == call_sid
+    if not wrapping and agent.get("wrap_call") != call_sid:
+        raise DeskError("not_your_call")
+    return wrapping, agent.get("wrap_queue", "")
+
+
+def _save_wrap_up(
+    session: Session,
+    staff_id: int,
+    call_sid: str,
+    queue: str,
+    disposition: str,
+    notes: str,
+    at: datetime,
+    wrapping: bool,
+) -> None:
+    # The request has read (the login, the agent): on SQLite a write in that same transaction
+    # fails at once, 'database is locked', while the records worker writes (issue 22.5).
+    begin_write(session)
+    late = None if wrapping else records_seats.unfinished_wrap_up(session, call_sid, staff_id)
+    if late is not None:  # the timer ran out first and saved the draft: this is the real one
+        late.disposition, late.notes, late.at = disposition, notes, at
+    else:
+        records_seats.save_wrap_up(
+            session, call_sid=call_sid, staff_id=staff_id, queue=queue, disposition=disposition, notes=notes, at=at
+        )
+    session.commit()
 
 
 def save_draft(hotline: Hotline, staff_id: int, call_sid: str, notes: str) -> dict:
@@ -413,34 +481,27 @@ def _owner(hotline: Hotline, staff_id: int, call_sid: str) -> dict:
     return hotline.acd.entry(call_sid)
 
 
+# What each call control does: (hotline, call_sid, staff_id, lang, target) -> the talk changed.
+CALL_CONTROLS = {
+    "hold": lambda hotline, sid, me, lang, target: talks.hold(hotline, sid, me, lang),
+    "resume": lambda hotline, sid, me, lang, target: talks.resume(hotline, sid, me),
+    "consult": lambda hotline, sid, me, lang, target: talks.consult(
+        hotline, sid, me, to_agent=target.get("to_agent"), outside=target.get("outside"), lang=lang
+    ),
+    "consult_cancel": lambda hotline, sid, me, lang, target: talks.cancel_consult(hotline, sid, me),
+    "complete_transfer": lambda hotline, sid, me, lang, target: talks.complete_transfer(hotline, sid, me),
+    "add_party": lambda hotline, sid, me, lang, target: talks.add_party(hotline, sid, me, target.get("outside"), lang),
+    "drop_party": lambda hotline, sid, me, lang, target: talks.drop_party(hotline, sid, me),
+}
+
+
 def call_control(hotline: Hotline, staff_id: int, call_sid: str, action: str, **target: object) -> dict:
     """hold | resume | consult (to_agent or outside) | consult_cancel | complete_transfer |
     add_party (outside) | drop_party, by the agent who owns the talk."""
     entry = _owner(hotline, staff_id, call_sid)
-    lang = entry.get("lang", "zh")
-    if action == "hold":
-        talks.hold(hotline, call_sid, staff_id, lang)
-    elif action == "resume":
-        talks.resume(hotline, call_sid, staff_id)
-    elif action == "consult":
-        talks.consult(
-            hotline,
-            call_sid,
-            staff_id,
-            to_agent=target.get("to_agent"),  # type: ignore[arg-type]
-            outside=target.get("outside"),
-            lang=lang,
-        )  # type: ignore[arg-type]
-    elif action == "consult_cancel":
-        talks.cancel_consult(hotline, call_sid, staff_id)
-    elif action == "complete_transfer":
-        talks.complete_transfer(hotline, call_sid, staff_id)
-    elif action == "add_party":
-        talks.add_party(hotline, call_sid, staff_id, target.get("outside"), lang)  # type: ignore[arg-type]
-    elif action == "drop_party":
-        talks.drop_party(hotline, call_sid, staff_id)
-    else:
+    if action not in CALL_CONTROLS:
         raise ValueError(f"no call control {action!r}")
+    CALL_CONTROLS[action](hotline, call_sid, staff_id, entry.get("lang", "zh"), target)
     return status(hotline, staff_id)
 
 
@@ -463,10 +524,22 @@ def directory(hotline: Hotline, staff_id: int) -> dict:
 def listen(hotline: Hotline, session: Session, staff_id: int, call_sid: str, reason: str) -> dict:
     """Ring the supervisor's phone into the talk, muted.  Every listen is audited (who, which
     call, when, why), also one the carrier then refuses: the listen was asked for."""
-    from records.audit import record_access
-    from records.db import begin_write
-
     reason = (reason or "").strip()
+    entry = _listenable(hotline, staff_id, call_sid, reason)
+    _audit_listen(hotline, session, staff_id, call_sid, reason, entry)
+    talks.listen(hotline, call_sid, staff_id, entry.get("lang", "zh"))
+    base = hotline.settings.env.twilio_api_base
+    if base:  # the local carrier emulator (the demo): the supervisor's emulated phone picks up
+        try:
+            _answer_emulated_leg(base.rstrip("/"), staff_id)
+        except DeskError as exc:
+            log.info("supervisor %s: emulated phone not answered: %s", staff_id, exc)
+    return status(hotline, staff_id)
+
+
+def _listenable(hotline: Hotline, staff_id: int, call_sid: str, reason: str) -> dict:
+    """The caller's entry, or the refusal: no reason given, nobody talking with the caller in a
+    conference, or this supervisor already listening to a call."""
     if len(reason) < hotline.settings.console.search_reason_min_length:
         raise talks.TalkRefused("reason_needed")
     entry = hotline.acd.entry(call_sid)
@@ -474,6 +547,12 @@ def listen(hotline: Hotline, session: Session, staff_id: int, call_sid: str, rea
         raise talks.TalkRefused("not_talking")
     if hotline.acd.monitoring(staff_id):
         raise talks.TalkRefused("already_monitoring")
+    return entry
+
+
+def _audit_listen(hotline: Hotline, session: Session, staff_id: int, call_sid: str, reason: str, entry: dict) -> None:
+    from records.audit import record_access
+
     begin_write(session)
     record_access(
         session,
@@ -485,14 +564,6 @@ def listen(hotline: Hotline, session: Session, staff_id: int, call_sid: str, rea
         at=hotline.now(),
     )
     session.commit()
-    talks.listen(hotline, call_sid, staff_id, entry.get("lang", "zh"))
-    base = hotline.settings.env.twilio_api_base
-    if base:  # the local carrier emulator (the demo): the supervisor's emulated phone picks up
-        try:
-            _answer_emulated_leg(base.rstrip("/"), staff_id)
-        except DeskError as exc:
-            log.info("supervisor %s: emulated phone not answered: %s", staff_id, exc)
-    return status(hotline, staff_id)
 
 
 def monitor(hotline: Hotline, staff_id: int, call_sid: str, mode: str) -> dict:

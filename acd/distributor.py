@@ -493,24 +493,45 @@ class Result:
         return self.status == "ok"
 
 
+def _reachable_skills(routing_settings: Routing) -> list[tuple[str, str]]:
+    """Per queue, the skills that may ever take its callers (routing.queues_served's question),
+    comma-separated, as the snapshot script reads them."""
+    return [
+        (name, ",".join(sorted({config.skill} | {routing_settings.queues[o].skill for t in config.tiers
+                                                 for o in t.overflow})))
+        for name, config in routing_settings.queues.items()
+    ]  # fmt: skip
+
+
+# The wallboard's call columns of an agent who is not on a call.
+NOT_ON_A_CALL = {"call_sid": None, "caller_waited": None, "talk_seconds": None, "controls": False}
+
+
+def _waiting(entry: str, queue: str, prio: str, joined: str, not_before: str | None, declined: str | None):
+    """A waiting caller as the rule sees it, from the fields of its entry (Redis strings);
+    `declined`: the agents who refused it, comma-separated."""
+    refused = frozenset(int(part) for part in (declined or "").split(",") if part.isdigit())
+    return routing.Waiting(entry, queue, int(prio), float(joined), float(not_before or 0), refused)
+
+
 class ACD:
     def __init__(self, client: redis.Redis, prefix: str, routing_settings: Routing, entry_ttl: int = 6 * 3600):
         self.redis = client
         self.p = prefix + "acd:"
         self.routing = routing_settings
         self.entry_ttl = entry_ttl
-        register = client.register_script
+        self.first_heads = 5  # queue heads dispatch reads first (more when needed: _decide)
+        self._reachable = _reachable_skills(routing_settings)
+        self._skills_seen: tuple[float, frozenset[str]] | None = None  # skills_logged_in_lately
+        self.skills_max_age = SKILLS_MAX_AGE
+        self._register_scripts(client.register_script)
+
+    def _register_scripts(self, register) -> None:
+        """The Lua scripts, each one round trip and atomic: the snapshot, and one per change of state."""
         self._enqueue = register(ENQUEUE)
         self._reserve = register(RESERVE)
         self._reserve_pairs = register(RESERVE_PAIRS)
         self._snapshot = register(SNAPSHOT)
-        self.first_heads = 5  # queue heads dispatch reads first (more when needed: _decide)
-        # per queue, the skills that may ever take its callers (routing.queues_served's question)
-        self._reachable = [
-            (name, ",".join(sorted({config.skill} | {routing_settings.queues[o].skill for t in config.tiers
-                                                     for o in t.overflow})))
-            for name, config in routing_settings.queues.items()
-        ]  # fmt: skip
         self._answer = register(ANSWER)
         self._release = register(RELEASE)
         self._talk_end = register(TALK_END)
@@ -522,8 +543,6 @@ class ACD:
         self._consult_reserve = register(CONSULT_RESERVE)
         self._consult_answer = register(CONSULT_ANSWER)
         self._consult_end = register(CONSULT_END)
-        self._skills_seen: tuple[float, frozenset[str]] | None = None  # skills_logged_in_lately
-        self.skills_max_age = SKILLS_MAX_AGE
 
     # ---- callers --------------------------------------------------------------------------
 
@@ -733,20 +752,26 @@ class ACD:
         for name in self.routing.queues if queues is None else queues:
             pipe.zrange(self.p + "queue:" + name, 0, per_queue - 1)
         heads = [entry for entries in pipe.execute() for entry in entries]
-        if not heads:
+        callers: list[routing.Waiting] = []
+        for entry, (queue, *fields) in zip(heads, self._entry_fields(heads), strict=True):
+            if queue is None:  # its hash expired (a call long gone): clear it from the queues
+                self._forget_in_queues(entry)
+                continue
+            callers.append(_waiting(entry, queue, *fields))
+        return callers
+
+    def _entry_fields(self, entries: list[str]) -> list:
+        """Each entry's queue and what the rule reads of it, in one round trip (none for none)."""
+        if not entries:
             return []
         pipe = self.redis.pipeline(transaction=False)
-        for entry in heads:
+        for entry in entries:
             pipe.hmget(self.p + "entry:" + entry, "queue", "priority", "enqueued_at", "not_before", "declined")
-        callers = []
-        for entry, (queue, prio, joined, not_before, declined) in zip(heads, pipe.execute(), strict=True):
-            if queue is None:  # its hash expired (a call long gone): clear it from the queues
-                for name in self.routing.queues:
-                    self.redis.zrem(self.p + "queue:" + name, entry)
-                continue
-            refused = frozenset(int(part) for part in (declined or "").split(",") if part.isdigit())
-            callers.append(routing.Waiting(entry, queue, int(prio), float(joined), float(not_before or 0), refused))
-        return callers
+        return pipe.execute()
+
+    def _forget_in_queues(self, entry: str) -> None:
+        for name in self.routing.queues:
+            self.redis.zrem(self.p + "queue:" + name, entry)
 
     def dispatch(self, now: float, *, rounds: int = 5) -> list[Offer]:
         """Offer waiting callers to free agents by the fairness rule; the offers made.
@@ -776,36 +801,30 @@ class ACD:
                 return []
             callers = [caller for _, _, entries in queues for caller in entries]
             truncated = [entries[-1] for _, cut, entries in queues if cut and entries]
-            if truncated:
-                # Beyond the last caller read of a truncated queue, callers of other queues may
-                # rank below callers not read: match only those ranked before every such
-                # horizon, for which the rule's one greedy pass gives exactly what it would give
-                # on every caller (a caller's agent depends only on the callers ranked before).
-                horizon = min(routing.rank(self.routing, last) for last in truncated)
-                callers = [caller for caller in callers if routing.rank(self.routing, caller) <= horizon]
+            callers = self._before_horizon(callers, truncated)
             pairs = routing.match(self.routing, callers, agents, now)
             if len(pairs) == len(agents) or not truncated or per_queue >= 100_000:
                 return pairs
             per_queue *= 4
 
+    def _before_horizon(self, callers: list[routing.Waiting], truncated: list[routing.Waiting]) -> list:
+        """Beyond the last caller read of a truncated queue, callers of other queues may rank
+        below callers not read: match only those ranked before every such horizon, for which
+        the rule's one greedy pass gives exactly what it would give on every caller (a caller's
+        agent depends only on the callers ranked before)."""
+        if not truncated:
+            return callers
+        horizon = min(routing.rank(self.routing, last) for last in truncated)
+        return [caller for caller in callers if routing.rank(self.routing, caller) <= horizon]
+
     def _read_snapshot(self, per_queue: int) -> tuple[list[routing.FreeAgent], list[tuple[str, bool, list]]]:
         args = [self.p, per_queue] + [part for pair in self._reachable for part in pair]
         raw_agents, raw_queues = self._snapshot(args=args)
         agents = [routing.FreeAgent(int(a), float(idle), json.loads(skills)) for a, idle, skills in raw_agents]
-        queues = []
-        for name, cut, entries in raw_queues:
-            callers = [
-                routing.Waiting(
-                    entry,
-                    name,
-                    int(prio),
-                    float(joined),
-                    float(not_before or 0),
-                    frozenset(int(part) for part in (declined or "").split(",") if part.isdigit()),
-                )
-                for entry, prio, joined, not_before, declined in entries
-            ]
-            queues.append((name, bool(int(cut)), callers))
+        queues = [
+            (name, bool(int(cut)), [_waiting(entry, name, *fields) for entry, *fields in entries])
+            for name, cut, entries in raw_queues
+        ]
         return agents, queues
 
     def _reserve_all(self, pairs: list[tuple[routing.Waiting, routing.FreeAgent]], now: float) -> list[Offer]:
@@ -917,43 +936,43 @@ class ACD:
         for name in names:
             pipe.zcard(self.p + "queue:" + name)
         counts = pipe.execute()
-        queues = []
-        for name, count in zip(names, counts, strict=True):
-            queues.append(
-                {
-                    "name": name,
-                    "title": self.routing.queues[name].title.model_dump(),
-                    "waiting": int(count),
-                    "longest_wait": self._longest_wait(name, at) if count else 0,
-                }
-            )
-        agents = []
-        for agent_id in self._known_agents():
-            data = self.agent(agent_id)
-            row = {
-                "staff_id": agent_id,
-                "display_name": data.get("name", ""),
-                "state": data["state"],
-                "reason": data.get("reason", ""),
-                "since": float(data["since"]) if data.get("since") else None,
-                "queue": data.get("call_queue") or data.get("offer_queue") or "",
-                "call_sid": None,
-                "caller_waited": None,
-                "talk_seconds": None,
-                "controls": False,
-            }
-            if data["state"] == "on_call" and data.get("call"):
-                # What a supervisor needs to pick a call to listen to (issue 14).
-                entry = self.entry(data["call"])
-                joined, answered = entry.get("enqueued_at"), entry.get("answered_at")
-                row.update(
-                    call_sid=data["call"],
-                    caller_waited=round(float(answered) - float(joined)) if joined and answered else None,
-                    talk_seconds=round(at - float(data.get("call_since") or at)),
-                    controls=entry.get("talk_conf") == "1",
-                )
-            agents.append(row)
+        queues = [self._queue_row(name, int(count), at) for name, count in zip(names, counts, strict=True)]
+        agents = [self._agent_row(agent_id, at) for agent_id in self._known_agents()]
         return {"queues": queues, "agents": agents}
+
+    def _queue_row(self, name: str, count: int, at: float) -> dict:
+        return {
+            "name": name,
+            "title": self.routing.queues[name].title.model_dump(),
+            "waiting": count,
+            "longest_wait": self._longest_wait(name, at) if count else 0,
+        }
+
+    def _agent_row(self, agent_id: int, at: float) -> dict:
+        data = self.agent(agent_id)
+        row = {
+            "staff_id": agent_id,
+            "display_name": data.get("name", ""),
+            "state": data["state"],
+            "reason": data.get("reason", ""),
+            "since": float(data["since"]) if data.get("since") else None,
+            "queue": data.get("call_queue") or data.get("offer_queue") or "",
+            **NOT_ON_A_CALL,
+        }
+        if data["state"] == "on_call" and data.get("call"):
+            row.update(self._call_row(data, at))
+        return row
+
+    def _call_row(self, data: dict, at: float) -> dict:
+        """What a supervisor needs to pick a call to listen to (issue 14)."""
+        entry = self.entry(data["call"])
+        joined, answered = entry.get("enqueued_at"), entry.get("answered_at")
+        return {
+            "call_sid": data["call"],
+            "caller_waited": round(float(answered) - float(joined)) if joined and answered else None,
+            "talk_seconds": round(at - float(data.get("call_since") or at)),
+            "controls": entry.get("talk_conf") == "1",
+        }
 
     def queue_stats(self, names: Iterable[str], now: float) -> list[dict]:
         result = []

@@ -33,31 +33,33 @@ def request_callback(
     """Ask the nurse queue to call the patient back, once per task; the ACD entry, if queued."""
     if task.nurse_requested_at is not None:
         return task.nurse_reference
-    settings = hotline.settings
-    queue = settings.aftercare.followup.nurse_queue
     patient = task.patient
-    priority = rule.priority(
-        settings.routing, complaint=False, vip=patient.category == "vip", age=patient.age_on(now.date())
-    )
+    age = patient.age_on(now.date())
+    priority = rule.priority(hotline.settings.routing, complaint=False, vip=patient.category == "vip", age=age)
     reference = None
     try:
-        acd = hotline.acd
-        at = now.timestamp()
-        acd.remember_base_url(base_url)  # where the ACD's callback call will fetch its TwiML
-        acd.enqueue(
-            call_sid,
-            queue,
-            priority=priority,
-            now=at,
-            patient_id=patient.id,
-            caller=mask(number),
-            lang=language(patient, settings),
-        )
-        acd.set_callback_number(call_sid, number)
-        acd.leave(call_sid, at, "callback")
-        hotline.calls.add_events(call_sid, now, [("callback_requested", {"queue": queue, "waited": 0})])
+        _queue_callback(hotline, task, priority, number=number, call_sid=call_sid, now=now, base_url=base_url)
         reference = call_sid
     except Exception:  # the flag stays on the campaign page for the nurses either way
         log.exception("follow-up %s: the nurse callback could not be queued", task.id)
     aftercare.nurse_requested(db, task, now, reference)
     return reference
+
+
+def _queue_callback(
+    hotline, task: FollowUpTask, priority: int, *, number: str, call_sid: str, now: datetime, base_url: str
+) -> None:
+    """Into the nurse queue as a callback (joined and left at once, keeping the place), as a
+    caller who pressed the callback key would be."""
+    settings = hotline.settings
+    queue = settings.aftercare.followup.nurse_queue
+    patient = task.patient
+    acd = hotline.acd
+    acd.remember_base_url(base_url)  # where the ACD's callback call will fetch its TwiML
+    lang = language(patient, settings)
+    acd.enqueue(
+        call_sid, queue, priority=priority, now=now.timestamp(), patient_id=patient.id, caller=mask(number), lang=lang
+    )
+    acd.set_callback_number(call_sid, number)
+    acd.leave(call_sid, now.timestamp(), "callback")
+    hotline.calls.add_events(call_sid, now, [("callback_requested", {"queue": queue, "waited": 0})])

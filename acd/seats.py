@@ -63,36 +63,45 @@ def dispatch(hotline: Hotline) -> list[Offer]:
 def ring(hotline: Hotline, offer: Offer, now: datetime) -> bool:
     """A queued caller is redirected to TwiML that dials the agent; a callback calls the
     patient first.  If the carrier refuses (the caller has just hung up), the agent is freed."""
-    base = base_url(hotline)
     args = {"entry": offer.entry, "agent": offer.agent_id, "lang": offer.lang}
     try:
         if offer.kind == "callback":
-            routing = hotline.settings.routing
-            call = hotline.twilio.calls.create(
-                to=offer.number,
-                from_=hotline.settings.twilio.caller_id,
-                url=step_url(base, "queue/callback", **args),
-                status_callback=step_url(base, "queue/callback_status", **args),
-                status_callback_event=["completed"],
-                timeout=routing.callbacks.ring_seconds,
-            )
-            log.info("callback %s: calling the patient back (%s)", offer.entry, call.sid)
+            _call_back(hotline, offer, args)
         else:
-            hotline.twilio.calls(offer.live_sid).update(url=step_url(base, "queue/connect", **args), method="POST")
+            url = step_url(base_url(hotline), "queue/connect", **args)
+            hotline.twilio.calls(offer.live_sid).update(url=url, method="POST")
     except (TwilioException, requests.RequestException) as exc:
         log.warning("offer of %s to agent %s could not ring: %s", offer.entry, offer.agent_id, exc)
-        if offer.kind == "callback":
-            hotline.acd.callback_failed(offer.entry, offer.agent_id, epoch(now))
-        else:
-            result = hotline.acd.release(offer.entry, offer.agent_id, epoch(now), "caller_gone")
-            if result.ok:
-                left = hotline.acd.leave(offer.entry, epoch(now), "left")
-                add_events(
-                    hotline, offer.entry, now, ("abandon", {"queue": offer.queue, "waited": round(left.seconds)})
-                )
+        _could_not_ring(hotline, offer, now)
         return False
     add_events(hotline, offer.entry, now, ("offer", {"queue": offer.queue, "agent_id": offer.agent_id}))
     return True
+
+
+def _call_back(hotline: Hotline, offer: Offer, args: dict) -> None:
+    """Call the patient back; the reserved agent's phone rings once they answer (queue/callback)."""
+    base = base_url(hotline)
+    call = hotline.twilio.calls.create(
+        to=offer.number,
+        from_=hotline.settings.twilio.caller_id,
+        url=step_url(base, "queue/callback", **args),
+        status_callback=step_url(base, "queue/callback_status", **args),
+        status_callback_event=["completed"],
+        timeout=hotline.settings.routing.callbacks.ring_seconds,
+    )
+    log.info("callback %s: calling the patient back (%s)", offer.entry, call.sid)
+
+
+def _could_not_ring(hotline: Hotline, offer: Offer, now: datetime) -> None:
+    """The carrier refused the offer: a callback counts as a failed attempt; a queued caller
+    has hung up, so the agent is freed and the caller written down as abandoned."""
+    if offer.kind == "callback":
+        hotline.acd.callback_failed(offer.entry, offer.agent_id, epoch(now))
+        return
+    result = hotline.acd.release(offer.entry, offer.agent_id, epoch(now), "caller_gone")
+    if result.ok:
+        left = hotline.acd.leave(offer.entry, epoch(now), "left")
+        add_events(hotline, offer.entry, now, ("abandon", {"queue": offer.queue, "waited": round(left.seconds)}))
 
 
 def offer_missed(hotline: Hotline, entry: str, agent_id: int, reason: str) -> bool:
@@ -151,45 +160,61 @@ def sweep(hotline: Hotline) -> dict[str, int]:
     """End the timers nobody else ends, then dispatch: reservations past their expiry
     (the agent goes on break 'missed', the caller keeps their place), wrap-ups that are
     over, consoles silent past the heartbeat timeout (logged out)."""
-    acd = hotline.acd
     now = hotline.now()
-    at = epoch(now)
-    expired = 0
-    for agent_id, entry in acd.expired_offers(at):
-        data = acd.entry(entry)
-        if offer_missed(hotline, entry, agent_id, "expired"):
-            expired += 1
-            # A caller stuck ringing an agent is taken back to the queue's hold.
-            live = data.get("live_sid")
-            if live and data.get("kind") == "call":
-                _back_to_hold(hotline, live, data)
-    wrapped = 0
-    for agent_id in acd.wrap_ups_due(at):
-        result = acd.end_wrap_up(agent_id, at, only_if_due=True)
-        if result.ok:
-            wrapped += 1
-            call_sid = result.detail["call"]
-            add_events(hotline, call_sid, now, wrap_up_event(result.queue, agent_id, result.seconds, ""))
-            _keep_unfinished_wrap_up(hotline, agent_id, call_sid, result.queue, now)
-    logged_out = 0
-    for agent_id in acd.silent_agents(at):
-        result = acd.logout(agent_id, at, "heartbeat")
-        if result.ok:
-            logged_out += 1
-            log.info("agent %s logged out: no heartbeat", agent_id)
-            if result.detail["wrap_call"]:  # the wrap-up it cut short still ends, once
-                event = wrap_up_event(result.queue, agent_id, result.seconds, "")
-                add_events(hotline, result.detail["wrap_call"], now, event)
-                _keep_unfinished_wrap_up(hotline, agent_id, result.detail["wrap_call"], result.queue, now)
-            entry = result.detail["offer"]
-            if entry:
-                data = acd.entry(entry)
-                detail = {"queue": data.get("queue", ""), "agent_id": agent_id, "reason": "logged_out"}
-                add_events(hotline, entry, now, ("missed_offer", detail))
-                if data.get("live_sid") and data.get("kind") == "call":
-                    _back_to_hold(hotline, data["live_sid"], data)
+    expired = sum(
+        _offer_expired(hotline, agent_id, entry) for agent_id, entry in hotline.acd.expired_offers(epoch(now))
+    )
+    wrapped = sum(_wrap_up_due(hotline, agent_id, now) for agent_id in hotline.acd.wrap_ups_due(epoch(now)))
+    logged_out = sum(_silent(hotline, agent_id, now) for agent_id in hotline.acd.silent_agents(epoch(now)))
     offers = dispatch(hotline)
     return {"expired": expired, "wrapped": wrapped, "logged_out": logged_out, "offers": len(offers)}
+
+
+def _offer_expired(hotline: Hotline, agent_id: int, entry: str) -> bool:
+    """A reservation past its expiry: the agent goes on break 'missed', the caller keeps
+    their place.  True if it was still the agent's."""
+    data = hotline.acd.entry(entry)
+    if not offer_missed(hotline, entry, agent_id, "expired"):
+        return False
+    # A caller stuck ringing an agent is taken back to the queue's hold.
+    live = data.get("live_sid")
+    if live and data.get("kind") == "call":
+        _back_to_hold(hotline, live, data)
+    return True
+
+
+def _wrap_up_due(hotline: Hotline, agent_id: int, now: datetime) -> bool:
+    """A wrap-up whose time is over ends, with the notes typed so far kept.  True if it ended."""
+    result = hotline.acd.end_wrap_up(agent_id, epoch(now), only_if_due=True)
+    if result.ok:
+        call_sid = result.detail["call"]
+        add_events(hotline, call_sid, now, wrap_up_event(result.queue, agent_id, result.seconds, ""))
+        _keep_unfinished_wrap_up(hotline, agent_id, call_sid, result.queue, now)
+    return result.ok
+
+
+def _silent(hotline: Hotline, agent_id: int, now: datetime) -> bool:
+    """A console silent past the heartbeat timeout: logged out, with its wrap-up ended and the
+    call ringing for it put back on hold.  True if it was logged out."""
+    result = hotline.acd.logout(agent_id, epoch(now), "heartbeat")
+    if not result.ok:
+        return False
+    log.info("agent %s logged out: no heartbeat", agent_id)
+    if result.detail["wrap_call"]:  # the wrap-up it cut short still ends, once
+        event = wrap_up_event(result.queue, agent_id, result.seconds, "")
+        add_events(hotline, result.detail["wrap_call"], now, event)
+        _keep_unfinished_wrap_up(hotline, agent_id, result.detail["wrap_call"], result.queue, now)
+    if result.detail["offer"]:
+        _offer_lost(hotline, agent_id, result.detail["offer"], now)
+    return True
+
+
+def _offer_lost(hotline: Hotline, agent_id: int, entry: str, now: datetime) -> None:
+    data = hotline.acd.entry(entry)
+    detail = {"queue": data.get("queue", ""), "agent_id": agent_id, "reason": "logged_out"}
+    add_events(hotline, entry, now, ("missed_offer", detail))
+    if data.get("live_sid") and data.get("kind") == "call":
+        _back_to_hold(hotline, data["live_sid"], data)
 
 
 def _keep_unfinished_wrap_up(hotline: Hotline, agent_id: int, call_sid: str, queue: str, now: datetime) -> None:
@@ -201,15 +226,8 @@ def _keep_unfinished_wrap_up(hotline: Hotline, agent_id: int, call_sid: str, que
         with hotline.sessions() as session:
             begin_write(session)
             if not any(row.staff_id == agent_id for row in wrap_ups(session, call_sid)):
-                save_wrap_up(
-                    session,
-                    call_sid=call_sid,
-                    staff_id=agent_id,
-                    queue=queue,
-                    disposition=NOT_GIVEN,
-                    notes=notes,
-                    at=now,
-                )
+                wrap = {"call_sid": call_sid, "staff_id": agent_id, "queue": queue, "notes": notes, "at": now}
+                save_wrap_up(session, disposition=NOT_GIVEN, **wrap)
             session.commit()
     except SQLAlchemyError:  # the sweep goes on; the wrap_up_end event still says it ended
         log.warning("wrap-up of agent %s not saved", agent_id, exc_info=True)

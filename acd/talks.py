@@ -130,43 +130,52 @@ def refusal(talk: dict[str, str], request: Request) -> str | None:
     for fact, wanted, code in _NEEDS[request.action]:
         if facts[fact] != wanted:
             return code
-    if request.action in ("consult", "add_party"):
-        if request.action == "consult" and (request.to_agent is None) == (request.outside is None):
-            return "one_target"
-        if request.action == "add_party" and request.outside is None:
-            return "unknown_number"
+    return _target_refusal(request)
+
+
+def _target_refusal(request: Request) -> str | None:
+    """A consult rings one agent or one outside number; a third party is an outside number."""
+    if request.action == "consult" and (request.to_agent is None) == (request.outside is None):
+        return "one_target"
+    if request.action == "add_party" and request.outside is None:
+        return "unknown_number"
     return None
 
 
 def view(talk: dict[str, str], now: float, labels: dict[str, str]) -> dict:
     """The talk as the console's status shows it (`labels`: outside key -> its label)."""
-
-    def leg(role: str) -> dict | None:
-        if not talk.get(f"{role}_leg"):
-            return None
-        agent = talk.get(f"{role}_agent")
-        key = talk.get(f"{role}_key") or None
-        return {
-            "agent_id": int(agent) if agent else None,
-            "outside": key,
-            "label": labels.get(key or "", ""),
-            "state": "talking" if answered(talk, role) else "ringing",
-        }
-
-    monitor = None
-    if talk.get("monitor_leg"):
-        monitor = {
-            "staff_id": int(talk.get("monitor_staff") or 0),
-            "mode": talk.get("monitor_mode") or "listen",
-            "state": "talking" if answered(talk, "monitor") else "ringing",
-        }
     return {
         "controls": talk.get("conf") == "1",
         "on_hold": bool(talk.get("hold_since")),
         "hold_seconds": round(held_seconds(talk, now)),
-        "consult": leg("consult"),
-        "party": leg("party"),
-        "monitor": monitor,
+        "consult": _leg_view(talk, "consult", labels),
+        "party": _leg_view(talk, "party", labels),
+        "monitor": _monitor_view(talk),
+    }
+
+
+def _leg_view(talk: dict[str, str], role: str, labels: dict[str, str]) -> dict | None:
+    """A consult or third-party leg: who (an agent, or an outside number and its label), and
+    whether it rings or talks."""
+    if not talk.get(f"{role}_leg"):
+        return None
+    agent = talk.get(f"{role}_agent")
+    key = talk.get(f"{role}_key") or None
+    return {
+        "agent_id": int(agent) if agent else None,
+        "outside": key,
+        "label": labels.get(key or "", ""),
+        "state": "talking" if answered(talk, role) else "ringing",
+    }
+
+
+def _monitor_view(talk: dict[str, str]) -> dict | None:
+    if not talk.get("monitor_leg"):
+        return None
+    return {
+        "staff_id": int(talk.get("monitor_staff") or 0),
+        "mode": talk.get("monitor_mode") or "listen",
+        "state": "talking" if answered(talk, "monitor") else "ringing",
     }
 
 
@@ -189,15 +198,14 @@ def _participants(hotline: Hotline, talk: dict[str, str]):
 
 def _dial(hotline: Hotline, entry: str, to: str, role: str, *, label: str, lang: str, **options: object):
     """Ring `to` into the entry's conference; returns the Participant (call_sid, conference_sid)."""
-    settings = hotline.settings
     args = {"entry": entry, "role": role, "lang": lang}
     if options.pop("agent", None) is not None:
         args["agent"] = to.removeprefix("client:agent-")
     return hotline.twilio.conferences(entry).participants.create(
-        from_=settings.twilio.caller_id,
+        from_=hotline.settings.twilio.caller_id,
         to=to,
         label=label,
-        timeout=settings.routing.offer_timeout_seconds,
+        timeout=hotline.settings.routing.offer_timeout_seconds,
         early_media=True,
         beep="false",
         wait_url="",
@@ -256,6 +264,13 @@ def start(hotline: Hotline, entry: str, agent_id: int, lang: str) -> str:
         )
     except CARRIER_ERRORS as exc:
         raise CarrierRefused(str(exc)) from None
+    _new_talk(hotline, entry, agent_id, leg)
+    return leg.call_sid
+
+
+def _new_talk(hotline: Hotline, entry: str, agent_id: int, leg) -> None:
+    """The talk's state as it starts: this agent owns it, nobody held, no consult, third party
+    or supervisor (what an earlier talk of the same entry left is cleared)."""
     hotline.acd.set_talk(
         entry,
         conf="1",
@@ -268,7 +283,6 @@ def start(hotline: Hotline, entry: str, agent_id: int, lang: str) -> str:
         **_clear("party"),
         **_clear("monitor"),
     )
-    return leg.call_sid
 
 
 def announce(hotline: Hotline, entry: str, leg: str, url: str) -> None:
@@ -356,52 +370,53 @@ def consult(
 ) -> None:
     """Put the caller on hold and ring another agent (or an outside number) into the talk."""
     talk = _check(hotline, entry, Request("consult", to_agent, outside))
-    number = None
-    if to_agent is not None:
-        if to_agent == agent_id:
-            raise TalkRefused("self")
-        if not hotline.acd.consult_reserve(entry, to_agent, _epoch(hotline.now())):
-            raise TalkRefused("agent_unavailable")
-    else:
-        number = hotline.settings.console.consult_number(outside or "")
-        if number is None:
-            raise TalkRefused("unknown_number")
+    number = _consult_target(hotline, entry, agent_id, to_agent, outside)
     held_here = not talk.get("hold_since")
     try:
         if held_here:
             hold(hotline, entry, agent_id, lang)
-        if number is None:
-            _place(
-                hotline,
-                entry,
-                "consult",
-                f"client:agent-{to_agent}",
-                label=f"consult-{to_agent}",
-                lang=lang,
-                fields={"agent": to_agent},
-                agent=to_agent,
-            )
-        else:
-            _place(
-                hotline,
-                entry,
-                "consult",
-                number.number,
-                label=f"consult-{number.key}",
-                lang=lang,
-                fields={"key": number.key},
-            )
+        _ring_consult(hotline, entry, to_agent, number, lang)
     except CarrierRefused:
-        if to_agent is not None:
-            hotline.acd.consult_ended(entry, to_agent, _epoch(hotline.now()))
-        if held_here and hotline.acd.talk(entry).get("hold_since"):
-            try:
-                resume(hotline, entry, agent_id, during_consult=True)
-            except CarrierRefused:
-                log.warning("talk %s: the caller stays on hold after a failed consult", entry)
+        _consult_refused(hotline, entry, agent_id, to_agent, held_here)
         raise
     target = {"to_agent": to_agent} if number is None else {"to_number": number.key}
     _event(hotline, entry, "consult", agent_id=agent_id, **target)
+
+
+def _consult_target(hotline: Hotline, entry: str, agent_id: int, to_agent: int | None, outside: str | None):
+    """The outside number to ring, or None for an agent (reserved here for the consult); refused
+    for oneself, an agent who is not available or a number not configured."""
+    if to_agent is None:
+        number = hotline.settings.console.consult_number(outside or "")
+        if number is None:
+            raise TalkRefused("unknown_number")
+        return number
+    if to_agent == agent_id:
+        raise TalkRefused("self")
+    if not hotline.acd.consult_reserve(entry, to_agent, _epoch(hotline.now())):
+        raise TalkRefused("agent_unavailable")
+    return None
+
+
+def _ring_consult(hotline: Hotline, entry: str, to_agent: int | None, number, lang: str) -> None:
+    if number is None:
+        agent = {"agent": to_agent}  # the leg's status callback says which agent answered
+        to, label, fields, options = f"client:agent-{to_agent}", f"consult-{to_agent}", agent, agent
+    else:
+        to, label, fields, options = number.number, f"consult-{number.key}", {"key": number.key}, {}
+    _place(hotline, entry, "consult", to, label=label, lang=lang, fields=fields, **options)
+
+
+def _consult_refused(hotline: Hotline, entry: str, agent_id: int, to_agent: int | None, held_here: bool) -> None:
+    """The carrier refused the consult's leg: the consulted agent is free again, and a caller
+    this consult put on hold is taken off it."""
+    if to_agent is not None:
+        hotline.acd.consult_ended(entry, to_agent, _epoch(hotline.now()))
+    if held_here and hotline.acd.talk(entry).get("hold_since"):
+        try:
+            resume(hotline, entry, agent_id, during_consult=True)
+        except CarrierRefused:
+            log.warning("talk %s: the caller stays on hold after a failed consult", entry)
 
 
 def consult_over(hotline: Hotline, entry: str, agent_id: int | None, leg: str, reason: str) -> bool:
@@ -436,14 +451,22 @@ def complete_transfer(hotline: Hotline, entry: str, agent_id: int) -> None:
     """The consulted party keeps the caller.  In an order where each step done leaves the
     caller with somebody: the consulted party becomes an owner, this agent stops being one,
     the caller comes off hold, the ACD moves the call, and only then this agent leaves."""
-    from acd import seats
-
     talk = _check(hotline, entry, Request("complete_transfer"))
     new_leg, old_leg = talk["consult_leg"], talk["agent_leg"]
     _update(hotline, talk, new_leg, end_conference_on_exit=True)
     _update(hotline, talk, old_leg, end_conference_on_exit=False)
     if talk.get("hold_since"):
         resume(hotline, entry, agent_id, during_consult=True)
+    _move_call(hotline, entry, agent_id, talk)
+    _drop(hotline, talk, old_leg)
+
+
+def _move_call(hotline: Hotline, entry: str, agent_id: int, talk: dict[str, str]) -> None:
+    """The ACD moves the call to the consulted party (an agent, or an outside number's key)
+    and this agent's part ends: talk and hold, then wrap-up."""
+    from acd import seats
+
+    new_leg = talk["consult_leg"]
     to_agent = talk.get("consult_agent")
     detail = {"to_agent": int(to_agent)} if to_agent else {"to_number": talk.get("consult_key", "")}
     seats.talk_ended(hotline, entry, agent_id)  # this agent's part: talk and hold, then wrap-up
@@ -452,7 +475,6 @@ def complete_transfer(hotline: Hotline, entry: str, agent_id: int) -> None:
         hotline.acd.handed_over(entry, int(to_agent))
     owner = to_agent or f"number:{talk.get('consult_key', '')}"
     hotline.acd.set_talk(entry, agent_leg=new_leg, owner=owner, hold_total=0, hold_since=None, **_clear("consult"))
-    _drop(hotline, talk, old_leg)
 
 
 def add_party(hotline: Hotline, entry: str, agent_id: int, outside: str | None, lang: str = "zh") -> None:
@@ -492,17 +514,10 @@ def listen(hotline: Hotline, entry: str, staff_id: int, lang: str = "zh") -> Non
     if hotline.acd.monitoring(staff_id) or talk.get("monitor_leg"):
         raise TalkRefused("already_monitoring")
     hotline.acd.set_monitoring(staff_id, entry)
+    fields = {"staff": staff_id, "mode": "listen"}
     try:
-        _place(
-            hotline,
-            entry,
-            "monitor",
-            f"client:agent-{staff_id}",
-            label=f"monitor-{staff_id}",
-            lang=lang,
-            fields={"staff": staff_id, "mode": "listen"},
-            muted=True,
-        )
+        phone = f"client:agent-{staff_id}"
+        _place(hotline, entry, "monitor", phone, label=f"monitor-{staff_id}", lang=lang, fields=fields, muted=True)
     except CarrierRefused:
         hotline.acd.set_monitoring(staff_id, None)
         raise

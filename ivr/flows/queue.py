@@ -120,23 +120,30 @@ def _enqueued(conversation: Conversation, app, queue: str) -> bool:
     live, cannot be reached (the caller is put through to the operator instead)."""
     try:
         priority, patient_id, number = _caller_priority(conversation, queue)
-        app.acd.remember_base_url(conversation.base_url)
-        at = seats.epoch(conversation.now)
-        added = app.acd.enqueue(
-            conversation.call_sid,
-            queue,
-            priority=priority,
-            now=at,
-            patient_id=patient_id,
-            caller=mask(number),
-            lang=conversation.lang,
-        )
+        added = _into_queue(conversation, app, queue, (priority, patient_id, number), seats.epoch(conversation.now))
     except redis.RedisError as exc:
         log.warning("call %s: the seats' queues are unavailable (%s): ringing the operator", conversation.call_sid, exc)
         return False
     if added:
         conversation.event("enqueue", queue=queue, priority=priority)
     return True
+
+
+def _into_queue(conversation: Conversation, app, queue: str, caller: tuple[int, int | None, str], at: float) -> bool:
+    """The caller into the ACD's `queue` since `at` (epoch seconds), with their (priority,
+    patient, number); the base URL is kept for the redirects that ring the agent.  True if
+    newly added (asking again is harmless: a retried webhook)."""
+    priority, patient_id, number = caller
+    app.acd.remember_base_url(conversation.base_url)
+    return app.acd.enqueue(
+        conversation.call_sid,
+        queue,
+        priority=priority,
+        now=at,
+        patient_id=patient_id,
+        caller=mask(number),
+        lang=conversation.lang,
+    )
 
 
 def _dispatch_after_joining(conversation: Conversation, app, queue: str) -> None:
@@ -198,34 +205,60 @@ def wait(conversation: Conversation, q: str = "") -> VoiceResponse:
 
 def _hold_message(conversation: Conversation, q: str) -> VoiceResponse:
     queue = _queue(conversation, q)
-    routing = conversation.settings.routing
     app = _hotline()
-    response = VoiceResponse()
+    why = _reason_to_leave(conversation, app, queue)
+    if why is not None:
+        return _leave_hold(app, conversation.call_sid, why)
+    return _hold_gather(conversation, queue, _hold_lines(conversation, app, queue))
+
+
+def _reason_to_leave(conversation: Conversation, app, queue: str) -> str | None:
+    """Why a waiting caller leaves the hold now: 'timeout' at the queue's maximum wait,
+    'nobody' when the last agent who could take the call has logged out; None to stay."""
     entry = app.acd.entry(conversation.call_sid)
+    if not entry:
+        return None
+    routing = conversation.settings.routing
     now = seats.epoch(conversation.now)
-    if entry:
-        waited = now - float(entry.get("enqueued_at") or now)
-        if waited >= routing.queues[queue].max_wait_seconds:
-            app.acd.mark_exit(conversation.call_sid, "timeout")
-            response.leave()
-            return response
-        if queue not in rule.queues_served(routing, set(app.acd.skills_logged_in())):
-            app.acd.mark_exit(conversation.call_sid, "nobody")  # the last agent who could take it left
-            response.leave()
-            return response
+    if now - float(entry.get("enqueued_at") or now) >= routing.queues[queue].max_wait_seconds:
+        return "timeout"
+    if queue not in rule.queues_served(routing, set(app.acd.skills_logged_in())):
+        return "nobody"
+    return None
+
+
+def _leave_hold(app, call_sid: str, why: str) -> VoiceResponse:
+    """Out of the <Enqueue>; its action (`left`) reads `why` from the entry's exit."""
+    app.acd.mark_exit(call_sid, why)
+    response = VoiceResponse()
+    response.leave()
+    return response
+
+
+def _hold_lines(conversation: Conversation, app, queue: str) -> list[Line]:
+    """The caller's position, the estimated wait when the queue's recent answers give one, and
+    the callback key."""
     position = app.acd.position(conversation.call_sid) or conversation.int_arg(
         conversation.form.get("QueuePosition"), 1
     )
-    lines = [
-        conversation.line("queue_next")
-        if position <= 1
-        else conversation.line("queue_position", ahead=position - 1, position=position)
-    ]
-    estimate = app.acd.estimated_wait(queue, position, now)
+    lines = [_position_line(conversation, position)]
+    estimate = app.acd.estimated_wait(queue, position, seats.epoch(conversation.now))
     if estimate is not None:
-        minutes = rule.spoken_minutes(estimate)
-        lines.append(conversation.line("queue_estimate", minutes=minutes))
-    lines.append(conversation.line("callback_offer", key=key_name(routing.callback_key, conversation.lang)))
+        lines.append(conversation.line("queue_estimate", minutes=rule.spoken_minutes(estimate)))
+    key = key_name(conversation.settings.routing.callback_key, conversation.lang)
+    lines.append(conversation.line("callback_offer", key=key))
+    return lines
+
+
+def _position_line(conversation: Conversation, position: int) -> Line:
+    if position <= 1:
+        return conversation.line("queue_next")
+    return conversation.line("queue_position", ahead=position - 1, position=position)
+
+
+def _hold_gather(conversation: Conversation, queue: str, lines: list[Line]) -> VoiceResponse:
+    """`lines` in a one-key Gather (for the callback key), then music or a pause: then Twilio asks again."""
+    response = VoiceResponse()
     gather = response.gather(
         input="dtmf",
         num_digits=1,
@@ -235,10 +268,8 @@ def _hold_message(conversation: Conversation, q: str) -> VoiceResponse:
     )
     for line in lines:
         conversation.say(gather, line.text, line.lang)
-    if routing.hold_music_url:
-        gather.play(routing.hold_music_url)
-    else:
-        gather.pause(length=routing.hold_message_seconds)
+    for verb in _music(conversation).verbs:
+        gather.append(verb)
     return response
 
 
@@ -247,10 +278,7 @@ def hold_key(conversation: Conversation, q: str = "") -> VoiceResponse:
     """A key pressed on hold: the callback key leaves the queue keeping the place."""
     if (conversation.heard.digits or "").strip() == conversation.settings.routing.callback_key:
         conversation.event("key", step="queue.hold", digits=conversation.heard.digits[:1])
-        _hotline().acd.mark_exit(conversation.call_sid, "callback")
-        response = VoiceResponse()
-        response.leave()
-        return response
+        return _leave_hold(_hotline(), conversation.call_sid, "callback")
     response = VoiceResponse()
     response.redirect(conversation.url(Target("queue", "wait", {"q": _queue(conversation, q)})), method="POST")
     return response
@@ -302,43 +330,46 @@ def callback_requested(conversation: Conversation, queue: str) -> VoiceResponse:
     """Keep the caller's place and call them back on the number they called from."""
     app = _hotline()
     number, _ = conversation.calls.matches(conversation.call_sid)
-    sid = conversation.call_sid
     if not number:
-        gone = app.acd.leave(sid, seats.epoch(conversation.now), "left")
-        if gone.detail["was"] in ("waiting", "offered"):
-            conversation.event("queue_timeout", queue=gone.queue, waited=round(gone.seconds))
-        return conversation.go(
-            Target("queue", "unavailable", {"q": queue, "why": "busy"}), conversation.line("callback_no_number")
-        )
-    now = seats.epoch(conversation.now)
-    entry = app.acd.entry(sid)
+        return _no_number_to_call(conversation, app, queue)
+    entry = app.acd.entry(conversation.call_sid)
     if entry.get("state") not in ("waiting", "offered"):
-        # Asked from the voicemail-or-callback menu: join as a callback; a caller who waited
-        # until the maximum wait keeps the place they had.
-        priority, patient_id, _ = _caller_priority(conversation, queue)
-        if entry.get("enqueued_at"):
-            queue, priority = entry.get("queue", queue), int(entry.get("priority") or priority)
-        app.acd.remember_base_url(conversation.base_url)
-        joined = float(entry.get("enqueued_at") or now)
-        added = app.acd.enqueue(
-            sid,
-            queue,
-            priority=priority,
-            now=joined,
-            patient_id=patient_id,
-            caller=mask(number),
-            lang=conversation.lang,
-        )
-        if added and not entry:
-            conversation.event("enqueue", queue=queue, priority=priority)
-    app.acd.set_callback_number(sid, number)
-    gone = app.acd.leave(sid, now, "callback")
-    if gone.detail["was"] in ("waiting", "offered"):
-        conversation.event("callback_requested", queue=gone.queue, waited=round(gone.seconds))
+        _join_as_callback(conversation, app, queue, entry, number)
+    app.acd.set_callback_number(conversation.call_sid, number)
+    _leave_queue(conversation, app, "callback", "callback_requested")
+    return goodbye(conversation, *_callback_confirmed(conversation, number))
+
+
+def _no_number_to_call(conversation: Conversation, app, queue: str) -> VoiceResponse:
+    """No number to call back on: out of the queue, and to the voicemail-or-callback menu
+    with the reason."""
+    _leave_queue(conversation, app, "left", "queue_timeout")
+    no_number = conversation.line("callback_no_number")
+    return conversation.go(Target("queue", "unavailable", {"q": queue, "why": "busy"}), no_number)
+
+
+def _join_as_callback(conversation: Conversation, app, queue: str, entry: dict, number: str) -> None:
+    """Asked from the voicemail-or-callback menu: join as a callback; a caller who waited
+    until the maximum wait keeps the place they had."""
+    priority, patient_id, _ = _caller_priority(conversation, queue)
+    if entry.get("enqueued_at"):
+        queue, priority = entry.get("queue", queue), int(entry.get("priority") or priority)
+    joined = float(entry.get("enqueued_at") or seats.epoch(conversation.now))
+    added = _into_queue(conversation, app, queue, (priority, patient_id, number), joined)
+    if added and not entry:
+        conversation.event("enqueue", queue=queue, priority=priority)
+
+
+def _callback_confirmed(conversation: Conversation, number: str) -> list[Line]:
+    """The last four digits we will call, and the opening hours when the seats are closed now."""
     lines = [conversation.line("callback_confirmed", last4=" ".join(number[-4:]))]
     if not is_open(conversation.settings.seats, conversation.now):
-        lines.append(Line(conversation.settings.seats.hours_spoken(conversation.lang), conversation.lang))
-    return goodbye(conversation, *lines)
+        lines.append(_hours(conversation))
+    return lines
+
+
+def _hours(conversation: Conversation) -> Line:
+    return Line(conversation.settings.seats.hours_spoken(conversation.lang), conversation.lang)
 
 
 # ---- nobody can answer: voicemail or a callback ---------------------------------------------------
@@ -347,8 +378,7 @@ def callback_requested(conversation: Conversation, queue: str) -> VoiceResponse:
 @step("queue", "unavailable")
 def unavailable(conversation: Conversation, q: str = "", why: str = "busy") -> VoiceResponse:
     queue = _queue(conversation, q)
-    hours = Line(conversation.settings.seats.hours_spoken(conversation.lang), conversation.lang)
-    lines: list[str | Line] = [_why_nobody_answers(conversation, why), hours]
+    lines: list[str | Line] = [_why_nobody_answers(conversation, why), _hours(conversation)]
     here = {"q": queue}
     choices = [
         Choice(Target("queue", "voicemail", here), "1", conversation.t("leave_message_option")),
@@ -429,21 +459,19 @@ def _recorded(conversation: Conversation, response: VoiceResponse, args: dict, r
 
 
 def _dial_agent(conversation: Conversation, entry: str, agent: str) -> VoiceResponse:
-    routing = conversation.settings.routing
     args = {"entry": entry, "agent": agent}
     response = VoiceResponse()
     recording = _recorded(conversation, response, args, "record-from-answer-dual")
-    dial = response.dial(
+    response.dial(
         action=conversation.url(Target("queue", "bridged", args)),
         method="POST",
-        timeout=routing.offer_timeout_seconds,
+        timeout=conversation.settings.routing.offer_timeout_seconds,
         answer_on_bridge=True,
         # The hospital's number, not the caller's: a <Client> leg shows the <Dial>'s callerId,
         # which would otherwise be the patient's full number (the SDK's call.parameters.From).
         caller_id=conversation.settings.twilio.caller_id,
         **recording,
-    )
-    dial.client(f"agent-{agent}", url=conversation.url(Target("queue", "whisper", args)), method="POST")
+    ).client(f"agent-{agent}", url=conversation.url(Target("queue", "whisper", args)), method="POST")
     return response
 
 
@@ -459,11 +487,15 @@ def _talk(conversation: Conversation, entry: str, agent: str) -> VoiceResponse:
         log.warning("call %s: agent %s not rung into a conference (%s): dialling directly", entry, agent, exc.detail)
         app.acd.set_talk(entry, conf=None)
         return _dial_agent(conversation, entry, agent)
+    return _join_talk(conversation, entry, agent)
+
+
+def _join_talk(conversation: Conversation, entry: str, agent: str) -> VoiceResponse:
+    """The caller's TwiML into the talk's conference, named after their entry."""
     args = {"entry": entry, "agent": agent}
     response = VoiceResponse()
     recording = _recorded(conversation, response, args, "record-from-start")
-    dial = response.dial(action=conversation.url(Target("queue", "bridged", args)), method="POST")
-    dial.conference(
+    response.dial(action=conversation.url(Target("queue", "bridged", args)), method="POST").conference(
         entry,
         start_conference_on_enter=True,
         end_conference_on_exit=True,  # the caller hanging up ends the talk for everyone
