@@ -58,6 +58,16 @@ def connect(env, **options) -> redis.Redis:
     return sentinels(env, **options).master_for(env.redis_sentinel_service, **options)
 
 
+def warm_rest_client() -> None:
+    """Import the modules of the REST resources the hotline uses (Calls, Conferences and their
+    Participants, Messages).  twilio's Client imports each on first use: 1 to 2.5 s on this
+    machine, which the first caller that reaches an agent on each web process would wait,
+    ringing.  gunicorn's when_ready calls this in the master, so every worker has them."""
+    import twilio.rest.api.v2010.account.call  # noqa: F401
+    import twilio.rest.api.v2010.account.conference.participant  # noqa: F401
+    import twilio.rest.api.v2010.account.message  # noqa: F401
+
+
 def sentinels(env, **options):
     """redis-py's Sentinel client for REDIS_SENTINELS.  The sentinels get
     REDIS_SENTINEL_PASSWORD (their own `requirepass`); the master and the replicas they

@@ -7,8 +7,9 @@ Why each one (measured with bash bench/webhooks.sh, figures in bench/README.md):
   dies is replaced in milliseconds instead of re-importing everything.  create_app
   opens no connection (engine, Redis and the directory are created on first use), so
   no socket is shared across the fork.
-- when_ready: Babel's locale data (4.5 MiB a worker, bench/results/memory.md) is loaded
-  in the master, once, and shared.
+- when_ready: Babel's locale data (4.5 MiB a worker, bench/results/memory.md) and the
+  twilio REST client's resource modules (1 to 2.5 s to import on first use, which a caller
+  would wait: extensions.warm_rest_client) are loaded in the master, once, and shared.
 - gc.freeze() before each fork: the objects built at import move to the permanent
   generation, so the collector never walks them again (less CPU per request, and no
   copy-on-write of the shared pages by the collector touching their headers).
@@ -69,9 +70,11 @@ def on_exit(server):
 def when_ready(server):
     # After the app is loaded (preload_app), before the first fork: data every worker would
     # otherwise load for itself on first use is loaded once and shared.
+    from extensions import warm_rest_client
     from wording import speaking
 
     speaking.warm()
+    warm_rest_client()  # the first caller put through to an agent would wait for these imports
 
 
 def pre_fork(server, worker):
