@@ -124,9 +124,8 @@ def throughput(servers: Servers, workers: int, n_calls: int) -> dict:
         sid = f"CA{prefix[6:12]}{i:08d}"
         at = start + timedelta(seconds=i)
         recorder.open_call(
-            call_sid=sid, from_number="+8613912345678", to_number="+861065281000",
-            caller=CallerMatch("+8613912345678", ()), language="zh", at=at, direction="inbound",
-        )  # fmt: skip
+            calls.CallOpened(sid, "+8613912345678", "+861065281000", CallerMatch("+8613912345678", ()), "zh", at)
+        )
         kinds = [("menu", {"step": "menu.main"}), ("key", {"digits": "0"}), ("enqueue", {"queue": "general"}),
                  ("offer", {"queue": "general", "agent_id": 1}), ("answer", {"queue": "general", "agent_id": 1, "waited": 8}),
                  ("talk_end", {"queue": "general", "agent_id": 1, "talk": 60, "hold": 0})]  # fmt: skip

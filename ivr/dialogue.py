@@ -42,6 +42,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import speech
 from ivr.state import CallStore
+from records.calls import CallOpened
 from records.directory import Directory
 from records.patients import CallerMatch
 from settings import Settings
@@ -275,7 +276,7 @@ class Conversation:
         linked to their file; a worker writes it and the status callback completes it."""
         if self.calls.recorder is None:
             return
-        self.calls.recorder.open_call(
+        opened = CallOpened(
             call_sid=self.call_sid,
             from_number=self.form.get("From", ""),
             to_number=self.form.get("To", ""),
@@ -284,6 +285,7 @@ class Conversation:
             at=self.now,
             direction=self.form.get("Direction", "outbound-api"),
         )
+        self.calls.recorder.open_call(opened)
 
     # ---- the menu ----------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from ivr.flows.main import greet, too_many_calls
 from ivr.flows.person import nobody_to_answer
 from ivr.security import require_signature
 from limits import too_large
+from records.calls import CallOpened
 from records.patients import CallerCache, CallerMatch, files_of, get_patient, mask, to_e164
 from settings import LANGUAGES
 
@@ -182,15 +183,8 @@ def _arrival(from_number: str, call_sid: str, e164: str | None) -> tuple[Count |
 
 def _open_call(call_sid: str, from_number: str, caller: CallerMatch, lang: str) -> None:
     app = hotline()
-    app.recorder.open_call(
-        call_sid=call_sid,
-        from_number=from_number,
-        to_number=request.values.get("To", ""),
-        caller=caller,
-        language=lang,
-        at=app.now(),
-        direction=request.values.get("Direction", "inbound"),
-    )
+    to_number, direction = request.values.get("To", ""), request.values.get("Direction", "inbound")
+    app.recorder.open_call(CallOpened(call_sid, from_number, to_number, caller, lang, app.now(), direction))
 
 
 def _call_sid() -> str:

@@ -43,7 +43,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from queueing import context, queue_name
 from records import agent_states, calls, spool
 from records.db import begin_write
-from records.patients import CallerMatch, mask
+from records.patients import mask
 
 log = logging.getLogger(__name__)
 
@@ -67,28 +67,8 @@ class Recorder:
         self.now = now
         self.spooled = False  # since Redis last took a job (a hint: a lost one costs a minute)
 
-    def open_call(
-        self,
-        *,
-        call_sid: str,
-        from_number: str,
-        to_number: str,
-        caller: CallerMatch,
-        language: str,
-        at: datetime,
-        direction: str,
-    ) -> None:
-        payload = {
-            "call_sid": call_sid,
-            "from_number": from_number,
-            "to_number": to_number,
-            "e164": caller.e164,
-            "patient_ids": list(caller.patient_ids),
-            "language": language,
-            "at": at.isoformat(),
-            "direction": direction,
-        }
-        self._hand_over(open_call, call_sid, payload)
+    def open_call(self, opened: calls.CallOpened) -> None:
+        self._hand_over(open_call, opened.call_sid, opened.to_json())
 
     def events(self, call_sid: str, numbered: Sequence[calls.Event]) -> None:
         """Events Redis numbered (their position in the call's list)."""
@@ -154,32 +134,13 @@ def _event_row(event: calls.Event) -> list[Any]:
 # ---- the jobs (run by RQ workers) -------------------------------------------------------------
 
 
-def open_call(
-    *,
-    call_sid: str,
-    from_number: str,
-    to_number: str,
-    e164: str | None,
-    patient_ids: list[int],
-    language: str,
-    at: str,
-    direction: str,
-) -> str:
-    payload = {
-        "call_sid": call_sid,
-        "from_number": from_number,
-        "to_number": to_number,
-        "e164": e164,
-        "patient_ids": patient_ids,
-        "language": language,
-        "at": at,
-        "direction": direction,
-    }
+def open_call(**opened: Any) -> str:
+    """`opened` is a CallOpened's JSON (records.calls)."""
     with context.get().sessions() as session:
         begin_write(session)
-        _open_call(session, payload)
+        _open_call(session, opened)
         session.commit()
-    return f"call {call_sid} opened"
+    return f"call {opened['call_sid']} opened"
 
 
 def write_events(*, call_sid: str, events: list[list[Any]]) -> str:
@@ -303,18 +264,9 @@ def _replay(session, row) -> None:
 
 
 def _open_call(session, payload: dict[str, Any]) -> None:
-    caller = CallerMatch(payload["e164"], tuple(payload["patient_ids"]))
-    calls.open_call(
-        session,
-        call_sid=payload["call_sid"],
-        from_number=payload["from_number"],
-        to_number=payload["to_number"],
-        caller=caller,
-        language=payload["language"],
-        at=datetime.fromisoformat(payload["at"]),
-        direction=payload["direction"],
-    )
-    log.debug("call %s from %s opened", payload["call_sid"], mask(payload["from_number"]))
+    opened = calls.CallOpened.from_json(payload)
+    calls.open_call(session, opened)
+    log.debug("call %s from %s opened", opened.call_sid, mask(opened.from_number))
 
 
 def _events(rows: list[list[Any]]) -> list[calls.Event]:

@@ -14,7 +14,7 @@ twice or out of order, and webhooks may be retried:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -62,18 +62,40 @@ def find_call(session: Session, call_sid: str, *, lock: bool = False) -> CallRec
     return session.scalar(query.with_for_update() if lock else query)
 
 
-def open_call(
-    session: Session,
-    *,
-    call_sid: str,
-    from_number: str,
-    to_number: str,
-    caller: CallerMatch,
-    language: str,
-    at: datetime,
-    direction: str = "inbound",
-) -> CallRecord:
+@dataclass(frozen=True)
+class CallOpened:
+    """A call opened: the first webhook of a call in (`/ivr/voice`), or the first step or
+    status callback of a call the hotline placed.  Its record starts from it; between the
+    webhook and the records worker it travels as JSON (Redis, the record spool)."""
+
+    call_sid: str
+    from_number: str
+    to_number: str
+    caller: CallerMatch  # whose number it is: E.164 and the patient files it belongs to
+    language: str
+    at: datetime
+    direction: str = "inbound"
+
+    def to_json(self) -> dict[str, Any]:
+        kept = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("caller", "at")}
+        return {
+            **kept,
+            "e164": self.caller.e164,
+            "patient_ids": list(self.caller.patient_ids),
+            "at": self.at.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CallOpened:
+        kept = {f.name: data[f.name] for f in fields(cls) if f.name not in ("caller", "at") and f.name in data}
+        caller = CallerMatch(data.get("e164"), tuple(int(i) for i in data.get("patient_ids", ())))
+        return cls(**kept, caller=caller, at=datetime.fromisoformat(data["at"]))
+
+
+def open_call(session: Session, opened: CallOpened) -> CallRecord:
     """The call's record, created on its first webhook (a retried webhook finds it)."""
+    call_sid, from_number, to_number = opened.call_sid, opened.from_number, opened.to_number
+    caller, language, at, direction = opened.caller, opened.language, opened.at, opened.direction
     existing = find_call(session, call_sid)
     if existing is not None:
         from_carrier = _reasons(existing) & {CALLER_FROM_CARRIER, OPENED_FROM_CARRIER}
@@ -333,8 +355,7 @@ def _carrier_caller(session: Session, carrier: CarrierCall) -> CallerMatch:
 
 
 def _open_from_carrier(session: Session, carrier: CarrierCall, at: datetime) -> CallRecord:
-    return open_call(
-        session,
+    opened = CallOpened(
         call_sid=carrier.call_sid,
         from_number=carrier.from_number or "unknown",
         to_number=carrier.to_number,
@@ -343,6 +364,7 @@ def _open_from_carrier(session: Session, carrier: CarrierCall, at: datetime) -> 
         at=carrier.started_at or carrier.ended_at or at,
         direction=carrier.direction,
     )
+    return open_call(session, opened)
 
 
 def _fill_from_carrier(session: Session, record: CallRecord, carrier: CarrierCall) -> None:
@@ -358,10 +380,10 @@ def _fill_from_carrier(session: Session, record: CallRecord, carrier: CarrierCal
 
 def _placeholder(session: Session, call_sid: str, at: datetime) -> CallRecord:
     """A status callback for a call whose first webhook never reached the database."""
-    caller = CallerMatch(None, ())
-    return open_call(
-        session, call_sid=call_sid, from_number="unknown", to_number="", caller=caller, language="zh", at=at
+    nobody = CallOpened(
+        call_sid, from_number="unknown", to_number="", caller=CallerMatch(None, ()), language="zh", at=at
     )
+    return open_call(session, nobody)
 
 
 def _is_placeholder(record: CallRecord) -> bool:

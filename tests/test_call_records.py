@@ -16,12 +16,9 @@ def events(*kinds):
 
 def test_opening_a_call_twice_keeps_one_record_linked_to_the_patient(db):
     caller = match_caller(db, "13800138000")
-    first = calls.open_call(
-        db, call_sid="CA1", from_number="13800138000", to_number="+861065281000", caller=caller, language="zh", at=T0
-    )
-    again = calls.open_call(
-        db, call_sid="CA1", from_number="13800138000", to_number="+861065281000", caller=caller, language="zh", at=T0
-    )
+    opened = calls.CallOpened("CA1", "13800138000", "+861065281000", caller, "zh", T0)
+    first = calls.open_call(db, opened)
+    again = calls.open_call(db, opened)
     db.commit()
     assert first.id == again.id
     assert first.patient_id == caller.patient_id is not None
@@ -63,10 +60,10 @@ def test_the_record_keeps_the_language_the_caller_switched_to_whatever_order_job
     ]
     caller = match_caller(db, "13912345678")
     opened = {"from_number": "13912345678", "to_number": "+861065281000", "caller": caller, "language": "zh", "at": T0}
-    calls.open_call(db, call_sid="CA4", **opened)
+    calls.open_call(db, calls.CallOpened(call_sid="CA4", **opened))
     calls.record_events(db, "CA4", switched, T0)
     calls.record_events(db, "CA5", switched, T0)  # the events' job before the call's opening job
-    calls.open_call(db, call_sid="CA5", **opened)
+    calls.open_call(db, calls.CallOpened(call_sid="CA5", **opened))
     db.commit()
     assert calls.find_call(db, "CA4").language == calls.find_call(db, "CA5").language == "en"
     calls.record_events(db, "CA4", [ev(4, "language", lang="zh")], T0)  # and back again

@@ -124,13 +124,15 @@ def test_flow_outs_and_events_without_an_entry():
 def test_queue_events_from_the_acd_land_once_as_events_and_a_queue_entry(app, db, records_worker):
     hotline = app.extensions["hotline"]
     hotline.recorder.open_call(
-        call_sid="CAacd",
-        from_number="13800138000",
-        to_number="+861065281000",
-        caller=calls.CallerMatch(MS_WANG_PHONE, (1,)),
-        language="zh",
-        at=OPEN,
-        direction="inbound",
+        calls.CallOpened(
+            call_sid="CAacd",
+            from_number="13800138000",
+            to_number="+861065281000",
+            caller=calls.CallerMatch(MS_WANG_PHONE, (1,)),
+            language="zh",
+            at=OPEN,
+            direction="inbound",
+        )
     )
     hotline.calls.add_events("CAacd", OPEN, [("menu", {"step": "menu.main"}), ("enqueue", {"queue": "general"})])
     hotline.calls.add_events("CAacd", OPEN + timedelta(seconds=12), [("answer", {"queue": "general", "agent_id": 3})])
