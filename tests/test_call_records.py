@@ -85,10 +85,14 @@ def test_a_caller_who_hangs_up_in_the_greeting_is_not_self_service():
     assert calls.outcome([]) == "self_service"
 
 
-def test_events_after_a_redis_flush_are_kept(dial, app, db, records_worker, redis_prefix):
+def test_a_call_whose_redis_state_was_flushed_mid_call_is_recorded_reconstructed(
+    dial, app, db, records_worker, redis_prefix
+):
     # Issue 16: Redis lost the call's keys mid-call (a FLUSHALL, a restart without
-    # persistence): the next events were numbered from 1 again, collided with the stored
-    # ones and were dropped.  Only this test's keys are deleted: the Redis is shared.
+    # persistence).  Issue 17: nothing is written before the final status, so what Redis held
+    # is gone with it; the record is written from what the status callback says of the call,
+    # with the events kept after the loss, and marked reconstructed with the reason.  Only
+    # this test's keys are deleted: the Redis is shared.
     call = dial("+8613912345678")
     call.press("2")  # the departments
     call.take_text()
@@ -103,10 +107,11 @@ def test_events_after_a_redis_flush_are_kept(dial, app, db, records_worker, redi
     records_worker.work()
     db.rollback()
     record = calls.find_call(db, call.sid)
-    assert record.menu_path == "menu.main > departments.start > departments.detail > departments.start"
+    assert record.menu_path == "departments.detail > departments.start"
     keys = [(e.kind, e.detail.get("digits")) for e in sorted(record.events, key=lambda e: (e.at, e.sequence))]
-    assert [digits for kind, digits in keys if kind == "key"] == ["2", "1", "#"]
-    assert record.status == "completed"
+    assert [digits for kind, digits in keys if kind == "key"] == ["1", "#"]
+    assert (record.status, record.from_number, record.direction) == ("completed", "+8613912345678", "inbound")
+    assert record.reconstructed and calls.LOST_FROM_REDIS in record.reconstructed_why
 
 
 def test_a_call_numbered_before_epochs_goes_on_without_a_collision(app, redis_prefix):
