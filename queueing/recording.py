@@ -84,7 +84,7 @@ class Recorder:
                 self.spooled = False
             self.queue.enqueue(
                 drain_finished,
-                job_timeout=JOB_TIMEOUT,
+                job_timeout=DRAIN_TIMEOUT,
                 retry=RETRY,
                 result_ttl=60,
                 description="drain_finished: write the finished calls",
@@ -159,6 +159,9 @@ def apply_status(*, call_sid: str, status: str, sequence: int | None, duration_s
 # ---- the drain job: finished calls from the stream to the database ---------------------------
 
 BATCH = 200  # finished calls written per transaction
+# A drain job goes on while calls come: a backlog after an outage takes longer than one
+# job's JOB_TIMEOUT (each batch is acknowledged as it is committed, so a cut loses nothing).
+DRAIN_TIMEOUT = 600
 # An entry read this long ago and never acknowledged: the drain job that read it was killed
 # (RQ's timeout is JOB_TIMEOUT) or its transaction failed; a later drain job takes it over.
 CLAIM_IDLE_MS = JOB_TIMEOUT * 1000
