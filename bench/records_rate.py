@@ -1,4 +1,4 @@
-"""Call records benchmark: how fast the records queue's workers write call records,
+"""Call records benchmark: how fast the records workers write finished calls' records,
 and how long a status callback takes to become a committed row.  Writes
 bench/results/records_rate.md from what it measured.
 
@@ -9,15 +9,17 @@ Everything runs against servers of its own: a redis-server on a free port and a
 PostgreSQL database created here (from HOTLINE_BENCH_POSTGRES, default
 postgresql://postgres@127.0.0.1:5432/postgres) and dropped afterwards.
 
-1. Throughput: N calls' record jobs are enqueued the way the webhooks enqueue them
-   (per call: open_call from /ivr/voice, one write_events batch of six events, the
-   final status), then `flask --app app worker --records --count K --burst` is
-   started and timed until the queue is empty, for K = 1 and K = 2.  Calls per
-   second = N / elapsed (each call is 3 jobs).
-2. Lag: `flask --app app worker --records --count K` runs while signed status
-   callbacks (POST /ivr/status, CallStatus=completed) are sent to the app in this
-   process at a fixed rate; a poller reads the database every 5 ms and notes when
-   each call's completed row is first visible.  Lag = seen - posted.
+1. Throughput, two paths side by side in one run: "stream" (issue 17), N calls kept in
+   Redis as the webhooks keep them (the opening and six events, CallStore.add_events),
+   then each one's final status handed over (CallStore.status: the finished calls'
+   stream, one drain job); "reference", the per-webhook jobs of before (per call:
+   open_call, write_events with the six events, apply_status).  Then
+   `flask --app app worker --records --count K --burst` is started and timed until the
+   queue is empty, for K = 1 and K = 2.  Finished calls per second = N / elapsed.
+2. Lag: N calls kept in Redis first, then `flask --app app worker --records --count K`
+   runs while their signed status callbacks (POST /ivr/status, CallStatus=completed) are
+   sent to the app in this process at a fixed rate; a poller reads the database every
+   5 ms and notes when each call's completed row is first visible.  Lag = seen - posted.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from twilio.request_validator import RequestValidator  # noqa: E402
 import settings as settings_module  # noqa: E402
 from app import create_app  # noqa: E402
 from bench import common  # noqa: E402
+from queueing import recording  # noqa: E402
 from records import calls  # noqa: E402
 from records.db import make_engine, migrate  # noqa: E402
 from records.patients import CallerMatch  # noqa: E402
@@ -115,26 +118,52 @@ def start_workers(servers: Servers, prefix: str, count: int, burst: bool) -> sub
     )
 
 
-def throughput(servers: Servers, workers: int, n_calls: int) -> dict:
+KINDS = [("menu", {"step": "menu.main"}), ("key", {"digits": "0"}), ("enqueue", {"queue": "general"}),
+         ("offer", {"queue": "general", "agent_id": 1}), ("answer", {"queue": "general", "agent_id": 1, "waited": 8}),
+         ("talk_end", {"queue": "general", "agent_id": 1, "talk": 60, "hold": 0})]  # fmt: skip
+
+
+def opened(sid: str, at: datetime) -> calls.CallOpened:
+    return calls.CallOpened(sid, "+8613912345678", "+861065281000", CallerMatch("+8613912345678", ()), "zh", at)
+
+
+def final(sid: str, at: datetime) -> calls.StatusCallback:
+    return calls.StatusCallback(sid, "completed", 3, 70, at + timedelta(seconds=70), "+8613912345678", "+861065281000")
+
+
+def keep_calls(app, sids: list[str], start: datetime) -> None:
+    """What the webhooks do during each call (issue 17): its opening and six events kept in
+    Redis (CallStore.add_events), nothing enqueued."""
+    store = app.extensions["hotline"].calls
+    for i, sid in enumerate(sids):
+        store.add_events(sid, start + timedelta(seconds=i), KINDS, opened=opened(sid, start + timedelta(seconds=i)))
+
+
+def throughput(servers: Servers, workers: int, n_calls: int, path: str) -> dict:
+    """`path` "stream": the calls kept in Redis, then each one's final status handed over
+    (CallStore.status: the stream, one drain job); "reference": the per-webhook jobs of before
+    issue 17 (open_call, write_events with the six events, apply_status), enqueued as the
+    webhooks did."""
     prefix = f"bench:{uuid.uuid4().hex[:6]}:"
     app = make_app(servers, prefix)
-    recorder = app.extensions["hotline"].recorder
+    hotline = app.extensions["hotline"]
     start = datetime.now(UTC)
-    for i in range(n_calls):
-        sid = f"CA{prefix[6:12]}{i:08d}"
-        at = start + timedelta(seconds=i)
-        recorder.open_call(
-            call_sid=sid, from_number="+8613912345678", to_number="+861065281000",
-            caller=CallerMatch("+8613912345678", ()), language="zh", at=at, direction="inbound",
-        )  # fmt: skip
-        kinds = [("menu", {"step": "menu.main"}), ("key", {"digits": "0"}), ("enqueue", {"queue": "general"}),
-                 ("offer", {"queue": "general", "agent_id": 1}), ("answer", {"queue": "general", "agent_id": 1, "waited": 8}),
-                 ("talk_end", {"queue": "general", "agent_id": 1, "talk": 60, "hold": 0})]  # fmt: skip
-        recorder.events(sid, [calls.Event(k + 1, at, kind, detail) for k, (kind, detail) in enumerate(kinds)])
-        recorder.status(
-            call_sid=sid, status="completed", sequence=3, duration_seconds=70, at=at + timedelta(seconds=70)
-        )
-    queued = app.extensions["hotline"].records_queue.count
+    sids = [f"CA{prefix[6:12]}{i:08d}" for i in range(n_calls)]
+    if path == "stream":
+        keep_calls(app, sids, start)
+        for i, sid in enumerate(sids):
+            hotline.calls.status(final(sid, start + timedelta(seconds=i)))
+    else:
+        for i, sid in enumerate(sids):
+            at = start + timedelta(seconds=i)
+            hotline.records_queue.enqueue(recording.open_call, kwargs=opened(sid, at).to_json())
+            events = [[k + 1, at.isoformat(), kind, detail] for k, (kind, detail) in enumerate(KINDS)]
+            hotline.records_queue.enqueue(recording.write_events, kwargs={"call_sid": sid, "events": events})
+            status = final(sid, at)
+            hotline.records_queue.enqueue(recording.apply_status, kwargs={
+                "call_sid": sid, "status": status.status, "sequence": status.sequence,
+                "duration_seconds": status.duration_seconds, "at": status.at.isoformat()})  # fmt: skip
+    queued = hotline.records_queue.count
     began = time.perf_counter()
     process = start_workers(servers, prefix, workers, burst=True)
     process.wait()
@@ -145,11 +174,16 @@ def throughput(servers: Servers, workers: int, n_calls: int) -> dict:
             sa.text("SELECT count(*) FROM call_records WHERE status = 'completed' AND call_sid LIKE :p"),
             {"p": f"CA{prefix[6:12]}%"},
         ).scalar()
-        events = connection.execute(sa.text("SELECT count(*) FROM call_events")).scalar()
+        events = connection.execute(
+            sa.text(
+                "SELECT count(*) FROM call_events e JOIN call_records r ON r.id = e.call_id WHERE r.call_sid LIKE :p"
+            ),
+            {"p": f"CA{prefix[6:12]}%"},
+        ).scalar()
     engine.dispose()
-    app.extensions["hotline"].engine.dispose()
-    return {"workers": workers, "calls": n_calls, "jobs": queued, "written": written, "events_total": events,
-            "seconds": elapsed, "calls_per_s": n_calls / elapsed, "jobs_per_s": queued / elapsed}  # fmt: skip
+    hotline.engine.dispose()
+    return {"path": path, "workers": workers, "calls": n_calls, "jobs": queued, "written": written,
+            "events_total": events, "seconds": elapsed, "calls_per_s": n_calls / elapsed}  # fmt: skip
 
 
 def lag(servers: Servers, workers: int, rate: float, seconds: float) -> dict:
@@ -159,6 +193,9 @@ def lag(servers: Servers, workers: int, rate: float, seconds: float) -> dict:
     validator = RequestValidator(TOKEN)
     process = start_workers(servers, prefix, workers, burst=False)
     time.sleep(3)  # the pool forks its workers
+    total = int(rate * seconds)
+    sids = [f"CL{prefix[6:12]}{i:08d}" for i in range(total)]
+    keep_calls(app, sids, datetime.now(UTC))  # the calls, kept in Redis as their webhooks keep them
     posted: dict[str, float] = {}
     seen: dict[str, float] = {}
     stop = threading.Event()
@@ -186,15 +223,15 @@ def lag(servers: Servers, workers: int, rate: float, seconds: float) -> dict:
     stopped = [0.0]
     poller = threading.Thread(target=poll)
     poller.start()
-    total = int(rate * seconds)
     began = time.perf_counter()
     for i in range(total):
         due = began + i / rate
         pause = due - time.perf_counter()
         if pause > 0:
             time.sleep(pause)
-        sid = f"CL{prefix[6:12]}{i:08d}"
-        form = {"CallSid": sid, "CallStatus": "completed", "SequenceNumber": "3", "CallDuration": "70"}
+        sid = sids[i]
+        form = {"CallSid": sid, "CallStatus": "completed", "SequenceNumber": "3", "CallDuration": "70",
+                "From": "+8613912345678", "To": "+861065281000", "Direction": "inbound"}  # fmt: skip
         signature = validator.compute_signature("http://localhost/ivr/status", form)
         posted[sid] = time.perf_counter()
         client.post("/ivr/status", data=form, headers={"X-Twilio-Signature": signature})
@@ -223,7 +260,8 @@ def main() -> None:
     counts = [int(c) for c in args.workers.split(",")]
     servers = Servers()
     try:
-        rows = [throughput(servers, k, args.calls) for k in counts]
+        # The reference first, then the stream, alternating per worker count, in one run.
+        rows = [throughput(servers, k, args.calls, path) for k in counts for path in ("reference", "stream")]
         lags = [lag(servers, k, args.rate, args.seconds) for k in counts]
     finally:
         servers.close()
@@ -236,19 +274,29 @@ def main() -> None:
         "",
         "    " + command,
         "",
-        "## Records written per second (`flask --app app worker --records --count K --burst`)",
+        "## Finished calls written per second (`flask --app app worker --records --count K --burst`)",
         "",
-        "| workers | calls | jobs | rows written | seconds | calls/s | jobs/s |",
-        "|---|---|---|---|---|---|---|",
+        "reference: the per-webhook jobs of before issue 17 (3 RQ jobs per call); stream: the calls kept in",
+        "Redis, each final status handed over to the finished calls' stream, drained in batches.",
+        "",
+        "| path | workers | calls | RQ jobs | rows written | events written | seconds | calls/s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['workers']} | {r['calls']} | {r['jobs']} | {r['written']} | {r['seconds']:.1f} "
-            f"| {r['calls_per_s']:.1f} | {r['jobs_per_s']:.1f} |"
+            f"| {r['path']} | {r['workers']} | {r['calls']} | {r['jobs']} | {r['written']} | {r['events_total']} "
+            f"| {r['seconds']:.2f} | {r['calls_per_s']:.1f} |"
         )
+    reference = {r["workers"]: r["calls_per_s"] for r in rows if r["path"] == "reference"}
+    lines += ["", "stream / reference: " + ", ".join(
+        f"{k} worker(s) {r['calls_per_s'] / reference[k]:.1f}x" for r in rows if r["path"] == "stream"
+        for k in [r["workers"]])]  # fmt: skip
     lines += [
         "",
         f"## Status callback to committed row at {args.rate:g} callbacks/s for {args.seconds:g} s",
+        "",
+        "Each call kept in Redis first (opening and six events), then its final status posted",
+        "(POST /ivr/status, signed) at the rate; lag = first seen committed by a poller (every 5 ms) - posted.",
         "",
         "| workers | rate sent | callbacks | rows seen | p50 ms | p99 ms | max ms |",
         "|---|---|---|---|---|---|---|",

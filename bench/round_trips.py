@@ -78,9 +78,7 @@ def walk(client, meter, scenario, caller: str, rows: dict | None, sent: list | N
         if rows is not None:
             row = rows[kind(path.split("?")[0])]
             row["n"] += 1
-            records = meter.counts.get("records", 0)
-            row["records"].append(records)
-            row["redis"].append(meter.counts.get("redis", 0) - records)
+            row["redis"].append(meter.counts.get("redis", 0))
             row["sql"].append(meter.counts.get("sql", 0))
         return response
 
@@ -108,23 +106,6 @@ def replay(client, sent: list) -> float:
         if response.status_code not in (200, 204):
             raise SystemExit(f"a reference answered {path} with {response.status_code}")
     return cpu
-
-
-def count_records_hand_over(meter) -> None:
-    """Count apart the round trips of handing call events and statuses to the records queue
-    (queueing/recording.py, the records pipeline's part of issue 17, not this script's)."""
-    from queueing.recording import Recorder
-
-    hand_over = Recorder._hand_over
-
-    def counted(self, *args, **kwargs):
-        before = meter.counts.get("redis", 0)
-        try:
-            return hand_over(self, *args, **kwargs)
-        finally:
-            meter.counts["records"] += meter.counts.get("redis", 0) - before
-
-    Recorder._hand_over = counted
 
 
 def main() -> int:
@@ -165,7 +146,6 @@ def main() -> int:
         app = create_app()
         meter = Meter()
         instrument(meter, app.extensions["hotline"].engine)
-        count_records_hand_over(meter)
         logging_off()
         with app.extensions["hotline"].engine.connect() as connection:
             import sqlalchemy as sa
@@ -173,7 +153,7 @@ def main() -> int:
             patients = [row[0] for row in connection.execute(sa.text("SELECT e164 FROM patient_phones ORDER BY id"))]
         strangers = [f"+8613900{n:06d}" for n in range(len(SCENARIOS))]
         client = app.test_client()
-        rows: dict[str, dict] = defaultdict(lambda: {"n": 0, "redis": [], "records": [], "sql": []})
+        rows: dict[str, dict] = defaultdict(lambda: {"n": 0, "redis": [], "sql": []})
         for round_ in range(args.calls + 1):
             for index, scenario in enumerate(SCENARIOS):
                 for caller in (patients[index % len(patients)], strangers[index]):
@@ -197,7 +177,7 @@ def main() -> int:
             for name, reference in references.items():
                 cpu_rounds[name].append(1000 * replay(reference, sent) / len(sent))
     finally:
-        if "app" in locals():  # the record jobs the webhooks queued (RQ's keys are not under the prefix)
+        if "app" in locals():  # the drain job the status callbacks queued (RQ's keys are not under the prefix)
             common.delete_rq_queue(app.extensions["hotline"].records_queue)
         common.delete_redis_keys(redis.Redis.from_url(args.redis, decode_responses=True), prefix)
         client_redis.close()
@@ -217,13 +197,13 @@ def main() -> int:
         f"- {args.calls} calls of each of the webhook benchmark's {len(SCENARIOS)} kinds, by a patient and by "
         "a stranger, after a first pass that is not counted",
         "",
-        "Round trips are Redis commands or pipelines sent (a Lua script call is one). Those of handing the "
-        "call's events and status to the records queue (`Recorder._hand_over`, RQ's enqueue: the records "
-        "pipeline's part of issue 17) are counted apart, in the last column; the target is on the others.",
+        "Round trips are Redis commands or pipelines sent (a Lua script call is one), all of them: since "
+        "issue 17's records pipeline nothing is enqueued during a call, and a final status hands the call "
+        "over in the same round trip (the finished calls' stream); a drain job is enqueued (RQ's enqueue, a "
+        "few more) only when none is pending, which no worker clears here.",
         "",
-        "| webhook | requests | Redis round trips (mean / max) | target | SQL statements (mean / max) | target "
-        "| records hand-over round trips (mean) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| webhook | requests | Redis round trips (mean / max) | target | SQL statements (mean / max) | target |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     printed = []
     for name in ("/ivr/voice", "menu step", "/ivr/status"):
@@ -232,8 +212,7 @@ def main() -> int:
         trips, sql = TARGETS[name]
         line = (
             f"| {name} | {row['n']} | {sum(row['redis']) / n:.2f} / {max(row['redis'], default=0)} | <= {trips} "
-            f"| {sum(row['sql']) / n:.2f} / {max(row['sql'], default=0)} | {'' if sql is None else sql} "
-            f"| {sum(row['records']) / n:.2f} |"
+            f"| {sum(row['sql']) / n:.2f} / {max(row['sql'], default=0)} | {'' if sql is None else sql} |"
         )
         lines.append(line)
         printed.append(line)

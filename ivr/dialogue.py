@@ -42,6 +42,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import speech
 from ivr.state import CallStore
+from records.calls import CallOpened
 from records.directory import Directory
 from records.patients import CallerMatch
 from settings import Settings
@@ -184,6 +185,9 @@ class Conversation:
     # A cancellation or a move committed in this request held the freed place for a waiting
     # patient: their text is handed to the RQ workers once the response is built.
     offers_to_text: bool = False
+    # The record of a call the hotline placed, opened by this request: kept in Redis with
+    # the request's events (ivr.webhooks._answer).
+    opened: CallOpened | None = None
     # Why no person can answer this caller now ('closed', 'nobody'), or None when one can
     # (ivr.flows.person.nobody_to_answer; None here: a person is offered).
     availability: Callable[[Conversation], str | None] | None = None
@@ -272,10 +276,8 @@ class Conversation:
 
     def open_outbound_record(self, patient_id: int) -> None:
         """The record of a call the hotline placed to a patient (a reminder, a follow-up),
-        linked to their file; a worker writes it and the status callback completes it."""
-        if self.calls.recorder is None:
-            return
-        self.calls.recorder.open_call(
+        linked to their file: kept with this request's events, written once the call ends."""
+        self.opened = CallOpened(
             call_sid=self.call_sid,
             from_number=self.form.get("From", ""),
             to_number=self.form.get("To", ""),

@@ -35,8 +35,8 @@ def call_status() -> Response:
     found = aftercare.task(db, int(task_id))
     if found is not None:
         # A call nobody answered never reached a step: its record is opened here, on the
-        # patient's file (a worker writes it; opening twice is harmless).
-        app.recorder.open_call(
+        # patient's file (kept in Redis until the call's final status; the first opening stays).
+        opened = calls.CallOpened(
             call_sid=call_sid,
             from_number=request.values.get("From", ""),
             to_number=request.values.get("To", ""),
@@ -45,6 +45,7 @@ def call_status() -> Response:
             at=app.now(),
             direction=request.values.get("Direction", "outbound-api"),
         )
+        app.calls.open(opened)
     db.rollback()
     webhooks.status()  # the call record, its events and status, like any call
     if status not in calls.FINAL_STATUSES:

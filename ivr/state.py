@@ -3,11 +3,12 @@
 The web app keeps nothing in memory between requests, so any process can serve
 any step of a call.  What a step needs to render (language, menu, page, tries)
 travels in its own URL; Redis holds what belongs to the whole call: who the
-caller may be and the events the call's record is written from.
+caller may be, and the call's opening and events, which its record is written from
+once its final status hands it over (`status`; queueing.recording drains it).
 
-Redis trouble must not cut a caller off: reads fall back to defaults, and
-events go to the call's record through the recorder (queueing.recording),
-which spools them in the database when Redis cannot number or queue them.
+Redis trouble must not cut a caller off: reads fall back to defaults, and what
+Redis cannot take (an opening, events, a final status) the recorder
+(queueing.recording) spools in the database.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from typing import TYPE_CHECKING
 import redis
 from flask import g, has_request_context, request
 
-from records.calls import Event, event_sequence
+from queueing.handover import DRAIN_PENDING_SECONDS, RecordKeys, kept_events
+from records import calls
+from records.calls import CallOpened, StatusCallback
 
 if TYPE_CHECKING:
     from queueing.recording import Recorder
@@ -29,22 +32,28 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # KEYS: the call's event list, its numbering epoch, the marks of its requests' batches (a
-# hash); ARGV: the TTL, this batch's mark ('' when the request carries no Twilio
-# I-Twilio-Idempotency-Token), then the events.
+# hash), its finished mark, the open calls (a sorted set), the finished calls' stream, the
+# drain-pending flag (queueing.handover.RecordKeys); ARGV: the TTL, this batch's mark (''
+# when the request carries no Twilio I-Twilio-Idempotency-Token), now (seconds), the
+# drain flag's TTL, the CallSid, then the events.
 # A new epoch (Redis's clock in ms, and always past the one it replaces) when the list is
 # missing: Redis lost what it had of this call, or this is the call's first event.  A list
 # without an epoch was numbered before epochs existed: its epoch is 0.  A batch whose mark is
 # already there is the same request sent again (nginx resending a webhook whose server died
 # mid-request, the carrier retrying it): nothing is appended, and it gets the first sending's
-# numbers.  Returns {epoch, the first event's position, how many events have positions,
-# 1 if sent again}.
+# numbers.  The call is open until its final status: its score in the open calls is its last
+# activity (the reconstruction sweep asks the carrier about the quiet ones).  Events after the
+# final status (an agent's wrap-up) are handed over as the final status was: an entry in the
+# finished calls' stream, and a drain job wanted if none is pending.  Returns {epoch, the
+# first event's position, how many events have positions, 1 if sent again, 1 if a drain job
+# must be enqueued}.
 APPEND_EVENTS = """
-local count = #ARGV - 2
+local count = #ARGV - 5
 if ARGV[2] ~= '' then
   local sent = redis.call('HGET', KEYS[3], ARGV[2])
   if sent then
     local epoch, first, counted = string.match(sent, '^(%d+):(%d+):(%d+)$')
-    return {epoch, tonumber(first), tonumber(counted), 1}
+    return {epoch, tonumber(first), tonumber(counted), 1, 0}
   end
 end
 local epoch = redis.call('GET', KEYS[2])
@@ -61,7 +70,7 @@ elseif (not epoch) or (not kept) then
   epoch = fresh
   redis.call('SET', KEYS[2], epoch)
 end
-local length = redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))
+local length = redis.call('RPUSH', KEYS[1], unpack(ARGV, 6))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 local first = length - count + 1
@@ -69,7 +78,14 @@ if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[3], ARGV[2], epoch .. ':' .. first .. ':' .. count)
   redis.call('EXPIRE', KEYS[3], ARGV[1])
 end
-return {epoch, first, count, 0}
+local drain = 0
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  redis.call('XADD', KEYS[6], '*', 'call_sid', ARGV[5])
+  if redis.call('SET', KEYS[7], '1', 'NX', 'EX', ARGV[4]) then drain = 1 end
+else
+  redis.call('ZADD', KEYS[5], ARGV[3], ARGV[5])
+end
+return {epoch, first, count, 0, drain}
 """
 
 
@@ -93,11 +109,12 @@ class CallStore:
         self.prefix = prefix
         self.ttl = ttl_seconds
         self.recorder = recorder
+        self.keys = RecordKeys(prefix)
         # redis-py loads the script again by itself when Redis lost it (NOSCRIPT).
         self._append = client.register_script(APPEND_EVENTS)
 
     def _key(self, call_sid: str, part: str) -> str:
-        return f"{self.prefix}call:{call_sid}:{part}"
+        return self.keys.call(call_sid, part)
 
     def start(self, call_sid: str, *, number: str | None, patient_ids: tuple[int, ...]) -> None:
         """Who the number may belong to (several files for a family number)."""
@@ -135,55 +152,98 @@ class CallStore:
         at: datetime,
         events: list[tuple[str, dict]],
         also: Callable[[redis.client.Pipeline], None] | None = None,
+        opened: CallOpened | None = None,
     ) -> None:
-        """Append a request's events in one round trip and have them recorded.  An
-        event's sequence number is the call's numbering epoch times EPOCH_SPAN plus its
-        position in the list (RPUSH is atomic and returns the new length, so two processes
-        serving one call cannot give two events the same number); that number makes
-        recording them idempotent.  The epoch is kept beside the list and taken anew from
-        Redis's clock when Redis lost the call's keys (a restart without persistence, a
-        flush): the positions start again at 1, but in a later epoch, so the events after
-        the loss never collide with the ones already stored (issue 16).
+        """Append a request's events in one round trip (with the call's opening, when this
+        request opened it).  An event's sequence number is the call's numbering epoch times
+        EPOCH_SPAN plus its position in the list (RPUSH is atomic and returns the new length,
+        so two processes serving one call cannot give two events the same number); that
+        number makes recording them idempotent.  The epoch is kept beside the list and taken
+        anew from Redis's clock when Redis lost the call's keys (a restart without
+        persistence, a flush): the positions start again at 1, but in a later epoch, so the
+        events after the loss never collide with the ones already stored (issue 16).
+        Nothing is enqueued: the call's record is written once, after its final status
+        (`finish`).  What Redis cannot take goes to the record spool in the database.
         `also` adds the request's other writes to the same round trip (after these)."""
         if not events:
-            if also is not None:
-                self._also(call_sid, also)
+            if also is not None or opened is not None:
+                self._also(call_sid, also, opened)
             return
         payloads = [
             json.dumps({"at": at.isoformat(), "kind": kind, "detail": detail}, ensure_ascii=False, default=str)
             for kind, detail in events
         ]
-        keys = [self._key(call_sid, "events"), self._key(call_sid, "epoch"), self._key(call_sid, "sent")]
+        keys = [self._key(call_sid, part) for part in ("events", "epoch", "sent", "finished")]
+        keys += [self.keys.open_calls, self.keys.finished, self.keys.drain_pending]
+        args = [self.ttl, _sending(), at.timestamp(), DRAIN_PENDING_SECONDS, call_sid, *payloads]
         try:
             pipe = self.redis.pipeline(transaction=False)
-            self._append(keys=keys, args=[self.ttl, _sending(), *payloads], client=pipe)
+            if opened is not None:
+                self._keep_opening(pipe, opened)
+            self._append(keys=keys, args=args, client=pipe)
             if also is not None:
                 also(pipe)
-            epoch, first, count, again = pipe.execute()[0]
+            epoch, first, count, again, drain = pipe.execute()[1 if opened is not None else 0]
         except redis.RedisError as exc:
             log.warning("call %s: %d events not kept in Redis: %s", call_sid, len(events), exc)
             if self.recorder is not None:
+                if opened is not None:
+                    self.recorder.spool_opening(opened)
                 self.recorder.unnumbered_events(call_sid, at, events)
             return
         if again:
             log.info("call %s: a request sent again: its events keep the first sending's numbers", call_sid)
-        if self.recorder is not None:
-            # A request sent again records its events under the first sending's numbers (as
-            # many as those had): stored once either way (records.calls.record_events), and
-            # the first sending's, had its record job been lost with its server, are filled in.
-            numbered = [
-                Event(event_sequence(int(epoch), int(first) + i), at, kind, detail)
-                for i, (kind, detail) in enumerate(events[: int(count)])
-            ]
-            self.recorder.events(call_sid, numbered)
+        if drain and self.recorder is not None:
+            self.recorder.drain_soon()  # events after the final status: handed over as it was
 
-    def _also(self, call_sid: str, also: Callable[[redis.client.Pipeline], None]) -> None:
+    def open(self, opened: CallOpened) -> None:
+        """Keep a call's opening (a call the hotline placed, opened by its status callback)."""
+        self._also(opened.call_sid, None, opened)
+
+    def _keep_opening(self, pipe: redis.client.Pipeline, opened: CallOpened) -> None:
+        # The first opening stays: a webhook sent again, or a second opening, changes nothing.
+        pipe.set(self._key(opened.call_sid, "opened"), json.dumps(opened.to_json()), nx=True, ex=self.ttl)
+
+    def status(self, callback: StatusCallback) -> None:
+        """The carrier's status callback.  A final one hands the call over to be recorded,
+        in one round trip (one MULTI): the call marked finished (later events follow it), an
+        entry in the finished calls' stream, the call out of the open calls, and the
+        drain-pending flag set if it was not, in which case a drain job is enqueued (only
+        then: one pending job drains every call handed over meanwhile).  A non-final status
+        is only kept in the call's state: the record is written once, at the end."""
+        sid = callback.call_sid
+        if not callback.final:
+            self._keep(sid, status=callback.status[:16])
+            return
+        try:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.set(self._key(sid, "finished"), "1", ex=self.ttl)
+            pipe.xadd(self.keys.finished, {"call_sid": sid, "status": json.dumps(callback.to_json())})
+            pipe.zrem(self.keys.open_calls, sid)
+            pipe.set(self.keys.drain_pending, "1", nx=True, ex=DRAIN_PENDING_SECONDS)
+            drain = pipe.execute()[-1]
+        except redis.RedisError as exc:
+            log.warning("call %s: final status not handed over in Redis: %s", sid, exc)
+            if self.recorder is not None:
+                self.recorder.spool_status(callback)
+            return
+        if drain and self.recorder is not None:
+            self.recorder.drain_soon()
+
+    def _also(
+        self, call_sid: str, also: Callable[[redis.client.Pipeline], None] | None, opened: CallOpened | None = None
+    ) -> None:
         try:
             pipe = self.redis.pipeline(transaction=False)
-            also(pipe)
+            if opened is not None:
+                self._keep_opening(pipe, opened)
+            if also is not None:
+                also(pipe)
             pipe.execute()
         except redis.RedisError as exc:
             log.warning("call %s: state not kept: %s", call_sid, exc)
+            if opened is not None and self.recorder is not None:
+                self.recorder.spool_opening(opened)
 
     def keep_caller(self, pipe: redis.client.Pipeline, call_sid: str, number: str | None, patient_ids) -> None:
         """`start`'s writes, added to a pipeline (the webhook's one round trip)."""
@@ -191,18 +251,13 @@ class CallStore:
         pipe.hset(key, mapping={"number": number or "", "matches": ",".join(map(str, patient_ids))})
         pipe.expire(key, self.ttl)
 
-    def events(self, call_sid: str) -> list[Event]:
+    def events(self, call_sid: str) -> list[calls.Event]:
         """The call's events kept in Redis, numbered as they were recorded."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(self._key(call_sid, "epoch"))
         pipe.lrange(self._key(call_sid, "events"), 0, -1)
         epoch, raw = pipe.execute()
-        events = []
-        for position, item in enumerate(raw, start=1):
-            data = json.loads(item)
-            sequence = event_sequence(int(epoch or 0), position)
-            events.append(Event(sequence, datetime.fromisoformat(data["at"]), data["kind"], data["detail"]))
-        return events
+        return kept_events(epoch, raw)
 
     # ---- identification ----------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from ivr.flows.main import greet, too_many_calls
 from ivr.flows.person import nobody_to_answer
 from ivr.security import require_signature
 from limits import too_large
+from records.calls import CallOpened, StatusCallback
 from records.patients import CallerCache, CallerMatch, files_of, get_patient, mask, to_e164
 from settings import LANGUAGES
 
@@ -44,7 +45,8 @@ bp.before_request(require_signature)
 def voice() -> Response:
     """A call comes in: count it, find the caller's file, open the call's record, greet.
     Redis: one round trip to count the call and read the caller's cached files, one to
-    keep the call's state with the greeting's events (and the files, if looked up)."""
+    keep the call's opening and state with the greeting's events (and the files, if
+    looked up)."""
     app = hotline()
     settings = app.settings
     call_sid = _call_sid()
@@ -54,8 +56,8 @@ def voice() -> Response:
     over, cached = _arrival(from_number, call_sid, e164)
     if over:
         # Logged like any call, but nothing more is looked up for it.
-        _open_call(call_sid, from_number, caller, _language())
         conversation = _conversation(call_sid, _language())
+        conversation.opened = _opened(call_sid, from_number, caller, conversation.lang)
         return _answer(conversation, too_many_calls(conversation, withheld=over.withheld))
     looked_up = None
     try:
@@ -71,7 +73,6 @@ def voice() -> Response:
         log.exception("call %s from %s: caller not matched", call_sid, mask(from_number))
         get_db().rollback()
         caller, looked_up, lang = CallerMatch(e164, ()), None, _language()
-    _open_call(call_sid, from_number, caller, lang)
 
     def keep(pipe) -> None:
         app.calls.keep_caller(pipe, call_sid, caller.e164, caller.patient_ids)
@@ -79,6 +80,7 @@ def voice() -> Response:
             app.caller_cache.keep(pipe, e164, looked_up)
 
     conversation = _conversation(call_sid, lang)
+    conversation.opened = _opened(call_sid, from_number, caller, lang)
     return _answer(conversation, greet(conversation, patient), also=keep)
 
 
@@ -91,20 +93,24 @@ def step(flow: str, name: str) -> Response:
 
 @bp.route("/status", methods=["GET", "POST"])
 def status() -> Response:
-    """The call's status changed.  Duplicates and late arrivals change nothing (the job
-    applies a status only if its SequenceNumber is newer)."""
-    app = hotline()
+    """The call's status changed: a final one hands the call over to be recorded, in one
+    round trip (ivr.state.CallStore.status).  Duplicates and late arrivals change nothing
+    (a status applies only if its SequenceNumber is newer)."""
     call_sid = request.values.get("CallSid", "").strip()[:64]
     if not call_sid:
         return Response(status=204)
-    # A worker writes it (queueing.recording); the events came with each webhook.
-    app.recorder.status(
+    app, form = hotline(), request.values
+    callback = StatusCallback(
         call_sid=call_sid,
-        status=request.values.get("CallStatus", "unknown"),
-        sequence=_int(request.values.get("SequenceNumber")),
-        duration_seconds=_int(request.values.get("CallDuration")),
+        status=form.get("CallStatus", "unknown"),
+        sequence=_int(form.get("SequenceNumber")),
+        duration_seconds=_int(form.get("CallDuration")),
         at=app.now(),
+        from_number=form.get("From", ""),
+        to_number=form.get("To", ""),
+        direction=form.get("Direction", "inbound"),
     )
+    app.calls.status(callback)
     return Response(status=204)
 
 
@@ -180,17 +186,9 @@ def _arrival(from_number: str, call_sid: str, e164: str | None) -> tuple[Count |
     return count, files
 
 
-def _open_call(call_sid: str, from_number: str, caller: CallerMatch, lang: str) -> None:
-    app = hotline()
-    app.recorder.open_call(
-        call_sid=call_sid,
-        from_number=from_number,
-        to_number=request.values.get("To", ""),
-        caller=caller,
-        language=lang,
-        at=app.now(),
-        direction=request.values.get("Direction", "inbound"),
-    )
+def _opened(call_sid: str, from_number: str, caller: CallerMatch, lang: str) -> CallOpened:
+    to_number, direction = request.values.get("To", ""), request.values.get("Direction", "inbound")
+    return CallOpened(call_sid, from_number, to_number, caller, lang, hotline().now(), direction)
 
 
 def _call_sid() -> str:
@@ -250,7 +248,9 @@ def _conversation(call_sid: str, lang: str) -> Conversation:
 
 
 def _answer(conversation: Conversation, response: VoiceResponse, also=None) -> Response:
-    conversation.calls.add_events(conversation.call_sid, conversation.now, conversation.events, also=also)
+    conversation.calls.add_events(
+        conversation.call_sid, conversation.now, conversation.events, also=also, opened=conversation.opened
+    )
     if conversation.texts_to_send:
         from queueing import enqueue_sms
 

@@ -12,7 +12,8 @@ Two kinds of figure:
   answer and nothing is double counted: calls in progress and text messages by status
   (the database), callers waiting and the longest wait per queue and agents by state
   (the ACD in Redis), RQ's queue depths and failed jobs, and how far the call records
-  lag behind (the oldest job waiting on the records queue, and the spool).  A source
+  lag behind (the oldest job waiting on the records queue or finished call in the stream
+  not yet written, and the spool); calls in progress are those open in Redis.  A source
   that does not answer is left out of the scrape and `hotline_source_up` says so.
 
 Who may read it (settings.Environment): a bearer token (METRICS_TOKEN) or a client
@@ -44,8 +45,9 @@ from counters import WEBHOOK_SECONDS
 from extensions import Hotline, hotline
 from ivr.dialogue import STEPS
 from queueing import ROUTINE, URGENT, queue_name
+from queueing.handover import RecordKeys
 from queueing.recording import RECORDS
-from records.models import CallRecord, RecordSpool, SmsMessage
+from records.models import RecordSpool, SmsMessage
 
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
@@ -106,18 +108,9 @@ class HotlineCollector:
 
     def _database(self):
         app = self.app
-        since = app.now() - timedelta(seconds=app.settings.dialogue.call_state_ttl_seconds)
         with app.sessions() as session:
-            calls = session.scalar(
-                select(func.count())
-                .select_from(CallRecord)
-                .where(CallRecord.status == "in-progress", CallRecord.started_at >= since)
-            )
             by_status = dict(session.execute(select(SmsMessage.status, func.count()).group_by(SmsMessage.status)).all())
             spooled = session.scalar(select(func.count()).select_from(RecordSpool))
-        yield _gauge(
-            "hotline_calls_in_progress", "Calls on the line now (their records, so as current as the records)", calls
-        )
         sms = GaugeMetricFamily(
             "hotline_sms_messages", "Text messages stored, by their current status", labels=["status"]
         )
@@ -147,6 +140,17 @@ class HotlineCollector:
         yield from (waiting, longest, agents)
 
         prefix = app.settings.env.redis_prefix
+        # The calls open in Redis (no final status yet: issue 17 writes no record before it),
+        # active within the call state's life; and the oldest finished call not yet drained.
+        keys = RecordKeys(prefix)
+        since = app.now() - timedelta(seconds=app.settings.dialogue.call_state_ttl_seconds)
+        pipe = app.redis.pipeline(transaction=False)
+        pipe.zcount(keys.open_calls, since.timestamp(), "+inf")
+        pipe.xrange(keys.finished, count=1)
+        open_calls, oldest = pipe.execute()
+        yield _gauge(
+            "hotline_calls_in_progress", "Calls on the line now (open in Redis until their final status)", open_calls
+        )
         depth = GaugeMetricFamily("hotline_rq_jobs_waiting", "Jobs waiting on each RQ queue", labels=["queue"])
         failed = GaugeMetricFamily(
             "hotline_rq_jobs_failed", "Jobs in each RQ queue's failed registry", labels=["queue"]
@@ -157,7 +161,7 @@ class HotlineCollector:
             depth.add_metric([kind], queue.count)
             failed.add_metric([kind], FailedJobRegistry(queue=queue).get_job_count(cleanup=False))
             if kind == RECORDS:
-                lag = _oldest_wait(queue)
+                lag = max(_oldest_wait(queue), _oldest_handed_over(oldest))
         yield from (depth, failed)
         yield _gauge("hotline_records_lag_seconds", "Age of the oldest call-record job not yet written (0: none)", lag)
 
@@ -168,6 +172,16 @@ def _oldest_wait(queue: Queue) -> float:
     if job is None or job.enqueued_at is None:
         return 0.0
     return max((now() - job.enqueued_at).total_seconds(), 0.0)
+
+
+def _oldest_handed_over(oldest: list) -> float:
+    """How long the oldest entry of the finished calls' stream has waited (its id is Redis's
+    clock in ms when it was added)."""
+    if not oldest:
+        return 0.0
+    entry_id = oldest[0][0]
+    milliseconds = int((entry_id.decode() if isinstance(entry_id, bytes) else entry_id).split("-")[0])
+    return max(time.time() - milliseconds / 1000, 0.0)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

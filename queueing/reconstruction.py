@@ -6,13 +6,17 @@ jobs still queued with it: a call's opening, some of its events, its final statu
 records.reconstruct_every_seconds RQ's cron runs `reconstruct_calls` on the records queue, which
 
 1. replays the record spool first: what it holds is known, not reconstructed;
-2. finds the calls still without a final status, or known only by a placeholder,
-   records.reconstruct_after_minutes after their last event, and asks the carrier's Calls API (the app's Twilio client) for
-   their caller, final status and duration;
-3. finds the calls that ended in the last GAPS_LOOKBACK whose stored events show a loss
+2. drains the finished calls' stream (a drain job lost with Redis's queue leaves them there);
+3. finds the calls still without a final status: open in Redis (the open calls' sorted set,
+   scored by their last webhook) or, in the database, a record without one or known only by
+   a placeholder, records.reconstruct_after_minutes after their last event, and asks the
+   carrier's Calls API (the app's Twilio client) for their caller, final status and
+   duration; an open call the carrier says ended is written from what Redis kept of it
+   (queueing.recording.write_open_calls), then completed with the carrier's status;
+4. finds the calls that ended in the last GAPS_LOOKBACK whose stored events show a loss
    (records.calls.lost_events: a gap in their numbering, Redis's numbering started
    again, or a completed call in with no event at all);
-4. lists the carrier's finished calls of the last CARRIER_LOOKBACK to the hospital's
+5. lists the carrier's finished calls of the last CARRIER_LOOKBACK to the hospital's
    number that have no record at all, and opens one for each;
 
 and hands each to records.calls.reconstruct, one short transaction per call, with no
@@ -26,11 +30,13 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from twilio.base.exceptions import TwilioException
 
 from queueing import context
-from queueing.recording import replay_spool
+from queueing.handover import RecordKeys
+from queueing.recording import drain_finished, replay_spool, write_open_calls
 from records import calls
 from records.db import begin_write
 from records.models import CallEvent, CallRecord
@@ -51,20 +57,42 @@ def reconstruct_calls() -> str:
     # goes on, which the carrier says).
     quiet = timedelta(minutes=hotline.settings.records.reconstruct_after_minutes)
     replay_spool(limit=10**9)
+    drain_finished()  # calls handed over whose drain job was lost (a Redis that lost its queue)
+    open_calls = _quiet_open_calls(hotline, now, quiet)
     with hotline.sessions() as session:
         unfinished, lost = _candidates(session, now, quiet)
         recorded = set(unfinished) | set(lost)
-        known = {sid: _fetch(hotline.twilio, sid) for sid in unfinished}
+        known = {sid: _fetch(hotline.twilio, sid) for sid in {*unfinished, *open_calls}}
         for carrier_call in _unrecorded(session, hotline, now - quiet):
             known[carrier_call.call_sid] = carrier_call
         session.rollback()  # nothing held while the carrier answers
+        ended = [sid for sid in open_calls if (known.get(sid) or _GOES_ON).status in calls.FINAL_STATUSES]
+        write_open_calls(ended)  # what Redis kept of them, before the carrier's status
         done = 0
         for sid in recorded | set(known):
             begin_write(session)
             record = calls.reconstruct(session, sid, carrier=known.get(sid), lost=lost.get(sid), at=now)
             session.commit()
             done += record is not None and record.reconstructed
-    return f"{done} calls reconstructed or checked again, {len(unfinished)} without a final status"
+    return f"{done} calls reconstructed or checked again, {len(unfinished) + len(open_calls)} without a final status"
+
+
+# What a call the carrier cannot tell about is taken for: still going on.
+_GOES_ON = calls.CarrierCall("", "in-progress", "", "", "inbound", None, None, None)
+
+
+def _quiet_open_calls(hotline, now: datetime, quiet: timedelta) -> list[str]:
+    """The calls still open in Redis (no final status came) with no activity for `quiet`;
+    those older than LOOKBACK are forgotten."""
+    keys = RecordKeys(hotline.settings.env.redis_prefix)
+    try:
+        pipe = hotline.redis.pipeline(transaction=False)
+        pipe.zremrangebyscore(keys.open_calls, "-inf", (now - LOOKBACK).timestamp())
+        pipe.zrangebyscore(keys.open_calls, "-inf", (now - quiet).timestamp(), start=0, num=1000)
+        return list(pipe.execute()[1])
+    except RedisError as exc:
+        log.warning("the open calls not read (%s)", type(exc).__name__)
+        return []
 
 
 def _candidates(session, now: datetime, quiet: timedelta) -> tuple[list[str], dict[str, str]]:

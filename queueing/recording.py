@@ -1,26 +1,25 @@
-"""Call records written by RQ workers, never by a webhook while the caller waits.
+"""Call records written by RQ workers, once per finished call, never by a webhook while
+the caller waits (issue 17).
 
-Webhooks (and the ACD, through `CallStore.add_events`) hand the `Recorder` what
-happened; it enqueues a job on the `<REDIS_PREFIX>records` queue and returns.
-Three jobs, each idempotent, each one transaction:
+During the call nothing is enqueued: the call's opening and events stay in Redis
+(ivr.state.CallStore; the names in queueing.handover).  At the final status the call is
+handed over once: an entry in the finished calls' stream, and a drain job on the
+`<REDIS_PREFIX>records` queue only when none is pending.  `drain_finished` reads the
+stream through a consumer group, reads each call's opening, epoch and events for the
+whole batch in one pipeline, writes the batch in one transaction
+(records.calls.record_finished: idempotent), commits, then acknowledges the entries;
+entries a killed drain job left unacknowledged are taken over by the next (XAUTOCLAIM).
+So duplicate or reordered callbacks, reruns and a worker killed mid-batch neither lose
+nor double anything.
 
-- `open_call`: the call's record (a retried job finds it; a placeholder made by
-  an earlier event or status is filled in);
-- `write_events`: events keyed by (CallSid, sequence number), stored with
-  INSERT ... ON CONFLICT DO NOTHING, then the call's summary and queue entries
-  rebuilt from all its stored events;
-- `apply_status`: the carrier's status, applied only if its SequenceNumber is
-  newer than the one on record.
-
-So duplicate or reordered callbacks, RQ retries (Retry set here) and a worker
-killed mid-job (RQ retries the abandoned job) neither lose nor double anything.
-
-When Redis cannot take the job, the Recorder writes it to the record spool
-(records.spool) in the database; `replay_spool` applies the spooled jobs
-(the worker pool runs it at start; as soon as Redis is back after an outage,
-`replay_soon` has a records worker run it, asked by the workers and the cron scheduler
-when they reconnect and by a web process at the first job Redis takes after it spooled;
-RQ's cron every minute; and `flask --app app records replay-spool` on demand).
+When Redis cannot take a webhook's part (the opening, the events, the final status), the
+Recorder writes it to the record spool (records.spool) in the database; `replay_spool`
+applies the spooled parts (the worker pool runs it at start; as soon as Redis is back after
+an outage, `replay_soon` has a records worker run it, asked by the workers and the cron
+scheduler when they reconnect and by a web process at the first drain job Redis takes after
+it spooled; RQ's cron every minute; and `flask --app app records replay-spool` on demand).
+The per-webhook jobs of before (`open_call`, `write_events`, `apply_status`) still run if
+found queued, and their spooled rows still replay.
 
 `copy_agent_states` copies the agents' state changes, which the ACD's scripts log
 in a Redis stream, into agent_state_changes for the occupancy figures (at a
@@ -29,21 +28,26 @@ worker's start and every minute from RQ's cron).
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
-from collections.abc import Callable, Sequence
+import socket
+import uuid
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 from sqlalchemy.exc import SQLAlchemyError
 
 from queueing import context, queue_name
+from queueing.handover import GROUP, RecordKeys, kept_events
 from records import agent_states, calls, spool
 from records.db import begin_write
-from records.patients import CallerMatch, mask
+from records.patients import mask
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +63,8 @@ def records_queue_name(prefix: str) -> str:
 
 
 class Recorder:
-    """Hands call-record work to the `records` queue, or to the spool when Redis is away."""
+    """Hands finished calls to the records workers (a drain job), and keeps in the record
+    spool what Redis could not take."""
 
     def __init__(self, queue: Queue, sessions, now):
         self.queue = queue
@@ -67,33 +72,29 @@ class Recorder:
         self.now = now
         self.spooled = False  # since Redis last took a job (a hint: a lost one costs a minute)
 
-    def open_call(
-        self,
-        *,
-        call_sid: str,
-        from_number: str,
-        to_number: str,
-        caller: CallerMatch,
-        language: str,
-        at: datetime,
-        direction: str,
-    ) -> None:
-        payload = {
-            "call_sid": call_sid,
-            "from_number": from_number,
-            "to_number": to_number,
-            "e164": caller.e164,
-            "patient_ids": list(caller.patient_ids),
-            "language": language,
-            "at": at.isoformat(),
-            "direction": direction,
-        }
-        self._hand_over(open_call, call_sid, payload)
+    def drain_soon(self) -> None:
+        """Enqueue a drain job: a call was handed over and no drain job was pending.  If Redis
+        cannot take it, the call waits in the stream for the next one (the drain-pending
+        flag expires; the minute's reconstruction sweep drains too)."""
+        try:
+            if self.spooled:
+                # The first job Redis takes after this process spooled some: Redis is back,
+                # so the spool is written now rather than at the next minute's replay.
+                replay_soon(self.queue)
+                self.spooled = False
+            self.queue.enqueue(
+                drain_finished,
+                job_timeout=DRAIN_TIMEOUT,
+                retry=RETRY,
+                result_ttl=60,
+                description="drain_finished: write the finished calls",
+                failure_ttl=30 * 24 * 3600,  # a month to notice and retry it
+            )
+        except RedisError as exc:
+            log.warning("drain job not enqueued (%s): the finished calls wait in Redis", type(exc).__name__)
 
-    def events(self, call_sid: str, numbered: Sequence[calls.Event]) -> None:
-        """Events Redis numbered (their position in the call's list)."""
-        payload = {"call_sid": call_sid, "events": [_event_row(event) for event in numbered]}
-        self._hand_over(write_events, call_sid, payload)
+    def spool_opening(self, opened: calls.CallOpened) -> None:
+        self._spool("open_call", opened.call_sid, opened.to_json())
 
     def unnumbered_events(self, call_sid: str, at: datetime, events: list[tuple[str, dict]]) -> None:
         """Events Redis could not even number: straight to the spool."""
@@ -102,37 +103,10 @@ class Recorder:
             rows = [[None, at.isoformat(), kind, detail] for kind, detail in chunk]
             self._spool("write_events", call_sid, {"call_sid": call_sid, "events": rows})
 
-    def status(
-        self, *, call_sid: str, status: str, sequence: int | None, duration_seconds: int | None, at: datetime
-    ) -> None:
-        payload = {
-            "call_sid": call_sid,
-            "status": status,
-            "sequence": sequence,
-            "duration_seconds": duration_seconds,
-            "at": at.isoformat(),
-        }
-        self._hand_over(apply_status, call_sid, payload)
-
-    def _hand_over(self, job: Callable[..., str], call_sid: str, payload: dict[str, Any]) -> None:
-        """Enqueue the job (one of this module's three), or spool it under its name."""
-        try:
-            if self.spooled:
-                # The first job Redis takes after this process spooled some: Redis is back,
-                # so the spool is written now rather than at the next minute's replay.
-                replay_soon(self.queue)
-                self.spooled = False
-            self.queue.enqueue(
-                job,
-                kwargs=payload,
-                job_timeout=JOB_TIMEOUT,
-                retry=RETRY,
-                description=f"{job.__name__} {call_sid}",
-                failure_ttl=30 * 24 * 3600,  # a month to notice and retry it
-            )
-        except RedisError as exc:
-            log.warning("call %s: Redis unavailable (%s), %s spooled", call_sid, type(exc).__name__, job.__name__)
-            self._spool(job.__name__, call_sid, payload)
+    def spool_status(self, callback: calls.StatusCallback) -> None:
+        """A final status Redis could not take: its replay writes the call from what Redis
+        kept of it by then (queueing.recording._replay)."""
+        self._spool("finish", callback.call_sid, callback.to_json())
 
     def _spool(self, job: str, call_sid: str, payload: dict[str, Any]) -> None:
         try:
@@ -147,39 +121,16 @@ class Recorder:
             log.exception("call %s: %s lost, neither Redis nor the database answer", call_sid, job)
 
 
-def _event_row(event: calls.Event) -> list[Any]:
-    return [event.sequence, event.at.isoformat(), event.kind, event.detail]
-
-
 # ---- the jobs (run by RQ workers) -------------------------------------------------------------
 
 
-def open_call(
-    *,
-    call_sid: str,
-    from_number: str,
-    to_number: str,
-    e164: str | None,
-    patient_ids: list[int],
-    language: str,
-    at: str,
-    direction: str,
-) -> str:
-    payload = {
-        "call_sid": call_sid,
-        "from_number": from_number,
-        "to_number": to_number,
-        "e164": e164,
-        "patient_ids": patient_ids,
-        "language": language,
-        "at": at,
-        "direction": direction,
-    }
+def open_call(**opened: Any) -> str:
+    """`opened` is a CallOpened's JSON (records.calls)."""
     with context.get().sessions() as session:
         begin_write(session)
-        _open_call(session, payload)
+        _open_call(session, opened)
         session.commit()
-    return f"call {call_sid} opened"
+    return f"call {opened['call_sid']} opened"
 
 
 def write_events(*, call_sid: str, events: list[list[Any]]) -> str:
@@ -203,6 +154,148 @@ def apply_status(*, call_sid: str, status: str, sequence: int | None, duration_s
         )
         session.commit()
     return f"call {call_sid}: {record.status}"
+
+
+# ---- the drain job: finished calls from the stream to the database ---------------------------
+
+BATCH = 200  # finished calls written per transaction
+# A drain job goes on while calls come: a backlog after an outage takes longer than one
+# job's JOB_TIMEOUT (each batch is acknowledged as it is committed, so a cut loses nothing).
+DRAIN_TIMEOUT = 600
+# An entry read this long ago and never acknowledged: the drain job that read it was killed
+# (RQ's timeout is JOB_TIMEOUT) or its transaction failed; a later drain job takes it over.
+CLAIM_IDLE_MS = JOB_TIMEOUT * 1000
+
+
+def drain_finished(limit: int = 10**6) -> str:
+    """Write the finished calls handed over in the stream, a batch per transaction, and
+    acknowledge each batch once committed.  Entries a killed drain job read and never
+    acknowledged are taken over first (XAUTOCLAIM).  Rerun, or two at once, it stores
+    nothing twice (records.calls.record_finished is idempotent)."""
+    hotline = context.get()
+    client, keys = hotline.redis, RecordKeys(hotline.settings.env.redis_prefix)
+    _ensure_group(client, keys)
+    consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    written = sum(_write_batch(hotline, keys, batch) for batch in _left_over(client, keys, consumer))
+    cleared = False
+    while written < limit:
+        read = client.xreadgroup(GROUP, consumer, {keys.finished: ">"}, count=BATCH)
+        entries = read[0][1] if read else []
+        if entries:
+            written += _write_batch(hotline, keys, entries)
+            cleared = False
+            continue
+        if cleared:
+            break
+        # The stream reads empty: clear the drain-pending flag, then read once more.  A call
+        # handed over before the DEL found the flag set and enqueued no job: that read takes
+        # it.  One handed over after the DEL sets the flag again and enqueues a job of its
+        # own.  So no finished call is left in the stream without a drain job to come.
+        client.delete(keys.drain_pending)
+        cleared = True
+    return f"{written} finished calls written"
+
+
+def write_open_calls(call_sids: list[str]) -> list[str]:
+    """Calls whose final status never came but which the carrier says ended (the
+    reconstruction sweep): each written from what Redis kept of it, without a status (the
+    sweep then applies the carrier's), and taken out of the open calls, marked finished so
+    later events follow.  The ones written."""
+    if not call_sids:
+        return []
+    hotline = context.get()
+    keys = RecordKeys(hotline.settings.env.redis_prefix)
+    read = _read_calls(hotline.redis, keys, [("", {"call_sid": sid}) for sid in call_sids])
+    with hotline.sessions() as session:
+        begin_write(session)
+        for _, call in read:
+            calls.record_finished(session, call, hotline.now())
+        session.commit()
+    pipe = hotline.redis.pipeline(transaction=False)
+    for sid in call_sids:
+        pipe.set(keys.call(sid, "finished"), "1", ex=hotline.settings.dialogue.call_state_ttl_seconds)
+    pipe.zrem(keys.open_calls, *call_sids)
+    pipe.execute()
+    return call_sids
+
+
+def _ensure_group(client, keys: RecordKeys) -> None:
+    try:
+        client.xgroup_create(keys.finished, GROUP, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def _left_over(client, keys: RecordKeys, consumer: str):
+    """Batches of entries read by a drain job that never acknowledged them."""
+    start = "0-0"
+    while True:
+        answer = client.xautoclaim(keys.finished, GROUP, consumer, CLAIM_IDLE_MS, start, count=BATCH)
+        start, entries = answer[0], answer[1]
+        if entries:
+            yield entries
+        if start in ("0-0", b"0-0") or not entries:
+            return
+
+
+def _write_batch(hotline, keys: RecordKeys, entries: list) -> int:
+    """One transaction for the batch; should it fail, each call in its own, so one bad call
+    does not hold back the others (it stays unacknowledged: a later drain tries it again)."""
+    finished = _read_calls(hotline.redis, keys, entries)
+    done: list[str] = []
+    with hotline.sessions() as session:
+        try:
+            begin_write(session)
+            calls.record_finished_batch(session, [call for _, call in finished], hotline.now())
+            session.commit()
+            done = [entry_id for entry_id, _ in finished]
+        except SQLAlchemyError:
+            session.rollback()
+            done = _one_by_one(session, hotline, finished)
+    if done:
+        pipe = hotline.redis.pipeline(transaction=False)
+        pipe.xack(keys.finished, GROUP, *done)
+        pipe.xdel(keys.finished, *done)
+        pipe.execute()
+    return len(done)
+
+
+def _one_by_one(session, hotline, finished: list) -> list[str]:
+    done, failure = [], None
+    for entry_id, call in finished:
+        try:
+            begin_write(session)
+            calls.record_finished(session, call, hotline.now())
+            session.commit()
+            done.append(entry_id)
+        except SQLAlchemyError as exc:
+            session.rollback()
+            failure = exc
+            log.exception("call %s: its record not written, left for a later drain", call.call_sid)
+    if not done and failure is not None:
+        raise failure  # the database is away: RQ retries the job (RETRY)
+    return done
+
+
+def _read_calls(client, keys: RecordKeys, entries: list) -> list[tuple[str, calls.FinishedCall]]:
+    """What Redis kept of each call handed over (its opening, epoch and events), in one
+    round trip for the whole batch."""
+    sids = list(dict.fromkeys(fields["call_sid"] for _, fields in entries))
+    pipe = client.pipeline(transaction=False)
+    for sid in sids:
+        pipe.get(keys.call(sid, "opened"))
+        pipe.get(keys.call(sid, "epoch"))
+        pipe.lrange(keys.call(sid, "events"), 0, -1)
+    answers = pipe.execute()
+    kept = {sid: answers[3 * i : 3 * i + 3] for i, sid in enumerate(sids)}
+    return [(entry_id, _finished(fields, *kept[fields["call_sid"]])) for entry_id, fields in entries]
+
+
+def _finished(fields: dict, opened: str | None, epoch: str | None, raw: list[str]) -> calls.FinishedCall:
+    status = calls.StatusCallback.from_json(json.loads(fields["status"])) if fields.get("status") else None
+    opening = calls.CallOpened.from_json(json.loads(opened)) if opened else None
+    return calls.FinishedCall(fields["call_sid"], opening, tuple(kept_events(epoch, raw)), status)
 
 
 def replay_spool(limit: int = 500) -> int:
@@ -298,23 +391,33 @@ def _replay(session, row) -> None:
             duration_seconds=payload["duration_seconds"],
             at=datetime.fromisoformat(payload["at"]),
         )
+    elif row.job == "finish":
+        _replay_finish(session, calls.StatusCallback.from_json(payload), row.created_at)
     else:
         log.error("spool row %s: unknown job %r, dropped", row.id, row.job)
 
 
+def _replay_finish(session, callback: calls.StatusCallback, at: datetime) -> None:
+    """A final status spooled when Redis could not take it: the call written from what Redis
+    kept of it (nothing, if Redis is still away or lost it: then from the callback alone),
+    and marked finished there, so later events follow it."""
+    hotline = context.get()
+    keys = RecordKeys(hotline.settings.env.redis_prefix)
+    try:
+        ((_, call),) = _read_calls(hotline.redis, keys, [("", {"call_sid": callback.call_sid})])
+        pipe = hotline.redis.pipeline(transaction=False)
+        pipe.set(keys.call(callback.call_sid, "finished"), "1", ex=hotline.settings.dialogue.call_state_ttl_seconds)
+        pipe.zrem(keys.open_calls, callback.call_sid)
+        pipe.execute()
+    except RedisError:
+        call = calls.FinishedCall(callback.call_sid, None, (), None)
+    calls.record_finished(session, replace(call, status=callback), at)
+
+
 def _open_call(session, payload: dict[str, Any]) -> None:
-    caller = CallerMatch(payload["e164"], tuple(payload["patient_ids"]))
-    calls.open_call(
-        session,
-        call_sid=payload["call_sid"],
-        from_number=payload["from_number"],
-        to_number=payload["to_number"],
-        caller=caller,
-        language=payload["language"],
-        at=datetime.fromisoformat(payload["at"]),
-        direction=payload["direction"],
-    )
-    log.debug("call %s from %s opened", payload["call_sid"], mask(payload["from_number"]))
+    opened = calls.CallOpened.from_json(payload)
+    calls.open_call(session, opened)
+    log.debug("call %s from %s opened", opened.call_sid, mask(opened.from_number))
 
 
 def _events(rows: list[list[Any]]) -> list[calls.Event]:

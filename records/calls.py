@@ -13,8 +13,8 @@ twice or out of order, and webhooks may be retried:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -62,18 +62,40 @@ def find_call(session: Session, call_sid: str, *, lock: bool = False) -> CallRec
     return session.scalar(query.with_for_update() if lock else query)
 
 
-def open_call(
-    session: Session,
-    *,
-    call_sid: str,
-    from_number: str,
-    to_number: str,
-    caller: CallerMatch,
-    language: str,
-    at: datetime,
-    direction: str = "inbound",
-) -> CallRecord:
+@dataclass(frozen=True)
+class CallOpened:
+    """A call opened: the first webhook of a call in (`/ivr/voice`), or the first step or
+    status callback of a call the hotline placed.  Its record starts from it; between the
+    webhook and the records worker it travels as JSON (Redis, the record spool)."""
+
+    call_sid: str
+    from_number: str
+    to_number: str
+    caller: CallerMatch  # whose number it is: E.164 and the patient files it belongs to
+    language: str
+    at: datetime
+    direction: str = "inbound"
+
+    def to_json(self) -> dict[str, Any]:
+        kept = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("caller", "at")}
+        return {
+            **kept,
+            "e164": self.caller.e164,
+            "patient_ids": list(self.caller.patient_ids),
+            "at": self.at.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CallOpened:
+        kept = {f.name: data[f.name] for f in fields(cls) if f.name not in ("caller", "at") and f.name in data}
+        caller = CallerMatch(data.get("e164"), tuple(int(i) for i in data.get("patient_ids", ())))
+        return cls(**kept, caller=caller, at=datetime.fromisoformat(data["at"]))
+
+
+def open_call(session: Session, opened: CallOpened) -> CallRecord:
     """The call's record, created on its first webhook (a retried webhook finds it)."""
+    call_sid, from_number, to_number = opened.call_sid, opened.from_number, opened.to_number
+    caller, language, at, direction = opened.caller, opened.language, opened.at, opened.direction
     existing = find_call(session, call_sid)
     if existing is not None:
         from_carrier = _reasons(existing) & {CALLER_FROM_CARRIER, OPENED_FROM_CARRIER}
@@ -90,16 +112,7 @@ def open_call(
             existing.language = spoken_language(existing.events, language)
             existing.started_at = min(existing.started_at, at)
         return existing
-    record = CallRecord(
-        call_sid=call_sid,
-        direction=direction[:16],
-        from_number=(caller.e164 or from_number or "unknown")[:64],
-        to_number=(to_number or "")[:64],
-        patient_id=caller.patient_id,
-        matched_patients=len(caller.patient_ids),
-        language=language,
-        started_at=at,
-    )
+    record = _new_record(opened)
     try:
         with session.begin_nested():
             session.add(record)
@@ -110,18 +123,30 @@ def open_call(
     return record
 
 
+def _new_record(opened: CallOpened) -> CallRecord:
+    caller = opened.caller
+    return CallRecord(
+        call_sid=opened.call_sid,
+        direction=opened.direction[:16],
+        from_number=(caller.e164 or opened.from_number or "unknown")[:64],
+        to_number=(opened.to_number or "")[:64],
+        patient_id=caller.patient_id,
+        matched_patients=len(caller.patient_ids),
+        language=opened.language,
+        started_at=opened.at,
+        status="in-progress",
+        status_sequence=-1,
+    )
+
+
 def record_events(session: Session, call_sid: str, events: Iterable[Event], at: datetime) -> CallRecord:
     """Store the events not stored yet (each once, by its sequence number in the call),
     then rebuild what they make: the menu path, the outcome, the queue entries."""
     record = find_call(session, call_sid, lock=True) or _placeholder(session, call_sid, at)
-    rows = [
-        {"call_id": record.id, "sequence": e.sequence, "at": e.at, "kind": e.kind[:24], "detail": e.detail}
-        for e in {event.sequence: event for event in events}.values()
-    ]
-    if not rows:
+    events = list(events)
+    if not events:
         return record  # nothing new (or Redis lost them): keep what the record says
-    # A duplicate callback, a retried job or a replayed spool row stores nothing twice.
-    insert_new(session, CallEvent, rows, ["call_id", "sequence"])
+    _store_events(session, record, events)
     summarise(session, record)
     if _reasons(record) & EVENTS_REASONS:
         _recheck_events(session, record)
@@ -132,17 +157,22 @@ def summarise(session: Session, record: CallRecord) -> None:
     """Rebuild the call's menu path, outcome and queue entries from all its stored events."""
     session.flush()
     events = list(session.scalars(select(CallEvent).where(CallEvent.call_id == record.id)))
-    events.sort(key=lambda event: (event.at, event.sequence))
+    session.execute(delete(QueueEntry).where(QueueEntry.call_id == record.id))
+    session.add_all(_summary(record, events))
+    session.expire(record, ["events"])
+
+
+def _summary(record: CallRecord, events: Iterable[CallEvent | Event]) -> list[QueueEntry]:
+    """The call's menu path, language and outcome set from its events; its queue entries."""
+    events = sorted(events, key=lambda event: (event.at, event.sequence))
     record.menu_path = menu_path(events)
     record.language = spoken_language(events, record.language)
     entries = queue_entries.build(events, record.ended_at if record.status in FINAL_STATUSES else None)
     record.outcome = queue_entries.outcome(entries, outcome(events))
-    session.execute(delete(QueueEntry).where(QueueEntry.call_id == record.id))
-    session.add_all(
+    return [
         QueueEntry(call_id=record.id, **{k: v for k, v in vars(entry).items() if k != "opened_by_transfer"})
         for entry in entries
-    )
-    session.expire(record, ["events"])
+    ]
 
 
 def apply_status(
@@ -169,6 +199,16 @@ def apply_status(
     the stored events no longer show a loss.  "Redis lost the call's state mid-call" stays: a
     second numbering epoch is never undone."""
     record = find_call(session, call_sid, lock=True) or _placeholder(session, call_sid, at)
+    if _apply_status(record, status=status, sequence=sequence, duration_seconds=duration_seconds, at=at):
+        summarise(session, record)  # a caller still queued when the call ended abandoned it
+    return record
+
+
+def _apply_status(
+    record: CallRecord, *, status: str, sequence: int | None, duration_seconds: int | None, at: datetime
+) -> bool:
+    """`apply_status`'s rule on a record in hand; True when a final status was applied (the
+    summary is then rebuilt: the call's end closes its queue entries)."""
     if status in FINAL_STATUSES and FINAL_FROM_CARRIER in _reasons(record):
         # The call's own final status, after the sweep took one from the carrier: it wins.
         record.status = status[:16]
@@ -177,21 +217,150 @@ def apply_status(
         record.ended_at = at
         record.duration_seconds = duration_seconds
         _unmark(record, FINAL_FROM_CARRIER)
-        summarise(session, record)
-        return record
+        return True
     if record.status in FINAL_STATUSES and status not in FINAL_STATUSES:
-        return record  # a late 'ringing' after 'completed'
+        return False  # a late 'ringing' after 'completed'
     if sequence is not None and sequence <= record.status_sequence:
-        return record  # a duplicate, or older than what we have
+        return False  # a duplicate, or older than what we have
     if record.status in FINAL_STATUSES and sequence is None:
-        return record  # an unnumbered duplicate of the final status
+        return False  # an unnumbered duplicate of the final status
     record.status = status[:16]
     record.status_sequence = sequence if sequence is not None else record.status_sequence + 1
     if status in FINAL_STATUSES:
         record.ended_at = at
         record.duration_seconds = duration_seconds
-        summarise(session, record)  # a caller still queued when the call ended abandoned it
+        return True
+    return False
+
+
+# ---- a finished call, written at once by the records worker ---------------------------------
+
+
+@dataclass(frozen=True)
+class StatusCallback:
+    """The carrier's status callback: the call's status, and whom the call was with (what a
+    record is written from when Redis lost the call's opening)."""
+
+    call_sid: str
+    status: str
+    sequence: int | None
+    duration_seconds: int | None
+    at: datetime
+    from_number: str = ""
+    to_number: str = ""
+    direction: str = "inbound"
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def to_json(self) -> dict[str, Any]:
+        return {**{f.name: getattr(self, f.name) for f in fields(self) if f.name != "at"}, "at": self.at.isoformat()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StatusCallback:
+        kept = {f.name: data[f.name] for f in fields(cls) if f.name != "at" and f.name in data}
+        return cls(**kept, at=datetime.fromisoformat(data["at"]))
+
+    def as_carrier(self) -> CarrierCall:
+        return CarrierCall(
+            self.call_sid, self.status, self.from_number, self.to_number, self.direction, None, self.at,
+            self.duration_seconds,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FinishedCall:
+    """What Redis kept of a call, handed to the records worker at its final status: its opening
+    (None if Redis lost it), its events, and the final status (None for events that came after
+    it, an agent's wrap-up)."""
+
+    call_sid: str
+    opened: CallOpened | None
+    events: tuple[Event, ...]
+    status: StatusCallback | None
+
+
+def record_finished(session: Session, call: FinishedCall, at: datetime) -> CallRecord:
+    """A finished call's record, written at once: opening, events (each once), status, summary.
+    Written again, it stores nothing twice.  When Redis lost the call's opening (restarted
+    empty mid-call), the record is completed from what the status callback says of the call
+    and marked reconstructed with the reason, as the sweep's `reconstruct` does."""
+    if call.opened is not None:
+        open_call(session, call.opened)
+    record = find_call(session, call.call_sid, lock=True) or _placeholder(session, call.call_sid, at)
+    _store_events(session, record, call.events)
+    status = call.status
+    if status is not None:
+        _apply_status(
+            record,
+            status=status.status,
+            sequence=status.sequence,
+            duration_seconds=status.duration_seconds,
+            at=status.at,
+        )
+    summarise(session, record)
+    if _reasons(record) & EVENTS_REASONS:
+        _recheck_events(session, record)
+    if call.opened is None and status is not None and status.final and _is_placeholder(record):
+        lost = LOST_FROM_REDIS if call.events else None
+        reconstruct(session, call.call_sid, carrier=status.as_carrier(), lost=lost, at=at)
     return record
+
+
+def record_finished_batch(session: Session, finished: Sequence[FinishedCall], at: datetime) -> None:
+    """A batch of finished calls, in the session's transaction.  The usual call (opened in
+    Redis, ended by its final status, with no record yet) is written in three statements
+    for the whole batch: the records (one INSERT), their events and their queue entries
+    (an executemany each); the rest one by one (`record_finished`), after them, so a
+    duplicate in the batch finds the record made.  Another writer inserting one of these
+    calls meanwhile fails the batch (the unique CallSid): the caller writes it one by one."""
+    sids = [call.call_sid for call in finished]
+    existing = set(session.scalars(select(CallRecord.call_sid).where(CallRecord.call_sid.in_(sids))))
+    fresh: dict[str, FinishedCall] = {}
+    rest: list[FinishedCall] = []
+    for call in finished:
+        usual = call.opened is not None and call.status is not None and call.status.final
+        if usual and call.call_sid not in existing and call.call_sid not in fresh:
+            fresh[call.call_sid] = call
+        else:
+            rest.append(call)
+    records = [_ended(_new_record(call.opened), call.status) for call in fresh.values() if call.opened and call.status]
+    session.add_all(records)
+    session.flush()
+    rows, entries = [], []
+    for record, call in zip(records, fresh.values(), strict=True):
+        events = list({event.sequence: event for event in call.events}.values())
+        rows += [_event_row(record, event) for event in events]
+        entries += _summary(record, events)
+    insert_new(session, CallEvent, rows, ["call_id", "sequence"])
+    session.add_all(entries)
+    for call in rest:
+        record_finished(session, call, at)
+
+
+def _ended(record: CallRecord, status: StatusCallback) -> CallRecord:
+    _apply_status(
+        record, status=status.status, sequence=status.sequence, duration_seconds=status.duration_seconds, at=status.at
+    )
+    return record
+
+
+def _event_row(record: CallRecord, event: Event) -> dict[str, Any]:
+    return {
+        "call_id": record.id,
+        "sequence": event.sequence,
+        "at": event.at,
+        "kind": event.kind[:24],
+        "detail": event.detail,
+    }
+
+
+def _store_events(session: Session, record: CallRecord, events: Iterable[Event]) -> None:
+    rows = [_event_row(record, event) for event in {event.sequence: event for event in events}.values()]
+    if rows:
+        # A duplicate callback, a rerun drain or a replayed spool row stores nothing twice.
+        insert_new(session, CallEvent, rows, ["call_id", "sequence"])
 
 
 # ---- reconstruction: calls whose events, opening or final status were lost -------------------
@@ -333,8 +502,7 @@ def _carrier_caller(session: Session, carrier: CarrierCall) -> CallerMatch:
 
 
 def _open_from_carrier(session: Session, carrier: CarrierCall, at: datetime) -> CallRecord:
-    return open_call(
-        session,
+    opened = CallOpened(
         call_sid=carrier.call_sid,
         from_number=carrier.from_number or "unknown",
         to_number=carrier.to_number,
@@ -343,6 +511,7 @@ def _open_from_carrier(session: Session, carrier: CarrierCall, at: datetime) -> 
         at=carrier.started_at or carrier.ended_at or at,
         direction=carrier.direction,
     )
+    return open_call(session, opened)
 
 
 def _fill_from_carrier(session: Session, record: CallRecord, carrier: CarrierCall) -> None:
@@ -358,10 +527,10 @@ def _fill_from_carrier(session: Session, record: CallRecord, carrier: CarrierCal
 
 def _placeholder(session: Session, call_sid: str, at: datetime) -> CallRecord:
     """A status callback for a call whose first webhook never reached the database."""
-    caller = CallerMatch(None, ())
-    return open_call(
-        session, call_sid=call_sid, from_number="unknown", to_number="", caller=caller, language="zh", at=at
+    nobody = CallOpened(
+        call_sid, from_number="unknown", to_number="", caller=CallerMatch(None, ()), language="zh", at=at
     )
+    return open_call(session, nobody)
 
 
 def _is_placeholder(record: CallRecord) -> bool:

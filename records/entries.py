@@ -28,11 +28,15 @@ LEAVING = {
 QUEUE_KINDS = frozenset({"enqueue", "offer", "missed_offer", "transfer", "talk_end", "wrap_up_end", "survey", *LEAVING})
 
 
-class EventLike(Protocol):
-    sequence: int
-    at: datetime
-    kind: str
-    detail: dict[str, Any]
+class EventLike(Protocol):  # read only: a stored CallEvent, or a frozen records.calls.Event
+    @property
+    def sequence(self) -> int: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def detail(self) -> dict[str, Any]: ...
 
 
 @dataclass

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from records.calls import Event, open_call, record_events
+from records.calls import CallOpened, Event, open_call, record_events
 from records.db import begin_write
 from records.models import Appointment, CallRecord, ClinicSession, Doctor
 from records.patients import match_caller
@@ -68,15 +68,7 @@ def past_call(
 ) -> CallRecord:
     """A finished call from this number, with an agent's wrap-up if a disposition is given."""
     at = OPEN - timedelta(hours=hours_ago)
-    record = open_call(
-        db,
-        call_sid=call_sid,
-        from_number=number,
-        to_number="+861065281000",
-        caller=match_caller(db, number),
-        language="zh",
-        at=at,
-    )
+    record = open_call(db, CallOpened(call_sid, number, "+861065281000", match_caller(db, number), "zh", at))
     events = [Event(1, at, "menu", {"step": "main"}), Event(2, at, "transfer", {"to": "agents"})]
     record_events(db, call_sid, events, at)
     if disposition:

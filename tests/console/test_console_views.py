@@ -9,7 +9,7 @@ from sqlalchemy import select
 import settings as settings_module
 from app import ROOT, create_app
 from records import complaints
-from records.calls import open_call
+from records.calls import CallOpened, open_call
 from records.complaints import Actor
 from records.db import begin_write
 from records.models import AuditEntry, ComplaintCase
@@ -239,15 +239,7 @@ def offered(app, call_sid: str, agent_id: int) -> None:
 def test_the_screen_pop_of_an_offered_call_shows_the_callers_file_and_is_audited(app, db, team, ms_wangs_history):
     call_sid = "CA" + "f" * 32
     begin_write(db)
-    open_call(
-        db,
-        call_sid=call_sid,
-        from_number="13800138000",
-        to_number="+861065281000",
-        caller=match_caller(db, "13800138000"),
-        language="zh",
-        at=OPEN,
-    )
+    open_call(db, CallOpened(call_sid, "13800138000", "+861065281000", match_caller(db, "13800138000"), "zh", OPEN))
     db.commit()
     offered(app, call_sid, team.agent.id)
     owner, other = client_for(app, team.agent), client_for(app, team.other_agent)

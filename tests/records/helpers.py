@@ -29,7 +29,7 @@ def make_call(
     """A finished call: the voice menus, then (with `queue`) a wait ending in `result`."""
     begin_write(db)
     caller = match_caller(db, phone)
-    calls.open_call(db, call_sid=sid, from_number=phone, to_number="+861065281000", caller=caller, language="zh", at=at)
+    calls.open_call(db, calls.CallOpened(sid, phone, "+861065281000", caller, "zh", at))
     events = [("menu", {"step": "menu.main"}, 0), ("key", {"digits": "0"}, 2)]
     end = at + timedelta(seconds=5)
     if queue:

@@ -23,7 +23,7 @@ from app import ROOT
 from queueing import recording
 from records import calls
 from records.db import begin_write
-from records.models import CallEvent, CallRecord, RecordSpool
+from records.models import CallEvent, RecordSpool
 
 MS_WANG = "13800138000"
 FLASK = str(Path(sys.executable).parent / "flask")
@@ -189,36 +189,47 @@ def _until(condition, seconds: float = 30) -> None:
         time.sleep(0.05)
 
 
-def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(app, db, environ, records_worker, backend):
+def _pending(store) -> int:
+    """Entries of the finished calls' stream read and not acknowledged (0 before any drain)."""
+    try:
+        return store.redis.xpending(store.keys.finished, "records")["pending"]
+    except redis_lib.ResponseError:  # no consumer group yet
+        return 0
+
+
+def test_a_drain_job_killed_after_reading_loses_and_doubles_nothing(
+    app, db, environ, records_worker, backend, monkeypatch
+):
+    """Issue 17: a call's record is written by a drain job from the finished calls' stream.
+    Killed (SIGKILL) after it read the call and before it acknowledged it, the entry waits,
+    read and unacknowledged; the next drain job takes it over and writes the call once."""
     from rq import Worker
 
     hotline = app.extensions["hotline"]
-    queue = hotline.records_queue
-    recording.open_call(
-        call_sid="CAkill",
-        from_number=MS_WANG,
-        to_number="",
-        e164="+8613800138000",
-        patient_ids=[1],
-        language="zh",
-        at=hotline.now().isoformat(),
-        direction="inbound",
-    )
+    queue, store = hotline.records_queue, hotline.calls
+    caller = calls.CallerMatch("+8613800138000", (1,))
+    opened = calls.CallOpened("CAkill", MS_WANG, "", caller, "zh", hotline.now())
+    for second in range(5):
+        store.add_events(
+            "CAkill",
+            hotline.now() + timedelta(seconds=second),
+            [("key", {"digits": str(second)})],
+            opened=opened if second == 0 else None,
+        )
     worker = _start_worker(environ)
     try:
         _until(lambda: any(queue.name in w.queue_names() for w in Worker.all(connection=hotline.queue_redis)))
-        # Hold the call's row (PostgreSQL) or the database's write lock (SQLite), so the
-        # worker is inside a job, its transaction open, when it is killed.
+        # Hold the call's row to be (PostgreSQL: the same CallSid inserted, not committed) or
+        # the database's write lock (SQLite), so the drain job is inside its transaction, the
+        # entry read, when it is killed.
         begin_write(db)
         if backend == "postgresql":
-            db.execute(select(CallRecord).where(CallRecord.call_sid == "CAkill").with_for_update())
+            calls.open_call(db, opened)
+            db.flush()
         else:
             db.execute(text("UPDATE call_records SET language = language WHERE call_sid = 'CAkill'"))
-        for second in range(5):
-            hotline.calls.add_events(
-                "CAkill", hotline.now() + timedelta(seconds=second), [("key", {"digits": str(second)})]
-            )
-        _until(lambda: queue.started_job_registry.count == 1)
+        store.status(calls.StatusCallback("CAkill", "completed", 7, 5, hotline.now() + timedelta(seconds=5)))
+        _until(lambda: _pending(store) == 1)
         time.sleep(0.3)  # the job is waiting on the lock, inside its transaction
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(10)
@@ -227,18 +238,22 @@ def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(app, db, environ, r
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait(10)
     db.rollback()
-    assert queue.count == 4  # the rest of the batch, untouched
+    assert calls.find_call(db, "CAkill") is None
 
-    # RQ's maintenance finds the job abandoned (here without waiting for its timeout)
-    # and retries it, as RETRY allows; the retry waits its interval in the scheduled registry.
+    # RQ's maintenance finds the job abandoned (here without waiting for its timeout) and
+    # retries it, as RETRY allows; the entry's idle time is taken as past its claim time.
+    monkeypatch.setattr(recording, "CLAIM_IDLE_MS", 0)
     queue.started_job_registry.cleanup(timestamp=time.time() + 10**6)
     for job_id in queue.scheduled_job_registry.get_job_ids():
         queue.scheduled_job_registry.requeue(job_id)
-    assert queue.count == 5
     records_worker.work()
-    db.expire_all()
+    queue.enqueue(recording.drain_finished)  # and once more: nothing doubled
+    records_worker.work()
+    db.rollback()
     record = calls.find_call(db, "CAkill")
     rows = db.scalars(select(CallEvent).where(CallEvent.call_id == record.id).order_by(CallEvent.sequence)).all()
     numbered = [(calls.epoch_and_position(e.sequence)[1], e.detail["digits"]) for e in rows]
     assert numbered == [(i + 1, str(i)) for i in range(5)]
+    assert (record.status, record.patient_id, record.reconstructed) == ("completed", 1, False)
+    assert _pending(store) == 0
     assert queue.failed_job_registry.count == 0

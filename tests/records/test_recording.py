@@ -123,17 +123,23 @@ def test_flow_outs_and_events_without_an_entry():
 
 def test_queue_events_from_the_acd_land_once_as_events_and_a_queue_entry(app, db, records_worker):
     hotline = app.extensions["hotline"]
-    hotline.recorder.open_call(
-        call_sid="CAacd",
-        from_number="13800138000",
-        to_number="+861065281000",
-        caller=calls.CallerMatch(MS_WANG_PHONE, (1,)),
-        language="zh",
-        at=OPEN,
-        direction="inbound",
+    hotline.calls.open(
+        calls.CallOpened(
+            call_sid="CAacd",
+            from_number="13800138000",
+            to_number="+861065281000",
+            caller=calls.CallerMatch(MS_WANG_PHONE, (1,)),
+            language="zh",
+            at=OPEN,
+            direction="inbound",
+        )
     )
     hotline.calls.add_events("CAacd", OPEN, [("menu", {"step": "menu.main"}), ("enqueue", {"queue": "general"})])
     hotline.calls.add_events("CAacd", OPEN + timedelta(seconds=12), [("answer", {"queue": "general", "agent_id": 3})])
+    records_worker.work()
+    db.rollback()
+    assert calls.find_call(db, "CAacd") is None  # during the call nothing is written (issue 17)
+    status(app, "CAacd", "completed", 3, duration=240)
     records_worker.work()
     record, (entry,) = stored(db, "CAacd")
     assert [event.kind for event in record.events] == ["menu", "enqueue", "answer"]
@@ -148,7 +154,7 @@ def test_queue_events_from_the_acd_land_once_as_events_and_a_queue_entry(app, db
         OPEN + timedelta(minutes=5),
         [("wrap_up_end", {"queue": "general", "wrap_up": 30, "disposition": "info"})],
     )
-    status(app, "CAacd", "completed", 3, duration=240)
+    status(app, "CAacd", "completed", 3, duration=240)  # and the final status again
     records_worker.work()
     record, (entry,) = stored(db, "CAacd")
     assert (record.status, entry.disposition, entry.wrap_up_seconds) == ("completed", "info", 30)

@@ -1,0 +1,93 @@
+"""Issue 17: a call's record is written once, after its final status, by a drain job that
+writes finished calls in batches: nothing enqueued during the call, one job per hand-over,
+the final status twice recorded once, and a final status Redis could not take spooled and
+replayed with what Redis kept of the call."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import redis as redis_lib
+from sqlalchemy import func, select
+
+from queueing import recording
+from records import calls
+from records.models import CallEvent, RecordSpool
+from tests.conftest import OPEN
+from tests.records.test_recording import MS_WANG_PHONE, status, stored
+
+MS_WANG = "13800138000"
+
+
+def test_a_whole_call_through_the_emulator_gives_one_complete_record_after_its_final_status(
+    dial, app, db, records_worker
+):
+    queue = app.extensions["hotline"].records_queue
+    call = dial(MS_WANG)
+    assert "王女士您好" in call.take_text()
+    call.press("1")  # the hospital's introduction
+    call.take_text()
+    assert queue.count == 0  # nothing enqueued during the call
+    records_worker.work()
+    db.rollback()
+    assert calls.find_call(db, call.sid) is None  # nor written
+    call.hangup()
+    assert queue.count == 1  # the final status: one drain job
+    records_worker.work()
+    record, _ = stored(db, call.sid)
+    assert (record.status, record.menu_path) == ("completed", "menu.main > introduction.start")
+    assert (record.from_number, record.patient.mrn, record.reconstructed) == (MS_WANG_PHONE, "M00000001", False)
+    numbers = [calls.epoch_and_position(event.sequence) for event in record.events]
+    assert [position for _, position in numbers] == list(range(1, len(numbers) + 1))
+    assert len({epoch for epoch, _ in numbers}) == 1
+
+
+def keep_call(app, sid: str) -> None:
+    """A call's webhooks, ended before the test's clock: its opening and events kept in Redis."""
+    store = app.extensions["hotline"].calls
+    began = OPEN - timedelta(seconds=20)
+    opened = calls.CallOpened(sid, MS_WANG, "+861065281000", calls.CallerMatch(MS_WANG_PHONE, (1,)), "zh", began)
+    store.add_events(sid, began, [("menu", {"step": "menu.main"}), ("key", {"digits": "0"})], opened=opened)
+    store.add_events(sid, began + timedelta(seconds=3), [("enqueue", {"queue": "general"})])
+
+
+def test_the_final_status_twice_is_recorded_once(app, db, records_worker):
+    keep_call(app, "CAtwice")
+    status(app, "CAtwice", "completed", 5, duration=20)
+    status(app, "CAtwice", "completed", 5, duration=20)  # the carrier sends it again
+    assert app.extensions["hotline"].records_queue.count == 1  # a drain job was pending already
+    records_worker.work()
+    status(app, "CAtwice", "completed", 5, duration=20)  # and once more, after it was written
+    records_worker.work()
+    record, (entry,) = stored(db, "CAtwice")
+    assert (record.status, record.status_sequence, record.duration_seconds) == ("completed", 5, 20)
+    assert db.scalar(select(func.count()).select_from(CallEvent).where(CallEvent.call_id == record.id)) == 3
+    assert (entry.result, record.outcome) == ("abandoned", "abandoned")
+
+
+class RedisAway:
+    def pipeline(self, *args, **kwargs):
+        raise redis_lib.ConnectionError("Redis is away")
+
+
+def test_a_final_status_redis_could_not_take_is_spooled_and_replayed_with_the_call(
+    app, db, records_worker, monkeypatch
+):
+    keep_call(app, "CAaway")
+    store = app.extensions["hotline"].calls
+    with monkeypatch.context() as away:
+        away.setattr(store, "redis", RedisAway())
+        status(app, "CAaway", "completed", 5, duration=20)
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(RecordSpool)) == 1
+    assert app.extensions["hotline"].records_queue.count == 0
+    assert recording.replay_spool() == 1  # Redis back: the replay reads what it kept of the call
+    record, (entry,) = stored(db, "CAaway")
+    assert (record.status, record.from_number, record.patient_id, record.reconstructed) == (
+        "completed",
+        MS_WANG_PHONE,
+        1,
+        False,
+    )
+    assert (record.menu_path, entry.result) == ("menu.main", "abandoned")
+    assert store.redis.zscore(store.keys.open_calls, "CAaway") is None  # no longer open for the sweep
