@@ -15,6 +15,7 @@ from acd import desk, seats
 from queueing import recording
 from records.models import AgentStateChange
 from tests.conftest import OPEN
+from tests.records.test_recording import status
 from tests.records.test_supervisor import join_queue
 from tests.web import log_in, make_staff
 
@@ -88,6 +89,7 @@ def work_a_call(app, db, staff_id: int, clock) -> None:
     assert seats.answered(hotline, "CA-occ", staff_id)
     at(9, 10)
     assert seats.talk_ended(hotline, "CA-occ", staff_id)
+    status(app, "CA-occ", "completed", 3, duration=310)  # the caller hung up: the record is written after this
     at(9, 30)
     desk.wrap_up(hotline, db, staff_id, "CA-occ", "resolved")
     assert hotline.acd.set_state(staff_id, "break", seats.epoch(at(20)), reason="lunch").ok
