@@ -509,6 +509,20 @@ def media_carrier():
 SLOW_FIRST = [
     "test_fuzz_webhooks.py",
     "test_fuzz_calls.py",
+    "test_calls.py",
+    "test_accounts.py",
+    "console/test_console_views.py",
+    "staffing/test_runs.py",
+    "test_start_up.py",
+    "console/test_desk_browser.py",
+    "console/test_softphone_browser.py",
+    "records/test_supervisor.py",
+    "quality/test_quality.py",
+    "acd/test_monitor_browser.py",
+    "test_booking_calls.py",
+    "records/test_supervisor_browser.py",
+    "test_booking_race.py",
+    "records/test_layout_browser.py",
 ]
 
 
