@@ -17,6 +17,8 @@ source scripts/venv.sh
 # The menus in config.yaml: unreachable menus, dead ends, missing translations (ivr/menu_check.py).
 .venv/bin/flask --app app menus check
 # Three processes (HOTLINE_TEST_WORKERS): most of a test's time is spent waiting on a served
-# app, the emulator or a worker, so this is about twice as fast on two cores.  Each test file
-# stays in one process (--dist loadfile): the fuzz module counts its own requests.
-exec .venv/bin/python -m pytest -q -n "${HOTLINE_TEST_WORKERS:-3}" --dist loadfile "$@"
+# app, the emulator or a worker, so this is about twice as fast on two cores.  Each test file's
+# tests on each database stay in one process (--dist loadgroup, the groups set in tests/conftest.py):
+# its module fixtures are set up once, and the fuzz modules count their own requests.  The
+# slowest groups first, in tests/conftest.py's order (not xdist's, by number of tests).
+exec .venv/bin/python -m pytest -q -n "${HOTLINE_TEST_WORKERS:-3}" --dist loadgroup --no-loadscope-reorder "$@"

@@ -10,6 +10,7 @@ with CI=true PostgreSQL is required).
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import threading
 import uuid
@@ -82,8 +83,29 @@ class Template:
 
 
 @pytest.fixture(scope="session")
-def template(backend, tmp_path_factory):
+def templates():
+    """The templates this process built, by database; the PostgreSQL ones dropped at the end.
+
+    Kept apart from `template` because pytest sets a parametrized session fixture up again
+    whenever the parameter changes, and a worker's tests go from one database to the other
+    many times a run (twice a test file under --dist loadfile): each change rebuilt the schema
+    and the demo hospital (5-10 s on PostgreSQL on the loaded machine)."""
+    built: dict[str, Template] = {}
+    yield built
+    for kept in built.values():
+        if kept.backend == "postgresql":
+            _pg_drop(kept.url)
+
+
+@pytest.fixture(scope="session")
+def template(backend, templates, tmp_path_factory):
     """A database with the schema and the demo hospital, copied for each test."""
+    if backend not in templates:
+        templates[backend] = _build_template(backend, tmp_path_factory)
+    return templates[backend]
+
+
+def _build_template(backend: str, tmp_path_factory) -> Template:
     if backend == "sqlite":
         path = tmp_path_factory.mktemp("template") / "template.db"
         url = f"sqlite:///{path}"
@@ -101,9 +123,7 @@ def template(backend, tmp_path_factory):
         demo = loader.read(ROOT / "records" / "demo" / "hospital.yaml")
         loader.load(session, demo, today=OPEN.date(), walk_in_share=WALK_IN_SHARE)
     engine.dispose()
-    yield Template(backend, url)
-    if backend == "postgresql":
-        _pg_drop(url)
+    return Template(backend, url)
 
 
 def _pg_admin() -> sa.Engine:
@@ -126,8 +146,41 @@ def _pg_drop(url: str) -> None:
     engine.dispose()
 
 
+class Dropper:
+    """Drops the tests' PostgreSQL databases on a thread of its own.
+
+    DROP DATABASE waits for a checkpoint: 1.5-6 s each on the loaded machine, longer than many
+    a test, and nothing a test checks.  The drops are all done (or their failures said) before
+    the session ends."""
+
+    def __init__(self):
+        self.urls: queue.Queue[str | None] = queue.Queue()
+        self.failed: list[str] = []
+        self.thread = threading.Thread(target=self._run, name="drop-test-databases", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (url := self.urls.get()) is not None:
+            try:
+                _pg_drop(url)
+            except sa.exc.SQLAlchemyError as error:
+                self.failed.append(f"{sa.make_url(url).database}: {error}")
+
+    def close(self) -> None:
+        self.urls.put(None)
+        self.thread.join()
+
+
+@pytest.fixture(scope="session")
+def dropper():
+    dropper = Dropper()
+    yield dropper
+    dropper.close()
+    assert not dropper.failed, "test databases left behind: " + "; ".join(dropper.failed)
+
+
 @pytest.fixture
-def database_url(template, tmp_path):
+def database_url(template, tmp_path, dropper):
     """A fresh copy of the template for this test alone."""
     if template.backend == "sqlite":
         path = tmp_path / "hotline.db"
@@ -136,7 +189,7 @@ def database_url(template, tmp_path):
         return
     url = _pg_create(f"hotline_test_{uuid.uuid4().hex[:10]}", sa.make_url(template.url).database)
     yield url
-    _pg_drop(url)
+    dropper.urls.put(url)
 
 
 @pytest.fixture(scope="session")
@@ -446,3 +499,59 @@ def media_carrier():
     carrier.serve()
     yield carrier
     carrier.stop()
+
+
+# ---- spreading the suite over its processes (test.sh: -n 3 --dist loadgroup) -------------------
+
+# Test files whose groups take longest, slowest first (a run's --durations summed by file:
+# bench/README.md, "The test suite's own time").  They are handed out first, so that the
+# last groups to start are short ones and no process is left working alone at the end.
+SLOW_FIRST = [
+    "test_fuzz_webhooks.py",
+    "test_fuzz_calls.py",
+    "test_calls.py",
+    "test_accounts.py",
+    "console/test_console_views.py",
+    "staffing/test_runs.py",
+    "test_start_up.py",
+    "console/test_desk_browser.py",
+    "console/test_softphone_browser.py",
+    "records/test_supervisor.py",
+    "quality/test_quality.py",
+    "acd/test_monitor_browser.py",
+    "test_booking_calls.py",
+    "records/test_supervisor_browser.py",
+    "test_booking_race.py",
+    "records/test_layout_browser.py",
+]
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """With --dist loadgroup, each test file's tests on each database are a group that one
+    process runs: the file's module fixtures are set up once per database, as with --dist
+    loadfile, but a file's two databases can run side by side.  (xdist's own groups, its
+    xdist_group marks, rename a test's node id, which pytest 9 no longer lets a plugin do.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    databases = {name.strip() for name in config.getoption("--db").split(",")}
+
+    class FileAndDatabase(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path, _, test = nodeid.partition("::")
+            params = test[test.find("[") + 1 : -1].split("-") if test.endswith("]") else []
+            database = next((param for param in params if param in databases), None)
+            return f"{path}:{database}" if database else path
+
+    return FileAndDatabase(config, log)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config, items):
+    """The slowest files first (with --no-loadscope-reorder, xdist hands the groups out in the
+    order the tests were collected), once pytest has ordered the tests."""
+    yield
+    if getattr(config.option, "loadgroup", False):  # set by xdist in its processes
+        rank = {name: place for place, name in enumerate(SLOW_FIRST)}
+        items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0].removeprefix("tests/"), len(rank)))

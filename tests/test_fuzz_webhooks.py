@@ -4,28 +4,32 @@ callback, or 403 for a bad signature: never a 5xx, never a traceback, never an e
 logged, and never a call that goes round without an exit.
 
 Property-based (hypothesis), through Flask's test client (no HTTP: a request costs a
-couple of milliseconds), on one app and one database copy per database for the whole
-module:
-- every URL with random and hostile form fields and query arguments, signed, forged or
-  unsigned;
-- whole calls as a state machine: a call comes in from any number, the caller presses
-  any keys, says anything in any script, stays silent or hangs up, following the TwiML
-  the hotline returns (Gather actions, Redirects, Dial actions) until the call ends.
+couple of milliseconds), on one app and one database copy per database for each module:
+- here, every URL with random and hostile form fields and query arguments, signed, forged
+  or unsigned;
+- in tests/test_fuzz_calls.py (the strategies, the app and the property are this
+  module's), whole calls as a state machine: a call comes in from any number, the caller
+  presses any keys, says anything in any script, stays silent or hangs up, following the
+  TwiML the hotline returns (Gather actions, Redirects, Dial actions) until the call ends.
 
-The module counts the requests it made: at least FUZZ_REQUESTS_PER_DATABASE per
-database (see the last test), 10,000 over the CI run's two databases."""
+The two are separate modules so that the test suite's processes run them side by side
+(each module, on each database, is a group of its own: tests/conftest.py).  Each module
+counts the requests it made: at least URL_REQUESTS_PER_DATABASE here and
+CALL_REQUESTS_PER_DATABASE there, FUZZ_REQUESTS_PER_DATABASE (5,000) per database
+together, as when they were one module: 10,000 over the CI run's two databases."""
 
 from __future__ import annotations
 
 import logging
 import uuid
 import xml.etree.ElementTree as ET
-from urllib.parse import urlencode, urlsplit
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from twilio.request_validator import RequestValidator
 
 import settings as settings_module
@@ -36,6 +40,10 @@ from tests.conftest import AUTH_TOKEN, OPEN, Clock, _pg_create, _pg_drop, forget
 from tests.twiml import parse
 
 FUZZ_REQUESTS_PER_DATABASE = 5_000
+# The URL test's 2,500 examples (each one request) here; whole calls and silences (some
+# 3,000-3,500 requests) in tests/test_fuzz_calls.py.
+URL_REQUESTS_PER_DATABASE = 2_500
+CALL_REQUESTS_PER_DATABASE = FUZZ_REQUESTS_PER_DATABASE - URL_REQUESTS_PER_DATABASE
 BASE = "http://localhost"
 HOSPITAL = "+861065281000"
 VOICE_PATHS = ["/ivr/voice", "/ivr/nowhere/x", "/ivr/menu/nowhere", *(f"/ivr/{flow}/{name}" for flow, name in STEPS)]
@@ -110,7 +118,7 @@ ARGS = st.dictionaries(
 )
 
 
-# ---- one app per database for the module -------------------------------------------------------
+# ---- one app per database for each module ---------------------------------------------------
 
 
 class Errors(logging.Handler):
@@ -152,6 +160,13 @@ class Fuzz:
 
 @pytest.fixture(scope="module")
 def fuzz(template, redis_url, redis_left_clean, tmp_path_factory):
+    with module_app(template, redis_url, tmp_path_factory) as state:
+        yield state
+
+
+@contextmanager
+def module_app(template, redis_url, tmp_path_factory) -> Iterator[Fuzz]:
+    """A fuzz module's app on its own copy of the template and its own Redis keys."""
     import shutil
 
     import redis as redis_lib
@@ -244,138 +259,7 @@ def test_every_twilio_url_answers_whatever_it_is_sent(fuzz, path, form, args, si
         assert response.status_code == 403
 
 
-# ---- whole calls ---------------------------------------------------------------------------------------
-
-
-class WholeCalls(RuleBasedStateMachine):
-    """A caller on the line, following the TwiML as the carrier would."""
-
-    fuzz: Fuzz  # set by the test below
-
-    def __init__(self):
-        super().__init__()
-        self.call_sid: str | None = None
-        self.doc: ET.Element | None = None
-        self.silences = 0  # silences in a row that neither put the caller through nor ended the call
-        self.sequence = 0
-
-    def _fields(self, **extra: str) -> dict[str, str]:
-        fields = {"CallSid": self.call_sid, "AccountSid": "AC" + "1" * 32, "From": self.caller, "To": HOSPITAL,
-                  "CallStatus": "in-progress", "Direction": "inbound", **extra}  # fmt: skip
-        return {name: value for name, value in fields.items() if value is not None}  # no CallSid at all
-
-    def _follow(self, url: str, form: dict[str, str]) -> None:
-        parts = urlsplit(url)
-        assert parts.scheme == "http" and parts.netloc == "localhost", url  # only the hotline's own URLs
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        response = self.fuzz.post(path, form)
-        self.doc = check_answer(self.fuzz, parts.path, response)
-        if self.doc is None:  # 403: the hotline refused what it was sent (the carrier hangs up)
-            assert response.status_code == 403 and any("\x00" in value for value in form.values()), form
-            return
-        tags = {child.tag for child in self.doc}
-        if tags & {"Hangup", "Dial", "Enqueue", "Reject"} or not tags & {"Gather", "Redirect"}:
-            self.silences = 0
-
-    CALLERS = st.one_of(st.sampled_from(HOSTILE_FROM), st.text(max_size=20))
-    SIDS = st.sampled_from(["new", "new", "new", "missing", "empty"])
-
-    @initialize(caller=CALLERS, sid=SIDS)
-    def first_call(self, caller, sid):
-        self.ring(caller, sid)
-
-    @precondition(lambda self: self.doc is None)
-    @rule(caller=CALLERS, sid=SIDS)
-    def ring(self, caller, sid):
-        self.caller = caller
-        self.silences = 0
-        self.call_sid = {"new": f"CA{uuid.uuid4().hex}", "missing": None, "empty": ""}[sid]
-        form = self._fields(CallStatus="ringing")
-        self._follow(f"{BASE}/ivr/voice", form)
-
-    def _gather(self) -> ET.Element | None:
-        return self.doc.find("Gather") if self.doc is not None else None
-
-    def _answer_gather(self, **heard: str) -> None:
-        gather = self._gather()
-        form = self._fields(**heard)
-        self.silences = 0
-        self._follow(gather.get("action"), form)
-
-    @precondition(lambda self: self._gather() is not None)
-    @rule(digits=DIGITS)
-    def press(self, digits):
-        self._answer_gather(Digits=digits)
-
-    @precondition(lambda self: self._gather() is not None)
-    @rule(keys=st.sampled_from(list("0123456789*#")))
-    def press_a_menu_key(self, keys):
-        self._answer_gather(Digits=keys)
-
-    @precondition(lambda self: self._gather() is not None)
-    @rule(speech=SPEECH, confidence=st.sampled_from(["0.9", "0.2", "", "nan", "-1", "1e400"]))
-    def speak(self, speech, confidence):
-        self._answer_gather(SpeechResult=speech, Confidence=confidence)
-
-    @precondition(lambda self: self.doc is not None and self.doc.find("Redirect") is not None)
-    @rule()
-    def stay_silent(self):
-        """The Gather timed out: the carrier goes on to the Redirect after it."""
-        self.silences += 1
-        self._follow(self.doc.find("Redirect").text.strip(), self._fields())
-
-    @precondition(lambda self: self.doc is not None and self.doc.find("Dial") is not None)
-    @rule(outcome=st.sampled_from(["completed", "no-answer", "busy", "failed", "canceled", "", "garbage"]))
-    def dial_ends(self, outcome):
-        action = self.doc.find("Dial").get("action")
-        if not action:
-            self.doc = None  # a Dial without action: the call ends when it does
-            return
-        self._follow(action, self._fields(DialCallStatus=outcome, DialCallDuration="12"))
-
-    @precondition(lambda self: self.doc is not None)
-    @rule(times=st.integers(1, 3))
-    def hang_up(self, times):
-        """The call ends; the carrier may post its final status more than once."""
-        self.sequence += 1
-        form = self._fields(CallStatus="completed", CallDuration="42", SequenceNumber=str(self.sequence))
-        for _ in range(times):
-            response = self.fuzz.post("/ivr/status", form)
-            check_answer(self.fuzz, "/ivr/status", response)
-        self.doc = None
-
-    @invariant()
-    def every_loop_has_an_exit(self):
-        # Three silences in any menu end in a person or a goodbye (a few more when a menu
-        # hands over to another, e.g. a lost step back to the main menu).
-        assert self.silences <= 8, f"{self.silences} silences in a row and the call still goes round"
-
-
-def test_whole_calls_with_random_keys_and_speech(fuzz):
-    WholeCalls.fuzz = fuzz
-    run = WholeCalls.TestCase
-    run.settings = settings(max_examples=120, stateful_step_count=25, deadline=None, phases=PHASES,
-                            suppress_health_check=list(HealthCheck))  # fmt: skip
-    run().runTest()
-
-
-def test_silence_alone_ends_every_call(fuzz):
-    """A caller who never says anything is put through or said goodbye to, from any menu."""
-    for start in ["/ivr/voice", *(f"/ivr/{flow}/{name}" for flow, name in STEPS)]:
-        sid = f"CA{uuid.uuid4().hex}"
-        form = {"CallSid": sid, "From": "+8613912345678", "To": HOSPITAL, "CallStatus": "in-progress"}
-        doc = check_answer(fuzz, start, fuzz.post(start, form))
-        for _ in range(12):
-            redirect = doc.find("Redirect")
-            tags = {child.tag for child in doc}
-            if redirect is None or tags & {"Hangup", "Dial", "Enqueue"}:
-                break
-            parts = urlsplit(redirect.text.strip())
-            doc = check_answer(fuzz, parts.path, fuzz.post(f"{parts.path}?{parts.query}", form))
-        else:
-            pytest.fail(f"12 silences from {start} and the call still goes round")
-
-
 def test_the_fuzz_made_enough_requests(fuzz):
-    """Runs last in the module: the figures in docs/security.md come from this count."""
-    assert fuzz.requests >= FUZZ_REQUESTS_PER_DATABASE, fuzz.requests
+    """Runs last in the module: with tests/test_fuzz_calls.py's own count, the figures in
+    docs/security.md."""
+    assert fuzz.requests >= URL_REQUESTS_PER_DATABASE, fuzz.requests
