@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import redis
 from flask import g, has_request_context, request
+from redis.exceptions import NoScriptError
 
 from queueing.handover import DRAIN_PENDING_SECONDS, RecordKeys, kept_events
 from records import calls
@@ -180,10 +181,12 @@ class CallStore:
             pipe = self.redis.pipeline(transaction=False)
             if opened is not None:
                 self._keep_opening(pipe, opened)
-            self._append(keys=keys, args=args, client=pipe)
+            # EVALSHA, not the Script object: given a pipeline, redis-py's Script first sends
+            # SCRIPT EXISTS on its own, a second round trip for every webhook.
+            pipe.evalsha(self._append.sha, len(keys), *keys, *args)
             if also is not None:
                 also(pipe)
-            epoch, first, count, again, drain = pipe.execute()[1 if opened is not None else 0]
+            epoch, first, count, again, drain = self._appended(pipe, 1 if opened is not None else 0, keys, args)
         except redis.RedisError as exc:
             log.warning("call %s: %d events not kept in Redis: %s", call_sid, len(events), exc)
             if self.recorder is not None:
@@ -195,6 +198,18 @@ class CallStore:
             log.info("call %s: a request sent again: its events keep the first sending's numbers", call_sid)
         if drain and self.recorder is not None:
             self.recorder.drain_soon()  # events after the final status: handed over as it was
+
+    def _appended(self, pipe: redis.client.Pipeline, at: int, keys: list, args: list) -> list:
+        """The pipeline's answers, the append script's at `at`.  Redis without the script (a
+        restart, SCRIPT FLUSH) answered NOSCRIPT to it alone: the Script object loads it and
+        runs it once more (after the pipeline's other writes, which touch other keys)."""
+        answers = pipe.execute(raise_on_error=False)
+        if isinstance(answers[at], NoScriptError):
+            answers[at] = self._append(keys=keys, args=args)
+        for answer in answers:
+            if isinstance(answer, Exception):
+                raise answer
+        return answers[at]
 
     def open(self, opened: CallOpened) -> None:
         """Keep a call's opening (a call the hotline placed, opened by its status callback)."""
