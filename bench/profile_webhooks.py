@@ -78,6 +78,10 @@ def instrument(meter: Meter, engine) -> None:
     dialect.do_ping = meter.timed("ping", dialect.do_ping)
     redis.Redis.execute_command = meter.timed("redis", redis.Redis.execute_command)
     redis.client.Pipeline.execute = meter.timed("redis", redis.client.Pipeline.execute)
+    # Round trips as the socket sees them: a command or a whole pipeline is one write, and what a
+    # client sends on its own (a pipeline's SCRIPT EXISTS before a Script in it) is counted too.
+    sends = redis.connection.AbstractConnection.send_packed_command
+    redis.connection.AbstractConnection.send_packed_command = meter.timed("redis sends", sends)
     ivr.security.is_signed = meter.timed("signature", ivr.security.is_signed)
     ivr.webhooks._twiml = meter.timed("twiml", ivr.webhooks._twiml)
 

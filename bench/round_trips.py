@@ -78,7 +78,7 @@ def walk(client, meter, scenario, caller: str, rows: dict | None, sent: list | N
         if rows is not None:
             row = rows[kind(path.split("?")[0])]
             row["n"] += 1
-            row["redis"].append(meter.counts.get("redis", 0))
+            row["redis"].append(meter.counts.get("redis sends", 0))  # writes to Redis's socket
             row["sql"].append(meter.counts.get("sql", 0))
         return response
 
