@@ -25,17 +25,24 @@ bp.before_request(require_signature)
 
 @bp.route("/ivr/followup/call-status", methods=["POST"])
 def call_status() -> Response:
-    app = hotline()
     task_id, attempt = request.args.get("task", ""), request.args.get("attempt", "")
     call_sid = request.values.get("CallSid", "").strip()[:64]
     status = request.values.get("CallStatus", "")
     if not (_small(task_id) and _small(attempt) and call_sid):
         return Response(status=204)
-    db = get_db()
-    found = aftercare.task(db, int(task_id))
+    _open_on_patient_file(int(task_id), call_sid)
+    webhooks.status()  # the call record, its events and status, like any call
+    if status in calls.FINAL_STATUSES:
+        _attempt_ended(int(task_id), int(attempt), call_sid, status)
+    return Response(status=204)
+
+
+def _open_on_patient_file(task_id: int, call_sid: str) -> None:
+    """A call nobody answered never reached a step: its record is opened here, on the
+    patient's file (kept in Redis until the call's final status; the first opening stays)."""
+    app, db = hotline(), get_db()
+    found = aftercare.task(db, task_id)
     if found is not None:
-        # A call nobody answered never reached a step: its record is opened here, on the
-        # patient's file (kept in Redis until the call's final status; the first opening stays).
         opened = calls.CallOpened(
             call_sid=call_sid,
             from_number=request.values.get("From", ""),
@@ -47,16 +54,17 @@ def call_status() -> Response:
         )
         app.calls.open(opened)
     db.rollback()
-    webhooks.status()  # the call record, its events and status, like any call
-    if status not in calls.FINAL_STATUSES:
-        return Response(status=204)
+
+
+def _attempt_ended(task_id: int, attempt: int, call_sid: str, status: str) -> None:
+    """The task learns what became of the attempt; one that reached nobody is tried again later."""
+    app, db = hotline(), get_db()
     now = app.now()
     begin_write(db)
-    retry_at = aftercare.call_ended(db, int(task_id), int(attempt), call_sid, status, now, app.settings)
+    retry_at = aftercare.call_ended(db, task_id, attempt, call_sid, status, now, app.settings)
     db.commit()
     if retry_at is not None:
-        schedule_calls(routine_queue(app), [int(task_id)], retry_at, now)
-    return Response(status=204)
+        schedule_calls(routine_queue(app), [task_id], retry_at, now)
 
 
 def _small(value: str) -> bool:

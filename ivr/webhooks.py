@@ -30,6 +30,7 @@ from ivr.flows.person import nobody_to_answer
 from ivr.security import require_signature
 from limits import too_large
 from records.calls import CallOpened, StatusCallback
+from records.models import Patient
 from records.patients import CallerCache, CallerMatch, files_of, get_patient, mask, to_e164
 from settings import LANGUAGES
 
@@ -48,40 +49,15 @@ def voice() -> Response:
     keep the call's opening and state with the greeting's events (and the files, if
     looked up)."""
     app = hotline()
-    settings = app.settings
-    call_sid = _call_sid()
-    caller, patient = CallerMatch(None, ()), None
-    from_number = request.values.get("From", "")
-    e164 = to_e164(from_number, settings.hospital.phone_region)
+    call_sid, from_number = _call_sid(), request.values.get("From", "")
+    e164 = to_e164(from_number, app.settings.hospital.phone_region)
     over, cached = _arrival(from_number, call_sid, e164)
     if over:
-        # Logged like any call, but nothing more is looked up for it.
-        conversation = _conversation(call_sid, _language())
-        conversation.opened = _opened(call_sid, from_number, caller, conversation.lang)
-        return _answer(conversation, too_many_calls(conversation, withheld=over.withheld))
-    looked_up = None
-    try:
-        db = get_db()
-        if e164 is not None and cached is None:
-            cached = looked_up = files_of(db, e164)
-        caller = CallerMatch(e164, cached or ())
-        patient = get_patient(db, caller.patient_id) if caller.patient_id else None
-        lang = patient.preferred_language if patient and patient.preferred_language in LANGUAGES else _language()
-        db.rollback()  # nothing to keep: the call's record is written by a worker
-    except SQLAlchemyError:
-        # The menus can still help the caller without knowing who calls.
-        log.exception("call %s from %s: caller not matched", call_sid, mask(from_number))
-        get_db().rollback()
-        caller, looked_up, lang = CallerMatch(e164, ()), None, _language()
-
-    def keep(pipe) -> None:
-        app.calls.keep_caller(pipe, call_sid, caller.e164, caller.patient_ids)
-        if looked_up is not None:
-            app.caller_cache.keep(pipe, e164, looked_up)
-
+        return _too_many_calls(call_sid, from_number, over)
+    caller, patient, lang, looked_up = _who_calls(call_sid, from_number, e164, cached)
     conversation = _conversation(call_sid, lang)
     conversation.opened = _opened(call_sid, from_number, caller, lang)
-    return _answer(conversation, greet(conversation, patient), also=keep)
+    return _answer(conversation, greet(conversation, patient), also=_keep_caller(call_sid, caller, e164, looked_up))
 
 
 @bp.route("/<flow>/<name>", methods=["GET", "POST"])
@@ -99,18 +75,7 @@ def status() -> Response:
     call_sid = request.values.get("CallSid", "").strip()[:64]
     if not call_sid:
         return Response(status=204)
-    app, form = hotline(), request.values
-    callback = StatusCallback(
-        call_sid=call_sid,
-        status=form.get("CallStatus", "unknown"),
-        sequence=_int(form.get("SequenceNumber")),
-        duration_seconds=_int(form.get("CallDuration")),
-        at=app.now(),
-        from_number=form.get("From", ""),
-        to_number=form.get("To", ""),
-        direction=form.get("Direction", "inbound"),
-    )
-    app.calls.status(callback)
+    hotline().calls.status(_status_callback(call_sid))
     return Response(status=204)
 
 
@@ -184,6 +149,61 @@ def _arrival(from_number: str, call_sid: str, e164: str | None) -> tuple[Count |
         return None, files
     log.warning("call %s from %s: over the call limit (%d calls)", call_sid, mask(from_number), calls)
     return count, files
+
+
+def _too_many_calls(call_sid: str, from_number: str, over: Count) -> Response:
+    """A caller over the call limit: logged like any call, but nothing more is looked up for it."""
+    conversation = _conversation(call_sid, _language())
+    conversation.opened = _opened(call_sid, from_number, CallerMatch(None, ()), conversation.lang)
+    return _answer(conversation, too_many_calls(conversation, withheld=over.withheld))
+
+
+def _who_calls(
+    call_sid: str, from_number: str, e164: str | None, cached: tuple[int, ...] | None
+) -> tuple[CallerMatch, Patient | None, str, tuple[int, ...] | None]:
+    """The caller's files (from the cache, else looked up), the patient they name, the language
+    to greet in, and the files looked up here (to cache), or None."""
+    looked_up = None
+    try:
+        db = get_db()
+        if e164 is not None and cached is None:
+            cached = looked_up = files_of(db, e164)
+        caller = CallerMatch(e164, cached or ())
+        patient = get_patient(db, caller.patient_id) if caller.patient_id else None
+        lang = patient.preferred_language if patient and patient.preferred_language in LANGUAGES else _language()
+        db.rollback()  # nothing to keep: the call's record is written by a worker
+        return caller, patient, lang, looked_up
+    except SQLAlchemyError:
+        # The menus can still help the caller without knowing who calls.
+        log.exception("call %s from %s: caller not matched", call_sid, mask(from_number))
+        get_db().rollback()
+        return CallerMatch(e164, ()), None, _language(), None
+
+
+def _keep_caller(call_sid: str, caller: CallerMatch, e164: str | None, looked_up: tuple[int, ...] | None):
+    """What the greeting's round trip also keeps: who calls, and the files looked up (if any)."""
+    app = hotline()
+
+    def keep(pipe) -> None:
+        app.calls.keep_caller(pipe, call_sid, caller.e164, caller.patient_ids)
+        if looked_up is not None:
+            app.caller_cache.keep(pipe, e164, looked_up)
+
+    return keep
+
+
+def _status_callback(call_sid: str) -> StatusCallback:
+    app, form = hotline(), request.values
+    return StatusCallback(
+        call_sid=call_sid,
+        status=form.get("CallStatus", "unknown"),
+        sequence=_int(form.get("SequenceNumber")),
+        duration_seconds=_int(form.get("CallDuration")),
+        at=app.now(),
+        from_number=form.get("From", ""),
+        to_number=form.get("To", ""),
+        direction=form.get("Direction", "inbound"),
+    )
 
 
 def _opened(call_sid: str, from_number: str, caller: CallerMatch, lang: str) -> CallOpened:
