@@ -47,10 +47,14 @@ REFUSED = {
 }
 
 
-def _error(status: int, zh: str, en: str, **more) -> Response:
-    response = jsonify(error=f"{zh} ({en})", error_zh=zh, error_en=en, **more)
-    response.status_code = status
+def _json(code: int, **fields) -> Response:
+    response = jsonify(**fields)
+    response.status_code = code
     return response
+
+
+def _error(status: int, zh: str, en: str, **more) -> Response:
+    return _json(status, error=f"{zh} ({en})", error_zh=zh, error_en=en, **more)
 
 
 def token_required(view: Callable) -> Callable:
@@ -98,8 +102,17 @@ def _place(session: ClinicSession) -> dict:
 def places() -> Response:
     """Sessions with a free place, by department, doctor or exam, the soonest first."""
     db, app = get_db(), hotline()
-    args = request.args
-    directory = app.directory()
+    if isinstance(search := _search(db, request.args), Response):
+        return search
+    if isinstance(day := _day(request.args.get("day")), Response):
+        return day
+    found = booking.sessions_ahead(db, app.now(), app.settings.booking, day=day, limit=200, **search)
+    return jsonify(places=[_place(s) for s in found if s.free > 0])
+
+
+def _search(db, args) -> dict | Response:
+    """What to search by: an exam, a doctor or a department (the first given); or the refusal."""
+    directory = hotline().directory()
     if code := args.get("exam"):
         exam = db.scalar(select(ExamType).where(ExamType.code == code))
         search = {"exam_type_id": exam.id} if exam else None
@@ -112,14 +125,17 @@ def places() -> Response:
         return _error(400, "请指定科室、医生或检查", "give department, doctor or exam")
     if search is None:
         return _error(404, "没有这个科室、医生或检查", "no such department, doctor or exam")
-    day = None
-    if args.get("day"):
-        try:
-            day = date.fromisoformat(args["day"])
-        except ValueError:
-            return _error(400, "日期格式应为 YYYY-MM-DD", "day: expected YYYY-MM-DD")
-    found = booking.sessions_ahead(db, app.now(), app.settings.booking, day=day, limit=200, **search)
-    return jsonify(places=[_place(s) for s in found if s.free > 0])
+    return search
+
+
+def _day(given: str | None) -> date | None | Response:
+    """The day asked for (None: any day ahead), or the refusal of one that is not a date."""
+    if not given:
+        return None
+    try:
+        return date.fromisoformat(given)
+    except ValueError:
+        return _error(400, "日期格式应为 YYYY-MM-DD", "day: expected YYYY-MM-DD")
 
 
 def _patient_and_session(db) -> tuple[Patient, int] | Response:
@@ -152,23 +168,36 @@ def book() -> Response:
     )
     if result.outcome is not Outcome.BOOKED:
         db.rollback()
-        key, status = REFUSED[result.outcome]
-        # A full session: whether the app may offer its waiting list (POST /waitlist).
-        more = {"waitlist": waitlist.is_open(app.settings.booking)} if result.outcome is Outcome.FULL else {}
-        return _error(status, t(key, "zh"), t(key, "en"), outcome=str(result.outcome), **more)
-    appointment = result.appointment
+        return _refused(result.outcome)
+    _confirm(db, result.appointment, now)
+    return _booked(result.appointment)
+
+
+def _confirm(db, appointment, now) -> None:
+    """Commits the booking with its confirmation text and the offers of places the waiting
+    list may now have (texts are queued only once they are written)."""
+    app = hotline()
     sms = queue_appointment_sms(db, app.settings, appointment, "confirmation", now)
     offers = text_offers(db, app.settings, waitlist.untexted(db), now)
     db.commit()
     enqueue_texts(app, ([sms.id] if sms else []) + offers)
-    response = jsonify(
+
+
+def _refused(outcome: Outcome) -> Response:
+    key, status = REFUSED[outcome]
+    # A full session: whether the app may offer its waiting list (POST /waitlist).
+    more = {"waitlist": waitlist.is_open(hotline().settings.booking)} if outcome is Outcome.FULL else {}
+    return _error(status, t(key, "zh"), t(key, "en"), outcome=str(outcome), **more)
+
+
+def _booked(appointment) -> Response:
+    return _json(
+        201,
         reference=appointment.reference,
         place=appointment.place,
         channel=appointment.channel,
         **{k: v for k, v in _place(appointment.session).items() if k != "free"},
     )
-    response.status_code = 201
-    return response
 
 
 # Why the patient is not on the waiting list: the words (wording.prompts) and the HTTP status.
@@ -180,6 +209,9 @@ NOT_JOINED = {
     waitlist.Joined.TOO_FAR: ("too_far", 422),
     waitlist.Joined.NOT_FOUND: ("no_such_session", 404),
 }
+
+# On the waiting list: the HTTP status (201 newly joined, 200 already waiting).
+JOINED = {waitlist.Joined.JOINED: 201, waitlist.Joined.ALREADY_WAITING: 200}
 
 
 @bp.post("/waitlist")
@@ -194,14 +226,12 @@ def join_waitlist() -> Response:
     joined, entry = waitlist.join(
         db, patient_id=patient.id, session_id=session_id, now=app.now(), rules=rules, region=region, channel="api"
     )
-    if joined not in (waitlist.Joined.JOINED, waitlist.Joined.ALREADY_WAITING):
+    if joined not in JOINED:
         db.rollback()
         key, status = NOT_JOINED[joined]
         return _error(status, t(key, "zh"), t(key, "en"), outcome=str(joined))
     db.commit()
-    response = jsonify(outcome=str(joined), status=entry.status, session_id=session_id)
-    response.status_code = 201 if joined is waitlist.Joined.JOINED else 200
-    return response
+    return _json(JOINED[joined], outcome=str(joined), status=entry.status, session_id=session_id)
 
 
 @bp.errorhandler(HTTPException)
