@@ -124,9 +124,22 @@ def _day(text: str | None) -> date | None:
 @bp.get("/agent/patients/<int:patient_id>/appointments")
 @role_required(*AGENTS)
 def page(patient_id: int):
-    db = get_db()
-    app = hotline()
-    call_sid = _call_sid()
+    db, call_sid = get_db(), _call_sid()
+    patient = _opened_for_booking(db, patient_id, call_sid)
+    return render_template(
+        "console/appointments.html",
+        patient=patient,
+        call_sid=call_sid,
+        **_listing(db, patient_id, request.args),
+        move=request.args.get("move", ""),
+        directory=hotline().directory(),
+        exams=booking.exam_types(db),
+        form=request.args,
+    )
+
+
+def _opened_for_booking(db, patient_id: int, call_sid: str | None) -> Patient:
+    """The patient whose appointments the agent may see (404, 403 if not), the page audited."""
     begin_write(db)
     patient = db.get(Patient, patient_id)
     if patient is None:
@@ -134,25 +147,24 @@ def page(patient_id: int):
     reason = _allowed(db, patient_id, call_sid)
     _audit(db, patient_id, "view_file", f"预约办理 booking desk: {reason}", call_sid)
     db.commit()
+    return patient
+
+
+def _listing(db, patient_id: int, args) -> dict:
+    """The patient's appointments and waiting lists, and the sessions the search found
+    (with how many wait for each full one)."""
+    app = hotline()
     now, rules = app.now(), app.settings.booking
-    search, searched = _search(db, request.args)
-    found = booking.sessions_ahead(db, now, rules, day=_day(request.args.get("day")), **search) if search else []
-    waiting = {s.id: waitlist.waiting_count(db, s.id) for s in found if s.free <= 0}
-    return render_template(
-        "console/appointments.html",
-        patient=patient,
-        call_sid=call_sid,
-        upcoming=booking.upcoming(db, patient_id, now),
-        entries=waitlist.for_patient(db, patient_id),
-        found=found,
-        searched=searched,
-        waiting=waiting,
-        waitlist_open=waitlist.is_open(rules),  # off: no key to join, and joining is refused
-        move=request.args.get("move", ""),
-        directory=app.directory(),
-        exams=booking.exam_types(db),
-        form=request.args,
-    )
+    search, searched = _search(db, args)
+    found = booking.sessions_ahead(db, now, rules, day=_day(args.get("day")), **search) if search else []
+    return {
+        "upcoming": booking.upcoming(db, patient_id, now),
+        "entries": waitlist.for_patient(db, patient_id),
+        "found": found,
+        "searched": searched,
+        "waiting": {s.id: waitlist.waiting_count(db, s.id) for s in found if s.free <= 0},
+        "waitlist_open": waitlist.is_open(rules),  # off: no key to join, and joining is refused
+    }
 
 
 def _back(patient_id: int, **args):
@@ -230,11 +242,22 @@ def _finish(db, patient_id: int, result: booking.Result, action: str, reason: st
 @bp.post("/agent/patients/<int:patient_id>/waitlist")
 @role_required(*AGENTS)
 def join_waitlist(patient_id: int):
-    db, app = get_db(), hotline()
-    call_sid = _call_sid()
+    db, call_sid = get_db(), _call_sid()
     begin_write(db)
     reason = _allowed(db, patient_id, call_sid)
-    joined, entry = waitlist.join(
+    joined, entry = _join(db, patient_id, call_sid)
+    if joined is waitlist.Joined.JOINED:
+        _audit(db, patient_id, "waitlist_for_patient", f"{reason}: session {entry.session_id}", call_sid)
+        db.commit()
+    else:
+        db.rollback()
+    flash(JOINED[joined], "ok" if joined is waitlist.Joined.JOINED else "error")
+    return _back(patient_id)
+
+
+def _join(db, patient_id: int, call_sid: str | None) -> tuple[waitlist.Joined, WaitlistEntry | None]:
+    app = hotline()
+    return waitlist.join(
         db,
         patient_id=patient_id,
         session_id=_int("session_id") or 0,
@@ -245,13 +268,6 @@ def join_waitlist(patient_id: int):
         by_staff_id=current_user.id,
         call_sid=call_sid,
     )
-    if joined is waitlist.Joined.JOINED:
-        _audit(db, patient_id, "waitlist_for_patient", f"{reason}: session {entry.session_id}", call_sid)
-        db.commit()
-    else:
-        db.rollback()
-    flash(JOINED[joined], "ok" if joined is waitlist.Joined.JOINED else "error")
-    return _back(patient_id)
 
 
 @bp.post("/agent/patients/<int:patient_id>/waitlist/<int:entry_id>/leave")
