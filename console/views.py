@@ -115,17 +115,22 @@ def screen_pop():
     if patient_id is None:
         return render_template("console/_no_file.html", reason="family" if matched > 1 else "unknown", matched=matched)
     begin_write(db)
-    summary = files.caller_summary(
+    summary = _file_summary(db, patient_id, "来电弹屏 screen pop for the call", call_sid=call_sid)
+    db.commit()
+    return _render_file(db, summary, call_sid=call_sid, fragment=True)
+
+
+def _file_summary(db, patient_id: int, reason: str, call_sid: str | None = None):
+    """The patient's file as the agent sees it, with the audit row saying why it was opened."""
+    return files.caller_summary(
         db,
         patient_id,
         staff_id=current_user.id,
-        reason="来电弹屏 screen pop for the call",
+        reason=reason,
         call_sid=call_sid,
         now=hotline().now(),
         limit=settings().console.recent_items,
     )
-    db.commit()
-    return _render_file(db, summary, call_sid=call_sid, fragment=True)
 
 
 def _caller_of(db, call_sid: str) -> tuple[int | None, int]:
@@ -174,28 +179,32 @@ def _render_file(db, summary, *, call_sid=None, fragment=False):
 @bp.route("/agent/search", methods=["GET", "POST"])
 @role_required(*AGENTS)
 def search():
-    matches, query, reason = None, "", ""
-    if request.method == "POST":
-        query, reason = request.form.get("query", ""), request.form.get("reason", "")
-        db = get_db()
-        begin_write(db)
-        try:
-            matches = files.search(
-                db,
-                query,
-                staff_id=current_user.id,
-                reason=reason,
-                now=hotline().now(),
-                region=settings().hospital.phone_region,
-                record_number_prefix=settings().identification.record_number_prefix,
-                min_reason=settings().console.search_reason_min_length,
-            )
-            db.commit()
-        except files.SearchRefused as refused:
-            db.rollback()
-            flash(str(refused), "error")
-            return render_template("console/search.html", query=query, reason=reason, matches=None), 400
+    if request.method != "POST":
+        return render_template("console/search.html", query="", reason="", matches=None)
+    query, reason = request.form.get("query", ""), request.form.get("reason", "")
+    db = get_db()
+    begin_write(db)
+    try:
+        matches = _search_files(db, query, reason)
+        db.commit()  # the search's audit row
+    except files.SearchRefused as refused:
+        db.rollback()
+        flash(str(refused), "error")
+        return render_template("console/search.html", query=query, reason=reason, matches=None), 400
     return render_template("console/search.html", query=query, reason=reason, matches=matches)
+
+
+def _search_files(db, query: str, reason: str):
+    return files.search(
+        db,
+        query,
+        staff_id=current_user.id,
+        reason=reason,
+        now=hotline().now(),
+        region=settings().hospital.phone_region,
+        record_number_prefix=settings().identification.record_number_prefix,
+        min_reason=settings().console.search_reason_min_length,
+    )
 
 
 @bp.post("/agent/files/<int:patient_id>")
@@ -208,14 +217,7 @@ def view_file(patient_id: int):
         return redirect(url_for("console.search"))
     db = get_db()
     begin_write(db)
-    summary = files.caller_summary(
-        db,
-        patient_id,
-        staff_id=current_user.id,
-        reason=f"查询 search: {reason}",
-        now=hotline().now(),
-        limit=settings().console.recent_items,
-    )
+    summary = _file_summary(db, patient_id, f"查询 search: {reason}")
     if summary is None:
         abort(404)
     db.commit()
@@ -262,35 +264,50 @@ def open_case():
     From the wrap-up of a call the agent took, the call is the reason."""
     form = request.form
     call_sid = form.get("call_sid", "").strip() or None
-    reason = form.get("reason", "")
-    if not reason.strip() and call_sid and _agent_has_call(call_sid):
-        reason = "投诉来电 complaint taken on the call"
+    reason = _case_reason(form, call_sid)
     kind = settings().console.case_type(form.get("kind") or "complaint")
     if kind is None:
         return _refused(form, "未知的个案类型 (unknown kind of case)")
     db = get_db()
     begin_write(db)
     try:
-        case = complaints.open_case_for_record(
-            db,
-            record_number=_digits(form.get("record_number", "")),
-            record_number_prefix=settings().identification.record_number_prefix,
-            actor=actor(),
-            summary=form.get("summary", ""),
-            reason=reason,
-            now=hotline().now(),
-            deadline_days=settings().console.complaint_deadline_days,
-            min_reason=_min_reason(),
-            call_sid=call_sid,
-            kind=kind.code,
-            deadline=settings().console.case_deadline(kind.code),
-            errand=kind.errand,
-            address=form.get("address"),
-        )
+        case = _open_for_record(db, form, kind, reason, call_sid)
         db.commit()  # the audit row stays, refused or not
     except CaseError as error:
         db.rollback()
         return _refused(form, str(error))
+    return _case_opened(form, case)
+
+
+def _case_reason(form, call_sid: str | None) -> str:
+    """The reason typed; from the wrap-up of a call the agent took, the call is the reason."""
+    reason = form.get("reason", "")
+    if not reason.strip() and call_sid and _agent_has_call(call_sid):
+        return "投诉来电 complaint taken on the call"
+    return reason
+
+
+def _open_for_record(db, form, kind, reason: str, call_sid: str | None):
+    return complaints.open_case_for_record(
+        db,
+        record_number=_digits(form.get("record_number", "")),
+        record_number_prefix=settings().identification.record_number_prefix,
+        actor=actor(),
+        summary=form.get("summary", ""),
+        reason=reason,
+        now=hotline().now(),
+        deadline_days=settings().console.complaint_deadline_days,
+        min_reason=_min_reason(),
+        call_sid=call_sid,
+        kind=kind.code,
+        deadline=settings().console.case_deadline(kind.code),
+        errand=kind.errand,
+        address=form.get("address"),
+    )
+
+
+def _case_opened(form, case):
+    """No file for the record number, or the case opened: its id (JSON) or its page."""
     if case is None:
         return _refused(form, complaints.NO_FILE)
     if _wants_json():
@@ -336,21 +353,25 @@ def _case_or_404(db, case_id: int):
 def case(case_id: int):
     db = get_db()
     found = _case_or_404(db, case_id)
-    people = files.staff_names(
-        db,
-        [found.owner_id, found.opened_by_id]
-        + [note.staff_id for note in found.notes]
-        + [h for item in found.handovers for h in (item.from_staff_id, item.to_staff_id, item.by_staff_id)],
-    )
     return render_template(
         "console/case.html",
         case=found,
-        people=people,
+        people=_people_on(db, found),
         now=hotline().now(),
         overdue=complaints.is_overdue(found, hotline().now()),
         colleagues=[c for c in files.colleagues(db) if c[0] != found.owner_id],
         statuses=complaints.STATUSES,
         errand_statuses=complaints.ERRAND_STATUSES,
+    )
+
+
+def _people_on(db, found) -> dict:
+    """The names of everyone the case page mentions: owner, opener, note writers, handovers."""
+    return files.staff_names(
+        db,
+        [found.owner_id, found.opened_by_id]
+        + [note.staff_id for note in found.notes]
+        + [h for item in found.handovers for h in (item.from_staff_id, item.to_staff_id, item.by_staff_id)],
     )
 
 
@@ -438,23 +459,26 @@ def voice_token():
     from twilio.jwt.access_token.grants import VoiceGrant
 
     env = settings().env
-    missing = [
-        name
-        for name in ("TWILIO_API_KEY_SID", "TWILIO_API_KEY_SECRET", "TWILIO_TWIML_APP_SID")
-        if not getattr(env, name.lower())
-    ]
-    if missing:
-        return jsonify(
-            error="softphone not configured",
-            message=f"软电话未配置 The softphone is not configured: the hotline needs {', '.join(missing)} "
-            'in its environment (README, "The softphone with a real Twilio account").',
-        ), 503
+    if missing := [name for name in SOFTPHONE_SETTINGS if not getattr(env, name.lower())]:
+        return _softphone_not_configured(missing)
     identity = f"agent-{current_user.id}"
     token = AccessToken(
         env.twilio_account_sid, env.twilio_api_key_sid, env.twilio_api_key_secret, identity=identity, ttl=TOKEN_TTL
     )
     token.add_grant(VoiceGrant(outgoing_application_sid=env.twilio_twiml_app_sid, incoming_allow=True))
     return jsonify(token=token.to_jwt(), identity=identity, ttl=TOKEN_TTL)
+
+
+# What the softphone's token needs besides the account (README, "The softphone with a real Twilio account").
+SOFTPHONE_SETTINGS = ("TWILIO_API_KEY_SID", "TWILIO_API_KEY_SECRET", "TWILIO_TWIML_APP_SID")
+
+
+def _softphone_not_configured(missing: list[str]):
+    return jsonify(
+        error="softphone not configured",
+        message=f"软电话未配置 The softphone is not configured: the hotline needs {', '.join(missing)} "
+        'in its environment (README, "The softphone with a real Twilio account").',
+    ), 503
 
 
 def _go_offline(app, user) -> None:
