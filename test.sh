@@ -16,6 +16,8 @@ source scripts/venv.sh
 .venv/bin/mypy
 # The menus in config.yaml: unreachable menus, dead ends, missing translations (ivr/menu_check.py).
 .venv/bin/flask --app app menus check
+# Views and voice steps of at most 15 lines: the work lives in records/ and named helpers (issue 19).
+.venv/bin/python tools/check_view_lengths.py
 # Three processes (HOTLINE_TEST_WORKERS): most of a test's time is spent waiting on a served
 # app, the emulator or a worker, so this is about twice as fast on two cores.  Each test file's
 # tests on each database stay in one process (--dist loadgroup, the groups set in tests/conftest.py):
