@@ -139,6 +139,9 @@ def test_a_turned_away_call_is_logged_as_limited(app, records_worker, db):
     allowed = app.extensions["hotline"].settings.call_limits.calls_per_number
     for n in range(allowed + 1):
         call(app, n)
+    for n in (0, allowed):  # the callers hang up: a call's record is written after its final status
+        ended = {"CallSid": f"CA{n:032d}", "CallStatus": "completed", "SequenceNumber": "3"}
+        assert post(app.test_client(), "/ivr/status", ended).status_code == 204
     records_worker.work()
     record = db.scalar(select(CallRecord).where(CallRecord.call_sid == f"CA{allowed:032d}"))
     assert record is not None and record.outcome == "limited"
