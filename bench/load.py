@@ -121,7 +121,8 @@ def scenario(rng: random.Random, patients: list[Caller], strangers: list[Caller]
     if kind == "information":
         steps = rng.choice([
             [("press", "1"), ("press", "*"), ("press", "#")],
-            [("press", "4"), ("press", str(rng.randint(1, 3))), ("press", "#")],
+            # The introduction's 1: featured services, one of them, back (main menu's 4 is complaints).
+            [("press", "1"), ("press", "1"), ("press", str(rng.randint(1, 3))), ("press", "#")],
             [("silence",), ("press", "9"), ("press", "1")],
         ])  # fmt: skip
     elif kind == "departments":
