@@ -138,6 +138,21 @@ def _day(given: str | None) -> date | None | Response:
         return _error(400, "日期格式应为 YYYY-MM-DD", "day: expected YYYY-MM-DD")
 
 
+def for_patient_and_session(view: Callable) -> Callable:
+    """The writes' views get the app, the request's session, the patient the body names and
+    the clinic session's id, in a write transaction begun; a body that names none is refused
+    here (the view is not called)."""
+
+    @wraps(view)
+    def checked() -> Response:
+        app, db = hotline(), get_db()
+        if isinstance(found := _patient_and_session(db), Response):
+            return found
+        return view(app, db, *found)
+
+    return checked
+
+
 def _patient_and_session(db) -> tuple[Patient, int] | Response:
     """The patient the body names (record number and birth date, as one) and the session id,
     in a write transaction begun here; or the refusal."""
@@ -157,11 +172,8 @@ def _patient_and_session(db) -> tuple[Patient, int] | Response:
 
 @bp.post("/appointments")
 @token_required
-def book() -> Response:
-    app, db = hotline(), get_db()
-    if isinstance(found := _patient_and_session(db), Response):
-        return found
-    patient, session_id = found
+@for_patient_and_session
+def book(app, db, patient: Patient, session_id: int) -> Response:
     now = app.now()
     result = booking.book(
         db, patient_id=patient.id, session_id=session_id, now=now, rules=app.settings.booking, channel="api"
@@ -216,12 +228,9 @@ JOINED = {waitlist.Joined.JOINED: 201, waitlist.Joined.ALREADY_WAITING: 200}
 
 @bp.post("/waitlist")
 @token_required
-def join_waitlist() -> Response:
+@for_patient_and_session
+def join_waitlist(app, db, patient: Patient, session_id: int) -> Response:
     """A full session's waiting list: 201 joined (texted when a place is freed), 200 already on it."""
-    app, db = hotline(), get_db()
-    if isinstance(found := _patient_and_session(db), Response):
-        return found
-    patient, session_id = found
     rules, region = app.settings.booking, app.settings.hospital.phone_region
     joined, entry = waitlist.join(
         db, patient_id=patient.id, session_id=session_id, now=app.now(), rules=rules, region=region, channel="api"

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from records.models import Appointment, ClinicSession, SmsMessage, WaitlistEntry
+from tests.test_booking_calls import waiting_lists_off
 from tests.test_sms import MS_WANG, TOMORROW, a_session, patient
 
 TOKEN = "hospital-app-token-1"
@@ -131,10 +132,7 @@ def test_the_app_puts_a_patient_on_a_full_sessions_waiting_list(app, db):
 
 
 def test_with_waiting_lists_off_the_api_refuses_joining_in_both_languages(app, db):
-    hotline = app.extensions["hotline"]
-    hotline.settings = hotline.settings.model_copy(
-        update={"booking": hotline.settings.booking.model_copy(update={"waitlist": False})}
-    )
+    waiting_lists_off(app)
     session = full_session(db)
     client = app.test_client()
     body = {"mrn": MS_WANG, "birth_date": "1948-05-02", "session_id": session.id}

@@ -278,11 +278,16 @@ def test_choosing_again_instead_of_waiting(dial, db, ms_wang):
     assert db.scalars(select(WaitlistEntry)).all() == []
 
 
-def test_with_waiting_lists_off_a_full_session_is_said_and_no_list_is_offered(dial, db, ms_wang, app):
+def waiting_lists_off(app):
+    """The hospital's switch `booking.waitlist: false`, set on the running app."""
     hotline = app.extensions["hotline"]
     hotline.settings = hotline.settings.model_copy(
         update={"booking": hotline.settings.booking.model_copy(update={"waitlist": False})}
     )
+
+
+def test_with_waiting_lists_off_a_full_session_is_said_and_no_list_is_offered(dial, db, ms_wang, app):
+    waiting_lists_off(app)
     call, _session = fill_while_listening(dial, db)
     call.press("1")
     heard = call.take_text()
@@ -311,10 +316,7 @@ def test_a_read_back_heard_again_after_its_session_filled_offers_the_waiting_lis
 def test_with_waiting_lists_off_a_read_back_heard_again_after_its_session_filled_says_nothing_of_waiting(
     dial, db, ms_wang, app
 ):
-    hotline = app.extensions["hotline"]
-    hotline.settings = hotline.settings.model_copy(
-        update={"booking": hotline.settings.booking.model_copy(update={"waitlist": False})}
-    )
+    waiting_lists_off(app)
     call, session = fill_while_listening(dial, db)
     call.press("*")
     heard = call.take_text()
@@ -399,10 +401,7 @@ def test_a_doctor_with_every_day_full_offers_the_first_sessions_waiting_list(dia
 
 
 def test_a_doctor_with_every_day_full_says_so_and_offers_the_way_back(dial, db, app):
-    hotline = app.extensions["hotline"]
-    hotline.settings = hotline.settings.model_copy(
-        update={"booking": hotline.settings.booking.model_copy(update={"waitlist": False})}
-    )
+    waiting_lists_off(app)
     every_day_full(db)
     call = identified(dial)
     call.press("1")

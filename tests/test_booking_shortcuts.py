@@ -32,6 +32,17 @@ def first_free(db, settings, now, code):
 # ---- the next appointment, after identification ------------------------------------------------
 
 
+def identified_in_english(dial):
+    """A call from Ms Wang who chose English (9), identified at booking (5): the call, and what
+    she hears once identified."""
+    call = dial(MS_WANG)
+    call.press("9")
+    call.press("5")
+    call.take_text()
+    call.press(MS_WANG_BIRTHDAY)
+    return call, call.take_text()
+
+
 def test_the_next_appointment_is_said_first_after_identification_and_never_before(dial, db, ms_wang, settings, clock):
     appointment = book_first_free(db, ms_wang, settings, clock)  # Dr Wang Jianguo (D002), cardiology
     day = speaking.day(appointment.date, "zh")
@@ -58,12 +69,7 @@ def test_the_next_appointment_is_said_first_after_identification_and_never_befor
 
 def test_the_next_appointment_in_english(dial, db, ms_wang, settings, clock):
     appointment = book_first_free(db, ms_wang, settings, clock)
-    call = dial(MS_WANG)
-    call.press("9")
-    call.press("5")
-    call.take_text()
-    call.press(MS_WANG_BIRTHDAY)
-    heard = call.take_text()
+    call, heard = identified_in_english(dial)
     day = speaking.day(appointment.date, "en")
     assert heard.startswith(
         f"Your next appointment is Chief Physician Wang Jianguo, Cardiology, {day}, morning, from 8 am. "
@@ -116,12 +122,7 @@ def test_a_returning_patient_hears_the_offer_in_english(dial, db, ms_wang, setti
     book_first_free(db, ms_wang, settings, clock, code="D001")
     clock.now = clock.now + timedelta(days=7)
     session = first_free(db, settings, clock(), "D001")
-    call = dial(MS_WANG)
-    call.press("9")
-    call.press("5")
-    call.take_text()
-    call.press(MS_WANG_BIRTHDAY)
-    heard = call.take_text()
+    call, heard = identified_in_english(dial)
     day = speaking.day(session.date, "en")
     assert heard.startswith(
         f"To book Chief Physician Zhang Zhiyuan, Cardiology again, {day}, morning, from 8 am, press 5."

@@ -10,6 +10,7 @@ from records import booking
 from records.models import Appointment, AuditEntry, ClinicSession, SmsMessage, WaitlistEntry
 from tests.conftest import OPEN
 from tests.console.test_console_views import client_for
+from tests.test_booking_calls import waiting_lists_off
 from tests.test_sms import MR_LI, MS_WANG, a_session, patient
 from tests.web import csrf_token
 
@@ -128,10 +129,7 @@ def test_a_full_session_is_refused_and_its_waiting_list_joined_and_the_freed_pla
 
 
 def test_with_waiting_lists_off_the_desk_offers_no_key_to_join_and_refuses_joining(app, db, team):
-    hotline = app.extensions["hotline"]
-    hotline.settings = hotline.settings.model_copy(
-        update={"booking": hotline.settings.booking.model_copy(update={"waitlist": False})}
-    )
+    waiting_lists_off(app)
     wang = patient(db, MS_WANG).id
     session = a_session(db, TOMORROW)
     fill(db, session)
