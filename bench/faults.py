@@ -34,7 +34,12 @@ The faults (`--faults`, in this order, `--every` seconds apart after `--lead` se
   folder (it reloads its append-only file);
 - web-kill: SIGKILL to one gunicorn worker (the master starts another);
 - db-cut: every database connection closed and new ones refused for 10 s;
-- redis-flush: FLUSHALL on the run's Redis (a Redis that lost its data).
+- redis-flush: FLUSHALL on the run's Redis (a Redis that lost its data);
+- redis-lost: SIGKILL to redis-server, its append-only file removed, started again 2 s
+  later empty (a restart without persistence): the calls handed over at their final status
+  and not yet drained, the queued jobs and the open calls' state are lost with it, and the
+  reconstruction sweep finds the finished ones in the carrier's Calls list from the mark it
+  keeps in the database (issue 17).
 
 Then it waits, running nothing, until every call's record is complete, or nothing has
 changed for `--stable` seconds (150: longer than RQ's retries of a record job, 2+10+30+
@@ -52,6 +57,7 @@ import argparse
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,7 +92,7 @@ AFTER_FAULT = 5.0  # a call counts under a fault if in progress up to this long 
 SPOOL_SEQUENCE_FROM = 1_000_000_000  # docs/records.md: spooled events numbered from here
 EPOCH_SPAN = 1_000_000  # the pipeline branch: sequence = epoch (ms) x EPOCH_SPAN + position
 EPOCH_SEQUENCE_FROM = 10**15  # an epoch in ms since 1970 times EPOCH_SPAN is far above this
-FAULT_ORDER = ("worker-kill", "redis-restart", "web-kill", "db-cut", "redis-flush")
+FAULT_ORDER = ("worker-kill", "redis-restart", "web-kill", "db-cut", "redis-flush", "redis-lost")
 SERVICE = "hotline"  # the Redis master's name for the sentinel (scaleout.py --failover-at)
 # The events a caller's keys or speech leave: the keys of a birth date are not kept, only
 # whether they identified the caller (ivr/flows/identify.py); a step that cannot go on
@@ -416,6 +422,14 @@ class Harness:
         client.flushall()
         client.close()
 
+    def lose_redis(self) -> None:
+        """A Redis restarted without persistence: killed, its files removed, started empty."""
+        self.redis.stop()  # SIGKILL
+        for path in self.redis.dir.iterdir():  # appendonly.aof, or Redis 7's appendonlydir
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        time.sleep(RESTART_AFTER)
+        self.redis.start()
+
     def kill_web_worker(self) -> None:
         workers = self.web_workers()
         if workers:
@@ -432,7 +446,8 @@ class Harness:
 
     def fault(self, name: str) -> Callable[[], None]:
         return {"worker-kill": self.kill_workers, "redis-restart": self.kill_redis, "redis-flush": self.flush_redis,
-                "web-kill": self.kill_web_worker, "db-cut": self.cut_database}[name]  # fmt: skip
+                "redis-lost": self.lose_redis, "web-kill": self.kill_web_worker,
+                "db-cut": self.cut_database}[name]  # fmt: skip
 
     # -- stop
     def stop(self) -> None:
