@@ -489,6 +489,18 @@ class Harness:
         columns = [c["name"] for c in sa.inspect(self.engine).get_columns("call_records")]
         return next((c for c in columns if c.startswith("reconstructed")), None)
 
+    def reconstructed_why(self, sids: set[str]) -> Counter:
+        """The reasons the reconstructed records of these calls give (records.calls: "no record:
+        opened from the carrier" is a call Redis lost whole, found in the carrier's Calls list)."""
+        columns = [c["name"] for c in sa.inspect(self.engine).get_columns("call_records")]
+        if "reconstructed_why" not in columns:
+            return Counter()
+        with self.engine.connect() as c:
+            rows = c.execute(
+                sa.text("SELECT call_sid, reconstructed_why FROM call_records WHERE reconstructed_why <> ''")
+            )
+            return Counter(why for sid, text in rows if sid in sids for why in text.split("; ") if why)
+
     def kept(self, sids: set[str]) -> dict[str, list[Kept]]:
         column = self.reconstructed_column()
         rebuilt = f"r.{column}" if column else "NULL"
@@ -738,6 +750,7 @@ class Run:
     scratch: Path
     verdicts: dict[str, str] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
+    reconstructed_why: Counter = field(default_factory=Counter)
 
 
 def one_run(args, names: list[str]) -> Run:
@@ -764,6 +777,7 @@ def one_run(args, names: list[str]) -> Run:
                   log_lines(scratch, "Traceback (most recent call last)"), scratch,
                   {c.sid: verdict(c, kept.get(c.sid, []))[0] for c in calls},
                   examples(calls, kept, started))  # fmt: skip
+        run.reconstructed_why = harness.reconstructed_why({c.sid for c in calls})
     finally:
         harness.stop()
     return run
@@ -802,6 +816,8 @@ def run_lines(run: Run) -> list[str]:
     return [
         "incomplete, why (a record can have several): "
         + (", ".join(f"{k} {v}" for k, v in total.reasons.most_common()) or "none"),
+        "reconstructed, why (a record can have several): "
+        + (", ".join(f"{k} {v}" for k, v in run.reconstructed_why.most_common()) or "none"),
         "incomplete and not marked reconstructed: "
         + (str(total.incomplete_not_reconstructed) if run.with_reconstructed else "n/a (no reconstructed column)"),
         f"settle: waited {run.waited:.0f} s; left at the end: " + ", ".join(f"{k} {v}" for k, v in run.left.items()),
