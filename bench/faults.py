@@ -501,6 +501,21 @@ class Harness:
             )
             return Counter(why for sid, text in rows if sid in sids for why in text.split("; ") if why)
 
+    def carrier_view(self, sids: list[str]) -> list[str]:
+        """What the carrier's Calls API (the REST carrier the app asks) says of these calls."""
+        out = []
+        for sid in sids:
+            try:
+                call = self.rest.get_call(sid)
+            except LookupError:
+                out.append(f"  {sid[:10]}.. unknown to the app's carrier")
+                continue
+            at = self.rest.clock.at
+            ended = at(call.ended_at).strftime("%H:%M:%S") if call.ended_at is not None else "-"
+            out.append(f"  {sid[:10]}.. at the app's carrier: {call.status} {call.direction} to {call.to}, "
+                       f"ended {ended}, parent {call.parent_sid}")  # fmt: skip
+        return out
+
     def kept(self, sids: set[str]) -> dict[str, list[Kept]]:
         column = self.reconstructed_column()
         rebuilt = f"r.{column}" if column else "NULL"
@@ -778,6 +793,7 @@ def one_run(args, names: list[str]) -> Run:
                   {c.sid: verdict(c, kept.get(c.sid, []))[0] for c in calls},
                   examples(calls, kept, started))  # fmt: skip
         run.reconstructed_why = harness.reconstructed_why({c.sid for c in calls})
+        run.examples += harness.carrier_view([c.sid for c in calls if run.verdicts[c.sid] == "missing"])
     finally:
         harness.stop()
     return run

@@ -192,7 +192,11 @@ def _unrecorded(session, hotline, now: datetime, quiet_since: datetime) -> list[
     for start in range(0, len(sids), CARRIER_PAGE):  # an IN list of at most a page
         chunk = sids[start : start + CARRIER_PAGE]
         found.update(session.scalars(select(CallRecord.call_sid).where(CallRecord.call_sid.in_(chunk))))
-    return [call for call in finished if call.call_sid not in found]
+    unrecorded = [call for call in finished if call.call_sid not in found]
+    if unrecorded:  # calls lost whole: worth a line (CallSids only, no numbers)
+        log.info("%d of the carrier's %d completed calls since %s have no record: %s", len(unrecorded),
+                 len(finished), since.isoformat(timespec="seconds"), " ".join(c.call_sid for c in unrecorded))  # fmt: skip
+    return unrecorded
 
 
 def _carrier_call(call) -> calls.CarrierCall:
