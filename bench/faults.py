@@ -34,7 +34,12 @@ The faults (`--faults`, in this order, `--every` seconds apart after `--lead` se
   folder (it reloads its append-only file);
 - web-kill: SIGKILL to one gunicorn worker (the master starts another);
 - db-cut: every database connection closed and new ones refused for 10 s;
-- redis-flush: FLUSHALL on the run's Redis (a Redis that lost its data).
+- redis-flush: FLUSHALL on the run's Redis (a Redis that lost its data);
+- redis-lost: SIGKILL to redis-server, its append-only file removed, started again 2 s
+  later empty (a restart without persistence): the calls handed over at their final status
+  and not yet drained, the queued jobs and the open calls' state are lost with it, and the
+  reconstruction sweep finds the finished ones in the carrier's Calls list from the mark it
+  keeps in the database (issue 17).
 
 Then it waits, running nothing, until every call's record is complete, or nothing has
 changed for `--stable` seconds (150: longer than RQ's retries of a record job, 2+10+30+
@@ -52,6 +57,7 @@ import argparse
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,7 +92,7 @@ AFTER_FAULT = 5.0  # a call counts under a fault if in progress up to this long 
 SPOOL_SEQUENCE_FROM = 1_000_000_000  # docs/records.md: spooled events numbered from here
 EPOCH_SPAN = 1_000_000  # the pipeline branch: sequence = epoch (ms) x EPOCH_SPAN + position
 EPOCH_SEQUENCE_FROM = 10**15  # an epoch in ms since 1970 times EPOCH_SPAN is far above this
-FAULT_ORDER = ("worker-kill", "redis-restart", "web-kill", "db-cut", "redis-flush")
+FAULT_ORDER = ("worker-kill", "redis-restart", "web-kill", "db-cut", "redis-flush", "redis-lost")
 SERVICE = "hotline"  # the Redis master's name for the sentinel (scaleout.py --failover-at)
 # The events a caller's keys or speech leave: the keys of a birth date are not kept, only
 # whether they identified the caller (ivr/flows/identify.py); a step that cannot go on
@@ -416,6 +422,14 @@ class Harness:
         client.flushall()
         client.close()
 
+    def lose_redis(self) -> None:
+        """A Redis restarted without persistence: killed, its files removed, started empty."""
+        self.redis.stop()  # SIGKILL
+        for path in self.redis.dir.iterdir():  # appendonly.aof, or Redis 7's appendonlydir
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        time.sleep(RESTART_AFTER)
+        self.redis.start()
+
     def kill_web_worker(self) -> None:
         workers = self.web_workers()
         if workers:
@@ -432,7 +446,8 @@ class Harness:
 
     def fault(self, name: str) -> Callable[[], None]:
         return {"worker-kill": self.kill_workers, "redis-restart": self.kill_redis, "redis-flush": self.flush_redis,
-                "web-kill": self.kill_web_worker, "db-cut": self.cut_database}[name]  # fmt: skip
+                "redis-lost": self.lose_redis, "web-kill": self.kill_web_worker,
+                "db-cut": self.cut_database}[name]  # fmt: skip
 
     # -- stop
     def stop(self) -> None:
@@ -473,6 +488,33 @@ class Harness:
     def reconstructed_column(self) -> str | None:
         columns = [c["name"] for c in sa.inspect(self.engine).get_columns("call_records")]
         return next((c for c in columns if c.startswith("reconstructed")), None)
+
+    def reconstructed_why(self, sids: set[str]) -> Counter:
+        """The reasons the reconstructed records of these calls give (records.calls: "no record:
+        opened from the carrier" is a call Redis lost whole, found in the carrier's Calls list)."""
+        columns = [c["name"] for c in sa.inspect(self.engine).get_columns("call_records")]
+        if "reconstructed_why" not in columns:
+            return Counter()
+        with self.engine.connect() as c:
+            rows = c.execute(
+                sa.text("SELECT call_sid, reconstructed_why FROM call_records WHERE reconstructed_why <> ''")
+            )
+            return Counter(why for sid, text in rows if sid in sids for why in text.split("; ") if why)
+
+    def carrier_view(self, sids: list[str]) -> list[str]:
+        """What the carrier's Calls API (the REST carrier the app asks) says of these calls."""
+        out = []
+        for sid in sids:
+            try:
+                call = self.rest.get_call(sid)
+            except LookupError:
+                out.append(f"  {sid[:10]}.. unknown to the app's carrier")
+                continue
+            at = self.rest.clock.at
+            ended = at(call.ended_at).strftime("%H:%M:%S") if call.ended_at is not None else "-"
+            out.append(f"  {sid[:10]}.. at the app's carrier: {call.status} {call.direction} to {call.to}, "
+                       f"ended {ended}, parent {call.parent_sid}")  # fmt: skip
+        return out
 
     def kept(self, sids: set[str]) -> dict[str, list[Kept]]:
         column = self.reconstructed_column()
@@ -723,6 +765,7 @@ class Run:
     scratch: Path
     verdicts: dict[str, str] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
+    reconstructed_why: Counter = field(default_factory=Counter)
 
 
 def one_run(args, names: list[str]) -> Run:
@@ -749,6 +792,8 @@ def one_run(args, names: list[str]) -> Run:
                   log_lines(scratch, "Traceback (most recent call last)"), scratch,
                   {c.sid: verdict(c, kept.get(c.sid, []))[0] for c in calls},
                   examples(calls, kept, started))  # fmt: skip
+        run.reconstructed_why = harness.reconstructed_why({c.sid for c in calls})
+        run.examples += harness.carrier_view([c.sid for c in calls if run.verdicts[c.sid] == "missing"])
     finally:
         harness.stop()
     return run
@@ -787,6 +832,8 @@ def run_lines(run: Run) -> list[str]:
     return [
         "incomplete, why (a record can have several): "
         + (", ".join(f"{k} {v}" for k, v in total.reasons.most_common()) or "none"),
+        "reconstructed, why (a record can have several): "
+        + (", ".join(f"{k} {v}" for k, v in run.reconstructed_why.most_common()) or "none"),
         "incomplete and not marked reconstructed: "
         + (str(total.incomplete_not_reconstructed) if run.with_reconstructed else "n/a (no reconstructed column)"),
         f"settle: waited {run.waited:.0f} s; left at the end: " + ", ".join(f"{k} {v}" for k, v in run.left.items()),

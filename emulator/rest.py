@@ -17,6 +17,7 @@ import wave
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -245,19 +246,66 @@ def _plain(value: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if value is None else {k: v for k, v in value.items() if isinstance(v, str | int | float | bool | None)}
 
 
+DEFAULT_PAGE_SIZE = 50  # Twilio's, when PageSize is not given
+MAX_PAGE_SIZE = 1000  # error 20007 above it ("Page size too large")
+
+
 def _page(key: str, items: list[dict[str, Any]], request: Request) -> dict[str, Any]:
-    uri = request.path
+    """One page of a list, as Twilio's 2010 API pages them: `PageSize` (50 by default, at
+    most 1000), `Page` (from 0), and the `PageToken` of the page before (or after) it, which
+    next_page_uri and previous_page_uri carry: "PA" and the last item's sid on that page
+    (the next page starts after it), "PB" and the first (the previous page ends before it),
+    so items added meanwhile do not shift the pages being walked.  The URIs keep the
+    request's filters."""
+    size = _page_size(request.args.get("PageSize"))
+    number = int(_number(request.args.get("Page"), 0, "Page"))
+    begin, end = _page_bounds(items, request.args.get("PageToken"), number, size)
+    shown = items[begin:end]
+    filters = [(name, value) for name, value in request.args.items(multi=True)
+               if name not in ("Page", "PageSize", "PageToken")]  # fmt: skip
+
+    def uri(page: int, token: str | None = None) -> str:
+        query = [*filters, ("PageSize", str(size)), ("Page", str(page))]
+        return f"{request.path}?{urlencode(query + ([('PageToken', token)] if token else []))}"
+
+    more = bool(shown) and end < len(items)
     return {
-        key: items,
-        "start": 0,
-        "end": max(len(items) - 1, 0),
-        "page": 0,
-        "page_size": max(len(items), 50),
-        "uri": uri,
-        "first_page_uri": uri,
-        "next_page_uri": None,
-        "previous_page_uri": None,
+        key: shown,
+        "start": number * size,
+        "end": number * size + max(len(shown) - 1, 0),
+        "page": number,
+        "page_size": size,
+        "uri": uri(number, request.args.get("PageToken")),
+        "first_page_uri": uri(0),
+        "next_page_uri": uri(number + 1, "PA" + _item_id(shown[-1])) if more else None,
+        "previous_page_uri": uri(number - 1, "PB" + _item_id(shown[0])) if shown and begin > 0 else None,
     }
+
+
+def _page_size(raw: str | None) -> int:
+    size = int(_number(raw, DEFAULT_PAGE_SIZE, "PageSize"))
+    if size < 1:
+        raise ApiError(400, 20001, f"Invalid PageSize: {raw}")
+    if size > MAX_PAGE_SIZE:
+        raise ApiError(400, 20007, f"Page size too large. The maximum page size is {MAX_PAGE_SIZE}.")
+    return size
+
+
+def _page_bounds(items: list[dict[str, Any]], token: str | None, number: int, size: int) -> tuple[int, int]:
+    """The page's slice: after (PA) or before (PB) the token's item; without a token (or
+    with one whose item is gone), the Page-th page of `size`."""
+    ids = [_item_id(item) for item in items]
+    if token and token[:2] == "PA" and token[2:] in ids:
+        begin = ids.index(token[2:]) + 1
+        return begin, begin + size
+    if token and token[:2] == "PB" and token[2:] in ids:
+        end = ids.index(token[2:])
+        return max(0, end - size), end
+    return number * size, number * size + size
+
+
+def _item_id(item: dict[str, Any]) -> str:
+    return str(item.get("sid") or item.get("call_sid") or "")
 
 
 def silent_wav(seconds: int) -> bytes:
@@ -379,7 +427,8 @@ class RestApp:
                 and (not wanted["From"] or c.from_ == wanted["From"])
                 and (not wanted["Status"] or c.status == wanted["Status"])
                 and (not wanted["ParentCallSid"] or c.parent_sid == wanted["ParentCallSid"])
-                and _started(carrier, c.answered_at if c.answered_at is not None else c.created, request.args)
+                and _when(carrier, c.answered_at if c.answered_at is not None else c.created, request.args, "StartTime")
+                and _when(carrier, c.ended_at, request.args, "EndTime")
             ]
             return _json(_page("calls", [call_resource(carrier, c) for c in reversed(calls)], request))
         form = request.form
@@ -824,20 +873,26 @@ def _on_date(carrier: Carrier, t: float, args: Any, name: str) -> bool:
     return (exact is None or day == exact) and (before is None or day <= before) and (after is None or day >= after)
 
 
-def _started(carrier: Carrier, t: float, args: Any) -> bool:
-    """StartTime / StartTime< / StartTime> as Twilio's Calls list takes them: a day
-    (YYYY-MM-DD, UTC, '<' and '>' include it) or, as twilio-python sends start_time_before
-    and start_time_after, a moment (ISO 8601)."""
+def _when(carrier: Carrier, t: float | None, args: Any, name: str) -> bool:
+    """StartTime / StartTime< / StartTime> (and EndTime's) as Twilio's Calls list takes
+    them: a day (YYYY-MM-DD, UTC, '<' and '>' include it) or, as twilio-python sends
+    start_time_before and start_time_after (end_time_...), a moment (ISO 8601).  A call
+    with no such time (no end yet) is left out by any of them."""
+    given = {key: args.get(key) for key in (name, name + "<", name + ">") if args.get(key) is not None}
+    if not given:
+        return True
+    if t is None:
+        return False
     at = carrier.clock.at(t).astimezone(UTC)
 
     def moment(raw: str) -> datetime:
         return datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(UTC)
 
-    exact = args.get("StartTime")
+    exact = given.get(name)
     if exact is not None and at.date().isoformat() != exact[:10]:  # a day, however it is written
         return False
-    for name, keeps in (("StartTime<", operator.le), ("StartTime>", operator.ge)):
-        raw = args.get(name)
+    for key, keeps in ((name + "<", operator.le), (name + ">", operator.ge)):
+        raw = given.get(key)
         if raw is None:
             continue
         if len(raw) == 10 and not keeps(at.date().isoformat(), raw):

@@ -16,8 +16,12 @@ records.reconstruct_every_seconds RQ's cron runs `reconstruct_calls` on the reco
 4. finds the calls that ended in the last GAPS_LOOKBACK whose stored events show a loss
    (records.calls.lost_events: a gap in their numbering, Redis's numbering started
    again, or a completed call in with no event at all);
-5. lists the carrier's finished calls of the last CARRIER_LOOKBACK to the hospital's
-   number that have no record at all, and opens one for each;
+5. lists the carrier's completed calls to the hospital's number that ended since the last
+   sweep's listing (its mark is kept in the database, records.calls.calls_listed_through,
+   so that the Redis that lost the calls does not lose it too; CARRIER_OVERLAP before it,
+   CARRIER_LOOKBACK the first time, never more than CARRIER_MOST), every page of them, and
+   opens a record for each that has none: a call handed over at its final status whose
+   stream entry and keys Redis lost before the drain wrote it; then moves the mark;
 
 and hands each to records.calls.reconstruct, one short transaction per call, with no
 HTTP request made inside a transaction.  Running it again changes nothing.  A record job
@@ -46,7 +50,14 @@ log = logging.getLogger(__name__)
 SWEEP_TIMEOUT = 300
 LOOKBACK = timedelta(hours=24)  # how far back calls without a final status are looked for
 GAPS_LOOKBACK = timedelta(hours=1)  # ended calls whose events are checked (each about 10 times)
-CARRIER_LOOKBACK = timedelta(hours=2)  # the carrier's calls listed to find those with no record
+# The carrier's calls listed to find those with no record: from the last listing's mark,
+# with an overlap (the carrier's list may show a call a little after it ended), the first
+# time this far back, and never further back than CARRIER_MOST, however old the mark
+# (a scheduler stopped for weeks: what ended before then is the operators' to look into).
+CARRIER_OVERLAP = timedelta(minutes=10)
+CARRIER_LOOKBACK = timedelta(hours=2)
+CARRIER_MOST = timedelta(days=7)
+CARRIER_PAGE = 1000  # calls a page (Twilio's largest)
 
 
 def reconstruct_calls() -> str:
@@ -63,8 +74,8 @@ def reconstruct_calls() -> str:
         unfinished, lost = _candidates(session, now, quiet)
         recorded = set(unfinished) | set(lost)
         known = {sid: _fetch(hotline.twilio, sid) for sid in {*unfinished, *open_calls}}
-        for carrier_call in _unrecorded(session, hotline, now - quiet):
-            known[carrier_call.call_sid] = carrier_call
+        unrecorded = _unrecorded(session, hotline, now, now - quiet)
+        known |= {carrier_call.call_sid: carrier_call for carrier_call in unrecorded or ()}
         session.rollback()  # nothing held while the carrier answers
         ended = [sid for sid in open_calls if (known.get(sid) or _GOES_ON).status in calls.FINAL_STATUSES]
         write_open_calls(ended)  # what Redis kept of them, before the carrier's status
@@ -74,6 +85,10 @@ def reconstruct_calls() -> str:
             record = calls.reconstruct(session, sid, carrier=known.get(sid), lost=lost.get(sid), at=now)
             session.commit()
             done += record is not None and record.reconstructed
+        if unrecorded is not None:  # listed, and each call without a record now has one
+            begin_write(session)
+            calls.mark_calls_listed(session, now - quiet)
+            session.commit()
     return f"{done} calls reconstructed or checked again, {len(unfinished) + len(open_calls)} without a final status"
 
 
@@ -140,33 +155,48 @@ def _fetch(twilio, call_sid: str) -> calls.CarrierCall | None:
         return None
 
 
-def _unrecorded(session, hotline, quiet_since: datetime) -> list[calls.CarrierCall]:
-    """The carrier's finished calls to the hospital's number, ended before `quiet_since`,
-    that have no record at all (every job of theirs was lost).  Only calls in: each one
-    opens a record at its first webhook, where the calls the hotline places include legs
-    to the agents' phones that never have one of their own."""
+def _unrecorded(session, hotline, now: datetime, quiet_since: datetime) -> list[calls.CarrierCall] | None:
+    """The carrier's completed calls to the hospital's number, ended since the last listing
+    and before `quiet_since` (a call that ended later may still be on its way through the
+    stream), that have no record at all (Redis lost them before the drain wrote them, or
+    every job of theirs was lost).  Only calls in: each one opens a record at its first
+    webhook, where the calls the hotline places include legs to the agents' phones that
+    never have one of their own.  None when the carrier could not list them (the mark
+    stays where it is, and the next sweep lists from there)."""
+    mark = calls.calls_listed_through(session)
+    since = (mark - CARRIER_OVERLAP) if mark is not None else quiet_since - CARRIER_LOOKBACK
+    since = max(since, now - CARRIER_MOST)
     try:
         # In UTC: twilio-python writes the datetime's wall time with a Z, whatever its zone.
-        since = (quiet_since - CARRIER_LOOKBACK).astimezone(UTC)
-        main_number = str(hotline.settings.hospital.main_number)
-        listed = hotline.twilio.calls.list(to=main_number, start_time_after=since, page_size=1000)
+        # Every page: twilio-python follows next_page_uri until there is none.
+        listed = hotline.twilio.calls.list(
+            to=str(hotline.settings.hospital.main_number),
+            status="completed",
+            end_time_after=since.astimezone(UTC),
+            page_size=CARRIER_PAGE,
+        )
     except (TwilioException, OSError) as exc:
         log.warning("the carrier's calls not listed (%s)", type(exc).__name__)
-        return []
+        return None
     parents = [call for call in listed if not call.parent_call_sid]  # a dialled leg is part of its parent's record
     finished = [
         call
         for call in map(_carrier_call, parents)
-        if call.status in calls.FINAL_STATUSES
+        if call.status == "completed"
         and call.direction == "inbound"
         and call.ended_at is not None
         and call.ended_at < quiet_since
     ]
-    if not finished:
-        return []
     sids = [call.call_sid for call in finished]
-    found = set(session.scalars(select(CallRecord.call_sid).where(CallRecord.call_sid.in_(sids))))
-    return [call for call in finished if call.call_sid not in found]
+    found: set[str] = set()
+    for start in range(0, len(sids), CARRIER_PAGE):  # an IN list of at most a page
+        chunk = sids[start : start + CARRIER_PAGE]
+        found.update(session.scalars(select(CallRecord.call_sid).where(CallRecord.call_sid.in_(chunk))))
+    unrecorded = [call for call in finished if call.call_sid not in found]
+    if unrecorded:  # calls lost whole: worth a line (CallSids only, no numbers)
+        log.info("%d of the carrier's %d completed calls since %s have no record: %s", len(unrecorded),
+                 len(finished), since.isoformat(timespec="seconds"), " ".join(c.call_sid for c in unrecorded))  # fmt: skip
+    return unrecorded
 
 
 def _carrier_call(call) -> calls.CarrierCall:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from records import entries as queue_entries
 from records.db import insert_new
-from records.models import CallEvent, CallRecord, QueueEntry
+from records.models import CallEvent, CallRecord, QueueEntry, SweepMark
 from records.patients import CallerMatch, match_caller
 from settings import LANGUAGES
 
@@ -451,6 +451,30 @@ def reconstruct(
     if not lost and _completed_call_in(record) and not _sequences(session, record):
         _mark(record, NO_EVENTS)  # completed now, and every event it had was lost
     return record
+
+
+CARRIER_CALLS = "carrier_calls"  # the sweep mark of the carrier's Calls list
+
+
+def calls_listed_through(session: Session) -> datetime | None:
+    """Up to when the reconstruction sweep has checked the carrier's finished calls against
+    the records (None: never yet)."""
+    return session.scalar(select(SweepMark.through).where(SweepMark.name == CARRIER_CALLS))
+
+
+def mark_calls_listed(session: Session, through: datetime) -> None:
+    """Every call the carrier says ended before `through` has a record now.  The mark never
+    goes back (a slower sweep finishing after a later one leaves the later one's)."""
+    mark = session.get(SweepMark, CARRIER_CALLS, with_for_update=True)
+    if mark is None:
+        try:
+            with session.begin_nested():
+                session.add(SweepMark(name=CARRIER_CALLS, through=through))
+            return
+        except IntegrityError:  # another sweep made it first
+            mark = session.get(SweepMark, CARRIER_CALLS, with_for_update=True, populate_existing=True)
+            assert mark is not None, "the other sweep's mark is committed"
+    mark.through = max(mark.through, through)
 
 
 def _completed_call_in(record: CallRecord) -> bool:

@@ -815,6 +815,17 @@ class RecordSpool(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+class SweepMark(Base):
+    """How far a periodic sweep has got, kept in the database so that a Redis that lost its
+    data does not lose it too: `carrier_calls`, the reconstruction sweep's listing of the
+    carrier's calls (queueing/reconstruction.py), every call ended before `through` checked."""
+
+    __tablename__ = "sweep_marks"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    through: Mapped[datetime]
+
+
 # ---- after care and outreach (issue 7) ----
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 import requests
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
 from emulator import http_client
@@ -249,3 +249,71 @@ def test_the_calls_list_filters_by_start_time_as_twilio_does(app, carrier, clien
     assert [c.sid for c in before] == [early.sid]
     on_the_day = {c.sid for c in client.calls.list(start_time=started.date())}
     assert late.sid in on_the_day and on_the_day <= {early.sid, late.sid}
+
+
+def hotline_calls(app, carrier, count: int, seconds: int = 30) -> list:
+    """`count` whole calls in to the hotline, one after the other, each `seconds` long."""
+    app.twiml("/voice", '<Enqueue waitUrl="">cardio</Enqueue>')  # the caller waits until hanging up
+    placed = []
+    for n in range(count):
+        call = carrier.dial(to=HOTLINE, from_=f"+86138001380{n:02d}")
+        call.wait(seconds)
+        call.hangup()
+        carrier.advance(60)
+        placed.append(call)
+    return placed
+
+
+def test_the_calls_list_pages_as_twilio_does_and_twilio_python_walks_every_page(app, carrier, client):
+    placed = hotline_calls(app, carrier, 5)
+    newest_first = [call.sid for call in reversed(placed)]
+    # twilio-python follows next_page_uri until there is none: three pages of two.
+    assert [c.sid for c in client.calls.list(page_size=2)] == newest_first
+    assert [c.sid for c in client.calls.list(limit=3, page_size=2)] == newest_first[:3]
+    first = client.calls.page(page_size=2)
+    assert [c.sid for c in first] == newest_first[:2]
+    raw = first._payload
+    assert (raw["page"], raw["page_size"], raw["start"], raw["end"], raw["previous_page_uri"]) == (0, 2, 0, 1, None)
+    assert raw["first_page_uri"].endswith("/Calls.json?PageSize=2&Page=0")
+    assert raw["next_page_uri"].endswith(f"/Calls.json?PageSize=2&Page=1&PageToken=PA{newest_first[1]}")
+    # A call placed meanwhile does not shift the pages being walked: the token is a place.
+    hotline_calls(app, carrier, 1)
+    second = first.next_page()
+    assert [c.sid for c in second] == newest_first[2:4]
+    assert (second._payload["page"], second._payload["start"], second._payload["end"]) == (1, 2, 3)
+    last = second.next_page()
+    assert [c.sid for c in last] == newest_first[4:] and last.next_page() is None
+    assert [c.sid for c in last.previous_page()] == newest_first[2:4]
+
+
+def test_the_calls_list_keeps_its_filters_on_every_page_and_refuses_pages_over_1000(app, carrier, client):
+    placed = hotline_calls(app, carrier, 3)
+    carrier.set_endpoint("+8613900000001", "busy")
+    client.calls.create(to="+8613900000001", from_=FROM, url=app.url("/hello"))
+    carrier.advance(5)
+    completed = client.calls.page(to=HOTLINE, status="completed", page_size=1)
+    assert "To=%2B861065281234&Status=completed&PageSize=1&Page=1&PageToken=PA" in completed.next_page_url
+    walked = client.calls.list(to=HOTLINE, status="completed", page_size=1)
+    assert [c.sid for c in walked] == [call.sid for call in reversed(placed)]
+    assert {c.status for c in client.calls.list(status="busy")} == {"busy"}
+    with pytest.raises(TwilioException) as too_large:  # twilio-python's answer to a list's error
+        client.calls.list(page_size=1001)
+    assert "HTTP 400" in str(too_large.value) and '"code": 20007' in str(too_large.value)
+
+
+def test_the_calls_list_filters_by_end_time_and_leaves_out_calls_not_ended(app, carrier, client):
+    from datetime import timedelta
+
+    early, late = hotline_calls(app, carrier, 2, seconds=600)
+    going_on = carrier.dial(to=HOTLINE, from_="+8613800138099")
+    assert going_on.status == "in-progress"
+    ended = carrier.clock.at(late.ended_at)
+    after = client.calls.list(end_time_after=ended - timedelta(seconds=1))
+    assert [c.sid for c in after] == [late.sid]  # not the call going on: it has no end yet
+    before = client.calls.list(end_time_before=ended - timedelta(seconds=1))
+    assert [c.sid for c in before] == [early.sid]
+    on_the_day = {c.sid for c in client.calls.list(end_time=ended.date())}
+    assert late.sid in on_the_day and going_on.sid not in on_the_day
+    (listed,) = after
+    assert (listed.status, listed.direction, listed.to, listed.duration) == ("completed", "inbound", HOTLINE, "600")
+    assert listed.end_time == ended and listed.start_time == carrier.clock.at(late.answered_at)

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from emulator.clock import VirtualClock
-from queueing import context, recording
+from queueing import context, reconstruction, recording
 from records import calls
 from records.models import CallRecord
 from tests.conftest import AUTH_TOKEN, OPEN
@@ -269,3 +269,137 @@ def test_late_record_jobs_after_the_sweep_the_calls_own_data_wins_and_the_reason
     arrive_late()  # and the same once more changes nothing
     again = stored(db, call.sid)
     assert (again.status_sequence, again.reconstructed) == (status["sequence"], False)
+
+
+# ---- a Redis that lost the calls handed over and not yet drained (issue 17) ---------------------
+
+REDIS_PARTS = ("opened", "events", "epoch", "sent", "caller", "finished")
+
+
+def lose_redis(app, redis_url) -> None:
+    """Redis restarted without persistence: everything of this test's gone, its keys and
+    RQ's for its queues (the queued drain job too); never FLUSHALL, the server is shared."""
+    import redis
+
+    from tests.conftest import forget_redis_prefix
+
+    client = redis.Redis.from_url(redis_url)
+    forget_redis_prefix(client, app.extensions["hotline"].settings.env.redis_prefix)
+    client.close()
+
+
+def records_of(db, sid) -> int:
+    db.rollback()
+    return db.scalar(select(func.count()).select_from(CallRecord).where(CallRecord.call_sid == sid))
+
+
+def test_a_call_redis_lost_between_its_final_status_and_the_drain_is_written_from_the_carriers_list(
+    app, dial, carrier, db, records_worker, sweep, redis_url, settings
+):
+    call = dial(MS_WANG)
+    call.press("1")
+    call.hangup()  # the final status: handed over to the stream, a drain job queued
+    store = app.extensions["hotline"].calls
+    assert store.redis.xlen(store.keys.finished) == 1 and records_worker.queue.count == 1
+    kept = {part: store.redis.dump(store.keys.call(call.sid, part)) for part in REDIS_PARTS}
+    ((_, handed_over),) = store.redis.xrange(store.keys.finished)  # the call, with its final status
+    events_kept = store.redis.llen(store.keys.call(call.sid, "events"))
+    lose_redis(app, redis_url)  # before the drain wrote it
+    records_worker.work()
+    assert not store.redis.exists(store.keys.finished) and stored(db, call.sid) is None
+
+    sweep()
+    record = stored(db, call.sid)
+    carrier_says = context.get().twilio.calls(call.sid).fetch()  # what the carrier knows of it
+    assert carrier_says._from == MS_WANG  # as the caller's phone gave it: the record's is E.164
+    assert (record.from_number, record.to_number, record.direction, record.status) == (
+        "+8613800138000",
+        carrier_says.to,
+        "inbound",
+        "completed",
+    )
+    assert (record.started_at, record.ended_at, record.duration_seconds) == (
+        carrier_says.start_time,
+        carrier_says.end_time,
+        int(carrier_says.duration),
+    )
+    assert record.patient.mrn == "M00000001"  # the caller's number matched, as at the call
+    assert record.reconstructed and record.reconstructed_why == (
+        "no record: opened from the carrier; final status from the carrier; no events kept"
+    )
+    assert "补全 Reconstructed: no record: opened from the carrier" in call_page(app, call.sid)
+
+    sweep()  # again: the same one record, nothing said twice
+    assert records_of(db, call.sid) == 1
+    assert stored(db, call.sid).reconstructed_why == record.reconstructed_why
+
+    # Redis's copy comes back after all (a replica) and the drain writes the call: into the
+    # same record (the unique CallSid), each event once, and the call's own data wins.
+    for _ in range(2):
+        for part, value in kept.items():
+            if value is not None:
+                store.redis.restore(store.keys.call(call.sid, part), 0, value, replace=True)
+        store.redis.xadd(store.keys.finished, handed_over)
+        records_worker.queue.enqueue(recording.drain_finished)
+        records_worker.work()
+    record = stored(db, call.sid)
+    assert records_of(db, call.sid) == 1 and len(record.events) == events_kept
+    assert record.menu_path == "menu.main > introduction.start"
+    assert (record.reconstructed, record.reconstructed_why) == (False, "")
+    sweep()
+    assert records_of(db, call.sid) == 1 and not stored(db, call.sid).reconstructed
+
+
+def test_the_sweeps_mark_is_kept_in_the_database_so_a_lost_call_is_found_after_hours_without_a_sweep(
+    app, dial, carrier, db, records_worker, sweep, redis_url, clock
+):
+    whole = dial(UNKNOWN)
+    whole.hangup()
+    records_worker.work()
+    sweep()
+    quiet = timedelta(minutes=app.extensions["hotline"].settings.records.reconstruct_after_minutes)
+    assert calls.calls_listed_through(db) == clock.now - quiet
+    first_mark = clock.now - quiet
+
+    carrier.advance(3600)
+    clock.now += timedelta(hours=1)
+    lost = dial(MS_WANG)
+    lost.press("1")
+    lost.hangup()
+    lose_redis(app, redis_url)  # the calls handed over, the queued drain job: all gone
+    # The scheduler was stopped too, for longer than the first listing's look back: only
+    # the mark in the database says from where to list.
+    clock.now += 2 * reconstruction.CARRIER_LOOKBACK
+    sweep()
+    db.rollback()
+    assert calls.calls_listed_through(db) == clock.now - quiet > first_mark
+    record = stored(db, lost.sid)
+    assert record.status == "completed" and "opened from the carrier" in record.reconstructed_why
+    assert not stored(db, whole.sid).reconstructed
+    assert db.scalar(select(func.count()).select_from(CallRecord)) == 2
+
+
+def test_the_mark_stays_while_the_carrier_cannot_list_its_calls_and_the_next_sweep_finds_them(
+    app, dial, carrier, db, records_worker, sweep, redis_url, clock, monkeypatch
+):
+    from twilio.base.exceptions import TwilioException
+    from twilio.rest.api.v2010.account.call import CallList
+
+    sweep()
+    mark = calls.calls_listed_through(db)
+    lost = dial(MS_WANG)
+    lost.hangup()
+    lose_redis(app, redis_url)
+
+    def refused(*args, **kwargs):
+        raise TwilioException("HTTP 503")
+
+    monkeypatch.setattr(CallList, "list", refused)
+    sweep()
+    db.rollback()
+    assert calls.calls_listed_through(db) == mark and stored(db, lost.sid) is None
+    monkeypatch.undo()
+    monkeypatch.setenv("TWILIO_API_BASE", carrier.base_url)
+    clock.now += reconstruction.CARRIER_LOOKBACK  # the first listing's look back alone no longer reaches it
+    sweep()
+    assert stored(db, lost.sid).reconstructed
