@@ -16,7 +16,7 @@ records.reconstruct_every_seconds RQ's cron runs `reconstruct_calls` on the reco
 4. finds the calls that ended in the last GAPS_LOOKBACK whose stored events show a loss
    (records.calls.lost_events: a gap in their numbering, Redis's numbering started
    again, or a completed call in with no event at all);
-5. lists the carrier's completed calls to the hospital's number that ended since the last
+5. lists the carrier's finished calls to the hospital's number that ended since the last
    sweep's listing (its mark is kept in the database, records.calls.calls_listed_through,
    so that the Redis that lost the calls does not lose it too; CARRIER_OVERLAP before it,
    CARRIER_LOOKBACK the first time, never more than CARRIER_MOST), every page of them, and
@@ -156,13 +156,15 @@ def _fetch(twilio, call_sid: str) -> calls.CarrierCall | None:
 
 
 def _unrecorded(session, hotline, now: datetime, quiet_since: datetime) -> list[calls.CarrierCall] | None:
-    """The carrier's completed calls to the hospital's number, ended since the last listing
+    """The carrier's finished calls to the hospital's number, ended since the last listing
     and before `quiet_since` (a call that ended later may still be on its way through the
     stream), that have no record at all (Redis lost them before the drain wrote them, or
     every job of theirs was lost).  Only calls in: each one opens a record at its first
     webhook, where the calls the hotline places include legs to the agents' phones that
     never have one of their own.  None when the carrier could not list them (the mark
-    stays where it is, and the next sweep lists from there)."""
+    stays where it is, and the next sweep lists from there).  Every final status, not only
+    "completed": a caller who hung up while /ivr/voice was answering is "canceled" at the
+    carrier and has a record of their own (Twilio's list takes one status: filtered here)."""
     mark = calls.calls_listed_through(session)
     since = (mark - CARRIER_OVERLAP) if mark is not None else quiet_since - CARRIER_LOOKBACK
     since = max(since, now - CARRIER_MOST)
@@ -171,7 +173,6 @@ def _unrecorded(session, hotline, now: datetime, quiet_since: datetime) -> list[
         # Every page: twilio-python follows next_page_uri until there is none.
         listed = hotline.twilio.calls.list(
             to=str(hotline.settings.hospital.main_number),
-            status="completed",
             end_time_after=since.astimezone(UTC),
             page_size=CARRIER_PAGE,
         )
@@ -182,7 +183,7 @@ def _unrecorded(session, hotline, now: datetime, quiet_since: datetime) -> list[
     finished = [
         call
         for call in map(_carrier_call, parents)
-        if call.status == "completed"
+        if call.status in calls.FINAL_STATUSES
         and call.direction == "inbound"
         and call.ended_at is not None
         and call.ended_at < quiet_since
@@ -194,7 +195,7 @@ def _unrecorded(session, hotline, now: datetime, quiet_since: datetime) -> list[
         found.update(session.scalars(select(CallRecord.call_sid).where(CallRecord.call_sid.in_(chunk))))
     unrecorded = [call for call in finished if call.call_sid not in found]
     if unrecorded:  # calls lost whole: worth a line (CallSids only, no numbers)
-        log.info("%d of the carrier's %d completed calls since %s have no record: %s", len(unrecorded),
+        log.info("%d of the carrier's %d finished calls since %s have no record: %s", len(unrecorded),
                  len(finished), since.isoformat(timespec="seconds"), " ".join(c.call_sid for c in unrecorded))  # fmt: skip
     return unrecorded
 

@@ -403,3 +403,20 @@ def test_the_mark_stays_while_the_carrier_cannot_list_its_calls_and_the_next_swe
     clock.now += reconstruction.CARRIER_LOOKBACK  # the first listing's look back alone no longer reaches it
     sweep()
     assert stored(db, lost.sid).reconstructed
+
+
+def test_a_lost_call_the_carrier_says_was_canceled_is_found_too(
+    app, dial, carrier, db, records_worker, sweep, redis_url
+):
+    # A caller who hung up while /ivr/voice was answering: "canceled" at the carrier, with a
+    # record of their own.  Twilio's list takes one status; the sweep asks for every one.
+    call = dial(MS_WANG)
+    call.hangup()
+    lose_redis(app, redis_url)  # before the drain wrote it
+    records_worker.work()
+    [carried] = [c for c in carrier.calls if c.sid == call.sid]
+    carried.status = "canceled"
+    sweep()
+    record = stored(db, call.sid)
+    assert record is not None and (record.direction, record.status) == ("inbound", "canceled")
+    assert record.reconstructed_why.startswith("no record: opened from the carrier")
