@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import hypothesis
 import pytest
 import redis as redis_lib
+import rq
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
@@ -441,9 +442,16 @@ class RecordsWorker:
         return self.hotline.records_queue
 
     def work(self) -> None:
-        import rq
+        BurstWorker([self.queue], connection=self.hotline.queue_redis).work(burst=True, logging_level="WARNING")
 
-        rq.SimpleWorker([self.queue], connection=self.hotline.queue_redis).work(burst=True, logging_level="WARNING")
+
+class BurstWorker(rq.SimpleWorker):
+    """RQ's in-process worker without its command channel: nobody sends a test's burst worker
+    a command, and leaving the channel waits on its listening thread (0.2 s and more each time
+    on the loaded machine, and the tests drain the records queue after most calls)."""
+
+    def subscribe(self) -> None:
+        pass
 
 
 @pytest.fixture
@@ -543,6 +551,19 @@ def pytest_xdist_make_scheduler(config, log):
             params = test[test.find("[") + 1 : -1].split("-") if test.endswith("]") else []
             database = next((param for param in params if param in databases), None)
             return f"{path}:{database}" if database else path
+
+        def _reschedule(self, node) -> None:
+            """The next group only once the process is on its last test (xdist's own waits for
+            the last two): a process runs a test only when it has the next one, so one left is
+            the earliest it needs more.  xdist's two gave a process with a two-test fuzz group
+            a second fuzz group at the start, run one after the other while the others ran
+            everything else, and at the end left short groups queued behind long tests."""
+            if node.shutting_down:
+                return
+            if not self.workqueue:
+                node.shutdown()
+            elif self._pending_of(self.assigned_work[node]) <= 1:
+                self._assign_work_unit(node)
 
     return FileAndDatabase(config, log)
 
