@@ -38,6 +38,9 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Flows a menu option may lead to; each is a module in ivr/flows/.
 FLOWS = ("introduction", "departments", "doctors", "services", "person", "booking", "appointments", "complaint")
 KEYS = "0123456789*#"
+# libyaml's parser where it is built in: the same documents and errors (with their line), and
+# about ten times faster than the pure-Python one (every process and every test reads config.yaml).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ConfigError(Exception):
@@ -1085,7 +1088,7 @@ def parse(data: object, *, environ: Mapping[str, str] | None = None, source: str
 def load(path: str | Path = "config.yaml", *, environ: Mapping[str, str] | None = None) -> Settings:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:

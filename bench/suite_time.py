@@ -14,7 +14,7 @@ import sys
 from collections import defaultdict
 
 # "12.34s call     tests/test_x.py::test_y[sqlite-390]" (setup, call and teardown each a line)
-LINE = re.compile(r"^(?P<seconds>[0-9.]+)s (?:setup|call|teardown) +(?P<nodeid>\S+)")
+LINE = re.compile(r"^(?P<seconds>[0-9.]+)s (?P<phase>setup|call|teardown) +(?P<nodeid>\S+)")
 DATABASES = ("sqlite", "postgresql")
 
 
@@ -28,12 +28,18 @@ def group(nodeid: str) -> tuple[str, str]:
 def main(report: str, top: int = 25) -> None:
     by_file: dict[str, float] = defaultdict(float)
     by_group: dict[tuple[str, str], float] = defaultdict(float)
+    by_phase: dict[tuple[str, str], float] = defaultdict(float)
     with open(report, encoding="utf-8") as lines:
         for match in filter(None, map(LINE.match, lines)):
             path, database = group(match["nodeid"])
             by_file[path] += float(match["seconds"])
             by_group[path, database] += float(match["seconds"])
+            by_phase[match["phase"], database] += float(match["seconds"])
     print(f"all tests: {sum(by_file.values()):.0f} s over {len(by_file)} files, {len(by_group)} groups")
+    # A process's last teardown holds the session's (the PostgreSQL drops left, the browser).
+    print("\n| phase | database | s |\n| --- | --- | ---: |")
+    for (phase, database), seconds in sorted(by_phase.items()):
+        print(f"| {phase} | {database or '-'} | {seconds:.0f} |")
     print("\n| file | s |\n| --- | ---: |")
     for path, seconds in sorted(by_file.items(), key=lambda item: -item[1])[:top]:
         print(f"| {path} | {seconds:.0f} |")

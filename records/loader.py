@@ -305,7 +305,9 @@ def read(path: str | Path, kind: str | None = None, *, today: date | None = None
 
 def _yaml_rows(text: str, problems: list[tuple[int, str]]) -> dict[str, list[tuple[int, Any]]]:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        # libyaml's parser where it is built in (settings.SAFE_LOADER): the same nodes and lines,
+        # a tenth of the time (2-3 s for the demo hospital with the pure-Python one).
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         problems.append((0, f"不是有效的 YAML not valid YAML: {' '.join(str(exc).split())}"))
         return {}

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import hypothesis
 import pytest
 import redis as redis_lib
+import rq
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
@@ -146,50 +147,93 @@ def _pg_drop(url: str) -> None:
     engine.dispose()
 
 
-class Dropper:
-    """Drops the tests' PostgreSQL databases on a thread of its own.
+class Copies:
+    """The tests' PostgreSQL databases, made one test ahead and dropped after, on threads of
+    their own.
 
-    DROP DATABASE waits for a checkpoint: 1.5-6 s each on the loaded machine, longer than many
-    a test, and nothing a test checks.  The drops are all done (or their failures said) before
+    CREATE DATABASE from the template took 0.5-4 s on the loaded machine and DROP DATABASE
+    waits for a checkpoint (1.5-6 s): longer than many a test, and nothing a test checks.  So
+    while a test runs, the next test's copy is made (one thread) and the last ones dropped
+    (others: drops that wait together share a checkpoint, so a backlog of them, as at the end
+    of a file of short tests, goes several at a time).  Each test still gets a fresh copy of
+    the template of its own; the copies left over are dropped (or their failures said) before
     the session ends."""
 
-    def __init__(self):
-        self.urls: queue.Queue[str | None] = queue.Queue()
-        self.failed: list[str] = []
-        self.thread = threading.Thread(target=self._run, name="drop-test-databases", daemon=True)
-        self.thread.start()
+    DROPPING_THREADS = 3
 
-    def _run(self) -> None:
-        while (url := self.urls.get()) is not None:
+    def __init__(self):
+        self.templates: queue.Queue[str | None] = queue.Queue()
+        self.ready: dict[str, queue.Queue[str | Exception]] = {}
+        self.used: queue.Queue[str | None] = queue.Queue()
+        self.failed: list[str] = []
+        self.threads = [threading.Thread(target=self._copy, name="copy-test-databases", daemon=True)]
+        self.threads += [
+            threading.Thread(target=self._drop, name=f"drop-test-databases-{n}", daemon=True)
+            for n in range(self.DROPPING_THREADS)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def take(self, template: str) -> str:
+        """A fresh copy of the template (its URL): the one made ahead, or a new one."""
+        if template not in self.ready:
+            self.ready[template] = queue.Queue()
+            self.templates.put(template)
+        copy = self.ready[template].get()
+        self.templates.put(template)  # the next test's, made while this one runs
+        if isinstance(copy, Exception):
+            raise copy
+        return copy
+
+    def drop(self, url: str) -> None:
+        self.used.put(url)
+
+    def _copy(self) -> None:
+        while (template := self.templates.get()) is not None:
+            try:
+                self.ready[template].put(_pg_create(f"hotline_test_{uuid.uuid4().hex[:10]}", template))
+            except sa.exc.SQLAlchemyError as error:
+                self.ready[template].put(error)
+
+    def _drop(self) -> None:
+        while (url := self.used.get()) is not None:
             try:
                 _pg_drop(url)
             except sa.exc.SQLAlchemyError as error:
                 self.failed.append(f"{sa.make_url(url).database}: {error}")
 
     def close(self) -> None:
-        self.urls.put(None)
-        self.thread.join()
+        self.templates.put(None)
+        self.threads[0].join()
+        for ready in self.ready.values():  # the copies made ahead for a test that never came
+            while not ready.empty():
+                if isinstance(copy := ready.get(), str):
+                    self.used.put(copy)
+        for _ in range(self.DROPPING_THREADS):
+            self.used.put(None)
+        for thread in self.threads[1:]:
+            thread.join()
 
 
 @pytest.fixture(scope="session")
-def dropper():
-    dropper = Dropper()
-    yield dropper
-    dropper.close()
-    assert not dropper.failed, "test databases left behind: " + "; ".join(dropper.failed)
+def copies():
+    copies = Copies()
+    yield copies
+    copies.close()
+    assert not copies.failed, "test databases left behind: " + "; ".join(copies.failed)
 
 
 @pytest.fixture
-def database_url(template, tmp_path, dropper):
+def database_url(template, tmp_path, copies):
     """A fresh copy of the template for this test alone."""
     if template.backend == "sqlite":
         path = tmp_path / "hotline.db"
         shutil.copyfile(sa.make_url(template.url).database, path)
         yield f"sqlite:///{path}"
         return
-    url = _pg_create(f"hotline_test_{uuid.uuid4().hex[:10]}", sa.make_url(template.url).database)
+    url = copies.take(sa.make_url(template.url).database)
     yield url
-    dropper.urls.put(url)
+    copies.drop(url)
 
 
 @pytest.fixture(scope="session")
@@ -441,9 +485,16 @@ class RecordsWorker:
         return self.hotline.records_queue
 
     def work(self) -> None:
-        import rq
+        BurstWorker([self.queue], connection=self.hotline.queue_redis).work(burst=True, logging_level="WARNING")
 
-        rq.SimpleWorker([self.queue], connection=self.hotline.queue_redis).work(burst=True, logging_level="WARNING")
+
+class BurstWorker(rq.SimpleWorker):
+    """RQ's in-process worker without its command channel: nobody sends a test's burst worker
+    a command, and leaving the channel waits on its listening thread (0.2 s and more each time
+    on the loaded machine, and the tests drain the records queue after most calls)."""
+
+    def subscribe(self) -> None:
+        pass
 
 
 @pytest.fixture
@@ -543,6 +594,19 @@ def pytest_xdist_make_scheduler(config, log):
             params = test[test.find("[") + 1 : -1].split("-") if test.endswith("]") else []
             database = next((param for param in params if param in databases), None)
             return f"{path}:{database}" if database else path
+
+        def _reschedule(self, node) -> None:
+            """The next group only once the process is on its last test (xdist's own waits for
+            the last two): a process runs a test only when it has the next one, so one left is
+            the earliest it needs more.  xdist's two gave a process with a two-test fuzz group
+            a second fuzz group at the start, run one after the other while the others ran
+            everything else, and at the end left short groups queued behind long tests."""
+            if node.shutting_down:
+                return
+            if not self.workqueue:
+                node.shutdown()
+            elif self._pending_of(self.assigned_work[node]) <= 1:
+                self._assign_work_unit(node)
 
     return FileAndDatabase(config, log)
 

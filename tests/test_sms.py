@@ -2,7 +2,7 @@
 REST API, retried, and followed by the carrier's status callbacks.
 
 RQ's own way of testing: real Redis, this test's own queues (REDIS_PREFIX), the
-jobs run in-process by a SimpleWorker in burst mode.  The job context is
+jobs run in-process by a SimpleWorker in burst mode (conftest.BurstWorker).  The job context is
 pointed at this test's database, Redis, emulator and served app."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from queueing import jobs as job_functions
 from records import booking
 from records.booking import Outcome
 from records.models import Appointment, ClinicSession, ExamType, Patient, SmsMessage
-from tests.conftest import AUTH_TOKEN, OPEN
+from tests.conftest import AUTH_TOKEN, OPEN, BurstWorker
 from wording.texts import appointment_text, queue_appointment_sms
 
 MS_WANG, MR_LI, ZHANG_WEI, ZHANG_LI = "M00000001", "M00000002", "M00000003", "M00000004"
@@ -75,7 +75,7 @@ class Worker:
         return rq.Queue(queue_name(self.prefix, kind), connection=self.connection)
 
     def work(self) -> None:
-        rq.SimpleWorker(queues(self.connection, self.prefix), connection=self.connection).work(
+        BurstWorker(queues(self.connection, self.prefix), connection=self.connection).work(
             burst=True, logging_level="WARNING"
         )
 
