@@ -147,7 +147,8 @@ class HotlineCollector:
         pipe = app.redis.pipeline(transaction=False)
         pipe.zcount(keys.open_calls, since.timestamp(), "+inf")
         pipe.xrange(keys.finished, count=1)
-        open_calls, oldest = pipe.execute()
+        pipe.xlen(keys.dead_letters)
+        open_calls, oldest, dead_letters = pipe.execute()
         yield _gauge(
             "hotline_calls_in_progress", "Calls on the line now (open in Redis until their final status)", open_calls
         )
@@ -164,6 +165,10 @@ class HotlineCollector:
                 lag = max(_oldest_wait(queue), _oldest_handed_over(oldest))
         yield from (depth, failed)
         yield _gauge("hotline_records_lag_seconds", "Age of the oldest call-record job not yet written (0: none)", lag)
+        yield _gauge(
+            "hotline_records_dead_letters", "Finished calls whose record the database kept refusing, set aside",
+            dead_letters,
+        )  # fmt: skip
 
 
 def _oldest_wait(queue: Queue) -> float:

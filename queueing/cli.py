@@ -163,6 +163,15 @@ def failed() -> None:
         click.echo(f"{job.id}  {job.description}  {reason.strip().splitlines()[-1] if reason else '-'}")
 
 
+@records.command("dead-letters")
+def dead_letters() -> None:
+    """List the finished calls whose record the database refused again and again (set aside
+    from the finished calls' stream): when, the CallSid, the attempts and the error."""
+    app = hotline()
+    for entry_id, fields in recording.dead_letters(app.redis, app.settings.env.redis_prefix):
+        click.echo(f"{entry_id}  {fields['call_sid']}  {fields['attempts']} attempts  {fields['error']}")
+
+
 @records.command("retry-failed")
 def retry_failed() -> None:
     """Put every failed record job back on the records queue (they are idempotent)."""

@@ -22,6 +22,7 @@ from records.calls import Event, event_sequence
 # The drain-pending flag's life: a drain job killed before it cleared it holds back new
 # jobs at most this long (and the minute's reconstruction sweep drains meanwhile).
 DRAIN_PENDING_SECONDS = 60
+DEAD_LETTER_AFTER = 5  # refusals of one call's record (a drain retakes it once a minute)
 GROUP = "records"  # the records workers' consumer group on the finished calls' stream
 
 
@@ -31,6 +32,11 @@ class RecordKeys:
         self.finished = f"{prefix}calls:finished"  # a stream: call_sid, and the status callback's JSON
         self.open_calls = f"{prefix}calls:open"  # a sorted set: CallSid scored by last activity (s)
         self.drain_pending = f"{prefix}calls:drain-pending"
+        # A finished call whose record the database refused DEAD_LETTER_AFTER times (the call's
+        # own data, not an outage) leaves the finished calls' stream for this one, as it was
+        # handed over, with the attempts and the error's name; `refused` counts the refusals.
+        self.dead_letters = f"{prefix}calls:dead-letters"
+        self.refused = f"{prefix}calls:refused"  # a hash: CallSid -> refusals so far
 
     def call(self, call_sid: str, part: str) -> str:
         """A call's keys: opened, events, epoch, sent, finished, caller."""

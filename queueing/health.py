@@ -8,8 +8,9 @@ pages (a line at the top) and for a readiness check:
   ALIVE_WITHIN;
 - `heartbeats(connection, prefix)`: reads them from RQ's own records (the workers on each
   queue, the cron scheduler, the holders of the retry-scheduler locks);
-- `check(connection, prefix, now)`: both, and a Redis that does not answer, as a `Health`
-  with the line to show in Chinese and English.
+- `check(connection, prefix, now)`: both, a Redis that does not answer, and the finished
+  calls whose record the database kept refusing (the dead letters, queueing/recording.py),
+  as a `Health` with the line to show in Chinese and English.
 
 Every process beats at least once a minute: a worker between two waits for a job
 (queueing/workers.py sets RQ's worker_ttl to 60 s, so an idle wait lasts 45 s), the cron
@@ -30,6 +31,7 @@ from rq.exceptions import SchedulerNotFound
 from rq.scheduler import RQScheduler
 
 from queueing import ROUTINE, URGENT, queue_name
+from queueing.handover import RecordKeys
 from queueing.recording import RECORDS
 
 ALIVE_WITHIN = timedelta(seconds=120)  # two heartbeats missed
@@ -80,6 +82,7 @@ def heartbeats(connection: Redis, prefix: str) -> dict[str, list[datetime]]:
 class Health:
     redis: bool  # Redis answered
     missing: tuple[str, ...] = ()
+    dead_letters: int = 0  # finished calls whose record the database kept refusing
 
     @property
     def ok(self) -> bool:
@@ -89,19 +92,26 @@ class Health:
         """What the supervisor pages say (nothing when all is well)."""
         if not self.redis:
             return "Redis 无法连接：短信、提醒和通话记录暂停。Redis does not answer: texts, reminders and call records wait."
-        if not self.missing:
-            return ""
-        zh = "、".join(ROLES[role][0] for role in self.missing)
-        en = "; ".join(ROLES[role][1] for role in self.missing)
-        return f"未在运行：{zh}。Not running: {en}."
+        said = []
+        if self.missing:
+            zh = "、".join(ROLES[role][0] for role in self.missing)
+            en = "; ".join(ROLES[role][1] for role in self.missing)
+            said.append(f"未在运行：{zh}。Not running: {en}.")
+        if self.dead_letters:
+            said.append(
+                f"{self.dead_letters} 个通话记录无法写入，已移出待写队列（flask records dead-letters）。"
+                f"{self.dead_letters} call records the database refused are set aside (flask records dead-letters)."
+            )
+        return " ".join(said)
 
 
 def check(connection: Redis, prefix: str, now: datetime | None = None) -> Health:
     try:
         beats = heartbeats(connection, prefix)
+        dead = connection.xlen(RecordKeys(prefix).dead_letters)
     except RedisError:
         return Health(redis=False, missing=tuple(ROLES))
-    return Health(redis=True, missing=tuple(missing(beats, now or datetime.now(UTC))))
+    return Health(redis=True, missing=tuple(missing(beats, now or datetime.now(UTC))), dead_letters=dead)
 
 
 def _utc(moment: datetime) -> datetime:

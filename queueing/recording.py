@@ -10,7 +10,10 @@ whole batch in one pipeline, writes the batch in one transaction
 (records.calls.record_finished: idempotent), commits, then acknowledges the entries;
 entries a killed drain job left unacknowledged are taken over by the next (XAUTOCLAIM).
 So duplicate or reordered callbacks, reruns and a worker killed mid-batch neither lose
-nor double anything.
+nor double anything.  A call whose record the database refuses (its data, not an outage)
+stays unacknowledged and is retried by the next drains; refused DEAD_LETTER_AFTER times, it
+leaves the stream for the dead letters (`flask records dead-letters`, the supervisor pages'
+job-health line, the hotline_records_dead_letters gauge).
 
 When Redis cannot take a webhook's part (the opening, the events, the final status), the
 Recorder writes it to the record spool (records.spool) in the database; `replay_spool`
@@ -41,10 +44,10 @@ from typing import Any
 from redis.exceptions import RedisError, ResponseError
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from queueing import context, queue_name
-from queueing.handover import GROUP, RecordKeys, kept_events
+from queueing.handover import DEAD_LETTER_AFTER, GROUP, RecordKeys, kept_events
 from records import agent_states, calls, spool
 from records.db import begin_write
 from records.patients import mask
@@ -241,7 +244,8 @@ def _left_over(client, keys: RecordKeys, consumer: str):
 
 def _write_batch(hotline, keys: RecordKeys, entries: list) -> int:
     """One transaction for the batch; should it fail, each call in its own, so one bad call
-    does not hold back the others (it stays unacknowledged: a later drain tries it again)."""
+    does not hold back the others (it stays unacknowledged: a later drain tries it again,
+    and after DEAD_LETTER_AFTER refusals moves it to the dead letters)."""
     finished = _read_calls(hotline.redis, keys, entries)
     done: list[str] = []
     with hotline.sessions() as session:
@@ -252,7 +256,7 @@ def _write_batch(hotline, keys: RecordKeys, entries: list) -> int:
             done = [entry_id for entry_id, _ in finished]
         except SQLAlchemyError:
             session.rollback()
-            done = _one_by_one(session, hotline, finished)
+            done = _one_by_one(session, hotline, keys, finished, {entry_id: fields for entry_id, fields in entries})
     if done:
         pipe = hotline.redis.pipeline(transaction=False)
         pipe.xack(keys.finished, GROUP, *done)
@@ -261,8 +265,8 @@ def _write_batch(hotline, keys: RecordKeys, entries: list) -> int:
     return len(done)
 
 
-def _one_by_one(session, hotline, finished: list) -> list[str]:
-    done, failure = [], None
+def _one_by_one(session, hotline, keys: RecordKeys, finished: list, handed: dict) -> list[str]:
+    done, refused, away = [], [], None
     for entry_id, call in finished:
         try:
             begin_write(session)
@@ -271,11 +275,59 @@ def _one_by_one(session, hotline, finished: list) -> list[str]:
             done.append(entry_id)
         except SQLAlchemyError as exc:
             session.rollback()
-            failure = exc
             log.exception("call %s: its record not written, left for a later drain", call.call_sid)
-    if not done and failure is not None:
-        raise failure  # the database is away: RQ retries the job (RETRY)
+            if _refused(exc):
+                refused.append((entry_id, handed[entry_id], type(exc).__name__))
+            else:
+                away = exc
+    _count_refusals(hotline.redis, keys, refused)
+    if not done and away is not None:
+        raise away  # the database is away: RQ retries the job (RETRY)
     return done
+
+
+def _refused(exc: SQLAlchemyError) -> bool:
+    """The database answered and refused this call's record (a constraint, a value it cannot
+    take): trying again will not help.  Not an outage, a lost connection or a lock timeout,
+    which the next attempt may well get past."""
+    return not isinstance(exc, (OperationalError, InterfaceError)) and not getattr(exc, "connection_invalidated", False)
+
+
+REFUSALS_KEPT = 7 * 24 * 3600
+
+
+def _count_refusals(client, keys: RecordKeys, refused: list[tuple[str, dict, str]]) -> None:
+    """Count each refused call's refusals; one refused DEAD_LETTER_AFTER times leaves the
+    finished calls' stream for the dead letters (acknowledged: no drain takes it again)."""
+    if not refused:
+        return
+    pipe = client.pipeline(transaction=False)
+    for _, fields, _ in refused:
+        pipe.hincrby(keys.refused, fields["call_sid"], 1)
+    pipe.expire(keys.refused, REFUSALS_KEPT)  # a call refused once, then written, is forgotten
+    counts = pipe.execute()[:-1]
+    for (entry_id, fields, error), count in zip(refused, counts, strict=True):
+        if count >= DEAD_LETTER_AFTER:
+            _dead_letter(client, keys, entry_id, fields, count, error)
+
+
+def _dead_letter(client, keys: RecordKeys, entry_id: str, fields: dict, attempts: int, error: str) -> None:
+    pipe = client.pipeline(transaction=True)
+    pipe.xadd(keys.dead_letters, {**fields, "attempts": attempts, "error": error, "entry": entry_id})
+    pipe.xack(keys.finished, GROUP, entry_id)
+    pipe.xdel(keys.finished, entry_id)
+    pipe.hdel(keys.refused, fields["call_sid"])
+    pipe.execute()
+    # The CallSid and the error's name only: the entry holds the caller's number.
+    log.error(
+        "call %s: its record refused %d times (%s), moved to the dead letters (flask records dead-letters)",
+        fields["call_sid"], attempts, error,
+    )  # fmt: skip
+
+
+def dead_letters(client, prefix: str) -> list[tuple[str, dict]]:
+    """The finished calls whose record the database kept refusing, oldest first."""
+    return client.xrange(RecordKeys(prefix).dead_letters)
 
 
 def _read_calls(client, keys: RecordKeys, entries: list) -> list[tuple[str, calls.FinishedCall]]:

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from records import entries as queue_entries
-from records.db import insert_new
+from records.db import insert_made, insert_new
 from records.models import CallEvent, CallRecord, QueueEntry, SweepMark
 from records.patients import CallerMatch, match_caller
 from settings import LANGUAGES
@@ -118,25 +118,31 @@ def open_call(session: Session, opened: CallOpened) -> CallRecord:
             session.add(record)
     except IntegrityError:  # the same webhook, retried concurrently, won the race
         won = find_call(session, call_sid)
-        assert won is not None, "the winner's record is committed"
+        if won is None:
+            raise  # no race: the row itself was refused (its caller's file gone, say)
         return won
     return record
 
 
 def _new_record(opened: CallOpened) -> CallRecord:
+    return CallRecord(**_opening_row(opened))
+
+
+def _opening_row(opened: CallOpened) -> dict[str, Any]:
+    """A new record's columns from the call's opening (its status to come)."""
     caller = opened.caller
-    return CallRecord(
-        call_sid=opened.call_sid,
-        direction=opened.direction[:16],
-        from_number=(caller.e164 or opened.from_number or "unknown")[:64],
-        to_number=(opened.to_number or "")[:64],
-        patient_id=caller.patient_id,
-        matched_patients=len(caller.patient_ids),
-        language=opened.language,
-        started_at=opened.at,
-        status="in-progress",
-        status_sequence=-1,
-    )
+    return {
+        "call_sid": opened.call_sid,
+        "direction": opened.direction[:16],
+        "from_number": (caller.e164 or opened.from_number or "unknown")[:64],
+        "to_number": (opened.to_number or "")[:64],
+        "patient_id": caller.patient_id,
+        "matched_patients": len(caller.patient_ids),
+        "language": opened.language,
+        "started_at": opened.at,
+        "status": "in-progress",
+        "status_sequence": -1,
+    }
 
 
 def record_events(session: Session, call_sid: str, events: Iterable[Event], at: datetime) -> CallRecord:
@@ -162,17 +168,35 @@ def summarise(session: Session, record: CallRecord) -> None:
     session.expire(record, ["events"])
 
 
+@dataclass(frozen=True)
+class Summary:
+    """What a call's events make: its menu path, the language it went on in, its outcome and
+    its queue entries."""
+
+    menu_path: str
+    language: str
+    outcome: str
+    entries: list[queue_entries.Entry]
+
+
+def summary(events: Iterable[CallEvent | Event], opened_in: str, ended_at: datetime | None) -> Summary:
+    """`ended_at`: the final status's time (it closes the queue entries left open), or None."""
+    events = sorted(events, key=lambda event: (event.at, event.sequence))
+    entries = queue_entries.build(events, ended_at)
+    return Summary(
+        menu_path(events), spoken_language(events, opened_in), queue_entries.outcome(entries, outcome(events)), entries
+    )
+
+
 def _summary(record: CallRecord, events: Iterable[CallEvent | Event]) -> list[QueueEntry]:
     """The call's menu path, language and outcome set from its events; its queue entries."""
-    events = sorted(events, key=lambda event: (event.at, event.sequence))
-    record.menu_path = menu_path(events)
-    record.language = spoken_language(events, record.language)
-    entries = queue_entries.build(events, record.ended_at if record.status in FINAL_STATUSES else None)
-    record.outcome = queue_entries.outcome(entries, outcome(events))
-    return [
-        QueueEntry(call_id=record.id, **{k: v for k, v in vars(entry).items() if k != "opened_by_transfer"})
-        for entry in entries
-    ]
+    found = summary(events, record.language, record.ended_at if record.status in FINAL_STATUSES else None)
+    record.menu_path, record.language, record.outcome = found.menu_path, found.language, found.outcome
+    return [QueueEntry(**_entry_row(record.id, entry)) for entry in found.entries]
+
+
+def _entry_row(call_id: int, entry: queue_entries.Entry) -> dict[str, Any]:
+    return {"call_id": call_id, **{k: v for k, v in vars(entry).items() if k != "opened_by_transfer"}}
 
 
 def apply_status(
@@ -310,45 +334,59 @@ def record_finished(session: Session, call: FinishedCall, at: datetime) -> CallR
 
 def record_finished_batch(session: Session, finished: Sequence[FinishedCall], at: datetime) -> None:
     """A batch of finished calls, in the session's transaction.  The usual call (opened in
-    Redis, ended by its final status, with no record yet) is written in three statements
-    for the whole batch: the records (one INSERT), their events and their queue entries
-    (an executemany each); the rest one by one (`record_finished`), after them, so a
-    duplicate in the batch finds the record made.  Another writer inserting one of these
-    calls meanwhile fails the batch (the unique CallSid): the caller writes it one by one."""
-    sids = [call.call_sid for call in finished]
-    existing = set(session.scalars(select(CallRecord.call_sid).where(CallRecord.call_sid.in_(sids))))
-    fresh: dict[str, FinishedCall] = {}
+    Redis and ended by its final status) is written set-based for the whole batch: its record
+    in one multi-row INSERT ... ON CONFLICT (call_sid) DO NOTHING, then the events and queue
+    entries of the records that INSERT made, an executemany each.  A call whose record is
+    stored already (a rerun, a placeholder, the sweep's reconstruction, another writer meanwhile)
+    is skipped by that INSERT and goes, with the unusual ones, through `record_finished`'s
+    rules one by one, after them: a duplicate in the batch finds the record made."""
+    usual: dict[str, tuple[FinishedCall, dict[str, Any], Summary]] = {}
     rest: list[FinishedCall] = []
     for call in finished:
-        usual = call.opened is not None and call.status is not None and call.status.final
-        if usual and call.call_sid not in existing and call.call_sid not in fresh:
-            fresh[call.call_sid] = call
+        if call.opened is not None and call.status is not None and call.status.final and call.call_sid not in usual:
+            usual[call.call_sid] = (call, *_finished_row(call.opened, call.status, call.events))
         else:
             rest.append(call)
-    records = [_ended(_new_record(call.opened), call.status) for call in fresh.values() if call.opened and call.status]
-    session.add_all(records)
-    session.flush()
-    rows, entries = [], []
-    for record, call in zip(records, fresh.values(), strict=True):
-        events = list({event.sequence: event for event in call.events}.values())
-        rows += [_event_row(record, event) for event in events]
-        entries += _summary(record, events)
-    insert_new(session, CallEvent, rows, ["call_id", "sequence"])
-    session.add_all(entries)
+    rows = [row for _, row, _ in usual.values()]
+    made = dict(insert_new(session, CallRecord, rows, ["call_sid"], returning=("call_sid", "id")))
+    events, entries = [], []
+    for sid, (call, _, found) in usual.items():
+        if sid not in made:
+            rest.append(call)
+            continue
+        events += [_event_row(made[sid], event) for event in _distinct(call.events)]
+        entries += [_entry_row(made[sid], entry) for entry in found.entries]
+    insert_made(session, CallEvent, events)
+    insert_made(session, QueueEntry, entries)
     for call in rest:
         record_finished(session, call, at)
 
 
-def _ended(record: CallRecord, status: StatusCallback) -> CallRecord:
-    _apply_status(
-        record, status=status.status, sequence=status.sequence, duration_seconds=status.duration_seconds, at=status.at
-    )
-    return record
+def _finished_row(
+    opened: CallOpened, status: StatusCallback, events: Sequence[Event]
+) -> tuple[dict[str, Any], Summary]:
+    """A usual finished call's record, its columns all known at once: the opening's, the final
+    status as `_apply_status` sets it on a record with none yet, and its events' summary."""
+    found = summary(_distinct(events), opened.language, status.at)
+    ended = {
+        "status": status.status[:16],
+        "status_sequence": status.sequence if status.sequence is not None else 0,
+        "ended_at": status.at,
+        "duration_seconds": status.duration_seconds,
+    }
+    made = {"language": found.language, "menu_path": found.menu_path, "outcome": found.outcome}
+    kept = {"reconstructed": False, "reconstructed_why": ""}
+    return {**_opening_row(opened), **ended, **made, **kept}, found
 
 
-def _event_row(record: CallRecord, event: Event) -> dict[str, Any]:
+def _distinct(events: Iterable[Event]) -> list[Event]:
+    """Each sequence number once (a list read twice into Redis holds it twice)."""
+    return list({event.sequence: event for event in events}.values())
+
+
+def _event_row(call_id: int, event: Event) -> dict[str, Any]:
     return {
-        "call_id": record.id,
+        "call_id": call_id,
         "sequence": event.sequence,
         "at": event.at,
         "kind": event.kind[:24],
@@ -357,10 +395,9 @@ def _event_row(record: CallRecord, event: Event) -> dict[str, Any]:
 
 
 def _store_events(session: Session, record: CallRecord, events: Iterable[Event]) -> None:
-    rows = [_event_row(record, event) for event in {event.sequence: event for event in events}.values()]
-    if rows:
-        # A duplicate callback, a rerun drain or a replayed spool row stores nothing twice.
-        insert_new(session, CallEvent, rows, ["call_id", "sequence"])
+    rows = [_event_row(record.id, event) for event in _distinct(events)]
+    # A duplicate callback, a rerun drain or a replayed spool row stores nothing twice.
+    insert_new(session, CallEvent, rows, ["call_id", "sequence"])
 
 
 # ---- reconstruction: calls whose events, opening or final status were lost -------------------

@@ -6,12 +6,13 @@ webhook, a CLI command, a job) owns the transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
+from sqlalchemy import CursorResult, Engine, Executable, Row, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -74,22 +75,59 @@ def begin_write(session: Session) -> None:
     session.connection(execution_options={"hotline_write": True})
 
 
-def insert_new(session: Session, model: type, rows: list[dict], unique: list[str]) -> None:
+def insert_new(
+    session: Session, model: type, rows: list[dict], unique: list[str], returning: Sequence[str] = ()
+) -> list[Row]:
     """INSERT ... ON CONFLICT (unique) DO NOTHING, in the session's dialect: a row already
     stored (a duplicate callback, a retried job, a second worker) is skipped, and never
-    fails the rest of the batch.  Both dialects spell it the same way, from different modules."""
+    fails the rest of the batch.  Both dialects spell it the same way, from different modules.
+    With `returning`, those columns of the rows inserted (not of the ones skipped), in no
+    particular order: SQLAlchemy's insertmanyvalues sends the batch as multi-row INSERTs.
+    A Core statement on the model's table, so the ORM's bulk machinery is not in the way."""
     if not rows:
-        return
-    statement: Executable
+        return []
+    session.flush()  # what the ORM's own INSERT would do first: the rows may refer to pending ones
+    table = model.__table__  # type: ignore[attr-defined]
+    statement: Any
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
-        statement = postgresql_insert(model).on_conflict_do_nothing(index_elements=unique)
+        statement = postgresql_insert(table).on_conflict_do_nothing(index_elements=unique)
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        statement = sqlite_insert(model).on_conflict_do_nothing(index_elements=unique)
-    session.execute(statement, rows)
+        statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=unique)
+    if not returning:
+        session.execute(statement, rows)
+        return []
+    return list(session.execute(statement.returning(*(table.c[name] for name in returning)), rows))
+
+
+def insert_made(session: Session, model: type, rows: list[dict]) -> None:
+    """INSERT rows no one else can have stored: they belong to records this transaction has
+    just made (the events and queue entries of a batch of new call records), so no conflict
+    to skip.  On PostgreSQL by COPY: an executemany, even in psycopg's pipeline mode, binds
+    and executes the statement once per row, and a batch's events cost the records worker
+    more than the rest of the batch (bench/records_rate.py); psycopg's copy writes them in
+    one stream.  The values go through the columns' own bind processing (aware UTC datetimes,
+    JSON) as SQLAlchemy's would.  Elsewhere an executemany."""
+    if not rows:
+        return
+    session.flush()
+    table = model.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        session.execute(table.insert(), rows)
+        return
+    names = list(rows[0])
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+    quote = dialect.identifier_preparer.quote
+    sql = f"COPY {quote(table.name)} ({', '.join(quote(name) for name in names)}) FROM STDIN"
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row([value if process is None else process(value) for value, process in zip(
+                (row[name] for name in names), processors, strict=True)])  # fmt: skip
 
 
 def changed(session: Session, statement: Executable) -> int:

@@ -91,3 +91,46 @@ def test_a_final_status_redis_could_not_take_is_spooled_and_replayed_with_the_ca
     )
     assert (record.menu_path, entry.result) == ("menu.main", "abandoned")
     assert store.redis.zscore(store.keys.open_calls, "CAaway") is None  # no longer open for the sweep
+
+
+def test_a_call_whose_record_is_always_refused_is_set_aside_after_five_attempts_and_shown(
+    app, db, records_worker, monkeypatch, caplog
+):
+    """A finished call the database refuses every time (here its caller's file is gone: the
+    foreign key fails) no longer waits unacknowledged, retaken every minute forever: after
+    DEAD_LETTER_AFTER refusals it leaves the stream for the dead letters, the log says so
+    without the caller's number, and the supervisor pages, the metrics and
+    `flask records dead-letters` show it.  The calls beside it are written."""
+    from monitoring.metrics import scrape
+    from queueing import health
+    from queueing.handover import DEAD_LETTER_AFTER, RecordKeys
+
+    hotline = app.extensions["hotline"]
+    store, prefix = hotline.calls, hotline.settings.env.redis_prefix
+    keep_call(app, "CAgood")
+    gone = calls.CallOpened("CAgone", MS_WANG, "", calls.CallerMatch(MS_WANG_PHONE, (999999,)), "zh", OPEN)
+    store.add_events("CAgone", OPEN, [("menu", {"step": "menu.main"})], opened=gone)
+    status(app, "CAgood", "completed", 5, duration=20)
+    status(app, "CAgone", "completed", 5, duration=20)
+    monkeypatch.setattr(recording, "CLAIM_IDLE_MS", 0)  # each drain retakes what the last left
+    for attempt in range(DEAD_LETTER_AFTER):
+        assert len(recording.dead_letters(hotline.redis, prefix)) == 0
+        if attempt:
+            hotline.records_queue.enqueue(recording.drain_finished)
+        records_worker.work()
+    stored(db, "CAgood")
+    assert calls.find_call(db, "CAgone") is None
+    ((_, letter),) = recording.dead_letters(hotline.redis, prefix)
+    assert (letter["call_sid"], letter["attempts"], letter["error"]) == ("CAgone", "5", "IntegrityError")
+    assert hotline.redis.xpending(RecordKeys(prefix).finished, "records")["pending"] == 0
+    assert hotline.records_queue.failed_job_registry.count == 0
+    hotline.records_queue.enqueue(recording.drain_finished)  # nothing left to retake
+    records_worker.work()
+    assert len(recording.dead_letters(hotline.redis, prefix)) == 1
+    assert "moved to the dead letters" in caplog.text and MS_WANG not in caplog.text
+
+    assert "1 call records the database refused" in health.check(hotline.queue_redis, prefix).line()
+    assert b"hotline_records_dead_letters 1.0" in scrape(hotline)
+    with app.app_context():
+        listed = app.test_cli_runner().invoke(args=["records", "dead-letters"])
+    assert "CAgone  5 attempts  IntegrityError" in listed.output
