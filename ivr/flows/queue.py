@@ -7,11 +7,14 @@ queue's recent answers, offers a callback that keeps their place, then plays
 music or a pause, and is requested again: so the message repeats every
 `routing.hold_message_seconds`.
 
-The ACD picks the agent and redirects the queued call to `connect`, whose
-<Dial> rings the agent's browser (<Client> agent-<staff id>).  The agent leg's
-`whisper` marks the answer; the Dial's action (`bridged`) ends the talk or, when
-nobody answered, puts the caller back on hold in their place.  When the talk is
-over the caller goes on to POST_CALL.
+The ACD picks the agent and redirects the queued call to `connect`, which rings
+the agent's browser (<Client> agent-<staff id>) into a conference named after the
+call by the Participants API and joins the caller to it (issue 14).  A caller for
+whom an agent is free as they join is not put on hold at all: `join` answers with
+what `connect` would (issue 17: no REST redirect, no second webhook).  The agent
+leg's status callback (`leg`) marks the answer; the Dial's action (`bridged`) ends
+the talk or, when nobody answered, puts the caller back on hold in their place.
+When the talk is over the caller goes on to POST_CALL.
 
 Maximum wait, nobody logged in, or out of hours: `unavailable` offers a
 voicemail (<Record>, kept as a `voicemail` event on the call and so on the
@@ -27,6 +30,7 @@ import redis
 from twilio.twiml.voice_response import VoiceResponse
 
 from acd import seats, talks
+from acd.distributor import Offer
 from acd.hours import holiday, is_open
 from contactcentre import routing as rule
 from ivr.dialogue import Choice, Conversation, Line, Target, step
@@ -110,9 +114,10 @@ def join(conversation: Conversation, q: str = "") -> VoiceResponse:
         return operator(conversation, preamble)
     _flush(conversation)
     lines = [*preamble, conversation.line("queue_joined", queue=_title(conversation, queue))]
-    response = hold(conversation, queue, lines)
-    _dispatch_after_joining(conversation, app, queue)
-    return response
+    offer = _dispatch_after_joining(conversation, app, queue)
+    if offer is not None:
+        return _put_through(conversation, offer, lines)
+    return hold(conversation, queue, lines)
 
 
 def _enqueued(conversation: Conversation, app, queue: str) -> bool:
@@ -146,11 +151,30 @@ def _into_queue(conversation: Conversation, app, queue: str, caller: tuple[int, 
     )
 
 
-def _dispatch_after_joining(conversation: Conversation, app, queue: str) -> None:
+def _dispatch_after_joining(conversation: Conversation, app, queue: str) -> Offer | None:
+    """Dispatch with the caller in the queue; this caller's own offer, if an agent was free
+    for them at once (the other offers ring as usual)."""
+    me = conversation.call_sid
     try:
-        seats.dispatch(app)
+        offers = seats.dispatch(app, answering=me)
     except Exception:  # the caller is queued; the sweep dispatches again in a few seconds
-        log.exception("call %s: dispatch after joining %s failed", conversation.call_sid, queue)
+        log.exception("call %s: dispatch after joining %s failed", me, queue)
+        return None
+    return next((offer for offer in offers if offer.entry == me and offer.kind == "call"), None)
+
+
+def _put_through(conversation: Conversation, offer: Offer, lines: list[Line]) -> VoiceResponse:
+    """An agent was free at once: `lines`, then the TwiML `connect` answers, in this answer.
+    Not a hold then a redirect by the REST API to `connect` (issue 17: a REST request and a
+    webhook more before the agent's phone rang); the agent's phone is rung in the same way."""
+    conversation.event("offer", queue=offer.queue, agent_id=offer.agent_id)
+    _flush(conversation)  # before the agent's leg can answer, and write its own events
+    response = VoiceResponse()
+    for line in lines:
+        conversation.say(response, line.text, line.lang)
+    for verb in _talk(conversation, offer.entry, str(offer.agent_id)).verbs:
+        response.append(verb)
+    return response
 
 
 def operator(conversation: Conversation, preamble: list[Line]) -> VoiceResponse:
