@@ -206,6 +206,24 @@ return {agents, queues}
 """
 )
 
+# ARGV: prefix.  -> the distinct skills of the agents logged in (one round trip, not an HGET
+# per agent: a caller joining a queue, and each hold message, asks)
+SKILLS_LOGGED_IN = (
+    _COMMON
+    + """
+local seen, skills = {}, {}
+for _, id in ipairs(redis.call('zrange', p .. 'agents', 0, -1)) do
+  local raw = redis.call('hget', agent_key(id), 'skills')
+  if raw and raw ~= '' then
+    for skill, _ in pairs(cjson.decode(raw)) do
+      if not seen[skill] then seen[skill] = true skills[#skills + 1] = skill end
+    end
+  end
+end
+return skills
+"""
+)
+
 # ARGV: prefix, entry, agent, now.  -> {status, queue, waited}
 ANSWER = (
     _COMMON
@@ -532,6 +550,7 @@ class ACD:
         self._reserve = register(RESERVE)
         self._reserve_pairs = register(RESERVE_PAIRS)
         self._snapshot = register(SNAPSHOT)
+        self._skills_logged_in = register(SKILLS_LOGGED_IN)
         self._answer = register(ANSWER)
         self._release = register(RELEASE)
         self._talk_end = register(TALK_END)
@@ -896,21 +915,14 @@ class ACD:
     def skills_logged_in(self) -> frozenset[str]:
         """The skills of the agents logged in, whatever their state (on a break or a call
         they come back): with the opening hours, whether anybody can answer a queue."""
-        ids = self.redis.zrange(self.p + "agents", 0, -1)
-        if not ids:
-            skills: frozenset[str] = frozenset()
-        else:
-            pipe = self.redis.pipeline(transaction=False)
-            for agent_id in ids:
-                pipe.hget(self.p + f"agent:{agent_id}", "skills")
-            skills = frozenset(skill for raw in pipe.execute() for skill in json.loads(raw or "{}"))
+        skills = frozenset(self._skills_logged_in(args=[self.p]))
         self._skills_seen = (time.monotonic(), skills)
         return skills
 
     def skills_logged_in_lately(self) -> frozenset[str]:
         """skills_logged_in as this process read it at most `skills_max_age` seconds ago: what a
-        menu says of '0 for a person' on every step, without a round trip (or, with agents
-        logged in, two and an HGET per agent) on each.  A queue's own check (joining it)
+        menu says of '0 for a person' on every step, without a round trip (a script that
+        reads every logged-in agent's skills) on each.  A queue's own check (joining it)
         reads afresh; this process's logins and logouts forget the reading at once."""
         seen = self._skills_seen
         if seen is not None and time.monotonic() - seen[0] < self.skills_max_age:
