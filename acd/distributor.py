@@ -103,17 +103,19 @@ end
 """
 )
 
-# KEYS none; ARGV: prefix, entry, queue, priority, enqueued_at, score, live_sid, ttl, then field/value pairs
+# KEYS none; ARGV: prefix, entry, queue, priority, enqueued_at, score, live_sid, ttl, base_url ('' to
+# leave it), then field/value pairs
 ENQUEUE = (
     _COMMON
     + """
+if ARGV[9] ~= '' then redis.call('set', p .. 'base_url', ARGV[9]) end
 local e = entry_key(ARGV[2])
 local state = redis.call('hget', e, 'state')
 if state and state ~= 'left' and state ~= 'done' then return {0, state} end
 redis.call('del', e)
 redis.call('hset', e, 'queue', ARGV[3], 'priority', ARGV[4], 'enqueued_at', ARGV[5], 'score', ARGV[6],
            'live_sid', ARGV[7], 'state', 'waiting', 'kind', 'call', 'attempts', 0, 'not_before', 0, 'declined', '')
-for i = 9, #ARGV, 2 do redis.call('hset', e, ARGV[i], ARGV[i + 1]) end
+for i = 10, #ARGV, 2 do redis.call('hset', e, ARGV[i], ARGV[i + 1]) end
 redis.call('expire', e, tonumber(ARGV[8]))
 redis.call('zadd', p .. 'queue:' .. ARGV[3], tonumber(ARGV[6]), ARGV[2])
 return {1, 'waiting'}
@@ -578,11 +580,13 @@ class ACD:
         patient_id: int | None = None,
         caller: str = "",
         lang: str = "zh",
+        base_url: str = "",
     ) -> bool:
-        """Put a caller in `queue`; False if they are already there (a repeated webhook)."""
+        """Put a caller in `queue`; False if they are already there (a repeated webhook).
+        `base_url`: where the webhooks are, kept for the workers (`base_url`) in the same round trip."""
         fields = ["patient_id", patient_id or "", "caller", caller, "lang", lang]
         score = routing.rank_score(self.routing, priority, now)
-        args = [self.p, entry, queue, priority, now, score, entry, self.entry_ttl, *fields]
+        args = [self.p, entry, queue, priority, now, score, entry, self.entry_ttl, base_url, *fields]
         added, _ = self._enqueue(args=args)
         return bool(added)
 

@@ -139,7 +139,6 @@ def _into_queue(conversation: Conversation, app, queue: str, caller: tuple[int, 
     patient, number); the base URL is kept for the redirects that ring the agent.  True if
     newly added (asking again is harmless: a retried webhook)."""
     priority, patient_id, number = caller
-    app.acd.remember_base_url(conversation.base_url)
     return app.acd.enqueue(
         conversation.call_sid,
         queue,
@@ -148,6 +147,7 @@ def _into_queue(conversation: Conversation, app, queue: str, caller: tuple[int, 
         patient_id=patient_id,
         caller=mask(number),
         lang=conversation.lang,
+        base_url=conversation.base_url,
     )
 
 
