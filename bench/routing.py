@@ -26,8 +26,8 @@ Writes bench/results/routing.md from what it measured.
    real.  Before issue 14 the talk was a <Dial> bridge (`Call.bridged_with`); a talk is a
    conference now, so the check is `tests.talking.talking`.
 
-With `--against REV --rounds N`, rounds alternate between this tree and git revision REV
-(its files by `git archive`, this script and bench/common.py copied in), each round a fresh
+With `--against REV --rounds N`, rounds alternate between this tree's last commit and git
+revision REV (both by `git archive`, this script and bench/common.py copied in), each round a fresh
 process running `--events E --calls C`; the samples of each tree are pooled
 (bench/results/routing-ab.md).  The machine is shared: only figures of the same run compare.
 """
@@ -307,21 +307,21 @@ def forget(client: redis.Redis, prefix: str) -> None:
 
 
 def alternate(rev: str, rounds: int, events: int, calls: int) -> dict[str, dict[str, list[float]]]:
-    """Samples of this tree and of `rev`, from `rounds` fresh processes each, alternating
-    (ABBA...) so that the machine's load falls on both alike."""
-    reference = Path(tempfile.mkdtemp(prefix="routing-ref-"))
+    """Samples of this tree's last commit and of `rev`, from `rounds` fresh processes each,
+    alternating (ABBA...) so that the machine's load falls on both alike.  Both run from
+    `git archive` copies (this script and bench/common.py copied in), so that work going on
+    in the tree meanwhile changes neither."""
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], check=True,
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    copies = Path(tempfile.mkdtemp(prefix="routing-ab-"))
     try:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(reference)], input=archive, check=True)
-        for name in ("routing.py", "common.py"):
-            shutil.copy(ROOT / "bench" / name, reference / "bench" / name)
-        trees = [("this tree", ROOT), (rev, reference)]
+        trees = [(f"{head} (this tree)", _copy_of(head, copies / "this")), (rev, _copy_of(rev, copies / "ref"))]
         pooled: dict[str, dict[str, list[float]]] = {
             name: {"ring": [], "bridge": [], "dispatch": []} for name, _ in trees
         }
         for i in range(2 * rounds):
             name, tree = trees[(i + i // 2) % 2]  # this, ref, ref, this, this, ref, ...
-            out = reference / f"round{i}.json"
+            out = copies / f"round{i}.json"
             command = [
                 sys.executable,
                 str(tree / "bench" / "routing.py"),
@@ -337,7 +337,16 @@ def alternate(rev: str, rounds: int, events: int, calls: int) -> dict[str, dict[
             print(f"round {i + 1}/{2 * rounds} ({name}) done, load {os.getloadavg()[0]:.1f}", flush=True)
         return pooled
     finally:
-        shutil.rmtree(reference, ignore_errors=True)
+        shutil.rmtree(copies, ignore_errors=True)
+
+
+def _copy_of(rev: str, where: Path) -> Path:
+    where.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    for name in ("routing.py", "common.py"):
+        shutil.copy(ROOT / "bench" / name, where / "bench" / name)
+    return where
 
 
 def report_alternating(client: redis.Redis, args: argparse.Namespace) -> None:
