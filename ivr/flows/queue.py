@@ -88,8 +88,8 @@ def _age(born: date, today: date) -> int:
 
 def _caller_priority(conversation: Conversation, queue: str) -> tuple[int, int | None, str]:
     routing = conversation.settings.routing
-    number, ids = conversation.calls.matches(conversation.call_sid)
-    patient_id = conversation.calls.identified(conversation.call_sid) or (ids[0] if len(ids) == 1 else None)
+    number, ids, identified = conversation.calls.who(conversation.call_sid)
+    patient_id = identified or (ids[0] if len(ids) == 1 else None)
     patient = get_patient(conversation.db, patient_id) if patient_id else None
     priority = rule.priority(
         routing,
