@@ -39,6 +39,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -306,7 +307,9 @@ def forget(client: redis.Redis, prefix: str) -> None:
         client.delete(*keys, *queues)
 
 
-def alternate(rev: str, rounds: int, events: int, calls: int) -> dict[str, dict[str, list[float]]]:
+def alternate(
+    rev: str, rounds: int, events: int, calls: int, rounds_seen: list[str]
+) -> dict[str, dict[str, list[float]]]:
     """Samples of this tree's last commit and of `rev`, from `rounds` fresh processes each,
     alternating (ABBA...) so that the machine's load falls on both alike.  Both run from
     `git archive` copies (this script and bench/common.py copied in), so that work going on
@@ -334,7 +337,12 @@ def alternate(rev: str, rounds: int, events: int, calls: int) -> dict[str, dict[
             found = json.loads(out.read_text())
             for kind, samples in pooled[name].items():
                 samples += found[kind]
-            print(f"round {i + 1}/{2 * rounds} ({name}) done, load {os.getloadavg()[0]:.1f}", flush=True)
+            medians = ", ".join(
+                f"{kind} {statistics.median(found[kind]) * 1000:.2f}" for kind in pooled[name] if found[kind]
+            )
+            progress = f"round {i + 1}/{2 * rounds} ({name}): p50 ms {medians}; load {os.getloadavg()[0]:.1f}"
+            rounds_seen.append(progress)
+            print(progress, flush=True)
         return pooled
     finally:
         shutil.rmtree(copies, ignore_errors=True)
@@ -351,7 +359,8 @@ def _copy_of(rev: str, where: Path) -> Path:
 
 def report_alternating(client: redis.Redis, args: argparse.Namespace) -> None:
     started = f"{datetime.now().astimezone().isoformat(timespec='seconds')}, load {os.getloadavg()[0]:.1f}"
-    pooled = alternate(args.against, args.rounds, args.events, args.calls)
+    rounds_seen: list[str] = []
+    pooled = alternate(args.against, args.rounds, args.events, args.calls, rounds_seen)
     command = f".venv/bin/python bench/routing.py --events {args.events} --calls {args.calls} "
     command += f"--against {args.against} --rounds {args.rounds}"
     lines = [
@@ -374,6 +383,7 @@ def report_alternating(client: redis.Redis, args: argparse.Namespace) -> None:
             if samples[kind]:
                 stats = common.percentiles(samples[kind])
                 lines.append(f"| {name} | {label} | {stats['n']} | {ms(stats)} |")
+    lines += ["", "Each round (its own medians and the load as it ended):", "", *(f"- {r}" for r in rounds_seen)]
     common.write_result(RESULTS_AB, lines)
     print("\n".join(lines))
 
