@@ -117,6 +117,8 @@ def join(conversation: Conversation, q: str = "") -> VoiceResponse:
     offer = _dispatch_after_joining(conversation, app, queue)
     if offer is not None:
         return _put_through(conversation, offer, lines)
+    if (agent := _offered_to(app, conversation.call_sid)) is not None:
+        return _put_through_again(conversation, agent, lines)
     return hold(conversation, queue, lines)
 
 
@@ -528,6 +530,31 @@ def _join_talk(conversation: Conversation, entry: str, agent: str) -> VoiceRespo
         wait_method="POST",
         **recording,
     )
+    return response
+
+
+def _offered_to(app, entry: str) -> str | None:
+    """The agent this caller is being offered to already (a call, not a callback), or None."""
+    data = app.acd.entry(entry)
+    agent = data.get("agent") or ""
+    if data.get("state") != "offered" or data.get("kind") != "call" or not _offered(entry, agent):
+        return None
+    return agent
+
+
+def _put_through_again(conversation: Conversation, agent: str, lines: list[Line]) -> VoiceResponse:
+    """`join` sent again (nginx resends a request whose server died in it) after the first
+    sending had the caller offered: the caller goes on to that talk, not to hold while the
+    agent waits in it alone; the agent's phone rings once (a talk already started is joined)."""
+    entry = conversation.call_sid
+    talk = _hotline().acd.talk(entry)
+    started = talk.get("conf") == "1" and talk.get("owner") == agent and talk.get("agent_leg")
+    response = VoiceResponse()
+    for line in lines:
+        conversation.say(response, line.text, line.lang)
+    joined = _join_talk(conversation, entry, agent) if started else _talk(conversation, entry, agent)
+    for verb in joined.verbs:
+        response.append(verb)
     return response
 
 

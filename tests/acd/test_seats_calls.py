@@ -100,6 +100,27 @@ def test_a_caller_with_an_agent_free_is_put_through_in_the_answer_to_the_key(dia
     call.hangup()
 
 
+def test_key_0_sent_again_joins_the_talk_the_first_sending_rang(dial, carrier, hotline):
+    """nginx resends a request whose web server died in it: the key that put the caller
+    through, sent again, joins the talk the first sending started (the agent's phone rings
+    once), rather than holding the caller while the agent waits in the talk alone."""
+    from tests.test_faults_resent_webhooks import Sendings
+
+    on_duty(hotline, 1, {"general": 5})
+    call = dial(UNKNOWN)
+    sendings = Sendings(call)
+    call.press("0")
+    leg = ringing(carrier, 1)
+    sendings.sent = [sent for sent in sendings.sent if "/ivr/menu/main" in sent[1]]
+    twiml = sendings.again()
+    assert "<Conference" in twiml and "<Enqueue" not in twiml
+    assert [c for c in carrier.calls if c.to == "client:agent-1" and not c.ended] == [leg]
+    leg.answer()
+    assert talking(call, leg)
+    assert kinds(hotline, call.sid) == ["enqueue", "offer", "answer"]
+    call.hangup()
+
+
 def kinds_of(hotline, call_sid):
     return [e.kind for e in hotline.calls.events(call_sid)]
 
