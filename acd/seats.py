@@ -51,12 +51,15 @@ def step_url(base: str, flow_step: str, **args: object) -> str:
 # ---- offers ------------------------------------------------------------------------------------
 
 
-def dispatch(hotline: Hotline) -> list[Offer]:
-    """Offer waiting callers to free agents (the fairness rule) and make the offers ring."""
+def dispatch(hotline: Hotline, *, answering: str = "") -> list[Offer]:
+    """Offer waiting callers to free agents (the fairness rule) and make the offers ring.
+    An offer of `answering` (the caller whose webhook is asking) is left to that webhook,
+    which puts the caller through in its answer (ivr/flows/queue.py, `join`)."""
     now = hotline.now()
     offers = hotline.acd.dispatch(epoch(now))
     for offer in offers:
-        ring(hotline, offer, now)
+        if not (offer.entry == answering and offer.kind == "call"):
+            ring(hotline, offer, now)
     return offers
 
 

@@ -25,13 +25,22 @@ Writes bench/results/routing.md from what it measured.
    the emulator's virtual clock makes the spoken prompts free, the HTTP round trips are
    real.  Before issue 14 the talk was a <Dial> bridge (`Call.bridged_with`); a talk is a
    conference now, so the check is `tests.talking.talking`.
+
+With `--against REV --rounds N`, rounds alternate between this tree's last commit and git
+revision REV (both by `git archive`, this script and bench/common.py copied in), each round a fresh
+process running `--events E --calls C`; the samples of each tree are pooled
+(bench/results/routing-ab.md).  The machine is shared: only figures of the same run compare.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -54,6 +63,7 @@ from contactcentre import routing  # noqa: E402
 from tests.talking import talking  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "routing.md"
+RESULTS_AB = ROOT / "bench" / "results" / "routing-ab.md"
 T0 = 1_800_000_000.0
 
 
@@ -161,6 +171,7 @@ def decision(client: redis.Redis, prefix: str, events: int, seed: int = 4) -> di
         "waiting": waiting,
         "queues": len(names),
         "dispatch": common.percentiles(samples),
+        "dispatch_samples": samples,
         "matched": matched,
         "trips_mean": sum(trip_counts) / max(1, len(trip_counts)),
         "trips_max": max(trip_counts, default=0),
@@ -233,6 +244,8 @@ def offer_path(redis_url: str, calls: int) -> dict:
         return {
             "ring": common.percentiles(to_ring),
             "bridge": common.percentiles(to_bridge),
+            "ring_samples": to_ring,
+            "bridge_samples": to_bridge,
             "calls": calls,
             "first": first,
             "waiting": 5000,
@@ -294,20 +307,122 @@ def forget(client: redis.Redis, prefix: str) -> None:
         client.delete(*keys, *queues)
 
 
+def alternate(
+    rev: str, rounds: int, events: int, calls: int, rounds_seen: list[str]
+) -> dict[str, dict[str, list[float]]]:
+    """Samples of this tree's last commit and of `rev`, from `rounds` fresh processes each,
+    alternating (ABBA...) so that the machine's load falls on both alike.  Both run from
+    `git archive` copies (this script and bench/common.py copied in), so that work going on
+    in the tree meanwhile changes neither."""
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], check=True,
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    copies = Path(tempfile.mkdtemp(prefix="routing-ab-"))
+    try:
+        trees = [(f"{head} (this tree)", _copy_of(head, copies / "this")), (rev, _copy_of(rev, copies / "ref"))]
+        pooled: dict[str, dict[str, list[float]]] = {
+            name: {"ring": [], "bridge": [], "dispatch": []} for name, _ in trees
+        }
+        for i in range(2 * rounds):
+            name, tree = trees[(i + i // 2) % 2]  # this, ref, ref, this, this, ref, ...
+            out = copies / f"round{i}.json"
+            command = [
+                sys.executable,
+                str(tree / "bench" / "routing.py"),
+                "--events",
+                str(events),
+                "--calls",
+                str(calls),
+            ]
+            subprocess.run([*command, "--json", str(out)], check=True, cwd=tree, stdout=subprocess.DEVNULL)
+            found = json.loads(out.read_text())
+            for kind, samples in pooled[name].items():
+                samples += found[kind]
+            medians = ", ".join(
+                f"{kind} {statistics.median(found[kind]) * 1000:.2f}" for kind in pooled[name] if found[kind]
+            )
+            progress = f"round {i + 1}/{2 * rounds} ({name}): p50 ms {medians}; load {os.getloadavg()[0]:.1f}"
+            rounds_seen.append(progress)
+            print(progress, flush=True)
+        return pooled
+    finally:
+        shutil.rmtree(copies, ignore_errors=True)
+
+
+def _copy_of(rev: str, where: Path) -> Path:
+    where.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    for name in ("routing.py", "common.py"):
+        shutil.copy(ROOT / "bench" / name, where / "bench" / name)
+    return where
+
+
+def report_alternating(client: redis.Redis, args: argparse.Namespace) -> None:
+    started = f"{datetime.now().astimezone().isoformat(timespec='seconds')}, load {os.getloadavg()[0]:.1f}"
+    rounds_seen: list[str] = []
+    pooled = alternate(args.against, args.rounds, args.events, args.calls, rounds_seen)
+    command = f".venv/bin/python bench/routing.py --events {args.events} --calls {args.calls} "
+    command += f"--against {args.against} --rounds {args.rounds}"
+    lines = [
+        "# Routing benchmark: this tree and another revision, alternating",
+        "",
+        f"Command: `{command}`  ",
+        f"Run: started {started}; {common.machine_line(load_when='at the end')}; Redis {common.redis_version(client)}.",
+        "",
+        f"{args.rounds} rounds of each tree (fresh processes, alternating this, ref, ref, this...), each "
+        f"{args.events} agent-free events (500 agents, 5,000 callers, 20 queues) and {args.calls} calls "
+        "(key 0 to the agent's phone ringing, 5,000 other callers waiting, 20 free agents).",
+        "",
+        "| code | measure | n | p50 ms | p95 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    labels = {"dispatch": "dispatch when an agent becomes free", "ring": "key 0 -> the agent's phone rings",
+              "bridge": "pick-up -> talking, answer marked"}  # fmt: skip
+    for kind, label in labels.items():
+        for name, samples in pooled.items():
+            if samples[kind]:
+                stats = common.percentiles(samples[kind])
+                lines.append(f"| {name} | {label} | {stats['n']} | {ms(stats)} |")
+    lines += ["", "Each round (its own medians and the load as it ended):", "", *(f"- {r}" for r in rounds_seen)]
+    common.write_result(RESULTS_AB, lines)
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=2000, help="agent-free events timed")
     parser.add_argument("--calls", type=int, default=200, help="whole calls timed (0: the decision only)")
+    parser.add_argument("--json", metavar="PATH", help="write the samples there (and no report)")
+    parser.add_argument("--against", metavar="REV", help="alternate rounds with this git revision's code")
+    parser.add_argument("--rounds", type=int, default=6, help="with --against: rounds of each tree")
     args = parser.parse_args()
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
     client = redis.Redis.from_url(redis_url, decode_responses=True)
+    if args.against:
+        report_alternating(client, args)
+        return
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
-    try:
-        decided = decision(client, prefix, args.events)
-    finally:
-        forget(client, prefix)
-    print(f"dispatch: {ms(decided['dispatch'])} (p50 | p95 | p99 | max ms), {decided['trips_mean']:.2f} round trips")
+    decided = None
+    if args.events:  # --events 0: the offer path only
+        try:
+            decided = decision(client, prefix, args.events)
+        finally:
+            forget(client, prefix)
+        print(
+            f"dispatch: {ms(decided['dispatch'])} (p50 | p95 | p99 | max ms), {decided['trips_mean']:.2f} round trips"
+        )
     path = offer_path(redis_url, args.calls) if args.calls else None  # --calls 0: the decision only
+    if args.json:
+        found = {
+            "dispatch": decided["dispatch_samples"] if decided else [],
+            "trips": decided["trips_mean"] if decided else 0,
+        }
+        found |= (
+            {"ring": path["ring_samples"], "bridge": path["bridge_samples"]} if path else {"ring": [], "bridge": []}
+        )
+        Path(args.json).write_text(json.dumps(found))
+        return
+    assert decided is not None, "a report needs the decision (--events > 0)"
     command = "REDIS_URL=" + redis_url + " .venv/bin/python bench/routing.py " + " ".join(sys.argv[1:])
     lines = [
         "# Routing benchmark",

@@ -136,9 +136,15 @@ class CallStore:
 
     def matches(self, call_sid: str) -> tuple[str, list[int]]:
         """The caller's number (E.164, '' if none) and the patient files it belongs to."""
+        number, ids, _ = self.who(call_sid)
+        return number, ids
+
+    def who(self, call_sid: str) -> tuple[str, list[int], int | None]:
+        """`matches` and `identified` in one read: the number, its files, the file identified."""
         caller = self.caller(call_sid)
         ids = [int(part) for part in caller.get("matches", "").split(",") if part.isdigit()]
-        return caller.get("number", ""), ids
+        value = caller.get("identified")
+        return caller.get("number", ""), ids, int(value) if value and value.isdigit() else None
 
     def caller(self, call_sid: str) -> dict[str, str]:
         try:
@@ -289,8 +295,7 @@ class CallStore:
         return self.caller(call_sid).get("record_number", "")
 
     def identified(self, call_sid: str) -> int | None:
-        value = self.caller(call_sid).get("identified")
-        return int(value) if value and value.isdigit() else None
+        return self.who(call_sid)[2]
 
     def identity_failures(self, number: str) -> int | None:
         """Failed identifications from this number within the lock-out window, or None

@@ -7,11 +7,14 @@ queue's recent answers, offers a callback that keeps their place, then plays
 music or a pause, and is requested again: so the message repeats every
 `routing.hold_message_seconds`.
 
-The ACD picks the agent and redirects the queued call to `connect`, whose
-<Dial> rings the agent's browser (<Client> agent-<staff id>).  The agent leg's
-`whisper` marks the answer; the Dial's action (`bridged`) ends the talk or, when
-nobody answered, puts the caller back on hold in their place.  When the talk is
-over the caller goes on to POST_CALL.
+The ACD picks the agent and redirects the queued call to `connect`, which rings
+the agent's browser (<Client> agent-<staff id>) into a conference named after the
+call by the Participants API and joins the caller to it (issue 14).  A caller for
+whom an agent is free as they join is not put on hold at all: `join` answers with
+what `connect` would (issue 17: no REST redirect, no second webhook).  The agent
+leg's status callback (`leg`) marks the answer; the Dial's action (`bridged`) ends
+the talk or, when nobody answered, puts the caller back on hold in their place.
+When the talk is over the caller goes on to POST_CALL.
 
 Maximum wait, nobody logged in, or out of hours: `unavailable` offers a
 voicemail (<Record>, kept as a `voicemail` event on the call and so on the
@@ -27,6 +30,7 @@ import redis
 from twilio.twiml.voice_response import VoiceResponse
 
 from acd import seats, talks
+from acd.distributor import Offer
 from acd.hours import holiday, is_open
 from contactcentre import routing as rule
 from ivr.dialogue import Choice, Conversation, Line, Target, step
@@ -84,8 +88,8 @@ def _age(born: date, today: date) -> int:
 
 def _caller_priority(conversation: Conversation, queue: str) -> tuple[int, int | None, str]:
     routing = conversation.settings.routing
-    number, ids = conversation.calls.matches(conversation.call_sid)
-    patient_id = conversation.calls.identified(conversation.call_sid) or (ids[0] if len(ids) == 1 else None)
+    number, ids, identified = conversation.calls.who(conversation.call_sid)
+    patient_id = identified or (ids[0] if len(ids) == 1 else None)
     patient = get_patient(conversation.db, patient_id) if patient_id else None
     priority = rule.priority(
         routing,
@@ -110,9 +114,12 @@ def join(conversation: Conversation, q: str = "") -> VoiceResponse:
         return operator(conversation, preamble)
     _flush(conversation)
     lines = [*preamble, conversation.line("queue_joined", queue=_title(conversation, queue))]
-    response = hold(conversation, queue, lines)
-    _dispatch_after_joining(conversation, app, queue)
-    return response
+    offer = _dispatch_after_joining(conversation, app, queue)
+    if offer is not None:
+        return _put_through(conversation, offer, lines)
+    if (agent := _offered_to(app, conversation.call_sid)) is not None:
+        return _put_through_again(conversation, agent, lines)
+    return hold(conversation, queue, lines)
 
 
 def _enqueued(conversation: Conversation, app, queue: str) -> bool:
@@ -134,7 +141,6 @@ def _into_queue(conversation: Conversation, app, queue: str, caller: tuple[int, 
     patient, number); the base URL is kept for the redirects that ring the agent.  True if
     newly added (asking again is harmless: a retried webhook)."""
     priority, patient_id, number = caller
-    app.acd.remember_base_url(conversation.base_url)
     return app.acd.enqueue(
         conversation.call_sid,
         queue,
@@ -143,14 +149,34 @@ def _into_queue(conversation: Conversation, app, queue: str, caller: tuple[int, 
         patient_id=patient_id,
         caller=mask(number),
         lang=conversation.lang,
+        base_url=conversation.base_url,
     )
 
 
-def _dispatch_after_joining(conversation: Conversation, app, queue: str) -> None:
+def _dispatch_after_joining(conversation: Conversation, app, queue: str) -> Offer | None:
+    """Dispatch with the caller in the queue; this caller's own offer, if an agent was free
+    for them at once (the other offers ring as usual)."""
+    me = conversation.call_sid
     try:
-        seats.dispatch(app)
+        offers = seats.dispatch(app, answering=me)
     except Exception:  # the caller is queued; the sweep dispatches again in a few seconds
-        log.exception("call %s: dispatch after joining %s failed", conversation.call_sid, queue)
+        log.exception("call %s: dispatch after joining %s failed", me, queue)
+        return None
+    return next((offer for offer in offers if offer.entry == me and offer.kind == "call"), None)
+
+
+def _put_through(conversation: Conversation, offer: Offer, lines: list[Line]) -> VoiceResponse:
+    """An agent was free at once: `lines`, then the TwiML `connect` answers, in this answer.
+    Not a hold then a redirect by the REST API to `connect` (issue 17: a REST request and a
+    webhook more before the agent's phone rang); the agent's phone is rung in the same way."""
+    conversation.event("offer", queue=offer.queue, agent_id=offer.agent_id)
+    _flush(conversation)  # before the agent's leg can answer, and write its own events
+    response = VoiceResponse()
+    for line in lines:
+        conversation.say(response, line.text, line.lang)
+    for verb in _talk(conversation, offer.entry, str(offer.agent_id)).verbs:
+        response.append(verb)
+    return response
 
 
 def operator(conversation: Conversation, preamble: list[Line]) -> VoiceResponse:
@@ -504,6 +530,31 @@ def _join_talk(conversation: Conversation, entry: str, agent: str) -> VoiceRespo
         wait_method="POST",
         **recording,
     )
+    return response
+
+
+def _offered_to(app, entry: str) -> str | None:
+    """The agent this caller is being offered to already (a call, not a callback), or None."""
+    data = app.acd.entry(entry)
+    agent = data.get("agent") or ""
+    if data.get("state") != "offered" or data.get("kind") != "call" or not _offered(entry, agent):
+        return None
+    return agent
+
+
+def _put_through_again(conversation: Conversation, agent: str, lines: list[Line]) -> VoiceResponse:
+    """`join` sent again (nginx resends a request whose server died in it) after the first
+    sending had the caller offered: the caller goes on to that talk, not to hold while the
+    agent waits in it alone; the agent's phone rings once (a talk already started is joined)."""
+    entry = conversation.call_sid
+    talk = _hotline().acd.talk(entry)
+    started = talk.get("conf") == "1" and talk.get("owner") == agent and talk.get("agent_leg")
+    response = VoiceResponse()
+    for line in lines:
+        conversation.say(response, line.text, line.lang)
+    joined = _join_talk(conversation, entry, agent) if started else _talk(conversation, entry, agent)
+    for verb in joined.verbs:
+        response.append(verb)
     return response
 
 

@@ -162,8 +162,7 @@ def _patient(conversation: Conversation) -> int | None:
     """Whose call this is: the identified caller, or the one patient file the number belongs
     to (the call's state in Redis; else its record)."""
     try:
-        identified = conversation.calls.identified(conversation.call_sid)
-        _number, matches = conversation.calls.matches(conversation.call_sid)
+        _number, matches, identified = conversation.calls.who(conversation.call_sid)
     except Exception:
         identified, matches = None, []
     if identified:

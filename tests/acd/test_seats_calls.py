@@ -82,6 +82,45 @@ def test_zero_at_a_department_reaches_an_available_agent_of_its_desk(dial, carri
     assert "recording" not in kinds_of(hotline, call.sid)  # routing.record_calls is off here
 
 
+def test_a_caller_with_an_agent_free_is_put_through_in_the_answer_to_the_key(dial, carrier, hotline):
+    """Never on hold nor redirected (issue 17): the agent's phone rings from the one webhook
+    that answers the key, and the caller hears that webhook's TwiML into the talk."""
+    on_duty(hotline, 1, {"general": 5})
+    call = dial(UNKNOWN)
+    call.press("0")
+    assert call.take_text().endswith("正在为您转接综合咨询，请稍候。")
+    leg = ringing(carrier, 1)
+    assert leg is not None
+    assert "Enqueue" not in call.verbs and call.verbs[-2:] == ["Dial", "Pause"]
+    paths = [entry.url.split("?")[0].rsplit("/ivr/", 1)[-1] for entry in call.fetches]
+    assert paths[-2:] == ["menu/main", "queue/ringing_wait"]  # no queue/connect, no queue/wait
+    leg.answer()
+    assert talking(call, leg)
+    assert kinds(hotline, call.sid) == ["enqueue", "offer", "answer"]
+    call.hangup()
+
+
+def test_key_0_sent_again_joins_the_talk_the_first_sending_rang(dial, carrier, hotline):
+    """nginx resends a request whose web server died in it: the key that put the caller
+    through, sent again, joins the talk the first sending started (the agent's phone rings
+    once), rather than holding the caller while the agent waits in the talk alone."""
+    from tests.test_faults_resent_webhooks import Sendings
+
+    on_duty(hotline, 1, {"general": 5})
+    call = dial(UNKNOWN)
+    sendings = Sendings(call)
+    call.press("0")
+    leg = ringing(carrier, 1)
+    sendings.sent = [sent for sent in sendings.sent if "/ivr/menu/main" in sent[1]]
+    twiml = sendings.again()
+    assert "<Conference" in twiml and "<Enqueue" not in twiml
+    assert [c for c in carrier.calls if c.to == "client:agent-1" and not c.ended] == [leg]
+    leg.answer()
+    assert talking(call, leg)
+    assert kinds(hotline, call.sid) == ["enqueue", "offer", "answer"]
+    call.hangup()
+
+
 def kinds_of(hotline, call_sid):
     return [e.kind for e in hotline.calls.events(call_sid)]
 
