@@ -171,6 +171,8 @@ def _who_calls(
         caller = CallerMatch(e164, cached or ())
         patient = get_patient(db, caller.patient_id) if caller.patient_id else None
         lang = patient.preferred_language if patient and patient.preferred_language in LANGUAGES else _language()
+        if patient is not None:
+            db.expunge(patient)  # kept as read: the rollback would expire it, and the greeting read it again
         db.rollback()  # nothing to keep: the call's record is written by a worker
         return caller, patient, lang, looked_up
     except SQLAlchemyError:
@@ -253,7 +255,7 @@ def _conversation(call_sid: str, lang: str) -> Conversation:
     base = env.public_base_url or f"{request.scheme}://{request.host}{request.script_root}"
     return Conversation(
         settings=app.settings,
-        db=get_db(),
+        db_source=get_db,
         calls=app.calls,
         call_sid=call_sid,
         lang=lang,
