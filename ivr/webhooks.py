@@ -22,7 +22,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 import ivr.flows  # noqa: F401  (registers the steps)
 from counters import apology_served
 from extensions import get_db, hotline
-from ivr.call_limits import Count, count_for
+from ivr import twiml
+from ivr.call_limits import Count, count_for_number
 from ivr.dialogue import MAIN_MENU, Conversation, Heard, decode_trail, run_step
 from ivr.errors import apology
 from ivr.flows.main import greet, too_many_calls
@@ -136,7 +137,7 @@ def _arrival(from_number: str, call_sid: str, e164: str | None) -> tuple[Count |
     (None when not cached), in one round trip."""
     app = hotline()
     limits = app.settings.call_limits
-    count = count_for(from_number, limits, app.settings.hospital.phone_region)
+    count = count_for_number(e164, limits)
     calls, cached = app.calls.calls_from_and_read(
         count.key if count is not None else None,
         call_sid,
@@ -287,4 +288,4 @@ def _answer(conversation: Conversation, response: VoiceResponse, also=None) -> R
 
 
 def _twiml(response: VoiceResponse) -> Response:
-    return Response(str(response), mimetype="application/xml")
+    return Response(twiml.utf8(response), mimetype="application/xml")
