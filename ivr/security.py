@@ -183,9 +183,10 @@ def require_signature() -> Response | None:
     """A blueprint's before_request for every Twilio-facing URL (voice and SMS):
     403 unless signed, when TWILIO_AUTH_TOKEN is set.  Bodies are capped at
     WEBHOOK_MAX_BYTES first (RequestEntityTooLarge, 413, beyond), signed or not."""
-    request.max_content_length = WEBHOOK_MAX_BYTES
+    sent = request._get_current_object()  # type: ignore[attr-defined]  # read often below: not through the proxy
+    sent.max_content_length = WEBHOOK_MAX_BYTES
     env = current_app.extensions["hotline"].settings.env
-    if env.twilio_auth_token and not is_signed(request, env.twilio_auth_token, env.public_base_url):
+    if env.twilio_auth_token and not is_signed(sent, env.twilio_auth_token, env.public_base_url):
         return Response("Forbidden: invalid X-Twilio-Signature", status=403, mimetype="text/plain")
     return None
 

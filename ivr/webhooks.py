@@ -244,13 +244,13 @@ def _confidence(value: str | None) -> float | None:
 
 
 def _conversation(call_sid: str, lang: str) -> Conversation:
-    app = hotline()
+    app, values, args = hotline(), request.values, request.args
     heard = Heard(
-        digits=request.values.get("Digits") or None,
-        speech=request.values.get("SpeechResult") or None,
-        confidence=_confidence(request.values.get("Confidence")),
-        silence=request.args.get("silence") == "1",
-        failures=min(max(_int(request.args.get("f")) or 0, 0), 100),
+        digits=values.get("Digits") or None,
+        speech=values.get("SpeechResult") or None,
+        confidence=_confidence(values.get("Confidence")),
+        silence=args.get("silence") == "1",
+        failures=min(max(_int(args.get("f")) or 0, 0), 100),
     )
     env = app.settings.env
     base = env.public_base_url or f"{request.scheme}://{request.host}{request.script_root}"
@@ -262,7 +262,7 @@ def _conversation(call_sid: str, lang: str) -> Conversation:
         lang=lang,
         now=app.now(),
         base_url=base.rstrip("/"),
-        came_from=decode_trail(request.args.get("back")),
+        came_from=decode_trail(args.get("back")),
         heard=heard,
         form=request.form,
         directory_source=app.directory,
