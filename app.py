@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,28 @@ from ivr.security import HotlineRequest, serving_requests, staff_pages_only, unc
 from settings import Settings
 
 ROOT = Path(__file__).resolve().parent
+
+
+class HotlineFlask(Flask):
+    request_class = HotlineRequest  # no NUL in form fields or query arguments (ivr/security.py)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Weak: a function made for one request (after_this_request) leaves with it.  None: the
+        # function itself (a value that held it would keep it).
+        self._made_sync: weakref.WeakKeyDictionary[Callable, Callable | None] = weakref.WeakKeyDictionary()
+
+    def ensure_sync(self, func: Callable) -> Callable:
+        """Flask's, asked once per hook or view: Flask asks on every call whether each is a
+        coroutine function, some eight times a webhook (issue 17)."""
+        try:
+            return self._made_sync[func] or func
+        except KeyError:
+            sync = super().ensure_sync(func)
+            self._made_sync[func] = None if sync is func else sync
+            return sync
+        except TypeError:  # not hashable, or no weak reference to it
+            return super().ensure_sync(func)
 
 
 def create_app(
@@ -55,8 +78,7 @@ def create_app(
         refuse_unless_sentinels_answer(settings.env)
     if unchecked:
         logging.getLogger(__name__).warning(unchecked)
-    app = Flask(__name__, instance_path=str(ROOT / "instance"))
-    app.request_class = HotlineRequest  # no NUL in form fields or query arguments (ivr/security.py)
+    app = HotlineFlask(__name__, instance_path=str(ROOT / "instance"))
     app.extensions["hotline"] = Hotline(settings, Path(app.instance_path), clock)
     app.teardown_appcontext(close_db)
 

@@ -11,6 +11,7 @@ like 08:00-17:30, got '8-17'``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -198,6 +199,7 @@ class Menu(Frozen):
 _RANGE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 
 
+@functools.lru_cache(maxsize=256)  # opening hours are checked on every menu (acd.hours): parsed once
 def _time_range(value: str) -> tuple[time, time]:
     match = _RANGE.match(str(value).strip())
     if not match:

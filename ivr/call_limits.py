@@ -29,7 +29,11 @@ class Count:
 
 def count_for(from_number: str, limits: CallLimits, region: str) -> Count | None:
     """The count a call from `from_number` adds to, or None when it is never limited."""
-    number = to_e164(from_number, region)
+    return count_for_number(to_e164(from_number, region), limits)
+
+
+def count_for_number(number: str | None, limits: CallLimits) -> Count | None:
+    """count_for, given the caller's number in E.164 (None: withheld, or not a number)."""
     if number is None:
         return None if limits.withheld_calls is None else Count(WITHHELD, limits.withheld_calls)
     if number in limits.exempt_numbers:

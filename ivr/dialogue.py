@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote, quote_plus, unquote
 
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
@@ -112,7 +112,7 @@ _ARG_NAME = re.compile(r"[a-z_]{1,20}\Z")
 def encode_trail(trail: Sequence[Target]) -> str:
     """'departments.detail;code=CARD;page=0|departments.start|menu.main'."""
     return "|".join(
-        ";".join([target.name, *(f"{k}={quote(str(v), safe='')}" for k, v in sorted(target.args.items()))])
+        ";".join([target.name, *(f"{k}={_quote(str(v))}" for k, v in sorted(target.args.items()))])
         for target in trail[:MAX_TRAIL]
     )
 
@@ -131,6 +131,24 @@ def decode_trail(text: str | None) -> tuple[Target, ...]:
         flow, _, step_name = name.partition(".")
         trail.append(Target(flow, step_name, {k: unquote(v)[:200] for k, v in args.items()}))
     return tuple(trail)
+
+
+# What quote() and urlencode() leave as it is: most of a step's URL (names, codes, numbers), given
+# back without their work (a menu's two URLs were some 6 % of a webhook's CPU, issue 17).
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*\Z")
+
+
+def _quote(text: str) -> str:
+    return text if _PLAIN.match(text) else quote(text, safe="")
+
+
+def _quote_plus(text: str) -> str:
+    return text if _PLAIN.match(text) else quote_plus(text, safe="")
+
+
+def query(args: Mapping[str, object]) -> str:
+    """urlencode(sorted(args.items())): the same text."""
+    return "&".join(f"{_quote_plus(k)}={_quote_plus(str(v))}" for k, v in sorted(args.items()))
 
 
 @dataclass(frozen=True)
@@ -167,7 +185,8 @@ class Conversation:
     """One request of one call: what the caller did, and what the steps need."""
 
     settings: Settings
-    db: Session
+    # The request's database session, opened on first use: most steps read none (issue 17).
+    db_source: Callable[[], Session]
     calls: CallStore
     call_sid: str
     lang: str
@@ -195,6 +214,10 @@ class Conversation:
     # ---- building blocks for steps ---------------------------------------------------------
 
     @property
+    def db(self) -> Session:
+        return self.db_source()
+
+    @property
     def directory(self) -> Directory:
         """Departments, doctors and services (a recent snapshot, see records.directory)."""
         return self.directory_source()
@@ -206,8 +229,7 @@ class Conversation:
         args = {**target.args, "lang": self.lang, **{k: str(v) for k, v in extra.items()}}
         if target == self.here and self.came_from:
             args["back"] = encode_trail(self.came_from)
-        query = urlencode(sorted(args.items()))
-        return f"{self.base_url}/ivr/{target.flow}/{target.step}?{query}"
+        return f"{self.base_url}/ivr/{target.flow}/{target.step}?{query(args)}"
 
     def event(self, kind: str, **detail: Any) -> None:
         self.events.append((kind, detail))

@@ -8,6 +8,7 @@ English ("cardiologie").  Only one best candidate is accepted: a tie is not a ma
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -28,9 +29,16 @@ def normalize(text: str) -> str:
     return _NOISE.sub("", text)
 
 
+@functools.lru_cache(maxsize=16384)
+def phrase(text: str) -> str:
+    """normalize() of a name or word on offer (the menus', the directory's): the same few
+    thousand on every request, so each is worked out once per process."""
+    return normalize(text)
+
+
 def mentions(utterance: str, phrases: Iterable[str]) -> bool:
     said = normalize(utterance)
-    return bool(said) and any(normalize(p) and normalize(p) in said for p in phrases)
+    return bool(said) and any((p := phrase(text)) and p in said for text in phrases)
 
 
 def best_match(utterance: str, candidates: Sequence[tuple[T, Sequence[str]]]) -> list[T]:
@@ -42,7 +50,7 @@ def best_match(utterance: str, candidates: Sequence[tuple[T, Sequence[str]]]) ->
     words = set(_WORDS.findall(unicodedata.normalize("NFKC", utterance).lower()))
     scored: list[tuple[float, int, T]] = []
     for index, (candidate, phrases) in enumerate(candidates):
-        score = max((_score(said, normalize(p), words) for p in phrases if normalize(p)), default=0.0)
+        score = max((_score(said, p, words) for text in phrases if (p := phrase(text))), default=0.0)
         if score:
             scored.append((score, index, candidate))
     if not scored:

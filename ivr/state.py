@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from queueing.recording import Recorder
 
 log = logging.getLogger(__name__)
+# An event as its record will read it; one encoder for all (json.dumps builds one per call
+# given options).
+_EVENT_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 # KEYS: the call's event list, its numbering epoch, the marks of its requests' batches (a
 # hash), its finished mark, the open calls (a sorted set), the finished calls' stream, the
@@ -176,10 +179,8 @@ class CallStore:
             if also is not None or opened is not None:
                 self._also(call_sid, also, opened)
             return
-        payloads = [
-            json.dumps({"at": at.isoformat(), "kind": kind, "detail": detail}, ensure_ascii=False, default=str)
-            for kind, detail in events
-        ]
+        when = at.isoformat()
+        payloads = [_EVENT_JSON({"at": when, "kind": kind, "detail": detail}) for kind, detail in events]
         keys = [self._key(call_sid, part) for part in ("events", "epoch", "sent", "finished")]
         keys += [self.keys.open_calls, self.keys.finished, self.keys.drain_pending]
         args = [self.ttl, _sending(), at.timestamp(), DRAIN_PENDING_SECONDS, call_sid, *payloads]

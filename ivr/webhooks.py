@@ -22,7 +22,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 import ivr.flows  # noqa: F401  (registers the steps)
 from counters import apology_served
 from extensions import get_db, hotline
-from ivr.call_limits import Count, count_for
+from ivr import twiml
+from ivr.call_limits import Count, count_for_number
 from ivr.dialogue import MAIN_MENU, Conversation, Heard, decode_trail, run_step
 from ivr.errors import apology
 from ivr.flows.main import greet, too_many_calls
@@ -136,7 +137,7 @@ def _arrival(from_number: str, call_sid: str, e164: str | None) -> tuple[Count |
     (None when not cached), in one round trip."""
     app = hotline()
     limits = app.settings.call_limits
-    count = count_for(from_number, limits, app.settings.hospital.phone_region)
+    count = count_for_number(e164, limits)
     calls, cached = app.calls.calls_from_and_read(
         count.key if count is not None else None,
         call_sid,
@@ -171,6 +172,8 @@ def _who_calls(
         caller = CallerMatch(e164, cached or ())
         patient = get_patient(db, caller.patient_id) if caller.patient_id else None
         lang = patient.preferred_language if patient and patient.preferred_language in LANGUAGES else _language()
+        if patient is not None:
+            db.expunge(patient)  # kept as read: the rollback would expire it, and the greeting read it again
         db.rollback()  # nothing to keep: the call's record is written by a worker
         return caller, patient, lang, looked_up
     except SQLAlchemyError:
@@ -241,25 +244,25 @@ def _confidence(value: str | None) -> float | None:
 
 
 def _conversation(call_sid: str, lang: str) -> Conversation:
-    app = hotline()
+    app, values, args = hotline(), request.values, request.args
     heard = Heard(
-        digits=request.values.get("Digits") or None,
-        speech=request.values.get("SpeechResult") or None,
-        confidence=_confidence(request.values.get("Confidence")),
-        silence=request.args.get("silence") == "1",
-        failures=min(max(_int(request.args.get("f")) or 0, 0), 100),
+        digits=values.get("Digits") or None,
+        speech=values.get("SpeechResult") or None,
+        confidence=_confidence(values.get("Confidence")),
+        silence=args.get("silence") == "1",
+        failures=min(max(_int(args.get("f")) or 0, 0), 100),
     )
     env = app.settings.env
     base = env.public_base_url or f"{request.scheme}://{request.host}{request.script_root}"
     return Conversation(
         settings=app.settings,
-        db=get_db(),
+        db_source=get_db,
         calls=app.calls,
         call_sid=call_sid,
         lang=lang,
         now=app.now(),
         base_url=base.rstrip("/"),
-        came_from=decode_trail(request.args.get("back")),
+        came_from=decode_trail(args.get("back")),
         heard=heard,
         form=request.form,
         directory_source=app.directory,
@@ -285,4 +288,4 @@ def _answer(conversation: Conversation, response: VoiceResponse, also=None) -> R
 
 
 def _twiml(response: VoiceResponse) -> Response:
-    return Response(str(response), mimetype="application/xml")
+    return Response(twiml.utf8(response), mimetype="application/xml")

@@ -39,7 +39,7 @@ def find_by_name(doctors: list[Doctor], said: str) -> list[Doctor]:
         d
         for d in doctors
         if any(
-            speech.normalize(family + honorific) in heard or speech.normalize(honorific + family) in heard
+            speech.phrase(family + honorific) in heard or speech.phrase(honorific + family) in heard
             for family in (d.family_name_zh, d.family_name_en)
             for honorific in HONORIFICS
         )
