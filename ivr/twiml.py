@@ -7,7 +7,7 @@ through a TextIOWrapper over a BytesIO): some 5 % of a webhook's CPU (issue 17).
 same text is written from twilio's nodes with ElementTree's own escaping.  A tree holding
 anything else than what twilio's builders put there (a node of another kind, text that is
 not a string, a namespaced name, a character UTF-8 cannot encode) is written by twilio, so
-the answer is always twilio's, byte for byte (tests/test_twiml_text.py)."""
+the answer is always twilio's, byte for byte (tests/test_webhook_shortcuts.py)."""
 
 from __future__ import annotations
 
