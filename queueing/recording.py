@@ -44,7 +44,7 @@ from typing import Any
 from redis.exceptions import RedisError, ResponseError
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from queueing import context, queue_name
 from queueing.handover import DEAD_LETTER_AFTER, GROUP, RecordKeys, kept_events
@@ -290,7 +290,10 @@ def _refused(exc: SQLAlchemyError) -> bool:
     """The database answered and refused this call's record (a constraint, a value it cannot
     take): trying again will not help.  Not an outage, a lost connection or a lock timeout,
     which the next attempt may well get past."""
-    return not isinstance(exc, (OperationalError, InterfaceError)) and not getattr(exc, "connection_invalidated", False)
+    # Only these two: a read-only standby after a failover (InternalError), code deployed
+    # before its migration (ProgrammingError), an exhausted pool (TimeoutError) would
+    # otherwise send every finished call to the dead letters within minutes.
+    return isinstance(exc, (IntegrityError, DataError)) and not getattr(exc, "connection_invalidated", False)
 
 
 REFUSALS_KEPT = 7 * 24 * 3600

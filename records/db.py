@@ -13,6 +13,7 @@ from typing import Any, cast
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import CursorResult, Engine, Executable, Row, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -123,11 +124,18 @@ def insert_made(session: Session, model: type, rows: list[dict]) -> None:
     processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
     quote = dialect.identifier_preparer.quote
     sql = f"COPY {quote(table.name)} ({', '.join(quote(name) for name in names)}) FROM STDIN"
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(sql) as copy:
-        for row in rows:
-            copy.write_row([value if process is None else process(value) for value, process in zip(
-                (row[name] for name in names), processors, strict=True)])  # fmt: skip
+    import psycopg  # the PostgreSQL driver (requirements.txt), only where it is in use
+
+    driver = session.connection().connection.driver_connection
+    try:
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row([value if process is None else process(value) for value, process in zip(
+                    (row[name] for name in names), processors, strict=True)])  # fmt: skip
+    except psycopg.Error as exc:
+        # As SQLAlchemy's own statements raise it (IntegrityError, DataError, OperationalError...):
+        # the drain tells a refused row from an outage by these classes, and catches only them.
+        raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
 
 
 def changed(session: Session, statement: Executable) -> int:

@@ -5,13 +5,16 @@ replayed with what Redis kept of the call."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import pytest
 import redis as redis_lib
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from queueing import recording
 from records import calls
+from records.db import begin_write, insert_made
 from records.models import CallEvent, RecordSpool
 from tests.conftest import OPEN
 from tests.records.test_recording import MS_WANG_PHONE, status, stored
@@ -134,3 +137,29 @@ def test_a_call_whose_record_is_always_refused_is_set_aside_after_five_attempts_
     with app.app_context():
         listed = app.test_cli_runner().invoke(args=["records", "dead-letters"])
     assert "CAgone  5 attempts  IntegrityError" in listed.output
+
+
+def test_a_row_the_database_refuses_in_a_batchs_events_is_sqlalchemys_error_on_both_databases(db):
+    # On PostgreSQL the events go in by COPY, whose refusals are psycopg's own exceptions: the
+    # drain catches SQLAlchemy's, and tells a refused call (IntegrityError, DataError) from an
+    # outage by their class, so they are raised as SQLAlchemy's.
+    begin_write(db)
+    event = {"call_id": 10**9, "sequence": 1, "at": datetime.now(UTC), "kind": "menu", "detail": {}}
+    with pytest.raises(IntegrityError):  # no such call: the foreign key refuses it
+        insert_made(db, CallEvent, [event])
+        db.flush()
+    db.rollback()
+
+
+def test_only_a_refused_row_counts_towards_the_dead_letters_not_an_outage():
+    # A read-only standby after a failover (InternalError), code deployed before its migration
+    # (ProgrammingError), an exhausted pool (TimeoutError): the next drain may get past them.
+    from sqlalchemy import exc
+
+    def raised(kind):
+        return kind("INSERT ...", None, Exception("..."))
+
+    assert recording._refused(raised(exc.IntegrityError)) and recording._refused(raised(exc.DataError))
+    for outage in (exc.OperationalError, exc.InterfaceError, exc.InternalError, exc.ProgrammingError):
+        assert not recording._refused(raised(outage)), outage
+    assert not recording._refused(exc.TimeoutError("QueuePool limit reached"))
