@@ -275,7 +275,12 @@ def _one_by_one(session, hotline, keys: RecordKeys, finished: list, handed: dict
             done.append(entry_id)
         except SQLAlchemyError as exc:
             session.rollback()
-            log.exception("call %s: its record not written, left for a later drain", call.call_sid)
+            # The error's name and SQLSTATE only: PostgreSQL's DETAIL of a refused row ("Failing
+            # row contains (...)") holds the caller's number, which hide_parameters does not hide.
+            log.error(
+                "call %s: its record not written (%s %s), left for a later drain",
+                call.call_sid, type(exc).__name__, getattr(getattr(exc, "orig", None), "sqlstate", None) or "",
+            )  # fmt: skip
             if _refused(exc):
                 refused.append((entry_id, handed[entry_id], type(exc).__name__))
             else:

@@ -131,6 +131,9 @@ def test_a_call_whose_record_is_always_refused_is_set_aside_after_five_attempts_
     records_worker.work()
     assert len(recording.dead_letters(hotline.redis, prefix)) == 1
     assert "moved to the dead letters" in caplog.text and MS_WANG not in caplog.text
+    # Each refusal by the error's name (and SQLSTATE), not its text: PostgreSQL's DETAIL of a
+    # refused row lists the row's values, the caller's number among them.
+    assert "its record not written (IntegrityError" in caplog.text and "DETAIL" not in caplog.text
 
     assert "1 call records the database refused" in health.check(hotline.queue_redis, prefix).line()
     assert b"hotline_records_dead_letters 1.0" in scrape(hotline)
