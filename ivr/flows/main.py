@@ -69,7 +69,21 @@ def config_menu(conversation: Conversation, name: str = "main") -> VoiceResponse
 
 
 def _options(conversation: Conversation, menu) -> list[Choice]:
-    """A menu's options as config.yaml writes them: a key, a label, and the words for each."""
+    """A menu's options as config.yaml writes them: a key, a label, and the words for each;
+    built once per menu (settings are frozen) and language, not on every step (issue 17's CPU)."""
+    lang = conversation.lang
+    built = _BUILT_OPTIONS.get((id(menu), lang))
+    if built is None or built[0] is not menu:  # held here, so an id is never another menu's
+        if len(_BUILT_OPTIONS) > 256:  # settings reloaded many times: start again
+            _BUILT_OPTIONS.clear()
+        built = _BUILT_OPTIONS[(id(menu), lang)] = (menu, tuple(_built_options(conversation, menu)))
+    return list(built[1])
+
+
+_BUILT_OPTIONS: dict[tuple[int, str], tuple[object, tuple[Choice, ...]]] = {}
+
+
+def _built_options(conversation: Conversation, menu) -> list[Choice]:
     lang = conversation.lang
     return [
         Choice(

@@ -50,7 +50,37 @@ def nobody_to_answer(conversation: Conversation, queue: str | None = None) -> st
         log.warning("call %s: the seats' state is unavailable: %s", conversation.call_sid, exc)
         skills = None
     settings = conversation.settings
-    return hours.nobody_to_answer(settings.seats, settings.routing, conversation.now, queue, skills)
+    if not offer_only:
+        return hours.nobody_to_answer(settings.seats, settings.routing, conversation.now, queue, skills)
+    return _OFFERS.answer(settings, conversation.now, queue, skills)
+
+
+class _Offers:
+    """Every menu's offer of a person, by queue, remembered for one reading of the seats
+    (already up to ACD.SKILLS_MAX_AGE old) within one minute: acd.hours compares the hours
+    to the minute, so the answer is the same until the reading, the minute or the settings
+    change, and each menu step is spared the hours and the routing (issue 17's CPU)."""
+
+    def __init__(self) -> None:
+        self._state: tuple[tuple, dict[str, str | None]] = ((), {})
+
+    def answer(self, settings, now, queue: str, skills: frozenset[str] | None) -> str | None:
+        key = (settings.seats, settings.routing, skills, now.replace(second=0, microsecond=0))
+        seen, by_queue = self._state
+        if not _same(seen, key):  # one swap of both: a thread racing this one only misses
+            by_queue = {}
+            self._state = (key, by_queue)
+        if queue not in by_queue:
+            by_queue[queue] = hours.nobody_to_answer(settings.seats, settings.routing, now, queue, skills)
+        return by_queue[queue]
+
+
+def _same(seen: tuple, key: tuple) -> bool:
+    """The settings by identity (held here, so never another object's reused id), the rest by value."""
+    return bool(seen) and seen[0] is key[0] and seen[1] is key[1] and seen[2:] == key[2:]
+
+
+_OFFERS = _Offers()
 
 
 def _seats():

@@ -435,3 +435,16 @@ def test_on_hold_with_the_routing_state_unreachable_the_caller_stays_queued(dial
     hotline.acd.redis = redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 1))
     call.wait(settings.routing.hold_message_seconds * 3)
     assert call.queue == "general" and not call.ended and call.errors == []
+
+
+def test_at_closing_time_the_next_menu_stops_offering_a_person(dial, carrier, hotline, clock):
+    # Issue 17: the menus' offer of a person is remembered per reading of the seats; the
+    # minute the seats close, the same reading must not keep promising one.
+    on_duty(hotline, 1, {"general": 5})
+    clock.now = datetime(2026, 11, 24, 19, 59, 50, tzinfo=ZoneInfo("Asia/Shanghai"))
+    call = dial(UNKNOWN)
+    assert "人工服务请按0" in call.take_text()
+    clock.now = datetime(2026, 11, 24, 20, 0, 5, tzinfo=ZoneInfo("Asia/Shanghai"))
+    call.press("*")
+    heard = call.take_text()
+    assert "留言或回电请按0" in heard and "人工服务请按0" not in heard
