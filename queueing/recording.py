@@ -179,13 +179,13 @@ def drain_finished(limit: int = 10**6) -> str:
     client, keys = hotline.redis, RecordKeys(hotline.settings.env.redis_prefix)
     _ensure_group(client, keys)
     consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    written = sum(_write_batch(hotline, keys, batch) for batch in _left_over(client, keys, consumer))
+    written = sum(_write_batch(hotline, keys, consumer, batch) for batch in _left_over(client, keys, consumer))
     cleared = False
     while written < limit:
         read = client.xreadgroup(GROUP, consumer, {keys.finished: ">"}, count=BATCH)
         entries = read[0][1] if read else []
         if entries:
-            written += _write_batch(hotline, keys, entries)
+            written += _write_batch(hotline, keys, consumer, entries)
             cleared = False
             continue
         if cleared:
@@ -242,7 +242,7 @@ def _left_over(client, keys: RecordKeys, consumer: str):
             return
 
 
-def _write_batch(hotline, keys: RecordKeys, entries: list) -> int:
+def _write_batch(hotline, keys: RecordKeys, consumer: str, entries: list) -> int:
     """One transaction for the batch; should it fail, each call in its own, so one bad call
     does not hold back the others (it stays unacknowledged: a later drain tries it again,
     and after DEAD_LETTER_AFTER refusals moves it to the dead letters)."""
@@ -256,7 +256,9 @@ def _write_batch(hotline, keys: RecordKeys, entries: list) -> int:
             done = [entry_id for entry_id, _ in finished]
         except SQLAlchemyError:
             session.rollback()
-            done = _one_by_one(session, hotline, keys, finished, {entry_id: fields for entry_id, fields in entries})
+            done = _one_by_one(
+                session, hotline, keys, consumer, finished, {entry_id: fields for entry_id, fields in entries}
+            )
     if done:
         pipe = hotline.redis.pipeline(transaction=False)
         pipe.xack(keys.finished, GROUP, *done)
@@ -265,8 +267,8 @@ def _write_batch(hotline, keys: RecordKeys, entries: list) -> int:
     return len(done)
 
 
-def _one_by_one(session, hotline, keys: RecordKeys, finished: list, handed: dict) -> list[str]:
-    done, refused, away = [], [], None
+def _one_by_one(session, hotline, keys: RecordKeys, consumer: str, finished: list, handed: dict) -> list[str]:
+    done, refused, away, away_ids = [], [], None, []
     for entry_id, call in finished:
         try:
             begin_write(session)
@@ -285,10 +287,21 @@ def _one_by_one(session, hotline, keys: RecordKeys, finished: list, handed: dict
                 refused.append((entry_id, handed[entry_id], type(exc).__name__))
             else:
                 away = exc
+                away_ids.append(entry_id)
     _count_refusals(hotline.redis, keys, refused)
+    _hand_back(hotline.redis, keys, consumer, away_ids)
     if not done and away is not None:
         raise away  # the database is away: RQ retries the job (RETRY)
     return done
+
+
+def _hand_back(client, keys: RecordKeys, consumer: str, entry_ids: list[str]) -> None:
+    """Calls not written because the database was away: marked idle past the claim time, so
+    the job's retry (RETRY: 2 s later) takes them over at once.  Left as read, they would
+    wait CLAIM_IDLE_MS in Redis alone, and a Redis that lost its data meanwhile (restarted
+    without its file) would lose their events with them."""
+    if entry_ids:
+        client.xclaim(keys.finished, GROUP, consumer, 0, entry_ids, idle=CLAIM_IDLE_MS, justid=True)
 
 
 def _refused(exc: SQLAlchemyError) -> bool:
