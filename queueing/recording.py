@@ -320,8 +320,16 @@ def _count_refusals(client, keys: RecordKeys, refused: list[tuple[str, dict, str
 
 
 def _dead_letter(client, keys: RecordKeys, entry_id: str, fields: dict, attempts: int, error: str) -> None:
+    """Move the call to the dead letters with what Redis keeps of it (its opening, epoch and
+    events, as the drain reads them): the call's own keys expire with their TTL, hours from
+    now, and a retry days later (`flask records dead-letters --retry`) still has the whole
+    call to write."""
+    pipe = client.pipeline(transaction=False)
+    _read_kept(pipe, keys, fields["call_sid"])
+    opened, epoch, raw = pipe.execute()
+    kept = {"events": json.dumps(raw)} | ({"opened": opened} if opened else {}) | ({"epoch": epoch} if epoch else {})
     pipe = client.pipeline(transaction=True)
-    pipe.xadd(keys.dead_letters, {**fields, "attempts": attempts, "error": error, "entry": entry_id})
+    pipe.xadd(keys.dead_letters, {**fields, **kept, "attempts": attempts, "error": error, "entry": entry_id})
     pipe.xack(keys.finished, GROUP, entry_id)
     pipe.xdel(keys.finished, entry_id)
     pipe.hdel(keys.refused, fields["call_sid"])
@@ -344,12 +352,17 @@ def _read_calls(client, keys: RecordKeys, entries: list) -> list[tuple[str, call
     sids = list(dict.fromkeys(fields["call_sid"] for _, fields in entries))
     pipe = client.pipeline(transaction=False)
     for sid in sids:
-        pipe.get(keys.call(sid, "opened"))
-        pipe.get(keys.call(sid, "epoch"))
-        pipe.lrange(keys.call(sid, "events"), 0, -1)
+        _read_kept(pipe, keys, sid)
     answers = pipe.execute()
     kept = {sid: answers[3 * i : 3 * i + 3] for i, sid in enumerate(sids)}
     return [(entry_id, _finished(fields, *kept[fields["call_sid"]])) for entry_id, fields in entries]
+
+
+def _read_kept(pipe, keys: RecordKeys, call_sid: str) -> None:
+    """Queue the reads of what Redis keeps of a call: its opening, epoch and events."""
+    pipe.get(keys.call(call_sid, "opened"))
+    pipe.get(keys.call(call_sid, "epoch"))
+    pipe.lrange(keys.call(call_sid, "events"), 0, -1)
 
 
 def _finished(fields: dict, opened: str | None, epoch: str | None, raw: list[str]) -> calls.FinishedCall:
