@@ -341,9 +341,49 @@ def _dead_letter(client, keys: RecordKeys, entry_id: str, fields: dict, attempts
     )  # fmt: skip
 
 
-def dead_letters(client, prefix: str) -> list[tuple[str, dict]]:
-    """The finished calls whose record the database kept refusing, oldest first."""
-    return client.xrange(RecordKeys(prefix).dead_letters)
+def dead_letters(client, prefix: str, call_sid: str | None = None) -> list[tuple[str, dict]]:
+    """The finished calls whose record the database kept refusing (or those of one call),
+    oldest first."""
+    letters = client.xrange(RecordKeys(prefix).dead_letters)
+    return [(entry_id, fields) for entry_id, fields in letters if call_sid in (None, fields["call_sid"])]
+
+
+def letter_call(client, keys: RecordKeys, fields: dict) -> calls.FinishedCall:
+    """The call a dead letter holds, as the drain would have read it.  A letter set aside
+    before letters kept the call (no `events` field) has only its final status: what Redis
+    still keeps of the call is read, as the drain does."""
+    if "events" in fields:
+        return _finished(fields, fields.get("opened"), fields.get("epoch"), json.loads(fields["events"]))
+    ((_, call),) = _read_calls(client, keys, [("", fields)])
+    return call
+
+
+def retry_dead_letters(call_sid: str | None = None) -> list[tuple[str, str | None]]:
+    """Write the dead letters (all, or one call's) once the cause is fixed (a migration ran,
+    the caller's file is back): each with the drain's own rules (records.calls.record_finished,
+    idempotent), in its own transaction as the drain's one-by-one writes, and taken out of the
+    dead letters only once committed.  A letter not written (refused again, or the database away) stays as it is.
+    Each letter's CallSid with None when written, else the error's name (never its text: it
+    can hold the caller's number).  Run again, it finds nothing left, or writes nothing twice."""
+    hotline = context.get()
+    client, keys = hotline.redis, RecordKeys(hotline.settings.env.redis_prefix)
+    done: list[tuple[str, str | None]] = []
+    for entry_id, fields in dead_letters(client, keys.prefix, call_sid):
+        call = letter_call(client, keys, fields)
+        with hotline.sessions() as session:
+            try:
+                begin_write(session)
+                calls.record_finished(session, call, hotline.now())
+                session.commit()
+            except SQLAlchemyError as exc:
+                session.rollback()
+                log.error("call %s: dead letter not written (%s), still set aside", call.call_sid, type(exc).__name__)
+                done.append((call.call_sid, type(exc).__name__))
+                continue
+        client.xdel(keys.dead_letters, entry_id)
+        log.info("call %s: dead letter written", call.call_sid)
+        done.append((call.call_sid, None))
+    return done
 
 
 def _read_calls(client, keys: RecordKeys, entries: list) -> list[tuple[str, calls.FinishedCall]]:
