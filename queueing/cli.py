@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from extensions import hotline, refuse_unless_sentinels_answer
 from queueing import ROUTINE, URGENT, context, queue_name, recording
 from queueing.workers import Cron, SimpleWorker, Worker
+from records.retention import dead_letter_days
 
 # Jobs that run every few seconds or minutes, all day: their lines (4 a job from the
 # worker, 1 from the scheduler; 60 a minute for the seats' sweep alone) buried everything
@@ -173,6 +174,7 @@ def dead_letters(call_sid: str | None, retry: bool) -> None:
     letter keeps of the call.  With --retry, write them with the drain's rules; each leaves
     the dead letters once written, one not written stays (safe to run any time, twice)."""
     app = hotline()
+    days = dead_letter_days(app.settings.retention)
     if retry:
         _retry_dead_letters(call_sid)
         return
@@ -185,9 +187,11 @@ def dead_letters(call_sid: str | None, retry: bool) -> None:
         click.echo("没有搁置的通话记录。No dead letters.")
         return
     click.echo(
-        f"{len(letters)} 个通话记录被数据库拒绝，已搁置；排除原因后用 flask records dead-letters --retry 写入。\n"
+        f"{len(letters)} 个通话记录被数据库拒绝，已搁置；排除原因后用 flask records dead-letters --retry 写入。"
+        f"每个保留 {days} 天（保留期中最短的一项），之后由夜间清理删除。\n"
         f"{len(letters)} call records the database refused are set aside; once the cause is fixed, "
-        "flask records dead-letters --retry writes them."
+        f"flask records dead-letters --retry writes them. Each is kept {days} days (the shortest "
+        "retention period), then the nightly purge deletes it."
     )
 
 

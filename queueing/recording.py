@@ -38,7 +38,7 @@ import re
 import socket
 import uuid
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
@@ -51,6 +51,7 @@ from queueing.handover import DEAD_LETTER_AFTER, GROUP, RecordKeys, kept_events
 from records import agent_states, calls, spool
 from records.db import begin_write
 from records.patients import mask
+from records.retention import RECORDING_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -384,6 +385,66 @@ def retry_dead_letters(call_sid: str | None = None) -> list[tuple[str, str | Non
         log.info("call %s: dead letter written", call.call_sid)
         done.append((call.call_sid, None))
     return done
+
+
+# ---- the dead letters under the hospital's retention (queueing.retention's nightly purge) ---------
+
+
+def letter_began(entry_id: str, fields: dict) -> datetime:
+    """When a dead letter's call began, as far as the letter tells: its opening's time, else
+    its final status's time less the call's duration, else when it was set aside (a stream
+    id is its time in ms).  The earliest of these: the letter must not outlive the period."""
+    times = [datetime.fromtimestamp(int(entry_id.split("-")[0]) / 1000, UTC)]
+    if fields.get("opened"):
+        times.append(datetime.fromisoformat(json.loads(fields["opened"])["at"]))
+    if fields.get("status"):
+        status = calls.StatusCallback.from_json(json.loads(fields["status"]))
+        times.append(status.at - timedelta(seconds=status.duration_seconds or 0))
+    return min(times)
+
+
+def letter_recordings(fields: dict) -> list[str]:
+    """The recordings (voicemail, recorded talk) whose address a dead letter's events hold."""
+    found = []
+    for item in json.loads(fields.get("events") or "[]"):
+        data = json.loads(item)
+        if data["kind"] in RECORDING_EVENTS and data["detail"].get("recording_sid"):
+            found.append(str(data["detail"]["recording_sid"]))
+    return found
+
+
+def forget_dead_letters(client, prefix: str, cutoff: datetime, batch: int, delete_at_carrier, kept: set[str]) -> int:
+    """Delete the dead letters whose call began before `cutoff`, at most `batch`; the ones
+    deleted.  A letter is the call's only copy, recordings' addresses included: those are
+    deleted at the carrier first, as the purge does for written calls, and a letter whose
+    recording the carrier kept stays (its id added to `kept`) for the next run.  By XDEL of
+    each id, not XTRIM MINID: the stream is ordered by when a call was set aside, not by
+    when it began."""
+    key = RecordKeys(prefix).dead_letters
+    expired = []
+    for entry_id, fields in _all_entries(client, key):
+        if len(expired) == batch:
+            break
+        if entry_id in kept or letter_began(entry_id, fields) >= cutoff:
+            continue
+        if all(delete_at_carrier(sid) for sid in letter_recordings(fields)):
+            expired.append(entry_id)
+        else:
+            kept.add(entry_id)
+    if expired:
+        client.xdel(key, *expired)
+    return len(expired)
+
+
+def _all_entries(client, key: str, page: int = 500):
+    """A stream's entries, oldest first, read a page at a time."""
+    start = "-"
+    while True:
+        entries = client.xrange(key, min=start, count=page)
+        yield from entries
+        if len(entries) < page:
+            return
+        start = "(" + entries[-1][0]
 
 
 def _read_calls(client, keys: RecordKeys, entries: list) -> list[tuple[str, calls.FinishedCall]]:

@@ -5,6 +5,7 @@ nothing), and goes at the hospital's shortest retention period with the nightly 
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -126,3 +127,45 @@ def test_a_retry_killed_between_its_commit_and_the_letters_removal_writes_nothin
     record, _ = stored(db, "CAgone")
     assert db.scalar(select(func.count()).select_from(CallEvent).where(CallEvent.call_id == record.id)) == 2
     assert recording.dead_letters(hotline.redis, hotline.settings.env.redis_prefix) == []
+
+
+def test_the_nightly_purge_deletes_dead_letters_past_the_shortest_retention_period(
+    app, hotline, records_worker, monkeypatch, clock, settings
+):
+    from records.retention import dead_letter_days
+
+    days = dead_letter_days(settings.retention)
+    assert days == min(settings.retention.speech_days, settings.retention.recordings_days)  # 90 by default
+    voicemail = {"queue": "general", "recording_sid": "REold", "recording_url": "/recordings/REold", "duration": 9}
+    refused_call(hotline, "CAold", at=OPEN - timedelta(minutes=30), events=(("voicemail", voicemail),))
+    refused_call(hotline, "CAnew", at=OPEN)
+    set_aside(app, hotline, records_worker, monkeypatch, "CAold", "CAnew")
+    assert f"Each is kept {days} days (the shortest retention period)" in cli(app).output
+
+    deleted: list[str] = []
+    monkeypatch.setattr("queueing.retention.delete_recording", lambda client: lambda sid: deleted.append(sid) or True)
+    clock.now = OPEN + days * DAY - timedelta(minutes=10)  # CAold began days + 20 min ago, CAnew days - 10 min
+    with app.app_context():
+        purged = app.test_cli_runner().invoke(args=["records", "purge"])
+    assert "dead_letters 1" in purged.output, purged.output
+    assert deleted == ["REold"]  # its recording at the carrier first: the letter was its only address
+    left = recording.dead_letters(hotline.redis, hotline.settings.env.redis_prefix)
+    assert [fields["call_sid"] for _, fields in left] == ["CAnew"]
+
+    clock.now = OPEN + days * DAY + timedelta(minutes=1)
+    with app.app_context():
+        again = app.test_cli_runner().invoke(args=["records", "purge"])
+    assert "dead_letters 1" in again.output
+    assert recording.dead_letters(hotline.redis, hotline.settings.env.redis_prefix) == []
+
+
+def test_a_dead_letter_whose_recording_the_carrier_keeps_stays_for_the_next_run(hotline, settings):
+    keys = RecordKeys(hotline.settings.env.redis_prefix)
+    voicemail = {"kind": "voicemail", "at": OPEN.isoformat(), "detail": {"recording_sid": "REkept"}}
+    opened = calls.CallOpened("CAkept", MS_WANG, "", calls.CallerMatch(None, ()), "zh", OPEN).to_json()
+    fields = {"call_sid": "CAkept", "opened": json.dumps(opened), "events": json.dumps([json.dumps(voicemail)])}
+    hotline.redis.xadd(keys.dead_letters, fields)
+    later, kept = OPEN + 400 * DAY, set()
+    assert recording.forget_dead_letters(hotline.redis, keys.prefix, later, 10, lambda sid: False, kept) == 0
+    assert len(kept) == 1 and len(recording.dead_letters(hotline.redis, keys.prefix)) == 1
+    assert recording.forget_dead_letters(hotline.redis, keys.prefix, later, 10, lambda sid: True, set()) == 1
