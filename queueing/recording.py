@@ -363,9 +363,10 @@ def retry_dead_letters(call_sid: str | None = None) -> list[tuple[str, str | Non
     """Write the dead letters (all, or one call's) once the cause is fixed (a migration ran,
     the caller's file is back): each with the drain's own rules (records.calls.record_finished,
     idempotent), in its own transaction as the drain's one-by-one writes, and taken out of the
-    dead letters only once committed.  A letter not written (refused again, or the database away) stays as it is.
-    Each letter's CallSid with None when written, else the error's name (never its text: it
-    can hold the caller's number).  Run again, it finds nothing left, or writes nothing twice."""
+    dead letters only once committed.  A letter not written (refused again, or the database
+    away) stays as it is.  Each letter's CallSid with None when written, else the error's name
+    (never its text: it can hold the caller's number).  Run again, it finds nothing left; killed
+    between its commit and the letter's removal, the next run writes nothing twice."""
     hotline = context.get()
     client, keys = hotline.redis, RecordKeys(hotline.settings.env.redis_prefix)
     done: list[tuple[str, str | None]] = []
