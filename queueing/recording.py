@@ -13,7 +13,9 @@ So duplicate or reordered callbacks, reruns and a worker killed mid-batch neithe
 nor double anything.  A call whose record the database refuses (its data, not an outage)
 stays unacknowledged and is retried by the next drains; refused DEAD_LETTER_AFTER times, it
 leaves the stream for the dead letters (`flask records dead-letters`, the supervisor pages'
-job-health line, the hotline_records_dead_letters gauge).
+job-health line, the hotline_records_dead_letters gauge) with the whole call, written by
+`flask records dead-letters --retry` once the cause is fixed, or deleted by the nightly
+retention purge at the shortest period (`forget_dead_letters`).
 
 When Redis cannot take a webhook's part (the opening, the events, the final status), the
 Recorder writes it to the record spool (records.spool) in the database; `replay_spool`
