@@ -5,6 +5,7 @@ replayed with what Redis kept of the call."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -125,6 +126,9 @@ def test_a_call_whose_record_is_always_refused_is_set_aside_after_five_attempts_
     assert calls.find_call(db, "CAgone") is None
     ((_, letter),) = recording.dead_letters(hotline.redis, prefix)
     assert (letter["call_sid"], letter["attempts"], letter["error"]) == ("CAgone", "5", "IntegrityError")
+    # The whole call, to be written later: its own keys in Redis expire with their TTL.
+    assert json.loads(letter["opened"])["patient_ids"] == [999999]
+    assert [json.loads(event)["kind"] for event in json.loads(letter["events"])] == ["menu"]
     assert hotline.redis.xpending(RecordKeys(prefix).finished, "records")["pending"] == 0
     assert hotline.records_queue.failed_job_registry.count == 0
     hotline.records_queue.enqueue(recording.drain_finished)  # nothing left to retake
