@@ -121,6 +121,28 @@ def test_key_0_sent_again_joins_the_talk_the_first_sending_rang(dial, carrier, h
     call.hangup()
 
 
+def test_key_0_sent_again_after_the_agent_answered_joins_the_talk(dial, carrier, hotline):
+    """The same resending, arriving once the agent has answered the first sending's ring: the
+    caller is put into that talk (where the agent waits for them), not on hold."""
+    from tests.test_faults_resent_webhooks import Sendings
+
+    on_duty(hotline, 1, {"general": 5})
+    call = dial(UNKNOWN)
+    sendings = Sendings(call)
+    call.press("0")
+    leg = ringing(carrier, 1)
+    leg.answer()
+    assert talking(call, leg) and hotline.acd.agent(1)["state"] == "on_call"
+    sendings.sent = [sent for sent in sendings.sent if "/ivr/menu/main" in sent[1]]
+    twiml = sendings.again()
+    assert f">{call.sid}</Conference>" in twiml and "<Enqueue" not in twiml
+    assert "正在为您转接综合咨询，请稍候。" in twiml  # the caller's word that they are connected
+    assert [c for c in carrier.calls if c.to == "client:agent-1"] == [leg]  # not rung again
+    assert hotline.acd.agent(1)["state"] == "on_call" and talking(call, leg)
+    assert kinds(hotline, call.sid) == ["enqueue", "offer", "answer"]
+    call.hangup()
+
+
 def kinds_of(hotline, call_sid):
     return [e.kind for e in hotline.calls.events(call_sid)]
 
