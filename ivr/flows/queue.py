@@ -570,6 +570,20 @@ def ringing_wait(conversation: Conversation) -> VoiceResponse:
     return _music(conversation)
 
 
+@step("queue", "agent_wait")
+def agent_wait(conversation: Conversation) -> VoiceResponse:
+    """What the agent hears in the talk until the caller is in (their Participant's waitUrl;
+    the agent does not start the talk, the caller does): who picks up while the caller still
+    hears "正在为您转接…" hears that the call is coming, not silence.  Requested again when
+    it has played out."""
+    response = VoiceResponse()
+    line = conversation.line("agent_call_coming")
+    conversation.say(response, line.text, line.lang)
+    for verb in _music(conversation).verbs:
+        response.append(verb)
+    return response
+
+
 @step("queue", "on_hold")
 def on_hold(conversation: Conversation) -> VoiceResponse:
     """The holdUrl of a caller the agent put on hold (or a consult): the message, then music."""

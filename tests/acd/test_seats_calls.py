@@ -143,6 +143,31 @@ def test_key_0_sent_again_after_the_agent_answered_joins_the_talk(dial, carrier,
     call.hangup()
 
 
+def agent_legs(carrier, staff_id):
+    return [c for c in carrier.calls if c.to == f"client:agent-{staff_id}"]
+
+
+def test_an_agent_who_answers_during_the_put_through_line_hears_that_the_call_is_coming(dial, carrier, hotline):
+    """The agent's phone rings while the caller still hears "正在为您转接…": an agent who picks
+    up at once hears that the call is being put through until the caller is in, not silence."""
+    on_duty(hotline, 1, {"general": 5})
+    carrier.set_endpoint("client:agent-1", "answer")  # picks up as soon as it rings
+    call = dial(UNKNOWN)
+    call.press("0")
+    assert call.take_text().endswith("正在为您转接综合咨询，请稍候。")
+    [leg] = agent_legs(carrier, 1)
+    assert talking(call, leg)
+    room = carrier.conference(call.conference)
+    agent, caller = room.participant(leg.sid), room.participant(call.sid)
+    assert agent.joined_at < caller.joined_at  # the agent was in first, alone
+    assert "来电转接中" in leg.take_text()
+    leg.wait(30)
+    assert "来电转接中" not in leg.take_text()  # once the caller is in, the talk
+    leg.speak("您好")
+    assert "您好" in [u.text for u in call.take_heard() if u.kind == "speech"]
+    call.hangup()
+
+
 def kinds_of(hotline, call_sid):
     return [e.kind for e in hotline.calls.events(call_sid)]
 
