@@ -305,6 +305,18 @@ def announce(hotline: Hotline, entry: str, leg: str, url: str) -> None:
         log.info("talk %s: no announcement for leg %s: %s", talk.get("conf_sid"), leg, exc)
 
 
+def end(hotline: Hotline, entry: str) -> None:
+    """End the entry's talk on the carrier: the conference, with an agent's leg that waits in
+    it or still rings (canceled).  A refusal (the talk has ended already) is only logged."""
+    talk = hotline.acd.talk(entry)
+    if talk.get("conf") != "1" or not talk.get("conf_sid"):
+        return  # no conference: the agent was not rung, or is dialled by the caller's own <Dial>
+    try:
+        hotline.twilio.conferences(talk["conf_sid"]).update(status="completed")
+    except CARRIER_ERRORS as exc:
+        log.info("talk %s not ended: %s", talk["conf_sid"], exc)
+
+
 def _caller_leg(hotline: Hotline, entry: str) -> str:
     return hotline.acd.entry(entry).get("live_sid") or entry
 

@@ -799,6 +799,8 @@ def callback_status(conversation: Conversation, entry: str = "", agent: str = ""
     configured, keeping the place."""
     app = _hotline()
     status = conversation.form.get("CallStatus", "")
+    if status == "completed":  # the patient hung up: during the greeting, the agent waits for nobody
+        seats.caller_gone(app, entry, conversation.call_sid)
     if status in ("busy", "no-answer", "failed", "canceled") and agent.isdigit():
         result = app.acd.callback_failed(entry, int(agent), seats.epoch(conversation.now))
         if result.status == "given_up":
