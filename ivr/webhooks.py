@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+import redis
 from flask import Blueprint, Response, request
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.voice_response import VoiceResponse
@@ -82,7 +83,10 @@ def status() -> Response:
     app = hotline()
     answers = app.calls.status(_status_callback(call_sid), lambda pipe: app.acd.read_put_through(pipe, call_sid))
     if answers and seats.being_put_through(app.acd.put_through_state(answers[0]), call_sid):
-        seats.caller_gone(app, call_sid, call_sid)
+        try:
+            seats.caller_gone(app, call_sid, call_sid)
+        except redis.RedisError as exc:  # the call is handed over all the same (a 204, not a 500)
+            log.warning("call %s: the agent it was put through to not freed: %s", call_sid, exc)
     return Response(status=204)
 
 
