@@ -306,15 +306,19 @@ def announce(hotline: Hotline, entry: str, leg: str, url: str) -> None:
 
 
 def end(hotline: Hotline, entry: str) -> None:
-    """End the entry's talk on the carrier: the conference, with an agent's leg that waits in
-    it or still rings (canceled).  A refusal (the talk has ended already) is only logged."""
+    """End the entry's talk on the carrier before the caller joined it: the agent's leg, which
+    still rings or waits alone, is hung up (its end ends the conference: end_conference_on_exit).
+    By the Calls resource, whose `Status=completed` hangs up a call ringing or answered: the
+    conference itself is not started yet (its only participant does not start it), and
+    Twilio documents ending one in progress, not one that never started.  A refusal (the leg
+    has ended already) is only logged."""
     talk = hotline.acd.talk(entry)
-    if talk.get("conf") != "1" or not talk.get("conf_sid"):
+    if talk.get("conf") != "1" or not talk.get("agent_leg"):
         return  # no conference: the agent was not rung, or is dialled by the caller's own <Dial>
     try:
-        hotline.twilio.conferences(talk["conf_sid"]).update(status="completed")
+        hotline.twilio.calls(talk["agent_leg"]).update(status="completed")
     except CARRIER_ERRORS as exc:
-        log.info("talk %s not ended: %s", talk["conf_sid"], exc)
+        log.info("talk %s: agent's leg not ended: %s", talk.get("conf_sid"), exc)
 
 
 def _caller_leg(hotline: Hotline, entry: str) -> str:
