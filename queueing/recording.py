@@ -374,6 +374,20 @@ def letter_call(client, keys: RecordKeys, fields: dict) -> calls.FinishedCall:
     return call
 
 
+def letter_calls(client, prefix: str) -> list[tuple[str, calls.FinishedCall]]:
+    """Each dead letter's id with the call it holds (a patient's copy and erasure look through
+    them: records.privacy.unwritten_calls says whose each is)."""
+    keys = RecordKeys(prefix)
+    return [(entry_id, letter_call(client, keys, fields)) for entry_id, fields in dead_letters(client, prefix)]
+
+
+def erase_dead_letters(client, prefix: str, entry_ids: list[str]) -> int:
+    """Delete these dead letters whole (a patient's erasure: a letter is its call's unwritten
+    record); the number deleted.  One a retry wrote or the purge deleted meanwhile is gone
+    already and not counted."""
+    return client.xdel(RecordKeys(prefix).dead_letters, *entry_ids) if entry_ids else 0
+
+
 def retry_dead_letters(call_sid: str | None = None) -> list[tuple[str, str | None]]:
     """Write the dead letters (all, or one call's) once the cause is fixed (a migration ran,
     the caller's file is back): each with the drain's own rules (records.calls.record_finished,

@@ -29,9 +29,9 @@ def hotline(app):
     return app.extensions["hotline"]
 
 
-def refused_call(hotline, sid: str, *, at=OPEN, events=(("menu", {"step": "menu.main"}),)) -> None:
+def refused_call(hotline, sid: str, *, at=OPEN, events=(("menu", {"step": "menu.main"}),), file: int = GONE) -> None:
     """A call matched to a file that is gone, ended: the database refuses its record."""
-    opened = calls.CallOpened(sid, MS_WANG, "+861065281000", calls.CallerMatch(MS_WANG_PHONE, (GONE,)), "zh", at)
+    opened = calls.CallOpened(sid, MS_WANG, "+861065281000", calls.CallerMatch(MS_WANG_PHONE, (file,)), "zh", at)
     hotline.calls.add_events(sid, at, list(events), opened=opened)
 
 
