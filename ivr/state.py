@@ -263,31 +263,38 @@ class CallStore:
         # The first opening stays: a webhook sent again, or a second opening, changes nothing.
         pipe.set(self._key(opened.call_sid, "opened"), json.dumps(opened.to_json()), nx=True, ex=self.ttl)
 
-    def status(self, callback: StatusCallback) -> None:
+    def status(
+        self, callback: StatusCallback, also_final: Callable[[redis.client.Pipeline], None] | None = None
+    ) -> list:
         """The carrier's status callback.  A final one hands the call over to be recorded,
         in one round trip (one MULTI): the call marked finished (later events follow it), an
         entry in the finished calls' stream, the call out of the open calls, and the
         drain-pending flag set if it was not, in which case a drain job is enqueued (only
         then: one pending job drains every call handed over meanwhile).  A non-final status
-        is only kept in the call's state: the record is written once, at the end."""
+        is only kept in the call's state: the record is written once, at the end.
+        `also_final` adds its commands to a final status's round trip: their answers are
+        returned ([] for a status not final, or when Redis could not be reached)."""
         sid = callback.call_sid
         if not callback.final:
             self._keep(sid, status=callback.status[:16])
-            return
+            return []
         try:
             pipe = self.redis.pipeline(transaction=True)
             pipe.set(self._key(sid, "finished"), "1", ex=self.ttl)
             pipe.xadd(self.keys.finished, {"call_sid": sid, "status": json.dumps(callback.to_json())})
             pipe.zrem(self.keys.open_calls, sid)
             pipe.set(self.keys.drain_pending, "1", nx=True, ex=DRAIN_PENDING_SECONDS)
-            drain = pipe.execute()[-1]
+            if also_final is not None:
+                also_final(pipe)
+            answers = pipe.execute()
         except redis.RedisError as exc:
             log.warning("call %s: final status not handed over in Redis: %s", sid, exc)
             if self.recorder is not None:
                 self.recorder.spool_status(callback)
-            return
-        if drain and self.recorder is not None:
+            return []
+        if answers[3] and self.recorder is not None:  # the drain-pending flag was not set
             self.recorder.drain_soon()
+        return answers[4:]
 
     def _also(
         self, call_sid: str, also: Callable[[redis.client.Pipeline], None] | None, opened: CallOpened | None = None

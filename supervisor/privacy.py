@@ -31,6 +31,7 @@ def overview():
         "supervisor/privacy.html",
         periods=app.settings.retention,
         kinds=retention.KINDS,
+        dead_letter_days=retention.dead_letter_days(app.settings.retention),
         runs=runs,
         zone=app.settings.hospital.zone,
     )

@@ -12,9 +12,10 @@ from sqlalchemy import select
 
 from emulator import Recording
 from queueing import retention as purge_job
+from records import retention
 from records.models import AuditEntry, CallEvent, CallRecord, ComplaintCase, Patient, SmsMessage
 from tests.conftest import OPEN
-from tests.records.test_retention import _seed
+from tests.records.test_retention import NO_LETTERS, _seed
 from tests.web import csrf_token, log_in, make_staff
 
 REASON = "患者申请 PIPL-2026-031"
@@ -118,13 +119,16 @@ def test_erasure_is_refused_while_a_case_is_open_then_done_with_the_recording_de
 
 
 def test_every_purge_leaves_an_audit_row_said_by_the_hotline(client, db, settings):
-    purge_job.purge(db, lambda: OPEN, settings.retention, "nightly", lambda sid: True)
+    purge_job.purge(db, lambda: OPEN, settings.retention, "nightly", lambda sid: True, NO_LETTERS)
     entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "retention_purge"))
     assert entry.staff_id is None and "retention purge" in entry.reason
     page = client.get("/supervisor/audit").get_data(as_text=True)
     assert "retention_purge" in page and "系统 the hotline" in page
     overview = client.get("/supervisor/privacy").get_data(as_text=True)
     assert "完成 done" in overview
+    days = retention.dead_letter_days(settings.retention)  # the shortest period: speech's 90 days
+    assert f"Dead letters (calls the database refused, not yet written)</td><td>{days}</td>" in overview
+    assert "<th>dead_letters</th>" in overview  # what each run deleted of them
 
 
 def test_agents_cannot_reach_the_privacy_page(app):
