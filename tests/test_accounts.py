@@ -10,7 +10,7 @@ from accounts import role_required
 from records.audit import accesses, record_access
 from records.cli import DEMO_PASSWORD, DEMO_STAFF, _demo_staff
 from records.models import Staff
-from records.staff import StaffError, authenticate, create_staff
+from records.staff import StaffError, authenticate, create_staff, set_password
 from tests.web import csrf_token, log_in, log_in_page, make_staff
 
 
@@ -225,9 +225,14 @@ def test_logging_out_needs_the_token_and_ends_the_session(app, client_app):
 
 
 def test_passwords_are_stored_hashed_and_rules_are_explained(db):
+    """The hotline's accounts and new passwords are hashed with scrypt, whatever method the
+    other tests' accounts are made with (tests/web.py's one-round PBKDF2)."""
     staff = create_staff(db, username="li", display_name="李", role="agent", password="long-enough-pw")
     assert "long-enough-pw" not in staff.password_hash and staff.password_hash.startswith("scrypt:")
     assert authenticate(db, "li", "long-enough-pw") is staff
+    set_password(db, staff, "another-long-pw")
+    assert staff.password_hash.startswith("scrypt:") and authenticate(db, "li", "another-long-pw") is staff
+    assert authenticate(db, "li", "long-enough-pw") is None
     assert authenticate(db, "nobody", "long-enough-pw") is None
     with pytest.raises(StaffError, match="at least 10 characters"):
         create_staff(db, username="short", display_name="", role="agent", password="short")

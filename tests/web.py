@@ -8,6 +8,11 @@ from dataclasses import dataclass
 
 from records.staff import create_staff
 
+# One round of PBKDF2 for the tests' accounts: scrypt's 0.1 s of CPU for each account and
+# again for each login added up to minutes a run.  The hotline's own method stays scrypt
+# (records/staff.py; tests/test_accounts.py checks that new accounts get it).
+TEST_PASSWORD_HASH = "pbkdf2:sha256:1"
+
 
 @dataclass(frozen=True)
 class StaffLogin:
@@ -27,6 +32,7 @@ def make_staff(app, role: str, username: str | None = None, password: str = "pw-
             display_name=fields.pop("display_name", username),
             role=role,
             password=password,
+            hash_method=TEST_PASSWORD_HASH,
         )
         for name, value in fields.items():
             setattr(staff, name, value)
