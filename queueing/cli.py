@@ -102,7 +102,9 @@ def worker(burst: bool, records_only: bool, count: int | None) -> None:
     # collector's permanent generation it is never walked again.  A drain batch allocates
     # enough to set off full collections, which walked all of it: a third of the drain's CPU
     # (bench/README.md, issue 17).  Before the pool forks, so its workers inherit it (and
-    # the collector does not write to the pages they share), as gunicorn.conf.py does.
+    # the collector does not write to the pages they share), as gunicorn.conf.py does.  Start-up's
+    # garbage is collected first: frozen, it would be kept for good.
+    gc.collect()
     gc.freeze()
     if count == 1:
         # with_scheduler: retries that wait (SMS, records) are enqueued again by RQ's scheduler.

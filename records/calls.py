@@ -346,8 +346,8 @@ def record_finished(session: Session, call: FinishedCall, at: datetime) -> CallR
 def record_finished_batch(session: Session, finished: Sequence[FinishedCall], at: datetime) -> None:
     """A batch of finished calls, in the session's transaction.  The usual call (opened in
     Redis and ended by its final status) is written set-based for the whole batch: its record
-    in one multi-row INSERT ... ON CONFLICT (call_sid) DO NOTHING, then the events and queue
-    entries of the records that INSERT made, an executemany each.  A call whose record is
+    in one INSERT ... ON CONFLICT (call_sid) DO NOTHING (records.db.insert_new), then the
+    events and queue entries of the records that INSERT made (records.db.insert_made).  A call whose record is
     stored already (a rerun, a placeholder, the sweep's reconstruction, another writer meanwhile)
     is skipped by that INSERT and goes, with the unusual ones, through `record_finished`'s
     rules one by one, after them: a duplicate in the batch finds the record made."""
