@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -63,11 +62,15 @@ def find_call(session: Session, call_sid: str, *, lock: bool = False) -> CallRec
     return session.scalar(query.with_for_update() if lock else query)
 
 
-@cache
+_FIELD_NAMES: dict[tuple[type, tuple[str, ...]], tuple[str, ...]] = {}
+
+
 def _plain_fields(cls: type, *but: str) -> tuple[str, ...]:
     """A dataclass's field names but some, for its JSON: once per class (dataclasses.fields
     builds its tuple on every call, and the drain reads thousands of calls' JSON a second)."""
-    return tuple(f.name for f in fields(cls) if f.name not in but)
+    if (cls, but) not in _FIELD_NAMES:
+        _FIELD_NAMES[cls, but] = tuple(f.name for f in fields(cls) if f.name not in but)
+    return _FIELD_NAMES[cls, but]
 
 
 @dataclass(frozen=True)
