@@ -133,6 +133,44 @@ def answered(hotline: Hotline, entry: str, agent_id: int) -> bool:
     return result.status in ("ok", "already")
 
 
+def being_put_through(entry: dict[str, str], live_sid: str) -> bool:
+    """Whether the entry (its fields) is a caller on the call `live_sid` whom an agent's phone
+    rings for (offered) or who has been answered (connected)."""
+    return entry.get("kind") == "call" and entry.get("live_sid") == live_sid and entry.get("state") in _PUTTING_THROUGH
+
+
+_PUTTING_THROUGH = ("offered", "connected")
+
+
+def caller_gone(hotline: Hotline, entry: str, live_sid: str) -> bool:
+    """The caller's call `live_sid` has ended while being put through: typically they hung up
+    during "正在为您转接…" (or the recording notice, or the callback's greeting), before the
+    TwiML that joins the talk, so no <Dial> action will tell.  The agent is not left with a
+    phone ringing for nobody, or alone in the talk until they hang up: an offer ends as an
+    abandon (the agent free at once, not 'missed'); an answered one as a talk does (talk_end,
+    then wrap-up); the agent's leg is ended.  Whatever a <Dial> action did first is not done
+    again (the ACD's scripts refuse a second leave or talk_end).  True if it ended something."""
+    from acd import talks
+
+    data = hotline.acd.entry(entry)
+    if not being_put_through(data, live_sid):
+        return False
+    now = hotline.now()
+    if data["state"] == "offered":
+        gone = hotline.acd.leave(entry, epoch(now), "left")
+        if gone.detail["was"] != "offered":
+            return False
+        add_events(hotline, entry, now, ("abandon", {"queue": gone.queue, "waited": round(gone.seconds)}))
+        talks.end(hotline, entry)
+        dispatch(hotline)
+        return True
+    agent = data.get("agent") or ""
+    if not agent.isdigit():
+        return False
+    talks.end(hotline, entry)  # first: a talk_end without wrap-up may offer the agent the next caller
+    return talk_ended(hotline, entry, int(agent))
+
+
 def talk_ended(hotline: Hotline, entry: str, agent_id: int) -> bool:
     """The agent's part of the talk is over: `talk_end` with the seconds talked and the seconds
     the caller was held (issue 14; talk excludes hold, so talk + hold + wrap-up is the handling

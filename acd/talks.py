@@ -196,8 +196,11 @@ def _participants(hotline: Hotline, talk: dict[str, str]):
     return hotline.twilio.conferences(talk["conf_sid"]).participants
 
 
-def _dial(hotline: Hotline, entry: str, to: str, role: str, *, label: str, lang: str, **options: object):
-    """Ring `to` into the entry's conference; returns the Participant (call_sid, conference_sid)."""
+def _dial(
+    hotline: Hotline, entry: str, to: str, role: str, *, label: str, lang: str, wait_url: str = "", **options: object
+):
+    """Ring `to` into the entry's conference; returns the Participant (call_sid, conference_sid).
+    `wait_url`: what the leg hears until the talk starts ('': silence)."""
     args = {"entry": entry, "role": role, "lang": lang}
     if options.pop("agent", None) is not None:
         args["agent"] = to.removeprefix("client:agent-")
@@ -208,7 +211,7 @@ def _dial(hotline: Hotline, entry: str, to: str, role: str, *, label: str, lang:
         timeout=hotline.settings.routing.offer_timeout_seconds,
         early_media=True,
         beep="false",
-        wait_url="",
+        wait_url=wait_url,
         status_callback=_url(hotline, "queue/leg", **args),
         status_callback_event=["answered", "completed"],
         **options,
@@ -250,7 +253,10 @@ def _place(
 
 def start(hotline: Hotline, entry: str, agent_id: int, lang: str) -> str:
     """Ring the agent into a new talk for `entry` (the caller joins by TwiML); returns the
-    agent's leg.  Raises CarrierRefused: the caller is then connected the old way."""
+    agent's leg.  Raises CarrierRefused: the caller is then connected the old way.
+    The agent's phone may be answered before the caller is in (the caller first hears that
+    they are being put through): the agent does not start the talk, and hears until the
+    caller starts it that the call is coming (queue/agent_wait), not silence."""
     try:
         leg = _dial(
             hotline,
@@ -260,6 +266,8 @@ def start(hotline: Hotline, entry: str, agent_id: int, lang: str) -> str:
             label=f"agent-{agent_id}",
             lang=lang,
             agent=agent_id,
+            wait_url=_url(hotline, "queue/agent_wait", lang=lang),
+            start_conference_on_enter=False,
             end_conference_on_exit=True,
         )
     except CARRIER_ERRORS as exc:
@@ -295,6 +303,22 @@ def announce(hotline: Hotline, entry: str, leg: str, url: str) -> None:
         _participants(hotline, talk)(leg).update(announce_url=url, announce_method="POST")
     except CARRIER_ERRORS as exc:
         log.info("talk %s: no announcement for leg %s: %s", talk.get("conf_sid"), leg, exc)
+
+
+def end(hotline: Hotline, entry: str) -> None:
+    """End the entry's talk on the carrier before the caller joined it: the agent's leg, which
+    still rings or waits alone, is hung up (its end ends the conference: end_conference_on_exit).
+    By the Calls resource, whose `Status=completed` hangs up a call ringing or answered: the
+    conference itself is not started yet (its only participant does not start it), and
+    Twilio documents ending one in progress, not one that never started.  A refusal (the leg
+    has ended already) is only logged."""
+    talk = hotline.acd.talk(entry)
+    if talk.get("conf") != "1" or not talk.get("agent_leg"):
+        return  # no conference: the agent was not rung, or is dialled by the caller's own <Dial>
+    try:
+        hotline.twilio.calls(talk["agent_leg"]).update(status="completed")
+    except CARRIER_ERRORS as exc:
+        log.info("talk %s: agent's leg not ended: %s", talk.get("conf_sid"), exc)
 
 
 def _caller_leg(hotline: Hotline, entry: str) -> str:

@@ -34,10 +34,16 @@ What one run does:
     its events and menu path, and no record the load did not make; no event stored
     twice; no clinic session has more places booked than it has, and each session's
     booked count equals its active appointments.
- 6. --soak: the same for 10 minutes, sampling every 10 s the memory (RSS and PSS)
+ 6. the references (`--reference-seconds`, 20 by default): the bare Flask+twilio app and
+    the minimal signed webhook (bench/baseline_app.py, bench/minimal_app.py), each under
+    the same gunicorn command once the hotline's processes have stopped, are sent the
+    webhooks the run's calls sent (paths and fields, calls of the same length) at the
+    rate the hotline served, by as many clients as callers, signed and timed by the
+    emulator's own code; their latency and the hotline's ratio to each are reported;
+ 7. --soak: the same for 10 minutes, sampling every 10 s the memory (RSS and PSS)
     of the gunicorn master and workers and of the RQ worker; reports growth from
     the end of the first minute to the end.
- 7. --tracemalloc [FRAMES]: what grows inside each gunicorn worker (bench/memtrace.py,
+ 8. --tracemalloc [FRAMES]: what grows inside each gunicorn worker (bench/memtrace.py,
     started by gunicorn.conf.py's post_fork only then): at 10 s, 60 s, midway and the
     end every worker records its RSS by kind of mapping, pymalloc's arenas and glibc
     malloc's heaps, and (FRAMES > 0, default 12) a tracemalloc snapshot after a
@@ -66,6 +72,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
+import requests
 import sqlalchemy as sa
 import yaml
 
@@ -75,6 +82,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import common, memtrace  # noqa: E402
 from emulator import Carrier  # noqa: E402
+from emulator.webhooks import Webhooks  # noqa: E402
 from records.patients import to_e164  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
@@ -158,6 +166,7 @@ def _path(url: str) -> str:
 def play(carrier_factory, hotline_number: str, rng, patients, strangers, think: tuple[float, float]) -> dict:
     """One whole call; returns what happened to it."""
     timings: list[tuple[str, float, int | None, bool]] = []
+    sent: list[tuple[str, dict]] = []  # each webhook's path and fields, replayed to the references
     failures: list[str] = []
     carrier = carrier_factory()
     original = carrier.webhooks._once
@@ -168,6 +177,7 @@ def play(carrier_factory, hotline_number: str, rng, patients, strangers, think: 
         # The fourth: whether the request carried the caller's keys or speech and the step took
         # them (no apology): bench/faults.py checks that each one left its event.
         took = bool(params) and ("Digits" in params or "SpeechResult" in params)
+        sent.append((_path(url), dict(params)))
         timings.append(
             (
                 _path(url),
@@ -210,7 +220,7 @@ def play(carrier_factory, hotline_number: str, rng, patients, strangers, think: 
     if call.errors:
         problems.append(f"carrier errors {sorted(set(call.errors))} ({kind})")
     return {"sid": call.sid, "kind": kind, "started": started, "ended": time.time(), "timings": timings,
-            "problems": problems, "status": call.status, "from": call.from_, "to": call.to,
+            "sent": sent, "problems": problems, "status": call.status, "from": call.from_, "to": call.to,
             **{name: None if getattr(call, name) is None else carrier.clock.at(getattr(call, name)).timestamp()
                for name in ("created", "answered_at", "ended_at")}}  # fmt: skip
 
@@ -248,7 +258,7 @@ def caller_process(index: int, threads: int, deadline: float, config: dict) -> l
             with lock:
                 results.append(outcome)
             if REPORT is not None and outcome["sid"]:
-                REPORT.put({k: v for k, v in outcome.items() if k not in ("timings", "problems")})
+                REPORT.put({k: v for k, v in outcome.items() if k not in ("timings", "sent", "problems")})
 
     workers = [threading.Thread(target=run, args=(t,), daemon=True) for t in range(threads)]
     for worker in workers:
@@ -256,6 +266,80 @@ def caller_process(index: int, threads: int, deadline: float, config: dict) -> l
     for worker in workers:
         worker.join()
     return results
+
+
+# ---- the references: the same webhooks, at the same rate, to the bare and the minimal app ---------
+
+# The two references every benchmark of ours sets beside the hotline (bench/README.md): a bare
+# Flask+twilio menu, and the least a signed, stateful webhook does (one Redis pipeline).
+REFERENCES = (("bare Flask+twilio", "bench.baseline_app:app"), ("minimal signed webhook", "bench.minimal_app:app"))
+
+
+def reference_process(index: int, threads: int, deadline: float, config: dict) -> list[tuple[str, float, int | None]]:
+    """`threads` clients replaying the hotline run's webhooks (the same paths and fields, in
+    calls of the same length) to a reference app, at the hotline run's rate per caller, each
+    signed and timed by the emulator's own request code, as the callers' were."""
+    webhooks = Webhooks(AUTH_TOKEN)
+    calls, interval = config["calls"], config["interval"]
+    timed: list[tuple[str, float, int | None]] = []
+    lock = threading.Lock()
+
+    def run(thread: int) -> None:
+        rng = random.Random(f"{config['seed']}-reference-{index}-{thread}")
+        time.sleep(rng.uniform(0, interval))
+        while time.time() < deadline:
+            session = requests.Session()  # a session per call, as the carrier keeps
+            for path, params in rng.choice(calls):
+                if time.time() >= deadline:
+                    break
+                started = time.perf_counter()
+                result = webhooks._once(session, "POST", config["url"] + path, params)
+                with lock:
+                    timed.append((path, time.perf_counter() - started, result.status))
+                time.sleep(rng.uniform(0.5, 1.5) * interval)
+            session.close()
+
+    workers = [threading.Thread(target=run, args=(t,), daemon=True) for t in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return timed
+
+
+def run_references(args, gunicorn_cmd: list[str], env: dict, scratch: Path, calls: list[dict], rate: float) -> dict:
+    """Each reference under the hotline's gunicorn command, given the hotline run's webhooks
+    for `--reference-seconds` at the rate (requests/s) the hotline served, by as many clients
+    as there were callers.  Its latency beside the hotline's is the run's reference."""
+    replay = [c["sent"] for c in calls if c.get("sent")]
+    interval = args.callers / rate if rate else 1.0
+    out = {}
+    for label, app_path in REFERENCES:
+        port = common.free_port()
+        command = [*gunicorn_cmd[:-1], app_path]
+        command[command.index("-b") + 1] = f"127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"
+        reference_env = {**env, "PUBLIC_BASE_URL": url}  # the minimal app checks signatures against it
+        log = scratch / f"reference-{app_path.split('.')[1].split(':')[0]}.log"
+        server = start(command, reference_env, log)
+        try:
+            wait_until_answers(url, server, log)
+            deadline = time.time() + args.reference_seconds
+            config = {"url": url, "calls": replay, "interval": interval, "seed": args.seed}
+            per_process = [args.callers // args.processes + (1 if i < args.callers % args.processes else 0)
+                           for i in range(args.processes)]  # fmt: skip
+            with ProcessPoolExecutor(max_workers=args.processes) as pool:
+                futures = [pool.submit(reference_process, i, n, deadline, config) for i, n in enumerate(per_process)]
+                timed = [t for future in futures for t in future.result()]
+        finally:
+            stop(server)
+        measured = [t for t in timed if t[2] is not None and t[2] < 400]
+        seconds = [t[1] for t in measured]
+        out[label] = {"app": app_path, "n": len(measured), "errors": len(timed) - len(measured),
+                      "requests_per_s": len(timed) / args.reference_seconds,
+                      "p50": 1000 * common.percentile(seconds, 0.50), "p95": 1000 * common.percentile(seconds, 0.95),
+                      "p99": 1000 * common.percentile(seconds, 0.99)}  # fmt: skip
+    return out
 
 
 # ---- the servers ---------------------------------------------------------------------------------
@@ -286,6 +370,7 @@ def wait_until_answers(url: str, process: subprocess.Popen, log: Path, seconds: 
             raise SystemExit(f"gunicorn exited: {log.read_text()[-3000:]}")
         try:
             urllib.request.urlopen(url + "/ivr/voice", timeout=2)
+            return  # a reference app answers anyone
         except urllib.error.HTTPError:
             return  # 403 unsigned: the app answers
         except OSError:
@@ -459,6 +544,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--redis", default="redis://127.0.0.1:6379/14")
     p.add_argument("--seed", default="load")
+    p.add_argument(
+        "--reference-seconds",
+        type=int,
+        default=20,
+        help="seconds of the same webhooks, at the same rate, to each reference app afterwards (0: none; default 20)",
+    )
     p.add_argument("--results", type=Path, default=BENCH / "results")
     args = p.parse_args(argv)
     if args.soak and args.duration == 60:
@@ -558,6 +649,12 @@ def main(argv=None) -> int:
         dialled = {c["sid"] for c in calls if c["sid"]}
         checks = check_records(engine, dialled)
         report = summarise(args, calls, started, ended, checks, memory, command_line, gunicorn_cmd, load_before)
+        if args.reference_seconds:
+            for process in reversed(processes):  # the references get the machine the hotline had
+                stop(process)
+            report["references"] = run_references(
+                args, gunicorn_cmd, env, scratch, calls, sum(len(c["timings"]) for c in calls) / (ended - started)
+            )
         if args.tracemalloc is not None:
             memory_report = memtrace.report(traces, [("10s", "60s"), ("60s", "mid"), ("mid", "end"), ("60s", "end")],
                                             [("10s", "60s"), ("60s", "mid"), ("mid", "end")],
@@ -626,6 +723,31 @@ def summarise(args, calls, started, ended, checks, memory, command_line, gunicor
     return report
 
 
+def reference_lines(r: dict) -> list[str]:
+    """The references' latency for the same webhooks at the same rate, and the hotline's ratio."""
+    if not r.get("references"):
+        return []
+    hotline = r["latency"]["all webhooks"]
+    lines = [
+        "",
+        "The references, right after, under the same gunicorn command: the same webhooks (paths and fields, "
+        "calls of the same length), at the hotline's rate, by as many clients, signed and timed by the same "
+        "emulator code:",
+        "",
+        "| server | requests | req/s | errors | p50 ms | p95 ms | p99 ms | hotline p50 / this | hotline p99 / this |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| hotline (above) | {hotline['n']} | {r['requests_per_s']:.1f} | {r['errors']} | {hotline['p50']:.1f} "
+        f"| {hotline['p95']:.1f} | {hotline['p99']:.1f} | 1.00 | 1.00 |",
+    ]
+    for label, ref in r["references"].items():
+        lines.append(
+            f"| {label} (`{ref['app']}`) | {ref['n']} | {ref['requests_per_s']:.1f} | {ref['errors']} "
+            f"| {ref['p50']:.1f} | {ref['p95']:.1f} | {ref['p99']:.1f} | {hotline['p50'] / ref['p50']:.2f} "
+            f"| {hotline['p99'] / ref['p99']:.2f} |"
+        )
+    return lines
+
+
 def memory_summary(memory: list[dict]) -> dict:
     """Growth from the end of the first minute (imports done, pools and caches warm) to the end."""
     if len(memory) < 3:
@@ -684,6 +806,7 @@ def markdown(r: dict) -> str:
     lines += [
         "",
         f"Target p99 < {TARGET_P99_MS:.0f} ms over all webhooks: **{'met' if r['p99_met'] else 'missed'}**.",
+        *reference_lines(r),
         "",
         f"Records (written by the RQ record workers; all in place {c['landed_after_s']} s after the last call "
         f"ended): {c['dialled']} calls dialled, {c['records']} call records; missing {c['missing_n']}, "

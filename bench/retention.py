@@ -144,7 +144,9 @@ def run_purge(url: str, settings, batch: int) -> dict:
 
         db.commit = timed_commit
         began = time.perf_counter()
-        counts = purge(db, lambda: NOW, periods, "cli", lambda sid: True)
+        counts = purge(
+            db, lambda: NOW, periods, "cli", lambda sid: True, lambda cutoff, batch, kept: 0
+        )  # no Redis here
         elapsed = time.perf_counter() - began
     held = [after - before for before, after in zip([began, *commits], commits, strict=False)]
     written = writer.finish()

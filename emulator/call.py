@@ -262,6 +262,13 @@ class Call:
         self._carrier.hangup(self)
         return self
 
+    def hang_up_in(self, seconds: float) -> Call:
+        """Hang up `seconds` from now on the virtual clock, whatever the call is doing then (a
+        caller who gives up in the middle of a prompt).  Returns at once: the next method that
+        lets time pass (press, wait...) runs into it."""
+        self._carrier.hang_up_later(self, seconds)
+        return self
+
     # --- a ringing call this side can pick up -------------------------------------------------------
     def answer(self) -> Call:
         """Pick up a call ringing to be answered by hand (waiting_for == 'answer')."""

@@ -680,6 +680,18 @@ class Carrier:
                 self.throw(call, CallOver(None))
             self._settle(call)
 
+    def hang_up_later(self, call: Call, seconds: float) -> None:
+        """Call.hang_up_in: the person hangs up `seconds` from now, as `hangup` would then."""
+
+        def hang_up() -> None:
+            if call.ended or call.waiting_for == "answer":  # over, or not picked up: nothing to hang up
+                return
+            call.note("event", text="hung up")
+            self.throw(call, CallOver(None))
+
+        with self._driving():
+            self.clock.call_later(seconds, hang_up)
+
     def answer_by_hand(self, call: Call) -> None:
         """Call.answer: pick up a call ringing to be answered by hand."""
         with self._driving():

@@ -432,11 +432,11 @@ class Conversation:
         the tries so far), falling through to a <Redirect> back here when nothing is heard."""
         self.event("menu", step=self.here.name, **dict(self.here.args))
         said = [*self.preamble, *(line if isinstance(line, Line) else Line(line, self.lang) for line in lines)]
-        failures = self.heard.failures
+        action, on_silence = self._step_urls(self.heard.failures)
         response = VoiceResponse()
         gather = response.gather(
             input="dtmf speech",
-            action=self.url(self.here, f=failures),
+            action=action,
             method="POST",
             timeout=self.settings.dialogue.gather_timeout,
             speech_timeout="auto",
@@ -445,8 +445,17 @@ class Conversation:
         )
         for line in _merge(said):
             self.say(gather, line.text, line.lang)
-        response.redirect(self.url(self.here, f=failures, silence=1), method="POST")
+        response.redirect(on_silence, method="POST")
         return response
+
+    def _step_urls(self, failures: int) -> tuple[str, str]:
+        """`url(self.here, f=failures)` and the same with `silence=1`: where a <Gather> posts
+        and where silence leads, from one set of arguments (the trail encoded once)."""
+        args = {**self.here.args, "lang": self.lang, "f": str(failures)}
+        if self.came_from:
+            args["back"] = encode_trail(self.came_from)
+        path = f"{self.base_url}/ivr/{self.here.flow}/{self.here.step}?"
+        return path + query(args), path + query({**args, "silence": "1"})
 
     # ---- typed-in numbers (birth dates, record numbers) -----------------------------------------
 

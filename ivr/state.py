@@ -93,6 +93,30 @@ return {epoch, first, count, 0, drain}
 """
 
 
+# An incoming call's round trip (CallStore.calls_from_and_read): KEYS: the number's calls (a
+# sorted set), when there is a number to count, then the caller's cached files, when there is
+# a key to read; ARGV: '1' if the first key is the count, the oldest score kept (now minus the
+# window), the CallSid, now, the window in seconds.  What a MULTI of ZREMRANGEBYSCORE, ZADD NX,
+# ZCARD, EXPIRE and GET did, as atomically, in one command and one answer (issue 17's CPU).
+# Returns {1, calls} or {0, 0}, then {1, the cached text} or {0, ''}: no nil or false in a
+# Lua table (nil ends it, and false is a boolean to a RESP3 client).
+ARRIVAL = """
+local counted, calls, read = ARGV[1] == '1', {0, 0}, {0, ''}
+if counted then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+  redis.call('ZADD', KEYS[1], 'NX', ARGV[4], ARGV[3])
+  calls = {1, redis.call('ZCARD', KEYS[1])}
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+end
+local key = KEYS[counted and 2 or 1]
+if key then
+  local cached = redis.call('GET', key)
+  if cached then read = {1, cached} end
+end
+return {calls[1], calls[2], read[1], read[2]}
+"""
+
+
 def _sending() -> str:
     """Which batch of events of which request this is, when the request carries Twilio's
     I-Twilio-Idempotency-Token (the same on every sending of one webhook request): the token
@@ -116,6 +140,7 @@ class CallStore:
         self.keys = RecordKeys(prefix)
         # redis-py loads the script again by itself when Redis lost it (NOSCRIPT).
         self._append = client.register_script(APPEND_EVENTS)
+        self._arrival = client.register_script(ARRIVAL)
 
     def _key(self, call_sid: str, part: str) -> str:
         return self.keys.call(call_sid, part)
@@ -185,15 +210,18 @@ class CallStore:
         keys += [self.keys.open_calls, self.keys.finished, self.keys.drain_pending]
         args = [self.ttl, _sending(), at.timestamp(), DRAIN_PENDING_SECONDS, call_sid, *payloads]
         try:
-            pipe = self.redis.pipeline(transaction=False)
-            if opened is not None:
-                self._keep_opening(pipe, opened)
-            # EVALSHA, not the Script object: given a pipeline, redis-py's Script first sends
-            # SCRIPT EXISTS on its own, a second round trip for every webhook.
-            pipe.evalsha(self._append.sha, len(keys), *keys, *args)
-            if also is not None:
-                also(pipe)
-            epoch, first, count, again, drain = self._appended(pipe, 1 if opened is not None else 0, keys, args)
+            if opened is None and also is None:  # a menu step: the script alone, no pipeline's machinery
+                epoch, first, count, again, drain = self._append_alone(keys, args)
+            else:
+                pipe = self.redis.pipeline(transaction=False)
+                if opened is not None:
+                    self._keep_opening(pipe, opened)
+                # EVALSHA, not the Script object: given a pipeline, redis-py's Script first sends
+                # SCRIPT EXISTS on its own, a second round trip for every webhook.
+                pipe.evalsha(self._append.sha, len(keys), *keys, *args)
+                if also is not None:
+                    also(pipe)
+                epoch, first, count, again, drain = self._appended(pipe, 1 if opened is not None else 0, keys, args)
         except redis.RedisError as exc:
             log.warning("call %s: %d events not kept in Redis: %s", call_sid, len(events), exc)
             if self.recorder is not None:
@@ -205,6 +233,15 @@ class CallStore:
             log.info("call %s: a request sent again: its events keep the first sending's numbers", call_sid)
         if drain and self.recorder is not None:
             self.recorder.drain_soon()  # events after the final status: handed over as it was
+
+    def _append_alone(self, keys: list, args: list) -> list:
+        """The append script as one command (EVALSHA), the same answer as in a pipeline
+        (`_appended`) without building, resetting and reading one (issue 17's CPU); run
+        through the Script object, which loads it, only when Redis answers NOSCRIPT."""
+        try:
+            return self.redis.evalsha(self._append.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return self._append(keys=keys, args=args)
 
     def _appended(self, pipe: redis.client.Pipeline, at: int, keys: list, args: list) -> list:
         """The pipeline's answers, the append script's at `at`.  Redis without the script (a
@@ -226,31 +263,38 @@ class CallStore:
         # The first opening stays: a webhook sent again, or a second opening, changes nothing.
         pipe.set(self._key(opened.call_sid, "opened"), json.dumps(opened.to_json()), nx=True, ex=self.ttl)
 
-    def status(self, callback: StatusCallback) -> None:
+    def status(
+        self, callback: StatusCallback, also_final: Callable[[redis.client.Pipeline], None] | None = None
+    ) -> list:
         """The carrier's status callback.  A final one hands the call over to be recorded,
         in one round trip (one MULTI): the call marked finished (later events follow it), an
         entry in the finished calls' stream, the call out of the open calls, and the
         drain-pending flag set if it was not, in which case a drain job is enqueued (only
         then: one pending job drains every call handed over meanwhile).  A non-final status
-        is only kept in the call's state: the record is written once, at the end."""
+        is only kept in the call's state: the record is written once, at the end.
+        `also_final` adds its commands to a final status's round trip: their answers are
+        returned ([] for a status not final, or when Redis could not be reached)."""
         sid = callback.call_sid
         if not callback.final:
             self._keep(sid, status=callback.status[:16])
-            return
+            return []
         try:
             pipe = self.redis.pipeline(transaction=True)
             pipe.set(self._key(sid, "finished"), "1", ex=self.ttl)
             pipe.xadd(self.keys.finished, {"call_sid": sid, "status": json.dumps(callback.to_json())})
             pipe.zrem(self.keys.open_calls, sid)
             pipe.set(self.keys.drain_pending, "1", nx=True, ex=DRAIN_PENDING_SECONDS)
-            drain = pipe.execute()[-1]
+            if also_final is not None:
+                also_final(pipe)
+            answers = pipe.execute()
         except redis.RedisError as exc:
             log.warning("call %s: final status not handed over in Redis: %s", sid, exc)
             if self.recorder is not None:
                 self.recorder.spool_status(callback)
-            return
-        if drain and self.recorder is not None:
+            return []
+        if answers[3] and self.recorder is not None:  # the drain-pending flag was not set
             self.recorder.drain_soon()
+        return answers[4:]
 
     def _also(
         self, call_sid: str, also: Callable[[redis.client.Pipeline], None] | None, opened: CallOpened | None = None
@@ -343,18 +387,15 @@ class CallStore:
         caller's cached files: records.patients.CallerCache; None if absent or unreadable)."""
         if number is None and key is None:
             return None, None
-        counted = f"{self.prefix}calls-from:{number}"
+        keys = [f"{self.prefix}calls-from:{number}"] if number is not None else []
+        keys += [key] if key is not None else []
+        args = ["1" if number is not None else "", now - window_seconds, call_sid, now, window_seconds]
         try:
-            pipe = self.redis.pipeline()
-            if number is not None:
-                pipe.zremrangebyscore(counted, "-inf", now - window_seconds)
-                pipe.zadd(counted, {call_sid: now}, nx=True)
-                pipe.zcard(counted)
-                pipe.expire(counted, window_seconds)
-            if key is not None:
-                pipe.get(key)
-            answers = pipe.execute()
+            try:  # the script as one command (EVALSHA); the Script object loads it on NOSCRIPT
+                counted, calls, read, cached = self.redis.evalsha(self._arrival.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                counted, calls, read, cached = self._arrival(keys=keys, args=args)
         except redis.RedisError as exc:
             log.warning("calls from a number not counted, caller files not read: %s", exc)
             return None, None
-        return (int(answers[2]) if number is not None else None), (answers[-1] if key is not None else None)
+        return (int(calls) if counted else None), (cached if read else None)

@@ -14,12 +14,14 @@ from __future__ import annotations
 import logging
 import uuid
 
+import redis
 from flask import Blueprint, Response, request
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import RequestEntityTooLarge
 
 import ivr.flows  # noqa: F401  (registers the steps)
+from acd import seats
 from counters import apology_served
 from extensions import get_db, hotline
 from ivr import twiml
@@ -72,11 +74,19 @@ def step(flow: str, name: str) -> Response:
 def status() -> Response:
     """The call's status changed: a final one hands the call over to be recorded, in one
     round trip (ivr.state.CallStore.status).  Duplicates and late arrivals change nothing
-    (a status applies only if its SequenceNumber is newer)."""
+    (a status applies only if its SequenceNumber is newer).  The same round trip reads
+    whether the caller was being put through to an agent: one who hung up before the talk's
+    TwiML joined them leaves the agent waiting for nobody (acd.seats.caller_gone)."""
     call_sid = request.values.get("CallSid", "").strip()[:64]
     if not call_sid:
         return Response(status=204)
-    hotline().calls.status(_status_callback(call_sid))
+    app = hotline()
+    answers = app.calls.status(_status_callback(call_sid), lambda pipe: app.acd.read_put_through(pipe, call_sid))
+    if answers and seats.being_put_through(app.acd.put_through_state(answers[0]), call_sid):
+        try:
+            seats.caller_gone(app, call_sid, call_sid)
+        except redis.RedisError as exc:  # the call is handed over all the same (a 204, not a 500)
+            log.warning("call %s: the agent it was put through to not freed: %s", call_sid, exc)
     return Response(status=204)
 
 

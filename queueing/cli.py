@@ -5,6 +5,7 @@ RQ's worker (or worker pool) and cron scheduler on the hotline's queues and Redi
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import re
 from collections import deque
@@ -18,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from extensions import hotline, refuse_unless_sentinels_answer
 from queueing import ROUTINE, URGENT, context, queue_name, recording
 from queueing.workers import Cron, SimpleWorker, Worker
+from records.retention import dead_letter_days
 
 # Jobs that run every few seconds or minutes, all day: their lines (4 a job from the
 # worker, 1 from the scheduler; 60 a minute for the seats' sweep alone) buried everything
@@ -173,12 +175,62 @@ def failed() -> None:
 
 
 @records.command("dead-letters")
-def dead_letters() -> None:
+@click.argument("call_sid", required=False)
+@click.option("--retry", is_flag=True, help="Write them now (all, or CALL_SID's): once the cause is fixed.")
+def dead_letters(call_sid: str | None, retry: bool) -> None:
     """List the finished calls whose record the database refused again and again (set aside
-    from the finished calls' stream): when, the CallSid, the attempts and the error."""
+    from the finished calls' stream): when, the CallSid, the attempts, the error and what the
+    letter keeps of the call.  With --retry, write them with the drain's rules; each leaves
+    the dead letters once written, one not written stays (safe to run any time, twice)."""
     app = hotline()
-    for entry_id, fields in recording.dead_letters(app.redis, app.settings.env.redis_prefix):
-        click.echo(f"{entry_id}  {fields['call_sid']}  {fields['attempts']} attempts  {fields['error']}")
+    days = dead_letter_days(app.settings.retention)
+    if retry:
+        _retry_dead_letters(call_sid)
+        return
+    letters = recording.dead_letters(app.redis, app.settings.env.redis_prefix, call_sid)
+    for entry_id, fields in letters:
+        click.echo(
+            f"{entry_id}  {fields['call_sid']}  {fields['attempts']} attempts  {fields['error']}  {_kept(fields)}"
+        )
+    if not letters:
+        click.echo("没有搁置的通话记录。No dead letters.")
+        return
+    click.echo(
+        f"{len(letters)} 个通话记录被数据库拒绝，已搁置；排除原因后用 flask records dead-letters --retry 写入。"
+        f"每个保留 {days} 天（保留期中最短的一项），之后由夜间清理删除。\n"
+        f"{len(letters)} call records the database refused are set aside; once the cause is fixed, "
+        f"flask records dead-letters --retry writes them. Each is kept {days} days (the shortest "
+        "retention period), then the nightly purge deletes it."
+    )
+
+
+def _kept(fields: dict) -> str:
+    """What a dead letter keeps of its call, to write it later."""
+    if "events" not in fields:  # set aside before letters kept the call: what Redis still has
+        return "只有最终状态 final status only"
+    events = len(json.loads(fields["events"]))
+    opening = "开头 opening + " if fields.get("opened") else ""
+    return f"保存 kept: {opening}{events} events"
+
+
+def _retry_dead_letters(call_sid: str | None) -> None:
+    results = recording.retry_dead_letters(call_sid)
+    if not results:
+        click.echo(
+            f"没有 {call_sid} 的搁置记录。No dead letter for {call_sid}."
+            if call_sid
+            else "没有搁置的通话记录。No dead letters."
+        )
+        return
+    for sid, error in results:
+        click.echo(f"{sid}  已写入 written" if error is None else f"{sid}  未写入 not written ({error})")
+    refused = sum(1 for _, error in results if error)
+    click.echo(
+        f"已写入 {len(results) - refused} 个，未写入 {refused} 个（仍搁置）。"
+        f"Written {len(results) - refused}, not written {refused} (still set aside)."
+    )
+    if refused:
+        raise SystemExit(1)  # for a script: not everything was written
 
 
 @records.command("retry-failed")

@@ -34,7 +34,8 @@ class RecordKeys:
         self.drain_pending = f"{prefix}calls:drain-pending"
         # A finished call whose record the database refused DEAD_LETTER_AFTER times (the call's
         # own data, not an outage) leaves the finished calls' stream for this one, as it was
-        # handed over, with the attempts and the error's name; `refused` counts the refusals.
+        # handed over, with the attempts, the error's name and the call's opening, epoch and
+        # events (its own keys expire); `refused` counts the refusals.
         self.dead_letters = f"{prefix}calls:dead-letters"
         self.refused = f"{prefix}calls:refused"  # a hash: CallSid -> refusals so far
 

@@ -13,7 +13,9 @@ So duplicate or reordered callbacks, reruns and a worker killed mid-batch neithe
 nor double anything.  A call whose record the database refuses (its data, not an outage)
 stays unacknowledged and is retried by the next drains; refused DEAD_LETTER_AFTER times, it
 leaves the stream for the dead letters (`flask records dead-letters`, the supervisor pages'
-job-health line, the hotline_records_dead_letters gauge).
+job-health line, the hotline_records_dead_letters gauge) with the whole call, written by
+`flask records dead-letters --retry` once the cause is fixed, or deleted by the nightly
+retention purge at the shortest period (`forget_dead_letters`).
 
 When Redis cannot take a webhook's part (the opening, the events, the final status), the
 Recorder writes it to the record spool (records.spool) in the database; `replay_spool`
@@ -38,7 +40,7 @@ import re
 import socket
 import uuid
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
@@ -51,6 +53,7 @@ from queueing.handover import DEAD_LETTER_AFTER, GROUP, RecordKeys, kept_events
 from records import agent_states, calls, spool
 from records.db import begin_write
 from records.patients import mask
+from records.retention import RECORDING_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -179,13 +182,13 @@ def drain_finished(limit: int = 10**6) -> str:
     client, keys = hotline.redis, RecordKeys(hotline.settings.env.redis_prefix)
     _ensure_group(client, keys)
     consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    written = sum(_write_batch(hotline, keys, batch) for batch in _left_over(client, keys, consumer))
+    written = sum(_write_batch(hotline, keys, consumer, batch) for batch in _left_over(client, keys, consumer))
     cleared = False
     while written < limit:
         read = client.xreadgroup(GROUP, consumer, {keys.finished: ">"}, count=BATCH)
         entries = read[0][1] if read else []
         if entries:
-            written += _write_batch(hotline, keys, entries)
+            written += _write_batch(hotline, keys, consumer, entries)
             cleared = False
             continue
         if cleared:
@@ -242,7 +245,7 @@ def _left_over(client, keys: RecordKeys, consumer: str):
             return
 
 
-def _write_batch(hotline, keys: RecordKeys, entries: list) -> int:
+def _write_batch(hotline, keys: RecordKeys, consumer: str, entries: list) -> int:
     """One transaction for the batch; should it fail, each call in its own, so one bad call
     does not hold back the others (it stays unacknowledged: a later drain tries it again,
     and after DEAD_LETTER_AFTER refusals moves it to the dead letters)."""
@@ -256,7 +259,9 @@ def _write_batch(hotline, keys: RecordKeys, entries: list) -> int:
             done = [entry_id for entry_id, _ in finished]
         except SQLAlchemyError:
             session.rollback()
-            done = _one_by_one(session, hotline, keys, finished, {entry_id: fields for entry_id, fields in entries})
+            done = _one_by_one(
+                session, hotline, keys, consumer, finished, {entry_id: fields for entry_id, fields in entries}
+            )
     if done:
         pipe = hotline.redis.pipeline(transaction=False)
         pipe.xack(keys.finished, GROUP, *done)
@@ -265,8 +270,8 @@ def _write_batch(hotline, keys: RecordKeys, entries: list) -> int:
     return len(done)
 
 
-def _one_by_one(session, hotline, keys: RecordKeys, finished: list, handed: dict) -> list[str]:
-    done, refused, away = [], [], None
+def _one_by_one(session, hotline, keys: RecordKeys, consumer: str, finished: list, handed: dict) -> list[str]:
+    done, refused, away, away_ids = [], [], None, []
     for entry_id, call in finished:
         try:
             begin_write(session)
@@ -285,10 +290,21 @@ def _one_by_one(session, hotline, keys: RecordKeys, finished: list, handed: dict
                 refused.append((entry_id, handed[entry_id], type(exc).__name__))
             else:
                 away = exc
+                away_ids.append(entry_id)
     _count_refusals(hotline.redis, keys, refused)
+    _hand_back(hotline.redis, keys, consumer, away_ids)
     if not done and away is not None:
         raise away  # the database is away: RQ retries the job (RETRY)
     return done
+
+
+def _hand_back(client, keys: RecordKeys, consumer: str, entry_ids: list[str]) -> None:
+    """Calls not written because the database was away: marked idle past the claim time, so
+    the job's retry (RETRY: 2 s later) takes them over at once.  Left as read, they would
+    wait CLAIM_IDLE_MS in Redis alone, and a Redis that lost its data meanwhile (restarted
+    without its file) would lose their events with them."""
+    if entry_ids:
+        client.xclaim(keys.finished, GROUP, consumer, 0, entry_ids, idle=CLAIM_IDLE_MS, justid=True)
 
 
 def _refused(exc: SQLAlchemyError) -> bool:
@@ -320,8 +336,16 @@ def _count_refusals(client, keys: RecordKeys, refused: list[tuple[str, dict, str
 
 
 def _dead_letter(client, keys: RecordKeys, entry_id: str, fields: dict, attempts: int, error: str) -> None:
+    """Move the call to the dead letters with what Redis keeps of it (its opening, epoch and
+    events, as the drain reads them): the call's own keys expire with their TTL, hours from
+    now, and a retry days later (`flask records dead-letters --retry`) still has the whole
+    call to write."""
+    pipe = client.pipeline(transaction=False)
+    _read_kept(pipe, keys, fields["call_sid"])
+    opened, epoch, raw = pipe.execute()
+    kept = {"events": json.dumps(raw)} | ({"opened": opened} if opened else {}) | ({"epoch": epoch} if epoch else {})
     pipe = client.pipeline(transaction=True)
-    pipe.xadd(keys.dead_letters, {**fields, "attempts": attempts, "error": error, "entry": entry_id})
+    pipe.xadd(keys.dead_letters, {**fields, **kept, "attempts": attempts, "error": error, "entry": entry_id})
     pipe.xack(keys.finished, GROUP, entry_id)
     pipe.xdel(keys.finished, entry_id)
     pipe.hdel(keys.refused, fields["call_sid"])
@@ -333,9 +357,124 @@ def _dead_letter(client, keys: RecordKeys, entry_id: str, fields: dict, attempts
     )  # fmt: skip
 
 
-def dead_letters(client, prefix: str) -> list[tuple[str, dict]]:
-    """The finished calls whose record the database kept refusing, oldest first."""
-    return client.xrange(RecordKeys(prefix).dead_letters)
+def dead_letters(client, prefix: str, call_sid: str | None = None) -> list[tuple[str, dict]]:
+    """The finished calls whose record the database kept refusing (or those of one call),
+    oldest first."""
+    letters = client.xrange(RecordKeys(prefix).dead_letters)
+    return [(entry_id, fields) for entry_id, fields in letters if call_sid in (None, fields["call_sid"])]
+
+
+def letter_call(client, keys: RecordKeys, fields: dict) -> calls.FinishedCall:
+    """The call a dead letter holds, as the drain would have read it.  A letter set aside
+    before letters kept the call (no `events` field) has only its final status: what Redis
+    still keeps of the call is read, as the drain does."""
+    if "events" in fields:
+        return _finished(fields, fields.get("opened"), fields.get("epoch"), json.loads(fields["events"]))
+    ((_, call),) = _read_calls(client, keys, [("", fields)])
+    return call
+
+
+def letter_calls(client, prefix: str) -> list[tuple[str, calls.FinishedCall]]:
+    """Each dead letter's id with the call it holds (a patient's copy and erasure look through
+    them: records.privacy.unwritten_calls says whose each is)."""
+    keys = RecordKeys(prefix)
+    return [(entry_id, letter_call(client, keys, fields)) for entry_id, fields in dead_letters(client, prefix)]
+
+
+def erase_dead_letters(client, prefix: str, entry_ids: list[str]) -> int:
+    """Delete these dead letters whole (a patient's erasure: a letter is its call's unwritten
+    record); the number deleted.  One a retry wrote or the purge deleted meanwhile is gone
+    already and not counted."""
+    return client.xdel(RecordKeys(prefix).dead_letters, *entry_ids) if entry_ids else 0
+
+
+def retry_dead_letters(call_sid: str | None = None) -> list[tuple[str, str | None]]:
+    """Write the dead letters (all, or one call's) once the cause is fixed (a migration ran,
+    the caller's file is back): each with the drain's own rules (records.calls.record_finished,
+    idempotent), in its own transaction as the drain's one-by-one writes, and taken out of the
+    dead letters only once committed.  A letter not written (refused again, or the database
+    away) stays as it is.  Each letter's CallSid with None when written, else the error's name
+    (never its text: it can hold the caller's number).  Run again, it finds nothing left; killed
+    between its commit and the letter's removal, the next run writes nothing twice."""
+    hotline = context.get()
+    client, keys = hotline.redis, RecordKeys(hotline.settings.env.redis_prefix)
+    done: list[tuple[str, str | None]] = []
+    for entry_id, fields in dead_letters(client, keys.prefix, call_sid):
+        call = letter_call(client, keys, fields)
+        with hotline.sessions() as session:
+            try:
+                begin_write(session)
+                calls.record_finished(session, call, hotline.now())
+                session.commit()
+            except SQLAlchemyError as exc:
+                session.rollback()
+                log.error("call %s: dead letter not written (%s), still set aside", call.call_sid, type(exc).__name__)
+                done.append((call.call_sid, type(exc).__name__))
+                continue
+        client.xdel(keys.dead_letters, entry_id)
+        log.info("call %s: dead letter written", call.call_sid)
+        done.append((call.call_sid, None))
+    return done
+
+
+# ---- the dead letters under the hospital's retention (queueing.retention's nightly purge) ---------
+
+
+def letter_began(entry_id: str, fields: dict) -> datetime:
+    """When a dead letter's call began, as far as the letter tells: its opening's time, else
+    its final status's time less the call's duration, else when it was set aside (a stream
+    id is its time in ms).  The earliest of these: the letter must not outlive the period."""
+    times = [datetime.fromtimestamp(int(entry_id.split("-")[0]) / 1000, UTC)]
+    if fields.get("opened"):
+        times.append(datetime.fromisoformat(json.loads(fields["opened"])["at"]))
+    if fields.get("status"):
+        status = calls.StatusCallback.from_json(json.loads(fields["status"]))
+        times.append(status.at - timedelta(seconds=status.duration_seconds or 0))
+    return min(times)
+
+
+def letter_recordings(fields: dict) -> list[str]:
+    """The recordings (voicemail, recorded talk) whose address a dead letter's events hold."""
+    found = []
+    for item in json.loads(fields.get("events") or "[]"):
+        data = json.loads(item)
+        if data["kind"] in RECORDING_EVENTS and data["detail"].get("recording_sid"):
+            found.append(str(data["detail"]["recording_sid"]))
+    return found
+
+
+def forget_dead_letters(client, prefix: str, cutoff: datetime, batch: int, delete_at_carrier, kept: set[str]) -> int:
+    """Delete the dead letters whose call began before `cutoff`, at most `batch`; the ones
+    deleted.  A letter is the call's only copy, recordings' addresses included: those are
+    deleted at the carrier first, as the purge does for written calls, and a letter whose
+    recording the carrier kept stays (its id added to `kept`) for the next run.  By XDEL of
+    each id, not XTRIM MINID: the stream is ordered by when a call was set aside, not by
+    when it began."""
+    key = RecordKeys(prefix).dead_letters
+    expired = []
+    for entry_id, fields in _all_entries(client, key):
+        if len(expired) == batch:
+            break
+        if entry_id in kept or letter_began(entry_id, fields) >= cutoff:
+            continue
+        if all(delete_at_carrier(sid) for sid in letter_recordings(fields)):
+            expired.append(entry_id)
+        else:
+            kept.add(entry_id)
+    if expired:
+        client.xdel(key, *expired)
+    return len(expired)
+
+
+def _all_entries(client, key: str, page: int = 500):
+    """A stream's entries, oldest first, read a page at a time."""
+    start = "-"
+    while True:
+        entries = client.xrange(key, min=start, count=page)
+        yield from entries
+        if len(entries) < page:
+            return
+        start = "(" + entries[-1][0]
 
 
 def _read_calls(client, keys: RecordKeys, entries: list) -> list[tuple[str, calls.FinishedCall]]:
@@ -344,12 +483,17 @@ def _read_calls(client, keys: RecordKeys, entries: list) -> list[tuple[str, call
     sids = list(dict.fromkeys(fields["call_sid"] for _, fields in entries))
     pipe = client.pipeline(transaction=False)
     for sid in sids:
-        pipe.get(keys.call(sid, "opened"))
-        pipe.get(keys.call(sid, "epoch"))
-        pipe.lrange(keys.call(sid, "events"), 0, -1)
+        _read_kept(pipe, keys, sid)
     answers = pipe.execute()
     kept = {sid: answers[3 * i : 3 * i + 3] for i, sid in enumerate(sids)}
     return [(entry_id, _finished(fields, *kept[fields["call_sid"]])) for entry_id, fields in entries]
+
+
+def _read_kept(pipe, keys: RecordKeys, call_sid: str) -> None:
+    """Queue the reads of what Redis keeps of a call: its opening, epoch and events."""
+    pipe.get(keys.call(call_sid, "opened"))
+    pipe.get(keys.call(call_sid, "epoch"))
+    pipe.lrange(keys.call(call_sid, "events"), 0, -1)
 
 
 def _finished(fields: dict, opened: str | None, epoch: str | None, raw: list[str]) -> calls.FinishedCall:

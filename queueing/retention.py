@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioRestException
 
-from queueing import context
+from queueing import context, recording
 from records import audit, retention
 from records.db import begin_write
 from records.models import RetentionRun
@@ -34,8 +34,14 @@ def purge_expired(trigger: str = "nightly") -> str:
     if not lock.acquire(blocking=False):
         return "another purge is running"
     try:
+        delete_at_carrier = delete_recording(hotline.twilio)
+        prefix = hotline.settings.env.redis_prefix
+
+        def dead_letters(cutoff: datetime, batch: int, kept: set[str]) -> int:
+            return recording.forget_dead_letters(hotline.redis, prefix, cutoff, batch, delete_at_carrier, kept)
+
         with hotline.sessions() as db:
-            counts = purge(db, hotline.now, hotline.settings.retention, trigger, delete_recording(hotline.twilio))
+            counts = purge(db, hotline.now, hotline.settings.retention, trigger, delete_at_carrier, dead_letters)
     finally:
         lock.release()
     return ", ".join(f"{kind} {count}" for kind, count in counts.items())
@@ -58,8 +64,10 @@ def delete_recording(client):
     return delete
 
 
-def purge(db: Session, clock, periods, trigger: str, delete_at_carrier) -> dict[str, int]:
-    """Run every step to the end, committing each batch and the run's counts with it."""
+def purge(db: Session, clock, periods, trigger: str, delete_at_carrier, forget_dead_letters) -> dict[str, int]:
+    """Run every step to the end, committing each batch and the run's counts with it.
+    `forget_dead_letters(cutoff, batch, kept)` deletes a batch of the dead letters in Redis
+    (queueing.recording.forget_dead_letters), `kept` the ones whose recording the carrier kept."""
     now = clock()
     begin_write(db)
     run = RetentionRun(started_at=now, trigger=trigger, status="running", counts={}, message="")
@@ -68,6 +76,7 @@ def purge(db: Session, clock, periods, trigger: str, delete_at_carrier) -> dict[
     cutoffs = retention.cutoffs(now, periods)
     counts = {kind: 0 for kind in retention.KINDS}
     kept: set[str] = set()  # recordings the carrier refused to delete: tried again next run
+    letters_kept: set[str] = set()  # dead letters holding such a recording
     try:
         for kind in retention.KINDS:
             after = 0
@@ -75,6 +84,8 @@ def purge(db: Session, clock, periods, trigger: str, delete_at_carrier) -> dict[
                 begin_write(db)
                 if kind == "recordings":
                     done = _recordings_batch(db, cutoffs[kind], periods.batch, delete_at_carrier, kept)
+                elif kind == "dead_letters":
+                    done = forget_dead_letters(cutoffs[kind], periods.batch, letters_kept)
                 else:
                     done, after = retention.STEPS[kind](db, cutoffs[kind], periods.batch, after)
                 counts[kind] += done
@@ -89,6 +100,7 @@ def purge(db: Session, clock, periods, trigger: str, delete_at_carrier) -> dict[
         db.commit()
         raise
     run.status, run.finished_at = "done", clock()
+    kept |= letters_kept
     run.message = f"{len(kept)} recordings kept by the carrier, tried again next run" if kept else ""
     summary = ", ".join(f"{kind} {count}" for kind, count in counts.items())
     audit.record_access(

@@ -568,8 +568,9 @@ def _unmark(record: CallRecord, why: str) -> None:
     record.reconstructed = bool(reasons)
 
 
-def _carrier_caller(session: Session, carrier: CarrierCall) -> CallerMatch:
-    """Whom the call was with: the caller of an inbound call, the one called by the hotline."""
+def carrier_caller(session: Session, carrier: CarrierCall) -> CallerMatch:
+    """Whom the call was with: the caller of an inbound call, the one called by the hotline
+    (also whose a dead letter without its opening is: records.privacy.unwritten_calls)."""
     if carrier.direction == "inbound":
         return match_caller(session, carrier.from_number) if carrier.from_number else CallerMatch(None, ())
     # A call the hotline placed: the patient's file, not their number in from_number.
@@ -581,7 +582,7 @@ def _open_from_carrier(session: Session, carrier: CarrierCall, at: datetime) -> 
         call_sid=carrier.call_sid,
         from_number=carrier.from_number or "unknown",
         to_number=carrier.to_number,
-        caller=_carrier_caller(session, carrier),
+        caller=carrier_caller(session, carrier),
         language="zh",  # what it was answered in is unknown: the hospital's first language
         at=carrier.started_at or carrier.ended_at or at,
         direction=carrier.direction,
@@ -590,7 +591,7 @@ def _open_from_carrier(session: Session, carrier: CarrierCall, at: datetime) -> 
 
 
 def _fill_from_carrier(session: Session, record: CallRecord, carrier: CarrierCall) -> None:
-    caller = _carrier_caller(session, carrier)
+    caller = carrier_caller(session, carrier)
     record.direction = carrier.direction[:16]
     record.from_number = (caller.e164 or carrier.from_number)[:64]
     record.to_number = carrier.to_number[:64]

@@ -3,7 +3,11 @@
 delete recordings at the carrier; these functions read and change the rows.
 
 Scope: what the hotline itself collected: calls and their events, texts, complaint cases
-and their notes, wrap-up notes, notes on the file, survey and follow-up answers.  The
+and their notes, wrap-up notes, notes on the file, survey and follow-up answers, and the
+patient's calls not yet written: the dead letters, finished calls whose record the database
+kept refusing, kept whole in Redis (queueing.recording).  The views read and delete those;
+`unwritten_calls` says which are the patient's, the copy lists them, erasure deletes them
+whole (a letter is its call's unwritten record: there is nothing to blank it down to).  The
 patient's identity (name, record number, date of birth, numbers) and their appointments
 come from and belong to the hospital's own systems: the copy shows them; erasure leaves
 them to the hospital's records office.  What must be kept stays, and says so:
@@ -15,13 +19,15 @@ them to the hospital's records office.  What must be kept stays, and says so:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from records.calls import FinishedCall, carrier_caller
 from records.db import changed
 from records.models import (
     Appointment,
@@ -51,9 +57,10 @@ def _row(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     return {name: _iso(getattr(obj, name)) for name in fields}
 
 
-def patient_copy(session: Session, patient: Patient) -> dict[str, Any]:
+def patient_copy(session: Session, patient: Patient, unwritten: Sequence[FinishedCall] = ()) -> dict[str, Any]:
     """Everything the hotline holds about this patient, as plain data (the JSON export,
-    and what the readable copy is rendered from).  Nothing of any other patient."""
+    and what the readable copy is rendered from).  Nothing of any other patient.
+    `unwritten`: the patient's calls not yet written (`unwritten_calls`)."""
     calls = list(
         session.scalars(select(CallRecord).where(CallRecord.patient_id == patient.id).order_by(CallRecord.started_at))
     )
@@ -79,6 +86,13 @@ def patient_copy(session: Session, patient: Patient) -> dict[str, Any]:
                 ],
             }
             for call in calls
+        ],
+        # Said, not given whole: the database refused these records (their content may be what
+        # it refused), and once written (`flask records dead-letters --retry`) a new copy gives
+        # them in full with the calls above; until then the patient knows they are held.
+        "unwritten_calls": [
+            {"call_sid": call.call_sid, "started_at": _iso(began(call)), "record": "not yet written"}
+            for call in unwritten
         ],
         "appointments": [
             _row(item, ("reference", "date", "place", "status", "channel", "booked_at", "cancelled_at"))
@@ -195,6 +209,47 @@ def recordings_of(session: Session, patient: Patient) -> list[Recording]:
     ).all()
     return [Recording(str(detail["recording_sid"]), "call_events", row_id) for row_id, detail in events] + [
         Recording(sid, "survey_responses", row_id) for row_id, sid in comments if sid is not None
+    ]
+
+
+def unwritten_calls(
+    session: Session, patient: Patient, letters: Iterable[tuple[str, FinishedCall]]
+) -> list[tuple[str, FinishedCall]]:
+    """The dead letters (each its id and the call it holds) whose call is the patient's: the
+    ones whose record, once written, would name the patient, by the rules a written record
+    follows.  Its opening's caller match names the patient's file alone (a family number,
+    several files, names none, as on a written record); a letter without its opening (set
+    aside before letters kept the call, its keys since expired) by its final status's caller,
+    whom the reconstruction sweep would give the written record (records.calls.carrier_caller)."""
+    return [(letter, call) for letter, call in letters if _whose(session, call) == patient.id]
+
+
+def _whose(session: Session, call: FinishedCall) -> int | None:
+    if call.opened is not None:
+        return call.opened.caller.patient_id
+    if call.status is not None:
+        return carrier_caller(session, call.status.as_carrier()).patient_id
+    return None
+
+
+def began(call: FinishedCall) -> datetime | None:
+    """When a call not yet written began: its opening's time, else its final status's less
+    its duration (None if the letter keeps neither)."""
+    if call.opened is not None:
+        return call.opened.at
+    if call.status is not None:
+        return call.status.at - timedelta(seconds=call.status.duration_seconds or 0)
+    return None
+
+
+def unwritten_recordings(unwritten: Iterable[FinishedCall]) -> list[str]:
+    """The recordings whose address the patient's calls not yet written hold: deleted at the
+    carrier before the letters, as the patient's other recordings (recordings_of)."""
+    return [
+        str(event.detail["recording_sid"])
+        for call in unwritten
+        for event in call.events
+        if event.kind in RECORDING_EVENTS and event.detail.get("recording_sid")
     ]
 
 

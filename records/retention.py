@@ -52,8 +52,10 @@ from records.models import (
 from settings import Retention
 
 # The order the purge runs in: recordings before callers (a call's events, where recording
-# addresses live, go with the caller), speech before callers for the same reason.
-KINDS = ("recordings", "speech", "texts", "notes", "survey", "callers", "audit")
+# addresses live, go with the caller), speech before callers for the same reason.  Last, the
+# dead letters: finished calls whose record the database kept refusing, kept whole in Redis
+# (queueing.recording) until retried.
+KINDS = ("recordings", "speech", "texts", "notes", "survey", "callers", "audit", "dead_letters")
 
 _PERIOD = {
     "recordings": "recordings_days",
@@ -70,9 +72,19 @@ RECORDING_EVENTS = ("voicemail", "recording")
 PURGED = "purged"  # what stands where a caller's number was
 
 
+def dead_letter_days(retention: Retention) -> int:
+    """How long a dead letter is kept: the shortest of the periods.  A letter is a whole call
+    not yet written (its caller's number and file, what they said, recordings' addresses,
+    wrap-up notes), which cannot be blanked piece by piece as a written call is: it goes
+    whole, before any of what it holds would have gone from a written call."""
+    return min(getattr(retention, field) for kind, field in _PERIOD.items() if kind != "audit")
+
+
 def cutoffs(now: datetime, retention: Retention) -> dict[str, datetime]:
     """For each kind, the moment before which its data has expired."""
-    return {kind: now - timedelta(days=getattr(retention, field)) for kind, field in _PERIOD.items()}
+    periods = {kind: getattr(retention, field) for kind, field in _PERIOD.items()}
+    periods["dead_letters"] = dead_letter_days(retention)
+    return {kind: now - timedelta(days=days) for kind, days in periods.items()}
 
 
 # ---- recordings: at the carrier first -------------------------------------------------------------

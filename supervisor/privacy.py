@@ -1,22 +1,30 @@
 """Patient data over time, for supervisors: the retention periods and the purge's runs,
 a patient's copy of their data, and erasure on request.  Each copy and erasure asks why
 and leaves an audit row (records.audit); records.privacy and records.retention do the work.
+The patient's calls not yet written (the dead letters in Redis, queueing.recording) are read
+here for both: the copy lists them, erasure deletes them, their recordings first.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from accounts import role_required
 from extensions import get_db, hotline
+from queueing import recording
 from queueing.retention import delete_recording
 from records import audit, privacy, retention
+from records.calls import FinishedCall
 from records.db import begin_write
 from records.models import Patient, RetentionRun
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("privacy", __name__, url_prefix="/supervisor/privacy", template_folder="templates")
 NO_STORE = {"Cache-Control": "no-store"}
@@ -31,6 +39,7 @@ def overview():
         "supervisor/privacy.html",
         periods=app.settings.retention,
         kinds=retention.KINDS,
+        dead_letter_days=retention.dead_letter_days(app.settings.retention),
         runs=runs,
         zone=app.settings.hospital.zone,
     )
@@ -43,7 +52,11 @@ def patient_copy():
     if patient is None:
         return redirect(url_for("privacy.overview"))
     db = get_db()
-    data = privacy.patient_copy(db, patient)
+    letters = _letters_of(db, patient)
+    if letters is None:
+        flash(f"{REDIS_AWAY.zh} {REDIS_AWAY.en}", "error")
+        return redirect(url_for("privacy.overview"))
+    data = privacy.patient_copy(db, patient, [call for _, call in letters])
     kind = "json" if request.form.get("format") == "json" else "html"
     _audit(db, f"patient_copy_{kind}", reason, patient)
     if kind == "json":
@@ -66,12 +79,13 @@ def erase():
     if patient is None or not _request_checked():
         return redirect(url_for("privacy.overview"))
     db = get_db()
-    refused = _refusal(db, patient)
+    letters = _letters_of(db, patient)
+    refused = _refusal(db, patient, letters)
     if refused is not None:
         _audit(db, "erasure_refused", reason, patient)
         flash(f"{refused.zh} {refused.en}", "error")
         return redirect(url_for("privacy.overview"))
-    flash(_erased(db, patient, reason))
+    flash(_erased(db, patient, reason, letters or []))  # None comes with a refusal
     return redirect(url_for("privacy.overview"))
 
 
@@ -83,13 +97,37 @@ def _request_checked() -> bool:
     return False
 
 
-def _refusal(db, patient: Patient) -> privacy.Refusal | None:
-    """Why the patient's data cannot be erased now: the records' reason, or recordings the carrier keeps."""
+REDIS_AWAY = privacy.Refusal(
+    zh="Redis 未应答，无法查看尚未写入的通话记录，请稍后重试。",
+    en="Redis did not answer: the calls not yet written (dead letters) cannot be read. Try again later.",
+)
+
+
+def _letters_of(db, patient: Patient) -> list[tuple[str, FinishedCall]] | None:
+    """The dead letters whose call is the patient's, or None when Redis does not answer: then
+    neither a copy nor an erasure is given, either would leave them out."""
+    app = hotline()
+    try:
+        letters = recording.letter_calls(app.redis, app.settings.env.redis_prefix)
+    except RedisError as exc:
+        log.warning("privacy: the dead letters not read (%s)", type(exc).__name__)
+        return None
+    return privacy.unwritten_calls(db, patient, letters)
+
+
+def _refusal(db, patient: Patient, letters: list[tuple[str, FinishedCall]] | None) -> privacy.Refusal | None:
+    """Why the patient's data cannot be erased now: the records' reason, the dead letters
+    unread (None: Redis did not answer), or recordings the carrier keeps."""
     refused = privacy.erasure_refused(db, patient)
     if refused is not None:
         return refused
+    if letters is None:
+        return REDIS_AWAY
     # Recordings first, at the carrier: a recording it keeps keeps the erasure from happening.
-    kept = [item for item in privacy.recordings_of(db, patient) if not delete_recording(hotline().twilio)(item.sid)]
+    # Those of the calls not yet written too: the letter is the only place their address is.
+    sids = [item.sid for item in privacy.recordings_of(db, patient)]
+    sids += privacy.unwritten_recordings(call for _, call in letters)
+    kept = [sid for sid in sids if not delete_recording(hotline().twilio)(sid)]
     if kept:
         return privacy.Refusal(
             zh=f"电话运营商未能删除 {len(kept)} 段录音，请稍后重试。",
@@ -98,10 +136,16 @@ def _refusal(db, patient: Patient) -> privacy.Refusal | None:
     return None
 
 
-def _erased(db, patient: Patient, reason: str) -> str:
+def _erased(db, patient: Patient, reason: str, letters: list[tuple[str, FinishedCall]]) -> str:
     """Erase the hotline's data for the patient, with its audit row; what was erased, in words."""
     begin_write(db)
-    done = privacy.erase(db, patient)
+    # The dead letters before the rows, inside the transaction: should the database then fail,
+    # nothing is said done and the supervisor erases again; committed and audited first, an
+    # erasure could be said done with the letters left.  (A letter `--retry` took first was
+    # committed as a row before it left the dead letters: the rows erased next include it.)
+    app = hotline()
+    forgotten = recording.erase_dead_letters(app.redis, app.settings.env.redis_prefix, [i for i, _ in letters])
+    done = {**privacy.erase(db, patient), "dead_letters": forgotten}
     audit.record_access(db, staff_id=current_user.id, action="erasure", reason=reason, patient_id=patient.id)
     db.commit()
     summary = ", ".join(f"{kind} {count}" for kind, count in done.items() if count)

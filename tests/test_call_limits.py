@@ -148,3 +148,18 @@ def test_a_turned_away_call_is_logged_as_limited(app, records_worker, db):
     assert record.from_number == NUMBER
     earlier = db.scalar(select(CallRecord).where(CallRecord.call_sid == f"CA{0:032d}"))
     assert earlier.outcome != "limited"
+
+
+def test_the_count_and_the_callers_files_still_read_when_redis_lost_its_scripts(app, monkeypatch):
+    """The arrival's count and the caller's cached files are one Lua script (ivr/state.py): after a
+    restart without it (NOSCRIPT) the number is still counted and the files still read."""
+    store, cache = app.extensions["hotline"].calls, app.extensions["hotline"].caller_cache
+    monkeypatch.setattr(store._arrival, "sha", "0" * 40)
+    pipe = store.redis.pipeline()
+    cache.keep(pipe, NUMBER, (7, 9))
+    pipe.execute()
+    key = cache.key(NUMBER)
+    assert store.calls_from_and_read(NUMBER, "CA1", 1000.0, 60, key) == (1, "7,9")
+    assert store.calls_from_and_read(NUMBER, "CA2", 1001.0, 60, None) == (2, None)
+    assert store.calls_from_and_read(None, "CA3", 1002.0, 60, key) == (None, "7,9")
+    assert store.calls_from_and_read(NUMBER, "CA1", 1070.5, 60, cache.key("+8613900000000")) == (1, None)

@@ -37,3 +37,21 @@ def test_redis_without_the_script_still_keeps_the_events(app, monkeypatch):
         ("menu", {"step": "menu.main"}),
         ("key", {"digits": "1"}),
     ]
+
+
+def test_with_other_writes_still_one_round_trip_and_without_the_script_too(app, monkeypatch):
+    """The request's other writes (the caller kept, an opening) go in the same round trip as
+    the events, a pipeline (a menu step's events alone are one EVALSHA)."""
+    store = app.extensions["hotline"].calls
+    store.add_events("CAwarm", OPEN, [("menu", {"step": "menu.main"})])
+    writes = sent(monkeypatch)
+    also = lambda call_sid: lambda pipe: store.keep_caller(pipe, call_sid, "+8613900000000", (7,))  # noqa: E731
+    store.add_events("CAboth", OPEN, [("menu", {"step": "menu.main"})], also=also("CAboth"))
+    assert len(writes) == 1
+    monkeypatch.setattr(store._append, "sha", "0" * 40)  # as after a restart: NOSCRIPT
+    store.add_events("CAboth", OPEN, [("key", {"digits": "1"})], also=also("CAboth"))
+    assert [(event.kind, event.detail) for event in store.events("CAboth")] == [
+        ("menu", {"step": "menu.main"}),
+        ("key", {"digits": "1"}),
+    ]
+    assert store.matches("CAboth") == ("+8613900000000", [7])

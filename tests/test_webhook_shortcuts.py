@@ -1,7 +1,8 @@
 """The webhook path's shortcuts (issue 17's CPU per request) give what the library calls they
 replace give, for any input: the TwiML text (ivr/twiml.py against twilio's `str()`), the
 form's fields (ivr/security.form_fields against parse_qsl), the signature (against twilio's
-RequestValidator.validate), a step's URL query (ivr/dialogue.query against urlencode)."""
+RequestValidator.validate), a step's URL query (ivr/dialogue.query against urlencode), a
+menu's two URLs (Conversation._step_urls against Conversation.url)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.datastructures import MultiDict
 
 from ivr import twiml
-from ivr.dialogue import query
+from ivr.dialogue import Conversation, Target, query
 from ivr.security import _Signed, _signs, form_fields
 
 TEXT = st.text(alphabet=st.sampled_from(list("ab <>&\"'\n\r\t=+%;|中文é\x01\x00") + ["\ud800"]), max_size=8)
@@ -98,3 +99,22 @@ ARGS = st.dictionaries(URL_TEXT, st.one_of(URL_TEXT, st.integers()), max_size=5)
 @given(ARGS)
 def test_a_steps_query_is_urlencodes(args):
     assert query(args) == urlencode(sorted(args.items()))
+
+
+STEP_ARGS = st.dictionaries(
+    st.sampled_from(["code", "page", "f", "lang", "silence", "back", "zz"]), URL_TEXT, max_size=4
+)
+TRAILS = st.lists(st.builds(Target, st.sampled_from(["menu", "departments"]), st.sampled_from(["main", "detail"]),
+                            STEP_ARGS), max_size=3).map(tuple)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(STEP_ARGS, TRAILS, st.sampled_from(["zh", "en"]), st.integers(0, 3))
+def test_a_menus_two_urls_are_urls(args, trail, lang, failures):
+    here = Target("departments", "detail", args)
+    conversation = Conversation(settings=None, db_source=None, calls=None, call_sid="CA1", lang=lang,  # type: ignore[arg-type]
+                                now=None, base_url="https://h.example", here=here, came_from=trail)  # fmt: skip
+    assert conversation._step_urls(failures) == (
+        conversation.url(here, f=failures),
+        conversation.url(here, f=failures, silence=1),
+    )

@@ -421,6 +421,8 @@ PROMPTS: dict[str, dict[str, str | Plural]] = {
         "en": "Hello, this is {hospital} calling you back as you asked. Connecting you to a member of staff now.",
     },
     "agent_whisper": {"zh": "{queue}来电。", "en": "A call from {queue}."},
+    # The agent who picked up before the caller is in the talk (they still hear "正在为您转接…").
+    "agent_call_coming": {"zh": "来电转接中，请稍候。", "en": "The caller is being put through. Please hold."},
     # The caller on hold during a talk (the agent's hold, a consult): said, then music.
     "on_hold": {
         "zh": "请稍候，工作人员马上回来为您服务。",

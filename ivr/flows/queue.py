@@ -534,18 +534,24 @@ def _join_talk(conversation: Conversation, entry: str, agent: str) -> VoiceRespo
 
 
 def _offered_to(app, entry: str) -> str | None:
-    """The agent this caller is being offered to already (a call, not a callback), or None."""
+    """The agent this caller is being offered to already, or whose answer they are already
+    connected to (a call, not a callback), or None."""
     data = app.acd.entry(entry)
     agent = data.get("agent") or ""
-    if data.get("state") != "offered" or data.get("kind") != "call" or not _offered(entry, agent):
+    if data.get("kind") != "call" or not agent.isdigit():
         return None
-    return agent
+    if data.get("state") == "offered":
+        return agent if _offered(entry, agent) else None
+    if data.get("state") == "connected":  # the agent answered the first sending's ring
+        return agent if app.acd.agent(int(agent)).get("call") == entry else None
+    return None
 
 
 def _put_through_again(conversation: Conversation, agent: str, lines: list[Line]) -> VoiceResponse:
     """`join` sent again (nginx resends a request whose server died in it) after the first
-    sending had the caller offered: the caller goes on to that talk, not to hold while the
-    agent waits in it alone; the agent's phone rings once (a talk already started is joined)."""
+    sending had the caller offered, or even answered: the caller goes on to that talk, not to
+    hold while the agent waits in it alone; the agent's phone rings once (a talk already
+    started is joined)."""
     entry = conversation.call_sid
     talk = _hotline().acd.talk(entry)
     started = talk.get("conf") == "1" and talk.get("owner") == agent and talk.get("agent_leg")
@@ -562,6 +568,20 @@ def _put_through_again(conversation: Conversation, agent: str, lines: list[Line]
 def ringing_wait(conversation: Conversation) -> VoiceResponse:
     """What the caller hears in the conference while the agent's phone rings."""
     return _music(conversation)
+
+
+@step("queue", "agent_wait")
+def agent_wait(conversation: Conversation) -> VoiceResponse:
+    """What the agent hears in the talk until the caller is in (their Participant's waitUrl;
+    the agent does not start the talk, the caller does): who picks up while the caller still
+    hears "正在为您转接…" hears that the call is coming, not silence.  Requested again when
+    it has played out."""
+    response = VoiceResponse()
+    line = conversation.line("agent_call_coming")
+    conversation.say(response, line.text, line.lang)
+    for verb in _music(conversation).verbs:
+        response.append(verb)
+    return response
 
 
 @step("queue", "on_hold")
@@ -779,6 +799,8 @@ def callback_status(conversation: Conversation, entry: str = "", agent: str = ""
     configured, keeping the place."""
     app = _hotline()
     status = conversation.form.get("CallStatus", "")
+    if status == "completed":  # the patient hung up: during the greeting, the agent waits for nobody
+        seats.caller_gone(app, entry, conversation.call_sid)
     if status in ("busy", "no-answer", "failed", "canceled") and agent.isdigit():
         result = app.acd.callback_failed(entry, int(agent), seats.epoch(conversation.now))
         if result.status == "given_up":

@@ -121,6 +121,105 @@ def test_key_0_sent_again_joins_the_talk_the_first_sending_rang(dial, carrier, h
     call.hangup()
 
 
+def test_key_0_sent_again_after_the_agent_answered_joins_the_talk(dial, carrier, hotline):
+    """The same resending, arriving once the agent has answered the first sending's ring: the
+    caller is put into that talk (where the agent waits for them), not on hold."""
+    from tests.test_faults_resent_webhooks import Sendings
+
+    on_duty(hotline, 1, {"general": 5})
+    call = dial(UNKNOWN)
+    sendings = Sendings(call)
+    call.press("0")
+    leg = ringing(carrier, 1)
+    leg.answer()
+    assert talking(call, leg) and hotline.acd.agent(1)["state"] == "on_call"
+    sendings.sent = [sent for sent in sendings.sent if "/ivr/menu/main" in sent[1]]
+    twiml = sendings.again()
+    assert f">{call.sid}</Conference>" in twiml and "<Enqueue" not in twiml
+    assert "正在为您转接综合咨询，请稍候。" in twiml  # the caller's word that they are connected
+    assert [c for c in carrier.calls if c.to == "client:agent-1"] == [leg]  # not rung again
+    assert hotline.acd.agent(1)["state"] == "on_call" and talking(call, leg)
+    assert kinds(hotline, call.sid) == ["enqueue", "offer", "answer"]
+    call.hangup()
+
+
+def agent_legs(carrier, staff_id):
+    return [c for c in carrier.calls if c.to == f"client:agent-{staff_id}"]
+
+
+def test_an_agent_who_answers_during_the_put_through_line_hears_that_the_call_is_coming(dial, carrier, hotline):
+    """The agent's phone rings while the caller still hears "正在为您转接…": an agent who picks
+    up at once hears that the call is being put through until the caller is in, not silence."""
+    on_duty(hotline, 1, {"general": 5})
+    carrier.set_endpoint("client:agent-1", "answer")  # picks up as soon as it rings
+    call = dial(UNKNOWN)
+    call.press("0")
+    assert call.take_text().endswith("正在为您转接综合咨询，请稍候。")
+    [leg] = agent_legs(carrier, 1)
+    assert talking(call, leg)
+    room = carrier.conference(call.conference)
+    agent, caller = room.participant(leg.sid), room.participant(call.sid)
+    assert agent.joined_at < caller.joined_at  # the agent was in first, alone
+    assert "来电转接中" in leg.take_text()
+    leg.wait(30)
+    assert "来电转接中" not in leg.take_text()  # once the caller is in, the talk
+    leg.speak("您好")
+    assert "您好" in [u.text for u in call.take_heard() if u.kind == "speech"]
+    call.hangup()
+
+
+def test_a_caller_who_hangs_up_during_the_put_through_line_ends_the_answered_agents_leg(dial, carrier, hotline):
+    """The caller gives up while hearing "正在为您转接…", after the agent picked up: the agent
+    is not left alone in the talk until they hang up; their part ends as any talk's does."""
+    on_duty(hotline, 1, {"general": 5})
+    carrier.set_endpoint("client:agent-1", "answer")
+    call = dial(UNKNOWN)
+    call.take_text()
+    call.hang_up_in(1.0)
+    call.press("0", barge_in=True)
+    assert call.ended and "Dial" not in call.verbs  # gone during the Say
+    [leg] = agent_legs(carrier, 1)
+    leg.wait(1)
+    assert leg.ended
+    assert hotline.acd.agent(1)["state"] == "wrap_up"  # general wraps up for 30 s, then free
+    assert kinds(hotline, call.sid) == ["enqueue", "offer", "answer", "talk_end"]
+
+
+def test_a_caller_who_hangs_up_during_the_put_through_line_stops_the_agents_phone(dial, carrier, hotline):
+    """The same before the agent picked up: the phone stops ringing and the agent is free at
+    once (not on a 'missed' break when the ring runs out), the caller an abandon."""
+    on_duty(hotline, 1, {"general": 5})
+    call = dial(UNKNOWN)
+    call.take_text()
+    call.hang_up_in(1.0)
+    call.press("0", barge_in=True)
+    assert call.ended and "Dial" not in call.verbs
+    carrier.run_pending()
+    assert ringing(carrier, 1) is None and all(leg.ended for leg in agent_legs(carrier, 1))
+    assert hotline.acd.agent(1)["state"] == "available"
+    assert kinds(hotline, call.sid) == ["enqueue", "offer", "abandon"]
+
+
+def test_a_patient_who_hangs_up_during_the_callbacks_greeting_stops_the_agents_phone(dial, carrier, hotline):
+    """The same for a callback: the agent's phone rings while the patient hears the greeting."""
+    on_break(hotline, 1, {"general": 2})
+    wang = dial(MS_WANG)
+    wang.press("0")
+    wang.take_text()
+    wang.press("1")  # call me back
+    assert wang.ended
+    carrier.set_endpoint(MS_WANG, behaviour="manual")
+    on_duty(hotline, 1, {"general": 2})  # the patient is called back
+    patient = carrier.ringing(MS_WANG)
+    patient.hang_up_in(2.0)
+    patient.answer()
+    assert patient.ended and "您之前请求回电" in patient.take_text() and "Dial" not in patient.verbs
+    carrier.run_pending()
+    assert ringing(carrier, 1) is None and all(leg.ended for leg in agent_legs(carrier, 1))
+    assert hotline.acd.agent(1)["state"] == "available"
+    assert kinds(hotline, wang.sid)[-2:] == ["offer", "abandon"]
+
+
 def kinds_of(hotline, call_sid):
     return [e.kind for e in hotline.calls.events(call_sid)]
 

@@ -5,6 +5,7 @@ replayed with what Redis kept of the call."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -125,6 +126,9 @@ def test_a_call_whose_record_is_always_refused_is_set_aside_after_five_attempts_
     assert calls.find_call(db, "CAgone") is None
     ((_, letter),) = recording.dead_letters(hotline.redis, prefix)
     assert (letter["call_sid"], letter["attempts"], letter["error"]) == ("CAgone", "5", "IntegrityError")
+    # The whole call, to be written later: its own keys in Redis expire with their TTL.
+    assert json.loads(letter["opened"])["patient_ids"] == [999999]
+    assert [json.loads(event)["kind"] for event in json.loads(letter["events"])] == ["menu"]
     assert hotline.redis.xpending(RecordKeys(prefix).finished, "records")["pending"] == 0
     assert hotline.records_queue.failed_job_registry.count == 0
     hotline.records_queue.enqueue(recording.drain_finished)  # nothing left to retake
@@ -166,3 +170,35 @@ def test_only_a_refused_row_counts_towards_the_dead_letters_not_an_outage():
     for outage in (exc.OperationalError, exc.InterfaceError, exc.InternalError, exc.ProgrammingError):
         assert not recording._refused(raised(outage)), outage
     assert not recording._refused(exc.TimeoutError("QueuePool limit reached"))
+
+
+def test_calls_a_drain_could_not_write_while_the_database_was_away_are_retaken_by_its_retry(
+    app, db, records_worker, monkeypatch
+):
+    """The database away during a drain: the job fails and RQ retries it 2 s later.  That
+    retry writes the calls the failed drain read, at once: they do not wait the claim time
+    (a minute) in Redis alone, where a Redis that lost its data would lose them too."""
+    from sqlalchemy.exc import OperationalError
+
+    hotline = app.extensions["hotline"]
+    queue, store = hotline.records_queue, hotline.calls
+    keep_call(app, "CAcut")
+    status(app, "CAcut", "completed", 5, duration=20)
+
+    def away(*args, **kwargs):
+        raise OperationalError("INSERT ...", None, Exception("connection refused"))
+
+    with monkeypatch.context() as cut:
+        cut.setattr(calls, "record_finished_batch", away)
+        cut.setattr(calls, "record_finished", away)
+        records_worker.work()
+    assert queue.scheduled_job_registry.count == 1  # RETRY: tried again in 2 s
+    db.rollback()
+    assert calls.find_call(db, "CAcut") is None
+
+    for job_id in queue.scheduled_job_registry.get_job_ids():  # the 2 s are up
+        queue.scheduled_job_registry.requeue(job_id)
+    records_worker.work()
+    record, _ = stored(db, "CAcut")
+    assert (record.status, record.reconstructed) == ("completed", False)
+    assert store.redis.xpending(store.keys.finished, "records")["pending"] == 0

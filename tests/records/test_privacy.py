@@ -1,20 +1,29 @@
 """A patient's copy and erasure, through the supervisor's page: every kind of row for the
 patient and nothing of another; erasure refused while a case is open; recordings deleted at
-the carrier; every copy, erasure and purge audited."""
+the carrier; every copy, erasure and purge audited; the patient's calls not yet written (the
+dead letters in Redis) listed in the copy and deleted by the erasure."""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
+import redis as redis_lib
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy import select
 
 from emulator import Recording
+from queueing import recording
 from queueing import retention as purge_job
+from queueing.handover import RecordKeys
+from records import calls, retention
 from records.models import AuditEntry, CallEvent, CallRecord, ComplaintCase, Patient, SmsMessage
 from tests.conftest import OPEN
-from tests.records.test_retention import _seed
+from tests.records.test_dead_letters import GONE, refused_call, set_aside
+from tests.records.test_recording import MS_WANG_PHONE
+from tests.records.test_retention import NO_LETTERS, _seed
 from tests.web import csrf_token, log_in, make_staff
 
 REASON = "患者申请 PIPL-2026-031"
@@ -118,13 +127,16 @@ def test_erasure_is_refused_while_a_case_is_open_then_done_with_the_recording_de
 
 
 def test_every_purge_leaves_an_audit_row_said_by_the_hotline(client, db, settings):
-    purge_job.purge(db, lambda: OPEN, settings.retention, "nightly", lambda sid: True)
+    purge_job.purge(db, lambda: OPEN, settings.retention, "nightly", lambda sid: True, NO_LETTERS)
     entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "retention_purge"))
     assert entry.staff_id is None and "retention purge" in entry.reason
     page = client.get("/supervisor/audit").get_data(as_text=True)
     assert "retention_purge" in page and "系统 the hotline" in page
     overview = client.get("/supervisor/privacy").get_data(as_text=True)
     assert "完成 done" in overview
+    days = retention.dead_letter_days(settings.retention)  # the shortest period: speech's 90 days
+    assert f"Dead letters (calls the database refused, not yet written)</td><td>{days}</td>" in overview
+    assert "<th>dead_letters</th>" in overview  # what each run deleted of them
 
 
 def test_agents_cannot_reach_the_privacy_page(app):
@@ -144,3 +156,106 @@ def test_a_copy_is_given_while_the_records_worker_writes(client, db, two_patient
         database_url, lambda: _post(client, "/supervisor/privacy/copy", mrn=wang.mrn, reason=REASON, format="json")
     )
     assert answer.status_code == 200 and wang.mrn in answer.get_data(as_text=True)
+
+
+# ---- the patient's calls not yet written: the dead letters in Redis --------------------------------
+
+LETTER_RECORDING = "RE" + "5" * 32
+
+
+@pytest.fixture
+def unwritten(app, db, records_worker, monkeypatch, media_carrier):
+    """Two calls the database kept refusing, set aside as dead letters: one matched to a file
+    that was removed, then restored from the hospital's system (nobody has retried the letter
+    since: its call is not written), with a voicemail at the carrier; one matched to a file
+    still gone.  The restored patient and the letters' prefix."""
+    hotline = app.extensions["hotline"]
+    media_carrier.recordings[LETTER_RECORDING] = Recording(
+        LETTER_RECORDING, "CAletter", media_carrier.account_sid, 9, 0.0, media_carrier.recording_url(LETTER_RECORDING)
+    )
+    voicemail = {"queue": "general", "recording_sid": LETTER_RECORDING, "duration": 9}
+    refused_call(hotline, "CAletter", events=(("menu", {"step": "menu.main"}), ("voicemail", voicemail)))
+    refused_call(hotline, "CAstranger", file=GONE - 1)
+    set_aside(app, hotline, records_worker, monkeypatch, "CAletter", "CAstranger")
+    restored = Patient(id=GONE, mrn="M00999999", name_zh="王芳", name_en="Wang Fang", family_name_zh="王",
+                       family_name_en="Wang", sex="F", birth_date=date(1980, 1, 1))  # fmt: skip
+    db.add(restored)
+    db.commit()
+    return restored, hotline.settings.env.redis_prefix
+
+
+def _letters(app, prefix: str) -> list[str]:
+    return [fields["call_sid"] for _, fields in recording.dead_letters(app.extensions["hotline"].redis, prefix)]
+
+
+def test_the_copy_lists_the_patients_calls_not_yet_written_by_when_and_callsid(client, unwritten):
+    patient, _ = unwritten
+    answer = _post(client, "/supervisor/privacy/copy", mrn=patient.mrn, reason=REASON, format="json")
+    copy = json.loads(answer.get_data(as_text=True))
+    assert copy["calls"] == []  # the database has not written it
+    assert copy["unwritten_calls"] == [
+        {"call_sid": "CAletter", "started_at": OPEN.isoformat(), "record": "not yet written"}
+    ]
+    assert "CAstranger" not in answer.get_data(as_text=True)
+    page = _post(client, "/supervisor/privacy/copy", mrn=patient.mrn, reason=REASON, format="html")
+    text = page.get_data(as_text=True)
+    assert "尚未写入的通话 Calls not yet written (1)" in text and "CAletter" in text and "CAstranger" not in text
+
+
+def test_erasure_deletes_the_patients_dead_letters_their_recordings_first_at_the_carrier(
+    app, client, db, unwritten, media_carrier, monkeypatch
+):
+    patient, prefix = unwritten
+    with monkeypatch.context() as carrier_keeps:
+        carrier_keeps.setattr("supervisor.privacy.delete_recording", lambda client: lambda sid: False)
+        refused = _post(client, "/supervisor/privacy/erase", mrn=patient.mrn, reason=REASON, confirm="yes")
+    assert "The carrier did not delete 1 recordings" in client.get(refused.location).get_data(as_text=True)
+    assert _letters(app, prefix) == ["CAletter", "CAstranger"]  # nothing was touched
+
+    done = _post(client, "/supervisor/privacy/erase", mrn=patient.mrn, reason=REASON, confirm="yes")
+    page = client.get(done.location).get_data(as_text=True)
+    assert "data for M00999999: dead_letters 1." in page
+    assert LETTER_RECORDING not in media_carrier.recordings
+    assert _letters(app, prefix) == ["CAstranger"]  # another patient's letter stays
+    copy = _post(client, "/supervisor/privacy/copy", mrn=patient.mrn, reason=REASON, format="json")
+    assert json.loads(copy.get_data(as_text=True))["unwritten_calls"] == []
+
+
+def test_a_letter_without_its_opening_is_the_patients_whose_number_its_final_status_gives(
+    app, client, db, two_patients
+):
+    """A letter set aside before letters kept the call, its Redis keys since expired: only its
+    final status is left, whose caller the reconstruction sweep would have matched, as here."""
+    wang, _, _ = two_patients
+    hotline = app.extensions["hotline"]
+    keys = RecordKeys(hotline.settings.env.redis_prefix)
+    status = calls.StatusCallback("CAold", "completed", 5, 20, OPEN, from_number=MS_WANG_PHONE)
+    hotline.redis.xadd(keys.dead_letters, {"call_sid": "CAold", "status": json.dumps(status.to_json()), "attempts": 5})
+    answer = _post(client, "/supervisor/privacy/copy", mrn=wang.mrn, reason=REASON, format="json")
+    began = (OPEN - timedelta(seconds=20)).isoformat()
+    assert json.loads(answer.get_data(as_text=True))["unwritten_calls"] == [
+        {"call_sid": "CAold", "started_at": began, "record": "not yet written"}
+    ]
+    done = _post(client, "/supervisor/privacy/erase", mrn=wang.mrn, reason=REASON, confirm="yes")
+    assert "dead_letters 1" in client.get(done.location).get_data(as_text=True)
+    assert _letters(app, keys.prefix) == []
+
+
+def test_without_redis_neither_copy_nor_erasure_is_given_they_would_leave_the_letters_out(
+    app, client, db, two_patients, media_carrier, monkeypatch
+):
+    wang, _, sid = two_patients
+    token = csrf_token(client.get("/supervisor/privacy").get_data(as_text=True))
+    dead = redis_lib.Redis(port=1, decode_responses=True, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 1))
+    monkeypatch.setattr(app.extensions["hotline"], "redis", dead)  # nothing listens there
+    form = {"csrf_token": token, "mrn": wang.mrn, "reason": REASON}
+    copy = client.post("/supervisor/privacy/copy", data={**form, "format": "json"})
+    erased = client.post("/supervisor/privacy/erase", data={**form, "confirm": "yes"})
+    assert copy.status_code == erased.status_code == 302
+    page = client.get(erased.location).get_data(as_text=True)
+    assert page.count("the calls not yet written (dead letters) cannot be read") == 2
+    assert sid in media_carrier.recordings  # nothing was touched
+    db.expire_all()
+    assert db.scalar(select(CallRecord).where(CallRecord.patient_id == wang.id)) is not None
+    actions = db.scalars(select(AuditEntry.action).where(AuditEntry.patient_id == wang.id)).all()
+    assert "erasure_refused" in actions and "erasure" not in actions and "patient_copy_json" not in actions
