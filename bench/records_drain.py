@@ -6,6 +6,9 @@ this says what a batch costs the worker, and with --profile where (cProfile, the
 
     .venv/bin/python bench/records_drain.py --calls 2000 --rounds 3
     .venv/bin/python bench/records_drain.py --calls 2000 --rounds 1 --profile
+    .venv/bin/python bench/records_drain.py --calls 2000 --rounds 3 --no-gc-freeze   # the worker before records2
+
+The drain runs after gc.freeze(), as in `flask worker` (queueing/cli.py), unless --no-gc-freeze.
 
 Its own redis-server and PostgreSQL database (bench/records_rate.py's Servers), dropped after.
 Run it from another tree's root (a checkout of an older commit, with this file copied in) to
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import os
 import pstats
 import statistics
@@ -33,7 +37,7 @@ from bench import records_rate as rate  # noqa: E402
 from queueing import context, recording  # noqa: E402
 
 
-def one_round(servers: rate.Servers, n_calls: int, profile: bool) -> tuple[float, float]:
+def one_round(servers: rate.Servers, n_calls: int, profile: bool, freeze: bool) -> tuple[float, float]:
     prefix = f"bench:{uuid.uuid4().hex[:6]}:"
     app = rate.make_app(servers, prefix)
     hotline = app.extensions["hotline"]
@@ -45,6 +49,9 @@ def one_round(servers: rate.Servers, n_calls: int, profile: bool) -> tuple[float
     os.environ.update(servers.environ(prefix))
     context.reset()
     context.get().engine.connect().close()  # connected before the clock starts, as a worker is
+    if freeze:  # as `flask worker` does once started (queueing/cli.py)
+        gc.collect()
+        gc.freeze()
     profiler = cProfile.Profile() if profile else None
     wall, cpu = time.perf_counter(), time.process_time()
     if profiler:
@@ -53,6 +60,7 @@ def one_round(servers: rate.Servers, n_calls: int, profile: bool) -> tuple[float
     if profiler:
         profiler.disable()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    gc.unfreeze()
     assert said == f"{n_calls} finished calls written", said
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
@@ -66,10 +74,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="cProfile the drain (slower: not for the figures)")
+    parser.add_argument("--no-gc-freeze", action="store_true", help="as the worker before records2: no gc.freeze()")
     args = parser.parse_args()
     servers = rate.Servers()
     try:
-        rounds = [one_round(servers, args.calls, args.profile) for _ in range(args.rounds)]
+        rounds = [one_round(servers, args.calls, args.profile, not args.no_gc_freeze) for _ in range(args.rounds)]
     finally:
         servers.close()
     for wall, cpu in rounds:

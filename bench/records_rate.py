@@ -16,7 +16,8 @@ postgresql://postgres@127.0.0.1:5432/postgres) and dropped afterwards.
    open_call, write_events with the six events, apply_status).  Then
    `flask --app app worker --records --count K --burst` is started and timed from the first
    job it takes until it exits, the queue empty, for K = 1 and K = 2 (its start-up apart).
-   Finished calls per second = N / elapsed.
+   Finished calls per second = N / elapsed; the worker's CPU in that span per call (its
+   /proc/<pid>/stat at the first job, wait4's at its exit).
 2. Lag: N calls kept in Redis first, then `flask --app app worker --records --count K`
    runs, and once its workers are up (registered with RQ) their signed status callbacks
    (POST /ivr/status, CallStatus=completed) are sent to the app in this process at a fixed rate; a poller asks the database every 5 ms
@@ -174,9 +175,12 @@ def throughput(servers: Servers, workers: int, n_calls: int, path: str) -> dict:
     while hotline.records_queue.count >= queued and process.poll() is None:
         time.sleep(0.01)
     first = time.perf_counter()
-    process.wait()
+    cpu_before = cpu_seconds(process.pid)  # its start-up's
+    _, status, usage = os.wait4(process.pid, 0)  # its CPU at exit, its pool's workers' included
+    process.returncode = os.waitstatus_to_exitcode(status)
     ended = time.perf_counter()
     elapsed = ended - first
+    worker_cpu = usage.ru_utime + usage.ru_stime - cpu_before
     engine = make_engine(servers.database_url)
     with engine.connect() as connection:
         written = connection.execute(
@@ -193,7 +197,13 @@ def throughput(servers: Servers, workers: int, n_calls: int, path: str) -> dict:
     hotline.engine.dispose()
     return {"path": path, "workers": workers, "calls": n_calls, "jobs": queued, "written": written,
             "events_total": events, "seconds": elapsed, "calls_per_s": n_calls / elapsed,
-            "start_up": first - began}  # fmt: skip
+            "start_up": first - began, "cpu_ms_per_call": worker_cpu * 1000 / n_calls}  # fmt: skip
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU so far (user and system), its children's that it waited for included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(tick) for tick in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def lag(servers: Servers, workers: int, rate: float, seconds: float) -> dict:
@@ -294,15 +304,17 @@ def main() -> None:
         "reference: the per-webhook jobs of before issue 17 (3 RQ jobs per call); stream: the calls kept in",
         "Redis, each final status handed over to the finished calls' stream, drained in batches.",
         "",
-        "Seconds from the first job taken to the worker's exit (its start-up before, apart).",
+        "Seconds from the first job taken to the worker's exit (its start-up before, apart); the worker's CPU",
+        "(user and system, /proc and wait4) in the same span, per call.",
         "",
-        "| path | workers | calls | RQ jobs | rows written | events written | start-up s | seconds | calls/s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| path | workers | calls | RQ jobs | rows written | events written | start-up s | seconds | calls/s "
+        "| worker CPU ms/call |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['path']} | {r['workers']} | {r['calls']} | {r['jobs']} | {r['written']} | {r['events_total']} "
-            f"| {r['start_up']:.1f} | {r['seconds']:.2f} | {r['calls_per_s']:.1f} |"
+            f"| {r['start_up']:.1f} | {r['seconds']:.2f} | {r['calls_per_s']:.1f} | {r['cpu_ms_per_call']:.3f} |"
         )
     reference = {r["workers"]: r["calls_per_s"] for r in rows if r["path"] == "reference"}
     lines += ["", "stream / reference: " + ", ".join(

@@ -4,6 +4,7 @@ RQ's worker (or worker pool) and cron scheduler on the hotline's queues and Redi
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import re
@@ -99,6 +100,14 @@ def worker(burst: bool, records_only: bool, count: int | None) -> None:
     # death penalty is a signal in the worker), a worker killed mid-job is an abandoned
     # job RQ retries, and the pool starts a new worker in its place.
     worker_class = SimpleWorker if records_only else Worker
+    # What start-up built (the app's modules, the context) lives as long as the worker: in the
+    # collector's permanent generation it is never walked again.  A drain batch allocates
+    # enough to set off full collections, which walked all of it: a third of the drain's CPU
+    # (bench/README.md, issue 17).  Before the pool forks, so its workers inherit it (and
+    # the collector does not write to the pages they share), as gunicorn.conf.py does.  Start-up's
+    # garbage is collected first: frozen, it would be kept for good.
+    gc.collect()
+    gc.freeze()
     if count == 1:
         # with_scheduler: retries that wait (SMS, records) are enqueued again by RQ's scheduler.
         worker_class(names, connection=connection).work(burst=burst, with_scheduler=True)

@@ -193,6 +193,16 @@ class _Surviving(rq.worker.BaseWorker):
         except REDIS_DOWN as error:  # said by the outage already; the key expires by itself
             self.log.debug("Worker %s: death not registered (%s)", self.name, error)
 
+    def unsubscribe(self) -> None:
+        # RQ sends UNSUBSCRIBE, then stops its pub/sub thread and waits up to a second for it.
+        # The thread, waiting for a message, mostly reads the UNSUBSCRIBE's reply before it is
+        # told to stop and goes back to waiting (60 s, for a subscription now): the wait ran
+        # out, and every worker's stop (a burst run's end, a deploy's SIGTERM) took a second
+        # more.  Told first, the thread ends at that reply.
+        if self.pubsub_thread is not None:
+            self.pubsub_thread.stop()
+        super().unsubscribe()
+
     def _pubsub_exception_handler(self, error, pubsub, pubsub_thread):
         # RQ's hook for its pub/sub thread logs an error every 2 seconds of an outage; the
         # outage is said once by the work loop, so this one only waits.  redis-py subscribes

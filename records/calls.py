@@ -62,6 +62,17 @@ def find_call(session: Session, call_sid: str, *, lock: bool = False) -> CallRec
     return session.scalar(query.with_for_update() if lock else query)
 
 
+_FIELD_NAMES: dict[tuple[type, tuple[str, ...]], tuple[str, ...]] = {}
+
+
+def _plain_fields(cls: type, *but: str) -> tuple[str, ...]:
+    """A dataclass's field names but some, for its JSON: once per class (dataclasses.fields
+    builds its tuple on every call, and the drain reads thousands of calls' JSON a second)."""
+    if (cls, but) not in _FIELD_NAMES:
+        _FIELD_NAMES[cls, but] = tuple(f.name for f in fields(cls) if f.name not in but)
+    return _FIELD_NAMES[cls, but]
+
+
 @dataclass(frozen=True)
 class CallOpened:
     """A call opened: the first webhook of a call in (`/ivr/voice`), or the first step or
@@ -77,7 +88,7 @@ class CallOpened:
     direction: str = "inbound"
 
     def to_json(self) -> dict[str, Any]:
-        kept = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("caller", "at")}
+        kept = {name: getattr(self, name) for name in _plain_fields(CallOpened, "caller", "at")}
         return {
             **kept,
             "e164": self.caller.e164,
@@ -87,7 +98,7 @@ class CallOpened:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CallOpened:
-        kept = {f.name: data[f.name] for f in fields(cls) if f.name not in ("caller", "at") and f.name in data}
+        kept = {name: data[name] for name in _plain_fields(cls, "caller", "at") if name in data}
         caller = CallerMatch(data.get("e164"), tuple(int(i) for i in data.get("patient_ids", ())))
         return cls(**kept, caller=caller, at=datetime.fromisoformat(data["at"]))
 
@@ -279,11 +290,14 @@ class StatusCallback:
         return self.status in FINAL_STATUSES
 
     def to_json(self) -> dict[str, Any]:
-        return {**{f.name: getattr(self, f.name) for f in fields(self) if f.name != "at"}, "at": self.at.isoformat()}
+        return {
+            **{name: getattr(self, name) for name in _plain_fields(StatusCallback, "at")},
+            "at": self.at.isoformat(),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StatusCallback:
-        kept = {f.name: data[f.name] for f in fields(cls) if f.name != "at" and f.name in data}
+        kept = {name: data[name] for name in _plain_fields(cls, "at") if name in data}
         return cls(**kept, at=datetime.fromisoformat(data["at"]))
 
     def as_carrier(self) -> CarrierCall:
@@ -335,8 +349,8 @@ def record_finished(session: Session, call: FinishedCall, at: datetime) -> CallR
 def record_finished_batch(session: Session, finished: Sequence[FinishedCall], at: datetime) -> None:
     """A batch of finished calls, in the session's transaction.  The usual call (opened in
     Redis and ended by its final status) is written set-based for the whole batch: its record
-    in one multi-row INSERT ... ON CONFLICT (call_sid) DO NOTHING, then the events and queue
-    entries of the records that INSERT made, an executemany each.  A call whose record is
+    in one INSERT ... ON CONFLICT (call_sid) DO NOTHING (records.db.insert_new), then the
+    events and queue entries of the records that INSERT made (records.db.insert_made).  A call whose record is
     stored already (a rerun, a placeholder, the sweep's reconstruction, another writer meanwhile)
     is skipped by that INSERT and goes, with the unusual ones, through `record_finished`'s
     rules one by one, after them: a duplicate in the batch finds the record made."""
