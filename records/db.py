@@ -94,6 +94,7 @@ def insert_new(
     table = model.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect
     if dialect.name == "postgresql":
+        rows = _with_defaults(table, rows)
         quote = dialect.identifier_preparer.quote
         sql = f"{_from_json(table, dialect, rows)} ON CONFLICT ({', '.join(map(quote, unique))}) DO NOTHING"
         if returning:
@@ -107,6 +108,24 @@ def insert_new(
         session.execute(statement, rows)
         return []
     return list(session.execute(statement.returning(*(table.c[name] for name in returning)), rows))
+
+
+def _with_defaults(table: Table, rows: list[dict]) -> list[dict]:
+    """The rows with the models' Python-side defaults (`mapped_column(default=...)`) for the
+    columns they leave out: SQLAlchemy's insert() adds those, a text statement does not, and
+    the column would get NULL (or the statement fail on NOT NULL)."""
+    missing = [column for column in table.columns if column.name not in rows[0] and column.default is not None]
+    if not missing:
+        return rows
+    for column in missing:
+        if not (column.default.is_scalar or column.default.is_callable):  # type: ignore[union-attr]
+            raise ValueError(f"{table.name}.{column.name}: a default only the database's INSERT can give")
+
+    def value(column):
+        default = column.default
+        return default.arg if default.is_scalar else default.arg(None)  # callables wrapped to take a context
+
+    return [{**row, **{column.name: value(column) for column in missing}} for row in rows]
 
 
 def _from_json(table: Table, dialect: Dialect, rows: list[dict]) -> str:

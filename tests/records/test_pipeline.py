@@ -15,8 +15,8 @@ from sqlalchemy.exc import IntegrityError
 
 from queueing import recording
 from records import calls
-from records.db import begin_write, insert_made
-from records.models import CallEvent, RecordSpool
+from records.db import begin_write, insert_made, insert_new
+from records.models import CallEvent, CallRecord, RecordSpool
 from tests.conftest import OPEN
 from tests.records.test_recording import MS_WANG_PHONE, status, stored
 
@@ -156,6 +156,29 @@ def test_a_row_the_database_refuses_in_a_batchs_events_is_sqlalchemys_error_on_b
         insert_made(db, CallEvent, [event])
         db.flush()
     db.rollback()
+
+
+def test_a_batch_insert_gives_the_columns_it_leaves_out_their_models_defaults_on_both_databases(db):
+    # On PostgreSQL the batch goes as one JSON document in a text statement, which SQLAlchemy
+    # does not give the models' Python-side defaults as its insert() does.
+    begin_write(db)
+    rows = [
+        {"call_sid": f"CAdefault{i}", "from_number": MS_WANG_PHONE, "to_number": "", "language": "zh",
+         "started_at": datetime.now(UTC)}
+        for i in range(2)
+    ]  # fmt: skip
+    made = dict(insert_new(db, CallRecord, rows, ["call_sid"], returning=("call_sid", "id")))
+    events = [{"call_id": made["CAdefault0"], "sequence": 1, "at": datetime.now(UTC), "kind": "menu"}]
+    insert_new(db, CallEvent, events, ["call_id", "sequence"])
+    db.commit()
+    record = calls.find_call(db, "CAdefault0")
+    assert (record.direction, record.status, record.status_sequence, record.menu_path) == (
+        "inbound",
+        "in-progress",
+        -1,
+        "",
+    )
+    assert (record.reconstructed, record.matched_patients, record.events[0].detail) == (False, 0, {})
 
 
 def test_only_a_refused_row_counts_towards_the_dead_letters_not_an_outage():
