@@ -43,7 +43,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import LockError, RedisError, ResponseError
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
@@ -388,6 +388,19 @@ def erase_dead_letters(client, prefix: str, entry_ids: list[str]) -> int:
     return client.xdel(RecordKeys(prefix).dead_letters, *entry_ids) if entry_ids else 0
 
 
+# A letter's write, or an erasure's reading of the letters, carrier deletes and commit.
+LETTERS_LOCK_SECONDS = 120
+
+
+def letters_lock(client, prefix: str, wait: float = LETTERS_LOCK_SECONDS):
+    """The dead letters' lock, taken by what writes or deletes them: a retry's write of one
+    letter, a patient's erasure (from reading the letters to its commit), the purge's deletes.
+    A retry reads its letter again inside it: one an erasure deleted meanwhile is not written
+    back (the erasure committed; the patient's call must not reappear).  `wait`: how long to
+    wait for it (redis-py's LockError after)."""
+    return client.lock(f"{RecordKeys(prefix).dead_letters}:lock", timeout=LETTERS_LOCK_SECONDS, blocking_timeout=wait)
+
+
 def retry_dead_letters(call_sid: str | None = None) -> list[tuple[str, str | None]]:
     """Write the dead letters (all, or one call's) once the cause is fixed (a migration ran,
     the caller's file is back): each with the drain's own rules (records.calls.record_finished,
@@ -399,22 +412,34 @@ def retry_dead_letters(call_sid: str | None = None) -> list[tuple[str, str | Non
     hotline = context.get()
     client, keys = hotline.redis, RecordKeys(hotline.settings.env.redis_prefix)
     done: list[tuple[str, str | None]] = []
-    for entry_id, fields in dead_letters(client, keys.prefix, call_sid):
-        call = letter_call(client, keys, fields)
-        with hotline.sessions() as session:
-            try:
-                begin_write(session)
-                calls.record_finished(session, call, hotline.now())
-                session.commit()
-            except SQLAlchemyError as exc:
-                session.rollback()
-                log.error("call %s: dead letter not written (%s), still set aside", call.call_sid, type(exc).__name__)
-                done.append((call.call_sid, type(exc).__name__))
-                continue
-        client.xdel(keys.dead_letters, entry_id)
-        log.info("call %s: dead letter written", call.call_sid)
-        done.append((call.call_sid, None))
-    return done
+    for entry_id, listed in dead_letters(client, keys.prefix, call_sid):
+        try:
+            with letters_lock(client, keys.prefix):
+                done.append(_retry_letter(hotline, client, keys, entry_id) or (listed["call_sid"], None))
+        except LockError:
+            done.append((listed["call_sid"], "LockError"))  # an erasure or the purge held it throughout
+    return [(sid, error) for sid, error in done if error != "gone"]
+
+
+def _retry_letter(hotline, client, keys: RecordKeys, entry_id: str) -> tuple[str, str] | None:
+    """Write one dead letter, read again under the lock; None when written, else its CallSid
+    with "gone" (an erasure or the purge deleted it since it was listed) or the error's name."""
+    again = client.xrange(keys.dead_letters, entry_id, entry_id)
+    if not again:
+        return ("", "gone")
+    call = letter_call(client, keys, again[0][1])
+    with hotline.sessions() as session:
+        try:
+            begin_write(session)
+            calls.record_finished(session, call, hotline.now())
+            session.commit()
+        except SQLAlchemyError as exc:
+            session.rollback()
+            log.error("call %s: dead letter not written (%s), still set aside", call.call_sid, type(exc).__name__)
+            return (call.call_sid, type(exc).__name__)
+    client.xdel(keys.dead_letters, entry_id)
+    log.info("call %s: dead letter written", call.call_sid)
+    return None
 
 
 # ---- the dead letters under the hospital's retention (queueing.retention's nightly purge) ---------
@@ -449,7 +474,20 @@ def forget_dead_letters(client, prefix: str, cutoff: datetime, batch: int, delet
     deleted at the carrier first, as the purge does for written calls, and a letter whose
     recording the carrier kept stays (its id added to `kept`) for the next run.  By XDEL of
     each id, not XTRIM MINID: the stream is ordered by when a call was set aside, not by
-    when it began."""
+    when it began.  Under the letters' lock (a retry's write of one of them is done first);
+    held elsewhere all the while, nothing is deleted this run."""
+    try:
+        with letters_lock(client, prefix, wait=PURGE_WAITS_SECONDS):
+            return _forget_expired(client, prefix, cutoff, batch, delete_at_carrier, kept)
+    except LockError:
+        log.info("dead letters: not purged this run, their lock was held throughout")
+        return 0
+
+
+PURGE_WAITS_SECONDS = 30
+
+
+def _forget_expired(client, prefix: str, cutoff: datetime, batch: int, delete_at_carrier, kept: set[str]) -> int:
     key = RecordKeys(prefix).dead_letters
     expired = []
     for entry_id, fields in _all_entries(client, key):

@@ -7,6 +7,7 @@ webhook, a CLI command, a job) owns the transaction.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -16,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import JSON, CursorResult, Engine, Executable, Row, Table, create_engine, event, text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -156,7 +157,15 @@ def _rows_json(table: Table, dialect: Dialect, rows: list[dict]) -> str:
     processors = {name: process for name, process in processors.items() if process is not None}
     if processors:
         rows = [{**row, **{name: process(row[name]) for name, process in processors.items()}} for row in rows]
-    return json.dumps(rows, default=_iso)
+    document = json.dumps(rows, default=_iso)
+    if _NUL.search(document):
+        # Refused here, as psycopg refuses a NUL in a text value before sending it: PostgreSQL
+        # would refuse it too, but log the JSON around it (patient's words) in its own log.
+        raise DataError("INSERT (rows as JSON)", None, ValueError("a NUL character in a text value"))
+    return document
+
+
+_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # an escaped NUL, not an escaped backslash then "u0000"
 
 
 def _iso(value: object) -> str:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import contextmanager, suppress
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from redis.exceptions import RedisError
+from redis.exceptions import LockError, RedisError
 from sqlalchemy import select
 
 from accounts import role_required
@@ -79,14 +80,41 @@ def erase():
     if patient is None or not _request_checked():
         return redirect(url_for("privacy.overview"))
     db = get_db()
-    letters = _letters_of(db, patient)
-    refused = _refusal(db, patient, letters)
-    if refused is not None:
-        _audit(db, "erasure_refused", reason, patient)
-        flash(f"{refused.zh} {refused.en}", "error")
-        return redirect(url_for("privacy.overview"))
-    flash(_erased(db, patient, reason, letters or []))  # None comes with a refusal
+    with _letters_held() as busy:  # a retry must not write back a letter erased here
+        letters = _letters_of(db, patient) if busy is None else None
+        refused = busy or _refusal(db, patient, letters)
+        if refused is not None:
+            _audit(db, "erasure_refused", reason, patient)
+            flash(f"{refused.zh} {refused.en}", "error")
+            return redirect(url_for("privacy.overview"))
+        flash(_erased(db, patient, reason, letters or []))  # None comes with a refusal
     return redirect(url_for("privacy.overview"))
+
+
+LETTERS_BUSY = privacy.Refusal(
+    zh="尚未写入的通话记录正在写入或清理中，请一分钟后重试。",
+    en="The calls not yet written (dead letters) are being written or purged right now: try again in a minute.",
+)
+ERASURE_WAITS_SECONDS = 10  # for a retry's write of one letter, or the purge's run
+
+
+@contextmanager
+def _letters_held():
+    """The dead letters' lock (queueing.recording.letters_lock) for an erasure, from reading
+    the letters to its commit; yields None when held, else why the erasure cannot go on."""
+    app = hotline()
+    lock = recording.letters_lock(app.redis, app.settings.env.redis_prefix, wait=ERASURE_WAITS_SECONDS)
+    try:
+        held = lock.acquire()
+    except RedisError:
+        yield REDIS_AWAY
+        return
+    try:
+        yield None if held else LETTERS_BUSY
+    finally:
+        if held:
+            with suppress(LockError, RedisError):  # expired meanwhile, or Redis gone: it lapses
+                lock.release()
 
 
 def _request_checked() -> bool:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis as redis_lib
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from queueing import recording
 from records import calls
@@ -179,6 +179,20 @@ def test_a_batch_insert_gives_the_columns_it_leaves_out_their_models_defaults_on
         "",
     )
     assert (record.reconstructed, record.matched_patients, record.events[0].detail) == (False, 0, {})
+
+
+def test_a_nul_in_a_batchs_text_is_refused_before_postgresql_sees_it(db):
+    # PostgreSQL would refuse it while reading the rows' JSON, and quote the JSON around it
+    # (what the caller said) in its own log; psycopg refused it client-side before the JSON.
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite keeps a NUL in a text value; the webhooks refuse one before (ivr.security)")
+    begin_write(db)
+    row = {"call_sid": "CAnul", "from_number": "+86138\x0000138000", "to_number": "", "language": "zh",
+           "started_at": datetime.now(UTC)}  # fmt: skip
+    with pytest.raises(DataError) as refused:
+        insert_new(db, CallRecord, [row], ["call_sid"])
+    assert isinstance(refused.value.orig, ValueError)  # ours, not the server's (psycopg.DataError)
+    db.rollback()
 
 
 def test_only_a_refused_row_counts_towards_the_dead_letters_not_an_outage():

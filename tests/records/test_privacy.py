@@ -21,7 +21,7 @@ from queueing.handover import RecordKeys
 from records import calls, retention
 from records.models import AuditEntry, CallEvent, CallRecord, ComplaintCase, Patient, SmsMessage
 from tests.conftest import OPEN
-from tests.records.test_dead_letters import GONE, refused_call, set_aside
+from tests.records.test_dead_letters import GONE, cli, refused_call, set_aside
 from tests.records.test_recording import MS_WANG_PHONE
 from tests.records.test_retention import NO_LETTERS, _seed
 from tests.web import csrf_token, log_in, make_staff
@@ -219,6 +219,44 @@ def test_erasure_deletes_the_patients_dead_letters_their_recordings_first_at_the
     assert _letters(app, prefix) == ["CAstranger"]  # another patient's letter stays
     copy = _post(client, "/supervisor/privacy/copy", mrn=patient.mrn, reason=REASON, format="json")
     assert json.loads(copy.get_data(as_text=True))["unwritten_calls"] == []
+
+
+def test_a_retry_does_not_write_back_a_letter_the_patients_erasure_deleted_after_it_listed_them(
+    app, client, db, unwritten, monkeypatch
+):
+    """The operator's `--retry` lists the letters, then writes each under the letters' lock.
+    A supervisor erasing the patient in between deletes the letter and commits: the retry,
+    reading it again under the lock, does not bring the erased call back."""
+    patient, prefix = unwritten
+    take_lock, erased = recording.letters_lock, []
+
+    def erasure_first(*args, **kwargs):
+        if not erased:  # the retry has listed the letters and is about to write the first
+            erased.append("under way")  # (the erasure takes the lock through here too)
+            erased[0] = _post(client, "/supervisor/privacy/erase", mrn=patient.mrn, reason=REASON, confirm="yes")
+            assert "CAletter" not in _letters(app, prefix)
+        return take_lock(*args, **kwargs)
+
+    monkeypatch.setattr(recording, "letters_lock", erasure_first)
+    out = cli(app, "--retry", "CAletter")
+    db.rollback()
+    assert calls.find_call(db, "CAletter") is None, out.output
+    assert "data for M00999999: dead_letters 1." in client.get(erased[0].location).get_data(as_text=True)
+
+
+def test_an_erasure_while_a_retry_writes_a_letter_is_refused_and_touches_nothing(
+    app, client, db, unwritten, monkeypatch
+):
+    patient, prefix = unwritten
+    monkeypatch.setattr("supervisor.privacy.ERASURE_WAITS_SECONDS", 0.1)
+    hotline = app.extensions["hotline"]
+    with recording.letters_lock(hotline.redis, prefix):  # a retry's write under way
+        refused = _post(client, "/supervisor/privacy/erase", mrn=patient.mrn, reason=REASON, confirm="yes")
+    page = client.get(refused.location).get_data(as_text=True)
+    assert "are being written or purged right now: try again in a minute" in page
+    assert _letters(app, prefix) == ["CAletter", "CAstranger"]
+    done = _post(client, "/supervisor/privacy/erase", mrn=patient.mrn, reason=REASON, confirm="yes")
+    assert "dead_letters 1." in client.get(done.location).get_data(as_text=True)
 
 
 def test_a_letter_without_its_opening_is_the_patients_whose_number_its_final_status_gives(
