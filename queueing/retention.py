@@ -81,12 +81,12 @@ def purge(db: Session, clock, periods, trigger: str, delete_at_carrier, forget_d
         for kind in retention.KINDS:
             after = 0
             while True:
+                if kind == "dead_letters":  # Redis and the carrier only: no database lock held meanwhile
+                    done = forget_dead_letters(cutoffs[kind], periods.batch, letters_kept)
                 begin_write(db)
                 if kind == "recordings":
                     done = _recordings_batch(db, cutoffs[kind], periods.batch, delete_at_carrier, kept)
-                elif kind == "dead_letters":
-                    done = forget_dead_letters(cutoffs[kind], periods.batch, letters_kept)
-                else:
+                elif kind != "dead_letters":
                     done, after = retention.STEPS[kind](db, cutoffs[kind], periods.batch, after)
                 counts[kind] += done
                 run.counts = dict(counts)
