@@ -322,6 +322,7 @@ def run_references(args, gunicorn_cmd: list[str], env: dict, scratch: Path, call
         reference_env = {**env, "PUBLIC_BASE_URL": url}  # the minimal app checks signatures against it
         log = scratch / f"reference-{app_path.split('.')[1].split(':')[0]}.log"
         server = start(command, reference_env, log)
+        load_before = common.loadavg()
         try:
             wait_until_answers(url, server, log)
             deadline = time.time() + args.reference_seconds
@@ -336,6 +337,7 @@ def run_references(args, gunicorn_cmd: list[str], env: dict, scratch: Path, call
         measured = [t for t in timed if t[2] is not None and t[2] < 400]
         seconds = [t[1] for t in measured]
         out[label] = {"app": app_path, "n": len(measured), "errors": len(timed) - len(measured),
+                      "load": f"{load_before.split()[0]} -> {common.loadavg().split()[0]}",
                       "requests_per_s": len(timed) / args.reference_seconds,
                       "p50": 1000 * common.percentile(seconds, 0.50), "p95": 1000 * common.percentile(seconds, 0.95),
                       "p99": 1000 * common.percentile(seconds, 0.99)}  # fmt: skip
@@ -734,18 +736,24 @@ def reference_lines(r: dict) -> list[str]:
         "calls of the same length), at the hotline's rate, by as many clients, signed and timed by the same "
         "emulator code:",
         "",
-        "| server | requests | req/s | errors | p50 ms | p95 ms | p99 ms | hotline p50 / this | hotline p99 / this |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        f"| hotline (above) | {hotline['n']} | {r['requests_per_s']:.1f} | {r['errors']} | {hotline['p50']:.1f} "
+        "| server | load (1 min) | requests | req/s | errors | p50 ms | p95 ms | p99 ms | hotline p50 / this "
+        "| hotline p99 / this |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| hotline (above) | {r['machine']['load_before'].split()[0]} -> {r['machine']['load'].split()[0]} "
+        f"| {hotline['n']} | {r['requests_per_s']:.1f} | {r['errors']} | {hotline['p50']:.1f} "
         f"| {hotline['p95']:.1f} | {hotline['p99']:.1f} | 1.00 | 1.00 |",
     ]
     for label, ref in r["references"].items():
         lines.append(
-            f"| {label} (`{ref['app']}`) | {ref['n']} | {ref['requests_per_s']:.1f} | {ref['errors']} "
-            f"| {ref['p50']:.1f} | {ref['p95']:.1f} | {ref['p99']:.1f} | {hotline['p50'] / ref['p50']:.2f} "
-            f"| {hotline['p99'] / ref['p99']:.2f} |"
+            f"| {label} (`{ref['app']}`) | {ref['load']} | {ref['n']} | {ref['requests_per_s']:.1f} | {ref['errors']} "
+            f"| {ref['p50']:.1f} | {ref['p95']:.1f} | {ref['p99']:.1f} | {_ratio(hotline['p50'], ref['p50'])} "
+            f"| {_ratio(hotline['p99'], ref['p99'])} |"
         )
     return lines
+
+
+def _ratio(hotline: float, reference: float) -> str:
+    return f"{hotline / reference:.2f}" if reference > 0 else "n/a (the reference answered nothing)"
 
 
 def memory_summary(memory: list[dict]) -> dict:
