@@ -33,8 +33,7 @@ from ivr.flows.person import nobody_to_answer
 from ivr.security import require_signature
 from limits import too_large
 from records.calls import CallOpened, StatusCallback
-from records.models import Patient
-from records.patients import CallerCache, CallerMatch, files_of, get_patient, mask, to_e164
+from records.patients import CallerCache, CallerMatch, Greeting, files_of, greeting_of, mask, to_e164
 from settings import LANGUAGES
 
 log = logging.getLogger(__name__)
@@ -171,20 +170,19 @@ def _too_many_calls(call_sid: str, from_number: str, over: Count) -> Response:
 
 def _who_calls(
     call_sid: str, from_number: str, e164: str | None, cached: tuple[int, ...] | None
-) -> tuple[CallerMatch, Patient | None, str, tuple[int, ...] | None]:
-    """The caller's files (from the cache, else looked up), the patient they name, the language
-    to greet in, and the files looked up here (to cache), or None."""
+) -> tuple[CallerMatch, Greeting | None, str, tuple[int, ...] | None]:
+    """The caller's files (from the cache, else looked up), the patient they name (as the
+    greeting reads the file), the language to greet in, and the files looked up here (to
+    cache), or None.  A caller whose files are cached and name no one costs no database."""
     looked_up = None
     try:
-        db = get_db()
         if e164 is not None and cached is None:
+            db = get_db()
             cached = looked_up = files_of(db, e164)
+            db.rollback()  # nothing to keep: the call's record is written by a worker
         caller = CallerMatch(e164, cached or ())
-        patient = get_patient(db, caller.patient_id) if caller.patient_id else None
+        patient = greeting_of(hotline().engine, caller.patient_id) if caller.patient_id else None
         lang = patient.preferred_language if patient and patient.preferred_language in LANGUAGES else _language()
-        if patient is not None:
-            db.expunge(patient)  # kept as read: the rollback would expire it, and the greeting read it again
-        db.rollback()  # nothing to keep: the call's record is written by a worker
         return caller, patient, lang, looked_up
     except SQLAlchemyError:
         # The menus can still help the caller without knowing who calls.
