@@ -15,7 +15,7 @@ import logging
 import uuid
 
 import redis
-from flask import Blueprint, Response, request
+from flask import Blueprint, Request, Response, request
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -23,7 +23,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 import ivr.flows  # noqa: F401  (registers the steps)
 from acd import seats
 from counters import apology_served
-from extensions import get_db, hotline
+from extensions import get_db, hotline, this_request
 from ivr import twiml
 from ivr.call_limits import Count, count_for_number
 from ivr.dialogue import MAIN_MENU, Conversation, Heard, decode_trail, run_step
@@ -33,8 +33,7 @@ from ivr.flows.person import nobody_to_answer
 from ivr.security import require_signature
 from limits import too_large
 from records.calls import CallOpened, StatusCallback
-from records.models import Patient
-from records.patients import CallerCache, CallerMatch, files_of, get_patient, mask, to_e164
+from records.patients import CallerCache, CallerMatch, Greeting, files_of, greeting_of, mask, to_e164
 from settings import LANGUAGES
 
 log = logging.getLogger(__name__)
@@ -51,22 +50,23 @@ def voice() -> Response:
     Redis: one round trip to count the call and read the caller's cached files, one to
     keep the call's opening and state with the greeting's events (and the files, if
     looked up)."""
-    app = hotline()
-    call_sid, from_number = _call_sid(), request.values.get("From", "")
+    app, sent = hotline(), this_request()
+    call_sid, from_number = _call_sid(sent), sent.values.get("From", "")
     e164 = to_e164(from_number, app.settings.hospital.phone_region)
     over, cached = _arrival(from_number, call_sid, e164)
     if over:
-        return _too_many_calls(call_sid, from_number, over)
-    caller, patient, lang, looked_up = _who_calls(call_sid, from_number, e164, cached)
-    conversation = _conversation(call_sid, lang)
-    conversation.opened = _opened(call_sid, from_number, caller, lang)
+        return _too_many_calls(sent, call_sid, from_number, over)
+    caller, patient, lang, looked_up = _who_calls(sent, call_sid, from_number, e164, cached)
+    conversation = _conversation(sent, call_sid, lang)
+    conversation.opened = _opened(sent, call_sid, from_number, caller, lang)
     return _answer(conversation, greet(conversation, patient), also=_keep_caller(call_sid, caller, e164, looked_up))
 
 
 @bp.route("/<flow>/<name>", methods=["GET", "POST"])
 def step(flow: str, name: str) -> Response:
-    conversation = _conversation(_call_sid(), _language())
-    args = {k: v for k, v in request.args.items() if k not in CONTROL_ARGS}
+    sent = this_request()
+    conversation = _conversation(sent, _call_sid(sent), _language(sent))
+    args = {k: v for k, v in sent.args.items() if k not in CONTROL_ARGS}
     return _answer(conversation, run_step(conversation, flow, name, args))
 
 
@@ -77,11 +77,12 @@ def status() -> Response:
     (a status applies only if its SequenceNumber is newer).  The same round trip reads
     whether the caller was being put through to an agent: one who hung up before the talk's
     TwiML joined them leaves the agent waiting for nobody (acd.seats.caller_gone)."""
-    call_sid = request.values.get("CallSid", "").strip()[:64]
+    sent = this_request()
+    call_sid = sent.values.get("CallSid", "").strip()[:64]
     if not call_sid:
         return Response(status=204)
     app = hotline()
-    answers = app.calls.status(_status_callback(call_sid), lambda pipe: app.acd.read_put_through(pipe, call_sid))
+    answers = app.calls.status(_status_callback(sent, call_sid), lambda pipe: app.acd.read_put_through(pipe, call_sid))
     if answers and seats.being_put_through(app.acd.put_through_state(answers[0]), call_sid):
         try:
             seats.caller_gone(app, call_sid, call_sid)
@@ -118,7 +119,7 @@ def body_too_large(error: RequestEntityTooLarge) -> Response:
 def _apology() -> Response:
     app = hotline()
     apology_served()
-    return _twiml(apology(app.settings, _language(), app.now()))
+    return _twiml(apology(app.settings, _language(this_request()), app.now()))
 
 
 def not_found(error: Exception) -> Response:
@@ -132,7 +133,8 @@ def not_found(error: Exception) -> Response:
     if refused is not None:
         return refused
     try:
-        conversation = _conversation(_call_sid(), _language())
+        sent = this_request()
+        conversation = _conversation(sent, _call_sid(sent), _language(sent))
         conversation.event("error", reason="unknown URL", step=request.path[:80])
         return _answer(conversation, conversation.go(MAIN_MENU, conversation.line("lost")))
     except Exception as failure:  # an error handler's own error would be a 500
@@ -162,35 +164,34 @@ def _arrival(from_number: str, call_sid: str, e164: str | None) -> tuple[Count |
     return count, files
 
 
-def _too_many_calls(call_sid: str, from_number: str, over: Count) -> Response:
+def _too_many_calls(sent: Request, call_sid: str, from_number: str, over: Count) -> Response:
     """A caller over the call limit: logged like any call, but nothing more is looked up for it."""
-    conversation = _conversation(call_sid, _language())
-    conversation.opened = _opened(call_sid, from_number, CallerMatch(None, ()), conversation.lang)
+    conversation = _conversation(sent, call_sid, _language(sent))
+    conversation.opened = _opened(sent, call_sid, from_number, CallerMatch(None, ()), conversation.lang)
     return _answer(conversation, too_many_calls(conversation, withheld=over.withheld))
 
 
 def _who_calls(
-    call_sid: str, from_number: str, e164: str | None, cached: tuple[int, ...] | None
-) -> tuple[CallerMatch, Patient | None, str, tuple[int, ...] | None]:
-    """The caller's files (from the cache, else looked up), the patient they name, the language
-    to greet in, and the files looked up here (to cache), or None."""
+    sent: Request, call_sid: str, from_number: str, e164: str | None, cached: tuple[int, ...] | None
+) -> tuple[CallerMatch, Greeting | None, str, tuple[int, ...] | None]:
+    """The caller's files (from the cache, else looked up), the patient they name (as the
+    greeting reads the file), the language to greet in, and the files looked up here (to
+    cache), or None.  A caller whose files are cached and name no one costs no database."""
     looked_up = None
     try:
-        db = get_db()
         if e164 is not None and cached is None:
+            db = get_db()
             cached = looked_up = files_of(db, e164)
+            db.rollback()  # nothing to keep: the call's record is written by a worker
         caller = CallerMatch(e164, cached or ())
-        patient = get_patient(db, caller.patient_id) if caller.patient_id else None
-        lang = patient.preferred_language if patient and patient.preferred_language in LANGUAGES else _language()
-        if patient is not None:
-            db.expunge(patient)  # kept as read: the rollback would expire it, and the greeting read it again
-        db.rollback()  # nothing to keep: the call's record is written by a worker
+        patient = greeting_of(hotline().engine, caller.patient_id) if caller.patient_id else None
+        lang = patient.preferred_language if patient and patient.preferred_language in LANGUAGES else _language(sent)
         return caller, patient, lang, looked_up
     except SQLAlchemyError:
         # The menus can still help the caller without knowing who calls.
         log.exception("call %s from %s: caller not matched", call_sid, mask(from_number))
         get_db().rollback()
-        return CallerMatch(e164, ()), None, _language(), None
+        return CallerMatch(e164, ()), None, _language(sent), None
 
 
 def _keep_caller(call_sid: str, caller: CallerMatch, e164: str | None, looked_up: tuple[int, ...] | None):
@@ -205,8 +206,8 @@ def _keep_caller(call_sid: str, caller: CallerMatch, e164: str | None, looked_up
     return keep
 
 
-def _status_callback(call_sid: str) -> StatusCallback:
-    app, form = hotline(), request.values
+def _status_callback(sent: Request, call_sid: str) -> StatusCallback:
+    app, form = hotline(), sent.values
     return StatusCallback(
         call_sid=call_sid,
         status=form.get("CallStatus", "unknown"),
@@ -219,18 +220,18 @@ def _status_callback(call_sid: str) -> StatusCallback:
     )
 
 
-def _opened(call_sid: str, from_number: str, caller: CallerMatch, lang: str) -> CallOpened:
-    to_number, direction = request.values.get("To", ""), request.values.get("Direction", "inbound")
+def _opened(sent: Request, call_sid: str, from_number: str, caller: CallerMatch, lang: str) -> CallOpened:
+    to_number, direction = sent.values.get("To", ""), sent.values.get("Direction", "inbound")
     return CallOpened(call_sid, from_number, to_number, caller, lang, hotline().now(), direction)
 
 
-def _call_sid() -> str:
-    sid = request.values.get("CallSid", "").strip()[:64]
+def _call_sid(sent: Request) -> str:
+    sid = sent.values.get("CallSid", "").strip()[:64]
     return sid or f"missing-{uuid.uuid4().hex}"
 
 
-def _language() -> str:
-    lang = request.args.get("lang")
+def _language(sent: Request) -> str:
+    lang = sent.args.get("lang")
     return lang if lang in LANGUAGES else hotline().settings.hospital.default_language
 
 
@@ -253,8 +254,8 @@ def _confidence(value: str | None) -> float | None:
     return number if number is not None and 0.0 <= number <= 1.0 else None
 
 
-def _conversation(call_sid: str, lang: str) -> Conversation:
-    app, values, args = hotline(), request.values, request.args
+def _conversation(sent: Request, call_sid: str, lang: str) -> Conversation:
+    app, values, args = hotline(), sent.values, sent.args
     heard = Heard(
         digits=values.get("Digits") or None,
         speech=values.get("SpeechResult") or None,
@@ -263,7 +264,7 @@ def _conversation(call_sid: str, lang: str) -> Conversation:
         failures=min(max(_int(args.get("f")) or 0, 0), 100),
     )
     env = app.settings.env
-    base = env.public_base_url or f"{request.scheme}://{request.host}{request.script_root}"
+    base = env.public_base_url or f"{sent.scheme}://{sent.host}{sent.script_root}"
     return Conversation(
         settings=app.settings,
         db_source=get_db,
@@ -274,7 +275,7 @@ def _conversation(call_sid: str, lang: str) -> Conversation:
         base_url=base.rstrip("/"),
         came_from=decode_trail(args.get("back")),
         heard=heard,
-        form=request.form,
+        form=sent.form,
         directory_source=app.directory,
         availability=nobody_to_answer,
     )

@@ -42,7 +42,7 @@ from sqlalchemy import func, select
 
 from acd.distributor import AGENT_STATES
 from counters import WEBHOOK_SECONDS
-from extensions import Hotline, hotline
+from extensions import Hotline, hotline, this_request
 from ivr.dialogue import STEPS
 from queueing import ROUTINE, URGENT, queue_name
 from queueing.handover import RecordKeys
@@ -63,11 +63,13 @@ def init_app(app: Flask) -> None:
 
 def route_label() -> str:
     """The route, never the raw path: a forged URL must not make a new time series."""
-    rule = request.url_rule
+    sent = this_request()
+    rule = sent.url_rule
     if rule is None:
         return "unknown"
     if rule.endpoint == "ivr.step":
-        flow, name = (request.view_args or {}).get("flow"), (request.view_args or {}).get("name")
+        view_args = sent.view_args or {}
+        flow, name = view_args.get("flow"), view_args.get("name")
         return f"/ivr/{flow}/{name}" if (flow, name) in STEPS else "/ivr/<unknown step>"
     return rule.rule
 

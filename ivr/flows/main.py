@@ -9,13 +9,14 @@ from ivr.dialogue import MAIN_MENU, Choice, Conversation, Line, Target, step
 from ivr.flows.departments import phrases as department_phrases
 from ivr.flows.doctors import choose_among, find_by_name
 from ivr.flows.person import goodbye
-from records.models import Patient
+from records.patients import Greeting
 from settings import LANGUAGES
 from wording.prompts import t
 
 
-def greet(conversation: Conversation, patient: Patient | None) -> VoiceResponse:
+def greet(conversation: Conversation, patient: Greeting | None) -> VoiceResponse:
     """The first thing a caller hears: the hospital, the emergency number once, the menu.
+    `patient`: the caller's file as records.patients.greeting_of reads it.
 
     A caller whose number belongs to exactly one patient file may be greeted by
     title and surname (config switch) — never by full name, and nothing medical:
