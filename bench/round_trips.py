@@ -18,6 +18,7 @@ Writes bench/results/round-trips.md.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import subprocess
@@ -114,6 +115,13 @@ def main() -> int:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/11")
     parser.add_argument("--calls", type=int, default=5, help="calls of each kind, patient and stranger (default 5)")
     parser.add_argument("--cpu-rounds", type=int, default=7, help="rounds of the CPU comparison (default 7)")
+    parser.add_argument(
+        "--gc",
+        choices=("served", "default"),
+        default="default",
+        help="the collector during the CPU rounds, for the three apps alike: as gunicorn.conf.py serves "
+        "them (frozen start-up, threshold 50,000), or Python's default (700; the default here)",
+    )
     parser.add_argument("--results", type=Path, default=BENCH / "results")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="hotline-round-trips-"))
@@ -165,6 +173,13 @@ def main() -> int:
         from bench.minimal_app import app as minimal_app
 
         references = {"minimal": minimal_app.test_client(), "baseline": baseline_app.test_client()}
+        if args.gc == "served":
+            # As gunicorn.conf.py sets up every served worker (the hotline's, and the references'
+            # in bench/webhooks.sh, under the same command): what import built moved to the
+            # permanent generation, the first generation collected every 50,000 allocations.
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(50_000, 20, 20)
         cpu_rounds: dict[str, list[float]] = {"hotline": [], "minimal": [], "baseline": []}
         for _ in range(args.cpu_rounds):
             sent: list = []
