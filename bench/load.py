@@ -231,6 +231,15 @@ def play(carrier_factory, hotline_number: str, rng, patients, strangers, think: 
 REPORT = None
 
 
+def in_threads(run, threads: int) -> None:
+    """run(0) ... run(threads - 1), each in a thread of its own, until all are done."""
+    workers = [threading.Thread(target=run, args=(t,), daemon=True) for t in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+
 def caller_process(index: int, threads: int, deadline: float, config: dict) -> list[dict]:
     """One process of the load generator: `threads` callers until the deadline."""
     patients, strangers = demo_callers()
@@ -260,11 +269,7 @@ def caller_process(index: int, threads: int, deadline: float, config: dict) -> l
             if REPORT is not None and outcome["sid"]:
                 REPORT.put({k: v for k, v in outcome.items() if k not in ("timings", "sent", "problems")})
 
-    workers = [threading.Thread(target=run, args=(t,), daemon=True) for t in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    in_threads(run, threads)
     return results
 
 
@@ -299,11 +304,7 @@ def reference_process(index: int, threads: int, deadline: float, config: dict) -
                 time.sleep(rng.uniform(0.5, 1.5) * interval)
             session.close()
 
-    workers = [threading.Thread(target=run, args=(t,), daemon=True) for t in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    in_threads(run, threads)
     return timed
 
 

@@ -576,19 +576,18 @@ def agent_wait(conversation: Conversation) -> VoiceResponse:
     the agent does not start the talk, the caller does): who picks up while the caller still
     hears "正在为您转接…" hears that the call is coming, not silence.  Requested again when
     it has played out."""
-    response = VoiceResponse()
-    line = conversation.line("agent_call_coming")
-    conversation.say(response, line.text, line.lang)
-    for verb in _music(conversation).verbs:
-        response.append(verb)
-    return response
+    return _said_then_music(conversation, "agent_call_coming")
 
 
 @step("queue", "on_hold")
 def on_hold(conversation: Conversation) -> VoiceResponse:
     """The holdUrl of a caller the agent put on hold (or a consult): the message, then music."""
+    return _said_then_music(conversation, "on_hold")
+
+
+def _said_then_music(conversation: Conversation, prompt: str) -> VoiceResponse:
     response = VoiceResponse()
-    line = conversation.line("on_hold")
+    line = conversation.line(prompt)
     conversation.say(response, line.text, line.lang)
     for verb in _music(conversation).verbs:
         response.append(verb)
