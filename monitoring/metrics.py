@@ -23,6 +23,7 @@ address in METRICS_ALLOW_FROM (after ProxyFix, the address nginx saw).  Neither 
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import logging
@@ -82,8 +83,16 @@ def _start_clock() -> None:
 def _observe(response: Response) -> Response:
     started = g.pop("metrics_started", None)
     if started is not None:
-        WEBHOOK_SECONDS.labels(route=route_label()).observe(time.perf_counter() - started)
+        _route_seconds(route_label()).observe(time.perf_counter() - started)
     return response
+
+
+@functools.cache
+def _route_seconds(route: str):
+    """The histogram of one route: prometheus_client's `labels` takes a lock and builds the
+    key on every webhook (issue 17's CPU).  The routes are bounded (route_label: the app's
+    rules and steps), so is this cache."""
+    return WEBHOOK_SECONDS.labels(route=route)
 
 
 # ---- read at scrape time ---------------------------------------------------------------------------
