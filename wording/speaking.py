@@ -23,9 +23,12 @@ def warm() -> None:
         clock(time(9, 0), lang)
 
 
+@lru_cache(maxsize=1024)
 def phone(e164: str, lang: str, region: str = "CN") -> str:
     """Digit by digit in groups ('0 1 0, 6 5 2 9, 1 2 0 1'), as a person reads a
-    number out; TTS would otherwise read 65291201 as sixty-five million..."""
+    number out; TTS would otherwise read 65291201 as sixty-five million...  Remembered:
+    the numbers said are the hospital's own (its main line, its departments'), and
+    phonenumbers' parse and format cost a menu naming one more than the rest of it."""
     try:
         national = phonenumbers.format_number(phonenumbers.parse(e164, region), phonenumbers.PhoneNumberFormat.NATIONAL)
     except phonenumbers.NumberParseException:
