@@ -37,7 +37,7 @@ from records import booking
 from records.db import make_engine, make_sessions
 from records.directory import Directory
 from records.directory import load as load_directory
-from records.patients import CallerCache, when_numbers_change
+from records.patients import CallerCache, when_callers_change
 from settings import Settings
 
 if TYPE_CHECKING:  # imported where first used (recorder: queueing's context imports this module)
@@ -172,8 +172,8 @@ class Hotline:
     def sessions(self) -> sessionmaker[Session]:
         if self._sessions is None:
             sessions = make_sessions(self.engine)
-            # A patient's numbers changed: the next call from them is matched afresh.
-            when_numbers_change(sessions, lambda numbers: numbers and self.caller_cache.forget(numbers))
+            # A patient's numbers or greeting changed: the next call from them is matched afresh.
+            when_callers_change(sessions, lambda numbers: numbers and self.caller_cache.forget(numbers))
             self._sessions = sessions
         return self._sessions
 

@@ -33,7 +33,7 @@ from ivr.flows.person import nobody_to_answer
 from ivr.security import require_signature
 from limits import too_large
 from records.calls import CallOpened, StatusCallback
-from records.patients import CallerCache, CallerMatch, Greeting, files_of, greeting_of, mask, to_e164
+from records.patients import Cached, CallerCache, CallerMatch, Greeting, files_of, greeting_of, mask, to_e164
 from settings import LANGUAGES
 
 log = logging.getLogger(__name__)
@@ -47,19 +47,19 @@ bp.before_request(require_signature)
 @bp.route("/voice", methods=["GET", "POST"])
 def voice() -> Response:
     """A call comes in: count it, find the caller's file, open the call's record, greet.
-    Redis: one round trip to count the call and read the caller's cached files, one to
-    keep the call's opening and state with the greeting's events (and the files, if
-    looked up)."""
+    Redis: one round trip to count the call and read the caller's cached files and
+    greeting, one to keep the call's opening and state with the greeting's events (and
+    what was read of the files, if anything).  SQL only when the cache lacks them."""
     app, sent = hotline(), this_request()
     call_sid, from_number = _call_sid(sent), sent.values.get("From", "")
     e164 = to_e164(from_number, app.settings.hospital.phone_region)
     over, cached = _arrival(from_number, call_sid, e164)
     if over:
         return _too_many_calls(sent, call_sid, from_number, over)
-    caller, patient, lang, looked_up = _who_calls(sent, call_sid, from_number, e164, cached)
+    caller, patient, lang, read = _who_calls(sent, call_sid, from_number, e164, cached)
     conversation = _conversation(sent, call_sid, lang)
     conversation.opened = _opened(sent, call_sid, from_number, caller, lang)
-    return _answer(conversation, greet(conversation, patient), also=_keep_caller(call_sid, caller, e164, looked_up))
+    return _answer(conversation, greet(conversation, patient), also=_keep_caller(call_sid, caller, e164, read))
 
 
 @bp.route("/<flow>/<name>", methods=["GET", "POST"])
@@ -144,9 +144,9 @@ def not_found(error: Exception) -> Response:
 # ---- translation helpers ------------------------------------------------------------------
 
 
-def _arrival(from_number: str, call_sid: str, e164: str | None) -> tuple[Count | None, tuple[int, ...] | None]:
-    """The count this call is over the limit of (or None), and the caller's cached files
-    (None when not cached), in one round trip."""
+def _arrival(from_number: str, call_sid: str, e164: str | None) -> tuple[Count | None, Cached | None]:
+    """The count this call is over the limit of (or None), and what the caller cache holds
+    for the number (None when nothing), in one round trip."""
     app = hotline()
     limits = app.settings.call_limits
     count = count_for_number(e164, limits)
@@ -157,11 +157,11 @@ def _arrival(from_number: str, call_sid: str, e164: str | None) -> tuple[Count |
         limits.window_minutes * 60,
         app.caller_cache.key(e164) if e164 is not None else None,
     )
-    files = CallerCache.decode(cached)
+    kept = CallerCache.decode(cached)
     if count is None or calls is None or calls <= count.allowed:
-        return None, files
+        return None, kept
     log.warning("call %s from %s: over the call limit (%d calls)", call_sid, mask(from_number), calls)
-    return count, files
+    return count, kept
 
 
 def _too_many_calls(sent: Request, call_sid: str, from_number: str, over: Count) -> Response:
@@ -172,21 +172,24 @@ def _too_many_calls(sent: Request, call_sid: str, from_number: str, over: Count)
 
 
 def _who_calls(
-    sent: Request, call_sid: str, from_number: str, e164: str | None, cached: tuple[int, ...] | None
-) -> tuple[CallerMatch, Greeting | None, str, tuple[int, ...] | None]:
-    """The caller's files (from the cache, else looked up), the patient they name (as the
-    greeting reads the file), the language to greet in, and the files looked up here (to
-    cache), or None.  A caller whose files are cached and name no one costs no database."""
-    looked_up = None
+    sent: Request, call_sid: str, from_number: str, e164: str | None, cached: Cached | None
+) -> tuple[CallerMatch, Greeting | None, str, Cached | None]:
+    """The caller's files and the greeting of the one file they name (from the cache, else
+    read), the language to greet in, and what was read here (to cache), or None.  A caller
+    whose files and greeting are cached costs no database."""
+    read = None
     try:
         if e164 is not None and cached is None:
             db = get_db()
-            cached = looked_up = files_of(db, e164)
+            cached = read = Cached(files_of(db, e164))
             db.rollback()  # nothing to keep: the call's record is written by a worker
-        caller = CallerMatch(e164, cached or ())
-        patient = greeting_of(hotline().engine, caller.patient_id) if caller.patient_id else None
+        files, patient = cached or ((), None)
+        caller = CallerMatch(e164, files)
+        if caller.patient_id and patient is None:
+            patient = greeting_of(hotline().engine, caller.patient_id)
+            read = Cached(files, patient)
         lang = patient.preferred_language if patient and patient.preferred_language in LANGUAGES else _language(sent)
-        return caller, patient, lang, looked_up
+        return caller, patient, lang, read
     except SQLAlchemyError:
         # The menus can still help the caller without knowing who calls.
         log.exception("call %s from %s: caller not matched", call_sid, mask(from_number))
@@ -194,14 +197,15 @@ def _who_calls(
         return CallerMatch(e164, ()), None, _language(sent), None
 
 
-def _keep_caller(call_sid: str, caller: CallerMatch, e164: str | None, looked_up: tuple[int, ...] | None):
-    """What the greeting's round trip also keeps: who calls, and the files looked up (if any)."""
+def _keep_caller(call_sid: str, caller: CallerMatch, e164: str | None, read: Cached | None):
+    """What the greeting's round trip also keeps: who calls, and what was read of their
+    files (if anything) for the caller cache."""
     app = hotline()
 
     def keep(pipe) -> None:
         app.calls.keep_caller(pipe, call_sid, caller.e164, caller.patient_ids)
-        if looked_up is not None:
-            app.caller_cache.keep(pipe, e164, looked_up)
+        if read is not None and e164 is not None:
+            app.caller_cache.keep(pipe, e164, read.files, read.greeting)
 
     return keep
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import phonenumbers
 import redis
-from sqlalchemy import Engine, Row, bindparam, event, inspect, select
+from sqlalchemy import Engine, bindparam, event, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from records.models import Patient, PatientPhone
@@ -67,13 +69,33 @@ def files_of(session: Session, e164: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(ids))
 
 
+class Greeting(NamedTuple):
+    """What a call's greeting reads of the caller's file (ivr.flows.main.greet: a title and the
+    surname, never the full name; and the language to greet in)."""
+
+    sex: str
+    family_name_zh: str
+    family_name_en: str
+    preferred_language: str
+
+
+class Cached(NamedTuple):
+    """What the caller cache holds for a number: its files, and the greeting of the one file
+    it names (None when it names none or several, or the greeting is not kept yet)."""
+
+    files: tuple[int, ...]
+    greeting: Greeting | None = None
+
+
 class CallerCache:
-    """Which files each number belongs to (a CallerMatch's patient_ids), kept in Redis so
-    that an incoming call reads it with the round trip that counts the call (ivr/webhooks.py)
-    instead of querying the database.  Forgotten when a patient's numbers change, in the
-    commit that changes them (`when_numbers_change`: the import, an edit, through the ORM);
-    `ttl_seconds` bounds what a change made around the ORM (raw SQL), or racing a lookup,
-    could leave stale."""
+    """Which files each number belongs to (a CallerMatch's patient_ids) and, when it names
+    one, that file's greeting, kept in Redis so that an incoming call reads them with the
+    round trip that counts the call (ivr/webhooks.py) instead of querying the database.
+    Forgotten in the commit that changes them (`when_callers_change`: a patient's numbers,
+    or the title, surname or language of a file a number names; the import, an edit,
+    through the ORM); `ttl_seconds` bounds what a change made around the ORM (raw SQL), or
+    racing a lookup, could leave stale.  The greeting is the least the call says: the
+    surname and sex, never the full name or anything medical, gone after ttl_seconds."""
 
     def __init__(self, client: redis.Redis, prefix: str, ttl_seconds: int = 600):
         self.redis = client
@@ -84,16 +106,28 @@ class CallerCache:
         return f"{self.prefix}caller-files:{e164}"
 
     @staticmethod
-    def decode(raw: str | bytes | None) -> tuple[int, ...] | None:
-        """The files kept for a number; None when none are kept ('' is kept: no file)."""
+    def decode(raw: str | bytes | None) -> Cached | None:
+        """What is kept for a number; None when nothing is ('' is kept: no file).  The files
+        as '3,17', then the greeting (JSON) on a second line; a value kept before the
+        greeting was (no second line), or one that does not read, has none."""
         if raw is None:
             return None
         text = raw.decode() if isinstance(raw, bytes) else raw
-        return tuple(int(part) for part in text.split(",") if part.isdigit())
+        files, _, greeting = text.partition("\n")
+        ids = tuple(int(part) for part in files.split(",") if part.isdigit())
+        if not greeting or len(ids) != 1:
+            return Cached(ids)
+        try:
+            return Cached(ids, Greeting(*json.loads(greeting)))
+        except (ValueError, TypeError):
+            return Cached(ids)
 
-    def keep(self, pipe, e164: str, ids: tuple[int, ...]) -> None:
+    def keep(self, pipe, e164: str, ids: tuple[int, ...], greeting: Greeting | None = None) -> None:
         """Add keeping them to a pipeline (sent with the webhook's own round trip)."""
-        pipe.set(self.key(e164), ",".join(map(str, ids)), ex=self.ttl)
+        value = ",".join(map(str, ids))
+        if greeting is not None:
+            value += "\n" + json.dumps(list(greeting), ensure_ascii=False)
+        pipe.set(self.key(e164), value, ex=self.ttl)
 
     def forget(self, numbers: set[str]) -> None:
         if not numbers:
@@ -104,10 +138,10 @@ class CallerCache:
             log.warning("%d changed numbers not forgotten by the caller cache: %s", len(numbers), exc)
 
 
-def when_numbers_change(sessions: sessionmaker, forget: Callable[[set[str]], None]) -> None:
-    """Call `forget(numbers)` with the phone numbers whose files changed in a session made by
-    `sessions`, once its transaction commits (not before: a call meanwhile would cache the
-    old rows again)."""
+def when_callers_change(sessions: sessionmaker, forget: Callable[[set[str]], None]) -> None:
+    """Call `forget(numbers)` with the phone numbers whose files, or whose file's greeting,
+    changed in a session made by `sessions`, once its transaction commits (not before: a
+    call meanwhile would cache the old rows again)."""
     event.listen(sessions, "after_flush", _note_changed_numbers)
     event.listen(sessions, "after_commit", lambda session: forget(session.info.pop(CHANGED, set())))
     event.listen(sessions, "after_rollback", lambda session: session.info.pop(CHANGED, None))
@@ -117,36 +151,44 @@ CHANGED = "changed_phone_numbers"
 
 
 def _note_changed_numbers(session: Session, _context) -> None:
-    """The numbers of the phone rows this flush added, changed (old and new) or deleted."""
+    """The numbers of the phone rows this flush added, changed (old and new) or deleted, and
+    the numbers of the files whose greeting it changed (a deleted file's phones are deleted
+    with it, by the ORM's cascade, so they are among the first)."""
     changed = session.info.setdefault(CHANGED, set())
+    renamed = []
     for row in (*session.new, *session.dirty, *session.deleted):
         if isinstance(row, PatientPhone):
             history = inspect(row).attrs.e164.history
             changed.update(number for number in (row.e164, *history.deleted) if number)
+        elif isinstance(row, Patient) and row.id is not None and _greeting_changed(row):
+            renamed.append(row.id)
+    if renamed:  # the session's connection: no autoflush, the rows as this flush left them
+        found = session.connection().scalars(select(PatientPhone.e164).where(PatientPhone.patient_id.in_(renamed)))
+        changed.update(found)
+
+
+def _greeting_changed(patient: Patient) -> bool:
+    attrs = inspect(patient).attrs
+    return any(getattr(attrs, name).history.has_changes() for name in Greeting._fields)
 
 
 def get_patient(session: Session, patient_id: int) -> Patient | None:
     return session.get(Patient, patient_id)
 
 
-# What a call's greeting reads of the caller's file (ivr.flows.main.greet, and the language
-# to greet in).  Read as a row, without a Session, by a statement built once (the file's id
-# a parameter): the ORM's object, identity map and events, and a statement built and keyed
-# for the cache on every call, cost an incoming call from a known number more than the
-# rest of its Python (issue 17's CPU); the same one SELECT.
-GREETING = select(Patient.sex, Patient.family_name_zh, Patient.family_name_en, Patient.preferred_language).where(
-    Patient.id == bindparam("patient_id")
-)
-
-
-Greeting = Row  # a row of GREETING
+# What a call's greeting reads of the caller's file, when the caller cache does not hold it.
+# Read as a row, without a Session, by a statement built once (the file's id a parameter):
+# the ORM's object, identity map and events, and a statement built and keyed for the cache
+# on every call, cost an incoming call from a known number more than the rest of its Python
+# (issue 17's CPU); the same one SELECT.
+GREETING = select(*(getattr(Patient, name) for name in Greeting._fields)).where(Patient.id == bindparam("patient_id"))
 
 
 def greeting_of(engine: Engine, patient_id: int) -> Greeting | None:
-    """The caller's file as the greeting reads it (`sex`, `family_name_zh`, `family_name_en`,
-    `preferred_language`), or None if there is no such file."""
+    """The caller's file as the greeting reads it, or None if there is no such file."""
     with engine.connect() as connection:
-        return connection.execute(GREETING, {"patient_id": patient_id}).first()
+        row = connection.execute(GREETING, {"patient_id": patient_id}).first()
+    return Greeting(*row) if row is not None else None
 
 
 def by_record_number(session: Session, digits: str, prefix: str = "") -> Patient | None:

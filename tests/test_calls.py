@@ -572,3 +572,59 @@ def test_a_change_rolled_back_forgets_nothing_and_changes_nothing(dial, app):
         session.flush()
         session.rollback()
     assert dial(MS_WANG).take_text().startswith("王女士您好")
+
+
+def test_a_second_call_from_a_patient_is_greeted_without_the_database(dial, app):
+    """The greeting of the one file a number names is kept with its match (issue 17: no SQL
+    on a known caller's /ivr/voice)."""
+    assert dial(MS_WANG).take_text().startswith("王女士您好")
+    seen = _statements(app)
+    call = dial(MS_WANG)
+    assert call.take_text().startswith("王女士您好")
+    assert call.waiting_for == "gather"
+    assert seen == []
+
+
+def test_a_renamed_file_is_greeted_by_its_new_name_at_once(dial, app):
+    from sqlalchemy import select
+
+    from records.models import Patient
+
+    assert dial(MS_WANG).take_text().startswith("王女士您好")
+    assert dial(MS_WANG).take_text().startswith("王女士您好")  # greeted from the cache
+    with app.extensions["hotline"].sessions.begin() as session:  # the records office corrects her file
+        patient = session.scalar(select(Patient).where(Patient.mrn == "M00000001"))
+        patient.family_name_zh, patient.sex = "汪", "M"
+    assert dial(MS_WANG).take_text().startswith("汪先生您好")
+    with app.extensions["hotline"].sessions.begin() as session:
+        session.scalar(select(Patient).where(Patient.mrn == "M00000001")).preferred_language = "en"
+    assert dial(MS_WANG).take_text().startswith("Hello Mr Wang")
+
+
+def test_a_file_deleted_is_no_longer_greeted(dial, app):
+    from sqlalchemy import select
+
+    from records.models import Patient
+
+    assert dial(MS_WANG).take_text().startswith("王女士您好")
+    with app.extensions["hotline"].sessions.begin() as session:
+        session.delete(session.scalar(select(Patient).where(Patient.mrn == "M00000001")))
+    assert dial(MS_WANG).take_text().startswith("您好，欢迎致电")
+
+
+@pytest.mark.parametrize("kept", ["7", "7\n{not json", '7\n["F", "王"]', '7,9\n["F", "王", "Wang", "zh"]'])
+def test_a_kept_value_without_a_greeting_that_reads_has_none(kept):
+    from records.patients import CallerCache
+
+    found = CallerCache.decode(kept)
+    assert found is not None and found.greeting is None
+    assert found.files == tuple(int(part) for part in kept.split("\n")[0].split(","))
+
+
+def test_a_kept_greeting_reads_back():
+    from records.patients import Cached, CallerCache, Greeting
+
+    greeting = Greeting("F", "王", "Wang", "zh")
+    assert CallerCache.decode('7\n["F", "王", "Wang", "zh"]'.encode()) == Cached((7,), greeting)
+    assert CallerCache.decode("") == Cached(())
+    assert CallerCache.decode(None) is None

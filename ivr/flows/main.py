@@ -16,7 +16,7 @@ from wording.prompts import t
 
 def greet(conversation: Conversation, patient: Greeting | None) -> VoiceResponse:
     """The first thing a caller hears: the hospital, the emergency number once, the menu.
-    `patient`: the caller's file as records.patients.greeting_of reads it.
+    `patient`: the caller's file as the greeting reads it (records.patients.Greeting).
 
     A caller whose number belongs to exactly one patient file may be greeted by
     title and surname (config switch) — never by full name, and nothing medical:
