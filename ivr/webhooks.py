@@ -179,6 +179,10 @@ def _who_calls(
     whose files and greeting are cached costs no database."""
     read = None
     try:
+        if cached is not None and len(cached.files) == 1 and cached.greeting is None:
+            # One file without its greeting (kept by the release before, or its file gone):
+            # both read afresh, not the greeting alone, which would keep an old match longer.
+            cached = None
         if e164 is not None and cached is None:
             db = get_db()
             cached = read = Cached(files_of(db, e164))
@@ -187,6 +191,8 @@ def _who_calls(
         caller = CallerMatch(e164, files)
         if caller.patient_id and patient is None:
             patient = greeting_of(hotline().engine, caller.patient_id)
+            if patient is not None and not hotline().settings.dialogue.greet_known_callers:
+                patient = patient.language_only()
             read = Cached(files, patient)
         lang = patient.preferred_language if patient and patient.preferred_language in LANGUAGES else _language(sent)
         return caller, patient, lang, read

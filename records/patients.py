@@ -78,6 +78,11 @@ class Greeting(NamedTuple):
     family_name_en: str
     preferred_language: str
 
+    def language_only(self) -> Greeting:
+        """The greeting of a hospital that does not greet callers by name: the language to
+        answer in, and nothing more kept (minimum necessary)."""
+        return self._replace(sex="", family_name_zh="", family_name_en="")
+
 
 class Cached(NamedTuple):
     """What the caller cache holds for a number: its files, and the greeting of the one file
@@ -103,7 +108,9 @@ class CallerCache:
         self.ttl = ttl_seconds
 
     def key(self, e164: str) -> str:
-        return f"{self.prefix}caller-files:{e164}"
+        # 'caller:', not the 'caller-files:' of the files alone, which a process of the release
+        # before would read as no file at all during a rolling upgrade (or a rollback).
+        return f"{self.prefix}caller:{e164}"
 
     @staticmethod
     def decode(raw: str | bytes | None) -> Cached | None:
@@ -118,9 +125,12 @@ class CallerCache:
         if not greeting or len(ids) != 1:
             return Cached(ids)
         try:
-            return Cached(ids, Greeting(*json.loads(greeting)))
-        except (ValueError, TypeError):
+            fields = json.loads(greeting)
+        except ValueError:
             return Cached(ids)
+        if not (isinstance(fields, list) and len(fields) == 4 and all(isinstance(f, str) for f in fields)):
+            return Cached(ids)
+        return Cached(ids, Greeting(*fields))
 
     def keep(self, pipe, e164: str, ids: tuple[int, ...], greeting: Greeting | None = None) -> None:
         """Add keeping them to a pipeline (sent with the webhook's own round trip)."""
@@ -143,8 +153,20 @@ def when_callers_change(sessions: sessionmaker, forget: Callable[[set[str]], Non
     changed in a session made by `sessions`, once its transaction commits (not before: a
     call meanwhile would cache the old rows again)."""
     event.listen(sessions, "after_flush", _note_changed_numbers)
-    event.listen(sessions, "after_commit", lambda session: forget(session.info.pop(CHANGED, set())))
-    event.listen(sessions, "after_rollback", lambda session: session.info.pop(CHANGED, None))
+
+    # SQLAlchemy runs after_commit when a savepoint is released too (records.booking, the
+    # waitlist and the calls use them): only the outermost commit makes a change visible.
+    @event.listens_for(sessions, "after_commit")
+    def _committed(session: Session) -> None:
+        if not session.in_nested_transaction():
+            forget(session.info.pop(CHANGED, set()))
+
+    # A savepoint rolled back keeps what was noted before it (over-forgetting what it undid
+    # is harmless); the outermost transaction's end, committed or not, clears the notes.
+    @event.listens_for(sessions, "after_transaction_end")
+    def _ended(session: Session, transaction) -> None:
+        if transaction.parent is None:
+            session.info.pop(CHANGED, None)
 
 
 CHANGED = "changed_phone_numbers"

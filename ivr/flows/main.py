@@ -23,9 +23,10 @@ def greet(conversation: Conversation, patient: Greeting | None) -> VoiceResponse
     a phone number is not an identification."""
     settings = conversation.settings
     hospital = settings.hospital.name(conversation.lang)
-    if patient is not None and settings.dialogue.greet_known_callers:
+    family = getattr(patient, f"family_name_{conversation.lang}", "") if patient is not None else ""
+    if family and settings.dialogue.greet_known_callers:  # no surname kept when the switch was off
         title = "mr" if patient.sex == "M" else "ms"
-        name = conversation.t(title, family=getattr(patient, f"family_name_{conversation.lang}"))
+        name = conversation.t(title, family=family)
         welcome = conversation.line("welcome_known", name=name, hospital=hospital)
     else:
         welcome = conversation.line("welcome", hospital=hospital)
