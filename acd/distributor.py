@@ -54,7 +54,7 @@ AGENT_STATES = ("offline", "available", "reserved", "on_call", "wrap_up", "break
 # Agents change state some hundred times a day each: 100,000 entries are days of
 # changes, time enough for the records job (every minute) to be down and catch up.
 AGENT_LOG_MAXLEN = 100_000
-# The entry's fields that say whether its caller is being put through (ACD.read_put_through).
+# The entry's fields that say whether its caller is being put through (ACD.put_through_read).
 PUT_THROUGH_FIELDS = ("state", "kind", "live_sid", "agent")
 # How old a reading of the logged-in skills a menu may speak from (ACD.skills_logged_in_lately).
 SKILLS_MAX_AGE = 2.0
@@ -732,14 +732,15 @@ class ACD:
         draft = pipe.execute()[0]
         return draft.get("notes", "") if draft.get("call") == call else ""
 
-    def read_put_through(self, pipe: redis.client.Pipeline, entry: str) -> None:
-        """Add to `pipe` (another module's round trip) the read of what `put_through_state`
-        turns the answer into: whether the caller is being put through to an agent."""
-        pipe.hmget(self.p + "entry:" + entry, *PUT_THROUGH_FIELDS)
+    def put_through_read(self, entry: str) -> tuple[str, tuple[str, ...]]:
+        """The hash and its fields that another module's round trip reads (ivr.state's
+        final status), for `put_through_state` to turn into whether the caller is being
+        put through to an agent."""
+        return self.p + "entry:" + entry, PUT_THROUGH_FIELDS
 
     @staticmethod
     def put_through_state(answer: list) -> dict[str, str]:
-        """The answer of `read_put_through` as the entry's fields (those it has)."""
+        """The values `put_through_read` names, as the entry's fields (those it has)."""
         return {name: value for name, value in zip(PUT_THROUGH_FIELDS, answer, strict=True) if value is not None}
 
     def talk(self, entry: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -93,6 +93,22 @@ return {epoch, first, count, 0, drain}
 """
 
 
+# A final status's hand-over (CallStore.status): KEYS: the call's finished mark, the finished
+# calls' stream, the open calls, the drain-pending flag, then a hash to read in the same round
+# trip (if any); ARGV: the TTL, the CallSid, the status (JSON), the drain flag's TTL, then the
+# hash's fields to read.  What a MULTI of SET, XADD, ZREM, SET NX and HMGET did, as
+# atomically, in one command (issue 17's CPU).  Returns {1 if the drain flag was set here
+# (else 0), the fields read (false, a nil, for each one missing)}.
+HAND_OVER = """
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
+redis.call('XADD', KEYS[2], '*', 'call_sid', ARGV[2], 'status', ARGV[3])
+redis.call('ZREM', KEYS[3], ARGV[2])
+local drain = redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[4]) and 1 or 0
+local read = {}
+if KEYS[5] then read = redis.call('HMGET', KEYS[5], unpack(ARGV, 5)) end
+return {drain, read}
+"""
+
 # An incoming call's round trip (CallStore.calls_from_and_read): KEYS: the number's calls (a
 # sorted set), when there is a number to count, then the caller's cached files, when there is
 # a key to read; ARGV: '1' if the first key is the count, the oldest score kept (now minus the
@@ -141,6 +157,7 @@ class CallStore:
         # redis-py loads the script again by itself when Redis lost it (NOSCRIPT).
         self._append = client.register_script(APPEND_EVENTS)
         self._arrival = client.register_script(ARRIVAL)
+        self._hand_over = client.register_script(HAND_OVER)
 
     def _key(self, call_sid: str, part: str) -> str:
         return self.keys.call(call_sid, part)
@@ -263,38 +280,38 @@ class CallStore:
         # The first opening stays: a webhook sent again, or a second opening, changes nothing.
         pipe.set(self._key(opened.call_sid, "opened"), json.dumps(opened.to_json()), nx=True, ex=self.ttl)
 
-    def status(
-        self, callback: StatusCallback, also_final: Callable[[redis.client.Pipeline], None] | None = None
-    ) -> list:
+    def status(self, callback: StatusCallback, read: tuple[str, Sequence[str]] | None = None) -> list:
         """The carrier's status callback.  A final one hands the call over to be recorded,
-        in one round trip (one MULTI): the call marked finished (later events follow it), an
-        entry in the finished calls' stream, the call out of the open calls, and the
-        drain-pending flag set if it was not, in which case a drain job is enqueued (only
-        then: one pending job drains every call handed over meanwhile).  A non-final status
-        is only kept in the call's state: the record is written once, at the end.
-        `also_final` adds its commands to a final status's round trip: their answers are
-        returned ([] for a status not final, or when Redis could not be reached)."""
+        in one round trip (one Lua script, atomic as a MULTI): the call marked finished
+        (later events follow it), an entry in the finished calls' stream, the call out of
+        the open calls, and the drain-pending flag set if it was not, in which case a drain
+        job is enqueued (only then: one pending job drains every call handed over
+        meanwhile).  A non-final status is only kept in the call's state: the record is
+        written once, at the end.  `read`: a hash and its fields to read in a final status's
+        round trip (another module's: the ACD's), their values returned (None for each one
+        missing; [] for a status not final, or when Redis could not be reached)."""
         sid = callback.call_sid
         if not callback.final:
             self._keep(sid, status=callback.status[:16])
             return []
+        keys = [self._key(sid, "finished"), self.keys.finished, self.keys.open_calls, self.keys.drain_pending]
+        args = [self.ttl, sid, json.dumps(callback.to_json()), DRAIN_PENDING_SECONDS]
+        if read is not None:
+            keys.append(read[0])
+            args.extend(read[1])
         try:
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.set(self._key(sid, "finished"), "1", ex=self.ttl)
-            pipe.xadd(self.keys.finished, {"call_sid": sid, "status": json.dumps(callback.to_json())})
-            pipe.zrem(self.keys.open_calls, sid)
-            pipe.set(self.keys.drain_pending, "1", nx=True, ex=DRAIN_PENDING_SECONDS)
-            if also_final is not None:
-                also_final(pipe)
-            answers = pipe.execute()
+            try:  # the script as one command (EVALSHA); the Script object loads it on NOSCRIPT
+                drain, values = self.redis.evalsha(self._hand_over.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                drain, values = self._hand_over(keys=keys, args=args)
         except redis.RedisError as exc:
             log.warning("call %s: final status not handed over in Redis: %s", sid, exc)
             if self.recorder is not None:
                 self.recorder.spool_status(callback)
             return []
-        if answers[3] and self.recorder is not None:  # the drain-pending flag was not set
+        if drain and self.recorder is not None:  # the drain-pending flag was not set
             self.recorder.drain_soon()
-        return answers[4:]
+        return [None if value is False else value for value in values]  # a missing field: Lua's false
 
     def _also(
         self, call_sid: str, also: Callable[[redis.client.Pipeline], None] | None, opened: CallOpened | None = None

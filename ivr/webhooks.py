@@ -82,8 +82,8 @@ def status() -> Response:
     if not call_sid:
         return Response(status=204)
     app = hotline()
-    answers = app.calls.status(_status_callback(sent, call_sid), lambda pipe: app.acd.read_put_through(pipe, call_sid))
-    if answers and seats.being_put_through(app.acd.put_through_state(answers[0]), call_sid):
+    put_through = app.calls.status(_status_callback(sent, call_sid), app.acd.put_through_read(call_sid))
+    if put_through and seats.being_put_through(app.acd.put_through_state(put_through), call_sid):
         try:
             seats.caller_gone(app, call_sid, call_sid)
         except redis.RedisError as exc:  # the call is handed over all the same (a 204, not a 500)

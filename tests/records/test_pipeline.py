@@ -70,7 +70,12 @@ def test_the_final_status_twice_is_recorded_once(app, db, records_worker):
 
 
 class RedisAway:
+    """Every command and every pipeline refused, as a Redis that is down refuses them."""
+
     def pipeline(self, *args, **kwargs):
+        raise redis_lib.ConnectionError("Redis is away")
+
+    def evalsha(self, *args, **kwargs):
         raise redis_lib.ConnectionError("Redis is away")
 
 

@@ -56,7 +56,7 @@ def lose_final_status(app, monkeypatch) -> list:
     request): the calls stay open in Redis.  The callbacks that did not come, for later."""
     missed: list = []
 
-    def lost(callback, also_final=None) -> list:
+    def lost(callback, read=None) -> list:
         missed.append(callback)
         return []  # nothing read in the round trip that never came
 
