@@ -147,9 +147,11 @@ def caller_gone(hotline: Hotline, entry: str, live_sid: str) -> bool:
     during "正在为您转接…" (or the recording notice, or the callback's greeting), before the
     TwiML that joins the talk, so no <Dial> action will tell.  The agent is not left with a
     phone ringing for nobody, or alone in the talk until they hang up: an offer ends as an
-    abandon (the agent free at once, not 'missed'); an answered one as a talk does (talk_end,
-    then wrap-up); the agent's leg is ended.  Whatever a <Dial> action did first is not done
-    again (the ACD's scripts refuse a second leave or talk_end).  True if it ended something."""
+    abandon (the agent free at once, not 'missed'); an answered one as a talk does (talk_end),
+    then wrap-up only if the caller had joined the talk (this status came before their
+    <Dial>'s action): an agent who never spoke to them has nothing to wrap up and is free at
+    once.  The agent's leg is ended.  Whatever a <Dial> action did first is not done again
+    (the ACD's scripts refuse a second leave or talk_end).  True if it ended something."""
     from acd import talks
 
     data = hotline.acd.entry(entry)
@@ -167,19 +169,21 @@ def caller_gone(hotline: Hotline, entry: str, live_sid: str) -> bool:
     agent = data.get("agent") or ""
     if not agent.isdigit():
         return False
+    spoke = talks.caller_joined(hotline, entry)  # before `end`: its hang-up ends the conference
     talks.end(hotline, entry)  # first: a talk_end without wrap-up may offer the agent the next caller
-    return talk_ended(hotline, entry, int(agent))
+    return talk_ended(hotline, entry, int(agent), wrap_up=spoke)
 
 
-def talk_ended(hotline: Hotline, entry: str, agent_id: int) -> bool:
+def talk_ended(hotline: Hotline, entry: str, agent_id: int, *, wrap_up: bool = True) -> bool:
     """The agent's part of the talk is over: `talk_end` with the seconds talked and the seconds
     the caller was held (issue 14; talk excludes hold, so talk + hold + wrap-up is the handling
-    time), then wrap-up."""
+    time), then wrap-up (the queue's; none with `wrap_up` False: the caller never reached the
+    agent, who is free at once and keeps their place in the idle line)."""
     from acd.talks import held_seconds
 
     now = hotline.now()
     hold = held_seconds(hotline.acd.talk(entry), epoch(now))
-    result = hotline.acd.talk_end(entry, agent_id, epoch(now))
+    result = hotline.acd.talk_end(entry, agent_id, epoch(now), wrap_up=wrap_up)
     if result.ok:
         talk = max(0.0, result.seconds - hold)
         detail = {"queue": result.queue, "agent_id": agent_id, "talk": round(talk), "hold": round(hold)}
