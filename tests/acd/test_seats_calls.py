@@ -266,6 +266,28 @@ def kinds_of(hotline, call_sid):
 
 
 @pytest.mark.parametrize("record_calls", [True])
+def test_a_patient_who_hangs_up_during_the_callbacks_greeting_frees_the_agent_who_picked_up(dial, carrier, hotline):
+    """The same once the agent has picked up: their leg is ended and, never having spoken to
+    the patient, they are free at once (no wrap-up)."""
+    on_break(hotline, 1, {"general": 2})
+    wang = dial(MS_WANG)
+    wang.press("0")
+    wang.take_text()
+    wang.press("1")  # call me back
+    assert wang.ended
+    carrier.set_endpoint(MS_WANG, behaviour="manual")
+    carrier.set_endpoint("client:agent-1", "answer")
+    on_duty(hotline, 1, {"general": 2})  # the patient is called back
+    patient = carrier.ringing(MS_WANG)
+    patient.hang_up_in(2.0)
+    patient.answer()
+    assert patient.ended and "Dial" not in patient.verbs
+    carrier.run_pending()
+    assert all(leg.ended for leg in agent_legs(carrier, 1))
+    assert hotline.acd.agent(1)["state"] == "available"
+    assert kinds(hotline, wang.sid)[-4:] == ["offer", "answer", "talk_end", "wrap_up_end"]
+
+
 def test_a_recorded_talk_is_announced_before_the_agent_rings_and_kept_with_the_call(dial, carrier, hotline):
     on_duty(hotline, 1, {"general": 5})
     call = dial(UNKNOWN)
