@@ -261,11 +261,6 @@ def test_a_patient_who_hangs_up_during_the_callbacks_greeting_stops_the_agents_p
     assert kinds(hotline, wang.sid)[-2:] == ["offer", "abandon"]
 
 
-def kinds_of(hotline, call_sid):
-    return [e.kind for e in hotline.calls.events(call_sid)]
-
-
-@pytest.mark.parametrize("record_calls", [True])
 def test_a_patient_who_hangs_up_during_the_callbacks_greeting_frees_the_agent_who_picked_up(dial, carrier, hotline):
     """The same once the agent has picked up: their leg is ended and, never having spoken to
     the patient, they are free at once (no wrap-up)."""
@@ -288,6 +283,11 @@ def test_a_patient_who_hangs_up_during_the_callbacks_greeting_frees_the_agent_wh
     assert kinds(hotline, wang.sid)[-4:] == ["offer", "answer", "talk_end", "wrap_up_end"]
 
 
+def kinds_of(hotline, call_sid):
+    return [e.kind for e in hotline.calls.events(call_sid)]
+
+
+@pytest.mark.parametrize("record_calls", [True])
 def test_a_recorded_talk_is_announced_before_the_agent_rings_and_kept_with_the_call(dial, carrier, hotline):
     on_duty(hotline, 1, {"general": 5})
     call = dial(UNKNOWN)
