@@ -22,7 +22,7 @@ import requests
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.base.exceptions import TwilioException
 
-from acd.distributor import Offer
+from acd.distributor import Offer, Result
 from extensions import Hotline
 from records.db import begin_write
 from records.seats import NOT_GIVEN, save_wrap_up, wrap_ups
@@ -99,12 +99,24 @@ def _could_not_ring(hotline: Hotline, offer: Offer, now: datetime) -> None:
     """The carrier refused the offer: a callback counts as a failed attempt; a queued caller
     has hung up, so the agent is freed and the caller written down as abandoned."""
     if offer.kind == "callback":
-        hotline.acd.callback_failed(offer.entry, offer.agent_id, epoch(now))
+        callback_not_answered(hotline, offer.entry, offer.agent_id, now)
         return
     result = hotline.acd.release(offer.entry, offer.agent_id, epoch(now), "caller_gone")
     if result.ok:
         left = hotline.acd.leave(offer.entry, epoch(now), "left")
         add_events(hotline, offer.entry, now, ("abandon", {"queue": offer.queue, "waited": round(left.seconds)}))
+
+
+def callback_not_answered(hotline: Hotline, entry: str, agent_id: int, now: datetime) -> Result:
+    """A callback's attempt failed (the patient did not answer, or the call could not be
+    placed): the agent reserved for it is free in their place, the patient called again after
+    the spacing or, after the retries, given up (written on the call that asked for it)."""
+    result = hotline.acd.callback_failed(entry, agent_id, epoch(now))
+    if result.status == "given_up":
+        add_events(
+            hotline, entry, now, ("callback_failed", {"queue": result.queue, "attempts": result.detail["attempts"]})
+        )
+    return result
 
 
 def offer_missed(hotline: Hotline, entry: str, agent_id: int, reason: str) -> bool:
@@ -217,8 +229,15 @@ def sweep(hotline: Hotline) -> dict[str, int]:
 
 def _offer_expired(hotline: Hotline, agent_id: int, entry: str) -> bool:
     """A reservation past its expiry: the agent goes on break 'missed', the caller keeps
-    their place.  True if it was still the agent's."""
+    their place.  A callback still a callback is not the agent's miss: its patient's answer
+    never came (the agent's phone rings only after it), so the news of the attempt was lost
+    (queue/callback_status could not reach the seats' state): a failed attempt, tried again
+    after the spacing.  True if it was still the agent's."""
     data = hotline.acd.entry(entry)
+    if data.get("kind") == "callback":
+        result = callback_not_answered(hotline, entry, agent_id, hotline.now())
+        log.info("callback %s: no news of the attempt by the reservation's expiry (%s)", entry, result.status)
+        return result.status in ("retry", "given_up")
     if not offer_missed(hotline, entry, agent_id, "expired"):
         return False
     # A caller stuck ringing an agent is taken back to the queue's hold.

@@ -818,15 +818,7 @@ def callback_status(conversation: Conversation, entry: str = "", agent: str = ""
 
 
 def _callback_not_answered(conversation: Conversation, app, entry: str, agent: int, status: str) -> None:
-    """A failed attempt: the agent reserved for it is free, the patient tried again later or,
-    after the retries, given up; then the agent is offered on."""
-    result = app.acd.callback_failed(entry, agent, seats.epoch(conversation.now))
-    if result.status == "given_up":
-        seats.add_events(app, entry, conversation.now, _given_up(result))
+    """A failed attempt (seats.callback_not_answered), then the agent is offered on."""
+    result = seats.callback_not_answered(app, entry, agent, conversation.now)
     log.info("callback %s: %s (%s)", entry, status, result.status)
     seats.dispatch(app)
-
-
-def _given_up(result) -> tuple[str, dict]:
-    """The call's event for a callback tried as often as configured, never answered."""
-    return ("callback_failed", {"queue": result.queue, "attempts": result.detail["attempts"]})

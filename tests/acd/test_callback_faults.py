@@ -98,7 +98,9 @@ def test_a_callback_not_answered_while_redis_fails_is_answered_as_over_and_left_
     dial, carrier, hotline, monkeypatch, caplog, settings, clock
 ):
     """Redis fails as the failed attempt is counted: the reservation stays in the ACD as it
-    was, and the sweep ends it at its expiry: the patient keeps her place, to be called back."""
+    was, and the sweep ends it at its expiry as the failed attempt it was: the patient keeps
+    her place, to be called back after the spacing; the agent, whose phone never rang, is
+    free in their place (not on a 'missed' break)."""
     wang, patient = asked_for_a_callback(dial, carrier, hotline)
     patient.reject()  # busy
     delivery = callback_status(carrier)
@@ -110,10 +112,13 @@ def test_a_callback_not_answered_while_redis_fails_is_answered_as_over_and_left_
     carrier.hold_status_callbacks(False)
     assert hotline.acd.entry(wang.sid)["state"] == "offered"  # nothing lost: still the ACD's
     clock.now = clock.now + timedelta(seconds=settings.routing.reservation_expiry_seconds + 1)
-    assert sweep(hotline, 1)["expired"] == 1
-    assert hotline.acd.agent(1)["state"] != "reserved"
+    assert sweep(hotline, 1) == {"expired": 1, "wrapped": 0, "logged_out": 0, "offers": 0}
+    assert hotline.acd.agent(1)["state"] == "available"
     entry = hotline.acd.entry(wang.sid)
-    assert (entry["state"], entry["kind"], entry["number"]) == ("waiting", "callback", MS_WANG)
+    assert (entry["state"], entry["kind"], entry["number"], entry["attempts"]) == ("waiting", "callback", MS_WANG, "1")
+    spacing = settings.routing.callbacks.spacing_seconds
+    assert float(entry["not_before"]) == pytest.approx(clock.now.timestamp() + spacing)
+    assert "missed_offer" not in kinds(hotline, wang.sid)
 
 
 def test_dispatch_failing_after_a_callback_not_answered_is_left_to_the_sweep(
