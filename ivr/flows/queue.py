@@ -796,8 +796,10 @@ def callback(conversation: Conversation, entry: str = "", agent: str = "") -> Vo
 def callback_status(conversation: Conversation, entry: str = "", agent: str = "") -> VoiceResponse:
     """The callback call ended.  Not answered (busy, no answer, failed): try again later, as
     configured, keeping the place.  A status callback: the call is over whatever happens here,
-    so Redis unreachable is logged and the answer is the same; each change of the seats is
-    one script, done whole or not at all, and what was not done is left to the sweep."""
+    so Redis unreachable is logged and the answer is the same.  Each change of the seats is
+    one script, done whole or not at all; what was not done is ended later by what ends a
+    forgotten offer (the agent's ring running out, the sweep's reservation expiry) or, for an
+    agent who had picked up, by the agent hanging up from the console."""
     app = _hotline()
     status = conversation.form.get("CallStatus", "")
     try:
@@ -808,7 +810,7 @@ def callback_status(conversation: Conversation, entry: str = "", agent: str = ""
     except redis.RedisError as exc:
         # Numbers stay out of the log: the entry and the call are named by their SIDs only.
         log.warning(
-            "callback %s: call %s %s, but the seats' state is unreachable (%s): left to the sweep",
+            "callback %s: call %s %s, but the seats' state is unreachable (%s): left as it was",
             entry,
             conversation.call_sid,
             status,
