@@ -283,7 +283,8 @@ return {'ok', queue}
 """
 )
 
-# ARGV: prefix, entry, agent, now, wrap_up_seconds.  -> {status, queue, talk}
+# ARGV: prefix, entry, agent, now, wrap_up_seconds, keep_place (1: without wrap-up, the agent keeps
+# their place in the idle line, as after a release that was not their doing).  -> {status, queue, talk}
 TALK_END = (
     _COMMON
     + """
@@ -304,7 +305,9 @@ if wrap > 0 then
   redis.call('zadd', p .. 'wrapping', until_, ARGV[3])
 else
   redis.call('hset', a, 'wrap_call', ARGV[2], 'wrap_queue', queue)
-  to_available(ARGV[3], ARGV[4], ARGV[4])
+  local idle_since = ARGV[4]
+  if ARGV[6] == '1' then idle_since = redis.call('hget', a, 'idle_since') or ARGV[4] end
+  to_available(ARGV[3], ARGV[4], idle_since)
 end
 return {'ok', queue, tostring(talk)}
 """
@@ -515,6 +518,14 @@ class Result:
         return self.status == "ok"
 
 
+def wrap_up_seconds(routing_settings: Routing, queue: str, *, caller_reached: bool) -> int:
+    """The wrap-up after a talk of `queue`: the queue's, or none when the caller never reached
+    the agent (nothing was said that needs notes or a disposition)."""
+    if not caller_reached or queue not in routing_settings.queues:
+        return 0
+    return routing_settings.queues[queue].wrap_up_seconds
+
+
 def _reachable_skills(routing_settings: Routing) -> list[tuple[str, str]]:
     """Per queue, the skills that may ever take its callers (routing.queues_served's question),
     comma-separated, as the snapshot script reads them."""
@@ -681,10 +692,13 @@ class ACD:
         status, queue = self._release(args=[self.p, entry, agent_id, now, outcome])
         return Result(status, queue)
 
-    def talk_end(self, entry: str, agent_id: int, now: float) -> Result:
+    def talk_end(self, entry: str, agent_id: int, now: float, *, wrap_up: bool = True) -> Result:
+        """The agent's talk with `entry` is over: wrap-up for the queue's time, then free.
+        `wrap_up` False: the caller never reached the agent (gone before the talk's TwiML
+        joined them), who is free at once and keeps their place in the idle line."""
         queue = self.redis.hget(self.p + f"agent:{agent_id}", "call_queue") or ""
-        wrap = self.routing.queues[queue].wrap_up_seconds if queue in self.routing.queues else 0
-        status, queue, talk = self._talk_end(args=[self.p, entry, agent_id, now, wrap])
+        wrap = wrap_up_seconds(self.routing, queue, caller_reached=wrap_up)
+        status, queue, talk = self._talk_end(args=[self.p, entry, agent_id, now, wrap, "0" if wrap_up else "1"])
         return Result(status, queue, float(talk))
 
     def end_wrap_up(self, agent_id: int, now: float, *, only_if_due: bool = False) -> Result:

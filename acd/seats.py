@@ -22,7 +22,7 @@ import requests
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.base.exceptions import TwilioException
 
-from acd.distributor import Offer
+from acd.distributor import Offer, Result
 from extensions import Hotline
 from records.db import begin_write
 from records.seats import NOT_GIVEN, save_wrap_up, wrap_ups
@@ -99,12 +99,24 @@ def _could_not_ring(hotline: Hotline, offer: Offer, now: datetime) -> None:
     """The carrier refused the offer: a callback counts as a failed attempt; a queued caller
     has hung up, so the agent is freed and the caller written down as abandoned."""
     if offer.kind == "callback":
-        hotline.acd.callback_failed(offer.entry, offer.agent_id, epoch(now))
+        callback_not_answered(hotline, offer.entry, offer.agent_id, now)
         return
     result = hotline.acd.release(offer.entry, offer.agent_id, epoch(now), "caller_gone")
     if result.ok:
         left = hotline.acd.leave(offer.entry, epoch(now), "left")
         add_events(hotline, offer.entry, now, ("abandon", {"queue": offer.queue, "waited": round(left.seconds)}))
+
+
+def callback_not_answered(hotline: Hotline, entry: str, agent_id: int, now: datetime) -> Result:
+    """A callback's attempt failed (the patient did not answer, or the call could not be
+    placed): the agent reserved for it is free in their place, the patient called again after
+    the spacing or, after the retries, given up (written on the call that asked for it)."""
+    result = hotline.acd.callback_failed(entry, agent_id, epoch(now))
+    if result.status == "given_up":
+        add_events(
+            hotline, entry, now, ("callback_failed", {"queue": result.queue, "attempts": result.detail["attempts"]})
+        )
+    return result
 
 
 def offer_missed(hotline: Hotline, entry: str, agent_id: int, reason: str) -> bool:
@@ -147,9 +159,11 @@ def caller_gone(hotline: Hotline, entry: str, live_sid: str) -> bool:
     during "正在为您转接…" (or the recording notice, or the callback's greeting), before the
     TwiML that joins the talk, so no <Dial> action will tell.  The agent is not left with a
     phone ringing for nobody, or alone in the talk until they hang up: an offer ends as an
-    abandon (the agent free at once, not 'missed'); an answered one as a talk does (talk_end,
-    then wrap-up); the agent's leg is ended.  Whatever a <Dial> action did first is not done
-    again (the ACD's scripts refuse a second leave or talk_end).  True if it ended something."""
+    abandon (the agent free at once, not 'missed'); an answered one as a talk does (talk_end),
+    then wrap-up only if the caller had joined the talk (this status came before their
+    <Dial>'s action): an agent who never spoke to them has nothing to wrap up and is free at
+    once.  The agent's leg is ended.  Whatever a <Dial> action did first is not done again
+    (the ACD's scripts refuse a second leave or talk_end).  True if it ended something."""
     from acd import talks
 
     data = hotline.acd.entry(entry)
@@ -167,19 +181,21 @@ def caller_gone(hotline: Hotline, entry: str, live_sid: str) -> bool:
     agent = data.get("agent") or ""
     if not agent.isdigit():
         return False
+    spoke = talks.caller_joined(hotline, entry)  # before `end`: its hang-up ends the conference
     talks.end(hotline, entry)  # first: a talk_end without wrap-up may offer the agent the next caller
-    return talk_ended(hotline, entry, int(agent))
+    return talk_ended(hotline, entry, int(agent), wrap_up=spoke)
 
 
-def talk_ended(hotline: Hotline, entry: str, agent_id: int) -> bool:
+def talk_ended(hotline: Hotline, entry: str, agent_id: int, *, wrap_up: bool = True) -> bool:
     """The agent's part of the talk is over: `talk_end` with the seconds talked and the seconds
     the caller was held (issue 14; talk excludes hold, so talk + hold + wrap-up is the handling
-    time), then wrap-up."""
+    time), then wrap-up (the queue's; none with `wrap_up` False: the caller never reached the
+    agent, who is free at once and keeps their place in the idle line)."""
     from acd.talks import held_seconds
 
     now = hotline.now()
     hold = held_seconds(hotline.acd.talk(entry), epoch(now))
-    result = hotline.acd.talk_end(entry, agent_id, epoch(now))
+    result = hotline.acd.talk_end(entry, agent_id, epoch(now), wrap_up=wrap_up)
     if result.ok:
         talk = max(0.0, result.seconds - hold)
         detail = {"queue": result.queue, "agent_id": agent_id, "talk": round(talk), "hold": round(hold)}
@@ -213,8 +229,15 @@ def sweep(hotline: Hotline) -> dict[str, int]:
 
 def _offer_expired(hotline: Hotline, agent_id: int, entry: str) -> bool:
     """A reservation past its expiry: the agent goes on break 'missed', the caller keeps
-    their place.  True if it was still the agent's."""
+    their place.  A callback still a callback is not the agent's miss: its patient's answer
+    never came (the agent's phone rings only after it), so the news of the attempt was lost
+    (queue/callback_status could not reach the seats' state): a failed attempt, tried again
+    after the spacing.  True if it was still the agent's."""
     data = hotline.acd.entry(entry)
+    if data.get("kind") == "callback":
+        result = callback_not_answered(hotline, entry, agent_id, hotline.now())
+        log.info("callback %s: no news of the attempt by the reservation's expiry (%s)", entry, result.status)
+        return result.status in ("retry", "given_up")
     if not offer_missed(hotline, entry, agent_id, "expired"):
         return False
     # A caller stuck ringing an agent is taken back to the queue's hold.

@@ -795,20 +795,32 @@ def callback(conversation: Conversation, entry: str = "", agent: str = "") -> Vo
 @step("queue", "callback_status")
 def callback_status(conversation: Conversation, entry: str = "", agent: str = "") -> VoiceResponse:
     """The callback call ended.  Not answered (busy, no answer, failed): try again later, as
-    configured, keeping the place."""
+    configured, keeping the place.  A status callback: the call is over whatever happens here,
+    so Redis unreachable is logged and the answer is the same.  Each change of the seats is
+    one script, done whole or not at all; what was not done is ended later by what ends a
+    forgotten offer (the agent's ring running out, the sweep's reservation expiry) or, for an
+    agent who had picked up, by the agent hanging up from the console."""
     app = _hotline()
     status = conversation.form.get("CallStatus", "")
-    if status == "completed":  # the patient hung up: during the greeting, the agent waits for nobody
-        seats.caller_gone(app, entry, conversation.call_sid)
-    if status in ("busy", "no-answer", "failed", "canceled") and agent.isdigit():
-        result = app.acd.callback_failed(entry, int(agent), seats.epoch(conversation.now))
-        if result.status == "given_up":
-            seats.add_events(app, entry, conversation.now, _given_up(result))
-        log.info("callback %s: %s (%s)", entry, status, result.status)
-        seats.dispatch(app)
+    try:
+        if status == "completed":  # the patient hung up: during the greeting, the agent waits for nobody
+            seats.caller_gone(app, entry, conversation.call_sid)
+        elif status in ("busy", "no-answer", "failed", "canceled") and agent.isdigit():
+            _callback_not_answered(conversation, app, entry, int(agent), status)
+    except redis.RedisError as exc:
+        # Numbers stay out of the log: the entry and the call are named by their SIDs only.
+        log.warning(
+            "callback %s: call %s %s, but the seats' state is unreachable (%s): left as it was",
+            entry,
+            conversation.call_sid,
+            status,
+            exc,
+        )
     return call_over()
 
 
-def _given_up(result) -> tuple[str, dict]:
-    """The call's event for a callback tried as often as configured, never answered."""
-    return ("callback_failed", {"queue": result.queue, "attempts": result.detail["attempts"]})
+def _callback_not_answered(conversation: Conversation, app, entry: str, agent: int, status: str) -> None:
+    """A failed attempt (seats.callback_not_answered), then the agent is offered on."""
+    result = seats.callback_not_answered(app, entry, agent, conversation.now)
+    log.info("callback %s: %s (%s)", entry, status, result.status)
+    seats.dispatch(app)

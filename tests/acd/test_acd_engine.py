@@ -78,6 +78,23 @@ def test_wrap_up_counts_across_queues(acd):
     assert [o.entry for o in acd.dispatch(T0 + 210)] == ["CA2"]
 
 
+def test_a_talk_the_caller_never_reached_ends_without_wrap_up_and_the_agent_keeps_their_place(acd):
+    """The caller vanished between the agent's pick-up and the talk: nothing to wrap up, and
+    not the agent's doing, so they are first in the idle line again (before agent 2, free
+    since later), as after an offer whose caller hung up."""
+    login(acd, 1, {"complaints": 3})
+    login(acd, 2, {"complaints": 3}, at=T0 + 1)
+    acd.enqueue("CA1", "complaints", priority=0, now=T0 + 2)
+    [offer] = acd.dispatch(T0 + 2)
+    assert offer.agent_id == 1 and acd.answer("CA1", 1, T0 + 4).ok
+    assert acd.talk_end("CA1", 1, T0 + 6, wrap_up=False).ok
+    agent = acd.agent(1)
+    assert agent["state"] == "available" and float(agent["idle_since"]) == T0 and not agent["wrap_until"]
+    assert acd.entry("CA1")["state"] == "done"
+    acd.enqueue("CA2", "complaints", priority=0, now=T0 + 7)
+    assert [o.agent_id for o in acd.dispatch(T0 + 7)] == [1]
+
+
 def test_a_missed_offer_puts_the_agent_on_break_and_the_caller_back_in_place(acd):
     login(acd, 1, {"general": 2}, at=T0)
     login(acd, 2, {"general": 2}, at=T0 + 1)

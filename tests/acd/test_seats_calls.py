@@ -170,7 +170,9 @@ def test_an_agent_who_answers_during_the_put_through_line_hears_that_the_call_is
 
 def test_a_caller_who_hangs_up_during_the_put_through_line_ends_the_answered_agents_leg(dial, carrier, hotline):
     """The caller gives up while hearing "正在为您转接…", after the agent picked up: the agent
-    is not left alone in the talk until they hang up; their part ends as any talk's does."""
+    is not left alone in the talk until they hang up.  They never spoke to the caller, so
+    there is nothing to wrap up: free at once for the next caller, not held for general's 30 s
+    behind a wrap-up form that asks for a disposition (and saves 'not given' if left)."""
     on_duty(hotline, 1, {"general": 5})
     carrier.set_endpoint("client:agent-1", "answer")
     call = dial(UNKNOWN)
@@ -181,8 +183,47 @@ def test_a_caller_who_hangs_up_during_the_put_through_line_ends_the_answered_age
     [leg] = agent_legs(carrier, 1)
     leg.wait(1)
     assert leg.ended
-    assert hotline.acd.agent(1)["state"] == "wrap_up"  # general wraps up for 30 s, then free
+    agent = hotline.acd.agent(1)
+    assert agent["state"] == "available" and not agent.get("wrap_until")
+    assert kinds(hotline, call.sid) == ["enqueue", "offer", "answer", "talk_end", "wrap_up_end"]
+    wrap_up_end = {"queue": "general", "agent_id": 1, "wrap_up": 0, "disposition": ""}
+    assert queue_events(hotline, call.sid)[-1][1] == wrap_up_end
+
+
+def test_the_next_caller_reaches_an_agent_whose_caller_vanished_before_the_talk(dial, carrier, hotline):
+    """The agent freed that way takes the caller waiting next at once."""
+    on_duty(hotline, 1, {"general": 5})
+    carrier.set_endpoint("client:agent-1", "answer")
+    first = dial(UNKNOWN)
+    first.take_text()
+    first.hang_up_in(1.0)
+    first.press("0", barge_in=True)
+    assert first.ended and hotline.acd.agent(1)["state"] == "available"
+    second = dial(MS_WANG)
+    second.press("0")
+    legs = [leg for leg in agent_legs(carrier, 1) if not leg.ended]
+    assert len(legs) == 1 and talking(second, legs[0])
+    second.hangup()
+
+
+def test_a_caller_gone_after_joining_the_talk_leaves_the_agent_their_wrap_up(dial, carrier, hotline, monkeypatch):
+    """The caller's final status may come before their <Dial>'s action after a real talk: the
+    agent who spoke with them still wraps up (the talk's conference had started).  The
+    agent's leg is left to the talk here, so that the <Dial>'s action cannot end it first."""
+    from acd import talks
+
+    on_duty(hotline, 1, {"general": 5})
+    call = dial(UNKNOWN)
+    call.press("0")
+    leg = ringing(carrier, 1)
+    leg.answer()
+    assert talking(call, leg)
+    leg.wait(20)
+    monkeypatch.setattr(talks, "end", lambda hotline, entry: None)
+    assert seats.caller_gone(hotline, call.sid, call.sid)  # as /ivr/status would, first
+    assert hotline.acd.agent(1)["state"] == "wrap_up"
     assert kinds(hotline, call.sid) == ["enqueue", "offer", "answer", "talk_end"]
+    call.hangup()
 
 
 def test_a_caller_who_hangs_up_during_the_put_through_line_stops_the_agents_phone(dial, carrier, hotline):
@@ -218,6 +259,28 @@ def test_a_patient_who_hangs_up_during_the_callbacks_greeting_stops_the_agents_p
     assert ringing(carrier, 1) is None and all(leg.ended for leg in agent_legs(carrier, 1))
     assert hotline.acd.agent(1)["state"] == "available"
     assert kinds(hotline, wang.sid)[-2:] == ["offer", "abandon"]
+
+
+def test_a_patient_who_hangs_up_during_the_callbacks_greeting_frees_the_agent_who_picked_up(dial, carrier, hotline):
+    """The same once the agent has picked up: their leg is ended and, never having spoken to
+    the patient, they are free at once (no wrap-up)."""
+    on_break(hotline, 1, {"general": 2})
+    wang = dial(MS_WANG)
+    wang.press("0")
+    wang.take_text()
+    wang.press("1")  # call me back
+    assert wang.ended
+    carrier.set_endpoint(MS_WANG, behaviour="manual")
+    carrier.set_endpoint("client:agent-1", "answer")
+    on_duty(hotline, 1, {"general": 2})  # the patient is called back
+    patient = carrier.ringing(MS_WANG)
+    patient.hang_up_in(2.0)
+    patient.answer()
+    assert patient.ended and "Dial" not in patient.verbs
+    carrier.run_pending()
+    assert all(leg.ended for leg in agent_legs(carrier, 1))
+    assert hotline.acd.agent(1)["state"] == "available"
+    assert kinds(hotline, wang.sid)[-4:] == ["offer", "answer", "talk_end", "wrap_up_end"]
 
 
 def kinds_of(hotline, call_sid):
