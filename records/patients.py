@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -23,6 +24,8 @@ def to_e164(raw: str, region: str = "CN") -> str | None:
     landlines, spaces and dashes) in E.164, or None if it is not a valid number."""
     if not raw or len(raw) > 40:
         return None
+    if (as_sent := _valid_as_sent(raw)) is not None:
+        return as_sent
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
@@ -30,6 +33,31 @@ def to_e164(raw: str, region: str = "CN") -> str | None:
     if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# '+' and digits: what the carrier sends for a caller it knows (Twilio's From).
+_E164_TEXT = re.compile(r"\+([1-9]\d{6,14})\Z")
+
+
+def _valid_as_sent(raw: str) -> str | None:
+    """`raw` itself when it is a valid number already written in E.164, else None (then the
+    parser decides).  phonenumbers' parse costs an incoming call more than the rest of its
+    number's handling (issue 17's CPU), and for these texts it only splits off the country
+    code, which is the one prefix of 1-3 digits that is a country's (ITU's codes are
+    prefix-free); validity is still phonenumbers'.  A national part starting with 0, or
+    one not valid as written (the parser may strip a national prefix: '+1 1 212...'), goes
+    to the parser (tests/test_identify.py checks both ways agree on every region's numbers)."""
+    written = _E164_TEXT.match(raw)
+    if written is None:
+        return None
+    digits = written.group(1)
+    for length in (1, 2, 3):
+        code = int(digits[:length])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            national = digits[length:]
+            number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+            return raw if national[0] != "0" and phonenumbers.is_valid_number(number) else None
+    return None
 
 
 def mask(number: str | None) -> str:
