@@ -62,6 +62,10 @@ JOB_TIMEOUT = 60
 # Retries for a database that is briefly away (a failover, a lock timeout); after
 # these the job waits in RQ's failed registry for `flask records retry-failed`.
 RETRY = Retry(max=5, interval=[2, 10, 30, 120, 600])
+# What reading or writing a call whose kept data is not what the hotline writes raises (a field
+# of the wrong type, JSON cut short: json's errors are ValueErrors, a missing key): the call's
+# own data, like a record the database refuses, not an outage.
+UNREADABLE = (ValueError, TypeError, KeyError, AttributeError)
 
 
 def records_queue_name(prefix: str) -> str:
@@ -379,6 +383,41 @@ def letter_calls(client, prefix: str) -> list[tuple[str, calls.FinishedCall]]:
     them: records.privacy.unwritten_calls says whose each is)."""
     keys = RecordKeys(prefix)
     return [(entry_id, letter_call(client, keys, fields)) for entry_id, fields in dead_letters(client, prefix)]
+
+
+def being_written(client, prefix: str) -> list[calls.FinishedCall]:
+    """The calls whose record is still to come from Redis: going on (the open calls), or
+    ended and handed over to the drain, waiting in the finished calls' stream (read by a drain
+    job or not: an entry leaves the stream only once its record is committed).  Each with its
+    opening and final status as far as Redis keeps them, no events: enough to say whose it is
+    and when it began (records.privacy.being_written).  A patient's erasure waits for them: it
+    cannot reach a record not written yet, which the drain would write after it."""
+    keys = RecordKeys(prefix)
+    statuses: dict[str, str | None] = {}
+    for _, fields in _all_entries(client, keys.finished):
+        sid = fields.get("call_sid")
+        if sid:  # one handed over twice (events after its final status): the entry with a status
+            statuses[sid] = statuses.get(sid) or fields.get("status")
+    for sid in client.zrange(keys.open_calls, 0, -1):
+        statuses.setdefault(sid, None)
+    pipe = client.pipeline(transaction=False)
+    for sid in statuses:
+        pipe.get(keys.call(sid, "opened"))
+    openings = pipe.execute()
+    return [
+        calls.FinishedCall(sid, _or_none(calls.CallOpened, opened), (), _or_none(calls.StatusCallback, status))
+        for (sid, status), opened in zip(statuses.items(), openings, strict=True)
+    ]
+
+
+def _or_none(kind, text: str | None):
+    """A CallOpened or StatusCallback from its JSON, or None: not kept, or unreadable."""
+    if not text:
+        return None
+    try:
+        return kind.from_json(json.loads(text))
+    except UNREADABLE:
+        return None
 
 
 def erase_dead_letters(client, prefix: str, entry_ids: list[str]) -> int:
