@@ -181,6 +181,25 @@ def test_a_batch_insert_gives_the_columns_it_leaves_out_their_models_defaults_on
     assert (record.reconstructed, record.matched_patients, record.events[0].detail) == (False, 0, {})
 
 
+def test_an_events_detail_of_none_is_stored_as_json_null_by_every_way_in_on_both_databases(db):
+    """The batch's COPY and SQLite store a Python None in a JSON column as JSON null, as
+    SQLAlchemy's JSON type does; the one-call path's INSERT from a JSON document stored SQL NULL
+    on PostgreSQL (json_populate_recordset reads a null as NULL), which call_events.detail
+    refuses: the same call written by the batch, refused when written alone (a rerun, a call
+    without its opening, events after its final status) until it went to the dead letters."""
+    begin_write(db)
+    record = calls.open_call(db, calls.CallOpened("CAnone", MS_WANG, "", calls.CallerMatch(None, ()), "zh", OPEN))
+    db.flush()
+    event = {"call_id": record.id, "at": datetime.now(UTC), "kind": "menu", "detail": None}
+    insert_made(db, CallEvent, [{**event, "sequence": 1}])  # the batch's usual call
+    insert_new(db, CallEvent, [{**event, "sequence": 2}], ["call_id", "sequence"])  # one call alone
+    db.commit()
+    stored = db.execute(
+        select(CallEvent.sequence, CallEvent.detail.is_(None)).where(CallEvent.call_id == record.id)
+    ).all()
+    assert sorted(stored) == [(1, False), (2, False)]  # JSON null both, not SQL NULL
+
+
 def test_a_nul_in_a_batchs_text_is_refused_before_postgresql_sees_it(db):
     # PostgreSQL would refuse it while reading the rows' JSON, and quote the JSON around it
     # (what the caller said) in its own log; psycopg refused it client-side before the JSON.
