@@ -418,12 +418,16 @@ def being_written(client, prefix: str) -> list[calls.FinishedCall]:
     and when it began (records.privacy.being_written).  A patient's erasure waits for them: it
     cannot reach a record not written yet, which the drain would write after it."""
     keys = RecordKeys(prefix)
+    # The open calls before the stream: a call's final status moves it from one to the other
+    # (one MULTI), and a drain or the sweep takes it out only once its record is committed, so
+    # read in this order no call is missed between them.
+    going_on = client.zrange(keys.open_calls, 0, -1)
     statuses: dict[str, str | None] = {}
     for _, fields in _all_entries(client, keys.finished):
         sid = fields.get("call_sid")
         if sid:  # one handed over twice (events after its final status): the entry with a status
             statuses[sid] = statuses.get(sid) or fields.get("status")
-    for sid in client.zrange(keys.open_calls, 0, -1):
+    for sid in going_on:
         statuses.setdefault(sid, None)
     pipe = client.pipeline(transaction=False)
     for sid in statuses:

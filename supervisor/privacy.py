@@ -152,11 +152,13 @@ class Unwritten(NamedTuple):
 def _unwritten_of(db, patient: Patient) -> Unwritten | None:
     """The patient's calls not yet written, or None when Redis does not answer: then neither
     a copy nor an erasure is given, either would leave them out.  Read before the erasure's
-    own reads of the database: a call no longer in Redis here has its record committed."""
+    own reads of the database: a call no longer in Redis here has its record committed.  The
+    calls being written before the dead letters, in the order a call goes (a drain moves one
+    it keeps being refused to the letters meanwhile): so none is missed between the two."""
     app = hotline()
     try:
-        letters = recording.letter_calls(app.redis, app.settings.env.redis_prefix)
         writing = recording.being_written(app.redis, app.settings.env.redis_prefix)
+        letters = recording.letter_calls(app.redis, app.settings.env.redis_prefix)
     except RedisError as exc:
         log.warning("privacy: the calls not yet written not read (%s)", type(exc).__name__)
         return None
