@@ -190,7 +190,7 @@ def dead_letters(call_sid: str | None, retry: bool) -> None:
     letters = recording.dead_letters(app.redis, app.settings.env.redis_prefix, call_sid)
     for entry_id, fields in letters:
         click.echo(
-            f"{entry_id}  {fields['call_sid']}  {fields['attempts']} attempts  {fields['error']}  {_kept(fields)}"
+            f"{entry_id}  {fields.get('call_sid', '')}  {fields['attempts']} attempts  {fields['error']}  {_kept(fields)}"
         )
     if not letters:
         click.echo("没有搁置的通话记录。No dead letters.")

@@ -62,6 +62,10 @@ JOB_TIMEOUT = 60
 # Retries for a database that is briefly away (a failover, a lock timeout); after
 # these the job waits in RQ's failed registry for `flask records retry-failed`.
 RETRY = Retry(max=5, interval=[2, 10, 30, 120, 600])
+# What reading or writing a call whose kept data is not what the hotline writes raises (a field
+# of the wrong type, JSON cut short: json's errors are ValueErrors, a missing key): the call's
+# own data, like a record the database refuses, not an outage.
+UNREADABLE = (ValueError, TypeError, KeyError, AttributeError)
 
 
 def records_queue_name(prefix: str) -> str:
@@ -248,8 +252,10 @@ def _left_over(client, keys: RecordKeys, consumer: str):
 def _write_batch(hotline, keys: RecordKeys, consumer: str, entries: list) -> int:
     """One transaction for the batch; should it fail, each call in its own, so one bad call
     does not hold back the others (it stays unacknowledged: a later drain tries it again,
-    and after DEAD_LETTER_AFTER refusals moves it to the dead letters)."""
-    finished = _read_calls(hotline.redis, keys, entries)
+    and after DEAD_LETTER_AFTER refusals moves it to the dead letters).  An entry whose call
+    cannot even be read (UNREADABLE) is refused so, without holding back the rest."""
+    finished, unreadable = _read_each(hotline.redis, keys, entries)
+    _count_refusals(hotline.redis, keys, unreadable)
     done: list[str] = []
     with hotline.sessions() as session:
         try:
@@ -257,7 +263,7 @@ def _write_batch(hotline, keys: RecordKeys, consumer: str, entries: list) -> int
             calls.record_finished_batch(session, [call for _, call in finished], hotline.now())
             session.commit()
             done = [entry_id for entry_id, _ in finished]
-        except SQLAlchemyError:
+        except (SQLAlchemyError, *UNREADABLE):
             session.rollback()
             done = _one_by_one(
                 session, hotline, keys, consumer, finished, {entry_id: fields for entry_id, fields in entries}
@@ -278,7 +284,7 @@ def _one_by_one(session, hotline, keys: RecordKeys, consumer: str, finished: lis
             calls.record_finished(session, call, hotline.now())
             session.commit()
             done.append(entry_id)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, *UNREADABLE) as exc:
             session.rollback()
             # The error's name and SQLSTATE only: PostgreSQL's DETAIL of a refused row ("Failing
             # row contains (...)") holds the caller's number, which hide_parameters does not hide.
@@ -307,10 +313,13 @@ def _hand_back(client, keys: RecordKeys, consumer: str, entry_ids: list[str]) ->
         client.xclaim(keys.finished, GROUP, consumer, 0, entry_ids, idle=CLAIM_IDLE_MS, justid=True)
 
 
-def _refused(exc: SQLAlchemyError) -> bool:
+def _refused(exc: Exception) -> bool:
     """The database answered and refused this call's record (a constraint, a value it cannot
-    take): trying again will not help.  Not an outage, a lost connection or a lock timeout,
-    which the next attempt may well get past."""
+    take), or the call's data is not what the hotline writes (UNREADABLE): trying again will
+    not help.  Not an outage, a lost connection or a lock timeout, which the next attempt may
+    well get past."""
+    if isinstance(exc, UNREADABLE):
+        return True
     # Only these two: a read-only standby after a failover (InternalError), code deployed
     # before its migration (ProgrammingError), an exhausted pool (TimeoutError) would
     # otherwise send every finished call to the dead letters within minutes.
@@ -327,7 +336,7 @@ def _count_refusals(client, keys: RecordKeys, refused: list[tuple[str, dict, str
         return
     pipe = client.pipeline(transaction=False)
     for _, fields, _ in refused:
-        pipe.hincrby(keys.refused, fields["call_sid"], 1)
+        pipe.hincrby(keys.refused, fields.get("call_sid", ""), 1)
     pipe.expire(keys.refused, REFUSALS_KEPT)  # a call refused once, then written, is forgotten
     counts = pipe.execute()[:-1]
     for (entry_id, fields, error), count in zip(refused, counts, strict=True):
@@ -340,20 +349,21 @@ def _dead_letter(client, keys: RecordKeys, entry_id: str, fields: dict, attempts
     events, as the drain reads them): the call's own keys expire with their TTL, hours from
     now, and a retry days later (`flask records dead-letters --retry`) still has the whole
     call to write."""
+    sid = fields.get("call_sid", "")  # none: an entry the hotline did not write (UNREADABLE)
     pipe = client.pipeline(transaction=False)
-    _read_kept(pipe, keys, fields["call_sid"])
+    _read_kept(pipe, keys, sid)
     opened, epoch, raw = pipe.execute()
     kept = {"events": json.dumps(raw)} | ({"opened": opened} if opened else {}) | ({"epoch": epoch} if epoch else {})
     pipe = client.pipeline(transaction=True)
     pipe.xadd(keys.dead_letters, {**fields, **kept, "attempts": attempts, "error": error, "entry": entry_id})
     pipe.xack(keys.finished, GROUP, entry_id)
     pipe.xdel(keys.finished, entry_id)
-    pipe.hdel(keys.refused, fields["call_sid"])
+    pipe.hdel(keys.refused, sid)
     pipe.execute()
     # The CallSid and the error's name only: the entry holds the caller's number.
     log.error(
         "call %s: its record refused %d times (%s), moved to the dead letters (flask records dead-letters)",
-        fields["call_sid"], attempts, error,
+        sid, attempts, error,
     )  # fmt: skip
 
 
@@ -361,7 +371,7 @@ def dead_letters(client, prefix: str, call_sid: str | None = None) -> list[tuple
     """The finished calls whose record the database kept refusing (or those of one call),
     oldest first."""
     letters = client.xrange(RecordKeys(prefix).dead_letters)
-    return [(entry_id, fields) for entry_id, fields in letters if call_sid in (None, fields["call_sid"])]
+    return [(entry_id, fields) for entry_id, fields in letters if call_sid in (None, fields.get("call_sid"))]
 
 
 def letter_call(client, keys: RecordKeys, fields: dict) -> calls.FinishedCall:
@@ -376,9 +386,67 @@ def letter_call(client, keys: RecordKeys, fields: dict) -> calls.FinishedCall:
 
 def letter_calls(client, prefix: str) -> list[tuple[str, calls.FinishedCall]]:
     """Each dead letter's id with the call it holds (a patient's copy and erasure look through
-    them: records.privacy.unwritten_calls says whose each is)."""
+    them: records.privacy.unwritten_calls says whose each is).  A letter set aside because its
+    call could not be read (UNREADABLE) gives what of it can be: its opening, final status and
+    events each read on its own."""
     keys = RecordKeys(prefix)
-    return [(entry_id, letter_call(client, keys, fields)) for entry_id, fields in dead_letters(client, prefix)]
+    return [(entry_id, _letter_as_read(client, keys, fields)) for entry_id, fields in dead_letters(client, prefix)]
+
+
+def _letter_as_read(client, keys: RecordKeys, fields: dict) -> calls.FinishedCall:
+    try:
+        return letter_call(client, keys, fields)
+    except UNREADABLE:
+        events = []
+        for item in json.loads(fields.get("events") or "[]"):
+            try:
+                events += kept_events(None, [item])
+            except UNREADABLE:
+                continue  # nothing of it can be said
+        opened, status = (
+            _or_none(calls.CallOpened, fields.get("opened")),
+            _or_none(calls.StatusCallback, fields.get("status")),
+        )
+        return calls.FinishedCall(fields.get("call_sid", ""), opened, tuple(events), status)
+
+
+def being_written(client, prefix: str) -> list[calls.FinishedCall]:
+    """The calls whose record is still to come from Redis: going on (the open calls), or
+    ended and handed over to the drain, waiting in the finished calls' stream (read by a drain
+    job or not: an entry leaves the stream only once its record is committed).  Each with its
+    opening and final status as far as Redis keeps them, no events: enough to say whose it is
+    and when it began (records.privacy.being_written).  A patient's erasure waits for them: it
+    cannot reach a record not written yet, which the drain would write after it."""
+    keys = RecordKeys(prefix)
+    # The open calls before the stream: a call's final status moves it from one to the other
+    # (one MULTI), and a drain or the sweep takes it out only once its record is committed, so
+    # read in this order no call is missed between them.
+    going_on = client.zrange(keys.open_calls, 0, -1)
+    statuses: dict[str, str | None] = {}
+    for _, fields in _all_entries(client, keys.finished):
+        sid = fields.get("call_sid")
+        if sid:  # one handed over twice (events after its final status): the entry with a status
+            statuses[sid] = statuses.get(sid) or fields.get("status")
+    for sid in going_on:
+        statuses.setdefault(sid, None)
+    pipe = client.pipeline(transaction=False)
+    for sid in statuses:
+        pipe.get(keys.call(sid, "opened"))
+    openings = pipe.execute()
+    return [
+        calls.FinishedCall(sid, _or_none(calls.CallOpened, opened), (), _or_none(calls.StatusCallback, status))
+        for (sid, status), opened in zip(statuses.items(), openings, strict=True)
+    ]
+
+
+def _or_none(kind, text: str | None):
+    """A CallOpened or StatusCallback from its JSON, or None: not kept, or unreadable."""
+    if not text:
+        return None
+    try:
+        return kind.from_json(json.loads(text))
+    except UNREADABLE:
+        return None
 
 
 def erase_dead_letters(client, prefix: str, entry_ids: list[str]) -> int:
@@ -413,11 +481,12 @@ def retry_dead_letters(call_sid: str | None = None) -> list[tuple[str, str | Non
     client, keys = hotline.redis, RecordKeys(hotline.settings.env.redis_prefix)
     done: list[tuple[str, str | None]] = []
     for entry_id, listed in dead_letters(client, keys.prefix, call_sid):
+        sid = listed.get("call_sid", "")
         try:
             with letters_lock(client, keys.prefix):
-                done.append(_retry_letter(hotline, client, keys, entry_id) or (listed["call_sid"], None))
+                done.append(_retry_letter(hotline, client, keys, entry_id) or (sid, None))
         except LockError:
-            done.append((listed["call_sid"], "LockError"))  # an erasure or the purge held it throughout
+            done.append((sid, "LockError"))  # an erasure or the purge held it throughout
     return [(sid, error) for sid, error in done if error != "gone"]
 
 
@@ -427,13 +496,19 @@ def _retry_letter(hotline, client, keys: RecordKeys, entry_id: str) -> tuple[str
     again = client.xrange(keys.dead_letters, entry_id, entry_id)
     if not again:
         return ("", "gone")
-    call = letter_call(client, keys, again[0][1])
+    try:
+        call = letter_call(client, keys, again[0][1])
+    except UNREADABLE as exc:  # still not what the hotline writes: it stays for the operator
+        log.error(
+            "call %s: dead letter cannot be read (%s), still set aside", again[0][1].get("call_sid"), type(exc).__name__
+        )
+        return (again[0][1].get("call_sid", ""), type(exc).__name__)
     with hotline.sessions() as session:
         try:
             begin_write(session)
             calls.record_finished(session, call, hotline.now())
             session.commit()
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, *UNREADABLE) as exc:
             session.rollback()
             log.error("call %s: dead letter not written (%s), still set aside", call.call_sid, type(exc).__name__)
             return (call.call_sid, type(exc).__name__)
@@ -450,11 +525,13 @@ def letter_began(entry_id: str, fields: dict) -> datetime:
     its final status's time less the call's duration, else when it was set aside (a stream
     id is its time in ms).  The earliest of these: the letter must not outlive the period."""
     times = [datetime.fromtimestamp(int(entry_id.split("-")[0]) / 1000, UTC)]
-    if fields.get("opened"):
-        times.append(datetime.fromisoformat(json.loads(fields["opened"])["at"]))
-    if fields.get("status"):
-        status = calls.StatusCallback.from_json(json.loads(fields["status"]))
-        times.append(status.at - timedelta(seconds=status.duration_seconds or 0))
+    opened = _or_none(calls.CallOpened, fields.get("opened"))  # None too when it cannot be read
+    if opened is not None:
+        times.append(opened.at)
+    status = _or_none(calls.StatusCallback, fields.get("status"))
+    if status is not None:  # a duration not a number (the letter's reason): its time alone
+        duration = status.duration_seconds if isinstance(status.duration_seconds, int) else 0
+        times.append(status.at - timedelta(seconds=duration or 0))
     return min(times)
 
 
@@ -462,9 +539,12 @@ def letter_recordings(fields: dict) -> list[str]:
     """The recordings (voicemail, recorded talk) whose address a dead letter's events hold."""
     found = []
     for item in json.loads(fields.get("events") or "[]"):
-        data = json.loads(item)
-        if data["kind"] in RECORDING_EVENTS and data["detail"].get("recording_sid"):
-            found.append(str(data["detail"]["recording_sid"]))
+        try:
+            data = json.loads(item)
+            if data["kind"] in RECORDING_EVENTS and data["detail"].get("recording_sid"):
+                found.append(str(data["detail"]["recording_sid"]))
+        except UNREADABLE:
+            continue  # an event that cannot be read (the letter's reason) says no address
     return found
 
 
@@ -518,13 +598,37 @@ def _all_entries(client, key: str, page: int = 500):
 def _read_calls(client, keys: RecordKeys, entries: list) -> list[tuple[str, calls.FinishedCall]]:
     """What Redis kept of each call handed over (its opening, epoch and events), in one
     round trip for the whole batch."""
-    sids = list(dict.fromkeys(fields["call_sid"] for _, fields in entries))
+    kept = _kept(client, keys, entries)
+    return [(entry_id, _finished(fields, *kept[fields["call_sid"]])) for entry_id, fields in entries]
+
+
+def _read_each(
+    client, keys: RecordKeys, entries: list
+) -> tuple[list[tuple[str, calls.FinishedCall]], list[tuple[str, dict, str]]]:
+    """`_read_calls`, each entry on its own: the calls read, and the entries whose call cannot
+    be (UNREADABLE), each with its fields and the error's name.  Logged by CallSid and the
+    error's name only: what failed to read may hold the caller's number."""
+    kept = _kept(client, keys, entries)
+    finished, unreadable = [], []
+    for entry_id, fields in entries:
+        try:
+            finished.append((entry_id, _finished(fields, *kept[fields.get("call_sid", "")])))
+        except UNREADABLE as exc:
+            log.error(
+                "call %s: cannot be read (%s), left for a later drain", fields.get("call_sid"), type(exc).__name__
+            )
+            unreadable.append((entry_id, fields, type(exc).__name__))
+    return finished, unreadable
+
+
+def _kept(client, keys: RecordKeys, entries: list) -> dict[str, list]:
+    """Each call's opening, epoch and events as Redis keeps them, by CallSid."""
+    sids = list(dict.fromkeys(fields.get("call_sid", "") for _, fields in entries))
     pipe = client.pipeline(transaction=False)
     for sid in sids:
         _read_kept(pipe, keys, sid)
     answers = pipe.execute()
-    kept = {sid: answers[3 * i : 3 * i + 3] for i, sid in enumerate(sids)}
-    return [(entry_id, _finished(fields, *kept[fields["call_sid"]])) for entry_id, fields in entries]
+    return {sid: answers[3 * i : 3 * i + 3] for i, sid in enumerate(sids)}
 
 
 def _read_kept(pipe, keys: RecordKeys, call_sid: str) -> None:
@@ -535,6 +639,8 @@ def _read_kept(pipe, keys: RecordKeys, call_sid: str) -> None:
 
 
 def _finished(fields: dict, opened: str | None, epoch: str | None, raw: list[str]) -> calls.FinishedCall:
+    if not fields.get("call_sid"):
+        raise KeyError("call_sid")  # an entry the hotline did not write: no call to write it to
     status = calls.StatusCallback.from_json(json.loads(fields["status"])) if fields.get("status") else None
     opening = calls.CallOpened.from_json(json.loads(opened)) if opened else None
     return calls.FinishedCall(fields["call_sid"], opening, tuple(kept_events(epoch, raw)), status)

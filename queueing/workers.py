@@ -194,14 +194,28 @@ class _Surviving(rq.worker.BaseWorker):
             self.log.debug("Worker %s: death not registered (%s)", self.name, error)
 
     def unsubscribe(self) -> None:
-        # RQ sends UNSUBSCRIBE, then stops its pub/sub thread and waits up to a second for it.
-        # The thread, waiting for a message, mostly reads the UNSUBSCRIBE's reply before it is
-        # told to stop and goes back to waiting (60 s, for a subscription now): the wait ran
-        # out, and every worker's stop (a burst run's end, a deploy's SIGTERM) took a second
-        # more.  Told first, the thread ends at that reply.
-        if self.pubsub_thread is not None:
-            self.pubsub_thread.stop()
-        super().unsubscribe()
+        """RQ's, in another order.  RQ sends UNSUBSCRIBE, then stops its pub/sub thread, waits up
+        to a second for it, and closes its connection whether it ended or not:
+        - the thread, waiting for a message, mostly read the UNSUBSCRIBE's reply before it was
+          told to stop and went back to waiting (60 s): every worker's stop (a burst run's end, a
+          deploy's SIGTERM) took a second more.  Told first, the thread ends at that reply;
+        - a thread still waiting for that reply after the second (Redis slow to answer, the
+          network cut) read a socket closed under it: a TypeError, RQ's 'pubsub thread exiting'
+          warning and a traceback at the stop.  Left to it, the thread closes the connection as
+          it ends (redis-py's PubSubWorkerThread does), at the reply or its read's timeout."""
+        thread, pubsub = self.pubsub_thread, self.pubsub
+        if thread is None or pubsub is None:
+            return
+        self.log.info("Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name)
+        thread.stop()
+        # Redis away: raised, as RQ's does (work() waits for Redis); the thread, told to stop,
+        # meets the outage too and ends at its next try, closing the connection.
+        pubsub.unsubscribe()
+        thread.join(timeout=1)
+        # Again: a thread told before it began running sets its flag itself (PubSubWorkerThread.run).
+        thread.stop()
+        if not thread.is_alive():
+            pubsub.close()  # closed by the thread already: nothing left to do, and no harm
 
     def _pubsub_exception_handler(self, error, pubsub, pubsub_thread):
         # RQ's hook for its pub/sub thread logs an error every 2 seconds of an outage; the

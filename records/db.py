@@ -143,7 +143,19 @@ def _from_json(table: Table, dialect: Dialect, rows: list[dict]) -> str:
         raise ValueError(f"rows for {table.name} with different columns")
     quote = dialect.identifier_preparer.quote
     columns, name = ", ".join(map(quote, names)), quote(table.name)
-    return f"INSERT INTO {name} ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::{name}, CAST(:rows AS json))"
+    values = ", ".join(_json_null(table.c[column], quote(column)) for column in names)
+    return f"INSERT INTO {name} ({columns}) SELECT {values} FROM json_populate_recordset(NULL::{name}, CAST(:rows AS json))"
+
+
+def _json_null(column, quoted: str) -> str:
+    """A column's value as read from the rows' document.  A Python None in a JSON column is
+    JSON null, as SQLAlchemy's JSON type (none_as_null=False), SQLite and `insert_made`'s COPY
+    store it; json_populate_recordset reads a null as SQL NULL whatever the column, which a NOT
+    NULL JSON column (call_events.detail) refuses: on PostgreSQL alone, and only for a call
+    written on its own, not in a batch."""
+    if isinstance(column.type, JSON) and not column.type.none_as_null:
+        return f"COALESCE({quoted}, 'null')"
+    return quoted
 
 
 def _rows_json(table: Table, dialect: Dialect, rows: list[dict]) -> str:

@@ -7,7 +7,11 @@ and their notes, wrap-up notes, notes on the file, survey and follow-up answers,
 patient's calls not yet written: the dead letters, finished calls whose record the database
 kept refusing, kept whole in Redis (queueing.recording).  The views read and delete those;
 `unwritten_calls` says which are the patient's, the copy lists them, erasure deletes them
-whole (a letter is its call's unwritten record: there is nothing to blank it down to).  The
+whole (a letter is its call's unwritten record: there is nothing to blank it down to).
+The patient's calls going on, or ended and waiting in Redis for the records worker
+(`being_written`), are listed by the copy, and hold back erasure until they are written:
+erased in Redis, the drain could still write one it had read already; left, it would
+write them after the erasure.  The
 patient's identity (name, record number, date of birth, numbers) and their appointments
 come from and belong to the hospital's own systems: the copy shows them; erasure leaves
 them to the hospital's records office.  What must be kept stays, and says so:
@@ -57,10 +61,16 @@ def _row(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     return {name: _iso(getattr(obj, name)) for name in fields}
 
 
-def patient_copy(session: Session, patient: Patient, unwritten: Sequence[FinishedCall] = ()) -> dict[str, Any]:
+def patient_copy(
+    session: Session,
+    patient: Patient,
+    unwritten: Sequence[FinishedCall] = (),
+    writing: Sequence[FinishedCall] = (),
+) -> dict[str, Any]:
     """Everything the hotline holds about this patient, as plain data (the JSON export,
     and what the readable copy is rendered from).  Nothing of any other patient.
-    `unwritten`: the patient's calls not yet written (`unwritten_calls`)."""
+    `unwritten`: the patient's calls not yet written (`unwritten_calls`); `writing`: those
+    still in Redis, going on or waiting for the drain (`being_written`)."""
     calls = list(
         session.scalars(select(CallRecord).where(CallRecord.patient_id == patient.id).order_by(CallRecord.started_at))
     )
@@ -93,7 +103,8 @@ def patient_copy(session: Session, patient: Patient, unwritten: Sequence[Finishe
         "unwritten_calls": [
             {"call_sid": call.call_sid, "started_at": _iso(began(call)), "record": "not yet written"}
             for call in unwritten
-        ],
+        ]
+        + [{"call_sid": call.call_sid, "started_at": _iso(began(call)), "record": "being written"} for call in writing],
         "appointments": [
             _row(item, ("reference", "date", "place", "status", "channel", "booked_at", "cancelled_at"))
             for item in session.scalars(
@@ -222,6 +233,14 @@ def unwritten_calls(
     aside before letters kept the call, its keys since expired) by its final status's caller,
     whom the reconstruction sweep would give the written record (records.calls.carrier_caller)."""
     return [(letter, call) for letter, call in letters if _whose(session, call) == patient.id]
+
+
+def being_written(session: Session, patient: Patient, calls: Iterable[FinishedCall]) -> list[FinishedCall]:
+    """The calls still in Redis (going on, or ended and waiting for the drain:
+    queueing.recording.being_written) whose record, once written, would name the patient, by
+    the rules of `unwritten_calls`.  Erasure waits for them (the drain would write them after
+    it); the copy says they are held."""
+    return [call for call in calls if _whose(session, call) == patient.id]
 
 
 def _whose(session: Session, call: FinishedCall) -> int | None:

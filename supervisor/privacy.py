@@ -2,7 +2,9 @@
 a patient's copy of their data, and erasure on request.  Each copy and erasure asks why
 and leaves an audit row (records.audit); records.privacy and records.retention do the work.
 The patient's calls not yet written (the dead letters in Redis, queueing.recording) are read
-here for both: the copy lists them, erasure deletes them, their recordings first.
+here for both: the copy lists them, erasure deletes them, their recordings first.  So are the
+patient's calls still in Redis (going on, or ended and waiting for the records worker): the
+copy lists them, and erasure waits until they are written.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import contextmanager, suppress
+from typing import NamedTuple
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -53,11 +56,11 @@ def patient_copy():
     if patient is None:
         return redirect(url_for("privacy.overview"))
     db = get_db()
-    letters = _letters_of(db, patient)
-    if letters is None:
+    unwritten = _unwritten_of(db, patient)
+    if unwritten is None:
         flash(f"{REDIS_AWAY.zh} {REDIS_AWAY.en}", "error")
         return redirect(url_for("privacy.overview"))
-    data = privacy.patient_copy(db, patient, [call for _, call in letters])
+    data = privacy.patient_copy(db, patient, [call for _, call in unwritten.letters], unwritten.writing)
     kind = "json" if request.form.get("format") == "json" else "html"
     _audit(db, f"patient_copy_{kind}", reason, patient)
     if kind == "json":
@@ -81,13 +84,14 @@ def erase():
         return redirect(url_for("privacy.overview"))
     db = get_db()
     with _letters_held() as busy:  # a retry must not write back a letter erased here
-        letters = _letters_of(db, patient) if busy is None else None
-        refused = busy or _refusal(db, patient, letters)
-        if refused is not None:
+        unwritten = _unwritten_of(db, patient) if busy is None else None
+        refused = busy or _refusal(db, patient, unwritten)
+        if refused is not None or unwritten is None:  # (None comes with a refusal: REDIS_AWAY)
+            refused = refused or REDIS_AWAY
             _audit(db, "erasure_refused", reason, patient)
             flash(f"{refused.zh} {refused.en}", "error")
             return redirect(url_for("privacy.overview"))
-        flash(_erased(db, patient, reason, letters or []))  # None comes with a refusal
+        flash(_erased(db, patient, reason, unwritten.letters))
     return redirect(url_for("privacy.overview"))
 
 
@@ -131,30 +135,53 @@ REDIS_AWAY = privacy.Refusal(
 )
 
 
-def _letters_of(db, patient: Patient) -> list[tuple[str, FinishedCall]] | None:
-    """The dead letters whose call is the patient's, or None when Redis does not answer: then
-    neither a copy nor an erasure is given, either would leave them out."""
+BEING_WRITTEN = privacy.Refusal(
+    zh="该患者有通话正在进行或刚刚结束，通话记录尚在写入，请一分钟后重试。",
+    en="The patient has a call going on or just ended whose record is still being written: try again in a minute.",
+)
+
+
+class Unwritten(NamedTuple):
+    """The patient's calls whose record is not in the database: the dead letters (each its id
+    and call), and the calls still in Redis, going on or waiting for the drain."""
+
+    letters: list[tuple[str, FinishedCall]]
+    writing: list[FinishedCall]
+
+
+def _unwritten_of(db, patient: Patient) -> Unwritten | None:
+    """The patient's calls not yet written, or None when Redis does not answer: then neither
+    a copy nor an erasure is given, either would leave them out.  Read before the erasure's
+    own reads of the database: a call no longer in Redis here has its record committed.  The
+    calls being written before the dead letters, in the order a call goes (a drain moves one
+    it keeps being refused to the letters meanwhile): so none is missed between the two."""
     app = hotline()
     try:
+        writing = recording.being_written(app.redis, app.settings.env.redis_prefix)
         letters = recording.letter_calls(app.redis, app.settings.env.redis_prefix)
     except RedisError as exc:
-        log.warning("privacy: the dead letters not read (%s)", type(exc).__name__)
+        log.warning("privacy: the calls not yet written not read (%s)", type(exc).__name__)
         return None
-    return privacy.unwritten_calls(db, patient, letters)
+    return Unwritten(privacy.unwritten_calls(db, patient, letters), privacy.being_written(db, patient, writing))
 
 
-def _refusal(db, patient: Patient, letters: list[tuple[str, FinishedCall]] | None) -> privacy.Refusal | None:
-    """Why the patient's data cannot be erased now: the records' reason, the dead letters
-    unread (None: Redis did not answer), or recordings the carrier keeps."""
+def _refusal(db, patient: Patient, unwritten: Unwritten | None) -> privacy.Refusal | None:
+    """Why the patient's data cannot be erased now: the records' reason, the calls not yet
+    written unread (None: Redis did not answer), a call of theirs still to be written from
+    Redis, or recordings the carrier keeps."""
     refused = privacy.erasure_refused(db, patient)
     if refused is not None:
         return refused
-    if letters is None:
+    if unwritten is None:
         return REDIS_AWAY
+    if unwritten.writing:
+        # Its record comes from Redis in seconds (a call going on, once it ends): erased there
+        # instead, a drain that has read it already would still write it after the erasure.
+        return BEING_WRITTEN
     # Recordings first, at the carrier: a recording it keeps keeps the erasure from happening.
     # Those of the calls not yet written too: the letter is the only place their address is.
     sids = [item.sid for item in privacy.recordings_of(db, patient)]
-    sids += privacy.unwritten_recordings(call for _, call in letters)
+    sids += privacy.unwritten_recordings(call for _, call in unwritten.letters)
     kept = [sid for sid in sids if not delete_recording(hotline().twilio)(sid)]
     if kept:
         return privacy.Refusal(

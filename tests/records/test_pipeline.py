@@ -186,6 +186,25 @@ def test_a_batch_insert_gives_the_columns_it_leaves_out_their_models_defaults_on
     assert (record.reconstructed, record.matched_patients, record.events[0].detail) == (False, 0, {})
 
 
+def test_an_events_detail_of_none_is_stored_as_json_null_by_every_way_in_on_both_databases(db):
+    """The batch's COPY and SQLite store a Python None in a JSON column as JSON null, as
+    SQLAlchemy's JSON type does; the one-call path's INSERT from a JSON document stored SQL NULL
+    on PostgreSQL (json_populate_recordset reads a null as NULL), which call_events.detail
+    refuses: the same call written by the batch, refused when written alone (a rerun, a call
+    without its opening, events after its final status) until it went to the dead letters."""
+    begin_write(db)
+    record = calls.open_call(db, calls.CallOpened("CAnone", MS_WANG, "", calls.CallerMatch(None, ()), "zh", OPEN))
+    db.flush()
+    event = {"call_id": record.id, "at": datetime.now(UTC), "kind": "menu", "detail": None}
+    insert_made(db, CallEvent, [{**event, "sequence": 1}])  # the batch's usual call
+    insert_new(db, CallEvent, [{**event, "sequence": 2}], ["call_id", "sequence"])  # one call alone
+    db.commit()
+    stored = db.execute(
+        select(CallEvent.sequence, CallEvent.detail.is_(None)).where(CallEvent.call_id == record.id)
+    ).all()
+    assert sorted(stored) == [(1, False), (2, False)]  # JSON null both, not SQL NULL
+
+
 def test_a_nul_in_a_batchs_text_is_refused_before_postgresql_sees_it(db):
     # PostgreSQL would refuse it while reading the rows' JSON, and quote the JSON around it
     # (what the caller said) in its own log; psycopg refused it client-side before the JSON.
@@ -244,3 +263,69 @@ def test_calls_a_drain_could_not_write_while_the_database_was_away_are_retaken_b
     record, _ = stored(db, "CAcut")
     assert (record.status, record.reconstructed) == ("completed", False)
     assert store.redis.xpending(store.keys.finished, "records")["pending"] == 0
+
+
+# ---- a finished call that cannot be read or written as it is ---------------------------------------
+
+# What a drain can meet in the finished calls' stream or a call's keys that the hotline never
+# writes: each raised a TypeError or ValueError out of the drain job, which RQ retried; the entry
+# stayed unacknowledged, the next drain took it over first and failed again, and no call after it
+# was ever written.
+MALFORMED = {
+    "status time not a text": lambda redis, keys: redis.xadd(keys.finished, {"call_sid": "CAbad", "status": json.dumps(
+        {"call_sid": "CAbad", "status": "completed", "sequence": 5, "duration_seconds": 20, "at": 12345})}),
+    "status not a text": lambda redis, keys: redis.xadd(keys.finished, {"call_sid": "CAbad", "status": json.dumps(
+        {"call_sid": "CAbad", "status": 5, "sequence": 5, "duration_seconds": 20, "at": OPEN.isoformat()})}),
+    "status cut short": lambda redis, keys: redis.xadd(keys.finished, {"call_sid": "CAbad", "status": '{"call_sid": "CA'}),
+    "no CallSid": lambda redis, keys: redis.xadd(keys.finished, {"status": "{}"}),
+    "an event cut short": lambda redis, keys: (
+        redis.rpush(keys.call("CAbad", "events"), '{"at": "2026'),
+        redis.xadd(keys.finished, {"call_sid": "CAbad"}),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("malformed", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_finished_call_that_cannot_be_read_or_written_is_set_aside_and_the_calls_after_it_are_written(
+    app, db, records_worker, monkeypatch, caplog, malformed
+):
+    from queueing.handover import DEAD_LETTER_AFTER, RecordKeys
+
+    hotline = app.extensions["hotline"]
+    keys = RecordKeys(hotline.settings.env.redis_prefix)
+    keep_call(app, "CAbefore")
+    status(app, "CAbefore", "completed", 5, duration=20)
+    malformed(hotline.redis, keys)
+    keep_call(app, "CAafter")
+    status(app, "CAafter", "completed", 5, duration=20)
+    records_worker.work()
+    stored(db, "CAbefore")
+    stored(db, "CAafter")
+    assert hotline.records_queue.failed_job_registry.count == 0
+
+    monkeypatch.setattr(recording, "CLAIM_IDLE_MS", 0)  # each drain retakes what the last left
+    for attempt in range(1, DEAD_LETTER_AFTER):
+        keep_call(app, f"CAlater{attempt}")  # a call ending meanwhile is written by the next drain
+        status(app, f"CAlater{attempt}", "completed", 5, duration=20)
+        hotline.records_queue.enqueue(recording.drain_finished)
+        records_worker.work()
+        stored(db, f"CAlater{attempt}")
+    ((_, letter),) = recording.dead_letters(hotline.redis, keys.prefix)
+    assert letter["error"] in ("TypeError", "ValueError", "KeyError", "JSONDecodeError")
+    assert hotline.redis.xpending(keys.finished, "records")["pending"] == 0
+    assert hotline.records_queue.failed_job_registry.count == 0
+    assert "moved to the dead letters" in caplog.text and MS_WANG not in caplog.text
+    assert calls.find_call(db, "CAbad") is None
+    # The letter's readers do not fail on it: the operator's list and retry, the purge, a copy.
+    with app.app_context():
+        listed = app.test_cli_runner().invoke(args=["records", "dead-letters"])
+        retried = app.test_cli_runner().invoke(args=["records", "dead-letters", "--retry"])
+    assert listed.exit_code == 0 and "1 call records the database refused" in listed.output, listed.output
+    assert retried.exit_code == 1 and "Written 0, not written 1" in retried.output, retried.output
+    assert len(recording.letter_calls(hotline.redis, keys.prefix)) == 1
+    assert (
+        recording.forget_dead_letters(
+            hotline.redis, keys.prefix, datetime.now(UTC) + timedelta(days=1), 10, bool, set()
+        )
+        == 1
+    )

@@ -22,7 +22,7 @@ from records import calls, retention
 from records.models import AuditEntry, CallEvent, CallRecord, ComplaintCase, Patient, SmsMessage
 from tests.conftest import OPEN
 from tests.records.test_dead_letters import GONE, cli, refused_call, set_aside
-from tests.records.test_recording import MS_WANG_PHONE
+from tests.records.test_recording import MS_WANG_PHONE, status
 from tests.records.test_retention import NO_LETTERS, _seed
 from tests.web import csrf_token, log_in, make_staff
 
@@ -297,3 +297,65 @@ def test_without_redis_neither_copy_nor_erasure_is_given_they_would_leave_the_le
     assert db.scalar(select(CallRecord).where(CallRecord.patient_id == wang.id)) is not None
     actions = db.scalars(select(AuditEntry.action).where(AuditEntry.patient_id == wang.id)).all()
     assert "erasure_refused" in actions and "erasure" not in actions and "patient_copy_json" not in actions
+
+
+# ---- the patient's calls still in Redis: going on, or handed over and not yet drained -------------
+
+
+def test_an_erasure_while_the_patients_call_waits_to_be_written_is_refused_then_done_once_it_is(
+    app, client, db, two_patients, records_worker, media_carrier
+):
+    """A call of the patient ended and was handed over (an entry in the finished calls' stream,
+    its opening and events in Redis), and the drain has not written it yet.  An erasure then
+    would be said done, and the drain would write the call afterwards with the patient's number
+    and words.  It is refused, touching nothing, until the call is written; then it erases it."""
+    from tests.records.test_pipeline import keep_call
+
+    wang, _, sid = two_patients
+    keep_call(app, "CAjustnow")  # Ms Wang's number, matched to her file
+    status(app, "CAjustnow", "completed", 5, duration=20)  # handed over; the drain job waits
+
+    refused = _post(client, "/supervisor/privacy/erase", mrn=wang.mrn, reason=REASON, confirm="yes")
+    page = client.get(refused.location).get_data(as_text=True)
+    assert "通话记录尚在写入" in page and "still being written: try again in a minute" in page
+    assert sid in media_carrier.recordings  # nothing was touched
+    copy = _post(client, "/supervisor/privacy/copy", mrn=wang.mrn, reason=REASON, format="json")
+    assert {"call_sid": "CAjustnow", "started_at": (OPEN - timedelta(seconds=20)).isoformat(),
+            "record": "being written"} in json.loads(copy.get_data(as_text=True))["unwritten_calls"]  # fmt: skip
+
+    records_worker.work()  # the drain writes it
+    done = _post(client, "/supervisor/privacy/erase", mrn=wang.mrn, reason=REASON, confirm="yes")
+    assert "已删除病历号" in client.get(done.location).get_data(as_text=True)
+    db.expire_all()
+    record = calls.find_call(db, "CAjustnow")
+    assert (record.patient_id, record.from_number) == (None, retention.PURGED)
+    actions = db.scalars(select(AuditEntry.action).where(AuditEntry.patient_id == wang.id)).all()
+    assert actions.count("erasure_refused") == 1 and "erasure" in actions
+
+
+def test_an_erasure_while_the_patient_is_on_a_call_is_refused(app, client, db, two_patients):
+    """A call going on (its opening in Redis, no final status yet) is written once it ends."""
+    from tests.records.test_pipeline import keep_call
+
+    wang, _, _ = two_patients
+    keep_call(app, "CAongoing")
+    refused = _post(client, "/supervisor/privacy/erase", mrn=wang.mrn, reason=REASON, confirm="yes")
+    assert "still being written" in client.get(refused.location).get_data(as_text=True)
+    db.expire_all()
+    assert db.scalar(select(CallRecord).where(CallRecord.patient_id == wang.id)) is not None
+
+
+def test_another_patients_call_waiting_to_be_written_does_not_hold_back_an_erasure(app, client, db, two_patients):
+    from tests.records.test_pipeline import keep_call
+
+    wang, other, _ = two_patients
+    store = app.extensions["hotline"].calls
+    opened = calls.CallOpened(
+        "CAother", "13900000000", "", calls.CallerMatch("+8613900000000", (other.id,)), "zh", OPEN
+    )
+    store.add_events("CAother", OPEN, [("menu", {"step": "menu.main"})], opened=opened)
+    status(app, "CAother", "completed", 5, duration=20)
+    keep_call(app, "CAold")  # Ms Wang's, whose Redis keys...
+    store.redis.delete(store.keys.open_calls)  # ...are no longer a call going on
+    done = _post(client, "/supervisor/privacy/erase", mrn=wang.mrn, reason=REASON, confirm="yes")
+    assert "已删除病历号" in client.get(done.location).get_data(as_text=True)
