@@ -27,6 +27,7 @@ with or without Redis.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import inspect
 import logging
@@ -463,7 +464,14 @@ class Conversation:
         if self.came_from:
             args["back"] = encode_trail(self.came_from)
         path = f"{self.base_url}/ivr/{self.here.flow}/{self.here.step}?"
-        return path + query(args), path + query({**args, "silence": "1"})
+        # `query` of both, each argument quoted once and the names sorted once (issue 17's CPU).
+        pairs = {name: f"{_quote_plus(name)}={_quote_plus(str(value))}" for name, value in args.items()}
+        names = sorted(pairs)
+        action = path + "&".join(pairs[name] for name in names)
+        if "silence" not in pairs:
+            bisect.insort(names, "silence")
+        pairs["silence"] = "silence=1"
+        return action, path + "&".join(pairs[name] for name in names)
 
     # ---- typed-in numbers (birth dates, record numbers) -----------------------------------------
 
