@@ -800,13 +800,9 @@ def callback_status(conversation: Conversation, entry: str = "", agent: str = ""
     one script, done whole or not at all; what was not done is ended later by what ends a
     forgotten offer (the agent's ring running out, the sweep's reservation expiry) or, for an
     agent who had picked up, by the agent hanging up from the console."""
-    app = _hotline()
     status = conversation.form.get("CallStatus", "")
     try:
-        if status == "completed":  # the patient hung up: during the greeting, the agent waits for nobody
-            seats.caller_gone(app, entry, conversation.call_sid)
-        elif status in ("busy", "no-answer", "failed", "canceled") and agent.isdigit():
-            _callback_not_answered(conversation, app, entry, int(agent), status)
+        _callback_ended(conversation, _hotline(), entry, agent, status)
     except redis.RedisError as exc:
         # Numbers stay out of the log: the entry and the call are named by their SIDs only.
         log.warning(
@@ -817,6 +813,14 @@ def callback_status(conversation: Conversation, entry: str = "", agent: str = ""
             exc,
         )
     return call_over()
+
+
+def _callback_ended(conversation: Conversation, app, entry: str, agent: str, status: str) -> None:
+    """What the callback call's end changes in the seats (queue/callback_status)."""
+    if status == "completed":  # the patient hung up: during the greeting, the agent waits for nobody
+        seats.caller_gone(app, entry, conversation.call_sid)
+    elif status in ("busy", "no-answer", "failed", "canceled") and agent.isdigit():
+        _callback_not_answered(conversation, app, entry, int(agent), status)
 
 
 def _callback_not_answered(conversation: Conversation, app, entry: str, agent: int, status: str) -> None:
