@@ -703,6 +703,21 @@ class Routing(Frozen):
                 seen[code] = name
         return self
 
+    @model_validator(mode="after")
+    def _callback_rings_within_the_reservation(self) -> Routing:
+        """The agent is reserved as the patient's phone starts ringing (the callback's offer):
+        a reservation that expires while it still rings is ended by the sweep as a failed
+        attempt, and a patient who picks up then finds no agent kept for them."""
+        ring, expiry = self.callbacks.ring_seconds, self.reservation_expiry_seconds
+        if ring >= expiry:
+            raise ValueError(
+                f"回电响铃时长 callbacks.ring_seconds（{ring} 秒）须短于坐席预留时限 "
+                f"reservation_expiry_seconds（{expiry} 秒），否则患者电话还在响，预留就可能已过期。"
+                f"callbacks.ring_seconds ({ring}) must be less than reservation_expiry_seconds ({expiry}): "
+                "otherwise the agent's reservation can expire while the patient's phone is still ringing."
+            )
+        return self
+
     def queue_for_department(self, code: str | None) -> str | None:
         return next((name for name, queue in self.queues.items() if code and code in queue.departments), None)
 

@@ -115,3 +115,24 @@ def test_every_daily_time_is_checked_and_refused_in_both_languages(section, fiel
     ):
         model(**{field: "25:61"})
     assert getattr(model(**{field: "07:45"}), field) == "07:45"
+
+
+@pytest.mark.parametrize(("ring", "expiry"), [(60, 60), (90, 60), (40, 30)])
+def test_a_callback_ringing_as_long_as_its_reservation_is_refused_in_both_languages(data, ring, expiry):
+    """The patient's phone would still ring when the agent's reservation expires."""
+    data["routing"].setdefault("callbacks", {})["ring_seconds"] = ring
+    data["routing"]["reservation_expiry_seconds"] = expiry
+    assert problems(data) == (
+        f"config.yaml: routing: 回电响铃时长 callbacks.ring_seconds（{ring} 秒）须短于坐席预留时限 "
+        f"reservation_expiry_seconds（{expiry} 秒），否则患者电话还在响，预留就可能已过期。"
+        f"callbacks.ring_seconds ({ring}) must be less than reservation_expiry_seconds ({expiry}): "
+        "otherwise the agent's reservation can expire while the patient's phone is still ringing."
+    )
+
+
+def test_a_callback_ringing_shorter_than_its_reservation_is_accepted(data):
+    data["routing"].setdefault("callbacks", {})["ring_seconds"] = 59
+    data["routing"]["reservation_expiry_seconds"] = 60
+    assert settings.parse(data, environ={}).routing.callbacks.ring_seconds == 59
+    assert settings.Routing.model_fields["reservation_expiry_seconds"].default == 60
+    assert settings.Callbacks().ring_seconds == 30  # the defaults agree with each other

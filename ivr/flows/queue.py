@@ -776,11 +776,37 @@ def after_call(conversation: Conversation, entry: str = "", agent: str = "") -> 
 
 @step("queue", "callback")
 def callback(conversation: Conversation, entry: str = "", agent: str = "") -> VoiceResponse:
-    """The patient answered our callback: greet them and ring the reserved agent."""
-    app = _hotline()
-    app.acd.callback_connected(entry, conversation.call_sid)
+    """The patient answered our callback: greet them and ring the reserved agent.
+
+    With the seats' state unreachable, the patient is greeted and put through to the
+    operator, as every caller who asks for a person is while it is away (`operator`): they
+    asked to speak to someone and have answered, so they are not hung up on with a promise
+    that the hospital will call again, which nothing could keep while Redis is away (nor once
+    the callback's retries are spent).  The agent reserved for them is not left reserved:
+    Redis refused this answer's first command, so the reservation is still the callback's,
+    and the sweep ends it at its expiry (seats._offer_expired) as a failed attempt, the agent
+    free in their place; the patient is then called again after the spacing (nothing in
+    Redis can say that the operator took the call)."""
     hospital = conversation.settings.hospital.name(conversation.lang)
     greeting = conversation.line("callback_greeting", hospital=hospital)
+    try:
+        return _callback_answered(conversation, entry, agent, greeting)
+    except redis.RedisError as exc:
+        # Numbers stay out of the log: the entry and the call are named by their SIDs only.
+        log.warning(
+            "callback %s: call %s answered, but the seats' state is unreachable (%s): ringing the operator",
+            entry,
+            conversation.call_sid,
+            exc,
+        )
+        return operator(conversation, [greeting])
+
+
+def _callback_answered(conversation: Conversation, entry: str, agent: str, greeting: Line) -> VoiceResponse:
+    """From now on the callback is a live call: the greeting, then the reserved agent's phone
+    rings, or (the reservation gone meanwhile) the patient is on hold like any caller."""
+    app = _hotline()
+    app.acd.callback_connected(entry, conversation.call_sid)
     if not _offered(entry, agent):
         data = app.acd.entry(entry)
         return hold(conversation, _queue(conversation, data.get("queue", "")), [greeting])

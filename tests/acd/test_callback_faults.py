@@ -1,8 +1,10 @@
-"""A callback's call ends while Redis, where the seats' state lives, fails: the status
-callback (`queue/callback_status`) still answers what it answers for any ended call, logs
-which callback it could not bring up to date (no number), and leaves what it did not do to
-the sweep.  The callback's status callbacks are held and posted here by hand, with a fault
-in the seats' state, so that the answer itself can be read."""
+"""A callback's call is answered, or ends, while Redis, where the seats' state lives, fails.
+Answered: the patient is greeted and put through to the operator, as any caller who asks
+for a person while the seats' state is away, and the agent reserved for them is freed by the
+sweep.  Ended: the status callback (`queue/callback_status`) still answers what it answers
+for any ended call, logs which callback it could not bring up to date (no number), and
+leaves what it did not do to the sweep.  The callback's status callbacks are held and posted
+here by hand, with a fault in the seats' state, so that the answer itself can be read."""
 
 from __future__ import annotations
 
@@ -13,11 +15,15 @@ from urllib.parse import urlencode
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from twilio.request_validator import RequestValidator
 
 from acd import seats
 from tests.acd.test_seats_calls import MS_WANG, agent_legs, kinds, on_break, on_duty, sweep
 from tests.conftest import AUTH_TOKEN
+from tests.test_calls import OPERATOR, dialled
+from tests.test_faults_redis import APOLOGY
 
 CALL_OVER = '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup /></Response>'
 
@@ -138,3 +144,38 @@ def test_dispatch_failing_after_a_callback_not_answered_is_left_to_the_sweep(
     entry = hotline.acd.entry(wang.sid)
     assert entry["state"] == "waiting" and entry["attempts"] == "1"  # counted, retried later
     assert hotline.acd.agent(1)["state"] == "available"
+
+
+def test_a_patient_who_answers_the_callback_while_redis_is_unreachable_reaches_the_operator(
+    dial, carrier, hotline, monkeypatch, caplog, settings, clock
+):
+    """The seats' state is unreachable as the patient answers: she hears the callback's
+    greeting and is put through to the operator (not the generic apology).  Once Redis is
+    back, the sweep ends the agent's reservation at its expiry as a failed attempt of the
+    callback: the agent is free in their place (not on a 'missed' break), the patient keeps
+    her place, to be called again after the spacing."""
+    wang, patient = asked_for_a_callback(dial, carrier, hotline)
+    carrier.set_endpoint(OPERATOR, behaviour="answer")
+    caplog.clear()
+    unreachable = redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 1))
+    with monkeypatch.context() as fault:
+        fault.setattr(hotline.acd, "redis", unreachable)
+        with caplog.at_level(logging.INFO):
+            patient.answer()
+            heard = patient.take_text()
+    assert "您之前请求回电" in heard and "正在为您转接人工服务" in heard and APOLOGY not in heard
+    assert dialled(patient) == [OPERATOR] and patient.errors == []
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "ivr.flows.queue"]
+    assert len(warnings) == 1 and wang.sid in warnings[0].getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no "webhook failed"
+    assert MS_WANG[-8:] not in caplog.text
+    patient.hangup()  # the talk with the operator is over
+    assert post(callback_status(carrier)) == (200, CALL_OVER)  # nothing for the seats: still a callback
+    carrier.hold_status_callbacks(False)
+    assert hotline.acd.agent(1)["offer"] == wang.sid  # reserved until the expiry, no longer
+    clock.now = clock.now + timedelta(seconds=settings.routing.reservation_expiry_seconds + 1)
+    assert sweep(hotline, 1) == {"expired": 1, "wrapped": 0, "logged_out": 0, "offers": 0}
+    assert hotline.acd.agent(1)["state"] == "available"
+    entry = hotline.acd.entry(wang.sid)
+    assert (entry["state"], entry["kind"], entry["attempts"]) == ("waiting", "callback", "1")
+    assert "missed_offer" not in kinds(hotline, wang.sid)
