@@ -710,10 +710,10 @@ def replay_spool(limit: int = 500, set_aside: bool = False) -> int:
             batch = spool.next_batch(session, min(100, limit - replayed), after=after, set_aside=set_aside)
             if not batch:
                 break
+            after = batch[-1].id  # each row once a replay: a failing one is not retried at once
             for row in batch:
                 replayed += _replay_row(session, row)
             session.commit()
-            after = batch[-1].id  # each row once a replay: a failing one is not retried at once
         session.commit()
     if replayed:
         log.info("replayed %d spooled record jobs", replayed)
