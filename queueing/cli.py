@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from extensions import hotline, refuse_unless_sentinels_answer
 from queueing import ROUTINE, URGENT, context, queue_name, recording
 from queueing.workers import Cron, SimpleWorker, Worker
+from records import spool
 from records.retention import dead_letter_days
 
 # Jobs that run every few seconds or minutes, all day: their lines (4 a job from the
@@ -153,9 +154,25 @@ def records() -> None:
 
 
 @records.command("replay-spool")
-def replay_spool() -> None:
-    """Write the call records spooled while Redis was away (safe to run any time, twice)."""
-    click.echo(f"replayed {recording.replay_spool(limit=10**9)} spooled record jobs")
+@click.option(
+    "--set-aside", "set_aside", is_flag=True, help="Try the rows set aside once more: once the cause is fixed."
+)
+def replay_spool(set_aside: bool) -> None:
+    """Write the call records spooled while Redis was away (safe to run any time, twice),
+    then list the rows set aside (their replay failed again and again): their id, CallSid,
+    job, failed replays and the last error's name.  With --set-aside, those are tried."""
+    click.echo(f"replayed {recording.replay_spool(limit=10**9, set_aside=set_aside)} spooled record jobs")
+    with hotline().sessions() as session:
+        aside = spool.set_aside(session)
+        for row in aside:
+            click.echo(f"{row.id}  {row.call_sid}  {row.job}  {row.attempts} attempts  {row.error}")
+    if aside:
+        click.echo(
+            f"{len(aside)} 个暂存的通话记录无法写入，已搁置（保留在 record_spool）；排除原因后用 "
+            "flask records replay-spool --set-aside 再试。\n"
+            f"{len(aside)} spooled call records could not be written and are set aside (kept in record_spool); "
+            "once the cause is fixed, flask records replay-spool --set-aside tries them again."
+        )
 
 
 @records.command("purge")

@@ -210,23 +210,66 @@ def write_open_calls(call_sids: list[str]) -> list[str]:
     """Calls whose final status never came but which the carrier says ended (the
     reconstruction sweep): each written from what Redis kept of it, without a status (the
     sweep then applies the carrier's), and taken out of the open calls, marked finished so
-    later events follow.  The ones written."""
+    later events follow.  The ones written.
+
+    As the drain does, a call that cannot be read or written as it is (UNREADABLE, or a record
+    the database refuses) does not hold back the others: it stays open, its refusal counted,
+    and the next sweeps try it again; refused DEAD_LETTER_AFTER times, it leaves the open calls
+    for the dead letters with what Redis kept of it (`_dead_letter`).  Logged by CallSid and
+    the error's name only.  The database away: the calls not written stay open, and the error
+    is raised once the others are done (RQ retries the sweep)."""
     if not call_sids:
         return []
     hotline = context.get()
     keys = RecordKeys(hotline.settings.env.redis_prefix)
-    read = _read_calls(hotline.redis, keys, [("", {"call_sid": sid}) for sid in call_sids])
+    finished, unreadable = _read_each(hotline.redis, keys, [("", {"call_sid": sid}) for sid in call_sids])
     with hotline.sessions() as session:
-        begin_write(session)
-        for _, call in read:
+        try:  # all in one transaction, as before: the usual case
+            begin_write(session)
+            for _, call in finished:
+                calls.record_finished(session, call, hotline.now())
+            session.commit()
+            written, refused, away = [call.call_sid for _, call in finished], [], None
+        except (SQLAlchemyError, *UNREADABLE):
+            session.rollback()
+            written, refused, away = _open_one_by_one(session, hotline, [call for _, call in finished])
+    if written:
+        pipe = hotline.redis.pipeline(transaction=False)
+        for sid in written:
+            pipe.set(keys.call(sid, "finished"), "1", ex=hotline.settings.dialogue.call_state_ttl_seconds)
+        pipe.zrem(keys.open_calls, *written)
+        pipe.execute()
+    _count_refusals(hotline.redis, keys, unreadable + refused, hotline.settings.dialogue.call_state_ttl_seconds)
+    if away is not None:
+        raise away  # the database is away: RQ retries the sweep, the calls not written stay open
+    return written
+
+
+def _open_one_by_one(
+    session, hotline, finished: list[calls.FinishedCall]
+) -> tuple[list[str], list[tuple[str, dict, str]], Exception | None]:
+    """The open calls each in its own transaction: the CallSids written, the calls refused
+    (as `_count_refusals` takes them: no stream entry, so an empty id), and the error that
+    stopped the rest when the database is away."""
+    written: list[str] = []
+    refused: list[tuple[str, dict, str]] = []
+    for call in finished:
+        try:
+            begin_write(session)
             calls.record_finished(session, call, hotline.now())
-        session.commit()
-    pipe = hotline.redis.pipeline(transaction=False)
-    for sid in call_sids:
-        pipe.set(keys.call(sid, "finished"), "1", ex=hotline.settings.dialogue.call_state_ttl_seconds)
-    pipe.zrem(keys.open_calls, *call_sids)
-    pipe.execute()
-    return call_sids
+            session.commit()
+            written.append(call.call_sid)
+        except (SQLAlchemyError, *UNREADABLE) as exc:
+            session.rollback()
+            # The error's name and SQLSTATE only (what `_one_by_one` says why).
+            log.error(
+                "call %s: its record not written (%s %s), left open for a later sweep",
+                call.call_sid, type(exc).__name__, getattr(getattr(exc, "orig", None), "sqlstate", None) or "",
+            )  # fmt: skip
+            if not _refused(exc):
+                return written, refused, exc
+            refused.append(("", {"call_sid": call.call_sid}, type(exc).__name__))
+    return written, refused, None
 
 
 def _ensure_group(client, keys: RecordKeys) -> None:
@@ -329,9 +372,10 @@ def _refused(exc: Exception) -> bool:
 REFUSALS_KEPT = 7 * 24 * 3600
 
 
-def _count_refusals(client, keys: RecordKeys, refused: list[tuple[str, dict, str]]) -> None:
+def _count_refusals(client, keys: RecordKeys, refused: list[tuple[str, dict, str]], ttl: int = 0) -> None:
     """Count each refused call's refusals; one refused DEAD_LETTER_AFTER times leaves the
-    finished calls' stream for the dead letters (acknowledged: no drain takes it again)."""
+    finished calls' stream for the dead letters (acknowledged: no drain takes it again), or
+    the open calls when it has no stream entry (the sweep's: marked finished for `ttl` s)."""
     if not refused:
         return
     pipe = client.pipeline(transaction=False)
@@ -341,10 +385,10 @@ def _count_refusals(client, keys: RecordKeys, refused: list[tuple[str, dict, str
     counts = pipe.execute()[:-1]
     for (entry_id, fields, error), count in zip(refused, counts, strict=True):
         if count >= DEAD_LETTER_AFTER:
-            _dead_letter(client, keys, entry_id, fields, count, error)
+            _dead_letter(client, keys, entry_id, fields, count, error, ttl)
 
 
-def _dead_letter(client, keys: RecordKeys, entry_id: str, fields: dict, attempts: int, error: str) -> None:
+def _dead_letter(client, keys: RecordKeys, entry_id: str, fields: dict, attempts: int, error: str, ttl: int) -> None:
     """Move the call to the dead letters with what Redis keeps of it (its opening, epoch and
     events, as the drain reads them): the call's own keys expire with their TTL, hours from
     now, and a retry days later (`flask records dead-letters --retry`) still has the whole
@@ -355,9 +399,13 @@ def _dead_letter(client, keys: RecordKeys, entry_id: str, fields: dict, attempts
     opened, epoch, raw = pipe.execute()
     kept = {"events": json.dumps(raw)} | ({"opened": opened} if opened else {}) | ({"epoch": epoch} if epoch else {})
     pipe = client.pipeline(transaction=True)
-    pipe.xadd(keys.dead_letters, {**fields, **kept, "attempts": attempts, "error": error, "entry": entry_id})
-    pipe.xack(keys.finished, GROUP, entry_id)
-    pipe.xdel(keys.finished, entry_id)
+    pipe.xadd(keys.dead_letters, {**fields, **kept, "attempts": attempts, "error": error, "entry": entry_id or "open"})
+    if entry_id:  # from the finished calls' stream: no drain takes it again
+        pipe.xack(keys.finished, GROUP, entry_id)
+        pipe.xdel(keys.finished, entry_id)
+    else:  # an open call (the sweep's write_open_calls): no sweep takes it again, later events follow
+        pipe.set(keys.call(sid, "finished"), "1", ex=ttl)
+        pipe.zrem(keys.open_calls, sid)
     pipe.hdel(keys.refused, sid)
     pipe.execute()
     # The CallSid and the error's name only: the entry holds the caller's number.
@@ -615,7 +663,7 @@ def _read_each(
             finished.append((entry_id, _finished(fields, *kept[fields.get("call_sid", "")])))
         except UNREADABLE as exc:
             log.error(
-                "call %s: cannot be read (%s), left for a later drain", fields.get("call_sid"), type(exc).__name__
+                "call %s: cannot be read (%s), left to be tried again", fields.get("call_sid"), type(exc).__name__
             )
             unreadable.append((entry_id, fields, type(exc).__name__))
     return finished, unreadable
@@ -646,25 +694,55 @@ def _finished(fields: dict, opened: str | None, epoch: str | None, raw: list[str
     return calls.FinishedCall(fields["call_sid"], opening, tuple(kept_events(epoch, raw)), status)
 
 
-def replay_spool(limit: int = 500) -> int:
-    """Apply the spooled record jobs, oldest first, each deleted as it is applied."""
+def replay_spool(limit: int = 500, set_aside: bool = False) -> int:
+    """Apply the spooled record jobs, oldest first, each deleted as it is applied; the rows
+    applied.  A row that cannot be applied (UNREADABLE, or a record the database refuses) is
+    rolled back alone, its failed replay counted, and the rows after it are applied; after
+    records.spool.SET_ASIDE_AFTER failed replays it is set aside, kept (records.spool says
+    how).  The database away: raised, nothing of the batch kept (RQ retries the job).
+    `set_aside`: the rows set aside instead, each tried once more (the operator's, once the
+    cause is fixed)."""
     hotline = context.get()
-    replayed = 0
+    replayed, after = 0, 0
     with hotline.sessions() as session:
         while replayed < limit:
             begin_write(session)
-            batch = spool.next_batch(session, min(100, limit - replayed))
+            batch = spool.next_batch(session, min(100, limit - replayed), after=after, set_aside=set_aside)
             if not batch:
                 break
+            after = batch[-1].id  # each row once a replay: a failing one is not retried at once
             for row in batch:
-                _replay(session, row)
-                session.delete(row)
+                replayed += _replay_row(session, row)
             session.commit()
-            replayed += len(batch)
         session.commit()
     if replayed:
         log.info("replayed %d spooled record jobs", replayed)
     return replayed
+
+
+def _replay_row(session, row) -> int:
+    """Apply one spooled row in a savepoint and delete it: 1; or count its failure: 0."""
+    try:
+        with session.begin_nested():
+            _replay(session, row)
+    except (SQLAlchemyError, *UNREADABLE) as exc:
+        if not _refused(exc):
+            raise  # the database is away: the whole batch waits for the job's retry
+        # The row's id, CallSid, job and the error's name only: its payload holds the caller's number.
+        if spool.not_replayed(row, type(exc).__name__):
+            log.error(
+                "spool row %s (call %s, %s): not replayed %d times (%s), set aside in record_spool "
+                "(flask --app app records replay-spool --set-aside once the cause is fixed)",
+                row.id, row.call_sid, row.job, row.attempts, row.error,
+            )  # fmt: skip
+        else:
+            log.warning(
+                "spool row %s (call %s, %s): not replayed (%s), tried again at the next replay",
+                row.id, row.call_sid, row.job, row.error,
+            )  # fmt: skip
+        return 0
+    session.delete(row)
+    return 1
 
 
 REPLAY_TIMEOUT = 300
@@ -741,8 +819,8 @@ def _replay(session, row) -> None:
         )
     elif row.job == "finish":
         _replay_finish(session, calls.StatusCallback.from_json(payload), row.created_at)
-    else:
-        log.error("spool row %s: unknown job %r, dropped", row.id, row.job)
+    else:  # not one this version writes (a newer one's, in a rolling upgrade?): kept, not dropped
+        raise ValueError(f"unknown spooled job {row.job[:24]!r}")
 
 
 def _replay_finish(session, callback: calls.StatusCallback, at: datetime) -> None:

@@ -804,15 +804,18 @@ class RecordSpool(Base):
     Written in the web process when Redis is unreachable, replayed by
     queueing.recording.replay_spool (as soon as Redis is back, the worker at start,
     RQ's cron, or `flask --app app records replay-spool`), each row deleted in the same
-    transaction that applies it: replayed once."""
+    transaction that applies it: replayed once.  A row that cannot be applied counts its
+    failed replays; records.spool.SET_ASIDE_AFTER of them and it is set aside, kept here."""
 
     __tablename__ = "record_spool"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime]
     call_sid: Mapped[str] = mapped_column(String(64))
-    job: Mapped[str] = mapped_column(String(24))  # open_call | events | status
+    job: Mapped[str] = mapped_column(String(24))  # open_call | write_events | apply_status | finish
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")  # replays that failed
+    error: Mapped[str] = mapped_column(String(64), default="", server_default="")  # the last one's name
 
 
 class SweepMark(Base):

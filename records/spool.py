@@ -6,6 +6,17 @@ short transaction), and the caller hears nothing different.  The replayer
 deletes it in the same transaction, so a row is applied once even if the
 replayer dies half-way or two run at once (SKIP LOCKED on PostgreSQL; SQLite
 write transactions take turns).
+
+A row that cannot be applied (its payload not what the hotline writes, a record the
+database refuses: the row's own data, not an outage) must not stop the replay of the
+rows after it.  Each is applied in a savepoint of the batch's transaction; one that
+fails is rolled back to it alone, and its failed replay counted on the row (`attempts`,
+the error's name) in that same transaction, so the count is as exact as the deletes: a
+replayer killed half-way applied, deleted and counted nothing.  A replay passes each row
+once (the batches follow the ids), so a row fails at most once a replay; after
+SET_ASIDE_AFTER failed replays it is set aside: kept in the table (it is part of a call's
+record), no longer taken by the replays, and logged with its id.  Once the cause is fixed,
+`flask --app app records replay-spool --set-aside` tries those once more.
 """
 
 from __future__ import annotations
@@ -14,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from records.models import RecordSpool
 
@@ -31,12 +42,38 @@ def spool(session: Session, *, call_sid: str, job: str, payload: dict[str, Any],
     return row
 
 
-def next_batch(session: Session, limit: int = 100) -> list[RecordSpool]:
-    """The oldest rows no other replayer holds, locked until the caller commits."""
-    query = select(RecordSpool).order_by(RecordSpool.id).limit(limit)
+# Failed replays of one row before it is set aside (a replay runs every minute).
+SET_ASIDE_AFTER = 5
+
+
+def next_batch(session: Session, limit: int = 100, after: int = 0, set_aside: bool = False) -> list[RecordSpool]:
+    """The oldest rows after the id `after` that no other replayer holds, locked until the
+    caller commits; not the rows set aside, or only those (`set_aside`).  The payload is read
+    when the replay reads it, row by row: one the driver cannot decode fails its row alone."""
+    counted = RecordSpool.attempts >= SET_ASIDE_AFTER if set_aside else RecordSpool.attempts < SET_ASIDE_AFTER
+    query = (
+        select(RecordSpool)
+        .where(RecordSpool.id > after, counted)
+        .options(defer(RecordSpool.payload))
+        .order_by(RecordSpool.id)
+        .limit(limit)
+    )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return list(session.scalars(query))
+
+
+def not_replayed(row: RecordSpool, error: str) -> bool:
+    """Count a failed replay of the row (in the caller's transaction); True when that sets it aside."""
+    row.attempts += 1
+    row.error = error[:64]
+    return row.attempts >= SET_ASIDE_AFTER
+
+
+def set_aside(session: Session) -> list[RecordSpool]:
+    """The rows set aside, oldest first."""
+    query = select(RecordSpool).where(RecordSpool.attempts >= SET_ASIDE_AFTER).options(defer(RecordSpool.payload))
+    return list(session.scalars(query.order_by(RecordSpool.id)))
 
 
 def spooled_sequence(row_id: int, index: int) -> int:

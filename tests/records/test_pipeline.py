@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis as redis_lib
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DataError, IntegrityError
 
 from queueing import recording
@@ -329,3 +329,79 @@ def test_a_finished_call_that_cannot_be_read_or_written_is_set_aside_and_the_cal
         )
         == 1
     )
+
+
+# ---- a spooled part that cannot be replayed ------------------------------------------------------
+
+# Spool rows the replay can never apply: each raised out of replay_spool, which rolled back its
+# whole batch; the next replay met the row first again, so no spooled part after it was ever
+# written.  (The row: its job and payload; a text is written as the payload's stored JSON, which
+# only SQLite keeps unchecked.)
+STATUS = {"call_sid": "CAbad", "status": "completed", "sequence": 5, "duration_seconds": 20, "at": OPEN.isoformat()}
+OPENING = calls.CallOpened("CAbad", MS_WANG, "", calls.CallerMatch(MS_WANG_PHONE, (999999,)), "zh", OPEN).to_json()
+UNREPLAYABLE = {
+    "payload not an object": ("finish", [1, 2]),
+    "status without its time": ("finish", {k: v for k, v in STATUS.items() if k != "at"}),
+    "status time not a text": ("apply_status", {**STATUS, "at": 12345}),
+    "an event cut short": ("write_events", {"call_sid": "CAbad", "events": [[None, "2026"]]}),
+    "a job this version does not know": ("write_everything", STATUS),
+    "an opening the database refuses (its patient's file is gone)": ("open_call", OPENING),
+    "payload cut short": ("finish", '{"call_sid": "CA'),
+}  # fmt: skip
+
+
+def spool_row(db, row_id: int) -> tuple[int, str, str]:
+    """A spool row's failed replays, job and last error (not its payload, which may not decode)."""
+    db.rollback()
+    query = select(RecordSpool.attempts, RecordSpool.job, RecordSpool.error).where(RecordSpool.id == row_id)
+    return tuple(db.execute(query).one())
+
+
+@pytest.mark.parametrize("row", UNREPLAYABLE.values(), ids=UNREPLAYABLE.keys())
+def test_a_spooled_part_that_cannot_be_replayed_is_set_aside_and_the_parts_after_it_are_replayed(
+    app, db, records_worker, monkeypatch, caplog, row
+):
+    from records import spool
+
+    job, payload = row
+    if isinstance(payload, str) and db.get_bind().dialect.name == "postgresql":
+        pytest.skip("PostgreSQL's JSON column refuses a payload it cannot decode")
+    begin_write(db)
+    bad = spool.spool(db, call_sid="CAbad", job=job, payload={}, at=OPEN)
+    db.flush()
+    if isinstance(payload, str):
+        db.execute(
+            text("UPDATE record_spool SET payload = :payload WHERE id = :id"), {"payload": payload, "id": bad.id}
+        )
+    else:
+        bad.payload = payload
+    db.commit()
+    bad_id = bad.id
+    keep_call(app, "CAafter")
+    store = app.extensions["hotline"].calls
+    with monkeypatch.context() as away:
+        away.setattr(store, "redis", RedisAway())
+        status(app, "CAafter", "completed", 5, duration=20)  # spooled after the bad row
+
+    assert recording.replay_spool() == 1
+    record, _ = stored(db, "CAafter")
+    assert (record.status, record.menu_path) == ("completed", "menu.main")
+    assert calls.find_call(db, "CAbad") is None
+    assert spool_row(db, bad_id)[:2] == (1, job)  # counted, tried again by the next replay
+
+    for attempt in range(2, spool.SET_ASIDE_AFTER + 1):
+        assert recording.replay_spool() == 0
+        assert spool_row(db, bad_id)[0] == attempt
+    assert spool_row(db, bad_id)[2] in ("TypeError", "ValueError", "KeyError", "JSONDecodeError", "IntegrityError")
+    assert f"spool row {bad_id} (call CAbad, {job}): not replayed 5 times" in caplog.text
+    assert "set aside in record_spool" in caplog.text
+    assert MS_WANG not in caplog.text and MS_WANG_PHONE not in caplog.text
+    # Set aside: kept, no longer taken by the replays, listed for the operator, tried on demand.
+    assert recording.replay_spool() == 0
+    assert spool_row(db, bad_id)[0] == spool.SET_ASIDE_AFTER
+    with app.app_context():
+        listed = app.test_cli_runner().invoke(args=["records", "replay-spool"])
+    assert listed.exit_code == 0 and f"{bad_id}  CAbad  {job}  5 attempts" in listed.output, listed.output
+    assert "1 spooled call records could not be written and are set aside" in listed.output
+    assert recording.replay_spool(set_aside=True) == 0
+    assert spool_row(db, bad_id)[0] == spool.SET_ASIDE_AFTER + 1

@@ -425,3 +425,92 @@ def test_a_lost_call_the_carrier_says_was_canceled_is_found_too(
     record = stored(db, call.sid)
     assert record is not None and (record.direction, record.status) == ("inbound", "canceled")
     assert record.reconstructed_why.startswith("no record: opened from the carrier")
+
+
+# ---- an open call that cannot be read or written as it is ---------------------------------------
+
+# What the sweep can meet in an open call's keys that the hotline never writes (the kinds the drain
+# sets aside, tests/records/test_pipeline.py): each raised out of the sweep's write of the open
+# calls, so no open call after it, in that sweep or any later one, was ever written.  A string:
+# an event appended to the call's.
+OPEN_MALFORMED = {
+    "opening's time not a text": lambda opened: {**opened, "at": 12345},
+    "opening cut short": lambda opened: json.dumps(opened)[:20],
+    "opening without its CallSid": lambda opened: {k: v for k, v in opened.items() if k != "call_sid"},
+    "an event cut short": '{"at": "2026',
+}
+
+
+@pytest.mark.parametrize("damage", OPEN_MALFORMED.values(), ids=OPEN_MALFORMED.keys())
+def test_an_open_call_that_cannot_be_read_is_set_aside_and_the_other_open_calls_are_written(
+    app, dial, db, records_worker, sweep, monkeypatch, caplog, damage
+):
+    from queueing.handover import DEAD_LETTER_AFTER
+
+    lose_final_status(app, monkeypatch)
+    made = []
+    for _ in range(3):
+        call = dial(MS_WANG)
+        call.press("1")
+        call.hangup()
+        made.append(call.sid)
+    before, bad, after = made
+    store = app.extensions["hotline"].calls
+    opened_key = store.keys.call(bad, "opened")
+    if isinstance(damage, str):  # an event of the call
+        store.redis.rpush(store.keys.call(bad, "events"), damage)
+    else:
+        damaged = damage(json.loads(store.redis.get(opened_key)))
+        store.redis.set(opened_key, damaged if isinstance(damaged, str) else json.dumps(damaged))
+
+    sweep()
+    for sid in (before, after):
+        record = stored(db, sid)
+        assert record.menu_path == "menu.main > introduction.start"  # what Redis kept of it
+        assert record.status == "completed"
+    assert store.redis.zscore(store.keys.open_calls, bad) is not None  # tried again by the next sweeps
+    assert store.redis.hget(store.keys.refused, bad) == "1"
+
+    for _ in range(1, DEAD_LETTER_AFTER):
+        sweep()
+    ((_, letter),) = recording.dead_letters(store.redis, store.keys.prefix)
+    assert letter["call_sid"] == bad and letter["error"] in ("TypeError", "ValueError", "KeyError", "JSONDecodeError")
+    assert store.redis.zscore(store.keys.open_calls, bad) is None and not store.redis.hexists(store.keys.refused, bad)
+    assert f"call {bad}: cannot be read" in caplog.text and "moved to the dead letters" in caplog.text
+    assert MS_WANG not in caplog.text and "8613800138000" not in caplog.text
+    # The carrier's view of it is written meanwhile, as for a call Redis lost; the letter keeps
+    # what Redis kept, and its readers do not fail on it.
+    assert stored(db, bad).reconstructed
+    ((_, call),) = recording.letter_calls(store.redis, store.keys.prefix)
+    assert call.call_sid == bad
+    with app.app_context():
+        listed = app.test_cli_runner().invoke(args=["records", "dead-letters"])
+    assert listed.exit_code == 0 and bad in listed.output, listed.output
+    sweep()  # set aside: no later sweep counts it again or sets it aside twice
+    assert len(recording.dead_letters(store.redis, store.keys.prefix)) == 1
+
+
+def test_an_open_call_whose_record_the_database_refuses_does_not_hold_back_the_others(
+    app, dial, db, records_worker, sweep, monkeypatch
+):
+    from sqlalchemy.exc import DataError
+
+    lose_final_status(app, monkeypatch)
+    before, bad, after = (dial(MS_WANG) for _ in range(3))
+    for call in (before, bad, after):
+        call.press("1")
+        call.hangup()
+    write = calls.record_finished
+
+    def refuse(session, call, at):
+        if call.call_sid == bad.sid:  # a value the database cannot take (its data, not an outage)
+            raise DataError("INSERT", {}, Exception("value too long"))
+        return write(session, call, at)
+
+    monkeypatch.setattr(calls, "record_finished", refuse)
+    sweep()
+    assert stored(db, before.sid).menu_path == stored(db, after.sid).menu_path == "menu.main > introduction.start"
+    store = app.extensions["hotline"].calls
+    assert store.redis.zscore(store.keys.open_calls, bad.sid) is not None
+    assert store.redis.hget(store.keys.refused, bad.sid) == "1"
+    assert store.redis.zscore(store.keys.open_calls, before.sid) is None
