@@ -174,7 +174,17 @@ class _Surviving(rq.worker.BaseWorker):
     def heartbeat(self, timeout=None, pipeline=None):
         if pipeline is not None:  # part of someone's pipeline: it fails or succeeds with it
             return super().heartbeat(timeout, pipeline)
-        return self._through(lambda: super(_Surviving, self).heartbeat(timeout))
+
+        def beat() -> bool:
+            super(_Surviving, self).heartbeat(timeout)
+            return bool(self.connection.sismember(worker_registration.REDIS_WORKER_KEYS, self.key))
+
+        # Whether the worker is still listed, asked with each beat: RQ's dequeue retries a lost
+        # connection by itself ('could not connect to Redis instance... retrying'), so a Redis
+        # restarted empty while a worker waited for a job is no outage seen here, and the
+        # worker went on working unlisted (test_faults_rq, once under the whole suite).
+        if not self._through(beat):
+            self._after_outage()
 
     def check_for_suspension(self, burst: bool):
         return self._through(lambda: super(_Surviving, self).check_for_suspension(burst))
