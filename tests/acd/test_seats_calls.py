@@ -241,8 +241,9 @@ def test_a_caller_who_hangs_up_during_the_put_through_line_stops_the_agents_phon
     assert kinds(hotline, call.sid) == ["enqueue", "offer", "abandon"]
 
 
-def test_a_patient_who_hangs_up_during_the_callbacks_greeting_stops_the_agents_phone(dial, carrier, hotline):
-    """The same for a callback: the agent's phone rings while the patient hears the greeting."""
+def asked_for_a_callback(dial, carrier, hotline):
+    """Ms Wang asked to be called back while agent 1 was on a break; her phone is answered
+    by hand (the test says when).  Her first call, which asked for it."""
     on_break(hotline, 1, {"general": 2})
     wang = dial(MS_WANG)
     wang.press("0")
@@ -250,6 +251,12 @@ def test_a_patient_who_hangs_up_during_the_callbacks_greeting_stops_the_agents_p
     wang.press("1")  # call me back
     assert wang.ended
     carrier.set_endpoint(MS_WANG, behaviour="manual")
+    return wang
+
+
+def test_a_patient_who_hangs_up_during_the_callbacks_greeting_stops_the_agents_phone(dial, carrier, hotline):
+    """The same for a callback: the agent's phone rings while the patient hears the greeting."""
+    wang = asked_for_a_callback(dial, carrier, hotline)
     on_duty(hotline, 1, {"general": 2})  # the patient is called back
     patient = carrier.ringing(MS_WANG)
     patient.hang_up_in(2.0)
@@ -264,13 +271,7 @@ def test_a_patient_who_hangs_up_during_the_callbacks_greeting_stops_the_agents_p
 def test_a_patient_who_hangs_up_during_the_callbacks_greeting_frees_the_agent_who_picked_up(dial, carrier, hotline):
     """The same once the agent has picked up: their leg is ended and, never having spoken to
     the patient, they are free at once (no wrap-up)."""
-    on_break(hotline, 1, {"general": 2})
-    wang = dial(MS_WANG)
-    wang.press("0")
-    wang.take_text()
-    wang.press("1")  # call me back
-    assert wang.ended
-    carrier.set_endpoint(MS_WANG, behaviour="manual")
+    wang = asked_for_a_callback(dial, carrier, hotline)
     carrier.set_endpoint("client:agent-1", "answer")
     on_duty(hotline, 1, {"general": 2})  # the patient is called back
     patient = carrier.ringing(MS_WANG)
