@@ -55,6 +55,18 @@ def keep_call(app, sid: str) -> None:
     store.add_events(sid, began + timedelta(seconds=3), [("enqueue", {"queue": "general"})])
 
 
+def test_a_final_status_after_redis_lost_its_scripts_is_handed_over(app, db, records_worker, monkeypatch):
+    """The hand-over is one Lua script (ivr.state.HAND_OVER): after a restart without it
+    (NOSCRIPT) the Script object loads it and the call is recorded as usual."""
+    keep_call(app, "CAnoscript")
+    monkeypatch.setattr(app.extensions["hotline"].calls._hand_over, "sha", "0" * 40)
+    status(app, "CAnoscript", "completed", 5, duration=20)
+    assert db.scalar(select(func.count()).select_from(RecordSpool)) == 0  # handed over in Redis, not spooled
+    records_worker.work()
+    record, (entry,) = stored(db, "CAnoscript")
+    assert (record.status, record.duration_seconds, entry.result) == ("completed", 20, "abandoned")
+
+
 def test_the_final_status_twice_is_recorded_once(app, db, records_worker):
     keep_call(app, "CAtwice")
     status(app, "CAtwice", "completed", 5, duration=20)
