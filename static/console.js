@@ -440,16 +440,26 @@
     }
   }
 
+  // Polls, the event stream and every button ask for the status, and their answers can overtake
+  // one another: an answer older than the one shown is dropped (painted, an offer already
+  // answered would show and ring again).
+  let asked = 0;
+  let shown = 0;
+
   async function refresh() {
     if (retired) return;
+    const ticket = ++asked;
     try {
       const response = await fetch(api + "/status", {
         credentials: "same-origin", cache: "no-store", signal: AbortSignal.timeout(Math.max(pollMs * 2, 4000)),
       });
       if (response.status === 401) { window.location.reload(); return; }
       if (!response.ok) throw new Error("状态读取失败 Status unavailable (" + response.status + ")");
-      status = await response.json();
+      const answer = await response.json();
       connectionBack();
+      if (ticket < shown) return;
+      shown = ticket;
+      status = answer;
       render();
     } catch (error) {
       problem(error.message);

@@ -309,3 +309,34 @@ def test_a_second_console_for_the_agent_stops_the_first(app, server, page):
     expect(page.get_by_role("button", name="空闲 Available")).to_be_disabled()
     assert alerts(page, "replaced") == 1
     expect(second.locator("#problem")).to_be_hidden()
+
+
+# Polls, the event stream and each button all ask for the status; the answers can overtake one
+# another.  This holds one answer back until the agent has answered from a newer one.
+HOLD_BACK_ONE_STATUS = """() => {
+  const plain = window.fetch;
+  window.fetch = (url, options) => {
+    const answer = plain(url, options);
+    if (!String(url).endsWith("/status") || window.heldBack) return answer;
+    window.heldBack = "asked";
+    return answer.then((late) => new Promise((give) => setTimeout(() => { window.heldBack = "given"; give(late); }, 1500)));
+  };
+}"""
+
+
+def test_a_status_answer_that_arrives_late_does_not_bring_an_answered_offer_back(app, server, page, dial, carrier):
+    agent = agent_with(app, {"general": 3})
+    at_the_console(page, server, agent)
+    call = dial(MS_WANGS_PHONE)
+    call.press("0")
+    expect(page.get_by_role("button", name="接听 Answer")).to_be_visible()
+    page.evaluate(HOLD_BACK_ONE_STATUS)
+    page.wait_for_function("() => window.heldBack === 'asked'")  # asked while the offer rang
+
+    page.get_by_role("button", name="接听 Answer").click()
+    expect(page.locator("#state")).to_have_text("通话中 On call")
+    page.wait_for_function("() => window.heldBack === 'given'")
+    # The older answer, offer and all, is not painted over the newer: no second ring, no offer.
+    expect(page.locator("#state")).to_have_text("通话中 On call")
+    expect(page.locator("#offer")).to_be_hidden()
+    assert alerts(page, "ring") == 1
