@@ -130,6 +130,14 @@ class CallerCache:
     racing a lookup, could leave stale.  The greeting is the least the call says: the
     surname and sex, never the full name or anything medical, gone after ttl_seconds."""
 
+    # What forgetting leaves in a number's place, for HOLD_SECONDS: a call that read the file
+    # before the change committed, and keeps what it read after the change was forgotten,
+    # must not put the old match or name back for ttl_seconds.  A keep only writes where
+    # nothing is (SET NX), so it cannot write over the mark; the mark reads as nothing kept
+    # (the file is read).  60 s is more than any webhook takes (Twilio gives up after 15 s).
+    CHANGED = "!"
+    HOLD_SECONDS = 60
+
     def __init__(self, client: redis.Redis, prefix: str, ttl_seconds: int = 600):
         self.redis = client
         self.prefix = prefix
@@ -142,12 +150,12 @@ class CallerCache:
 
     @staticmethod
     def decode(raw: str | bytes | None) -> Cached | None:
-        """What is kept for a number; None when nothing is ('' is kept: no file).  The files
-        as '3,17', then the greeting (JSON) on a second line; a value kept before the
-        greeting was (no second line), or one that does not read, has none."""
-        if raw is None:
-            return None
+        """What is kept for a number; None when nothing is, or a change's mark ('' is kept:
+        no file).  The files as '3,17', then the greeting (JSON) on a second line; a value
+        kept before the greeting was (no second line), or one that does not read, has none."""
         text = raw.decode() if isinstance(raw, bytes) else raw
+        if text is None or text == CallerCache.CHANGED:
+            return None
         files, _, greeting = text.partition("\n")
         ids = tuple(int(part) for part in files.split(",") if part.isdigit())
         if not greeting or len(ids) != 1:
@@ -161,17 +169,22 @@ class CallerCache:
         return Cached(ids, Greeting(*fields))
 
     def keep(self, pipe, e164: str, ids: tuple[int, ...], greeting: Greeting | None = None) -> None:
-        """Add keeping them to a pipeline (sent with the webhook's own round trip)."""
+        """Add keeping them to a pipeline (sent with the webhook's own round trip), unless
+        something is kept already: a value another call kept meanwhile, or the mark of a
+        change made since they were read (`forget`)."""
         value = ",".join(map(str, ids))
         if greeting is not None:
             value += "\n" + json.dumps(list(greeting), ensure_ascii=False)
-        pipe.set(self.key(e164), value, ex=self.ttl)
+        pipe.set(self.key(e164), value, ex=self.ttl, nx=True)
 
     def forget(self, numbers: set[str]) -> None:
         if not numbers:
             return
         try:
-            self.redis.delete(*(self.key(number) for number in sorted(numbers)))
+            pipe = self.redis.pipeline(transaction=False)
+            for number in sorted(numbers):
+                pipe.set(self.key(number), self.CHANGED, ex=self.HOLD_SECONDS)
+            pipe.execute()
         except redis.RedisError as exc:  # kept at most ttl_seconds more
             log.warning("%d changed numbers not forgotten by the caller cache: %s", len(numbers), exc)
 

@@ -141,3 +141,30 @@ def test_forget_logs_no_number(app, caplog):
     broken = CallerCache(redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2), "x:")
     broken.forget({MS_WANG_E164})
     assert caplog.records and MS_WANG_E164 not in caplog.text and "38000" not in caplog.text
+
+
+# ---- a read racing a change ------------------------------------------------------------------------
+
+
+def test_a_greeting_read_before_a_rename_is_not_kept_after_it(dial, app, monkeypatch):
+    """A call reads the file, a rename commits (and forgets the number), then the call's round
+    trip keeps what it read: the old name, for the next ten minutes, unless what forgetting
+    leaves in its place (a short-lived mark) keeps the late write out."""
+    import ivr.webhooks
+
+    hotline = app.extensions["hotline"]
+    hotline.redis.delete(hotline.caller_cache.key(MS_WANG_E164))
+    read_first = ivr.webhooks.greeting_of
+
+    def read_then_renamed(engine, patient_id):
+        greeting = read_first(engine, patient_id)
+        with hotline.sessions.begin() as session:  # the desk renames the file meanwhile
+            patient = _ms_wang(session)
+            patient.family_name_zh, patient.sex = "汪", "M"
+        return greeting
+
+    monkeypatch.setattr(ivr.webhooks, "greeting_of", read_then_renamed)
+    assert dial(MS_WANG).take_text().startswith("王女士您好")  # read before the rename: fair
+    monkeypatch.setattr(ivr.webhooks, "greeting_of", read_first)
+    assert dial(MS_WANG).take_text().startswith("汪先生您好")
+    assert dial(MS_WANG).take_text().startswith("汪先生您好")  # read from the file while the mark lasts
