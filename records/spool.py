@@ -46,14 +46,22 @@ def spool(session: Session, *, call_sid: str, job: str, payload: dict[str, Any],
 SET_ASIDE_AFTER = 5
 
 
+def _aside(set_aside: bool):
+    """The rows set aside, or (False) those the replays still take."""
+    return RecordSpool.attempts >= SET_ASIDE_AFTER if set_aside else RecordSpool.attempts < SET_ASIDE_AFTER
+
+
+def is_set_aside(row: RecordSpool) -> bool:
+    return row.attempts >= SET_ASIDE_AFTER
+
+
 def next_batch(session: Session, limit: int = 100, after: int = 0, set_aside: bool = False) -> list[RecordSpool]:
     """The oldest rows after the id `after` that no other replayer holds, locked until the
     caller commits; not the rows set aside, or only those (`set_aside`).  The payload is read
     when the replay reads it, row by row: one the driver cannot decode fails its row alone."""
-    counted = RecordSpool.attempts >= SET_ASIDE_AFTER if set_aside else RecordSpool.attempts < SET_ASIDE_AFTER
     query = (
         select(RecordSpool)
-        .where(RecordSpool.id > after, counted)
+        .where(RecordSpool.id > after, _aside(set_aside))
         .options(defer(RecordSpool.payload))
         .order_by(RecordSpool.id)
         .limit(limit)
@@ -72,7 +80,7 @@ def not_replayed(row: RecordSpool, error: str) -> bool:
 
 def set_aside(session: Session) -> list[RecordSpool]:
     """The rows set aside, oldest first."""
-    query = select(RecordSpool).where(RecordSpool.attempts >= SET_ASIDE_AFTER).options(defer(RecordSpool.payload))
+    query = select(RecordSpool).where(_aside(True)).options(defer(RecordSpool.payload))
     return list(session.scalars(query.order_by(RecordSpool.id)))
 
 
@@ -80,5 +88,7 @@ def spooled_sequence(row_id: int, index: int) -> int:
     return SPOOLED_SEQUENCE_BASE + row_id * EVENTS_PER_ROW + index
 
 
-def waiting(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(RecordSpool)) or 0
+def waiting(session: Session, set_aside: bool = False) -> int:
+    """The rows the replays still take, or (`set_aside`) those set aside: counted apart, so
+    an alert on the first clears once Redis is back and the replay has run."""
+    return session.scalar(select(func.count()).select_from(RecordSpool).where(_aside(set_aside))) or 0
