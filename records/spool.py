@@ -17,6 +17,12 @@ once (the batches follow the ids), so a row fails at most once a replay; after
 SET_ASIDE_AFTER failed replays it is set aside: kept in the table (it is part of a call's
 record), no longer taken by the replays, and logged with its id.  Once the cause is fixed,
 `flask --app app records replay-spool --set-aside` tries those once more.
+
+A row holds a call's data (an opening: the caller's number and file; events: what they
+said, a recording's address), so it does not stay for ever: the retention purge deletes
+rows past the dead letters' period, set aside or not, their recordings first at the carrier
+(records.retention.expired_spool), and a patient's erasure deletes the set-aside rows of
+their calls, waiting for the others to be replayed (records.privacy.spooled).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
 from records.models import RecordSpool
+from records.retention import RECORDING_EVENTS
 
 # Events spooled before Redis could number them take sequence numbers from their
 # spool row, in a range a call's own numbering (1, 2, 3... in Redis) never
@@ -92,3 +99,30 @@ def waiting(session: Session, set_aside: bool = False) -> int:
     """The rows the replays still take, or (`set_aside`) those set aside: counted apart, so
     an alert on the first clears once Redis is back and the replay has run."""
     return session.scalar(select(func.count()).select_from(RecordSpool).where(_aside(set_aside))) or 0
+
+
+# What reading a payload the hotline did not write raises (json's errors are ValueErrors).
+UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, IndexError)
+
+
+def payload(row: RecordSpool) -> dict[str, Any] | None:
+    """The row's payload, or None when it cannot be read (not JSON, not an object): then
+    nothing of it can be said, whose call it is or which recording it names."""
+    try:
+        value = row.payload
+    except UNREADABLE:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def recordings(row: RecordSpool) -> list[str]:
+    """The recordings whose address a spooled part holds (a voicemail or a recorded talk among
+    a `write_events` row's events): the row may be the only place it is written, so the purge
+    and an erasure delete them at the carrier before the row."""
+    events = (payload(row) or {}).get("events") if row.job == "write_events" else None
+    found = []
+    for event in events if isinstance(events, list) else ():
+        kind, detail = (event[2], event[3]) if isinstance(event, list) and len(event) == 4 else (None, None)
+        if kind in RECORDING_EVENTS and isinstance(detail, dict) and detail.get("recording_sid"):
+            found.append(str(detail["recording_sid"]))
+    return found
