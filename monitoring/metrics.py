@@ -13,8 +13,9 @@ Two kinds of figure:
   (the database), callers waiting and the longest wait per queue and agents by state
   (the ACD in Redis), RQ's queue depths and failed jobs, and how far the call records
   lag behind (the oldest job waiting on the records queue or finished call in the stream
-  not yet written, and the spool); calls in progress are those open in Redis.  A source
-  that does not answer is left out of the scrape and `hotline_source_up` says so.
+  not yet written, and the spool: the jobs awaiting replay and, apart, those set aside);
+  calls in progress are those open in Redis.  A source that does not answer is left out
+  of the scrape and `hotline_source_up` says so.
 
 Who may read it (settings.Environment): a bearer token (METRICS_TOKEN) or a client
 address in METRICS_ALLOW_FROM (after ProxyFix, the address nginx saw).  Neither set:
@@ -48,7 +49,8 @@ from ivr.dialogue import STEPS
 from queueing import ROUTINE, URGENT, queue_name
 from queueing.handover import RecordKeys
 from queueing.recording import RECORDS
-from records.models import RecordSpool, SmsMessage
+from records import spool
+from records.models import SmsMessage
 
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
@@ -121,14 +123,23 @@ class HotlineCollector:
         app = self.app
         with app.sessions() as session:
             by_status = dict(session.execute(select(SmsMessage.status, func.count()).group_by(SmsMessage.status)).all())
-            spooled = session.scalar(select(func.count()).select_from(RecordSpool))
+            spooled, set_aside = spool.waiting(session), spool.waiting(session, set_aside=True)
         sms = GaugeMetricFamily(
             "hotline_sms_messages", "Text messages stored, by their current status", labels=["status"]
         )
         for status in (*SMS_STATUSES, *sorted(set(by_status) - set(SMS_STATUSES))):
             sms.add_metric([status], by_status.get(status, 0))
         yield sms
-        yield _gauge("hotline_records_spooled", "Call-record jobs kept in the database while Redis was away", spooled)
+        yield _gauge(
+            "hotline_records_spooled",
+            "Call-record jobs kept in the database while Redis was away, to be replayed",
+            spooled,
+        )
+        yield _gauge(
+            "hotline_records_spool_set_aside",
+            "Spooled call-record jobs set aside after failing every replay (replay-spool --set-aside, or purged)",
+            set_aside,
+        )
 
     def _redis(self):
         app = self.app

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioRestException
 
 from queueing import context, recording
-from records import audit, retention
+from records import audit, retention, spool
 from records.db import begin_write
 from records.models import RetentionRun
 
@@ -86,6 +86,8 @@ def purge(db: Session, clock, periods, trigger: str, delete_at_carrier, forget_d
                 begin_write(db)
                 if kind == "recordings":
                     done = _recordings_batch(db, cutoffs[kind], periods.batch, delete_at_carrier, kept)
+                elif kind == "spool":
+                    done, after = _spool_batch(db, cutoffs[kind], periods.batch, after, delete_at_carrier, kept)
                 elif kind != "dead_letters":
                     done, after = retention.STEPS[kind](db, cutoffs[kind], periods.batch, after)
                 counts[kind] += done
@@ -118,3 +120,21 @@ def _recordings_batch(db: Session, cutoff: datetime, batch: int, delete_at_carri
     gone = [item for item in found if item.sid not in kept and delete_at_carrier(item.sid)]
     kept.update(item.sid for item in found if item not in gone)
     return retention.forget_recordings(db, gone)
+
+
+def _spool_batch(db: Session, cutoff: datetime, batch: int, after: int, delete_at_carrier, kept: set[str]):
+    """Delete a batch of expired spool rows, the recordings each names first at the carrier;
+    a row whose recording the carrier kept stays for the next run.  Walked by id, a batch the
+    carrier refused entirely passed over: 0 only when no expired row is left after `after`."""
+    while found := retention.expired_spool(db, cutoff, batch, after):
+        after = found[-1].id
+        gone = [row.id for row in found if _recordings_gone(spool.recordings(row), delete_at_carrier, kept)]
+        if gone:
+            return retention.forget_spool(db, gone), after
+    return 0, after
+
+
+def _recordings_gone(sids: list[str], delete_at_carrier, kept: set[str]) -> bool:
+    refused = [sid for sid in sids if sid in kept or not delete_at_carrier(sid)]
+    kept.update(refused)
+    return not refused

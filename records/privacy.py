@@ -11,10 +11,12 @@ whole (a letter is its call's unwritten record: there is nothing to blank it dow
 The patient's calls going on, or ended and waiting in Redis for the records worker
 (`being_written`), are listed by the copy, and hold back erasure until they are written:
 erased in Redis, the drain could still write one it had read already; left, it would
-write them after the erasure.  The
-patient's identity (name, record number, date of birth, numbers) and their appointments
-come from and belong to the hospital's own systems: the copy shows them; erasure leaves
-them to the hospital's records office.  What must be kept stays, and says so:
+write them after the erasure.  The parts of their calls spooled in the database while
+Redis was away (records.spool) hold it back too while still to be replayed; those set aside
+(their replay failed SET_ASIDE_AFTER times) are deleted with the rest (`spooled`; the copy
+does not list them).  The patient's identity (name, record number, date of birth, numbers)
+and their appointments come from and belong to the hospital's own systems: the copy shows
+them; erasure leaves them to the hospital's records office.  What must be kept stays, and says so:
 
 - an unfinished complaint case refuses erasure (it is being handled for the patient);
 - an opt-out from outreach is kept (erasing it would start the calls again);
@@ -29,9 +31,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
-from records.calls import FinishedCall, carrier_caller
+from records import spool
+from records.calls import CallOpened, FinishedCall, StatusCallback, carrier_caller
 from records.db import changed
 from records.models import (
     Appointment,
@@ -45,6 +48,7 @@ from records.models import (
     OutreachOptOut,
     Patient,
     PatientNote,
+    RecordSpool,
     SmsMessage,
     SurveyResponse,
     WaitlistEntry,
@@ -188,6 +192,13 @@ class Refusal:
     en: str
 
 
+SPOOLED_AWAITING_REPLAY = Refusal(
+    zh="该患者的通话记录有部分在 Redis 中断时暂存于数据库，尚待写入，请一分钟后重试。",
+    en="Part of a call of the patient's, kept in the database while Redis was away, is still to be written: "
+    "try again in a minute.",
+)
+
+
 def erasure_refused(session: Session, patient: Patient) -> Refusal | None:
     unfinished = session.scalar(
         select(ComplaintCase.id)
@@ -199,7 +210,64 @@ def erasure_refused(session: Session, patient: Patient) -> Refusal | None:
             zh=f"该患者的投诉个案 #{unfinished} 尚未关闭，须保留至办结。",
             en=f"Complaint case #{unfinished} is not closed yet: it is kept until it is.",
         )
+    # Spooled parts of the patient's calls still to be replayed wait, as the calls still in
+    # Redis do, rather than being deleted: the replay writes each within a minute (the erasure
+    # needs Redis, so Redis is back) and the erasure then blanks it with the written rows, or
+    # it fails SET_ASIDE_AFTER replays, a minute apart, and the erasure deletes it set aside.
+    # Deleted now, the call's record would lose what the reports count of it (its final
+    # status, duration, queue waits), which the erasure otherwise keeps unlinked.
+    if any(not spool.is_set_aside(row) for row in spooled(session, patient)):
+        return SPOOLED_AWAITING_REPLAY
     return None
+
+
+def spooled(session: Session, patient: Patient) -> list[RecordSpool]:
+    """The record spool's rows (records.spool) of the patient's calls, oldest first: every row
+    of a call whose written record names the patient, or whose spooled opening's caller match
+    names their file alone (the match made when the call came in, which the written record
+    would carry; a family number, several files, names none, as on a written record), or, a
+    call with neither, whose spooled final status's caller is theirs, as for a dead letter
+    without its opening (`unwritten_calls`).  Not matched: the parts (events, statuses) of a
+    call with no written record and neither its opening nor its final status spooled (what
+    names the caller is in Redis, or lost), nor an opening or final status whose payload cannot
+    be read; a call of the patient's already erased (its record names no one) only by its
+    opening.  The spool is rows from Redis's outages only: read whole."""
+    rows = list(session.scalars(select(RecordSpool).options(defer(RecordSpool.payload)).order_by(RecordSpool.id)))
+    by_call: dict[str, list[RecordSpool]] = {}
+    for row in rows:
+        by_call.setdefault(row.call_sid, []).append(row)
+    written = select(CallRecord.call_sid).where(
+        CallRecord.patient_id == patient.id, CallRecord.call_sid.in_(list(by_call))
+    )
+    theirs = set(session.scalars(written)) if by_call else set()
+    theirs |= {
+        sid
+        for sid, parts in by_call.items()
+        if sid not in theirs and _whose(session, _spooled_call(sid, parts)) == patient.id
+    }
+    return [row for row in rows if row.call_sid in theirs]
+
+
+def _spooled_call(call_sid: str, rows: list[RecordSpool]) -> FinishedCall:
+    """What the spool holds that names a call's caller: its opening and final status, each
+    None when not spooled or not readable."""
+    opened, status = None, None
+    for row in rows:
+        data = spool.payload(row) if row.job in ("open_call", "finish") else None
+        try:
+            if row.job == "open_call" and data is not None and opened is None:
+                opened = CallOpened.from_json(data)
+            elif row.job == "finish" and data is not None and status is None:
+                status = StatusCallback.from_json(data)
+        except spool.UNREADABLE:
+            continue
+    return FinishedCall(call_sid, opened, (), status)
+
+
+def spooled_recordings(session: Session, patient: Patient) -> list[str]:
+    """The recordings whose address the patient's spool rows hold: deleted at the carrier
+    before the rows, as their other recordings (recordings_of)."""
+    return [sid for row in spooled(session, patient) for sid in spool.recordings(row)]
 
 
 def recordings_of(session: Session, patient: Patient) -> list[Recording]:
@@ -288,6 +356,9 @@ def erase(session: Session, patient: Patient) -> dict[str, int]:
     if erasure_refused(session, patient) is not None:
         raise ValueError("erasure refused: see erasure_refused")
     call_ids = list(session.scalars(select(CallRecord.id).where(CallRecord.patient_id == patient.id)))
+    # Before the calls are unlinked (`spooled` finds rows by the patient's written records):
+    # all set aside now, erasure_refused waited for the others.
+    spooled_ids = [row.id for row in spooled(session, patient) if spool.is_set_aside(row)]
     call_sids = list(session.scalars(select(CallRecord.call_sid).where(CallRecord.id.in_(call_ids))))
     case_ids = list(session.scalars(select(ComplaintCase.id).where(ComplaintCase.patient_id == patient.id)))
     done = {
@@ -320,6 +391,7 @@ def erase(session: Session, patient: Patient) -> dict[str, int]:
         "follow_up_answers": changed(
             session, update(FollowUpTask).where(FollowUpTask.patient_id == patient.id).values(answers={}, flags=[])
         ),
+        "spool": changed(session, delete(RecordSpool).where(RecordSpool.id.in_(spooled_ids))),
     }
     session.execute(update(CaseHandover).where(CaseHandover.case_id.in_(case_ids)).values(reason=""))
     session.flush()

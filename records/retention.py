@@ -12,6 +12,7 @@ each kind of data is deleted or blanked:
 | survey | follow-up answers; the link from a survey score to the patient; a satisfaction answer's comment, patient and visit | the score, agent, queue; the satisfaction score, department, doctor, month |
 | callers | the call's number, its link to the patient, and its events | the call record and its queue waits |
 | audit | audit rows | nothing |
+| spool | parts of calls kept in the database while Redis was away, not yet written (set aside or not) | nothing |
 
 Each step works in batches: one batch is one short transaction that selects at most `batch`
 rows *still holding* what has expired and blanks or deletes it.  So a purge killed midway
@@ -22,7 +23,9 @@ transaction: each step only flushes; the job (queueing.retention) commits each b
 Recordings are the one step with a side outside the database: `expired_recordings` lists
 them, the job deletes each at the carrier, and `forget_recordings` drops the addresses of
 those the carrier no longer has.  Killed between the two, the next run asks the carrier
-again, which answers "not found", and the address is dropped then.
+again, which answers "not found", and the address is dropped then.  So do the spool rows: a
+row may hold the only address of a recording (`expired_spool`, then the carrier, then
+`forget_spool`).
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Text, cast, delete, exists, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
+from records.db import changed
 from records.models import (
     AuditEntry,
     CallEvent,
@@ -44,6 +48,7 @@ from records.models import (
     PatientNote,
     QualityReview,
     QueueEntry,
+    RecordSpool,
     SatisfactionSurvey,
     SmsMessage,
     SurveyResponse,
@@ -52,10 +57,10 @@ from records.models import (
 from settings import Retention
 
 # The order the purge runs in: recordings before callers (a call's events, where recording
-# addresses live, go with the caller), speech before callers for the same reason.  Last, the
-# dead letters: finished calls whose record the database kept refusing, kept whole in Redis
-# (queueing.recording) until retried.
-KINDS = ("recordings", "speech", "texts", "notes", "survey", "callers", "audit", "dead_letters")
+# addresses live, go with the caller), speech before callers for the same reason.  Last, what
+# is not written yet: the spool rows (records.spool), and the dead letters, finished calls
+# whose record the database kept refusing, kept whole in Redis (queueing.recording) until retried.
+KINDS = ("recordings", "speech", "texts", "notes", "survey", "callers", "audit", "spool", "dead_letters")
 
 _PERIOD = {
     "recordings": "recordings_days",
@@ -76,14 +81,16 @@ def dead_letter_days(retention: Retention) -> int:
     """How long a dead letter is kept: the shortest of the periods.  A letter is a whole call
     not yet written (its caller's number and file, what they said, recordings' addresses,
     wrap-up notes), which cannot be blanked piece by piece as a written call is: it goes
-    whole, before any of what it holds would have gone from a written call."""
+    whole, before any of what it holds would have gone from a written call.  So does a spool
+    row (part of a call not yet written: an opening, events with what was said, a status),
+    set aside or still awaiting its replay: one that old is stuck too."""
     return min(getattr(retention, field) for kind, field in _PERIOD.items() if kind != "audit")
 
 
 def cutoffs(now: datetime, retention: Retention) -> dict[str, datetime]:
     """For each kind, the moment before which its data has expired."""
     periods = {kind: getattr(retention, field) for kind, field in _PERIOD.items()}
-    periods["dead_letters"] = dead_letter_days(retention)
+    periods["dead_letters"] = periods["spool"] = dead_letter_days(retention)
     return {kind: now - timedelta(days=days) for kind, days in periods.items()}
 
 
@@ -137,6 +144,25 @@ def forget_recordings(session: Session, gone: list[Recording]) -> int:
         )
     session.flush()
     return len(gone)
+
+
+def expired_spool(session: Session, cutoff: datetime, batch: int, after: int = 0) -> list[RecordSpool]:
+    """Spool rows written before `cutoff` (set aside or not), by id after `after`; their
+    payload read row by row (records.spool.recordings), one that cannot be decoded alone."""
+    query = (
+        select(RecordSpool)
+        .where(RecordSpool.created_at < cutoff, RecordSpool.id > after)
+        .options(defer(RecordSpool.payload))
+        .order_by(RecordSpool.id)
+        .limit(batch)
+    )
+    return list(session.scalars(query))
+
+
+def forget_spool(session: Session, row_ids: list[int]) -> int:
+    """Delete these spool rows (their recordings gone at the carrier); the ones deleted (a
+    replay may have applied and deleted one meanwhile)."""
+    return changed(session, delete(RecordSpool).where(RecordSpool.id.in_(row_ids))) if row_ids else 0
 
 
 # ---- the steps inside the database ----------------------------------------------------------------

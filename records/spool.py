@@ -17,6 +17,12 @@ once (the batches follow the ids), so a row fails at most once a replay; after
 SET_ASIDE_AFTER failed replays it is set aside: kept in the table (it is part of a call's
 record), no longer taken by the replays, and logged with its id.  Once the cause is fixed,
 `flask --app app records replay-spool --set-aside` tries those once more.
+
+A row holds a call's data (an opening: the caller's number and file; events: what they
+said, a recording's address), so it does not stay for ever: the retention purge deletes
+rows past the dead letters' period, set aside or not, their recordings first at the carrier
+(records.retention.expired_spool), and a patient's erasure deletes the set-aside rows of
+their calls, waiting for the others to be replayed (records.privacy.spooled).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
 from records.models import RecordSpool
+from records.retention import RECORDING_EVENTS
 
 # Events spooled before Redis could number them take sequence numbers from their
 # spool row, in a range a call's own numbering (1, 2, 3... in Redis) never
@@ -46,14 +53,22 @@ def spool(session: Session, *, call_sid: str, job: str, payload: dict[str, Any],
 SET_ASIDE_AFTER = 5
 
 
+def _aside(set_aside: bool):
+    """The rows set aside, or (False) those the replays still take."""
+    return RecordSpool.attempts >= SET_ASIDE_AFTER if set_aside else RecordSpool.attempts < SET_ASIDE_AFTER
+
+
+def is_set_aside(row: RecordSpool) -> bool:
+    return row.attempts >= SET_ASIDE_AFTER
+
+
 def next_batch(session: Session, limit: int = 100, after: int = 0, set_aside: bool = False) -> list[RecordSpool]:
     """The oldest rows after the id `after` that no other replayer holds, locked until the
     caller commits; not the rows set aside, or only those (`set_aside`).  The payload is read
     when the replay reads it, row by row: one the driver cannot decode fails its row alone."""
-    counted = RecordSpool.attempts >= SET_ASIDE_AFTER if set_aside else RecordSpool.attempts < SET_ASIDE_AFTER
     query = (
         select(RecordSpool)
-        .where(RecordSpool.id > after, counted)
+        .where(RecordSpool.id > after, _aside(set_aside))
         .options(defer(RecordSpool.payload))
         .order_by(RecordSpool.id)
         .limit(limit)
@@ -72,7 +87,7 @@ def not_replayed(row: RecordSpool, error: str) -> bool:
 
 def set_aside(session: Session) -> list[RecordSpool]:
     """The rows set aside, oldest first."""
-    query = select(RecordSpool).where(RecordSpool.attempts >= SET_ASIDE_AFTER).options(defer(RecordSpool.payload))
+    query = select(RecordSpool).where(_aside(True)).options(defer(RecordSpool.payload))
     return list(session.scalars(query.order_by(RecordSpool.id)))
 
 
@@ -80,5 +95,34 @@ def spooled_sequence(row_id: int, index: int) -> int:
     return SPOOLED_SEQUENCE_BASE + row_id * EVENTS_PER_ROW + index
 
 
-def waiting(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(RecordSpool)) or 0
+def waiting(session: Session, set_aside: bool = False) -> int:
+    """The rows the replays still take, or (`set_aside`) those set aside: counted apart, so
+    an alert on the first clears once Redis is back and the replay has run."""
+    return session.scalar(select(func.count()).select_from(RecordSpool).where(_aside(set_aside))) or 0
+
+
+# What reading a payload the hotline did not write raises (json's errors are ValueErrors).
+UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, IndexError)
+
+
+def payload(row: RecordSpool) -> dict[str, Any] | None:
+    """The row's payload, or None when it cannot be read (not JSON, not an object): then
+    nothing of it can be said, whose call it is or which recording it names."""
+    try:
+        value = row.payload
+    except UNREADABLE:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def recordings(row: RecordSpool) -> list[str]:
+    """The recordings whose address a spooled part holds (a voicemail or a recorded talk among
+    a `write_events` row's events): the row may be the only place it is written, so the purge
+    and an erasure delete them at the carrier before the row."""
+    events = (payload(row) or {}).get("events") if row.job == "write_events" else None
+    found = []
+    for event in events if isinstance(events, list) else ():
+        kind, detail = (event[2], event[3]) if isinstance(event, list) and len(event) == 4 else (None, None)
+        if kind in RECORDING_EVENTS and isinstance(detail, dict) and detail.get("recording_sid"):
+            found.append(str(detail["recording_sid"]))
+    return found

@@ -179,9 +179,11 @@ def _refusal(db, patient: Patient, unwritten: Unwritten | None) -> privacy.Refus
         # instead, a drain that has read it already would still write it after the erasure.
         return BEING_WRITTEN
     # Recordings first, at the carrier: a recording it keeps keeps the erasure from happening.
-    # Those of the calls not yet written too: the letter is the only place their address is.
+    # Those of the calls not yet written too: the letter (or the spool row set aside) is the
+    # only place their address is.
     sids = [item.sid for item in privacy.recordings_of(db, patient)]
     sids += privacy.unwritten_recordings(call for _, call in unwritten.letters)
+    sids += privacy.spooled_recordings(db, patient)
     kept = [sid for sid in sids if not delete_recording(hotline().twilio)(sid)]
     if kept:
         return privacy.Refusal(

@@ -417,3 +417,19 @@ def test_a_spooled_part_that_cannot_be_replayed_is_set_aside_and_the_parts_after
     assert "1 spooled call records could not be written and are set aside" in listed.output
     assert recording.replay_spool(set_aside=True) == 0
     assert spool_row(db, bad_id)[0] == spool.SET_ASIDE_AFTER + 1
+
+
+def test_the_spooled_gauge_counts_the_rows_awaiting_replay_and_another_those_set_aside(app, db):
+    """The rows set aside were counted as spooled: an alert on the gauge never cleared once
+    Redis was back and the replay had run."""
+    from monitoring.metrics import scrape
+    from records import spool
+
+    begin_write(db)
+    spool.spool(db, call_sid="CAwaiting", job="finish", payload=STATUS, at=OPEN)
+    for sid in ("CAbad", "CAworse"):
+        spool.spool(db, call_sid=sid, job="finish", payload=STATUS, at=OPEN).attempts = spool.SET_ASIDE_AFTER
+    db.commit()
+    scraped = scrape(app.extensions["hotline"])
+    assert b"\nhotline_records_spooled 1.0\n" in scraped
+    assert b"\nhotline_records_spool_set_aside 2.0\n" in scraped

@@ -18,8 +18,9 @@ from emulator import Recording
 from queueing import recording
 from queueing import retention as purge_job
 from queueing.handover import RecordKeys
-from records import calls, retention
-from records.models import AuditEntry, CallEvent, CallRecord, ComplaintCase, Patient, SmsMessage
+from records import calls, privacy, retention, spool
+from records.db import begin_write
+from records.models import AuditEntry, CallEvent, CallRecord, ComplaintCase, Patient, RecordSpool, SmsMessage
 from tests.conftest import OPEN
 from tests.records.test_dead_letters import GONE, cli, refused_call, set_aside
 from tests.records.test_recording import MS_WANG_PHONE, status
@@ -359,3 +360,83 @@ def test_another_patients_call_waiting_to_be_written_does_not_hold_back_an_erasu
     store.redis.delete(store.keys.open_calls)  # ...are no longer a call going on
     done = _post(client, "/supervisor/privacy/erase", mrn=wang.mrn, reason=REASON, confirm="yes")
     assert "已删除病历号" in client.get(done.location).get_data(as_text=True)
+
+
+# ---- the patient's calls' parts spooled in the database while Redis was away ----------------------
+
+
+def _spool(db, wang, other, *, aside: bool):
+    """Spool rows of Ms Wang's calls: a part of her written call (its CallSid), the opening of
+    a call not written whose caller match names her file, a final status alone from her
+    number (its opening lost), a voicemail of that call whose address is in the row alone;
+    and another patient's opening.  All set aside (`aside`), or Ms Wang's written call's part
+    still awaiting its replay."""
+    from tests.records.test_retention import _spooled, _voicemail
+
+    begin_write(db)
+    written = _spooled(db, f"CA{41:032d}", OPEN, job="apply_status", set_aside=aside)
+    opening = calls.CallOpened("CAspooled", "13800138000", "", calls.CallerMatch(MS_WANG_PHONE, (wang.id,)), "zh", OPEN)
+    _spooled(db, "CAspooled", OPEN, payload=opening.to_json(), set_aside=True)
+    final = calls.StatusCallback("CAlostopening", "completed", 5, 20, OPEN, from_number=MS_WANG_PHONE)
+    _spooled(db, "CAlostopening", OPEN, job="finish", payload=final.to_json(), set_aside=True)
+    voicemail = _voicemail("CAlostopening", OPEN, SPOOLED_RECORDING)
+    _spooled(db, "CAlostopening", OPEN, job="write_events", payload=voicemail, set_aside=True)
+    theirs = calls.CallOpened(
+        "CAother", "13900000000", "", calls.CallerMatch("+8613900000000", (other.id,)), "zh", OPEN
+    )
+    _spooled(db, "CAother", OPEN, payload=theirs.to_json(), set_aside=True)
+    db.commit()
+    return written.id
+
+
+SPOOLED_RECORDING = "RE" + "6" * 32
+
+
+def _spool_rows(db) -> list[str]:
+    db.rollback()  # a new snapshot (SQLite): the test's session read before the erasure
+    return db.scalars(select(RecordSpool.call_sid).order_by(RecordSpool.id)).all()
+
+
+def test_erasure_deletes_the_patients_spool_rows_set_aside_their_recordings_first_at_the_carrier(
+    client, db, two_patients, media_carrier
+):
+    """Spool rows set aside (their replay failed five times) stayed for ever, the patient's
+    number, file and voicemail in them, whatever the erasure said."""
+    wang, other, _ = two_patients
+    media_carrier.recordings[SPOOLED_RECORDING] = Recording(
+        SPOOLED_RECORDING, "CAlostopening", media_carrier.account_sid, 9, 0.0,
+        media_carrier.recording_url(SPOOLED_RECORDING),
+    )  # fmt: skip
+    _spool(db, wang, other, aside=True)
+
+    done = _post(client, "/supervisor/privacy/erase", mrn=wang.mrn, reason=REASON, confirm="yes")
+    page = client.get(done.location).get_data(as_text=True)
+    assert "已删除病历号" in page and "spool 4" in page
+    assert SPOOLED_RECORDING not in media_carrier.recordings
+    # Her written call's part, the opening naming her, the final status from her number and
+    # its voicemail: another patient's row stays.
+    assert _spool_rows(db) == ["CAother"]
+
+
+def test_erasure_waits_for_the_patients_spool_rows_still_to_be_replayed(client, db, two_patients, media_carrier):
+    """A row awaiting its replay is written within a minute (then erased with the written
+    rows) or set aside after five replays (then deleted): deleted now, the call's record
+    would lose what the reports count of it."""
+    wang, other, sid = two_patients
+    waiting = _spool(db, wang, other, aside=False)
+    refused = _post(client, "/supervisor/privacy/erase", mrn=wang.mrn, reason=REASON, confirm="yes")
+    page = client.get(refused.location).get_data(as_text=True)
+    assert "尚待写入，请一分钟后重试" in page and "is still to be written: try again in a minute" in page
+    assert sid in media_carrier.recordings  # nothing was touched
+    assert len(_spool_rows(db)) == 5
+    assert db.scalar(select(CallRecord).where(CallRecord.patient_id == wang.id)) is not None
+    with pytest.raises(ValueError, match="erasure refused"):
+        privacy.erase(db, wang)
+    db.rollback()
+
+    begin_write(db)
+    db.get(RecordSpool, waiting).attempts = spool.SET_ASIDE_AFTER  # its fifth replay failed
+    db.commit()
+    done = _post(client, "/supervisor/privacy/erase", mrn=wang.mrn, reason=REASON, confirm="yes")
+    assert "spool 4" in client.get(done.location).get_data(as_text=True)
+    assert _spool_rows(db) == ["CAother"]

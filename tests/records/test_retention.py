@@ -7,12 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from twilio.rest import Client
 
 from emulator import Carrier, Recording, http_client
 from queueing import retention as purge_job
-from records import retention
+from records import retention, spool
+from records.db import begin_write
 from records.models import (
     AuditEntry,
     CallEvent,
@@ -22,6 +23,7 @@ from records.models import (
     Patient,
     PatientNote,
     QueueEntry,
+    RecordSpool,
     RetentionRun,
     SmsMessage,
     SurveyResponse,
@@ -310,3 +312,75 @@ def _minimal_config():
     from app import ROOT
 
     return yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+
+
+# ---- the record spool: parts of calls kept in the database while Redis was away -------------------
+
+
+def _spooled(db, call_sid, at, *, job="open_call", payload=None, set_aside=False):
+    row = spool.spool(db, call_sid=call_sid, job=job, payload=payload or {"call_sid": call_sid}, at=at)
+    row.attempts = spool.SET_ASIDE_AFTER if set_aside else 1
+    return row
+
+
+def _voicemail(call_sid, at, recording_sid):
+    """A `write_events` payload whose voicemail's address is in the spool row alone."""
+    event = [None, at.isoformat(), "voicemail", {"queue": "general", "recording_sid": recording_sid}]
+    return {"call_sid": call_sid, "events": [event]}
+
+
+def _spooled_calls(db):
+    db.rollback()
+    return db.scalars(select(RecordSpool.call_sid).order_by(RecordSpool.id)).all()
+
+
+def test_spool_rows_past_the_shortest_period_go_set_aside_or_not_their_recordings_first_at_the_carrier(db, settings):
+    """Rows set aside (their replay failed five times) stayed for ever, and so did rows stuck
+    awaiting a replay: they hold a caller's number and file, what they said, a recording's
+    address.  Past the dead letters' period (the shortest: they may hold speech) they go."""
+    days = retention.dead_letter_days(settings.retention)
+    assert days <= settings.retention.call_records_days
+    old, recent = OPEN - timedelta(days=days + 1), OPEN - timedelta(days=days - 1)
+    begin_write(db)
+    _spooled(db, "CAaside", old, set_aside=True)
+    _spooled(db, "CAstuck", old, job="write_events", payload=_voicemail("CAstuck", old, "RE" + "8" * 32))
+    _spooled(db, "CArecent", recent, set_aside=True)
+    db.commit()
+
+    deleted = []
+    counts = _run(db, OPEN, settings, deleted)
+
+    assert _spooled_calls(db) == ["CArecent"]
+    assert counts["spool"] == 2 and deleted == ["RE" + "8" * 32]
+    assert db.scalar(select(RetentionRun)).counts["spool"] == 2
+    assert _run(db, OPEN, settings)["spool"] == 0
+
+
+def test_a_spool_row_whose_recording_the_carrier_keeps_stays_and_the_rows_after_it_go(db, settings):
+    small = settings.retention.model_copy(update={"batch": 10})
+    old = OPEN - timedelta(days=retention.dead_letter_days(small) + 1)
+    begin_write(db)
+    for n in range(small.batch):  # a whole batch the carrier refuses: the walk goes past it
+        _spooled(db, f"CAkept{n}", old, job="write_events", payload=_voicemail(f"CAkept{n}", old, f"RE{n:032d}"))
+    _spooled(db, "CAaside", old, set_aside=True)
+    db.commit()
+
+    counts = purge_job.purge(db, lambda: OPEN, small, "nightly", lambda sid: False, NO_LETTERS)
+
+    assert counts["spool"] == 1 and len(_spooled_calls(db)) == small.batch
+    assert f"{small.batch} recordings kept by the carrier" in db.scalar(select(RetentionRun.message))
+    assert purge_job.purge(db, lambda: OPEN, small, "nightly", lambda sid: True, NO_LETTERS)["spool"] == small.batch
+    assert _spooled_calls(db) == []
+
+
+def test_a_spool_row_whose_payload_cannot_be_read_goes_too(db, settings):
+    if db.get_bind().dialect.name == "postgresql":
+        pytest.skip("PostgreSQL's JSON column refuses a payload it cannot decode")
+    old = OPEN - timedelta(days=retention.dead_letter_days(settings.retention) + 1)
+    begin_write(db)
+    row = _spooled(db, "CAbad", old, job="write_events", set_aside=True)
+    db.flush()
+    db.execute(text('UPDATE record_spool SET payload = \'{"call_sid": "CA\' WHERE id = :id'), {"id": row.id})
+    db.commit()
+    assert _run(db, OPEN, settings)["spool"] == 1
+    assert _spooled_calls(db) == []
