@@ -12,11 +12,13 @@ The patient's calls going on, or ended and waiting in Redis for the records work
 (`being_written`), are listed by the copy, and hold back erasure until they are written:
 erased in Redis, the drain could still write one it had read already; left, it would
 write them after the erasure.  The parts of their calls spooled in the database while
-Redis was away (records.spool) hold it back too while still to be replayed; those set aside
-(their replay failed SET_ASIDE_AFTER times) are deleted with the rest (`spooled`; the copy
-does not list them).  The patient's identity (name, record number, date of birth, numbers)
-and their appointments come from and belong to the hospital's own systems: the copy shows
-them; erasure leaves them to the hospital's records office.  What must be kept stays, and says so:
+Redis was away (records.spool, found by `spooled`) are listed by the copy, each with its
+content (a payload that cannot be read, as such), still to be written or set aside; they
+hold back erasure too while still to be replayed, and those set aside (their replay failed
+SET_ASIDE_AFTER times) are deleted with the rest.  The patient's identity (name, record
+number, date of birth, numbers) and their appointments come from and belong to the
+hospital's own systems: the copy shows them; erasure leaves them to the hospital's records
+office.  What must be kept stays, and says so:
 
 - an unfinished complaint case refuses erasure (it is being handled for the patient);
 - an opt-out from outreach is kept (erasing it would start the calls again);
@@ -65,6 +67,11 @@ def _row(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     return {name: _iso(getattr(obj, name)) for name in fields}
 
 
+def _event(at: Any, kind: str, detail: dict[str, Any]) -> dict[str, Any]:
+    """A call's event as the copy gives it: when, what, and what was said or done."""
+    return {"at": _iso(at), "kind": kind, **detail}
+
+
 def patient_copy(
     session: Session,
     patient: Patient,
@@ -74,7 +81,8 @@ def patient_copy(
     """Everything the hotline holds about this patient, as plain data (the JSON export,
     and what the readable copy is rendered from).  Nothing of any other patient.
     `unwritten`: the patient's calls not yet written (`unwritten_calls`); `writing`: those
-    still in Redis, going on or waiting for the drain (`being_written`)."""
+    still in Redis, going on or waiting for the drain (`being_written`).  The parts of their
+    calls spooled while Redis was away (`spooled`) are read here, each with its content."""
     calls = list(
         session.scalars(select(CallRecord).where(CallRecord.patient_id == patient.id).order_by(CallRecord.started_at))
     )
@@ -92,7 +100,7 @@ def patient_copy(
                     ("call_sid", "direction", "from_number", "started_at", "ended_at", "duration_seconds", "outcome"),
                 ),
                 "language": call.language,
-                "events": [{"at": _iso(event.at), "kind": event.kind, **event.detail} for event in call.events],
+                "events": [_event(event.at, event.kind, event.detail) for event in call.events],
                 "recordings": [
                     event.detail["recording_sid"]
                     for event in call.events
@@ -109,6 +117,7 @@ def patient_copy(
             for call in unwritten
         ]
         + [{"call_sid": call.call_sid, "started_at": _iso(began(call)), "record": "being written"} for call in writing],
+        "spooled_parts": [_spooled_part(row) for row in spooled(session, patient)],
         "appointments": [
             _row(item, ("reference", "date", "place", "status", "channel", "booked_at", "cancelled_at"))
             for item in session.scalars(
@@ -246,6 +255,56 @@ def spooled(session: Session, patient: Patient) -> list[RecordSpool]:
         if sid not in theirs and _whose(session, _spooled_call(sid, parts)) == patient.id
     }
     return [row for row in rows if row.call_sid in theirs]
+
+
+# The spool's jobs (RecordSpool.job) in the hotline's words: which part of a call a row is.
+SPOOLED_PARTS = {"open_call": "opening", "write_events": "events", "apply_status": "status", "finish": "final status"}
+CANNOT_BE_READ = "cannot be read"
+
+
+def _spooled_part(row: RecordSpool) -> dict[str, Any]:
+    """A spool row of the patient's as the copy gives it: its call, when it was spooled, which
+    part it is, whether the replays still take it or it is set aside, and its content as the
+    copy gives a written call's (CANNOT_BE_READ for a payload this version cannot read: the
+    row is still listed, and the copy still given)."""
+    try:
+        content = _spooled_content(row)
+    except spool.UNREADABLE:
+        content = None
+    return {
+        "call_sid": row.call_sid,
+        "spooled_at": _iso(row.created_at),
+        "part": SPOOLED_PARTS.get(row.job, "unknown"),
+        "record": "set aside" if spool.is_set_aside(row) else "still to be written",
+        "content": CANNOT_BE_READ if content is None else content,
+    }
+
+
+def _spooled_content(row: RecordSpool) -> dict[str, Any] | None:
+    """What the row says, read as its replay reads it (raises spool.UNREADABLE if it cannot)."""
+    data = spool.payload(row)
+    if data is None:
+        return None
+    if row.job == "open_call":
+        opened = CallOpened.from_json(data)
+        return {
+            "direction": opened.direction,
+            "from_number": opened.caller.e164 or opened.from_number,  # as its record would say
+            "started_at": _iso(opened.at),
+            "language": opened.language,
+        }
+    if row.job == "write_events":
+        return {
+            "events": [
+                _event(datetime.fromisoformat(at), kind, detail or {}) for _, at, kind, detail in data["events"]
+            ],
+            "recordings": spool.recordings(row),
+        }
+    if row.job in ("apply_status", "finish"):
+        status = StatusCallback.from_json(data)
+        said = {"status": status.status, "at": _iso(status.at), "duration_seconds": status.duration_seconds}
+        return {**said, "from_number": status.from_number} if status.from_number else said
+    return None  # a job this version does not write (a newer one's): not read
 
 
 def _spooled_call(call_sid: str, rows: list[RecordSpool]) -> FinishedCall:

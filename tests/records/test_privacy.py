@@ -1,18 +1,20 @@
 """A patient's copy and erasure, through the supervisor's page: every kind of row for the
 patient and nothing of another; erasure refused while a case is open; recordings deleted at
 the carrier; every copy, erasure and purge audited; the patient's calls not yet written (the
-dead letters in Redis) listed in the copy and deleted by the erasure."""
+dead letters in Redis) listed in the copy and deleted by the erasure; the parts of their
+calls spooled in the database listed in the copy with their content, and deleted by the
+erasure once set aside."""
 
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 import redis as redis_lib
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from emulator import Recording
 from queueing import recording
@@ -440,3 +442,102 @@ def test_erasure_waits_for_the_patients_spool_rows_still_to_be_replayed(client, 
     done = _post(client, "/supervisor/privacy/erase", mrn=wang.mrn, reason=REASON, confirm="yes")
     assert "spool 4" in client.get(done.location).get_data(as_text=True)
     assert _spool_rows(db) == ["CAother"]
+
+
+def _copy(client, patient, kind: str) -> str:
+    answer = _post(client, "/supervisor/privacy/copy", mrn=patient.mrn, reason=REASON, format=kind)
+    assert answer.status_code == 200
+    return answer.get_data(as_text=True)
+
+
+def test_the_copy_lists_the_patients_spool_rows_with_their_content_and_nothing_of_anothers(client, db, two_patients):
+    """The parts of her calls kept in the database while Redis was away (her number, her
+    file, her voicemail's address) were held about her and missing from her copy."""
+    wang, other, _ = two_patients
+    _spool(db, wang, other, aside=False)
+    answer = _copy(client, wang, "json")
+    parts = json.loads(answer)["spooled_parts"]
+    assert {datetime.fromisoformat(part.pop("spooled_at")) for part in parts} == {OPEN}  # when each was spooled
+    assert parts == [
+        # Her written call's status part: spooled with its CallSid alone, as no replay could read it.
+        {"call_sid": f"CA{41:032d}", "part": "status", "record": "still to be written", "content": "cannot be read"},
+        {
+            "call_sid": "CAspooled",
+            "part": "opening",
+            "record": "set aside",
+            "content": {
+                "direction": "inbound",
+                "from_number": MS_WANG_PHONE,
+                "started_at": OPEN.isoformat(),
+                "language": "zh",
+            },
+        },
+        {
+            "call_sid": "CAlostopening",
+            "part": "final status",
+            "record": "set aside",
+            "content": {
+                "status": "completed",
+                "at": OPEN.isoformat(),
+                "duration_seconds": 20,
+                "from_number": MS_WANG_PHONE,
+            },
+        },
+        {
+            "call_sid": "CAlostopening",
+            "part": "events",
+            "record": "set aside",
+            "content": {
+                "events": [
+                    {
+                        "at": OPEN.isoformat(),
+                        "kind": "voicemail",
+                        "queue": "general",
+                        "recording_sid": SPOOLED_RECORDING,
+                    }
+                ],
+                "recordings": [SPOOLED_RECORDING],
+            },
+        },
+    ]
+    assert "CAother" not in answer and "+8613900000000" not in answer
+
+    page = _copy(client, wang, "html")
+    assert "暂存的通话记录片段 Spooled call-record parts (4)" in page
+    for said in ("开头 opening", "最终状态 final status", "事件 events", "尚待写入 still to be written",
+                 "无法写入，已搁置 set aside", "无法读取 cannot be read", SPOOLED_RECORDING, MS_WANG_PHONE):  # fmt: skip
+        assert said in page, said
+    assert "CAother" not in page
+
+
+UNREADABLE_PAYLOADS = {
+    "payload cut short": '{"call_sid": "CA',
+    "payload not an object": [1, 2],
+    "an event cut short": {"call_sid": f"CA{41:032d}", "events": [[None, "2026"]]},
+    "an event's detail not an object": {"call_sid": f"CA{41:032d}", "events": [[None, OPEN.isoformat(), "menu", 7]]},
+}
+
+
+@pytest.mark.parametrize("payload", UNREADABLE_PAYLOADS.values(), ids=UNREADABLE_PAYLOADS.keys())
+def test_a_spool_row_of_the_patients_that_cannot_be_read_is_listed_as_such_and_the_copy_given(
+    client, db, two_patients, payload
+):
+    wang, _, _ = two_patients
+    if isinstance(payload, str) and db.get_bind().dialect.name == "postgresql":
+        pytest.skip("PostgreSQL's JSON column refuses a payload it cannot decode")
+    begin_write(db)
+    row = spool.spool(db, call_sid=f"CA{41:032d}", job="write_events", payload={}, at=OPEN)
+    db.flush()
+    if isinstance(payload, str):
+        db.execute(
+            text("UPDATE record_spool SET payload = :payload WHERE id = :id"), {"payload": payload, "id": row.id}
+        )
+    else:
+        row.payload = payload
+    db.commit()
+
+    (part,) = json.loads(_copy(client, wang, "json"))["spooled_parts"]
+    assert (part["call_sid"], part["part"], part["content"]) == (f"CA{41:032d}", "events", "cannot be read")
+    page = _copy(client, wang, "html")
+    assert "Spooled call-record parts (1)" in page and "无法读取 cannot be read" in page
+    assert "我要挂心内科" in page  # the rest of the copy is given
