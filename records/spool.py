@@ -22,7 +22,8 @@ A row holds a call's data (an opening: the caller's number and file; events: wha
 said, a recording's address), so it does not stay for ever: the retention purge deletes
 rows past the dead letters' period, set aside or not, their recordings first at the carrier
 (records.retention.expired_spool), and a patient's erasure deletes the set-aside rows of
-their calls, waiting for the others to be replayed (records.privacy.spooled).
+their calls, waiting for the others to be replayed (records.privacy.spooled); their copy
+lists them all, with their content.
 """
 
 from __future__ import annotations
