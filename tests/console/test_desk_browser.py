@@ -380,7 +380,11 @@ HOLD_BACK_EVERY_STATUS = """() => {
   window.fetch = (url, options) => {
     const answer = plain(url, options);
     if (!String(url).endsWith("/status") || window.given) return answer;
-    return answer.then((late) => new Promise((give) => { window.heldAnswers += 1; held.push(() => give(late)); }));
+    // The body read at once (the connection free for the heartbeats), the answer held.
+    return answer.then((late) => late.text().then((body) => new Promise((give) => {
+      window.heldAnswers += 1;
+      held.push(() => give(new Response(body, { status: late.status, headers: late.headers })));
+    })));
   };
 }"""
 
