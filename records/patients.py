@@ -135,7 +135,9 @@ class CallerCache:
     # must not put the old match or name back for ttl_seconds.  A keep only writes where
     # nothing is (SET NX), so it cannot write over the mark; the mark reads as nothing kept
     # (the file is read).  60 s is more than any webhook takes (Twilio gives up after 15 s).
-    CHANGED = "!"
+    # "0" is no file's id: the release before, which knows no mark, reads it as one file
+    # without its greeting and so reads the file afresh too (it read "!" as no file at all).
+    CHANGED = "0"
     HOLD_SECONDS = 60
 
     def __init__(self, client: redis.Redis, prefix: str, ttl_seconds: int = 600):

@@ -456,12 +456,15 @@
       if (response.status === 401) { window.location.reload(); return; }
       if (!response.ok) throw new Error("状态读取失败 Status unavailable (" + response.status + ")");
       const answer = await response.json();
+      if (retired) return;  // replaced on its way: this page shows nothing more
       connectionBack();
       if (ticket < shown) return;
       shown = ticket;
       status = answer;
       render();
     } catch (error) {
+      // A newer answer was shown: the connection works, an older question's failure is no news.
+      if (retired || ticket < shown) return;
       problem(error.message);
       connectionLost();
     }
@@ -484,6 +487,7 @@
     timers.forEach(clearInterval);
     if (stream) stream.close();
     phone.stop();
+    alertOffer(null);  // the offer rings in the window that replaced this one, not here for ever
     problem(message);
     root.querySelectorAll("button, input, select, textarea").forEach((control) => { control.disabled = true; });
     seen.alerts.push({ kind: "replaced" });

@@ -168,3 +168,26 @@ def test_a_greeting_read_before_a_rename_is_not_kept_after_it(dial, app, monkeyp
     monkeypatch.setattr(ivr.webhooks, "greeting_of", read_first)
     assert dial(MS_WANG).take_text().startswith("汪先生您好")
     assert dial(MS_WANG).take_text().startswith("汪先生您好")  # read from the file while the mark lasts
+
+
+def _read_by_the_release_before(raw: str) -> tuple[int, ...] | str:
+    """How a process of the release before the mark (rolling upgrade, rollback) takes what a
+    number's key holds: files ('3,17'), then the greeting on a second line, any value a match
+    (it knew no mark); and one file without its greeting is read afresh ('read')."""
+    files, _, greeting = raw.partition("\n")
+    ids = tuple(int(part) for part in files.split(",") if part.isdigit())
+    return "read" if len(ids) == 1 and not greeting else ids
+
+
+def test_the_mark_a_change_leaves_sends_the_release_before_to_the_file_not_to_no_file(dial, app):
+    """During a rolling upgrade a call answered by the release before read the mark as a
+    match naming no file: Ms Wang, renamed, called as a stranger for a minute (no greeting,
+    her call's record and screen pop without her file)."""
+    assert dial(MS_WANG).take_text().startswith("王女士您好")
+    with app.extensions["hotline"].sessions.begin() as session:
+        _ms_wang(session).family_name_zh = "汪"
+    kept, ttl = _kept(app, MS_WANG_E164)
+    assert kept is not None and 0 < ttl <= 60  # the mark
+    assert _read_by_the_release_before(kept) == "read"
+    assert dial(MS_WANG).take_text().startswith("汪女士您好")  # and this release reads the file too
+    assert _kept(app, MS_WANG_E164)[0] == kept

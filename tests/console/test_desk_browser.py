@@ -340,3 +340,89 @@ def test_a_status_answer_that_arrives_late_does_not_bring_an_answered_offer_back
     expect(page.locator("#state")).to_have_text("通话中 On call")
     expect(page.locator("#offer")).to_be_hidden()
     assert alerts(page, "ring") == 1
+
+
+# A status asked before the agent's last button, which fails once that button's answer is shown
+# (a timeout, a 502 from the proxy); the polls after it get no answer, so nothing paints over it.
+FAIL_ONE_STATUS_LATE = """() => {
+  const plain = window.fetch;
+  window.fetch = (url, options) => {
+    if (!String(url).endsWith("/status")) return plain(url, options);
+    if (window.heldBack === "failed") return new Promise(() => {});
+    if (window.heldBack) return plain(url, options);
+    window.heldBack = "asked";
+    return new Promise((_, fail) => setTimeout(() => { window.heldBack = "failed"; fail(new TypeError("Failed to fetch")); }, 3000));
+  };
+}"""
+
+
+def test_a_status_that_fails_late_does_not_say_the_connection_is_lost_over_a_newer_answer(app, server, page):
+    """The newer answer shows the connection works: an older question's failure, arriving
+    after it, is no news (it said 'Connection lost, calls may not reach you' until the next poll)."""
+    agent = agent_with(app, {"general": 3})
+    at_the_console(page, server, agent)
+    page.evaluate(FAIL_ONE_STATUS_LATE)
+    page.wait_for_function("() => window.heldBack === 'asked'")
+    page.get_by_role("button", name="休息 Break").click()
+    expect(page.locator("#state")).to_have_text("休息 Break")
+    page.wait_for_function("() => window.heldBack === 'failed'")
+    page.wait_for_timeout(500)
+    assert page.locator("#state").get_attribute("data-state") == "break"
+    assert page.locator("#problem").is_hidden()
+
+
+# Every status answer held back from now until window.giveAll() (the event stream's too).
+HOLD_BACK_EVERY_STATUS = """() => {
+  const plain = window.fetch;
+  const held = [];
+  window.heldAnswers = 0;
+  window.giveAll = () => { held.splice(0).forEach((give) => give()); window.given = true; };
+  window.fetch = (url, options) => {
+    const answer = plain(url, options);
+    if (!String(url).endsWith("/status") || window.given) return answer;
+    // The body read at once (the connection free for the heartbeats), the answer held.
+    return answer.then((late) => late.text().then((body) => new Promise((give) => {
+      window.heldAnswers += 1;
+      held.push(() => give(new Response(body, { status: late.status, headers: late.headers })));
+    })));
+  };
+}"""
+
+COUNT_BEEPS = """() => {
+  window.beeps = 0;
+  const Context = window.AudioContext || window.webkitAudioContext;
+  if (!Context) return;
+  const make = Context.prototype.createOscillator;
+  Context.prototype.createOscillator = function () { window.beeps += 1; return make.call(this); };
+}"""
+
+
+def test_a_console_replaced_while_an_offer_rings_stops_ringing_and_paints_no_late_answer(
+    app, server, page, dial, carrier
+):
+    """A console another window replaced (retire) stopped polling but went on ringing for
+    ever, its title saying '☎ Incoming call', and painted the status answers still on their
+    way: an offer answered meanwhile in the other window rang again there."""
+    page.add_init_script(f"({COUNT_BEEPS})()")
+    agent = agent_with(app, {"general": 3})
+    at_the_console(page, server, agent)
+    call = dial(MS_WANGS_PHONE)
+    call.press("0")
+    expect(page.get_by_role("button", name="接听 Answer")).to_be_visible()
+    page.evaluate(HOLD_BACK_EVERY_STATUS)
+    page.wait_for_function("() => window.heldAnswers > 0")  # asked while the offer rang
+
+    second = page.context.new_page()
+    second.goto(f"{server}/agent")
+    expect(page.locator("#problem")).to_contain_text("This console was opened in another window", timeout=30_000)
+    second.get_by_role("button", name="接听 Answer").click()
+    expect(second.locator("#state")).to_have_text("通话中 On call")
+
+    page.evaluate("() => window.giveAll()")
+    page.wait_for_timeout(500)
+    beeps = page.evaluate("() => window.beeps")
+    page.wait_for_timeout(3500)  # a ring every 3 s
+    assert page.evaluate("() => window.beeps") == beeps
+    assert "☎" not in page.title()
+    assert alerts(page, "ring") == 1
+    expect(page.locator("#problem")).to_contain_text("This console was opened in another window")
