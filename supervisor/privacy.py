@@ -91,7 +91,7 @@ def erase():
             _audit(db, "erasure_refused", reason, patient)
             flash(f"{refused.zh} {refused.en}", "error")
             return redirect(url_for("privacy.overview"))
-        flash(_erased(db, patient, reason, unwritten.letters))
+        flash(*_erased(db, patient, reason, unwritten.letters))
     return redirect(url_for("privacy.overview"))
 
 
@@ -193,9 +193,17 @@ def _refusal(db, patient: Patient, unwritten: Unwritten | None) -> privacy.Refus
     return None
 
 
-def _erased(db, patient: Patient, reason: str, letters: list[tuple[str, FinishedCall]]) -> str:
-    """Erase the hotline's data for the patient, with its audit row; what was erased, in words."""
+def _erased(db, patient: Patient, reason: str, letters: list[tuple[str, FinishedCall]]) -> tuple[str, str]:
+    """Erase the hotline's data for the patient, with its audit row; what was erased, in words
+    (and the message's category)."""
     begin_write(db)
+    # The records' reasons asked again in the write: a part of a call spooled, or a complaint
+    # opened, since the checks (Redis away a moment) is a refusal, not an erasure's error.
+    refused = privacy.erasure_refused(db, patient)
+    if refused is not None:
+        db.rollback()
+        _audit(db, "erasure_refused", reason, patient)
+        return f"{refused.zh} {refused.en}", "error"
     # The dead letters before the rows, inside the transaction: should the database then fail,
     # nothing is said done and the supervisor erases again; committed and audited first, an
     # erasure could be said done with the letters left.  (A letter `--retry` took first was
@@ -206,7 +214,10 @@ def _erased(db, patient: Patient, reason: str, letters: list[tuple[str, Finished
     audit.record_access(db, staff_id=current_user.id, action="erasure", reason=reason, patient_id=patient.id)
     db.commit()
     summary = ", ".join(f"{kind} {count}" for kind, count in done.items() if count)
-    return f"已删除病历号 {patient.mrn} 的热线资料。Erased the hotline's data for {patient.mrn}: {summary or 'nothing held'}."
+    return (
+        f"已删除病历号 {patient.mrn} 的热线资料。Erased the hotline's data for {patient.mrn}: {summary or 'nothing held'}.",
+        "message",
+    )
 
 
 def _audit(db, action: str, reason: str, patient: Patient) -> None:

@@ -444,6 +444,25 @@ def test_erasure_waits_for_the_patients_spool_rows_still_to_be_replayed(client, 
     assert _spool_rows(db) == ["CAother"]
 
 
+def test_a_spooled_part_that_arrives_during_the_erasure_is_a_refusal_not_an_error(
+    client, db, two_patients, media_carrier, monkeypatch
+):
+    """Redis goes away for a moment while the supervisor erases: a part of her call is
+    spooled after the checks and before the erasure's write.  The erasure checks again in its
+    write and says so in both languages (it raised, a 500), with nothing erased."""
+    import supervisor.privacy
+
+    wang, other, sid = two_patients
+    _spool(db, wang, other, aside=False)
+    monkeypatch.setattr(supervisor.privacy, "_refusal", lambda db, patient, unwritten: None)  # checked before it came
+    refused = _post(client, "/supervisor/privacy/erase", mrn=wang.mrn, reason=REASON, confirm="yes")
+    assert refused.status_code == 302
+    page = client.get(refused.location).get_data(as_text=True)
+    assert "尚待写入，请一分钟后重试" in page and "is still to be written: try again in a minute" in page
+    assert len(_spool_rows(db)) == 5
+    assert db.scalar(select(CallRecord).where(CallRecord.patient_id == wang.id)) is not None
+
+
 def _copy(client, patient, kind: str) -> str:
     answer = _post(client, "/supervisor/privacy/copy", mrn=patient.mrn, reason=REASON, format=kind)
     assert answer.status_code == 200
