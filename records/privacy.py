@@ -245,8 +245,13 @@ def spooled(session: Session, patient: Patient) -> list[RecordSpool]:
     by_call: dict[str, list[RecordSpool]] = {}
     for row in rows:
         by_call.setdefault(row.call_sid, []).append(row)
-    written = select(CallRecord.call_sid).where(
-        CallRecord.patient_id == patient.id, CallRecord.call_sid.in_(list(by_call))
+    # A join, not an IN list of the spool's CallSids: a day's outage spools more calls than a
+    # statement takes parameters (65,535 on PostgreSQL).
+    written = (
+        select(CallRecord.call_sid)
+        .join(RecordSpool, RecordSpool.call_sid == CallRecord.call_sid)
+        .where(CallRecord.patient_id == patient.id)
+        .distinct()
     )
     theirs = set(session.scalars(written)) if by_call else set()
     theirs |= {

@@ -463,6 +463,26 @@ def test_a_spooled_part_that_arrives_during_the_erasure_is_a_refusal_not_an_erro
     assert db.scalar(select(CallRecord).where(CallRecord.patient_id == wang.id)) is not None
 
 
+def test_her_spool_rows_are_found_in_a_spool_larger_than_a_statement_takes_parameters(db, two_patients):
+    """A day's outage spools tens of thousands of calls: finding hers must not put every
+    spooled CallSid in one statement (PostgreSQL takes 65,535 parameters, SQLite 32,766 as
+    built by default)."""
+    from sqlalchemy import insert
+
+    wang, other, _ = two_patients
+    _spool(db, wang, other, aside=True)
+    begin_write(db)
+    db.execute(
+        insert(RecordSpool),
+        [
+            {"created_at": OPEN, "call_sid": f"CAoutage{n:06d}", "job": "write_events", "payload": {}}
+            for n in range(66_000)
+        ],
+    )
+    db.commit()
+    assert {row.call_sid for row in privacy.spooled(db, wang)} == {f"CA{41:032d}", "CAspooled", "CAlostopening"}
+
+
 def _copy(client, patient, kind: str) -> str:
     answer = _post(client, "/supervisor/privacy/copy", mrn=patient.mrn, reason=REASON, format=kind)
     assert answer.status_code == 200
