@@ -182,11 +182,17 @@ class CallerCache:
     def forget(self, numbers: set[str]) -> None:
         if not numbers:
             return
+        # An edit changes a number or two; an import, all of its patients' at once: sent
+        # 10,000 at a time, so that one reply does not hold Redis (and every call) up.  Each
+        # mark is some 100 bytes of Redis's memory for HOLD_SECONDS (100 MB for a first import
+        # of a million numbers).
+        ordered = sorted(numbers)
         try:
-            pipe = self.redis.pipeline(transaction=False)
-            for number in sorted(numbers):
-                pipe.set(self.key(number), self.CHANGED, ex=self.HOLD_SECONDS)
-            pipe.execute()
+            for start in range(0, len(ordered), 10_000):
+                pipe = self.redis.pipeline(transaction=False)
+                for number in ordered[start : start + 10_000]:
+                    pipe.set(self.key(number), self.CHANGED, ex=self.HOLD_SECONDS)
+                pipe.execute()
         except redis.RedisError as exc:  # kept at most ttl_seconds more
             log.warning("%d changed numbers not forgotten by the caller cache: %s", len(numbers), exc)
 

@@ -191,3 +191,15 @@ def test_the_mark_a_change_leaves_sends_the_release_before_to_the_file_not_to_no
     assert _read_by_the_release_before(kept) == "read"
     assert dial(MS_WANG).take_text().startswith("汪女士您好")  # and this release reads the file too
     assert _kept(app, MS_WANG_E164)[0] == kept
+
+
+def test_an_import_forgets_every_number_it_changed_in_slices(app):
+    """An import commits all of its patients' numbers at once: each one marked, the last
+    slice's too (they are sent 10,000 at a time)."""
+    hotline = app.extensions["hotline"]
+    numbers = {f"+86139{n:08d}" for n in range(20_001)}
+    hotline.caller_cache.forget(numbers)
+    keys = [hotline.caller_cache.key(number) for number in sorted(numbers)]
+    assert set(hotline.redis.mget(keys)) == {hotline.caller_cache.CHANGED}
+    assert 0 < hotline.redis.ttl(keys[-1]) <= hotline.caller_cache.HOLD_SECONDS
+    hotline.redis.delete(*keys)
