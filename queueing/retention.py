@@ -81,14 +81,18 @@ def purge(db: Session, clock, periods, trigger: str, delete_at_carrier, forget_d
         for kind in retention.KINDS:
             after = 0
             while True:
-                if kind == "dead_letters":  # Redis and the carrier only: no database lock held meanwhile
-                    done = forget_dead_letters(cutoffs[kind], periods.batch, letters_kept)
-                begin_write(db)
+                # The steps asking the carrier begin their write once it has answered (each
+                # delete a network call, seconds when it is slow): SQLite has one writer, and
+                # the webhooks' spool, the desk and the records worker would wait meanwhile.
                 if kind == "recordings":
                     done = _recordings_batch(db, cutoffs[kind], periods.batch, delete_at_carrier, kept)
                 elif kind == "spool":
                     done, after = _spool_batch(db, cutoffs[kind], periods.batch, after, delete_at_carrier, kept)
-                elif kind != "dead_letters":
+                elif kind == "dead_letters":  # Redis and the carrier only
+                    done = forget_dead_letters(cutoffs[kind], periods.batch, letters_kept)
+                    begin_write(db)
+                else:
+                    begin_write(db)
                     done, after = retention.STEPS[kind](db, cutoffs[kind], periods.batch, after)
                 counts[kind] += done
                 run.counts = dict(counts)
@@ -115,22 +119,29 @@ def purge(db: Session, clock, periods, trigger: str, delete_at_carrier, forget_d
 
 def _recordings_batch(db: Session, cutoff: datetime, batch: int, delete_at_carrier, kept: set[str]) -> int:
     """Delete a batch at the carrier and forget those gone; 0 when nothing more can go now
-    (a batch the carrier refused entirely would be found again at once: next run)."""
+    (a batch the carrier refused entirely would be found again at once: next run).  Read,
+    then the carrier with no transaction open, then the write: ends in a write transaction."""
     found = retention.expired_recordings(db, cutoff, batch)
+    db.commit()  # ends the read (nothing was written in it): no transaction open at the carrier
     gone = [item for item in found if item.sid not in kept and delete_at_carrier(item.sid)]
     kept.update(item.sid for item in found if item not in gone)
-    return retention.forget_recordings(db, gone)
+    begin_write(db)
+    return retention.forget_recordings(db, cutoff, gone)
 
 
 def _spool_batch(db: Session, cutoff: datetime, batch: int, after: int, delete_at_carrier, kept: set[str]):
     """Delete a batch of expired spool rows, the recordings each names first at the carrier;
     a row whose recording the carrier kept stays for the next run.  Walked by id, a batch the
-    carrier refused entirely passed over: 0 only when no expired row is left after `after`."""
-    while found := retention.expired_spool(db, cutoff, batch, after):
-        after = found[-1].id
-        gone = [row.id for row in found if _recordings_gone(spool.recordings(row), delete_at_carrier, kept)]
+    carrier refused entirely passed over: 0 only when no expired row is left after `after`.
+    As `_recordings_batch`: the carrier asked with no transaction open; ends in a write one."""
+    while found := [(row.id, spool.recordings(row)) for row in retention.expired_spool(db, cutoff, batch, after)]:
+        db.commit()  # ends the read (nothing was written in it): no transaction open at the carrier
+        after = found[-1][0]
+        gone = [row_id for row_id, sids in found if _recordings_gone(sids, delete_at_carrier, kept)]
         if gone:
-            return retention.forget_spool(db, gone), after
+            begin_write(db)
+            return retention.forget_spool(db, cutoff, gone), after
+    begin_write(db)
     return 0, after
 
 

@@ -25,7 +25,9 @@ them, the job deletes each at the carrier, and `forget_recordings` drops the add
 those the carrier no longer has.  Killed between the two, the next run asks the carrier
 again, which answers "not found", and the address is dropped then.  So do the spool rows: a
 row may hold the only address of a recording (`expired_spool`, then the carrier, then
-`forget_spool`).
+`forget_spool`).  The carrier is asked between the read and the write with no transaction
+open (a delete is a network call, seconds when the carrier is slow, and SQLite's one write
+lock would hold every other writer meanwhile): so the write asks each row again.
 """
 
 from __future__ import annotations
@@ -123,10 +125,17 @@ def expired_recordings(session: Session, cutoff: datetime, batch: int) -> list[R
     return found + [Recording(sid, "survey_responses", row_id) for row_id, sid in comments if sid is not None]
 
 
-def forget_recordings(session: Session, gone: list[Recording]) -> int:
-    """Drop the addresses of recordings the carrier no longer has (the job deleted them)."""
+def forget_recordings(session: Session, cutoff: datetime, gone: list[Recording]) -> int:
+    """Drop the addresses of recordings the carrier no longer has (the job deleted them): the
+    count of those.  Asked again of each row, still there, still past `cutoff` and still
+    holding that recording: the job asks the carrier between its read and this write, with
+    no transaction open (an erasure may have deleted the row meanwhile)."""
+    sids = {item.sid for item in gone}
     event_ids = [item.row_id for item in gone if item.table == "call_events"]
-    for event in session.scalars(select(CallEvent).where(CallEvent.id.in_(event_ids))) if event_ids else ():
+    events = select(CallEvent).where(CallEvent.id.in_(event_ids), CallEvent.at < cutoff)
+    for event in session.scalars(events) if event_ids else ():
+        if event.detail.get("recording_sid") not in sids:
+            continue
         detail = {key: value for key, value in event.detail.items() if key not in ("recording_sid", "recording_url")}
         event.detail = {**detail, "recording": PURGED}
         if event.kind == "voicemail":  # the queue wait shows the voicemail's address too
@@ -139,7 +148,11 @@ def forget_recordings(session: Session, gone: list[Recording]) -> int:
     if comment_ids:
         session.execute(
             update(SurveyResponse)
-            .where(SurveyResponse.id.in_(comment_ids))
+            .where(
+                SurveyResponse.id.in_(comment_ids),
+                SurveyResponse.at < cutoff,
+                SurveyResponse.comment_recording_sid.in_(sids),
+            )
             .values(comment_recording_sid=None, comment_recording_url=None)
         )
     session.flush()
@@ -159,10 +172,13 @@ def expired_spool(session: Session, cutoff: datetime, batch: int, after: int = 0
     return list(session.scalars(query))
 
 
-def forget_spool(session: Session, row_ids: list[int]) -> int:
-    """Delete these spool rows (their recordings gone at the carrier); the ones deleted (a
-    replay may have applied and deleted one meanwhile)."""
-    return changed(session, delete(RecordSpool).where(RecordSpool.id.in_(row_ids))) if row_ids else 0
+def forget_spool(session: Session, cutoff: datetime, row_ids: list[int]) -> int:
+    """Delete these spool rows (their recordings gone at the carrier) still past `cutoff`;
+    the ones deleted (a replay may have applied and deleted one meanwhile: the job asks the
+    carrier with no transaction open).  A row's payload is never changed once spooled."""
+    if not row_ids:
+        return 0
+    return changed(session, delete(RecordSpool).where(RecordSpool.id.in_(row_ids), RecordSpool.created_at < cutoff))
 
 
 # ---- the steps inside the database ----------------------------------------------------------------

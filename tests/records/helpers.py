@@ -114,3 +114,29 @@ def while_another_writes(database_url: str, request):
     if "error" in result:
         raise result["error"]
     return result["answer"]
+
+
+def another_writes(database_url: str, statement: str, waits: float = 0.5) -> None:
+    """`statement` written from a connection of its own, as the desk's save or the webhooks'
+    spool would, waiting at most `waits` seconds for the database's locks (SQLite's busy
+    timeout, PostgreSQL's lock_timeout): raises when a transaction holds them that long."""
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    url = sa.make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        writer = sqlite3.connect(url.database, isolation_level=None, timeout=waits)
+        try:
+            writer.execute("BEGIN IMMEDIATE")
+            writer.execute(statement)
+            writer.execute("COMMIT")
+        finally:
+            writer.close()
+        return
+    engine = sa.create_engine(url, connect_args={"options": f"-c lock_timeout={int(waits * 1000)}"})
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(statement))
+    finally:
+        engine.dispose()

@@ -30,6 +30,7 @@ from records.models import (
     WrapUp,
 )
 from tests.conftest import OPEN
+from tests.records.helpers import another_writes
 from tests.web import make_staff
 
 DAY = timedelta(days=1)
@@ -384,3 +385,56 @@ def test_a_spool_row_whose_payload_cannot_be_read_goes_too(db, settings):
     db.commit()
     assert _run(db, OPEN, settings)["spool"] == 1
     assert _spooled_calls(db) == []
+
+
+def test_the_carrier_deletes_while_the_others_write(db, settings, staff_id, database_url):
+    """The carrier's deletions are network calls, seconds each when it is slow, a few hundred a
+    night: the purge holds no write transaction meanwhile (SQLite's write lock), or every
+    other writer (the webhooks' spool, the desk's saves, the records worker) waits behind it
+    past its busy timeout and fails.  Each deletion here is slower than a writer waits."""
+    at = OPEN - timedelta(days=settings.retention.audit_days + 1)
+    _seed(db, at, n=9, staff_id=staff_id, recording_sid="RE" + "9" * 32)
+    begin_write(db)
+    _spooled(db, "CAstuck", at, job="write_events", payload=_voicemail("CAstuck", at, "RE" + "8" * 32))
+    db.commit()
+    deleted = []
+
+    def carrier_delete(sid):
+        another_writes(database_url, "UPDATE call_events SET sequence = sequence")  # the desk saves meanwhile
+        another_writes(database_url, "UPDATE record_spool SET attempts = attempts")  # the replay counts a failure
+        deleted.append(sid)
+        return True
+
+    counts = purge_job.purge(db, lambda: OPEN, settings.retention, "nightly", carrier_delete, NO_LETTERS)
+
+    assert deleted == ["RE" + "9" * 32, "RE" + "8" * 32]
+    assert counts["recordings"] == 1 and counts["spool"] == 1 and _spooled_calls(db) == []
+    db.expire_all()
+    assert db.scalar(select(QueueEntry.voicemail_sid)) is None
+
+
+def test_rows_gone_while_the_carrier_deletes_are_passed_over(db, settings, staff_id, database_url):
+    """Between the purge's read and its write, with no transaction open, an erasure may
+    delete a call's events and a replay apply (and delete) a spool row: the write asks each
+    row again and the run goes on, its counts the recordings gone and the rows it deleted."""
+    at = OPEN - timedelta(days=settings.retention.audit_days + 1)
+    _seed(db, at, n=10, staff_id=staff_id, recording_sid="RE" + "1" * 32)
+    begin_write(db)
+    _spooled(db, "CAreplayed", at, job="write_events", payload=_voicemail("CAreplayed", at, "RE" + "2" * 32))
+    db.commit()
+
+    meanwhile = {
+        "RE" + "1" * 32: "DELETE FROM call_events WHERE kind = 'voicemail'",  # the erasure
+        "RE" + "2" * 32: "DELETE FROM record_spool",  # the replay applied it
+    }
+    deleted = []
+
+    def carrier_delete(sid):
+        another_writes(database_url, meanwhile[sid])
+        deleted.append(sid)
+        return True
+
+    counts = purge_job.purge(db, lambda: OPEN, settings.retention, "nightly", carrier_delete, NO_LETTERS)
+
+    assert deleted == list(meanwhile) and counts["recordings"] == 1 and counts["spool"] == 0
+    assert db.scalar(select(RetentionRun.status)) == "done"
