@@ -161,6 +161,29 @@ def test_a_copy_is_given_while_the_records_worker_writes(client, db, two_patient
     assert answer.status_code == 200 and wang.mrn in answer.get_data(as_text=True)
 
 
+def test_the_erasure_deletes_at_the_carrier_while_the_others_write(
+    client, db, two_patients, media_carrier, database_url, monkeypatch
+):
+    """The erasure's deletions at the carrier (seconds each when it is slow) come before its
+    write transaction: the others write meanwhile, as they must on SQLite (one writer)."""
+    from queueing.retention import delete_recording
+    from tests.records.helpers import another_writes
+
+    wang, _, sid = two_patients
+
+    def slow_carrier(client):
+        def delete(recording_sid):
+            another_writes(database_url, "UPDATE call_records SET duration_seconds = duration_seconds")
+            return delete_recording(client)(recording_sid)
+
+        return delete
+
+    monkeypatch.setattr("supervisor.privacy.delete_recording", slow_carrier)
+    done = _post(client, "/supervisor/privacy/erase", mrn=wang.mrn, reason=REASON, confirm="yes")
+    assert "已删除病历号" in client.get(done.location).get_data(as_text=True)
+    assert sid not in media_carrier.recordings
+
+
 # ---- the patient's calls not yet written: the dead letters in Redis --------------------------------
 
 LETTER_RECORDING = "RE" + "5" * 32
