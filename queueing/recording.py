@@ -432,30 +432,56 @@ def letter_call(client, keys: RecordKeys, fields: dict) -> calls.FinishedCall:
     return call
 
 
-def letter_calls(client, prefix: str) -> list[tuple[str, calls.FinishedCall]]:
-    """Each dead letter's id with the call it holds (a patient's copy and erasure look through
+def letter_calls(client, prefix: str) -> list[calls.DeadLetter]:
+    """Each dead letter with the call it holds (a patient's copy and erasure look through
     them: records.privacy.unwritten_calls says whose each is).  A letter set aside because its
-    call could not be read (UNREADABLE) gives what of it can be: its opening, final status and
-    events each read on its own."""
+    call could not be read (UNREADABLE) gives what of it can be, and says which parts cannot."""
     keys = RecordKeys(prefix)
-    return [(entry_id, _letter_as_read(client, keys, fields)) for entry_id, fields in dead_letters(client, prefix)]
+    return [_letter_as_read(client, keys, entry_id, fields) for entry_id, fields in dead_letters(client, prefix)]
 
 
-def _letter_as_read(client, keys: RecordKeys, fields: dict) -> calls.FinishedCall:
+def _letter_as_read(client, keys: RecordKeys, entry_id: str, fields: dict) -> calls.DeadLetter:
     try:
-        return letter_call(client, keys, fields)
+        return calls.DeadLetter(entry_id, letter_call(client, keys, fields))
     except UNREADABLE:
-        events = []
-        for item in json.loads(fields.get("events") or "[]"):
-            try:
-                events += kept_events(None, [item])
-            except UNREADABLE:
-                continue  # nothing of it can be said
-        opened, status = (
-            _or_none(calls.CallOpened, fields.get("opened")),
-            _or_none(calls.StatusCallback, fields.get("status")),
+        return _letter_in_parts(entry_id, fields)
+
+
+def _letter_in_parts(entry_id: str, fields: dict) -> calls.DeadLetter:
+    """A letter whose call cannot be read whole: its opening, final status and events each
+    read on its own, from the letter alone (one set aside before letters kept the call: what
+    Redis kept of it is not read again), and the parts that cannot be."""
+    opened = _or_none(calls.CallOpened, fields.get("opened"))
+    status = _or_none(calls.StatusCallback, fields.get("status"))
+    events, all_read = _letter_events(fields.get("events"))
+    unreadable = {
+        part
+        for part, held, read in (
+            ("opening", fields.get("opened"), opened is not None),
+            ("events", fields.get("events"), all_read),
+            ("final status", fields.get("status"), status is not None),
         )
-        return calls.FinishedCall(fields.get("call_sid", ""), opened, tuple(events), status)
+        if held and not read
+    }
+    call = calls.FinishedCall(fields.get("call_sid", ""), opened, tuple(events), status)
+    return calls.DeadLetter(entry_id, call, frozenset(unreadable))
+
+
+def _letter_events(text: str | None) -> tuple[list[calls.Event], bool]:
+    """A letter's events that can be read, each on its own, and whether all could."""
+    try:
+        items = json.loads(text or "[]")
+        if not isinstance(items, list):
+            raise TypeError("a letter's events: not a list")
+    except UNREADABLE:
+        return [], False
+    events: list[calls.Event] = []
+    for item in items:
+        try:
+            events += kept_events(None, [item])
+        except UNREADABLE:
+            continue  # nothing of that event can be said
+    return events, len(events) == len(items)
 
 
 def being_written(client, prefix: str) -> list[calls.FinishedCall]:

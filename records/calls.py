@@ -319,6 +319,18 @@ class FinishedCall:
     status: StatusCallback | None
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    """A finished call set aside after the database kept refusing its record (the dead
+    letters, queueing.recording): the letter's id in Redis, its call as far as it can be read,
+    and the parts of it that cannot be ("opening", "events", "final status": left out of
+    `call`, an event that cannot be read alone, the others kept)."""
+
+    entry_id: str
+    call: FinishedCall
+    unreadable: frozenset[str] = frozenset()
+
+
 def record_finished(session: Session, call: FinishedCall, at: datetime) -> CallRecord:
     """A finished call's record, written at once: opening, events (each once), status, summary.
     Written again, it stores nothing twice.  When Redis lost the call's opening (restarted

@@ -6,8 +6,10 @@ Scope: what the hotline itself collected: calls and their events, texts, complai
 and their notes, wrap-up notes, notes on the file, survey and follow-up answers, and the
 patient's calls not yet written: the dead letters, finished calls whose record the database
 kept refusing, kept whole in Redis (queueing.recording).  The views read and delete those;
-`unwritten_calls` says which are the patient's, the copy lists them, erasure deletes them
-whole (a letter is its call's unwritten record: there is nothing to blank it down to).
+`unwritten_calls` says which are the patient's, the copy gives each with its content (its
+opening, events and final status, as a written call's; a part that cannot be read, as
+such), erasure deletes them whole (a letter is its call's unwritten record: there is
+nothing to blank it down to).
 The patient's calls going on, or ended and waiting in Redis for the records worker
 (`being_written`), are listed by the copy, and hold back erasure until they are written:
 erased in Redis, the drain could still write one it had read already; left, it would
@@ -27,7 +29,7 @@ office.  What must be kept stays, and says so:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,7 +38,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, defer
 
 from records import spool
-from records.calls import CallOpened, FinishedCall, StatusCallback, carrier_caller
+from records.calls import CallOpened, DeadLetter, Event, FinishedCall, StatusCallback, carrier_caller
 from records.db import changed
 from records.models import (
     Appointment,
@@ -75,14 +77,15 @@ def _event(at: Any, kind: str, detail: dict[str, Any]) -> dict[str, Any]:
 def patient_copy(
     session: Session,
     patient: Patient,
-    unwritten: Sequence[FinishedCall] = (),
+    unwritten: Sequence[DeadLetter] = (),
     writing: Sequence[FinishedCall] = (),
 ) -> dict[str, Any]:
     """Everything the hotline holds about this patient, as plain data (the JSON export,
     and what the readable copy is rendered from).  Nothing of any other patient.
-    `unwritten`: the patient's calls not yet written (`unwritten_calls`); `writing`: those
-    still in Redis, going on or waiting for the drain (`being_written`).  The parts of their
-    calls spooled while Redis was away (`spooled`) are read here, each with its content."""
+    `unwritten`: the patient's calls not yet written, the dead letters (`unwritten_calls`),
+    each with its content; `writing`: those still in Redis, going on or waiting for the drain
+    (`being_written`).  The parts of their calls spooled while Redis was away (`spooled`) are
+    read here, each with its content."""
     calls = list(
         session.scalars(select(CallRecord).where(CallRecord.patient_id == patient.id).order_by(CallRecord.started_at))
     )
@@ -100,22 +103,13 @@ def patient_copy(
                     ("call_sid", "direction", "from_number", "started_at", "ended_at", "duration_seconds", "outcome"),
                 ),
                 "language": call.language,
-                "events": [_event(event.at, event.kind, event.detail) for event in call.events],
-                "recordings": [
-                    event.detail["recording_sid"]
-                    for event in call.events
-                    if event.kind in RECORDING_EVENTS and event.detail.get("recording_sid")
-                ],
+                **_said_events(call.events),
             }
             for call in calls
         ],
-        # Said, not given whole: the database refused these records (their content may be what
-        # it refused), and once written (`flask records dead-letters --retry`) a new copy gives
-        # them in full with the calls above; until then the patient knows they are held.
-        "unwritten_calls": [
-            {"call_sid": call.call_sid, "started_at": _iso(began(call)), "record": "not yet written"}
-            for call in unwritten
-        ]
+        # The calls still in Redis are said, not given: their record comes within seconds, or
+        # when the call going on ends, and a new copy gives it with the calls above.
+        "unwritten_calls": [_unwritten_call(letter) for letter in unwritten]
         + [{"call_sid": call.call_sid, "started_at": _iso(began(call)), "record": "being written"} for call in writing],
         "spooled_parts": [_spooled_part(row) for row in spooled(session, patient)],
         "appointments": [
@@ -291,25 +285,81 @@ def _spooled_content(row: RecordSpool) -> dict[str, Any] | None:
     if data is None:
         return None
     if row.job == "open_call":
-        opened = CallOpened.from_json(data)
-        return {
-            "direction": opened.direction,
-            "from_number": opened.caller.e164 or opened.from_number,  # as its record would say
-            "started_at": _iso(opened.at),
-            "language": opened.language,
-        }
+        return _said_opening(CallOpened.from_json(data))
     if row.job == "write_events":
-        return {
-            "events": [
-                _event(datetime.fromisoformat(at), kind, detail or {}) for _, at, kind, detail in data["events"]
-            ],
-            "recordings": spool.recordings(row),
-        }
+        return _said_events(
+            Event(0, datetime.fromisoformat(at), kind, detail or {}) for _, at, kind, detail in data["events"]
+        )
     if row.job in ("apply_status", "finish"):
-        status = StatusCallback.from_json(data)
-        said = {"status": status.status, "at": _iso(status.at), "duration_seconds": status.duration_seconds}
-        return {**said, "from_number": status.from_number} if status.from_number else said
+        return _said_status(StatusCallback.from_json(data))
     return None  # a job this version does not write (a newer one's): not read
+
+
+# What a call's parts say, as the copy gives a written call's, a spooled part's and a dead
+# letter's alike (the page renders them with one template: supervisor/patient_copy.html).
+
+
+def _said_opening(opened: CallOpened) -> dict[str, Any]:
+    return {
+        "direction": opened.direction,
+        "from_number": opened.caller.e164 or opened.from_number,  # as its record would say
+        "started_at": _iso(opened.at),
+        "language": opened.language,
+    }
+
+
+def _said_events(events: Iterable[Event | CallEvent]) -> dict[str, Any]:
+    """A call's events (menus, keys, what was said) and the recordings they hold."""
+    events = list(events)
+    return {
+        "events": [_event(event.at, event.kind, event.detail) for event in events],
+        "recordings": _recordings(events),
+    }
+
+
+def _said_status(status: StatusCallback) -> dict[str, Any]:
+    said = {"status": status.status, "at": _iso(status.at), "duration_seconds": status.duration_seconds}
+    return {**said, "from_number": status.from_number} if status.from_number else said
+
+
+def _recordings(events: Iterable[Event | CallEvent]) -> list[str]:
+    """The recordings (voicemail, recorded talk) whose address a call's events hold."""
+    return [
+        str(event.detail["recording_sid"])
+        for event in events
+        if event.kind in RECORDING_EVENTS and isinstance(event.detail, dict) and event.detail.get("recording_sid")
+    ]
+
+
+def _unwritten_call(letter: DeadLetter) -> dict[str, Any]:
+    """A dead letter of the patient's as the copy gives it: its call, when it began, and each
+    part the letter holds (opening, events, final status) with its content as a written
+    call's, or CANNOT_BE_READ for a part this version cannot read (the events that can be are
+    given beside it): the letter is still listed, and the copy still given."""
+    call = letter.call
+    parts = []
+    for part, content in (
+        ("opening", _said_or_not(_said_opening, call.opened)),
+        ("events", _said_or_not(_said_events, call.events)),
+        ("final status", _said_or_not(_said_status, call.status)),
+    ):
+        if content is not None:
+            parts.append({"part": part, "content": content})
+        if part in letter.unreadable and content != CANNOT_BE_READ:
+            parts.append({"part": part, "content": CANNOT_BE_READ})
+    return {"call_sid": call.call_sid, "started_at": _iso(began(call)), "record": "not yet written", "parts": parts}
+
+
+def _said_or_not(say: Callable[[Any], dict[str, Any]], part: Any) -> dict[str, Any] | str | None:
+    """What a letter's part says (None: the letter holds none), or CANNOT_BE_READ: a letter
+    read whole may still hold what the copy cannot say (an event's detail not an object, say:
+    the database's refusal may have been of it)."""
+    if not part:
+        return None
+    try:
+        return say(part)
+    except spool.UNREADABLE:
+        return CANNOT_BE_READ
 
 
 def _spooled_call(call_sid: str, rows: list[RecordSpool]) -> FinishedCall:
@@ -355,16 +405,14 @@ def recordings_of(session: Session, patient: Patient) -> list[Recording]:
     ]
 
 
-def unwritten_calls(
-    session: Session, patient: Patient, letters: Iterable[tuple[str, FinishedCall]]
-) -> list[tuple[str, FinishedCall]]:
-    """The dead letters (each its id and the call it holds) whose call is the patient's: the
-    ones whose record, once written, would name the patient, by the rules a written record
-    follows.  Its opening's caller match names the patient's file alone (a family number,
-    several files, names none, as on a written record); a letter without its opening (set
-    aside before letters kept the call, its keys since expired) by its final status's caller,
-    whom the reconstruction sweep would give the written record (records.calls.carrier_caller)."""
-    return [(letter, call) for letter, call in letters if _whose(session, call) == patient.id]
+def unwritten_calls(session: Session, patient: Patient, letters: Iterable[DeadLetter]) -> list[DeadLetter]:
+    """The dead letters whose call is the patient's: the ones whose record, once written,
+    would name the patient, by the rules a written record follows.  Its opening's caller match
+    names the patient's file alone (a family number, several files, names none, as on a
+    written record); a letter without its opening (set aside before letters kept the call, its
+    keys since expired) by its final status's caller, whom the reconstruction sweep would give
+    the written record (records.calls.carrier_caller)."""
+    return [letter for letter in letters if _whose(session, letter.call) == patient.id]
 
 
 def being_written(session: Session, patient: Patient, calls: Iterable[FinishedCall]) -> list[FinishedCall]:
@@ -396,12 +444,7 @@ def began(call: FinishedCall) -> datetime | None:
 def unwritten_recordings(unwritten: Iterable[FinishedCall]) -> list[str]:
     """The recordings whose address the patient's calls not yet written hold: deleted at the
     carrier before the letters, as the patient's other recordings (recordings_of)."""
-    return [
-        str(event.detail["recording_sid"])
-        for call in unwritten
-        for event in call.events
-        if event.kind in RECORDING_EVENTS and event.detail.get("recording_sid")
-    ]
+    return [sid for call in unwritten for sid in _recordings(call.events)]
 
 
 def _leave_waiting_lists(session: Session, patient: Patient) -> int:

@@ -2,9 +2,9 @@
 a patient's copy of their data, and erasure on request.  Each copy and erasure asks why
 and leaves an audit row (records.audit); records.privacy and records.retention do the work.
 The patient's calls not yet written (the dead letters in Redis, queueing.recording) are read
-here for both: the copy lists them, erasure deletes them, their recordings first.  So are the
-patient's calls still in Redis (going on, or ended and waiting for the records worker): the
-copy lists them, and erasure waits until they are written.
+here for both: the copy gives them with their content, erasure deletes them, their
+recordings first.  So are the patient's calls still in Redis (going on, or ended and waiting
+for the records worker): the copy lists them, and erasure waits until they are written.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from extensions import get_db, hotline
 from queueing import recording
 from queueing.retention import delete_recording
 from records import audit, privacy, retention
-from records.calls import FinishedCall
+from records.calls import DeadLetter, FinishedCall
 from records.db import begin_write
 from records.models import Patient, RetentionRun
 
@@ -60,7 +60,7 @@ def patient_copy():
     if unwritten is None:
         flash(f"{REDIS_AWAY.zh} {REDIS_AWAY.en}", "error")
         return redirect(url_for("privacy.overview"))
-    data = privacy.patient_copy(db, patient, [call for _, call in unwritten.letters], unwritten.writing)
+    data = privacy.patient_copy(db, patient, unwritten.letters, unwritten.writing)
     kind = "json" if request.form.get("format") == "json" else "html"
     _audit(db, f"patient_copy_{kind}", reason, patient)
     if kind == "json":
@@ -142,10 +142,10 @@ BEING_WRITTEN = privacy.Refusal(
 
 
 class Unwritten(NamedTuple):
-    """The patient's calls whose record is not in the database: the dead letters (each its id
-    and call), and the calls still in Redis, going on or waiting for the drain."""
+    """The patient's calls whose record is not in the database: the dead letters, and the
+    calls still in Redis, going on or waiting for the drain."""
 
-    letters: list[tuple[str, FinishedCall]]
+    letters: list[DeadLetter]
     writing: list[FinishedCall]
 
 
@@ -182,7 +182,7 @@ def _refusal(db, patient: Patient, unwritten: Unwritten | None) -> privacy.Refus
     # Those of the calls not yet written too: the letter (or the spool row set aside) is the
     # only place their address is.
     sids = [item.sid for item in privacy.recordings_of(db, patient)]
-    sids += privacy.unwritten_recordings(call for _, call in unwritten.letters)
+    sids += privacy.unwritten_recordings(letter.call for letter in unwritten.letters)
     sids += privacy.spooled_recordings(db, patient)
     kept = [sid for sid in sids if not delete_recording(hotline().twilio)(sid)]
     if kept:
@@ -193,7 +193,7 @@ def _refusal(db, patient: Patient, unwritten: Unwritten | None) -> privacy.Refus
     return None
 
 
-def _erased(db, patient: Patient, reason: str, letters: list[tuple[str, FinishedCall]]) -> tuple[str, str]:
+def _erased(db, patient: Patient, reason: str, letters: list[DeadLetter]) -> tuple[str, str]:
     """Erase the hotline's data for the patient, with its audit row; what was erased, in words
     (and the message's category)."""
     begin_write(db)
@@ -209,7 +209,9 @@ def _erased(db, patient: Patient, reason: str, letters: list[tuple[str, Finished
     # erasure could be said done with the letters left.  (A letter `--retry` took first was
     # committed as a row before it left the dead letters: the rows erased next include it.)
     app = hotline()
-    forgotten = recording.erase_dead_letters(app.redis, app.settings.env.redis_prefix, [i for i, _ in letters])
+    forgotten = recording.erase_dead_letters(
+        app.redis, app.settings.env.redis_prefix, [letter.entry_id for letter in letters]
+    )
     done = {**privacy.erase(db, patient), "dead_letters": forgotten}
     audit.record_access(db, staff_id=current_user.id, action="erasure", reason=reason, patient_id=patient.id)
     db.commit()

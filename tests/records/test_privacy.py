@@ -1,9 +1,9 @@
 """A patient's copy and erasure, through the supervisor's page: every kind of row for the
 patient and nothing of another; erasure refused while a case is open; recordings deleted at
 the carrier; every copy, erasure and purge audited; the patient's calls not yet written (the
-dead letters in Redis) listed in the copy and deleted by the erasure; the parts of their
-calls spooled in the database listed in the copy with their content, and deleted by the
-erasure once set aside."""
+dead letters in Redis) given in the copy with their content (a part that cannot be read, as
+such) and deleted by the erasure; the parts of their calls spooled in the database listed in
+the copy with their content, and deleted by the erasure once set aside."""
 
 from __future__ import annotations
 
@@ -187,21 +187,25 @@ def test_the_erasure_deletes_at_the_carrier_while_the_others_write(
 # ---- the patient's calls not yet written: the dead letters in Redis --------------------------------
 
 LETTER_RECORDING = "RE" + "5" * 32
+LETTER_SPEECH, STRANGERS_SPEECH = "我想问一下化验结果", "另一位来电者的话"
 
 
 @pytest.fixture
 def unwritten(app, db, records_worker, monkeypatch, media_carrier):
     """Two calls the database kept refusing, set aside as dead letters: one matched to a file
     that was removed, then restored from the hospital's system (nobody has retried the letter
-    since: its call is not written), with a voicemail at the carrier; one matched to a file
-    still gone.  The restored patient and the letters' prefix."""
+    since: its call is not written), with what the caller said and a voicemail at the carrier;
+    one matched to a file still gone, with what its caller said.  The restored patient and the
+    letters' prefix."""
     hotline = app.extensions["hotline"]
     media_carrier.recordings[LETTER_RECORDING] = Recording(
         LETTER_RECORDING, "CAletter", media_carrier.account_sid, 9, 0.0, media_carrier.recording_url(LETTER_RECORDING)
     )
     voicemail = {"queue": "general", "recording_sid": LETTER_RECORDING, "duration": 9}
-    refused_call(hotline, "CAletter", events=(("menu", {"step": "menu.main"}), ("voicemail", voicemail)))
-    refused_call(hotline, "CAstranger", file=GONE - 1)
+    said = ("speech", {"step": "menu.main", "text": LETTER_SPEECH})
+    refused_call(hotline, "CAletter", events=(("menu", {"step": "menu.main"}), said, ("voicemail", voicemail)))
+    strangers = ("speech", {"step": "menu.main", "text": STRANGERS_SPEECH})
+    refused_call(hotline, "CAstranger", events=(strangers,), file=GONE - 1)
     set_aside(app, hotline, records_worker, monkeypatch, "CAletter", "CAstranger")
     restored = Patient(id=GONE, mrn="M00999999", name_zh="王芳", name_en="Wang Fang", family_name_zh="王",
                        family_name_en="Wang", sex="F", birth_date=date(1980, 1, 1))  # fmt: skip
@@ -214,18 +218,41 @@ def _letters(app, prefix: str) -> list[str]:
     return [fields["call_sid"] for _, fields in recording.dead_letters(app.extensions["hotline"].redis, prefix)]
 
 
-def test_the_copy_lists_the_patients_calls_not_yet_written_by_when_and_callsid(client, unwritten):
+def test_the_copy_gives_the_patients_calls_not_yet_written_with_their_content_and_nothing_of_anothers(
+    client, unwritten
+):
+    """A dead letter holds the call whole (her number, what she said, her voicemail's
+    address): the copy listed only when it began and its CallSid."""
     patient, _ = unwritten
     answer = _post(client, "/supervisor/privacy/copy", mrn=patient.mrn, reason=REASON, format="json")
     copy = json.loads(answer.get_data(as_text=True))
     assert copy["calls"] == []  # the database has not written it
-    assert copy["unwritten_calls"] == [
-        {"call_sid": "CAletter", "started_at": OPEN.isoformat(), "record": "not yet written"}
-    ]
-    assert "CAstranger" not in answer.get_data(as_text=True)
+    ((letter, opening, events, final),) = [
+        (call, *call.pop("parts")) for call in copy["unwritten_calls"]
+    ]  # fmt: skip
+    assert letter == {"call_sid": "CAletter", "started_at": OPEN.isoformat(), "record": "not yet written"}
+    assert opening == {
+        "part": "opening",
+        "content": {"direction": "inbound", "from_number": MS_WANG_PHONE, "started_at": OPEN.isoformat(),
+                    "language": "zh"},
+    }  # fmt: skip
+    assert events["part"] == "events" and events["content"]["recordings"] == [LETTER_RECORDING]
+    assert [(event["kind"], event.get("text")) for event in events["content"]["events"]] == [
+        ("menu", None), ("speech", LETTER_SPEECH), ("voicemail", None)
+    ]  # fmt: skip
+    assert final == {
+        "part": "final status",
+        "content": {"status": "completed", "at": OPEN.isoformat(), "duration_seconds": 20},
+    }
+    assert "CAstranger" not in answer.get_data(as_text=True) and STRANGERS_SPEECH not in answer.get_data(as_text=True)
+
     page = _post(client, "/supervisor/privacy/copy", mrn=patient.mrn, reason=REASON, format="html")
     text = page.get_data(as_text=True)
     assert "尚未写入的通话 Calls not yet written (1)" in text and "CAletter" in text and "CAstranger" not in text
+    for said in ("尚未写入 not yet written", "开头 opening", "事件 events", "最终状态 final status", MS_WANG_PHONE,
+                 f"“{LETTER_SPEECH}”", LETTER_RECORDING):  # fmt: skip
+        assert said in text, said
+    assert STRANGERS_SPEECH not in text
 
 
 def test_erasure_deletes_the_patients_dead_letters_their_recordings_first_at_the_carrier(
@@ -297,12 +324,63 @@ def test_a_letter_without_its_opening_is_the_patients_whose_number_its_final_sta
     hotline.redis.xadd(keys.dead_letters, {"call_sid": "CAold", "status": json.dumps(status.to_json()), "attempts": 5})
     answer = _post(client, "/supervisor/privacy/copy", mrn=wang.mrn, reason=REASON, format="json")
     began = (OPEN - timedelta(seconds=20)).isoformat()
+    final = {"status": "completed", "at": OPEN.isoformat(), "duration_seconds": 20, "from_number": MS_WANG_PHONE}
     assert json.loads(answer.get_data(as_text=True))["unwritten_calls"] == [
-        {"call_sid": "CAold", "started_at": began, "record": "not yet written"}
+        {
+            "call_sid": "CAold",
+            "started_at": began,
+            "record": "not yet written",
+            "parts": [{"part": "final status", "content": final}],
+        }
     ]
     done = _post(client, "/supervisor/privacy/erase", mrn=wang.mrn, reason=REASON, confirm="yes")
     assert "dead_letters 1" in client.get(done.location).get_data(as_text=True)
     assert _letters(app, keys.prefix) == []
+
+
+CUT_SHORT = '{"call_sid": "CA'
+A_MENU = json.dumps({"at": OPEN.isoformat(), "kind": "menu", "detail": {"step": "menu.main"}})
+UNREADABLE_LETTERS = {
+    # Read part by part: the parts that can be read given, beside those that cannot.
+    "an event and the final status cut short": (
+        {"events": json.dumps([A_MENU, '{"at": "2026']), "status": CUT_SHORT},
+        [("events", ["menu"]), ("events", "cannot be read"), ("final status", "cannot be read")],
+    ),
+    "events not a list": ({"events": "7"}, [("events", "cannot be read")]),
+    # Read whole, as a retry would, yet not what the copy can say.
+    "an event's detail not an object": (
+        {"events": json.dumps([json.dumps({"at": OPEN.isoformat(), "kind": "menu", "detail": 7})])},
+        [("events", "cannot be read")],
+    ),
+}
+
+
+@pytest.mark.parametrize("letter, parts", UNREADABLE_LETTERS.values(), ids=UNREADABLE_LETTERS.keys())
+def test_a_letter_of_the_patients_whose_parts_cannot_be_read_is_listed_as_such_and_the_copy_given(
+    app, client, two_patients, letter, parts
+):
+    """A letter is set aside because the database refused its call: what it holds may be
+    what this version cannot read.  Its opening names her (so it is hers): what can be read
+    is given, the rest said to be unreadable, the rest of the copy given."""
+    wang, _, _ = two_patients
+    hotline = app.extensions["hotline"]
+    keys = RecordKeys(hotline.settings.env.redis_prefix)
+    opened = calls.CallOpened(
+        "CAunreadable", MS_WANG_PHONE, "", calls.CallerMatch(MS_WANG_PHONE, (wang.id,)), "zh", OPEN
+    )
+    hotline.redis.xadd(
+        keys.dead_letters, {"call_sid": "CAunreadable", "opened": json.dumps(opened.to_json()), "attempts": 5, **letter}
+    )
+    (call,) = json.loads(_copy(client, wang, "json"))["unwritten_calls"]
+    opening, *rest = [(part["part"], part["content"]) for part in call["parts"]]
+    assert opening == ("opening", {"direction": "inbound", "from_number": MS_WANG_PHONE,
+                                   "started_at": OPEN.isoformat(), "language": "zh"})  # fmt: skip
+    kinds = [(part, said if said == "cannot be read" else [e["kind"] for e in said["events"]]) for part, said in rest]
+    assert kinds == parts
+
+    page = _copy(client, wang, "html")
+    assert "Calls not yet written (1)" in page and "CAunreadable" in page and "无法读取 cannot be read" in page
+    assert "我要挂心内科" in page  # the rest of the copy is given
 
 
 def test_without_redis_neither_copy_nor_erasure_is_given_they_would_leave_the_letters_out(

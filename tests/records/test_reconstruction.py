@@ -481,8 +481,8 @@ def test_an_open_call_that_cannot_be_read_is_set_aside_and_the_other_open_calls_
     # The carrier's view of it is written meanwhile, as for a call Redis lost; the letter keeps
     # what Redis kept, and its readers do not fail on it.
     assert stored(db, bad).reconstructed
-    ((_, call),) = recording.letter_calls(store.redis, store.keys.prefix)
-    assert call.call_sid == bad
+    (letter,) = recording.letter_calls(store.redis, store.keys.prefix)
+    assert letter.call.call_sid == bad
     with app.app_context():
         listed = app.test_cli_runner().invoke(args=["records", "dead-letters"])
     assert listed.exit_code == 0 and bad in listed.output, listed.output
