@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from records import calls
+from sqlalchemy import text
+
+from records import calls, spool
 from records.db import begin_write
 from records.patients import match_caller
 
@@ -140,3 +142,19 @@ def another_writes(database_url: str, statement: str, waits: float = 0.5) -> Non
             connection.execute(sa.text(statement))
     finally:
         engine.dispose()
+
+
+def spool_payload(db, call_sid: str, job: str, payload, at: datetime):
+    """A spool row holding `payload` as it is, committed: an object, or (a str) text stored
+    raw, which the driver may not decode (SQLite only: PostgreSQL's JSON column refuses it)."""
+    begin_write(db)
+    row = spool.spool(db, call_sid=call_sid, job=job, payload={}, at=at)
+    db.flush()
+    if isinstance(payload, str):
+        db.execute(
+            text("UPDATE record_spool SET payload = :payload WHERE id = :id"), {"payload": payload, "id": row.id}
+        )
+    else:
+        row.payload = payload
+    db.commit()
+    return row

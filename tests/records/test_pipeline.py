@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis as redis_lib
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, IntegrityError
 
 from queueing import recording
@@ -18,6 +18,7 @@ from records import calls
 from records.db import begin_write, insert_made, insert_new
 from records.models import CallEvent, CallRecord, RecordSpool
 from tests.conftest import OPEN
+from tests.records.helpers import spool_payload
 from tests.records.test_recording import MS_WANG_PHONE, status, stored
 
 MS_WANG = "13800138000"
@@ -378,16 +379,7 @@ def test_a_spooled_part_that_cannot_be_replayed_is_set_aside_and_the_parts_after
     job, payload = row
     if isinstance(payload, str) and db.get_bind().dialect.name == "postgresql":
         pytest.skip("PostgreSQL's JSON column refuses a payload it cannot decode")
-    begin_write(db)
-    bad = spool.spool(db, call_sid="CAbad", job=job, payload={}, at=OPEN)
-    db.flush()
-    if isinstance(payload, str):
-        db.execute(
-            text("UPDATE record_spool SET payload = :payload WHERE id = :id"), {"payload": payload, "id": bad.id}
-        )
-    else:
-        bad.payload = payload
-    db.commit()
+    bad = spool_payload(db, "CAbad", job, payload, OPEN)
     bad_id = bad.id
     keep_call(app, "CAafter")
     store = app.extensions["hotline"].calls

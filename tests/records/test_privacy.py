@@ -14,7 +14,7 @@ import pytest
 import redis as redis_lib
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from emulator import Recording
 from queueing import recording
@@ -24,6 +24,7 @@ from records import calls, privacy, retention, spool
 from records.db import begin_write
 from records.models import AuditEntry, CallEvent, CallRecord, ComplaintCase, Patient, RecordSpool, SmsMessage
 from tests.conftest import OPEN
+from tests.records.helpers import spool_payload
 from tests.records.test_dead_letters import GONE, cli, refused_call, set_aside
 from tests.records.test_recording import MS_WANG_PHONE, status
 from tests.records.test_retention import NO_LETTERS, _seed
@@ -665,16 +666,7 @@ def test_a_spool_row_of_the_patients_that_cannot_be_read_is_listed_as_such_and_t
     wang, _, _ = two_patients
     if isinstance(payload, str) and db.get_bind().dialect.name == "postgresql":
         pytest.skip("PostgreSQL's JSON column refuses a payload it cannot decode")
-    begin_write(db)
-    row = spool.spool(db, call_sid=f"CA{41:032d}", job="write_events", payload={}, at=OPEN)
-    db.flush()
-    if isinstance(payload, str):
-        db.execute(
-            text("UPDATE record_spool SET payload = :payload WHERE id = :id"), {"payload": payload, "id": row.id}
-        )
-    else:
-        row.payload = payload
-    db.commit()
+    spool_payload(db, f"CA{41:032d}", "write_events", payload, OPEN)
 
     (part,) = json.loads(_copy(client, wang, "json"))["spooled_parts"]
     assert (part["call_sid"], part["part"], part["content"]) == (f"CA{41:032d}", "events", "cannot be read")
