@@ -131,10 +131,13 @@ def forget_recordings(session: Session, cutoff: datetime, gone: list[Recording])
     holding that recording: the job asks the carrier between its read and this write, with
     no transaction open (an erasure may have deleted the row meanwhile)."""
     sids = {item.sid for item in gone}
-    event_ids = [item.row_id for item in gone if item.table == "call_events"]
-    events = select(CallEvent).where(CallEvent.id.in_(event_ids), CallEvent.at < cutoff)
-    for event in session.scalars(events) if event_ids else ():
-        if event.detail.get("recording_sid") not in sids:
+    held = {item.row_id: item.sid for item in gone if item.table == "call_events"}
+    events = select(CallEvent).where(CallEvent.id.in_(held), CallEvent.at < cutoff)
+    for event in session.scalars(events) if held else ():
+        # As `expired_recordings` read it (as text: JSON may hold the address as a number,
+        # which never equals the text the carrier was asked about, and the row, kept, would
+        # be found and deleted again for ever).
+        if str(event.detail.get("recording_sid")) != held[event.id]:
             continue
         detail = {key: value for key, value in event.detail.items() if key not in ("recording_sid", "recording_url")}
         event.detail = {**detail, "recording": PURGED}

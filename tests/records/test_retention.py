@@ -438,3 +438,30 @@ def test_rows_gone_while_the_carrier_deletes_are_passed_over(db, settings, staff
 
     assert deleted == list(meanwhile) and counts["recordings"] == 1 and counts["spool"] == 0
     assert db.scalar(select(RetentionRun.status)) == "done"
+
+
+def test_a_recording_address_that_is_not_text_does_not_hold_the_purge_in_a_loop(db, settings, staff_id):
+    """Events come from JSON (Redis's lists, the spool's payloads, a dead letter retried): a
+    recording's address may be a number there.  The write asked each row whether it still held
+    the address the carrier deleted, compared as text with a number: never, so the row stayed,
+    was found again, deleted again ("not found": gone), and the run went round until RQ's
+    timeout killed it, every night, the purge's other steps never reached."""
+    at = OPEN - timedelta(days=settings.retention.audit_days + 1)
+    _seed(db, at, n=11, staff_id=staff_id, recording_sid="RE" + "3" * 32)
+    voicemail = db.scalar(select(CallEvent).where(CallEvent.kind == "voicemail"))
+    voicemail.detail = {**voicemail.detail, "recording_sid": 12345}
+    db.commit()
+    asked = []
+
+    def carrier_delete(sid):
+        asked.append(sid)
+        if len(asked) > 5:
+            raise RuntimeError("the purge asks the carrier for the same recording again and again")
+        return True
+
+    counts = purge_job.purge(db, lambda: OPEN, settings.retention, "nightly", carrier_delete, NO_LETTERS)
+
+    assert asked == ["12345"] and counts["recordings"] == 1 and counts["callers"] == 1
+    db.expire_all()
+    assert db.scalar(select(RetentionRun.status)) == "done"
+    assert db.scalar(select(CallRecord.from_number)) == retention.PURGED
