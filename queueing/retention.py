@@ -76,6 +76,7 @@ def purge(db: Session, clock, periods, trigger: str, delete_at_carrier, forget_d
     cutoffs = retention.cutoffs(now, periods)
     counts = {kind: 0 for kind in retention.KINDS}
     kept: set[str] = set()  # recordings the carrier refused to delete: tried again next run
+    walked: dict[str, int] = {}  # the recordings' walk: each table's last row seen
     letters_kept: set[str] = set()  # dead letters holding such a recording
     try:
         for kind in retention.KINDS:
@@ -85,7 +86,7 @@ def purge(db: Session, clock, periods, trigger: str, delete_at_carrier, forget_d
                 # delete a network call, seconds when it is slow): SQLite has one writer, and
                 # the webhooks' spool, the desk and the records worker would wait meanwhile.
                 if kind == "recordings":
-                    done = _recordings_batch(db, cutoffs[kind], periods.batch, delete_at_carrier, kept)
+                    done = _recordings_batch(db, cutoffs[kind], periods.batch, delete_at_carrier, kept, walked)
                 elif kind == "spool":
                     done, after = _spool_batch(db, cutoffs[kind], periods.batch, after, delete_at_carrier, kept)
                 elif kind == "dead_letters":  # Redis and the carrier only
@@ -117,16 +118,25 @@ def purge(db: Session, clock, periods, trigger: str, delete_at_carrier, forget_d
     return counts
 
 
-def _recordings_batch(db: Session, cutoff: datetime, batch: int, delete_at_carrier, kept: set[str]) -> int:
-    """Delete a batch at the carrier and forget those gone; 0 when nothing more can go now
-    (a batch the carrier refused entirely would be found again at once: next run).  Read,
-    then the carrier with no transaction open, then the write: ends in a write transaction."""
-    found = retention.expired_recordings(db, cutoff, batch)
-    db.commit()  # ends the read (nothing was written in it): no transaction open at the carrier
-    gone = [item for item in found if item.sid not in kept and delete_at_carrier(item.sid)]
-    kept.update(item.sid for item in found if item not in gone)
+def _recordings_batch(
+    db: Session, cutoff: datetime, batch: int, delete_at_carrier, kept: set[str], walked: dict[str, int]
+) -> int:
+    """Delete a batch at the carrier and forget those gone; 0 only when no expired recording
+    is left past `walked` (each table's last row seen, moved on here): a batch the carrier
+    refused entirely is passed over, as `_spool_batch` does, not found again at the front of
+    every batch and run.  Read, then the carrier with no transaction open, then the write:
+    ends in a write transaction."""
+    while found := retention.expired_recordings(db, cutoff, batch, walked):
+        db.commit()  # ends the read (nothing was written in it): no transaction open at the carrier
+        for item in found:
+            walked[item.table] = max(walked.get(item.table, 0), item.row_id)
+        gone = [item for item in found if item.sid not in kept and delete_at_carrier(item.sid)]
+        kept.update(item.sid for item in found if item not in gone)
+        if gone:
+            begin_write(db)
+            return retention.forget_recordings(db, cutoff, gone)
     begin_write(db)
-    return retention.forget_recordings(db, cutoff, gone)
+    return 0
 
 
 def _spool_batch(db: Session, cutoff: datetime, batch: int, after: int, delete_at_carrier, kept: set[str]):

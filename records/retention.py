@@ -106,20 +106,34 @@ class Recording:
     row_id: int
 
 
-def expired_recordings(session: Session, cutoff: datetime, batch: int) -> list[Recording]:
-    """Recordings made before `cutoff` whose address is still kept, oldest first."""
+def expired_recordings(
+    session: Session, cutoff: datetime, batch: int, after: dict[str, int] | None = None
+) -> list[Recording]:
+    """Recordings made before `cutoff` whose address is still kept, each table walked by id
+    after `after` (its last row the job has seen, by table): a recording the carrier kept is
+    not found again at the front of every batch, the ones after it never reached."""
+    after = after or {}
     has_sid = CallEvent.detail["recording_sid"].as_string().is_not(None)
     events = session.execute(
         select(CallEvent.id, CallEvent.detail)
-        .where(CallEvent.kind.in_(RECORDING_EVENTS), CallEvent.at < cutoff, has_sid)
-        .order_by(CallEvent.at)
+        .where(
+            CallEvent.kind.in_(RECORDING_EVENTS),
+            CallEvent.at < cutoff,
+            CallEvent.id > after.get("call_events", 0),
+            has_sid,
+        )
+        .order_by(CallEvent.id)
         .limit(batch)
     ).all()
     found = [Recording(str(detail["recording_sid"]), "call_events", row_id) for row_id, detail in events]
     comments = session.execute(
         select(SurveyResponse.id, SurveyResponse.comment_recording_sid)
-        .where(SurveyResponse.at < cutoff, SurveyResponse.comment_recording_sid.is_not(None))
-        .order_by(SurveyResponse.at)
+        .where(
+            SurveyResponse.at < cutoff,
+            SurveyResponse.id > after.get("survey_responses", 0),
+            SurveyResponse.comment_recording_sid.is_not(None),
+        )
+        .order_by(SurveyResponse.id)
         .limit(max(batch - len(found), 0))
     ).all()
     return found + [Recording(sid, "survey_responses", row_id) for row_id, sid in comments if sid is not None]

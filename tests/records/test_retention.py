@@ -465,3 +465,36 @@ def test_a_recording_address_that_is_not_text_does_not_hold_the_purge_in_a_loop(
     db.expire_all()
     assert db.scalar(select(RetentionRun.status)) == "done"
     assert db.scalar(select(CallRecord.from_number)) == retention.PURGED
+
+
+def test_recordings_the_carrier_keeps_do_not_hold_back_those_after_them(db, settings, staff_id):
+    """A whole batch of the oldest recordings kept by the carrier (refused every night: a
+    recording under a legal hold, another account's): the batch was found again at the front
+    of every run, and each run stopped there, so no recording after them (and no survey
+    comment: read once the batch had room) was ever deleted."""
+    small = settings.retention.model_copy(update={"batch": 10})
+    at = OPEN - timedelta(days=small.audit_days + 1)
+    patient = db.scalar(select(Patient).order_by(Patient.id).limit(1))
+    for n in range(small.batch + 1):
+        _call(db, patient, at + timedelta(minutes=n), n=200 + n, recording_sid=f"RE{n:032d}")
+    comment = f"RE{99:032d}"
+    db.add(SurveyResponse(call_sid=f"CA{200:032d}", agent_id=staff_id, queue="general", score=4, at=at,
+                          comment_recording_sid=comment, comment_recording_url=f"/recordings/{comment}"))  # fmt: skip
+    db.commit()
+    held = {f"RE{n:032d}" for n in range(small.batch)}
+    deleted = []
+
+    def carrier_delete(sid):
+        if sid in held:
+            return False
+        deleted.append(sid)
+        return True
+
+    counts = purge_job.purge(db, lambda: OPEN, small, "nightly", carrier_delete, NO_LETTERS)
+
+    assert sorted(deleted) == sorted([f"RE{small.batch:032d}", comment]) and counts["recordings"] == 2
+    db.expire_all()
+    assert db.scalar(select(SurveyResponse.comment_recording_sid)) is None
+    assert f"{small.batch} recordings kept by the carrier" in db.scalar(select(RetentionRun.message))
+    kept = db.scalars(select(CallEvent.detail).where(CallEvent.kind == "voicemail")).all()
+    assert sorted(detail["recording_sid"] for detail in kept) == sorted(held)
