@@ -150,7 +150,9 @@ def _spool_batch(db: Session, cutoff: datetime, batch: int, after: int, delete_a
         gone = [row_id for row_id, sids in found if _recordings_gone(sids, delete_at_carrier, kept)]
         if gone:
             begin_write(db)
-            return retention.forget_spool(db, cutoff, gone), after
+            if forgotten := retention.forget_spool(db, cutoff, gone):
+                return forgotten, after
+            # A replay applied (and deleted) them meanwhile: not the end of the expired rows.
     begin_write(db)
     return 0, after
 

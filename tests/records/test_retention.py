@@ -498,3 +498,29 @@ def test_recordings_the_carrier_keeps_do_not_hold_back_those_after_them(db, sett
     assert f"{small.batch} recordings kept by the carrier" in db.scalar(select(RetentionRun.message))
     kept = db.scalars(select(CallEvent.detail).where(CallEvent.kind == "voicemail")).all()
     assert sorted(detail["recording_sid"] for detail in kept) == sorted(held)
+
+
+def test_spool_rows_replayed_while_the_carrier_deletes_do_not_end_the_step(db, settings, database_url):
+    """A batch whose rows a replay applied (and deleted) between the purge's read and its write
+    deleted nothing: the step took that for "no expired row left" and stopped, the rows after
+    that batch left for another night."""
+    small = settings.retention.model_copy(update={"batch": 10})
+    old = OPEN - timedelta(days=retention.dead_letter_days(small) + 1)
+    begin_write(db)
+    for n in range(small.batch):
+        _spooled(
+            db, f"CAreplayed{n}", old, job="write_events", payload=_voicemail(f"CAreplayed{n}", old, f"RE{n:032d}")
+        )
+    _spooled(db, "CAnext", old, set_aside=True)
+    db.commit()
+    replayed = []
+
+    def carrier_delete(sid):
+        if not replayed:
+            replayed.append(sid)
+            another_writes(database_url, "DELETE FROM record_spool WHERE call_sid LIKE 'CAreplayed%'")
+        return True
+
+    counts = purge_job.purge(db, lambda: OPEN, small, "nightly", carrier_delete, NO_LETTERS)
+
+    assert _spooled_calls(db) == [] and counts["spool"] == 1
