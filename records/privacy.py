@@ -427,17 +427,25 @@ def _whose(session: Session, call: FinishedCall) -> int | None:
     if call.opened is not None:
         return call.opened.caller.patient_id
     if call.status is not None:
-        return carrier_caller(session, call.status.as_carrier()).patient_id
+        try:
+            return carrier_caller(session, call.status.as_carrier()).patient_id
+        except spool.UNREADABLE:  # a number not text (the database's refusal may be of it): no one's
+            return None
     return None
 
 
 def began(call: FinishedCall) -> datetime | None:
     """When a call not yet written began: its opening's time, else its final status's less
-    its duration (None if the letter keeps neither)."""
+    its duration (None if the letter keeps neither).  A duration not a number, or one no date
+    can be taken from (a letter's: the database's refusal may be of it), the status's time
+    alone, as queueing.recording.letter_began takes it."""
     if call.opened is not None:
         return call.opened.at
     if call.status is not None:
-        return call.status.at - timedelta(seconds=call.status.duration_seconds or 0)
+        try:
+            return call.status.at - timedelta(seconds=call.status.duration_seconds or 0)
+        except (TypeError, OverflowError):
+            return call.status.at
     return None
 
 

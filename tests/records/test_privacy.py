@@ -673,3 +673,38 @@ def test_a_spool_row_of_the_patients_that_cannot_be_read_is_listed_as_such_and_t
     page = _copy(client, wang, "html")
     assert "Spooled call-record parts (1)" in page and "无法读取 cannot be read" in page
     assert "我要挂心内科" in page  # the rest of the copy is given
+
+
+# A letter without its opening, whose final status holds what the database may have refused:
+# (what its status says instead of a call's, whether it is still hers).
+ODD_FINAL_STATUSES = {
+    "her call's duration as text": ({"duration_seconds": "20"}, True),
+    "her call's duration past any date": ({"duration_seconds": 10**12}, True),
+    "a caller's number not text": ({"from_number": 8613800138000}, False),
+}
+
+
+@pytest.mark.parametrize("odd, hers", ODD_FINAL_STATUSES.values(), ids=ODD_FINAL_STATUSES.keys())
+def test_a_letter_whose_final_status_holds_what_no_call_does_takes_neither_copy_nor_erasure_down(
+    app, client, two_patients, odd, hers
+):
+    """When her call began was its final status's time less its duration, a duration not a
+    number (or one no date can be taken from) a 500 for her copy; whose a letter is, a caller's
+    number not text, a 500 for every patient's copy and erasure, for as long as the letter
+    stayed (the purge's period).  Such a letter begins when its final status came, and a
+    number not text names no one."""
+    wang, _, _ = two_patients
+    hotline = app.extensions["hotline"]
+    keys = RecordKeys(hotline.settings.env.redis_prefix)
+    final = calls.StatusCallback("CAodd", "completed", 5, 20, OPEN, from_number=MS_WANG_PHONE).to_json() | odd
+    hotline.redis.xadd(keys.dead_letters, {"call_sid": "CAodd", "status": json.dumps(final), "attempts": 5})
+
+    letters = json.loads(_copy(client, wang, "json"))["unwritten_calls"]
+
+    assert [(call["call_sid"], call["started_at"]) for call in letters] == (
+        [("CAodd", OPEN.isoformat())] if hers else []
+    )
+    assert "Calls not yet written" in _copy(client, wang, "html")
+    done = _post(client, "/supervisor/privacy/erase", mrn=wang.mrn, reason=REASON, confirm="yes")
+    assert f"data for {wang.mrn}: call_events 3" in client.get(done.location).get_data(as_text=True)
+    assert _letters(app, keys.prefix) == ([] if hers else ["CAodd"])
