@@ -39,6 +39,7 @@ import os
 import re
 import socket
 import uuid
+from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -605,14 +606,20 @@ def letter_began(entry_id: str, fields: dict) -> datetime:
     status = _or_none(calls.StatusCallback, fields.get("status"))
     if status is not None:  # a duration not a number (the letter's reason): its time alone
         duration = status.duration_seconds if isinstance(status.duration_seconds, int) else 0
-        times.append(status.at - timedelta(seconds=duration or 0))
-    return min(times)
+        with suppress(OverflowError):  # nor one no date can be taken from
+            times.append(status.at - timedelta(seconds=duration or 0))
+    # A time written without its zone (not the hotline's): read as UTC, not compared with the others' in vain.
+    return min(time if time.tzinfo is not None else time.replace(tzinfo=UTC) for time in times)
 
 
 def letter_recordings(fields: dict) -> list[str]:
     """The recordings (voicemail, recorded talk) whose address a dead letter's events hold."""
+    try:
+        items = json.loads(fields.get("events") or "[]")
+    except UNREADABLE:
+        return []  # events that cannot be read (the letter's reason) say no address
     found = []
-    for item in json.loads(fields.get("events") or "[]"):
+    for item in items if isinstance(items, list) else ():
         try:
             data = json.loads(item)
             if data["kind"] in RECORDING_EVENTS and data["detail"].get("recording_sid"):

@@ -169,3 +169,33 @@ def test_a_dead_letter_whose_recording_the_carrier_keeps_stays_for_the_next_run(
     assert recording.forget_dead_letters(hotline.redis, keys.prefix, later, 10, lambda sid: False, kept) == 0
     assert len(kept) == 1 and len(recording.dead_letters(hotline.redis, keys.prefix)) == 1
     assert recording.forget_dead_letters(hotline.redis, keys.prefix, later, 10, lambda sid: True, set()) == 1
+
+
+A_STATUS = calls.StatusCallback("CAodd", "completed", 5, 20, OPEN, from_number=MS_WANG_PHONE).to_json()
+ODD_LETTERS = {
+    # What the patient's copy reads part by part (test_privacy's UNREADABLE_LETTERS) is here too.
+    "events not a list": {"events": "7"},
+    "a duration past any date": {"status": json.dumps(A_STATUS | {"duration_seconds": 10**12})},
+    "an opening with no time zone": {
+        "opened": json.dumps(
+            calls.CallOpened(
+                "CAodd", MS_WANG, "", calls.CallerMatch(None, ()), "zh", OPEN.replace(tzinfo=None)
+            ).to_json()
+        )
+    },
+}
+
+
+@pytest.mark.parametrize("odd", ODD_LETTERS.values(), ids=ODD_LETTERS.keys())
+def test_a_dead_letter_that_cannot_be_read_does_not_stop_the_purge_of_the_letters(hotline, odd):
+    """A letter is set aside because its call is not what the database takes: the purge read
+    its events, opening and final status as if they were, and one raising there failed the
+    purge's last step every night, no letter ever deleted again.  What cannot be read names no
+    recording and no earlier time: the letter goes at its period, as a spool row's does."""
+    keys = RecordKeys(hotline.settings.env.redis_prefix)
+    hotline.redis.xadd(keys.dead_letters, {"call_sid": "CAodd", "attempts": 5, **odd})
+    hotline.redis.xadd(keys.dead_letters, {"call_sid": "CAnext", "attempts": 5})
+    far = OPEN + 4000 * DAY
+
+    assert recording.forget_dead_letters(hotline.redis, keys.prefix, far, 10, lambda sid: True, set()) == 2
+    assert recording.dead_letters(hotline.redis, keys.prefix) == []
