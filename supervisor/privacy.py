@@ -204,15 +204,16 @@ def _erased(db, patient: Patient, reason: str, letters: list[DeadLetter]) -> tup
         db.rollback()
         _audit(db, "erasure_refused", reason, patient)
         return f"{refused.zh} {refused.en}", "error"
-    # The dead letters before the rows, inside the transaction: should the database then fail,
+    # The rows, then the dead letters, inside the transaction: should the database then fail,
     # nothing is said done and the supervisor erases again; committed and audited first, an
-    # erasure could be said done with the letters left.  (A letter `--retry` took first was
-    # committed as a row before it left the dead letters: the rows erased next include it.)
+    # erasure could be said done with the letters left.  The letters after the rows: on
+    # PostgreSQL a part spooled meanwhile (no lock keeps it out) makes `erase` refuse, and
+    # the letters must still be there.  (A letter `--retry` took first was committed as a row
+    # before it left the dead letters: the rows erased include it.)
+    done = privacy.erase(db, patient)
     app = hotline()
-    forgotten = recording.erase_dead_letters(
-        app.redis, app.settings.env.redis_prefix, [letter.entry_id for letter in letters]
-    )
-    done = {**privacy.erase(db, patient), "dead_letters": forgotten}
+    ids = [letter.entry_id for letter in letters]
+    done["dead_letters"] = recording.erase_dead_letters(app.redis, app.settings.env.redis_prefix, ids)
     audit.record_access(db, staff_id=current_user.id, action="erasure", reason=reason, patient_id=patient.id)
     db.commit()
     summary = ", ".join(f"{kind} {count}" for kind, count in done.items() if count)

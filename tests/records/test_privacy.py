@@ -24,7 +24,7 @@ from records import calls, privacy, retention, spool
 from records.db import begin_write
 from records.models import AuditEntry, CallEvent, CallRecord, ComplaintCase, Patient, RecordSpool, SmsMessage
 from tests.conftest import OPEN
-from tests.records.helpers import spool_payload
+from tests.records.helpers import another_writes, spool_payload
 from tests.records.test_dead_letters import GONE, cli, refused_call, set_aside
 from tests.records.test_recording import MS_WANG_PHONE, status
 from tests.records.test_retention import NO_LETTERS, _seed
@@ -708,3 +708,37 @@ def test_a_letter_whose_final_status_holds_what_no_call_does_takes_neither_copy_
     done = _post(client, "/supervisor/privacy/erase", mrn=wang.mrn, reason=REASON, confirm="yes")
     assert f"data for {wang.mrn}: call_events 3" in client.get(done.location).get_data(as_text=True)
     assert _letters(app, keys.prefix) == ([] if hers else ["CAodd"])
+
+
+def test_a_part_spooled_while_the_erasure_deletes_her_letters_does_not_leave_them_deleted_and_her_rows_kept(
+    app, client, db, two_patients, database_url, monkeypatch
+):
+    """On PostgreSQL the erasure's write holds no lock a webhook's spool waits for: a part of
+    her call spooled between the erasure's second check and its `privacy.erase` (the dead
+    letters deleted in Redis meanwhile) made `erase` raise: a 500, her letters gone, her
+    rows kept.  The rows are erased before the letters, in the same transaction."""
+    if db.get_bind().dialect.name == "sqlite":
+        pytest.skip("SQLite's write lock keeps the webhook's spool out until the erasure commits")
+    wang, _, _ = two_patients
+    hotline = app.extensions["hotline"]
+    keys = RecordKeys(hotline.settings.env.redis_prefix)
+    final = calls.StatusCallback("CAold", "completed", 5, 20, OPEN, from_number=MS_WANG_PHONE)
+    hotline.redis.xadd(keys.dead_letters, {"call_sid": "CAold", "status": json.dumps(final.to_json()), "attempts": 5})
+    erase_letters = recording.erase_dead_letters
+
+    def spooled_meanwhile(*args):
+        another_writes(
+            database_url,
+            "INSERT INTO record_spool (created_at, call_sid, job, payload, attempts, error)"
+            f" VALUES (now(), 'CA{41:032d}', 'apply_status', '{{}}', 0, '')",
+        )
+        return erase_letters(*args)
+
+    monkeypatch.setattr(recording, "erase_dead_letters", spooled_meanwhile)
+    done = _post(client, "/supervisor/privacy/erase", mrn=wang.mrn, reason=REASON, confirm="yes")
+
+    assert done.status_code == 302
+    assert "dead_letters 1" in client.get(done.location).get_data(as_text=True)
+    assert _letters(app, keys.prefix) == []
+    db.expire_all()
+    assert db.scalar(select(CallRecord).where(CallRecord.patient_id == wang.id)) is None
