@@ -29,12 +29,13 @@ office.  What must be kept stays, and says so:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Text, cast, delete, select, update
 from sqlalchemy.orm import Session, defer
 
 from records import spool
@@ -248,12 +249,28 @@ def spooled(session: Session, patient: Patient) -> list[RecordSpool]:
         .distinct()
     )
     theirs = set(session.scalars(written)) if by_call else set()
+    said = _callers_said(session) if len(theirs) < len(by_call) else {}
     theirs |= {
         sid
         for sid, parts in by_call.items()
-        if sid not in theirs and _whose(session, _spooled_call(sid, parts)) == patient.id
+        if sid not in theirs and _whose(session, _spooled_call(sid, parts, said)) == patient.id
     }
     return [row for row in rows if row.call_sid in theirs]
+
+
+def _callers_said(session: Session) -> dict[int, Any]:
+    """What the spool's openings and final statuses say, by row, read at once as text (one
+    that cannot be decoded is its own row's None): loaded row by row, a day's outage was a
+    statement per call, and on PostgreSQL a row the replay applied (and deleted) since the
+    rows were listed raised ObjectDeletedError."""
+    query = select(RecordSpool.id, cast(RecordSpool.payload, Text)).where(RecordSpool.job.in_(("open_call", "finish")))
+    said = {}
+    for row_id, text in session.execute(query):
+        try:
+            said[row_id] = json.loads(text)
+        except (ValueError, TypeError):
+            said[row_id] = None
+    return said
 
 
 # The spool's jobs (RecordSpool.job) in the hotline's words: which part of a call a row is.
@@ -362,12 +379,13 @@ def _said_or_not(say: Callable[[Any], dict[str, Any]], part: Any) -> dict[str, A
         return CANNOT_BE_READ
 
 
-def _spooled_call(call_sid: str, rows: list[RecordSpool]) -> FinishedCall:
+def _spooled_call(call_sid: str, rows: list[RecordSpool], said: dict[int, Any]) -> FinishedCall:
     """What the spool holds that names a call's caller: its opening and final status, each
-    None when not spooled or not readable."""
+    None when not spooled or not readable (`said`: the rows' payloads, `_callers_said`)."""
     opened, status = None, None
     for row in rows:
-        data = spool.payload(row) if row.job in ("open_call", "finish") else None
+        data = said.get(row.id) if row.job in ("open_call", "finish") else None
+        data = data if isinstance(data, dict) else None
         try:
             if row.job == "open_call" and data is not None and opened is None:
                 opened = CallOpened.from_json(data)

@@ -742,3 +742,65 @@ def test_a_part_spooled_while_the_erasure_deletes_her_letters_does_not_leave_the
     assert _letters(app, keys.prefix) == []
     db.expire_all()
     assert db.scalar(select(CallRecord).where(CallRecord.patient_id == wang.id)) is None
+
+
+def _others_spooled_openings(db, other, count: int) -> None:
+    """A day's outage: `count` calls of another patient's, their openings spooled."""
+    from sqlalchemy import insert
+
+    begin_write(db)
+    opening = calls.CallOpened("", "13900000000", "", calls.CallerMatch("+8613900000000", (other.id,)), "zh", OPEN)
+    db.execute(
+        insert(RecordSpool),
+        [
+            {"created_at": OPEN, "call_sid": f"CAoutage{n:06d}", "job": "open_call",
+             "payload": opening.to_json() | {"call_sid": f"CAoutage{n:06d}"}}
+            for n in range(count)
+        ],
+    )  # fmt: skip
+    db.commit()
+
+
+def _statements(db):
+    """The SQL statements the session's engine runs (appended to the list returned)."""
+    from sqlalchemy import event
+
+    run: list[str] = []
+    event.listen(db.get_bind(), "before_cursor_execute", lambda conn, cursor, sql, *rest: run.append(sql))
+    return run
+
+
+def test_finding_her_spool_rows_reads_the_others_openings_at_once_not_a_statement_each(db, two_patients):
+    """Each other call's spooled opening was read by a statement of its own (the payload
+    deferred, loaded row by row): with a day's outage spooled (tens of thousands of calls)
+    her copy took minutes, her erasure (which finds her rows five times) longer."""
+    wang, other, _ = two_patients
+    _spool(db, wang, other, aside=True)
+    _others_spooled_openings(db, other, 200)
+    run = _statements(db)
+
+    assert {row.call_sid for row in privacy.spooled(db, wang)} == {f"CA{41:032d}", "CAspooled", "CAlostopening"}
+    assert len(run) < 20, len(run)
+
+
+def test_her_copy_is_given_while_the_replay_applies_the_others_spooled_parts(client, db, two_patients, database_url):
+    """After an outage the replay applies (and deletes) the spool's rows while a supervisor
+    asks for a copy.  On PostgreSQL each statement sees the replay's commits: a row listed,
+    then applied before its deferred payload was loaded, raised ObjectDeletedError, a 500."""
+    from sqlalchemy import event
+
+    wang, other, _ = two_patients
+    _others_spooled_openings(db, other, 10)
+    engine, replayed = db.get_bind(), []
+
+    def replay_meanwhile(conn, cursor, statement, *rest):
+        if not replayed and statement.startswith("SELECT record_spool.id, record_spool.created_at"):
+            replayed.append(statement)
+            another_writes(database_url, "DELETE FROM record_spool WHERE call_sid LIKE 'CAoutage%'")
+
+    event.listen(engine, "after_cursor_execute", replay_meanwhile)
+    try:
+        copy = json.loads(_copy(client, wang, "json"))
+    finally:
+        event.remove(engine, "after_cursor_execute", replay_meanwhile)
+    assert replayed and copy["spooled_parts"] == []
