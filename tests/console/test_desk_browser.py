@@ -66,6 +66,14 @@ def in_first_screen(page, locator, viewport):
     )
 
 
+def offer_ringing(app, server, page, dial):
+    """An agent at the console, Ms Wang's call offered to them (she pressed 0)."""
+    agent = agent_with(app, {"general": 3})
+    at_the_console(page, server, agent)
+    dial(MS_WANGS_PHONE).press("0")
+    expect(page.get_by_role("button", name="接听 Answer")).to_be_visible()
+
+
 def alerts(page, kind):
     return page.evaluate("k => window.hotlineConsole.alerts.filter(a => a.kind === k).length", kind)
 
@@ -325,11 +333,7 @@ HOLD_BACK_ONE_STATUS = """() => {
 
 
 def test_a_status_answer_that_arrives_late_does_not_bring_an_answered_offer_back(app, server, page, dial, carrier):
-    agent = agent_with(app, {"general": 3})
-    at_the_console(page, server, agent)
-    call = dial(MS_WANGS_PHONE)
-    call.press("0")
-    expect(page.get_by_role("button", name="接听 Answer")).to_be_visible()
+    offer_ringing(app, server, page, dial)
     page.evaluate(HOLD_BACK_ONE_STATUS)
     page.wait_for_function("() => window.heldBack === 'asked'")  # asked while the offer rang
 
@@ -404,11 +408,7 @@ def test_a_console_replaced_while_an_offer_rings_stops_ringing_and_paints_no_lat
     ever, its title saying '☎ Incoming call', and painted the status answers still on their
     way: an offer answered meanwhile in the other window rang again there."""
     page.add_init_script(f"({COUNT_BEEPS})()")
-    agent = agent_with(app, {"general": 3})
-    at_the_console(page, server, agent)
-    call = dial(MS_WANGS_PHONE)
-    call.press("0")
-    expect(page.get_by_role("button", name="接听 Answer")).to_be_visible()
+    offer_ringing(app, server, page, dial)
     page.evaluate(HOLD_BACK_EVERY_STATUS)
     page.wait_for_function("() => window.heldAnswers > 0")  # asked while the offer rang
 
